@@ -1,0 +1,92 @@
+"""Small helpers that generated ``translate.py`` modules call.
+
+Kept tiny and allocation-free on the success path: generated code does its
+own type checks inline and calls these only to build errors, escape JSON
+pointers and place values at nested internal paths.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from .errors import Problem, TranslationError
+
+EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
+"""Stands in for an absent nested object, so reads need no extra branches."""
+
+
+class UnknownGroup(ValueError):
+    """The caller named a functional group the mapping does not declare."""
+
+
+def esc(key: str) -> str:
+    """One JSON pointer token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def bad(pointer: str, message: object) -> TranslationError:
+    """An outbound failure at ``pointer``; the message never holds the value."""
+    return TranslationError([Problem(pointer or "/", str(message))])
+
+
+def sub(d: Any, key: str, pointer: str, errs: list[Problem]) -> Any:
+    """A nested inbound object, EMPTY if absent; records a problem if it is not an object."""
+    value = d.get(key)
+    if value is None:
+        return EMPTY
+    if value.__class__ is not dict:
+        errs.append(Problem(pointer, "expected an object"))
+        return EMPTY
+    return value
+
+
+def deny(d: Any, allowed: frozenset[str], pointer: str, errs: list[Problem]) -> None:
+    """Mass-assignment guard: every key outside ``allowed`` is a problem."""
+    for key in d:
+        if key not in allowed:
+            errs.append(Problem(f"{pointer}/{esc(str(key))}", "this field may not be sent"))
+
+
+def put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at a nested path, creating objects on the way."""
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+
+
+def need(value: Any, kinds: tuple[type, ...], what: str) -> Any:
+    """Inbound type check; raises ValueError naming the type, never the value."""
+    if value.__class__ not in kinds:
+        raise ValueError(f"expected {what}")
+    return value
+
+
+def lookup(table: dict[Any, Any], value: Any) -> Any:
+    """``table[value]`` for enum maps; the error names no value."""
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError("not one of the mapped values") from None
+
+
+def member(value: Any, allowed: frozenset[Any]) -> Any:
+    if value not in allowed:
+        raise ValueError("not one of the allowed values")
+    return value
+
+
+def to_int(value: Any) -> int:
+    """Reverse of the integer -> string conversion of ``pass``."""
+    if value.__class__ is not str or not value.lstrip("-").isdigit():
+        raise ValueError("expected a string of digits")
+    return int(value)
+
+
+def need_list(value: Any, kinds: tuple[type, ...], what: str) -> list[Any]:
+    if value.__class__ is not list:
+        raise ValueError("expected an array")
+    for item in value:
+        if item.__class__ not in kinds:
+            raise ValueError(f"expected an array of {what}")
+    return list(value)

@@ -1,0 +1,145 @@
+"""Whole-mapping checks: deny by default, one source per target, arrays, required.
+
+These need every rule at once, so they run after each rule was resolved on
+its own (``shimgen.check.resolve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shimgen.check.plan import ShimPlan, View
+from shimgen.diagnostics import Code
+from shimgen.mapping.load import LoadedMapping
+from shimgen.schema.model import ARRAY, Kind, Path_, SchemaNode, format_path, iter_leaves
+
+Report = list[tuple[Code, str, tuple[str | int, ...], str]]
+
+
+def coverage(root: SchemaNode, mapped: dict[Path_, str]) -> Report:
+    """Every internal field must be named, itself or through an ancestor."""
+    report: Report = []
+    for path, key in sorted(mapped.items()):
+        for i in range(1, len(path)):
+            if path[:i] in mapped:
+                report.append((Code.OVERLAP, f"`{key}` is inside `{mapped[path[:i]]}`, which is mapped already",
+                               ("fields", key), f"remove one of `{mapped[path[:i]]}` and `{key}`"))
+                break
+    for path in _uncovered(root, (), mapped, ()):
+        text = format_path(path)
+        report.append((Code.UNCOVERED_FIELD, f"internal field `{text}` is not in the mapping (deny by default)",
+                       ("fields",), f"add `{text}: drop`, or map it"))
+    return report
+
+
+def _uncovered(node: SchemaNode, path: Path_, mapped: dict[Path_, str], stack: tuple[int, ...]) -> Iterator[Path_]:
+    if path in mapped:
+        return
+    below = any(p[: len(path)] == path and len(p) > len(path) for p in mapped)
+    if not below:
+        if path == ():
+            yield from (leaf.path for leaf in iter_leaves(node))
+        elif id(node) in stack:
+            yield path
+        elif _opens(node):
+            yield from (leaf.path for leaf in iter_leaves(_container(node), _prefix(node, path), stack))
+        else:
+            yield path
+        return
+    if node.kind is Kind.ARRAY and node.items is not None:
+        yield from _uncovered(node.items, (*path, ARRAY), mapped, (*stack, id(node)))
+        return
+    for name, child in node.properties.items():
+        yield from _uncovered(child, (*path, name), mapped, (*stack, id(node)))
+
+
+def _opens(node: SchemaNode) -> bool:
+    inner = node.items if node.kind is Kind.ARRAY and node.items is not None else node
+    return inner.kind is Kind.OBJECT and bool(inner.properties)
+
+
+def _container(node: SchemaNode) -> SchemaNode:
+    return node.items if node.kind is Kind.ARRAY and node.items is not None else node
+
+
+def _prefix(node: SchemaNode, path: Path_) -> Path_:
+    return (*path, ARRAY) if node.kind is Kind.ARRAY else path
+
+
+def targets(plan: ShimPlan) -> Report:
+    """One source per external path, and array levels paired one to one."""
+    report: Report = []
+    claims: list[tuple[Path_, str, tuple[str | int, ...], frozenset[View]]] = []
+    for rule in plan.rules:
+        views = frozenset(v for v in plan.views if rule.treatment(v).emits)
+        if views:
+            claims.append((rule.external, rule.key, ("fields", rule.key), views))
+    for d in plan.derived:
+        views = frozenset(v for v in plan.views if d.emitted(v))
+        claims.append((d.external, f"derived {d.name}", ("derived", d.name), views))
+    for i, (path, who, where, views) in enumerate(claims):
+        for other_path, other, _, other_views in claims[:i]:
+            shorter = min(len(path), len(other_path))
+            if path[:shorter] == other_path[:shorter] and views & other_views:
+                what = "the same external field" if path == other_path else "overlapping external fields"
+                report.append((Code.DUPLICATE_TARGET, f"`{who}` and `{other}` both write {what} "
+                               f"`{format_path(path if len(path) >= len(other_path) else other_path)}`",
+                               where, "give each external field exactly one source"))
+                break
+    pairs: dict[Path_, tuple[Path_, str]] = {}
+    back: dict[Path_, tuple[Path_, str]] = {}
+    for rule in plan.rules:
+        if rule.out_node is None:
+            continue
+        for src, dst in zip(_array_prefixes(rule.internal), _array_prefixes(rule.external), strict=False):
+            seen = pairs.setdefault(src, (dst, rule.key))
+            seen_back = back.setdefault(dst, (src, rule.key))
+            if seen[0] != dst or seen_back[0] != src:
+                other = seen[1] if seen[0] != dst else seen_back[1]
+                report.append((Code.ARRAY_SHAPE, f"`{rule.key}` pairs array `{format_path(src)}` with "
+                               f"`{format_path(dst)}`, but `{other}` pairs them differently",
+                               ("fields", rule.key), "each internal array feeds exactly one external array"))
+                break
+    return report
+
+
+def _array_prefixes(path: Path_) -> list[Path_]:
+    return [path[: i + 1] for i, seg in enumerate(path) if seg == ARRAY]
+
+
+def required(plan: ShimPlan) -> Report:
+    """Every required external field has a source in every group's view."""
+    report: Report = []
+    views: list[View] = list(plan.groups) or [None]
+    for view in views:
+        sourced = {r.external for r in plan.rules if r.treatment(view).emits}
+        sourced |= {d.external for d in plan.derived if d.emitted(view)}
+        for path in _unsourced(plan.external.root, (), sourced, ()):
+            who = f"group `{view}`" if view else "the default view"
+            report.append((Code.REQUIRED_UNSOURCED, f"required external field `{format_path(path)}` has no source "
+                           f"for {who}", ("external",), f"map an internal field to `{format_path(path)}`, derive it, "
+                           "or make it optional in the external schema"))
+    return report
+
+
+def _unsourced(node: SchemaNode, path: Path_, sourced: set[Path_], stack: tuple[int, ...]) -> Iterator[Path_]:
+    if id(node) in stack:
+        return
+    stack = (*stack, id(node))
+    if node.kind is Kind.ARRAY and node.items is not None:
+        yield from _unsourced(node.items, (*path, ARRAY), sourced, stack)
+        return
+    for name, child in node.properties.items():
+        child_path = (*path, name)
+        if child_path in sourced:
+            continue
+        has_below = any(p[: len(child_path)] == child_path for p in sourced)
+        if has_below:
+            yield from _unsourced(child, child_path, sourced, stack)
+        elif name in node.required:
+            yield child_path
+
+
+def apply(lm: LoadedMapping, report: Report) -> None:
+    for code, message, where, hint in report:
+        lm.findings.append(lm.finding(code, message, where, hint))

@@ -1,0 +1,92 @@
+"""The resolved shim: the intermediate model between checking and rendering.
+
+A :class:`ShimPlan` is what a mapping *means* once every path is found in its
+schema and every treatment parsed. Code generation, translation and review
+read only this model, never the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shimgen.schema.model import ARRAY, LoadedSchema, Path_, SchemaNode, format_path
+from shimgen.treatments import Treatment
+
+View = str | None
+"""A functional group name, or None for a request made in no group."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One internal field (or subtree) and where it goes."""
+
+    key: str  # as written in the mapping
+    internal: Path_
+    external: Path_
+    treat: Treatment
+    groups: dict[str, Treatment]
+    inbound: bool
+    why: str | None
+    classification: str | None
+    in_node: SchemaNode
+    out_node: SchemaNode | None  # None when every view drops the field
+
+    def treatment(self, view: View) -> Treatment:
+        """The treatment one view gets; no group gets the strictest of all."""
+        if view is not None:
+            return self.groups.get(view, self.treat)
+        return max([self.treat, *self.groups.values()], key=lambda t: t.info.rank)
+
+    @property
+    def sensitive(self) -> bool:
+        return self.classification in ("pii", "secret")
+
+    @property
+    def context(self) -> str:
+        """The field identity tokens and hashes are bound to."""
+        return format_path(self.internal)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An external field computed from internal values or a constant."""
+
+    name: str
+    external: Path_
+    sources: tuple[Path_, ...]
+    template: str | None
+    const: Any
+    dropped_for: frozenset[str]
+    why: str | None
+    out_node: SchemaNode
+
+    def emitted(self, view: View) -> bool:
+        return not self.dropped_for if view is None else view not in self.dropped_for
+
+
+@dataclass
+class ShimPlan:
+    name: str
+    version: int
+    owner: str
+    description: str
+    mapping_path: Path
+    mapping_sha256: str
+    internal: LoadedSchema
+    external: LoadedSchema
+    groups: dict[str, str]
+    rules: list[Rule] = field(default_factory=list)
+    derived: list[Derived] = field(default_factory=list)
+
+    @property
+    def views(self) -> list[View]:
+        return [*self.groups, None]
+
+    def context(self, rule: Rule) -> str:
+        return f"{self.name}:{rule.context}"
+
+
+def array_depth(path: Path_) -> int:
+    return sum(1 for seg in path if seg == ARRAY)

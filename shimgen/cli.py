@@ -1,0 +1,143 @@
+"""The ``shimgen`` command line: a thin layer over check, render and translate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shimgen import __version__
+from shimgen.check import CheckResult, check_mapping
+
+app = typer.Typer(
+    help="Generate standalone translation shims between an internal and an external API domain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+MappingArg = Annotated[Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")]
+
+
+def _report(result: CheckResult) -> None:
+    for finding in result.findings:
+        typer.echo(finding.format(), err=True)
+
+
+def _checked(mapping: Path) -> CheckResult:
+    result = check_mapping(mapping)
+    _report(result)
+    if result.plan is None:
+        raise typer.Exit(result.exit_code or 1)
+    return result
+
+
+@app.command()
+def check(mappings: Annotated[list[Path], typer.Argument(help="Mapping files.")]) -> None:
+    """Validate mappings against their schemas; print every finding.
+
+    Example: shimgen check mappings/*.shim.yaml
+
+    Exit 0: clean; 1: findings; 2: a file could not be read.
+    """
+    worst = 0
+    for path in mappings:
+        result = check_mapping(path)
+        _report(result)
+        worst = max(worst, result.exit_code)
+        if result.exit_code == 0:
+            typer.echo(f"{path}: ok ({len(result.plan.rules) if result.plan else 0} fields)", err=True)
+    raise typer.Exit(worst)
+
+
+@app.command()
+def generate(
+    mapping: MappingArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (replaced if it holds a shim).")],
+) -> None:
+    """Write the standalone shim package for a mapping.
+
+    Example: shimgen generate mappings/customer.shim.yaml -o generated_examples/customer_shim
+    """
+    from shimgen.render.generate import write_package
+
+    result = _checked(mapping)
+    assert result.plan is not None
+    try:
+        written = write_package(result.plan, out)
+    except FileExistsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Shim name, [a-z][a-z0-9-]*.")],
+    internal: Annotated[str, typer.Option(help="Internal schema file, optionally FILE#MODEL.")],
+    external: Annotated[str, typer.Option(help="External schema file, optionally FILE#MODEL.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write a starting mapping that lists every internal field as `drop`.
+
+    Example: shimgen init customer --internal schemas/in.json#Customer --external schemas/out.json#Partner
+    """
+    from shimgen.initmap import InitError, initial_mapping
+
+    try:
+        text = initial_mapping(name, internal, external, (out or Path("x")).resolve().parent)
+    except InitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def translate(
+    mapping: MappingArg,
+    input_: Annotated[Path | None, typer.Argument(metavar="[INPUT]", help="NDJSON file; default stdin.")] = None,
+    group: Annotated[str | None, typer.Option(help="Functional group whose view to use.")] = None,
+    inbound: Annotated[bool, typer.Option("--inbound", help="External -> internal instead.")] = False,
+    dev_keys: Annotated[bool, typer.Option("--dev-keys", help="Ephemeral keyset (demos only).")] = False,
+) -> None:
+    """Translate NDJSON records, one per line, without a service.
+
+    Example: shimgen translate mappings/customer.shim.yaml --group support < records.ndjson
+
+    A bad line is reported on stderr with its line number; good lines go on.
+    Keys come from SHIM_KEYS / SHIM_KEYS_FILE (or --dev-keys).
+    """
+    from shimgen.translate import TranslateSetupError, run
+
+    result = _checked(mapping)
+    assert result.plan is not None
+    try:
+        failures = run(result.plan, input_, group=group, inbound=inbound, dev_keys=dev_keys)
+    except TranslateSetupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the mapping format (for YAML editors).
+
+    Example: shimgen schema > docs/mapping.schema.json
+    """
+    from shimgen.mapping.model import mapping_json_schema
+
+    typer.echo(json.dumps(mapping_json_schema(), indent=2))
+
+
+@app.command()
+def version() -> None:
+    """Print the shimgen version."""
+    typer.echo(__version__)

@@ -1,0 +1,68 @@
+"""Findings: what the checker and loaders report, compiler style.
+
+Every finding carries a file position, a stable code and a one-line fix hint,
+and prints as ``FILE:LINE:COL: error[CODE]: message``. Stages collect findings
+instead of raising, so one run shows every problem at once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(enum.StrEnum):
+    """Stable finding codes. Never renumber: CI configs and docs cite them."""
+
+    YAML_SYNTAX = "SG001"  # the mapping is not valid YAML
+    DUPLICATE_KEY = "SG002"  # a YAML mapping repeats a key
+    BAD_STRUCTURE = "SG003"  # a key or value does not fit the mapping format
+    BAD_NAME = "SG004"  # shim name is not [a-z][a-z0-9-]*
+    BAD_VERSION = "SG005"  # version is not a positive integer
+    SCHEMA_UNREADABLE = "SG006"  # a schema file cannot be read or resolved
+    UNCOVERED_FIELD = "SG101"  # internal field not in the mapping (deny by default)
+    UNKNOWN_INTERNAL = "SG102"  # mapping names a path the internal schema lacks
+    UNKNOWN_EXTERNAL = "SG103"  # `to:` names a path the external schema lacks
+    DUPLICATE_TARGET = "SG104"  # two sources for one external path
+    REQUIRED_UNSOURCED = "SG105"  # required external field with no source in a view
+    TYPE_MISMATCH = "SG106"  # treatment output does not fit the external type
+    NOT_APPLICABLE = "SG107"  # treatment cannot apply to the internal type
+    IRREVERSIBLE_INBOUND = "SG108"  # inbound: true on an irreversible treatment
+    MISSING_WHY = "SG109"  # pii/secret reaches a view as pass without why:
+    UNDECLARED_GROUP = "SG110"  # group not declared in groups:
+    MAP_INCOMPLETE = "SG111"  # internal enum value missing from map:
+    UNION_PATH = "SG112"  # a path walks into a oneOf/anyOf union
+    RECURSIVE_PASS = "SG113"  # whole-field copy of a recursive structure
+    ARRAY_SHAPE = "SG114"  # array levels of source and target do not line up
+    BAD_TREATMENT = "SG115"  # unknown treatment or bad parameters
+    OVERLAP = "SG116"  # a path and one of its ancestors are both mapped
+    BAD_DERIVED = "SG117"  # derived: entry that cannot be computed
+    BAD_CLASSIFICATION = "SG118"  # classification: names an unknown path
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: Code
+    message: str
+    file: Path
+    line: int
+    col: int
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    def format(self) -> str:
+        head = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
+        return f"{head}\n  hint: {self.hint}" if self.hint else head
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (str(self.file), self.line, self.col, self.code)
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.severity is Severity.ERROR for f in findings)

@@ -1,0 +1,131 @@
+"""Read a mapping file into a validated :class:`Mapping` plus positions.
+
+Shape errors from pydantic are turned into positioned findings, all of them,
+so an author fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from shimgen.diagnostics import Code, Finding
+from shimgen.mapping.model import Mapping
+from shimgen.mapping.yamlpos import DataPath, Pos, Positions, YamlError, load_with_positions
+
+
+@dataclass
+class LoadedMapping:
+    path: Path
+    sha256: str = ""
+    mapping: Mapping | None = None
+    positions: Positions = field(default_factory=Positions)
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: bool = False  # exit code 2 rather than 1
+
+    def at(self, path: DataPath, *, value: bool = False) -> Pos:
+        return self.positions.value(path) if value else self.positions.key(path)
+
+    def finding(
+        self, code: Code, message: str, path: DataPath, hint: str = "", *, value: bool = False
+    ) -> Finding:
+        pos = self.at(path, value=value)
+        return Finding(code, message, self.path, pos.line, pos.col, hint)
+
+
+def load_mapping(path: Path) -> LoadedMapping:
+    out = LoadedMapping(path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        out.unreadable = True
+        reason = exc.strerror or str(exc)
+        out.findings.append(
+            Finding(Code.YAML_SYNTAX, f"cannot read mapping: {reason}", path, 1, 1, "check the path")
+        )
+        return out
+    out.sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        data, out.positions, dups = load_with_positions(raw.decode("utf-8"))
+    except (YamlError, UnicodeDecodeError) as exc:
+        out.unreadable = True
+        pos = exc.pos if isinstance(exc, YamlError) else Pos(1, 1)
+        message = exc.message if isinstance(exc, YamlError) else "not UTF-8 text"
+        out.findings.append(
+            Finding(
+                Code.YAML_SYNTAX,
+                f"invalid YAML: {message}",
+                path,
+                pos.line,
+                pos.col,
+                "check indentation and quoting around this line",
+            )
+        )
+        return out
+    for dup in dups:
+        out.findings.append(
+            Finding(
+                Code.DUPLICATE_KEY,
+                f"`{dup.path[-1]}` appears twice (first at line {dup.first.line}); YAML keeps only the last",
+                path,
+                dup.again.line,
+                dup.again.col,
+                "merge the two entries into one",
+            )
+        )
+    if not isinstance(data, dict):
+        out.findings.append(
+            Finding(Code.BAD_STRUCTURE, "a mapping file is a YAML mapping", path, 1, 1,
+                    "start with `shim: NAME`")
+        )
+        return out
+    try:
+        out.mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        out.findings.extend(_shape_findings(out, exc))
+    return out
+
+
+def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
+    findings: list[Finding] = []
+    errors = [(err, _data_path(err["loc"])) for err in exc.errors()]
+    locs = {loc for _, loc in errors}
+    seen: set[DataPath] = set()
+    for err, loc in errors:
+        # union branches repeat a location, and a branch that failed at the top
+        # (`fields.x: should be a string`) hides the real error deeper down
+        deeper = any(other[: len(loc)] == loc and other != loc for other in locs)
+        if loc in seen or deeper:
+            continue
+        seen.add(loc)
+        top = loc[0] if loc else ""
+        if top == "shim":
+            code, hint = Code.BAD_NAME, "use lowercase letters, digits and dashes: `customer`"
+        elif top == "version":
+            code, hint = Code.BAD_VERSION, "use a positive integer: `version: 1`"
+        else:
+            code, hint = Code.BAD_STRUCTURE, _hint(err["type"], loc)
+        where = ".".join(str(p) for p in loc) or "the file"
+        message = f"{where}: {err['msg']}"
+        if err["type"] == "extra_forbidden":
+            message = f"unknown key `{loc[-1]}`" + (f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else "")
+        findings.append(out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden"))
+    return findings
+
+
+def _data_path(loc: tuple[int | str, ...]) -> DataPath:
+    """Drop pydantic's union-branch labels (``FieldRule``, ``str``) from a location."""
+    return tuple(p for p in loc if p not in ("FieldRule", "str", "DerivedRule", "int", "bool"))
+
+
+def _hint(kind: str, loc: DataPath) -> str:
+    if kind == "missing":
+        return f"add `{loc[-1]}:`" if loc else "add the missing key"
+    if kind == "extra_forbidden":
+        return "remove it, or check its spelling against `shimgen schema`"
+    if loc and loc[0] == "fields":
+        return "a field is a treatment name (`drop`) or a mapping with to/treat/groups/inbound/why"
+    return "see `shimgen schema` for the format"

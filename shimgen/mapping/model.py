@@ -1,0 +1,106 @@
+"""The mapping file format (``NAME.shim.yaml``) as pydantic models.
+
+These models are the single definition of the format: ``shimgen schema``
+exports them as JSON Schema for editors, and the loader validates against
+them. They check shape only; meaning (paths, types, groups) is the checker's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+TreatSpec = str | dict[str, Any]
+"""A treatment as written: ``drop``, ``mask_email``, ``{mask: {keep_last: 4}}``."""
+
+ShimName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
+Classification = Literal["public", "internal", "pii", "secret"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SchemaRef(_Strict):
+    """Which schema file, and which model in it, one side of the boundary uses."""
+
+    schema_: str = Field(
+        alias="schema",
+        description="JSON Schema or OpenAPI 3.x file (YAML or JSON), relative to the mapping.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Root schema: a $defs/definitions or components.schemas name; omitted: the document root.",
+    )
+
+
+class FieldRule(_Strict):
+    """What happens to one internal field on its way out (and back in)."""
+
+    to: str | None = Field(
+        default=None, description="External path (`a.b`, `a[].b`); omitted: the same path."
+    )
+    treat: TreatSpec = Field(default="pass", description="Treatment; omitted: pass.")
+    groups: dict[GroupName, TreatSpec] = Field(
+        default_factory=dict, description="Per functional group treatment overrides."
+    )
+    inbound: bool = Field(
+        default=False, description="External callers may send this field back (reversible only)."
+    )
+    why: str | None = Field(default=None, description="Justification, shown to reviewers.")
+    description: str | None = None
+
+
+class DerivedRule(_Strict):
+    """An external field computed from internal fields or a constant."""
+
+    from_: list[str] | None = Field(default=None, alias="from", description="Internal paths.")
+    template: str | None = Field(
+        default=None, description='Python format string over the sources: "{0} {1}".'
+    )
+    const: str | int | float | bool | None = Field(default=None, description="A constant value.")
+    groups: dict[GroupName, Literal["drop", "pass"]] = Field(
+        default_factory=dict, description="Groups that do not get this field (drop)."
+    )
+    why: str | None = None
+    description: str | None = None
+
+
+class Mapping(_Strict):
+    """A whole mapping file."""
+
+    shim: ShimName = Field(description="Service name, [a-z][a-z0-9-]*.")
+    version: Annotated[int, Field(ge=1, strict=True)] = Field(
+        description="Integer, bumped on every change."
+    )
+    owner: str = Field(min_length=1, description="Owning team.")
+    description: str = Field(default="", description="What this boundary is for.")
+    internal: SchemaRef
+    external: SchemaRef
+    groups: dict[GroupName, str] = Field(
+        default_factory=dict, description="Functional groups and what they are for."
+    )
+    classification: dict[str, Classification] = Field(
+        default_factory=dict, description="Extra x-classification per internal path."
+    )
+    fields: dict[str, FieldRule | str] = Field(
+        description="Every internal field: a rule, or a bare treatment (`ssn: drop`)."
+    )
+    derived: dict[str, DerivedRule] = Field(
+        default_factory=dict, description="External fields computed, not copied."
+    )
+
+    def rule(self, key: str) -> FieldRule:
+        """The rule for a field key, expanding the bare-treatment shorthand."""
+        value = self.fields[key]
+        return value if isinstance(value, FieldRule) else FieldRule(treat=value)
+
+
+def mapping_json_schema() -> dict[str, Any]:
+    """JSON Schema of the mapping format, for YAML editors (``shimgen schema``)."""
+    schema = Mapping.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "shimgen mapping file"
+    return schema

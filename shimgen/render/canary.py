@@ -1,0 +1,113 @@
+"""Canary records for the generated leak test.
+
+Every internal field is filled with a value that is unique, valid for its
+schema type and easy to search for. A field that is not passed in a view
+must leave no trace of its canary (no substring of eight characters or more)
+in that view's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shimgen.check.plan import ShimPlan, View
+from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
+
+UNKNOWN_FIELD = "zz_not_in_schema"
+_ALPHABET = "ghjkmnpqrstvwxyz"  # no hex digits: a hash or token cannot contain it by chance
+
+
+def _seed(path: str, n: int) -> bytes:
+    return hashlib.sha256(f"{path}#{n}".encode()).digest()
+
+
+def _text(path: str, n: int, length: int = 24) -> str:
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in _seed(path, n)[:length])
+
+
+def _value(node: SchemaNode, path: str, n: int) -> Any:
+    seed = int.from_bytes(_seed(path, n)[:8], "big")
+    if node.enum:
+        return node.enum[n % len(node.enum)]
+    if node.kind is Kind.STRING:
+        if node.format == "date":
+            return f"{1901 + seed % 98}-{1 + seed % 12:02d}-{1 + seed % 28:02d}"
+        if node.format == "date-time":
+            return f"{1901 + seed % 98}-{1 + seed % 12:02d}-{1 + seed % 28:02d}T{seed % 24:02d}:{seed % 60:02d}:17Z"
+        if node.format == "email":
+            return f"{_text(path, n, 16)}@example.com"
+        return _text(path, n)
+    if node.kind is Kind.INTEGER:
+        return 1_000_000_000 + seed % 8_999_999_999
+    if node.kind is Kind.NUMBER:
+        return round(10_000 + (seed % 89_999_999) / 1000, 3)
+    if node.kind is Kind.BOOLEAN:
+        return True
+    if node.kind is Kind.UNION:
+        scalars = [v for v in node.variants if v.kind in SCALARS]
+        return _value(scalars[0], path, n) if scalars else None
+    return None
+
+
+def _build(node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int) -> Any:
+    if id(node) in stack:
+        return None
+    stack = (*stack, id(node))
+    if node.kind is Kind.OBJECT:
+        out = {}
+        for name, child in node.properties.items():
+            value = _build(child, (*path, name), stack, n)
+            if value is not None:
+                out[name] = value
+        return out
+    if node.kind is Kind.ARRAY and node.items is not None:
+        items = [_build(node.items, (*path, ARRAY), stack, n + i) for i in range(2)]
+        return [i for i in items if i is not None]
+    if node.kind is Kind.MAP and node.values is not None and node.values.kind in SCALARS:
+        return {_text(format_path(path), n, 8): _value(node.values, format_path(path), n)}
+    return _value(node, format_path(path), n)
+
+
+def canary_record(plan: ShimPlan) -> dict[str, Any]:
+    record = _build(plan.internal.root, (), (), 0)
+    assert isinstance(record, dict)
+    record[UNKNOWN_FIELD] = {"note": _text(UNKNOWN_FIELD, 0)}
+    return record
+
+
+def secrets(value: Any) -> list[str]:
+    """The searchable texts inside a canary value (enums and booleans are public labels)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [*secrets(k), *secrets(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in secrets(v)]
+    if isinstance(value, bool) or value is None:
+        return []
+    text = str(value)
+    if isinstance(value, str) and "@" in text:
+        text = text.split("@")[0]  # mask_email shows the domain by design
+    return [text] if len(text) >= 8 else []
+
+
+def _at(doc: Any, path: Path_) -> list[Any]:
+    if not path:
+        return [doc]
+    head, rest = path[0], path[1:]
+    if head == ARRAY:
+        return [v for item in (doc if isinstance(doc, list) else []) for v in _at(item, rest)]
+    return _at(doc[head], rest) if isinstance(doc, dict) and head in doc else []
+
+
+def forbidden(plan: ShimPlan, record: dict[str, Any]) -> dict[View, list[str]]:
+    """Per view, the canary texts that must not appear in its output."""
+    out: dict[View, list[str]] = {}
+    for view in plan.views:
+        texts = set(secrets(record[UNKNOWN_FIELD]))
+        for rule in plan.rules:
+            if rule.treatment(view).name == "pass" or rule.in_node.enum:
+                continue
+            for value in _at(record, rule.internal):
+                texts.update(secrets(value))
+        out[view] = sorted(texts)
+    return out

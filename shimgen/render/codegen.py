@@ -1,0 +1,318 @@
+"""Turn a :class:`ShimPlan` into the model that ``translate.py.j2`` renders.
+
+For each view (functional group, plus "no group") and direction, the plan's
+rules are arranged into *scopes*: the record itself, and one scope per array
+level (``cards[]`` paired with ``paymentMethods[]``). Each scope becomes one
+straight-line function. This module decides what the statements are; the
+template only lays them out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shimgen.check.plan import Derived, Rule, ShimPlan, View
+from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
+from shimgen.treatments import Treatment
+
+PY_TYPES = {
+    Kind.STRING: "(str,)",
+    Kind.INTEGER: "(int,)",
+    Kind.NUMBER: "(int, float)",
+    Kind.BOOLEAN: "(bool,)",
+}
+WHAT = {Kind.STRING: "a string", Kind.INTEGER: "an integer", Kind.NUMBER: "a number", Kind.BOOLEAN: "a boolean"}
+
+
+@dataclass
+class Stmt:
+    """One generated statement group; ``kind`` picks the template macro."""
+
+    kind: str
+    args: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.args[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class Function:
+    name: str
+    doc: str
+    params: str
+    body: list[Stmt] = field(default_factory=list)
+    returns: str = "o"
+    keys: bool = False  # needs the keyset
+
+
+@dataclass
+class ViewFns:
+    view: View
+    outbound: str
+    inbound: str
+
+
+@dataclass
+class Module:
+    constants: list[tuple[str, str]] = field(default_factory=list)
+    functions: list[Function] = field(default_factory=list)
+    views: list[ViewFns] = field(default_factory=list)
+
+
+@dataclass
+class Entry:
+    rule: Rule | None
+    derived: Derived | None
+    treatment: Treatment | None
+    in_rel: Path_
+    out_rel: Path_
+
+
+@dataclass
+class Scope:
+    in_rel: Path_ = ()
+    out_rel: Path_ = ()
+    entries: list[Entry] = field(default_factory=list)
+    children: list[Scope] = field(default_factory=list)
+
+    def child(self, in_rel: Path_, out_rel: Path_) -> Scope:
+        for c in self.children:
+            if c.in_rel == in_rel:
+                return c
+        c = Scope(in_rel, out_rel)
+        self.children.append(c)
+        return c
+
+
+def _split(path: Path_) -> list[Path_]:
+    parts: list[list[str]] = [[]]
+    for seg in path:
+        if seg == ARRAY:
+            parts.append([])
+        else:
+            parts[-1].append(seg)
+    return [tuple(p) for p in parts]
+
+
+def build_scopes(entries: list[tuple[Rule, Treatment]], derived: list[Derived]) -> Scope:
+    """Arrange rules by array level (arrays are paired one to one, checked earlier)."""
+    root = Scope()
+    for rule, t in entries:
+        ins, outs = _split(rule.internal), _split(rule.external)
+        scope = root
+        for a, b in zip(ins[:-1], outs[:-1], strict=True):
+            scope = scope.child(a, b)
+        scope.entries.append(Entry(rule, None, t, ins[-1], outs[-1]))
+    for d in derived:
+        root.entries.append(Entry(None, d, None, (), d.external))
+    return root
+
+
+def ptr(path: Path_) -> str:
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
+
+
+class Namer:
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, base: str) -> str:
+        lead = "_" if base.startswith("_") else ""
+        base = lead + (re.sub(r"\W+", "_", base).strip("_").lower() or "x")
+        name, n = base, 1
+        while name in self.used:
+            n += 1
+            name = f"{base}_{n}"
+        self.used.add(name)
+        return name
+
+
+class Generator:
+    """Builds the module model for one plan."""
+
+    def __init__(self, plan: ShimPlan) -> None:
+        self.plan = plan
+        self.mod = Module()
+        self.names = Namer()
+        self.consts: dict[str, str] = {}
+
+    def const(self, prefix: str, value: str) -> str:
+        if value not in self.consts:
+            self.consts[value] = self.names(prefix).upper()
+            self.mod.constants.append((self.consts[value], value))
+        return self.consts[value]
+
+    def build(self) -> Module:
+        from shimgen.render.inbound import inbound
+        for view in self.plan.views:
+            label = view or "no group"
+            out_entries = [(r, r.treatment(view)) for r in self.plan.rules if r.treatment(view).emits]
+            derived = [d for d in self.plan.derived if d.emitted(view)]
+            out_fn = self.outbound(build_scopes(out_entries, derived), f"out_{view or 'nogroup'}", label)
+            in_entries = [(r, r.treatment(view)) for r in self.plan.rules
+                          if r.inbound and r.treatment(view).reversible and r.treatment(view).emits]
+            in_fn = inbound(self, build_scopes(in_entries, []), f"in_{view or 'nogroup'}", label)
+            self.mod.views.append(ViewFns(view, out_fn, in_fn))
+        return self.mod
+
+    # -- outbound -------------------------------------------------------------------
+
+    def outbound(self, scope: Scope, base: str, label: str) -> str:
+        fn = Function(self.names(f"_{base}"), f"Internal -> external, view: {label}.", "r: dict[str, Any], p: str")
+        self.mod.functions.append(fn)
+        elem = [e for e in scope.entries if e.in_rel == () and e.rule is not None]
+        if not elem:
+            fn.body.append(Stmt("out_guard", {}))
+        if elem:  # scalar array items: the function maps one value
+            e = elem[0]
+            assert e.rule is not None and e.treatment is not None
+            fn.params, fn.returns = "v: Any, p: str", ""
+            fn.keys = e.treatment.name in ("hash", "tokenize")
+            fn.body.append(Stmt("return_value", {"check": self.check(e.rule.in_node, e.treatment),
+                                                 "expr": self.expr(e.rule, e.treatment, e.rule.in_node, e.rule.out_node)}))
+            return fn.name
+        local = Namer()
+        reads = self.reads(fn, scope, "r", local)
+        outs: dict[Path_, str] = {(): "o"}
+        fn.body.append(Stmt("new_object", {"var": "o"}))
+        for path in sorted({e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
+                           | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))}, key=len):
+            outs[path] = local("o_" + "_".join(path))
+            fn.body.append(Stmt("new_object", {"var": outs[path]}))
+        for e in scope.entries:
+            target, key = outs[e.out_rel[:-1]], e.out_rel[-1]
+            if e.derived is not None:
+                self.derived_stmt(fn, e.derived, reads, target, key)
+                continue
+            assert e.rule is not None and e.treatment is not None
+            fn.keys |= e.treatment.name in ("hash", "tokenize")
+            src, leaf = reads[e.in_rel[:-1]], e.in_rel[-1]
+            node, out_node = e.rule.in_node, e.rule.out_node
+            assert out_node is not None
+            fn.body.append(Stmt("leaf", {
+                "comment": f"{format_path(e.rule.internal)} -> {format_path(e.rule.external)}: {e.treatment}",
+                "src": src, "key": leaf, "ptr": ptr(e.in_rel), "target": target, "tkey": key,
+                "check": self.check(node, e.treatment),
+                "expr": self.expr(e.rule, e.treatment, node, out_node),
+                "null_out": out_node.nullable or e.treatment.name == "null",
+                "risky": e.treatment.name not in ("pass", "redact", "null"),
+            }))
+        for c in scope.children:
+            child_fn = self.outbound(c, base, label)
+            fn.body.append(Stmt("array", {
+                "src": reads[c.in_rel[:-1]], "key": c.in_rel[-1], "ptr": ptr(c.in_rel),
+                "target": outs[c.out_rel[:-1]], "tkey": c.out_rel[-1], "fn": child_fn,
+            }))
+        for path in sorted((p for p in outs if p), key=len, reverse=True):
+            fn.body.append(Stmt("attach", {"parent": outs[path[:-1]], "key": path[-1], "var": outs[path]}))
+        return fn.name
+
+    def reads(self, fn: Function, scope: Scope, root: str, local: Namer) -> dict[Path_, str]:
+        """Declare one variable per nested internal object the scope reads from."""
+        paths = {e.in_rel[:i] for e in scope.entries for i in range(1, len(e.in_rel))}
+        paths |= {c.in_rel[:i] for c in scope.children for i in range(1, len(c.in_rel))}
+        for e in scope.entries:
+            if e.derived is not None:
+                paths |= {s[:i] for s in e.derived.sources for i in range(1, len(s))}
+        reads: dict[Path_, str] = {(): root}
+        for path in sorted(paths, key=lambda p: (len(p), p)):
+            reads[path] = local(f"{root}_" + "_".join(path))
+            fn.body.append(Stmt("read_object", {"var": reads[path], "src": reads[path[:-1]], "key": path[-1],
+                                                "ptr": ptr(path)}))
+        return reads
+
+    def derived_stmt(self, fn: Function, d: Derived, reads: dict[Path_, str], target: str, key: str) -> None:
+        if d.template is None:
+            fn.body.append(Stmt("const", {"comment": f"derived {d.name}: constant", "target": target,
+                                          "tkey": key, "value": repr(d.const)}))
+            return
+        fn.body.append(Stmt("template", {
+            "comment": f"derived {d.name}: {d.template!r}", "target": target, "tkey": key,
+            "template": repr(d.template),
+            "sources": [(f"a{i}", reads[s[:-1]], s[-1], ptr(s)) for i, s in enumerate(d.sources)],
+        }))
+
+    def check(self, node: SchemaNode, t: Treatment) -> str:
+        """An inline condition that is true when ``v`` is NOT acceptable input for ``t``."""
+        if t.name in ("null", "redact"):
+            return ""
+        if t.name == "pass" and node.kind in SCALARS:
+            cond = f"v.__class__ not in {PY_TYPES[node.kind]}"
+            if node.enum is not None:
+                cond += f" or v not in {self.const('enum', repr(frozenset(node.enum)))}"
+            return cond
+        if t.name == "pass" and node.kind is Kind.UNION:
+            kinds = sorted({k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k})
+            return f"v.__class__ not in ({', '.join(kinds)},)"
+        return ""
+
+    def expr(self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None) -> str:
+        """The expression producing the external value from a checked ``v``."""
+        ctx = repr(self.plan.context(rule))
+        match t.name:
+            case "pass":
+                if node.kind in SCALARS or node.kind is Kind.UNION:
+                    to_text = node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
+                    return "str(v)" if to_text else "v"
+                return f"{self.copier(node, out)}(v, p + {ptr(rule.internal[-1:])!r})"
+            case "null":
+                return "None"
+            case "redact":
+                return repr(t.param("text"))
+            case "mask":
+                return f"_t.mask(v, {t.param('keep_first')}, {t.param('keep_last')}, {t.param('char')!r})"
+            case "mask_email" | "last4" | "year" | "month":
+                return f"_t.{t.name}(v)"
+            case "prefix":
+                return f"_t.prefix(v, {t.param('length')})"
+            case "round":
+                return f"_t.round_to(v, {t.param('digits')})"
+            case "bucket":
+                bounds = self.const("bounds", repr(tuple(t.param("bounds"))))
+                labels = self.const("labels", f"_t.bucket_labels({bounds})")
+                return f"_t.bucket(v, {bounds}, {labels})"
+            case "hash":
+                return f"ks.hash(v, {ctx}, {t.param('length')})"
+            case "tokenize":
+                return f"ks.tokenize(v, {ctx})"
+            case "map":
+                table = self.const("map", repr(t.table))
+                return f"_s.lookup({table}, v)"
+        raise AssertionError(t.name)
+
+    def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
+        """A generated function that copies a whole object/array/map by its schema (allow-list)."""
+        name = self.names(f"_copy_{node.name or node.kind.value}")
+        fn = Function(name, f"Copy {node.describe()}: declared fields only.", "v: Any, p: str", returns="")
+        self.mod.functions.append(fn)
+        if node.kind is Kind.OBJECT:
+            fn.body.append(Stmt("copy_object", {"fields": [
+                (k, ptr((k,)), self.copy_check(c), self.copy_expr(c, out.properties.get(k) if out else None))
+                for k, c in node.properties.items()]}))
+        elif node.kind is Kind.ARRAY and node.items is not None:
+            fn.body.append(Stmt("copy_array", {"check": self.copy_check(node.items),
+                                               "expr": self.copy_expr(node.items, out.items if out else None)}))
+        elif node.kind is Kind.MAP and node.values is not None:
+            fn.body.append(Stmt("copy_map", {"check": self.copy_check(node.values),
+                                             "expr": self.copy_expr(node.values, out.values if out else None)}))
+        return name
+
+    def copy_check(self, node: SchemaNode) -> str:
+        if node.kind in SCALARS or node.kind is Kind.UNION:
+            return self.check(node, Treatment("pass"))
+        if node.kind is Kind.OBJECT or node.kind is Kind.MAP:
+            return "v.__class__ is not dict"
+        if node.kind is Kind.ARRAY:
+            return "v.__class__ is not list"
+        return ""
+
+    def copy_expr(self, node: SchemaNode, out: SchemaNode | None) -> str:
+        """``q`` is the element's JSON pointer, set by the copy_* template macros."""
+        if node.kind in SCALARS or node.kind is Kind.UNION:
+            return "v"
+        return f"{self.copier(node, out)}(v, q)"

@@ -1,0 +1,165 @@
+"""Write a standalone shim package from a checked plan.
+
+render (Jinja2 templates over the code model) -> format (black) -> write.
+Everything written is a pure function of the mapping, the two schemas and
+the shimgen version, so regenerating gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import black
+import jinja2
+
+from shimgen import __version__
+from shimgen.check.plan import ShimPlan
+from shimgen.render.canary import canary_record, forbidden
+from shimgen.render.codegen import Generator
+from shimgen.render.models import pydantic_models
+
+RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+RUNTIME_FILES = ("__init__.py", "errors.py", "keys.py", "support.py", "transforms.py")
+
+
+def package_name(plan: ShimPlan) -> str:
+    return plan.name.replace("-", "_") + "_shim"
+
+
+def project_root(path: Path) -> Path:
+    """The nearest ancestor holding a pyproject.toml or .git: paths in the lock are relative to it."""
+    for parent in path.resolve().parents:
+        if (parent / "pyproject.toml").exists() or (parent / ".git").exists():
+            return parent
+    return path.resolve().parent
+
+
+def rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    package: str
+    version: int
+    description: str
+    owner: str
+    generator: str
+    mapping_file: str
+    mapping_sha256: str
+    groups: tuple[str, ...]
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - we render Python and Markdown, never HTML
+    )
+    env.filters["pyrepr"] = repr
+    env.filters["ptrexpr"] = lambda ptr: f"p + {ptr!r}" if ptr else "p"
+    env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+    return env
+
+
+def fmt(source: str) -> str:
+    return black.format_str(source, mode=black.Mode(line_length=100, target_versions={black.TargetVersion.PY311}))
+
+
+def render_translate(plan: ShimPlan, meta: Meta, env: jinja2.Environment | None = None) -> str:
+    env = env or environment()
+    module = Generator(plan).build()
+    return fmt(env.get_template("package/translate.py.j2").render(meta=meta, module=module))
+
+
+def make_meta(plan: ShimPlan) -> Meta:
+    root = project_root(plan.mapping_path)
+    return Meta(plan.name, package_name(plan), plan.version, plan.description, plan.owner,
+                __version__, rel(plan.mapping_path, root), plan.mapping_sha256, tuple(plan.groups))
+
+
+def render_package(plan: ShimPlan) -> dict[str, str]:
+    """Every file of the package, by relative path (posix)."""
+    env = environment()
+    meta = make_meta(plan)
+    pkg = meta.package
+    files: dict[str, str] = {}
+    files[f"{pkg}/translate.py"] = render_translate(plan, meta, env)
+    files[f"{pkg}/internal_models.py"] = pydantic_models(plan.internal.path, _schema_label(plan, "internal"))
+    files[f"{pkg}/external_models.py"] = pydantic_models(plan.external.path, _schema_label(plan, "external"))
+    for name in RUNTIME_FILES:
+        files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
+    record = canary_record(plan)
+    context = {
+        "meta": meta, "plan": plan, "views": _field_table(plan), "canary": record,
+        "forbidden": forbidden(plan, record),
+        "inbound": {v: [(r.internal, r.external) for r in plan.rules
+                        if r.inbound and r.treatment(v).reversible and r.treatment(v).emits] for v in plan.views},
+    }
+    for template, target in (
+        ("package/__init__.py.j2", f"{pkg}/__init__.py"),
+        ("package/pyproject.toml.j2", "pyproject.toml"),
+        ("package/README.md.j2", "README.md"),
+        ("package/test_translate.py.j2", "tests/test_translate.py"),
+    ):
+        text = env.get_template(template).render(**context)
+        files[target] = fmt(text) if target.endswith(".py") else text
+    files["SHIM.lock.json"] = lock(plan, meta, files)
+    return files
+
+
+def _schema_label(plan: ShimPlan, side: str) -> str:
+    schema = plan.internal if side == "internal" else plan.external
+    return rel(schema.path, project_root(plan.mapping_path))
+
+
+def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
+    """SHIM.lock.json: the inputs' hashes (for verify) and each generated file's hash."""
+    root = project_root(plan.mapping_path)
+    data: dict[str, Any] = {
+        "generator": f"shimgen {__version__}",
+        "shim": plan.name,
+        "mapping": {"path": meta.mapping_file, "version": plan.version, "sha256": plan.mapping_sha256},
+        "internal": {"path": rel(plan.internal.path, root), "model": plan.internal.model,
+                     "sha256": plan.internal.sha256},
+        "external": {"path": rel(plan.external.path, root), "model": plan.external.model,
+                     "sha256": plan.external.sha256},
+        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
+    }
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
+    """Rows for the generated README: one per rule, a cell per view."""
+    return [
+        {"internal": r.key, "external": ".".join(r.external).replace(".[]", "[]"),
+         "cells": [str(r.treatment(v)) for v in plan.views], "inbound": r.inbound}
+        for r in plan.rules
+    ]
+
+
+def write_package(plan: ShimPlan, out: Path) -> list[Path]:
+    """Write (replacing) the package directory; returns the files written."""
+    files = render_package(plan)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "SHIM.lock.json").exists():
+            raise FileExistsError(f"{out} is not empty and holds no generated shim; refusing to replace it")
+        shutil.rmtree(out)
+    written = []
+    for name, text in sorted(files.items()):
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,90 @@
+"""Inbound code model: external payload -> internal record, allow-list only.
+
+Scopes are keyed by the external side here. Each external object level gets
+a mass-assignment guard (its allowed keys), and each inbound field reverses
+its treatment: ``pass`` re-checks the type, ``tokenize`` detokenizes with the
+field's binding, ``map`` looks the value up in the inverse table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shimgen.render.codegen import PY_TYPES, WHAT, Function, Namer, Scope, Stmt, ptr
+from shimgen.schema.model import SCALARS, Kind, Path_, SchemaNode, format_path
+from shimgen.treatments import Treatment
+
+if TYPE_CHECKING:
+    from shimgen.check.plan import Rule
+    from shimgen.render.codegen import Generator
+
+
+def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
+    fn = Function(gen.names(f"_{base}"), f"External -> internal, view: {label}.",
+                  "d: Any, p: str, errs: list[Problem]")
+    gen.mod.functions.append(fn)
+    elem = [e for e in scope.entries if e.out_rel == ()]
+    if elem:  # scalar array items
+        e = elem[0]
+        assert e.rule is not None and e.treatment is not None
+        fn.keys = e.treatment.name == "tokenize"
+        fn.body.append(Stmt("in_value", {"expr": reverse(gen, e.rule, e.treatment, e.rule.in_node)}))
+        fn.returns = ""
+        return fn.name
+    fn.body.append(Stmt("in_guard", {}))
+    local = Namer()
+    objects = {(): "d"}
+    paths = {e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
+    paths |= {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))}
+    for path in sorted(paths, key=lambda p: (len(p), p)):
+        objects[path] = local("d_" + "_".join(path))
+    for path, var in objects.items():
+        allowed = {e.out_rel[len(path)] for e in scope.entries if e.out_rel[: len(path)] == path}
+        allowed |= {c.out_rel[len(path)] for c in scope.children if c.out_rel[: len(path)] == path}
+        if path:
+            fn.body.append(Stmt("in_object", {"var": var, "src": objects[path[:-1]], "key": path[-1], "ptr": ptr(path)}))
+        fn.body.append(Stmt("in_deny", {"var": var, "allowed": gen.const("allow", repr(frozenset(allowed))),
+                                        "ptr": ptr(path)}))
+    fn.body.append(Stmt("new_object", {"var": "o"}))
+    for e in scope.entries:
+        assert e.rule is not None and e.treatment is not None
+        fn.keys |= e.treatment.name == "tokenize"
+        fn.body.append(Stmt("in_leaf", {
+            "comment": f"{format_path(e.rule.external)} -> {format_path(e.rule.internal)}: reverse {e.treatment}",
+            "src": objects[e.out_rel[:-1]], "key": e.out_rel[-1], "ptr": ptr(e.out_rel),
+            "put": _put(e.in_rel), "expr": reverse(gen, e.rule, e.treatment, e.rule.in_node),
+            "nullable": e.rule.in_node.nullable,
+        }))
+    for c in scope.children:
+        child = inbound(gen, c, base, label)
+        fn.body.append(Stmt("in_array", {"src": objects[c.out_rel[:-1]], "key": c.out_rel[-1], "ptr": ptr(c.out_rel),
+                                         "put": _put(c.in_rel), "fn": child}))
+    return fn.name
+
+
+def _put(path: Path_) -> str:
+    """A statement prefix that stores ``value`` at an internal path."""
+    if len(path) == 1:
+        return f"o[{path[0]!r}] = "
+    return f"_s.put(o, {path!r}, "
+
+
+def reverse(gen: Generator, rule: Rule, t: Treatment, node: SchemaNode) -> str:
+    """Expression turning checked external ``v`` into the internal value."""
+    ctx = repr(gen.plan.context(rule))
+    if t.name == "tokenize":
+        return f"_s.need(ks.detokenize(_s.need(v, (str,), 'a token'), {ctx}), {PY_TYPES[node.kind]}, 'a token of this field')"
+    if t.name == "map":
+        inverse = gen.const("rev", repr({v: k for k, v in t.table.items()}))
+        return f"_s.lookup({inverse}, v)"
+    if node.kind is Kind.ARRAY and node.items is not None and node.items.kind in SCALARS:
+        return f"_s.need_list(v, {PY_TYPES[node.items.kind]}, {WHAT[node.items.kind]!r})"
+    assert node.kind in SCALARS, node.kind
+    out = rule.out_node
+    if node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING:
+        expr = "_s.to_int(v)"
+    else:
+        expr = f"_s.need(v, {PY_TYPES[node.kind]}, {WHAT[node.kind]!r})"
+    if node.enum is not None:
+        expr = f"_s.member({expr}, {gen.const('enum', repr(frozenset(node.enum)))})"
+    return expr

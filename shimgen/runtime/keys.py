@@ -1,0 +1,355 @@
+"""Keyset, tokens and keyed hashes for the ``tokenize`` and ``hash`` treatments.
+
+Keys never appear in mapping files or generated code: a shim reads its keyset
+at start-up from ``SHIM_KEYS`` (JSON) or ``SHIM_KEYS_FILE`` (a path), see
+:meth:`Keyset.from_json`. New tokens and hashes use the primary key; a token
+carries its key id, so tokens made under ``k1`` still detokenize after ``k2``
+becomes primary.
+
+Each key is expanded with HKDF-SHA256 into separate subkeys for AES-SIV tokens
+and HMAC hashes, so the two treatments never share key material. Tokens are
+deterministic (equal values give equal tokens, so partners can join on them)
+and bound to their field by associated data, so a token for one field or shim
+never detokenizes as another. ``python -m <package>.runtime.keys new`` makes a
+keyset, ``... rotate FILE --id k2`` rotates one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hmac
+import json
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import KeysetError, TokenError
+
+__all__ = ["Keyset", "current", "install", "load_keyset", "main", "reset"]
+
+KEY_BYTES = 64
+TOKEN_PREFIX = "t1."
+_TOKEN_INFO = b"shimgen token v1"
+_HASH_INFO = b"shimgen hash v1"
+_TOKEN_AD = b"shimgen-token-v1"
+_KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+# AES-SIV adds a 16-byte synthetic IV; the plaintext is at least the type tag.
+_MIN_CIPHERTEXT = 17
+_MALFORMED = "not a token made by this shim"
+
+_CMD = f"python -m {__package__ or 'runtime'}.keys"
+_HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
+_SHAPE = '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}}'
+_ID_RULE = "key ids are 1-32 characters from A-Z, a-z, 0-9, '_' and '-'"
+
+
+def _derive(key: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(key)
+
+
+def _tag(value: object, allow_float: bool) -> bytes:
+    """Encode ``value`` with a type tag so that ``"1"`` and ``1`` never collide."""
+    if isinstance(value, str):
+        try:
+            return b"s" + value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("value is not valid Unicode text") from None
+    if isinstance(value, bool):
+        raise ValueError("booleans cannot be tokenized or hashed")
+    if isinstance(value, int):
+        return b"i" + str(value).encode("ascii")
+    if allow_float and isinstance(value, float):
+        return b"f" + repr(value).encode("ascii")
+    if allow_float:
+        raise ValueError("value must be a string, an integer or a float")
+    raise ValueError("value must be a string or an integer")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """JSON object hook: a repeated key id would silently drop a key, so refuse it."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise KeysetError("the keyset JSON repeats a field or key id; each may appear once")
+    return result
+
+
+class Keyset:
+    """A set of named 64-byte keys, one of which (the primary) makes new output.
+
+    Subkeys and AES-SIV objects are derived once here, so ``tokenize``,
+    ``detokenize`` and ``hash`` do no key setup per call. ``repr`` never shows
+    key material.
+    """
+
+    __slots__ = ("_hash_key", "_keys", "_primary", "_siv", "_sivs")
+
+    def __init__(self, primary: str, keys: Mapping[str, bytes]) -> None:
+        if not isinstance(keys, Mapping) or not keys:
+            raise KeysetError(f"the keyset has no keys; {_HOW_TO_GENERATE}")
+        for kid, key in keys.items():
+            if not isinstance(kid, str) or _KEY_ID_RE.fullmatch(kid) is None:
+                raise KeysetError(f"the keyset has an invalid key id; {_ID_RULE}")
+            if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+                size = f"{len(key)} bytes" if isinstance(key, bytes) else "not bytes"
+                raise KeysetError(
+                    f"key {kid!r} is {size}; each key must be exactly {KEY_BYTES} random "
+                    f"bytes; {_HOW_TO_GENERATE}"
+                )
+        if not isinstance(primary, str) or _KEY_ID_RE.fullmatch(primary) is None:
+            raise KeysetError(f"the keyset's primary is not a valid key id; {_ID_RULE}")
+        if primary not in keys:
+            raise KeysetError(
+                f"the keyset's primary {primary!r} is not one of its keys "
+                f"({', '.join(sorted(keys))}); set primary to one of them"
+            )
+        self._primary = primary
+        self._keys: dict[str, bytes] = dict(keys)
+        self._sivs: dict[str, AESSIV] = {
+            kid: AESSIV(_derive(key, _TOKEN_INFO, 64)) for kid, key in self._keys.items()
+        }
+        self._siv = self._sivs[primary]
+        self._hash_key = _derive(self._keys[primary], _HASH_INFO, 32)
+
+    @property
+    def primary(self) -> str:
+        """Id of the key that makes new tokens and hashes."""
+        return self._primary
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Ids of every key, including retired ones kept to read old tokens."""
+        return tuple(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Keyset(primary={self._primary!r}, key_ids={list(self._keys)!r})"
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, text: str) -> Keyset:
+        """Parse ``{"primary": "k2", "keys": {"k1": "<base64 of 64 bytes>", ...}}``.
+
+        Every problem is a :class:`KeysetError` that says how to fix it and
+        never echoes key material.
+        """
+        try:
+            data = json.loads(text, object_pairs_hook=_no_duplicates)
+        except json.JSONDecodeError as exc:
+            raise KeysetError(
+                f"the keyset is not valid JSON (line {exc.lineno}, column {exc.colno}); "
+                + _HOW_TO_GENERATE
+            ) from None
+        if not isinstance(data, dict) or set(data) - {"primary", "keys"}:
+            raise KeysetError(f"the keyset must be a JSON object {_SHAPE}")
+        if "primary" not in data:
+            raise KeysetError("the keyset has no 'primary'; set it to the id of the newest key")
+        raw = data.get("keys")
+        if not isinstance(raw, dict) or not raw:
+            raise KeysetError(f"the keyset's 'keys' is missing or empty; {_HOW_TO_GENERATE}")
+        keys: dict[str, bytes] = {}
+        for kid, b64 in raw.items():
+            if _KEY_ID_RE.fullmatch(kid) is None:
+                raise KeysetError(f"the keyset has an invalid key id; {_ID_RULE}")
+            try:
+                keys[kid] = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                raise KeysetError(
+                    f"key {kid!r} is not a standard base64 string; {_HOW_TO_GENERATE}"
+                ) from None
+        return cls(data["primary"], keys)
+
+    def to_json(self) -> str:
+        """Serialise to the keyset JSON format (one line, fit for an env var)."""
+        keys = {kid: base64.b64encode(key).decode("ascii") for kid, key in self._keys.items()}
+        return json.dumps({"primary": self._primary, "keys": keys})
+
+    @classmethod
+    def generate(cls, key_id: str = "k1") -> Keyset:
+        """A new keyset with one random key."""
+        return cls(key_id, {key_id: os.urandom(KEY_BYTES)})
+
+    def rotate(self, new_id: str) -> Keyset:
+        """A copy with a new random key ``new_id`` as primary; old keys stay to read old tokens."""
+        if new_id in self._keys:
+            raise KeysetError(f"key id {new_id!r} is already in the keyset; choose a new id")
+        return Keyset(new_id, {**self._keys, new_id: os.urandom(KEY_BYTES)})
+
+    @classmethod
+    def ephemeral(cls) -> Keyset:
+        """A random in-memory keyset for development, announced loudly.
+
+        Tokens made with it cannot be reversed after a restart or by another
+        replica, so it must never be used in production; the warning goes both
+        to ``warnings`` and straight to stderr so it is seen even when warnings
+        are filtered.
+        """
+        message = (
+            "ephemeral development keyset in use (SHIM_DEV_KEYS=1): tokens will not "
+            "survive a restart; set SHIM_KEYS or SHIM_KEYS_FILE for real use"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        sys.stderr.write(f"WARNING: {message}\n")
+        sys.stderr.flush()
+        return cls.generate("dev")
+
+    # -- treatments -------------------------------------------------------------
+
+    def tokenize(self, value: str | int, context: str) -> str:
+        """Deterministic AES-SIV token for ``value`` in field ``context`` (e.g. ``"customer:id"``)."""
+        ct = self._siv.encrypt(_tag(value, False), [_TOKEN_AD, context.encode("utf-8")])
+        return (
+            TOKEN_PREFIX
+            + self._primary
+            + "."
+            + base64.urlsafe_b64encode(ct).rstrip(b"=").decode("ascii")
+        )
+
+    def detokenize(self, token: str, context: str) -> str | int:
+        """Reverse :meth:`tokenize` with whichever key made the token.
+
+        Raises :class:`TokenError` if the token is malformed, names an unknown
+        key, or does not authenticate for ``context`` (another field or shim,
+        or altered). Messages never contain the token.
+        """
+        if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
+            raise TokenError(_MALFORMED)
+        kid, _, body = token[len(TOKEN_PREFIX) :].partition(".")
+        try:
+            ct = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        except ValueError:  # binascii.Error, or non-ASCII text
+            raise TokenError(_MALFORMED) from None
+        # Only the canonical spelling is accepted, so one ciphertext has one token.
+        if len(ct) < _MIN_CIPHERTEXT or base64.urlsafe_b64encode(ct).rstrip(b"=") != body.encode():
+            raise TokenError(_MALFORMED)
+        siv = self._sivs.get(kid)
+        if siv is None:
+            raise TokenError("token was made with a key that is not in this shim's keyset")
+        try:
+            plain = siv.decrypt(ct, [_TOKEN_AD, context.encode("utf-8")])
+        except InvalidTag:
+            raise TokenError(
+                "token does not belong to this field (made for another field or shim, or altered)"
+            ) from None
+        tag, payload = plain[:1], plain[1:]
+        try:
+            if tag == b"s":
+                return payload.decode("utf-8")
+            if tag == b"i":
+                return int(payload)
+        except ValueError:
+            pass
+        raise TokenError("token has an unknown value type")
+
+    def hash(self, value: str | int | float, context: str, length: int = 32) -> str:
+        """Keyed HMAC-SHA256 pseudonym of ``value`` in ``context``, lowercase hex.
+
+        Context-separated so equal values in different fields do not link.
+        ``length`` (1-64) truncates the hex digest.
+        """
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 64:
+            raise ValueError("hash length must be an integer from 1 to 64")
+        msg = context.encode("utf-8") + b"\x00" + _tag(value, True)
+        return hmac.digest(self._hash_key, msg, "sha256").hex()[:length]
+
+
+def load_keyset(environ: Mapping[str, str] | None = None) -> Keyset:
+    """Load the keyset from ``SHIM_KEYS`` or ``SHIM_KEYS_FILE`` (exactly one).
+
+    With neither set, ``SHIM_DEV_KEYS=1`` gives an ephemeral development
+    keyset; otherwise the shim refuses to start, saying what to set.
+    """
+    env = os.environ if environ is None else environ
+    text = env.get("SHIM_KEYS") or None
+    path = env.get("SHIM_KEYS_FILE") or None
+    if text is not None and path is not None:
+        raise KeysetError("both SHIM_KEYS and SHIM_KEYS_FILE are set; set only one of them")
+    if path is not None:
+        text = _read_file(path)
+    if text is None:
+        if env.get("SHIM_DEV_KEYS") == "1":
+            return Keyset.ephemeral()
+        raise KeysetError(
+            "no keyset configured: set SHIM_KEYS to the keyset JSON or SHIM_KEYS_FILE to the "
+            f"path of a keyset JSON file ({_HOW_TO_GENERATE}); for local development only, "
+            "SHIM_DEV_KEYS=1 gives an ephemeral development keyset"
+        )
+    return Keyset.from_json(text)
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable"
+        raise KeysetError(f"cannot read keyset file {path!r}: {reason}") from None
+
+
+_current: Keyset | None = None
+_lock = threading.Lock()
+
+
+def install(keyset: Keyset) -> None:
+    """Make ``keyset`` the one generated code uses (e.g. at service start-up)."""
+    global _current
+    if not isinstance(keyset, Keyset):
+        raise TypeError("install() expects a Keyset")
+    _current = keyset
+
+
+def current() -> Keyset:
+    """The installed keyset, loaded from the environment on first use."""
+    ks = _current
+    if ks is not None:
+        return ks
+    return _load_current()
+
+
+def _load_current() -> Keyset:
+    global _current
+    with _lock:
+        if _current is None:
+            _current = load_keyset()
+        return _current
+
+
+def reset() -> None:
+    """Forget the installed keyset (for tests)."""
+    global _current
+    _current = None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``new [--id ID]`` prints a new keyset; ``rotate FILE --id ID`` prints it rotated."""
+    parser = argparse.ArgumentParser(prog=_CMD, description="Create and rotate shim keysets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    new = sub.add_parser("new", help="print a new keyset JSON with one random key")
+    new.add_argument("--id", default="k1", help="key id (default: k1)")
+    rot = sub.add_parser("rotate", help="print FILE's keyset with a new primary key")
+    rot.add_argument("file", metavar="FILE", help="keyset JSON file")
+    rot.add_argument("--id", required=True, help="id of the new primary key")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "new":
+            keyset = Keyset.generate(args.id)
+        else:
+            keyset = Keyset.from_json(_read_file(args.file)).rotate(args.id)
+    except KeysetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(keyset.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""The typed intermediate model of a schema: what every later stage works on.
+
+JSON Schema and OpenAPI documents are loaded once (``shimgen.schema.loader``)
+into a graph of :class:`SchemaNode`. ``$ref`` targets are shared nodes, so a
+recursive schema is a cycle in this graph; walking code detects recursion by
+node identity on the current walk stack, never by depth.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ARRAY = "[]"
+"""The path segment that steps from an array to its items."""
+
+Path_ = tuple[str, ...]
+"""A field path as segments: ``cards[].number`` is ``("cards", "[]", "number")``."""
+
+
+class Kind(enum.StrEnum):
+    OBJECT = "object"
+    ARRAY = "array"
+    MAP = "map"  # an object with additionalProperties and no fixed properties
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    NULL = "null"
+    ANY = "any"  # no type constraint at all (``{}`` or ``true``)
+    UNION = "union"  # oneOf / anyOf / a type list with several non-null types
+
+
+SCALARS = frozenset({Kind.STRING, Kind.INTEGER, Kind.NUMBER, Kind.BOOLEAN})
+
+
+@dataclass(eq=False)
+class SchemaNode:
+    """One schema, after ``$ref`` resolution, ``allOf`` merging and null folding.
+
+    ``nullable`` absorbs OpenAPI 3.0 ``nullable: true``, ``type: [X, "null"]``
+    and single-branch ``anyOf``/``oneOf`` wrappers with a ``null`` branch.
+    """
+
+    kind: Kind
+    nullable: bool = False
+    format: str | None = None
+    enum: tuple[Any, ...] | None = None
+    classification: str | None = None  # x-classification: pii, secret, ...
+    description: str | None = None
+    name: str | None = None  # definition name when reached through a $ref
+    source: str = ""  # "file#/json/pointer", for messages
+    read_only: bool = False
+    write_only: bool = False
+    properties: dict[str, SchemaNode] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    items: SchemaNode | None = None  # ARRAY
+    values: SchemaNode | None = None  # MAP (additionalProperties schema)
+    variants: tuple[SchemaNode, ...] = ()  # UNION
+
+    def describe(self) -> str:
+        """A short human type name for messages: ``string (date)``, ``array of Card``."""
+        if self.kind is Kind.ARRAY and self.items is not None:
+            text = f"array of {self.items.describe()}"
+        elif self.kind is Kind.MAP and self.values is not None:
+            text = f"map of {self.values.describe()}"
+        elif self.kind is Kind.UNION:
+            text = "union of " + " | ".join(v.describe() for v in self.variants)
+        elif self.kind is Kind.OBJECT and self.name:
+            text = self.name
+        else:
+            text = self.kind.value
+            if self.format:
+                text += f" ({self.format})"
+        return text + (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class LoadedSchema:
+    """A schema file loaded and rooted at the model the mapping names."""
+
+    root: SchemaNode
+    path: Path  # the file named in the mapping
+    model: str  # the model name as written in the mapping
+    sha256: str  # of the file's bytes
+    files: tuple[Path, ...]  # every file read (the file itself and relative $ref targets)
+
+
+def format_path(path: Path_) -> str:
+    """``("cards", "[]", "number")`` -> ``cards[].number``."""
+    out = ""
+    for seg in path:
+        if seg == ARRAY:
+            out += ARRAY
+        else:
+            out += ("." if out else "") + seg
+    return out
+
+
+def parse_path(text: str) -> Path_:
+    """``cards[].number`` -> ``("cards", "[]", "number")``. Raises ValueError on bad syntax."""
+    if not text:
+        return ()
+    segs: list[str] = []
+    for part in text.split("."):
+        name = part
+        arrays = 0
+        while name.endswith(ARRAY):
+            name = name[: -len(ARRAY)]
+            arrays += 1
+        if not name or "[" in name or "]" in name:
+            raise ValueError(f"bad path segment {part!r} in {text!r}")
+        segs.append(name)
+        segs.extend([ARRAY] * arrays)
+    return tuple(segs)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A field that needs an entry in the mapping (or an ancestor with one)."""
+
+    path: Path_
+    node: SchemaNode
+    recursive: bool  # the walk stopped here because the node is already on the stack
+
+
+def iter_leaves(root: SchemaNode, prefix: Path_ = (), stack: tuple[int, ...] = ()) -> Iterator[Leaf]:
+    """Every field path under ``root``, depth first in schema order.
+
+    Objects are opened; arrays are opened when their items are objects (``a[].b``);
+    everything else (scalars, arrays of scalars, maps, unions, empty objects) is a
+    leaf. A node already on the walk stack is a recursive leaf and is not opened.
+    """
+    stack = (*stack, id(root))
+    for name, child in root.properties.items():
+        path = (*prefix, name)
+        yield from _walk(child, path, stack)
+
+
+def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Leaf]:
+    if id(node) in stack:
+        yield Leaf(path, node, recursive=True)
+        return
+    if node.kind is Kind.OBJECT and node.properties:
+        yield from iter_leaves(node, path, stack)
+    elif (
+        node.kind is Kind.ARRAY
+        and node.items is not None
+        and node.items.kind is Kind.OBJECT
+        and node.items.properties
+    ):
+        inner = (*stack, id(node))
+        if id(node.items) in inner:
+            yield Leaf(path, node, recursive=True)
+        else:
+            yield from iter_leaves(node.items, (*path, ARRAY), inner)
+    else:
+        yield Leaf(path, node, recursive=False)
+
+
+class PathError(Exception):
+    """A mapping path that does not exist in, or cannot walk into, a schema."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
+    """The node at ``path``; raises :class:`PathError` naming the failing segment."""
+    node = root
+    walked: list[str] = []
+    for seg in path:
+        here = format_path(tuple(walked)) or "the root"
+        if seg == ARRAY:
+            if node.kind is not Kind.ARRAY or node.items is None:
+                raise PathError(
+                    "unknown-path",
+                    f"`{here}` is {node.describe()}, not an array",
+                    f"remove `[]` after `{here}`",
+                )
+            node = node.items
+        elif node.kind is Kind.OBJECT:
+            if seg not in node.properties:
+                known = ", ".join(sorted(node.properties)[:8])
+                raise PathError(
+                    "unknown-path",
+                    f"`{format_path((*walked, seg))}` does not exist",
+                    f"fields of {here}: {known}" if known else f"{here} has no fields",
+                )
+            node = node.properties[seg]
+        elif node.kind is Kind.UNION:
+            raise PathError(
+                "union-path",
+                f"`{here}` is a oneOf/anyOf union; a mapping cannot walk into it",
+                f"treat `{here}` as a whole field (drop, null, redact)",
+            )
+        elif node.kind is Kind.ARRAY:
+            raise PathError(
+                "unknown-path",
+                f"`{here}` is an array; step into its items with `[]`",
+                f"write `{here}[].{seg}`",
+            )
+        else:
+            raise PathError(
+                "unknown-path",
+                f"`{here}` is {node.describe()} and has no field `{seg}`",
+                f"map `{here}` itself",
+            )
+        walked.append(seg)
+    return node

@@ -1,0 +1,300 @@
+"""Reading schema documents and resolving ``$ref`` between them.
+
+This is the half of the loader that deals with files and JSON pointers; the
+other half (``shimgen.schema.loader``) turns the resolved JSON into
+:class:`~shimgen.schema.model.SchemaNode` graphs. Keeping them apart means
+the graph builder never touches the file system, and every file it reads is
+recorded in one place (``DocumentStore.files``) so that generated shims can be
+stamped with the hash of every schema input, not only the one named in the
+mapping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urldefrag
+
+import orjson
+import yaml
+
+try:  # the C loader is ~10x faster when libyaml is present
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the wheel
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_REMOTE_SCHEMES = ("http://", "https://", "ftp://", "file://", "urn:")
+
+
+class SchemaError(Exception):
+    """A schema that cannot be read or resolved: the finding SG006 is made from it.
+
+    Carries a position like every finding does, so the CLI can point at the
+    exact ``$ref`` that failed rather than at the mapping that named the file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        file: Path,
+        line: int | None = None,
+        col: int | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.col = col
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = str(self.file)
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        text = f"{where}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+@dataclass(eq=False)
+class Document:
+    """One parsed schema file. ``path`` is for people, ``key`` identifies the file."""
+
+    path: Path  # as reached: the mapping's path, or the referrer's directory joined with the ref
+    key: Path  # resolved absolute path: the cache and memo key
+    data: Any
+    raw: bytes
+    self_ids: frozenset[str]  # the root's $id / id without fragment: refs to these are local
+
+
+@dataclass(frozen=True)
+class Located:
+    """A schema value together with where it lives, so nested refs resolve against its file."""
+
+    doc: Document
+    pointer: str  # JSON pointer, "" for the document root
+    value: Any
+
+    @property
+    def key(self) -> tuple[Path, str]:
+        return (self.doc.key, self.pointer)
+
+    @property
+    def source(self) -> str:
+        return f"{self.doc.path}#{self.pointer}"
+
+    def child(self, *segments: str | int) -> Located:
+        """The located value under ``segments`` (which the caller knows exist)."""
+        value = self.value
+        pointer = self.pointer
+        for seg in segments:
+            value = value[seg]
+            pointer += "/" + escape(str(seg))
+        return Located(self.doc, pointer, value)
+
+
+def escape(segment: str) -> str:
+    """A JSON pointer segment: ``~`` -> ``~0``, ``/`` -> ``~1`` (RFC 6901)."""
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+def unescape(segment: str) -> str:
+    return segment.replace("~1", "/").replace("~0", "~")
+
+
+def split_pointer(pointer: str) -> list[str]:
+    """``/a~1b/0`` -> ``["a/b", "0"]``; percent-escapes from URI fragments are decoded too."""
+    if not pointer:
+        return []
+    return [unescape(unquote(seg)) for seg in pointer.split("/")[1:]]
+
+
+def last_segment(pointer: str) -> str | None:
+    segs = split_pointer(pointer)
+    return segs[-1] if segs else None
+
+
+def parse_document(raw: bytes, path: Path) -> Any:
+    """JSON or YAML, decided by content: a JSON document is also YAML, but the
+    JSON parser is much faster on the large files (Stripe, FHIR) and gives
+    better error positions for them; anything that does not look like JSON, or
+    a ``.yaml`` file that fails as JSON, goes to the YAML parser."""
+    text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    if text.lstrip()[:1] in (b"{", b"["):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            if path.suffix.lower() == ".json":
+                raise SchemaError(
+                    f"not valid JSON: {exc.msg}",
+                    path,
+                    exc.lineno,
+                    exc.colno,
+                    "fix the syntax error (or give the file a .yaml name if it is YAML)",
+                ) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader is the safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise SchemaError(
+            f"not valid YAML or JSON: {exc.problem}",
+            path,
+            mark.line + 1 if mark else None,
+            mark.column + 1 if mark else None,
+            "fix the syntax error",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"not valid YAML or JSON: {exc}", path) from None
+
+
+def position(doc: Document, pointer: str) -> tuple[int | None, int | None]:
+    """1-based line and column of the value at ``pointer``, or ``(None, None)``.
+
+    Only called when reporting an error, so it re-parses the file with the
+    position-keeping YAML composer (JSON is close enough to YAML for this)
+    instead of slowing down every successful load with positions.
+    """
+    try:
+        node: yaml.Node | None = yaml.compose(doc.raw, Loader=_Loader)  # noqa: S506
+    except yaml.YAMLError:
+        return (None, None)
+    for seg in split_pointer(pointer):
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == seg), None)
+        elif isinstance(node, yaml.SequenceNode) and seg.isdigit() and int(seg) < len(node.value):
+            node = node.value[int(seg)]
+        else:
+            node = None
+        if node is None:
+            return (None, None)
+    if node is None:
+        return (None, None)
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _error_at(where: Located, message: str, hint: str, sub: str = "") -> SchemaError:
+    line, col = position(where.doc, where.pointer + sub)
+    return SchemaError(message, where.doc.path, line, col, hint)
+
+
+class DocumentStore:
+    """Every file one load reads, parsed once and kept for the whole load."""
+
+    def __init__(self) -> None:
+        self._docs: dict[Path, Document] = {}
+
+    def open(self, path: Path) -> Document:
+        """The document at ``path`` (parsed on first use). Raises SchemaError if unreadable."""
+        key = Path(os.path.abspath(path)).resolve()
+        doc = self._docs.get(key)
+        if doc is not None:
+            return doc
+        try:
+            raw = key.read_bytes()
+        except FileNotFoundError:
+            raise SchemaError("schema file not found", path, hint="check the path") from None
+        except OSError as exc:
+            raise SchemaError(f"cannot read schema file: {exc.strerror}", path) from None
+        data = parse_document(raw, path)
+        if not isinstance(data, dict | bool):
+            raise SchemaError(
+                f"not a schema: the document is a {type(data).__name__}, not an object",
+                path,
+                1,
+                1,
+                "a JSON Schema or an OpenAPI document is a JSON/YAML object",
+            )
+        ids: set[str] = set()
+        if isinstance(data, dict):
+            for id_key in ("$id", "id"):
+                value = data.get(id_key)
+                if isinstance(value, str) and "://" in value:
+                    ids.add(urldefrag(value).url)
+        doc = Document(path, key, data, raw, frozenset(ids))
+        self._docs[key] = doc
+        return doc
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file read, sorted and without duplicates (one entry per real file)."""
+        return tuple(sorted((d.path for d in self._docs.values()), key=str))
+
+    def resolve(self, where: Located) -> Located:
+        """The target of the ``$ref`` in the schema ``where``.
+
+        Relative file refs are resolved against the directory of the file that
+        contains them (not the working directory), as JSON Schema requires.
+        """
+        ref = where.value["$ref"]
+        if not isinstance(ref, str):
+            raise _error_at(where, "$ref is not a string", "write $ref: '#/...'", "/$ref")
+        url, fragment = urldefrag(ref) if "#" in ref else (ref, "")
+        doc = where.doc
+        if url and url not in doc.self_ids:
+            if url.lower().startswith(_REMOTE_SCHEMES) or "://" in url:
+                raise _error_at(
+                    where,
+                    f"remote $ref not supported; vendor the schema: '{ref}'",
+                    "download the referenced schema next to this one and use a relative $ref",
+                    "/$ref",
+                )
+            target_path = Path(os.path.normpath(doc.path.parent / unquote(url)))
+            try:
+                doc = self.open(target_path)
+            except SchemaError as exc:
+                line, col = position(where.doc, where.pointer + "/$ref")
+                raise SchemaError(
+                    f"$ref '{ref}' in {where.doc.path}: {exc.message} ({target_path})",
+                    where.doc.path,
+                    line,
+                    col,
+                    exc.hint or "check the relative path",
+                ) from None
+        if fragment and not fragment.startswith("/"):
+            return self._anchor(where, doc, ref, fragment)
+        value: Any = doc.data
+        walked = ""
+        for seg in split_pointer(fragment):
+            walked += "/" + escape(seg)
+            if isinstance(value, dict) and seg in value:
+                value = value[seg]
+            elif isinstance(value, list) and seg.isdigit() and int(seg) < len(value):
+                value = value[int(seg)]
+            else:
+                raise _error_at(
+                    where,
+                    f"$ref '{ref}' in {where.doc.path}: {doc.path} has nothing at '{walked}'",
+                    _pointer_hint(value),
+                    "/$ref",
+                )
+        return Located(doc, "".join("/" + escape(s) for s in split_pointer(fragment)), value)
+
+    def _anchor(self, where: Located, doc: Document, ref: str, name: str) -> Located:
+        """``#name`` refs: a 2019-09 ``$anchor`` or a draft-07 ``$id: '#name'`` in the document."""
+        stack: list[Located] = [Located(doc, "", doc.data)]
+        while stack:
+            loc = stack.pop()
+            if isinstance(loc.value, dict):
+                if loc.value.get("$anchor") == name or loc.value.get("$id") == "#" + name:
+                    return loc
+                stack.extend(loc.child(k) for k in loc.value if isinstance(k, str))
+            elif isinstance(loc.value, list):
+                stack.extend(loc.child(i) for i in range(len(loc.value)))
+        raise _error_at(
+            where,
+            f"$ref '{ref}' in {where.doc.path}: no $anchor '{name}' in {doc.path}",
+            "use a JSON pointer such as '#/$defs/Name'",
+            "/$ref",
+        )
+
+
+def _pointer_hint(value: Any) -> str:
+    if isinstance(value, dict):
+        keys = sorted(str(k) for k in value)
+        shown = ", ".join(keys[:20]) + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "")
+        return f"keys there: {shown}" if keys else "the object there is empty"
+    return "the pointer walks into a value that is not an object"
