@@ -65,13 +65,14 @@ def run(
     out = out or sys.stdout.buffer
     err = err or sys.stderr
     with loaded_translator(plan) as mod:
-        keys: Any = importlib.import_module(mod.__package__ + ".runtime.keys")
+        package = mod.__name__.rpartition(".")[0]
+        keys: Any = importlib.import_module(package + ".runtime.keys")
         try:
             keys.install(keys.Keyset.ephemeral() if dev_keys else keys.load_keyset())
-        except keys.KeysetError as exc:  # type: ignore[misc]
+        except keys.KeysetError as exc:
             raise TranslateSetupError(str(exc)) from None
         fn = mod.to_internal if inbound else mod.to_external
-        errors_mod: Any = importlib.import_module(mod.__package__ + ".runtime.errors")
+        errors_mod: Any = importlib.import_module(package + ".runtime.errors")
         failures = 0
         stream = source.open("rb") if source else sys.stdin.buffer
         try:

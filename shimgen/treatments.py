@@ -6,6 +6,7 @@ One table describes every treatment, so the checker, the code generator and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +162,7 @@ def _params(name: str, arg: Any) -> tuple[tuple[str, Any], ...]:
         ok = isinstance(arg, list) and arg and all(
             isinstance(b, (int, float)) and not isinstance(b, bool) for b in arg
         )
-        if not ok or any(a >= b for a, b in zip(arg, arg[1:], strict=False)):
+        if not ok or any(a >= b for a, b in itertools.pairwise(arg)):
             raise TreatmentError("`bucket` needs a list of increasing numbers", _EXAMPLES[name])
         return (("bounds", tuple(arg)),)
     if name == "map":

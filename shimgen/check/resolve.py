@@ -9,7 +9,8 @@ The whole-plan checks (coverage, targets, required fields) live in
 from __future__ import annotations
 
 import string
-from shimgen.check.plan import Derived, Rule, ShimPlan, array_depth
+
+from shimgen.check.plan import Derived, Rule, array_depth
 from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
 from shimgen.mapping.load import LoadedMapping
@@ -59,8 +60,10 @@ class Resolver:
             self.error(Code.BAD_TREATMENT, exc.message, where, exc.hint, value=True)
             return None
 
-    def path(self, text: str, root: SchemaNode, where: tuple[str | int, ...], side: str) -> tuple[tuple[str, ...], SchemaNode] | None:
-        code = Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL
+    def path(
+        self, text: str, root: SchemaNode, where: tuple[str | int, ...], side: str, code: Code | None = None
+    ) -> tuple[tuple[str, ...], SchemaNode] | None:
+        code = code or (Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL)
         try:
             segs = parse_path(text)
         except ValueError as exc:
@@ -216,7 +219,7 @@ class Resolver:
 
     def classification_paths(self, internal: LoadedSchema) -> None:
         for key in self.m.classification:
-            self.path(key, internal.root, ("classification", key), "internal")
+            self.path(key, internal.root, ("classification", key), "internal", Code.BAD_CLASSIFICATION)
 
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:

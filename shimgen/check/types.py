@@ -135,10 +135,10 @@ def _scalar_fit(
     to_text = kind is Kind.INTEGER and dst.kind is Kind.STRING and not dst.format
     if not (same or widening or to_text):
         return f"{what} but the external field is {dst.describe()}"
-    if dst.format and same and kind is Kind.STRING:
-        # a copied string may lack a declared format; a treated one never has it
-        if src is None or (src.format and src.format != dst.format):
-            return f"{what} but the external field needs format {dst.format}"
+    # a copied string may lack a declared format; a treated one never has it
+    wrong_format = src is None or (src.format and src.format != dst.format)
+    if dst.format and same and kind is Kind.STRING and wrong_format:
+        return f"{what} but the external field needs format {dst.format}"
     if dst.enum is not None and src is not None:
         if src.enum is None:
             return f"{what} may hold any value but the external field is an enum; use `map:`"

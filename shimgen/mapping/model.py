@@ -101,6 +101,19 @@ class Mapping(_Strict):
 def mapping_json_schema() -> dict[str, Any]:
     """JSON Schema of the mapping format, for YAML editors (``shimgen schema``)."""
     schema = Mapping.model_json_schema(by_alias=True)
+    _close_pattern_objects(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "shimgen mapping file"
     return schema
+
+
+def _close_pattern_objects(node: Any) -> None:
+    """Keys constrained by a pattern (group names) must not slip through as extras."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_objects(value)

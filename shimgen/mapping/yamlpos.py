@@ -47,7 +47,7 @@ class Positions:
             if path in self.keys:
                 return self.keys[path]
             path = path[:-1]
-        return table.get((), Pos(1, 1))
+        return table.get(()) or self.values.get((), Pos(1, 1))
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,14 @@ def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[Duplicate
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges, local keys win
+                merged = _build(value_node, path, pos, dups)
+                for part in merged if isinstance(merged, list) else [merged]:
+                    if not isinstance(part, dict):
+                        raise YamlError("`<<` merges mappings only", _pos(value_node.start_mark))
+                    for k, v in part.items():
+                        out.setdefault(k, v)
+                continue
             key = _build(key_node, path, pos, dups)
             if isinstance(key, (dict, list)):
                 raise YamlError("a mapping key must be a plain value", _pos(key_node.start_mark))

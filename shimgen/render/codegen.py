@@ -10,6 +10,7 @@ template only lays them out.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,11 @@ def build_scopes(entries: list[tuple[Rule, Treatment]], derived: list[Derived]) 
     return root
 
 
+def set_literal(values: Iterable[Any]) -> str:
+    """``frozenset({...})`` in a stable order: set repr order varies with PYTHONHASHSEED."""
+    return "frozenset({" + ", ".join(repr(v) for v in sorted(set(values), key=repr)) + "})"
+
+
 def ptr(path: Path_) -> str:
     return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
@@ -181,7 +187,8 @@ class Generator:
         outs: dict[Path_, str] = {(): "o"}
         fn.body.append(Stmt("new_object", {"var": "o"}))
         for path in sorted({e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
-                           | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))}, key=len):
+                           | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))},
+                           key=lambda p: (len(p), p)):
             outs[path] = local("o_" + "_".join(path))
             fn.body.append(Stmt("new_object", {"var": outs[path]}))
         for e in scope.entries:
@@ -208,7 +215,7 @@ class Generator:
                 "src": reads[c.in_rel[:-1]], "key": c.in_rel[-1], "ptr": ptr(c.in_rel),
                 "target": outs[c.out_rel[:-1]], "tkey": c.out_rel[-1], "fn": child_fn,
             }))
-        for path in sorted((p for p in outs if p), key=len, reverse=True):
+        for path in sorted((p for p in outs if p), key=lambda p: (len(p), p), reverse=True):
             fn.body.append(Stmt("attach", {"parent": outs[path[:-1]], "key": path[-1], "var": outs[path]}))
         return fn.name
 
@@ -238,13 +245,20 @@ class Generator:
         }))
 
     def check(self, node: SchemaNode, t: Treatment) -> str:
-        """An inline condition that is true when ``v`` is NOT acceptable input for ``t``."""
-        if t.name in ("null", "redact"):
+        """An inline condition that is true when ``v`` is NOT acceptable input for ``t``.
+
+        Every treated scalar is checked against the internal schema's type, so
+        a value of the wrong shape fails loudly instead of being transformed
+        (or, for ``pass``, copied) into the output.
+        """
+        if t.name in ("null", "redact", "map"):
             return ""
-        if t.name == "pass" and node.kind in SCALARS:
-            cond = f"v.__class__ not in {PY_TYPES[node.kind]}"
-            if node.enum is not None:
-                cond += f" or v not in {self.const('enum', repr(frozenset(node.enum)))}"
+        if node.kind in SCALARS:
+            types = PY_TYPES[node.kind]
+            single = types.count(",") == 1 and types.endswith(",)")
+            cond = f"v.__class__ is not {types[1:-2]}" if single else f"v.__class__ not in {types}"
+            if t.name == "pass" and node.enum is not None:
+                cond += f" or v not in {self.const('enum', set_literal(node.enum))}"
             return cond
         if t.name == "pass" and node.kind is Kind.UNION:
             kinds = sorted({k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k})

@@ -16,6 +16,7 @@ from typing import Any
 
 import black
 import jinja2
+from black.mode import TargetVersion
 
 from shimgen import __version__
 from shimgen.check.plan import ShimPlan
@@ -65,7 +66,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - we render Python and Markdown, never HTML
+        autoescape=False,
     )
     env.filters["pyrepr"] = repr
     env.filters["ptrexpr"] = lambda ptr: f"p + {ptr!r}" if ptr else "p"
@@ -74,7 +75,7 @@ def environment() -> jinja2.Environment:
 
 
 def fmt(source: str) -> str:
-    return black.format_str(source, mode=black.Mode(line_length=100, target_versions={black.TargetVersion.PY311}))
+    return black.format_str(source, mode=black.Mode(line_length=100, target_versions={TargetVersion.PY311}))
 
 
 def render_translate(plan: ShimPlan, meta: Meta, env: jinja2.Environment | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shimgen.render.codegen import PY_TYPES, WHAT, Function, Namer, Scope, Stmt, ptr
+from shimgen.render.codegen import PY_TYPES, WHAT, Function, Namer, Scope, Stmt, ptr, set_literal
 from shimgen.schema.model import SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
 
@@ -33,7 +33,7 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
         return fn.name
     fn.body.append(Stmt("in_guard", {}))
     local = Namer()
-    objects = {(): "d"}
+    objects: dict[Path_, str] = {(): "d"}
     paths = {e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
     paths |= {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))}
     for path in sorted(paths, key=lambda p: (len(p), p)):
@@ -43,7 +43,7 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
         allowed |= {c.out_rel[len(path)] for c in scope.children if c.out_rel[: len(path)] == path}
         if path:
             fn.body.append(Stmt("in_object", {"var": var, "src": objects[path[:-1]], "key": path[-1], "ptr": ptr(path)}))
-        fn.body.append(Stmt("in_deny", {"var": var, "allowed": gen.const("allow", repr(frozenset(allowed))),
+        fn.body.append(Stmt("in_deny", {"var": var, "allowed": gen.const("allow", set_literal(allowed)),
                                         "ptr": ptr(path)}))
     fn.body.append(Stmt("new_object", {"var": "o"}))
     for e in scope.entries:
@@ -86,5 +86,5 @@ def reverse(gen: Generator, rule: Rule, t: Treatment, node: SchemaNode) -> str:
     else:
         expr = f"_s.need(v, {PY_TYPES[node.kind]}, {WHAT[node.kind]!r})"
     if node.enum is not None:
-        expr = f"_s.member({expr}, {gen.const('enum', repr(frozenset(node.enum)))})"
+        expr = f"_s.member({expr}, {gen.const('enum', set_literal(node.enum))})"
     return expr

@@ -22,8 +22,9 @@ def _is_openapi(path: Path) -> bool:
 
 def pydantic_models(schema: Path, shown_as: str) -> str:
     """Python source of pydantic v2 models for every schema in ``schema``."""
-    from datamodel_code_generator import DataModelType, InputFileType, PythonVersion, generate
-    from datamodel_code_generator.format import Formatter
+    from datamodel_code_generator import generate
+    from datamodel_code_generator.enums import DataModelType, InputFileType
+    from datamodel_code_generator.format import Formatter, PythonVersion
 
     with warnings.catch_warnings():  # deprecation notices about its own future defaults
         warnings.simplefilter("ignore", FutureWarning)

@@ -60,6 +60,10 @@ class SchemaNode:
     items: SchemaNode | None = None  # ARRAY
     values: SchemaNode | None = None  # MAP (additionalProperties schema)
     variants: tuple[SchemaNode, ...] = ()  # UNION
+    # Set by the loader on recursion hubs only (see ``shimgen.schema.recursion``):
+    # the one path at which walks open this node; anywhere else it is a
+    # recursive leaf. None: opened wherever it appears (stack rule only).
+    expand_at: Path_ | None = None
 
     def describe(self) -> str:
         """A short human type name for messages: ``string (date)``, ``array of Card``."""
@@ -124,7 +128,7 @@ class Leaf:
 
     path: Path_
     node: SchemaNode
-    recursive: bool  # the walk stopped here because the node is already on the stack
+    recursive: bool  # the walk stopped here: the node is on the stack, or a hub opened elsewhere
 
 
 def iter_leaves(root: SchemaNode, prefix: Path_ = (), stack: tuple[int, ...] = ()) -> Iterator[Leaf]:
@@ -133,7 +137,16 @@ def iter_leaves(root: SchemaNode, prefix: Path_ = (), stack: tuple[int, ...] = (
     Objects are opened; arrays are opened when their items are objects (``a[].b``);
     everything else (scalars, arrays of scalars, maps, unions, empty objects) is a
     leaf. A node already on the walk stack is a recursive leaf and is not opened.
+    So is a recursion hub (``expand_at`` set by the loader) met anywhere but at its
+    one ``expand_at`` path: without that, schemas that recurse through a shared
+    type in many places (FHIR ``Extension``) list hundreds of thousands of
+    leaves. ``prefix`` is the path at which ``root`` is opened (absolute, from the
+    loaded root), so walks started below the root agree with the full walk.
     """
+    if prefix and _held(root, prefix):
+        path = prefix[:-1] if prefix[-1] == ARRAY else prefix
+        yield Leaf(path, root, recursive=True)
+        return
     stack = (*stack, id(root))
     for name, child in root.properties.items():
         path = (*prefix, name)
@@ -145,7 +158,10 @@ def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Lea
         yield Leaf(path, node, recursive=True)
         return
     if node.kind is Kind.OBJECT and node.properties:
-        yield from iter_leaves(node, path, stack)
+        if _held(node, path):
+            yield Leaf(path, node, recursive=True)
+        else:
+            yield from iter_leaves(node, path, stack)
     elif (
         node.kind is Kind.ARRAY
         and node.items is not None
@@ -153,12 +169,17 @@ def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Lea
         and node.items.properties
     ):
         inner = (*stack, id(node))
-        if id(node.items) in inner:
+        if id(node.items) in inner or _held(node.items, (*path, ARRAY)):
             yield Leaf(path, node, recursive=True)
         else:
             yield from iter_leaves(node.items, (*path, ARRAY), inner)
     else:
         yield Leaf(path, node, recursive=False)
+
+
+def _held(node: SchemaNode, opened_at: Path_) -> bool:
+    """A recursion hub met anywhere but at the one path where it is opened."""
+    return node.expand_at is not None and node.expand_at != opened_at
 
 
 class PathError(Exception):

@@ -137,7 +137,7 @@ def parse_document(raw: bytes, path: Path) -> Any:
                     "fix the syntax error (or give the file a .yaml name if it is YAML)",
                 ) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader is the safe loader
+        return yaml.load(text, Loader=_Loader)  # CSafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise SchemaError(
@@ -159,7 +159,7 @@ def position(doc: Document, pointer: str) -> tuple[int | None, int | None]:
     instead of slowing down every successful load with positions.
     """
     try:
-        node: yaml.Node | None = yaml.compose(doc.raw, Loader=_Loader)  # noqa: S506
+        node: yaml.Node | None = yaml.compose(doc.raw, Loader=_Loader)
     except yaml.YAMLError:
         return (None, None)
     for seg in split_pointer(pointer):
@@ -246,6 +246,8 @@ class DocumentStore:
             try:
                 doc = self.open(target_path)
             except SchemaError as exc:
+                if target_path.is_file():
+                    raise  # a syntax error: its own file and line say more than the ref
                 line, col = position(where.doc, where.pointer + "/$ref")
                 raise SchemaError(
                     f"$ref '{ref}' in {where.doc.path}: {exc.message} ({target_path})",
@@ -298,3 +300,71 @@ def _pointer_hint(value: Any) -> str:
         shown = ", ".join(keys[:20]) + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "")
         return f"keys there: {shown}" if keys else "the object there is empty"
     return "the pointer walks into a value that is not an object"
+
+
+DEFINITION_TABLES = (("components", "schemas"), ("$defs",), ("definitions",))
+"""Where named schemas live, in the order a model name is looked up."""
+
+
+def definition_name(pointer: str) -> str | None:
+    """``/definitions/X``, ``/$defs/X``, ``/components/schemas/X`` -> ``X``."""
+    segs = split_pointer(pointer)
+    for table in DEFINITION_TABLES:
+        if len(segs) == len(table) + 1 and tuple(segs[:-1]) == table:
+            return segs[-1]
+    return None
+
+
+def select_model(doc: Document, model: str | None) -> Located:
+    """The schema a mapping's ``model:`` names in ``doc``.
+
+    Empty: the document root, which must then be a schema (an OpenAPI
+    document's root is not). A name: ``components.schemas``, then ``$defs``,
+    then ``definitions``, then the root if its ``title`` is that name.
+    """
+    top = Located(doc, "", doc.data)
+    data = doc.data
+    if not model:
+        if isinstance(data, dict) and "openapi" in data and not _looks_like_schema(data):
+            raise SchemaError(
+                "an OpenAPI document has no root schema; name a model",
+                doc.path,
+                hint=_available(data),
+            )
+        return top
+    if isinstance(data, dict):
+        for table in DEFINITION_TABLES:
+            names = _dig(data, table)
+            if isinstance(names, dict) and model in names:
+                return top.child(*table, model)
+        if data.get("title") == model:
+            return top
+    raise SchemaError(f"model '{model}' not found in {doc.path}", doc.path, hint=_available(data))
+
+
+def _looks_like_schema(data: dict[str, Any]) -> bool:
+    return any(k in data for k in ("type", "properties", "$ref", "allOf", "anyOf", "oneOf"))
+
+
+def _dig(data: Any, keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(k)
+    return data
+
+
+def _available(data: Any) -> str:
+    names: list[str] = []
+    if isinstance(data, dict):
+        for table in DEFINITION_TABLES:
+            found = _dig(data, table)
+            if isinstance(found, dict):
+                names.extend(str(k) for k in found if str(k) not in names)
+        title = data.get("title")
+        if isinstance(title, str) and _looks_like_schema(data) and title not in names:
+            names.append(title)
+    if not names:
+        return "this document defines no named schemas; leave model empty to use its root"
+    more = f", ... ({len(names) - 20} more)" if len(names) > 20 else ""
+    return "available models: " + ", ".join(names[:20]) + more

@@ -23,7 +23,7 @@ GROUPS: tuple[str, ...] = ("support", "billing")
 _SCALAR = frozenset({str, int, float, bool})
 
 MAP = {"A": "active", "S": "suspended", "X": "closed"}
-ALLOW = frozenset({"status", "customerId"})
+ALLOW = frozenset({"customerId", "status"})
 REV = {"active": "A", "suspended": "S", "closed": "X"}
 
 
@@ -42,6 +42,8 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
     # id -> customerId: tokenize
     v = r.get("id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/id", "unexpected type or value")
         try:
             o["customerId"] = ks.tokenize(v, "customer:id")
         except (ValueError, TypeError) as exc:
@@ -49,12 +51,14 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
     # email -> contact.email: pass
     v = r.get("email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/email", "unexpected type or value")
         o_contact["email"] = v
     # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
     v = r.get("phone")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/phone", "unexpected type or value")
         try:
             o_contact["phone"] = _t.mask(v, 0, 4, "*")
         except (ValueError, TypeError) as exc:
@@ -62,18 +66,20 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
     # name.given -> firstName: pass
     v = r_name.get("given")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/given", "unexpected type or value")
         o["firstName"] = v
     # name.family -> lastName: pass
     v = r_name.get("family")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/family", "unexpected type or value")
         o["lastName"] = v
     # birth_date -> birthYear: year
     v = r.get("birth_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/birth_date", "unexpected type or value")
         try:
             o["birthYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -149,6 +155,8 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     # id -> customerId: tokenize
     v = r.get("id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/id", "unexpected type or value")
         try:
             o["customerId"] = ks.tokenize(v, "customer:id")
         except (ValueError, TypeError) as exc:
@@ -156,6 +164,8 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     # email -> contact.email: mask_email
     v = r.get("email")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/email", "unexpected type or value")
         try:
             o_contact["email"] = _t.mask_email(v)
         except (ValueError, TypeError) as exc:
@@ -163,6 +173,8 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
     v = r.get("phone")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/phone", "unexpected type or value")
         try:
             o_contact["phone"] = _t.mask(v, 0, 4, "*")
         except (ValueError, TypeError) as exc:
@@ -170,18 +182,20 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     # name.given -> firstName: pass
     v = r_name.get("given")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/given", "unexpected type or value")
         o["firstName"] = v
     # name.family -> lastName: pass
     v = r_name.get("family")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/family", "unexpected type or value")
         o["lastName"] = v
     # birth_date -> birthYear: year
     v = r.get("birth_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/birth_date", "unexpected type or value")
         try:
             o["birthYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -222,6 +236,8 @@ def _out_billing_2(r: dict[str, Any], p: str) -> Any:
     # cards[].number -> paymentMethods[].last4: last4
     v = r.get("number")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/number", "unexpected type or value")
         try:
             o["last4"] = _t.last4(v)
         except (ValueError, TypeError) as exc:
@@ -277,6 +293,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # id -> customerId: tokenize
     v = r.get("id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/id", "unexpected type or value")
         try:
             o["customerId"] = ks.tokenize(v, "customer:id")
         except (ValueError, TypeError) as exc:
@@ -284,6 +302,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # email -> contact.email: mask_email
     v = r.get("email")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/email", "unexpected type or value")
         try:
             o_contact["email"] = _t.mask_email(v)
         except (ValueError, TypeError) as exc:
@@ -291,6 +311,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
     v = r.get("phone")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/phone", "unexpected type or value")
         try:
             o_contact["phone"] = _t.mask(v, 0, 4, "*")
         except (ValueError, TypeError) as exc:
@@ -298,18 +320,20 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # name.given -> firstName: pass
     v = r_name.get("given")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/given", "unexpected type or value")
         o["firstName"] = v
     # name.family -> lastName: pass
     v = r_name.get("family")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/name/family", "unexpected type or value")
         o["lastName"] = v
     # birth_date -> birthYear: year
     v = r.get("birth_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/birth_date", "unexpected type or value")
         try:
             o["birthYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:

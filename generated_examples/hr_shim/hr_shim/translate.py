@@ -30,8 +30,8 @@ MAP = {
 }
 BOUNDS = (0, 2, 5, 10)
 LABELS = _t.bucket_labels(BOUNDS)
-ALLOW = frozenset({"preferredName", "employeeRef", "skills"})
-ALLOW_2 = frozenset({"preferredName", "employeeRef"})
+ALLOW = frozenset({"employeeRef", "preferredName", "skills"})
+ALLOW_2 = frozenset({"employeeRef", "preferredName"})
 
 
 def _out_directory(r: dict[str, Any], p: str) -> Any:
@@ -43,6 +43,8 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # employee_id -> employeeRef: tokenize
     v = r.get("employee_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/employee_id", "unexpected type or value")
         try:
             o["employeeRef"] = ks.tokenize(v, "hr:employee_id")
         except (ValueError, TypeError) as exc:
@@ -50,19 +52,19 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # first_name -> firstName: pass
     v = r.get("first_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/first_name", "unexpected type or value")
         o["firstName"] = v
     # last_name -> lastName: pass
     v = r.get("last_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/last_name", "unexpected type or value")
         o["lastName"] = v
     # preferred_name -> preferredName: pass
     v = r.get("preferred_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/preferred_name", "unexpected type or value")
         o["preferredName"] = v
     elif "preferred_name" in r:
@@ -70,19 +72,19 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # work_email -> workEmail: pass
     v = r.get("work_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/work_email", "unexpected type or value")
         o["workEmail"] = v
     # department -> department: pass
     v = r.get("department")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/department", "unexpected type or value")
         o["department"] = v
     # job_title -> jobTitle: pass
     v = r.get("job_title")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
     # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
@@ -95,6 +97,8 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # manager_id -> managerRef: hash(length=16)
     v = r.get("manager_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/manager_id", "unexpected type or value")
         try:
             o["managerRef"] = ks.hash(v, "hr:manager_id", 16)
         except (ValueError, TypeError) as exc:
@@ -102,12 +106,14 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # location -> location: pass
     v = r.get("location")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/location", "unexpected type or value")
         o["location"] = v
     # start_date -> startYear: year
     v = r.get("start_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/start_date", "unexpected type or value")
         try:
             o["startYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -115,6 +121,8 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     # tenure_years -> tenureBand: bucket(bounds=(0, 2, 5, 10))
     v = r.get("tenure_years")
     if v is not None:
+        if v.__class__ is not int:
+            raise _s.bad(p + "/tenure_years", "unexpected type or value")
         try:
             o["tenureBand"] = _t.bucket(v, BOUNDS, LABELS)
         except (ValueError, TypeError) as exc:
@@ -133,7 +141,7 @@ def _copy_array(v: Any, p: str) -> Any:
     out = []
     for i, v in enumerate(list(v)):
         q = p + "/" + str(i)
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(q, "unexpected type or value")
         out.append(v)
     return out
@@ -196,6 +204,8 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # employee_id -> employeeRef: tokenize
     v = r.get("employee_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/employee_id", "unexpected type or value")
         try:
             o["employeeRef"] = ks.tokenize(v, "hr:employee_id")
         except (ValueError, TypeError) as exc:
@@ -203,19 +213,19 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # first_name -> firstName: pass
     v = r.get("first_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/first_name", "unexpected type or value")
         o["firstName"] = v
     # last_name -> lastName: pass
     v = r.get("last_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/last_name", "unexpected type or value")
         o["lastName"] = v
     # preferred_name -> preferredName: pass
     v = r.get("preferred_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/preferred_name", "unexpected type or value")
         o["preferredName"] = v
     elif "preferred_name" in r:
@@ -223,18 +233,20 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # work_email -> workEmail: pass
     v = r.get("work_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/work_email", "unexpected type or value")
         o["workEmail"] = v
     # personal_email -> personalEmail: pass
     v = r.get("personal_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/personal_email", "unexpected type or value")
         o["personalEmail"] = v
     # personal_phone -> personalPhone: mask(keep_first=0, keep_last=4, char='*')
     v = r.get("personal_phone")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/personal_phone", "unexpected type or value")
         try:
             o["personalPhone"] = _t.mask(v, 0, 4, "*")
         except (ValueError, TypeError) as exc:
@@ -242,6 +254,8 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # date_of_birth -> birthMonth: month
     v = r.get("date_of_birth")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/date_of_birth", "unexpected type or value")
         try:
             o["birthMonth"] = _t.month(v)
         except (ValueError, TypeError) as exc:
@@ -249,13 +263,13 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # department -> department: pass
     v = r.get("department")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/department", "unexpected type or value")
         o["department"] = v
     # job_title -> jobTitle: pass
     v = r.get("job_title")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
     # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
@@ -268,6 +282,8 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # manager_id -> managerRef: hash(length=16)
     v = r.get("manager_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/manager_id", "unexpected type or value")
         try:
             o["managerRef"] = ks.hash(v, "hr:manager_id", 16)
         except (ValueError, TypeError) as exc:
@@ -275,12 +291,14 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # location -> location: pass
     v = r.get("location")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/location", "unexpected type or value")
         o["location"] = v
     # start_date -> startYear: year
     v = r.get("start_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/start_date", "unexpected type or value")
         try:
             o["startYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -288,6 +306,8 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # tenure_years -> tenureBand: bucket(bounds=(0, 2, 5, 10))
     v = r.get("tenure_years")
     if v is not None:
+        if v.__class__ is not int:
+            raise _s.bad(p + "/tenure_years", "unexpected type or value")
         try:
             o["tenureBand"] = _t.bucket(v, BOUNDS, LABELS)
         except (ValueError, TypeError) as exc:
@@ -295,13 +315,13 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # emergency_contact.name -> emergencyContact.name: pass
     v = r_emergency_contact.get("name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/emergency_contact/name", "unexpected type or value")
         o_emergencycontact["name"] = v
     # emergency_contact.phone -> emergencyContact.phone: pass
     v = r_emergency_contact.get("phone")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/emergency_contact/phone", "unexpected type or value")
         o_emergencycontact["phone"] = v
     # skills -> skills: pass
@@ -320,7 +340,7 @@ def _copy_array_2(v: Any, p: str) -> Any:
     out = []
     for i, v in enumerate(list(v)):
         q = p + "/" + str(i)
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(q, "unexpected type or value")
         out.append(v)
     return out
@@ -384,11 +404,13 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     elif r_salary.__class__ is not dict:
         raise _s.bad(p + "/salary", "expected an object")
     o: dict[str, Any] = {}
-    o_compensation: dict[str, Any] = {}
     o_bankaccount: dict[str, Any] = {}
+    o_compensation: dict[str, Any] = {}
     # employee_id -> employeeRef: tokenize
     v = r.get("employee_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/employee_id", "unexpected type or value")
         try:
             o["employeeRef"] = ks.tokenize(v, "hr:employee_id")
         except (ValueError, TypeError) as exc:
@@ -396,19 +418,19 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # first_name -> firstName: pass
     v = r.get("first_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/first_name", "unexpected type or value")
         o["firstName"] = v
     # last_name -> lastName: pass
     v = r.get("last_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/last_name", "unexpected type or value")
         o["lastName"] = v
     # preferred_name -> preferredName: pass
     v = r.get("preferred_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/preferred_name", "unexpected type or value")
         o["preferredName"] = v
     elif "preferred_name" in r:
@@ -416,12 +438,14 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # work_email -> workEmail: pass
     v = r.get("work_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/work_email", "unexpected type or value")
         o["workEmail"] = v
     # salary.amount -> compensation.annualAmount: round(digits=-3)
     v = r_salary.get("amount")
     if v is not None:
+        if v.__class__ not in (int, float):
+            raise _s.bad(p + "/salary/amount", "unexpected type or value")
         try:
             o_compensation["annualAmount"] = _t.round_to(v, -3)
         except (ValueError, TypeError) as exc:
@@ -429,12 +453,14 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # salary.currency -> compensation.currency: pass
     v = r_salary.get("currency")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/salary/currency", "unexpected type or value")
         o_compensation["currency"] = v
     # bank_account.iban -> bankAccount.iban: mask(keep_first=0, keep_last=4, char='*')
     v = r_bank_account.get("iban")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/bank_account/iban", "unexpected type or value")
         try:
             o_bankaccount["iban"] = _t.mask(v, 0, 4, "*")
         except (ValueError, TypeError) as exc:
@@ -442,19 +468,19 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # bank_account.bic -> bankAccount.bic: pass
     v = r_bank_account.get("bic")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/bank_account/bic", "unexpected type or value")
         o_bankaccount["bic"] = v
     # department -> department: pass
     v = r.get("department")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/department", "unexpected type or value")
         o["department"] = v
     # job_title -> jobTitle: pass
     v = r.get("job_title")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
     # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
@@ -467,6 +493,8 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # manager_id -> managerRef: hash(length=16)
     v = r.get("manager_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/manager_id", "unexpected type or value")
         try:
             o["managerRef"] = ks.hash(v, "hr:manager_id", 16)
         except (ValueError, TypeError) as exc:
@@ -474,12 +502,14 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # location -> location: pass
     v = r.get("location")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/location", "unexpected type or value")
         o["location"] = v
     # start_date -> startYear: year
     v = r.get("start_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/start_date", "unexpected type or value")
         try:
             o["startYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -487,6 +517,8 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     # tenure_years -> tenureBand: bucket(bounds=(0, 2, 5, 10))
     v = r.get("tenure_years")
     if v is not None:
+        if v.__class__ is not int:
+            raise _s.bad(p + "/tenure_years", "unexpected type or value")
         try:
             o["tenureBand"] = _t.bucket(v, BOUNDS, LABELS)
         except (ValueError, TypeError) as exc:
@@ -540,6 +572,8 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # employee_id -> employeeRef: tokenize
     v = r.get("employee_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/employee_id", "unexpected type or value")
         try:
             o["employeeRef"] = ks.tokenize(v, "hr:employee_id")
         except (ValueError, TypeError) as exc:
@@ -547,19 +581,19 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # first_name -> firstName: pass
     v = r.get("first_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/first_name", "unexpected type or value")
         o["firstName"] = v
     # last_name -> lastName: pass
     v = r.get("last_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/last_name", "unexpected type or value")
         o["lastName"] = v
     # preferred_name -> preferredName: pass
     v = r.get("preferred_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/preferred_name", "unexpected type or value")
         o["preferredName"] = v
     elif "preferred_name" in r:
@@ -567,25 +601,25 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # work_email -> workEmail: pass
     v = r.get("work_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/work_email", "unexpected type or value")
         o["workEmail"] = v
     # personal_email -> personalEmail: pass
     v = r.get("personal_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/personal_email", "unexpected type or value")
         o["personalEmail"] = v
     # department -> department: pass
     v = r.get("department")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/department", "unexpected type or value")
         o["department"] = v
     # job_title -> jobTitle: pass
     v = r.get("job_title")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
     # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
@@ -598,6 +632,8 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # manager_id -> managerRef: hash(length=16)
     v = r.get("manager_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/manager_id", "unexpected type or value")
         try:
             o["managerRef"] = ks.hash(v, "hr:manager_id", 16)
         except (ValueError, TypeError) as exc:
@@ -605,12 +641,14 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # location -> location: pass
     v = r.get("location")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/location", "unexpected type or value")
         o["location"] = v
     # start_date -> startYear: year
     v = r.get("start_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/start_date", "unexpected type or value")
         try:
             o["startYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -618,6 +656,8 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # tenure_years -> tenureBand: bucket(bounds=(0, 2, 5, 10))
     v = r.get("tenure_years")
     if v is not None:
+        if v.__class__ is not int:
+            raise _s.bad(p + "/tenure_years", "unexpected type or value")
         try:
             o["tenureBand"] = _t.bucket(v, BOUNDS, LABELS)
         except (ValueError, TypeError) as exc:
@@ -636,7 +676,7 @@ def _copy_array_3(v: Any, p: str) -> Any:
     out = []
     for i, v in enumerate(list(v)):
         q = p + "/" + str(i)
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(q, "unexpected type or value")
         out.append(v)
     return out
@@ -693,6 +733,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # employee_id -> employeeRef: tokenize
     v = r.get("employee_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/employee_id", "unexpected type or value")
         try:
             o["employeeRef"] = ks.tokenize(v, "hr:employee_id")
         except (ValueError, TypeError) as exc:
@@ -700,19 +742,19 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # first_name -> firstName: pass
     v = r.get("first_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/first_name", "unexpected type or value")
         o["firstName"] = v
     # last_name -> lastName: pass
     v = r.get("last_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/last_name", "unexpected type or value")
         o["lastName"] = v
     # preferred_name -> preferredName: pass
     v = r.get("preferred_name")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/preferred_name", "unexpected type or value")
         o["preferredName"] = v
     elif "preferred_name" in r:
@@ -720,19 +762,19 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # work_email -> workEmail: pass
     v = r.get("work_email")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/work_email", "unexpected type or value")
         o["workEmail"] = v
     # department -> department: pass
     v = r.get("department")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/department", "unexpected type or value")
         o["department"] = v
     # job_title -> jobTitle: pass
     v = r.get("job_title")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
     # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
@@ -745,6 +787,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # manager_id -> managerRef: hash(length=16)
     v = r.get("manager_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/manager_id", "unexpected type or value")
         try:
             o["managerRef"] = ks.hash(v, "hr:manager_id", 16)
         except (ValueError, TypeError) as exc:
@@ -752,12 +796,14 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # location -> location: pass
     v = r.get("location")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/location", "unexpected type or value")
         o["location"] = v
     # start_date -> startYear: year
     v = r.get("start_date")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/start_date", "unexpected type or value")
         try:
             o["startYear"] = _t.year(v)
         except (ValueError, TypeError) as exc:
@@ -765,6 +811,8 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # tenure_years -> tenureBand: bucket(bounds=(0, 2, 5, 10))
     v = r.get("tenure_years")
     if v is not None:
+        if v.__class__ is not int:
+            raise _s.bad(p + "/tenure_years", "unexpected type or value")
         try:
             o["tenureBand"] = _t.bucket(v, BOUNDS, LABELS)
         except (ValueError, TypeError) as exc:

@@ -29,7 +29,7 @@ MAP = {
     "CANCELLED": "cancelled",
     "REFUNDED": "refunded",
 }
-ENUM = frozenset({"USD", "EUR", "GBP", "SEK"})
+ENUM = frozenset({"EUR", "GBP", "SEK", "USD"})
 ENUM_2 = frozenset({"card", "invoice", "sepa"})
 ALLOW = frozenset({"customerRef", "status"})
 REV = {
@@ -61,12 +61,14 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     # order_id -> invoiceNumber: pass
     v = r.get("order_id")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/order_id", "unexpected type or value")
         o["invoiceNumber"] = v
     # customer_id -> customerRef: tokenize
     v = r.get("customer_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/customer_id", "unexpected type or value")
         try:
             o["customerRef"] = ks.tokenize(v, "orders:customer_id")
         except (ValueError, TypeError) as exc:
@@ -74,7 +76,7 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     # created_at -> issuedOn: pass
     v = r.get("created_at")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
     # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
@@ -87,18 +89,20 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     # currency -> currency: pass
     v = r.get("currency")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM:
+        if v.__class__ is not str or v not in ENUM:
             raise _s.bad(p + "/currency", "unexpected type or value")
         o["currency"] = v
     # shipping_address.city -> shipTo.city: pass
     v = r_shipping_address.get("city")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/city", "unexpected type or value")
         o_shipto["city"] = v
     # shipping_address.postcode -> shipTo.postcode: prefix(length=3)
     v = r_shipping_address.get("postcode")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/shipping_address/postcode", "unexpected type or value")
         try:
             o_shipto["postcode"] = _t.prefix(v, 3)
         except (ValueError, TypeError) as exc:
@@ -106,18 +110,20 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     # shipping_address.country -> shipTo.country: pass
     v = r_shipping_address.get("country")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/country", "unexpected type or value")
         o_shipto["country"] = v
     # payment.method -> paymentMethod: pass
     v = r_payment.get("method")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM_2:
+        if v.__class__ is not str or v not in ENUM_2:
             raise _s.bad(p + "/payment/method", "unexpected type or value")
         o["paymentMethod"] = v
     # payment.card_number -> cardLast4: last4
     v = r_payment.get("card_number")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/payment/card_number", "unexpected type or value")
         try:
             o["cardLast4"] = _t.last4(v)
         except (ValueError, TypeError) as exc:
@@ -125,7 +131,7 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     # total_cents -> totalCents: pass
     v = r.get("total_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/total_cents", "unexpected type or value")
         o["totalCents"] = v
     v = r.get("lines")
@@ -146,25 +152,25 @@ def _out_customer_portal_2(r: dict[str, Any], p: str) -> Any:
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
@@ -185,13 +191,13 @@ def _out_customer_portal_3(r: dict[str, Any], p: str) -> Any:
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o
@@ -250,12 +256,14 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     # order_id -> invoiceNumber: pass
     v = r.get("order_id")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/order_id", "unexpected type or value")
         o["invoiceNumber"] = v
     # customer_id -> customerRef: tokenize
     v = r.get("customer_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/customer_id", "unexpected type or value")
         try:
             o["customerRef"] = ks.tokenize(v, "orders:customer_id")
         except (ValueError, TypeError) as exc:
@@ -263,7 +271,7 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     # created_at -> issuedOn: pass
     v = r.get("created_at")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
     # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
@@ -276,19 +284,19 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     # currency -> currency: pass
     v = r.get("currency")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM:
+        if v.__class__ is not str or v not in ENUM:
             raise _s.bad(p + "/currency", "unexpected type or value")
         o["currency"] = v
     # shipping_address.line1 -> shipTo.line1: pass
     v = r_shipping_address.get("line1")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/line1", "unexpected type or value")
         o_shipto["line1"] = v
     # shipping_address.line2 -> shipTo.line2: pass
     v = r_shipping_address.get("line2")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/line2", "unexpected type or value")
         o_shipto["line2"] = v
     elif "line2" in r_shipping_address:
@@ -296,30 +304,32 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     # shipping_address.city -> shipTo.city: pass
     v = r_shipping_address.get("city")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/city", "unexpected type or value")
         o_shipto["city"] = v
     # shipping_address.postcode -> shipTo.postcode: pass
     v = r_shipping_address.get("postcode")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/postcode", "unexpected type or value")
         o_shipto["postcode"] = v
     # shipping_address.country -> shipTo.country: pass
     v = r_shipping_address.get("country")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/country", "unexpected type or value")
         o_shipto["country"] = v
     # payment.method -> paymentMethod: pass
     v = r_payment.get("method")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM_2:
+        if v.__class__ is not str or v not in ENUM_2:
             raise _s.bad(p + "/payment/method", "unexpected type or value")
         o["paymentMethod"] = v
     # payment.card_number -> cardLast4: last4
     v = r_payment.get("card_number")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/payment/card_number", "unexpected type or value")
         try:
             o["cardLast4"] = _t.last4(v)
         except (ValueError, TypeError) as exc:
@@ -327,7 +337,7 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     # total_cents -> totalCents: pass
     v = r.get("total_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/total_cents", "unexpected type or value")
         o["totalCents"] = v
     v = r.get("lines")
@@ -348,25 +358,25 @@ def _out_accounting_2(r: dict[str, Any], p: str) -> Any:
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
@@ -385,13 +395,13 @@ def _out_accounting_3(r: dict[str, Any], p: str) -> Any:
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o
@@ -450,12 +460,14 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # order_id -> invoiceNumber: pass
     v = r.get("order_id")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/order_id", "unexpected type or value")
         o["invoiceNumber"] = v
     # customer_id -> customerRef: tokenize
     v = r.get("customer_id")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/customer_id", "unexpected type or value")
         try:
             o["customerRef"] = ks.tokenize(v, "orders:customer_id")
         except (ValueError, TypeError) as exc:
@@ -463,7 +475,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # created_at -> issuedOn: pass
     v = r.get("created_at")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
     # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
@@ -476,18 +488,20 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # currency -> currency: pass
     v = r.get("currency")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM:
+        if v.__class__ is not str or v not in ENUM:
             raise _s.bad(p + "/currency", "unexpected type or value")
         o["currency"] = v
     # shipping_address.city -> shipTo.city: pass
     v = r_shipping_address.get("city")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/city", "unexpected type or value")
         o_shipto["city"] = v
     # shipping_address.postcode -> shipTo.postcode: prefix(length=3)
     v = r_shipping_address.get("postcode")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/shipping_address/postcode", "unexpected type or value")
         try:
             o_shipto["postcode"] = _t.prefix(v, 3)
         except (ValueError, TypeError) as exc:
@@ -495,18 +509,20 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # shipping_address.country -> shipTo.country: pass
     v = r_shipping_address.get("country")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/shipping_address/country", "unexpected type or value")
         o_shipto["country"] = v
     # payment.method -> paymentMethod: pass
     v = r_payment.get("method")
     if v is not None:
-        if v.__class__ not in (str,) or v not in ENUM_2:
+        if v.__class__ is not str or v not in ENUM_2:
             raise _s.bad(p + "/payment/method", "unexpected type or value")
         o["paymentMethod"] = v
     # payment.card_number -> cardLast4: last4
     v = r_payment.get("card_number")
     if v is not None:
+        if v.__class__ is not str:
+            raise _s.bad(p + "/payment/card_number", "unexpected type or value")
         try:
             o["cardLast4"] = _t.last4(v)
         except (ValueError, TypeError) as exc:
@@ -514,7 +530,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     # total_cents -> totalCents: pass
     v = r.get("total_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/total_cents", "unexpected type or value")
         o["totalCents"] = v
     v = r.get("lines")
@@ -535,25 +551,25 @@ def _out_nogroup_2(r: dict[str, Any], p: str) -> Any:
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
@@ -572,13 +588,13 @@ def _out_nogroup_3(r: dict[str, Any], p: str) -> Any:
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
-        if v.__class__ not in (str,):
+        if v.__class__ is not str:
             raise _s.bad(p + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
-        if v.__class__ not in (int,):
+        if v.__class__ is not int:
             raise _s.bad(p + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o

@@ -1,0 +1,114 @@
+"""`shimgen translate` and `shimgen init`/`schema` through the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shimgen.check import check_mapping
+from shimgen.cli import app
+from shimgen.mapping.model import mapping_json_schema
+from shimgen.translate import run
+from tests.expected import KEYS, ROOT
+
+CUSTOMER = ROOT / "mappings" / "customer.shim.yaml"
+SAMPLES = ROOT / "mappings" / "samples" / "customer.internal.ndjson"
+
+
+@pytest.fixture
+def keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS))
+    monkeypatch.delenv("SHIM_KEYS", raising=False)
+    monkeypatch.delenv("SHIM_DEV_KEYS", raising=False)
+
+
+def _run(args: list[str], stdin: str = "") -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, args, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_translate_matches_expected_outputs(keys_env: None) -> None:
+    code, out, _ = _run(["translate", str(CUSTOMER), str(SAMPLES), "--group", "billing"])
+    assert code == 0
+    got = [json.loads(line) for line in out.splitlines()]
+    expected_file = ROOT / "mappings" / "expected" / "customer.billing.outbound.ndjson"
+    assert got == [json.loads(line) for line in expected_file.read_text().splitlines()]
+
+
+def test_bad_lines_are_reported_and_good_lines_go_on(keys_env: None) -> None:
+    good = SAMPLES.read_text().splitlines()[0]
+    stdin = "\n".join([good, "{not json", '{"id": 5, "email": "a@b.c"}', "[1, 2]", good]) + "\n"
+    code, out, err = _run(["translate", str(CUSTOMER), "--group", "support"], stdin)
+    assert code == 1
+    assert len(out.splitlines()) == 2
+    assert "line 2: malformed JSON" in err
+    assert "line 3: /id:" in err
+    assert "line 4: expected a JSON object" in err or "line 4: /:" in err
+    assert "a@b.c" not in err, "errors never echo values"
+
+
+def test_inbound_rejects_fields_not_opened(keys_env: None) -> None:
+    code, out, err = _run(["translate", str(CUSTOMER), "--inbound", "--group", "support"],
+                          '{"status": "active", "firstName": "Mallory"}\n')
+    assert code == 1 and out == ""
+    assert "line 1: /firstName: this field may not be sent" in err
+    assert "Mallory" not in err
+
+
+def test_missing_keyset_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SHIM_KEYS", "SHIM_KEYS_FILE", "SHIM_DEV_KEYS"):
+        monkeypatch.delenv(var, raising=False)
+    code, _, err = _run(["translate", str(CUSTOMER)], "{}\n")
+    assert code == 2
+    assert "SHIM_KEYS" in err
+
+
+def test_unknown_group_is_a_usage_error(keys_env: None) -> None:
+    code, _, err = _run(["translate", str(CUSTOMER), "--group", "admin"], "{}\n")
+    assert code == 2 and "unknown group `admin`" in err
+
+
+def test_run_streams_line_by_line(keys_env: None) -> None:
+    """The runner consumes an iterator lazily: output appears before input ends."""
+    plan = check_mapping(CUSTOMER).plan
+    assert plan is not None
+    out, err = io.BytesIO(), io.StringIO()
+    failures = run(plan, SAMPLES, group=None, inbound=False, dev_keys=False, out=out, err=err)
+    assert failures == 0
+    assert len(out.getvalue().splitlines()) == len(SAMPLES.read_text().splitlines())
+
+
+def test_init_lists_every_field_and_checks_after_edits(tmp_path: Path) -> None:
+    target = tmp_path / "new.shim.yaml"
+    code, _, _ = _run([
+        "init", "customer",
+        "--internal", f"{ROOT}/mappings/schemas/customer.internal.json#Customer",
+        "--external", f"{ROOT}/mappings/schemas/customer.external.json#PartnerCustomer",
+        "-o", str(target),
+    ])
+    assert code == 0
+    text = target.read_text()
+    for path in ("id", "email", "name.given", "cards[].number", "cards[].cvv", "risk_score"):
+        assert f"  {path}: drop" in text
+    result = check_mapping(target)
+    codes = {f.code for f in result.findings}
+    assert "SG101" not in codes, "init covers every internal field"
+
+
+def test_schema_command_matches_committed_editor_schema() -> None:
+    code, out, _ = _run(["schema"])
+    assert code == 0
+    assert json.loads(out) == mapping_json_schema()
+    committed = json.loads((ROOT / "docs" / "mapping.schema.json").read_text())
+    assert committed == mapping_json_schema(), "run `shimgen schema > docs/mapping.schema.json`"
+
+
+def test_generate_refuses_to_replace_an_unrelated_directory(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    code, _, err = _run(["generate", str(CUSTOMER), "-o", str(tmp_path)])
+    assert code == 2 and "refusing" in err
+    assert (tmp_path / "precious.txt").exists()
