@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,38 @@ def test_generated_package_runs_standalone(name: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=package, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
+    """`pip install DIR` works, and the installed package (models included) imports without shimgen."""
+    site, source = tmp_path / "site", tmp_path / "src"
+    shutil.copytree(GOLDEN / f"{name}_shim", source)  # building writes into the source tree
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    package = f"{name}_shim"
+    code = (
+        "import sys; sys.modules['shimgen'] = None\n"
+        f"import {package}, {package}.internal_models, {package}.external_models\n"
+        f"from {package}.runtime import keys\n"
+        "keys.install(keys.Keyset.generate())\n"
+        f"print({package}.to_external({{}}, None))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("{")
+
+
+def test_generated_package_without_keys_fails_clearly(tmp_path: Path) -> None:
+    package = GOLDEN / "customer_shim"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIM_")}
+    env["PYTHONPATH"] = str(package)
+    code = "import customer_shim; customer_shim.to_external({'id': 'x'}, 'support')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert run.returncode != 0
+    assert "KeysetError" in run.stderr and "SHIM_KEYS" in run.stderr
