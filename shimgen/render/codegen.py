@@ -10,6 +10,7 @@ template only lays them out.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ class Function:
     body: list[Stmt] = field(default_factory=list)
     returns: str = "o"
     keys: bool = False  # needs the keyset
+    base: str = "p"  # "item": an array item function, its pointer is p + "/" + i
 
 
 @dataclass
@@ -119,6 +121,25 @@ def set_literal(values: Iterable[Any]) -> str:
     return "frozenset({" + ", ".join(repr(v) for v in sorted(set(values), key=repr)) + "})"
 
 
+def fstring(template: str) -> str:
+    """``"{0} {1}"`` -> ``f"{a0} {a1}"``: same result as str.format, without the call."""
+    out = ""
+    for literal, field_name, spec, conversion in string.Formatter().parse(template):
+        out += literal.replace("{", "{{").replace("}", "}}")
+        if field_name is not None:
+            out += "{a" + field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    return "f" + repr(out)
+
+
+def pointer_expr(ptr: str, base: str = "p") -> str:
+    """Python expression of a JSON pointer: root functions have ``p``, array items ``p`` and ``i``.
+
+    Item pointers are only formatted on the error path, so the hot path never builds one.
+    """
+    head = 'f"{p}/{i}"' if base == "item" else "p"
+    return f"{head} + {ptr!r}" if ptr else head
+
+
 def ptr(path: Path_) -> str:
     return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
@@ -168,8 +189,10 @@ class Generator:
 
     # -- outbound -------------------------------------------------------------------
 
-    def outbound(self, scope: Scope, base: str, label: str) -> str:
-        fn = Function(self.names(f"_{base}"), f"Internal -> external, view: {label}.", "r: dict[str, Any], p: str")
+    def outbound(self, scope: Scope, base: str, label: str, item: bool = False) -> str:
+        params = "r: Any, p: str, i: int" if item else "r: dict[str, Any], p: str"
+        fn = Function(self.names(f"_{base}"), f"Internal -> external, view: {label}.", params,
+                      base="item" if item else "p")
         self.mod.functions.append(fn)
         elem = [e for e in scope.entries if e.in_rel == () and e.rule is not None]
         if not elem:
@@ -177,10 +200,11 @@ class Generator:
         if elem:  # scalar array items: the function maps one value
             e = elem[0]
             assert e.rule is not None and e.treatment is not None
-            fn.params, fn.returns = "v: Any, p: str", ""
+            fn.params, fn.returns = "v: Any, p: str, i: int", ""
             fn.keys = e.treatment.name in ("hash", "tokenize")
             fn.body.append(Stmt("return_value", {"check": self.check(e.rule.in_node, e.treatment),
-                                                 "expr": self.expr(e.rule, e.treatment, e.rule.in_node, e.rule.out_node)}))
+                                                 "expr": self.expr(e.rule, e.treatment, e.rule.in_node,
+                                                                   e.rule.out_node, pointer_expr("", fn.base))}))
             return fn.name
         local = Namer()
         reads = self.reads(fn, scope, "r", local)
@@ -205,12 +229,13 @@ class Generator:
                 "comment": f"{format_path(e.rule.internal)} -> {format_path(e.rule.external)}: {e.treatment}",
                 "src": src, "key": leaf, "ptr": ptr(e.in_rel), "target": target, "tkey": key,
                 "check": self.check(node, e.treatment),
-                "expr": self.expr(e.rule, e.treatment, node, out_node),
+                "expr": self.expr(e.rule, e.treatment, node, out_node, pointer_expr(ptr(e.in_rel), fn.base)),
                 "null_out": out_node.nullable or e.treatment.name == "null",
                 "risky": e.treatment.name not in ("pass", "redact", "null"),
+                "keyerror": e.treatment.name == "map",
             }))
         for c in scope.children:
-            child_fn = self.outbound(c, base, label)
+            child_fn = self.outbound(c, base, label, item=True)
             fn.body.append(Stmt("array", {
                 "src": reads[c.in_rel[:-1]], "key": c.in_rel[-1], "ptr": ptr(c.in_rel),
                 "target": outs[c.out_rel[:-1]], "tkey": c.out_rel[-1], "fn": child_fn,
@@ -240,7 +265,7 @@ class Generator:
             return
         fn.body.append(Stmt("template", {
             "comment": f"derived {d.name}: {d.template!r}", "target": target, "tkey": key,
-            "template": repr(d.template),
+            "template": fstring(d.template),
             "sources": [(f"a{i}", reads[s[:-1]], s[-1], ptr(s)) for i, s in enumerate(d.sources)],
         }))
 
@@ -265,7 +290,7 @@ class Generator:
             return f"v.__class__ not in ({', '.join(kinds)},)"
         return ""
 
-    def expr(self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None) -> str:
+    def expr(self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None, where: str) -> str:
         """The expression producing the external value from a checked ``v``."""
         ctx = repr(self.plan.context(rule))
         match t.name:
@@ -273,7 +298,7 @@ class Generator:
                 if node.kind in SCALARS or node.kind is Kind.UNION:
                     to_text = node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
                     return "str(v)" if to_text else "v"
-                return f"{self.copier(node, out)}(v, p + {ptr(rule.internal[-1:])!r})"
+                return f"{self.copier(node, out)}(v, {where})"
             case "null":
                 return "None"
             case "redact":
@@ -295,8 +320,7 @@ class Generator:
             case "tokenize":
                 return f"ks.tokenize(v, {ctx})"
             case "map":
-                table = self.const("map", repr(t.table))
-                return f"_s.lookup({table}, v)"
+                return f"{self.const('map', repr(t.table))}[v]"  # KeyError handled by the leaf
         raise AssertionError(t.name)
 
     def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:

@@ -21,7 +21,7 @@ from black.mode import TargetVersion
 from shimgen import __version__
 from shimgen.check.plan import ShimPlan
 from shimgen.render.canary import canary_record, forbidden
-from shimgen.render.codegen import Generator
+from shimgen.render.codegen import Generator, pointer_expr
 from shimgen.render.models import pydantic_models
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
@@ -69,7 +69,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
-    env.filters["ptrexpr"] = lambda ptr: f"p + {ptr!r}" if ptr else "p"
+    env.filters["ptrexpr"] = pointer_expr
     env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
     return env
 

@@ -88,7 +88,9 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # derived displayName: '{0} {1}'
@@ -99,7 +101,7 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
     if a1 is not None and a1.__class__ not in _SCALAR:
         raise _s.bad(p + "/name/family", "expected a plain value")
     if a0 is not None and a1 is not None:
-        o["displayName"] = "{0} {1}".format(a0, a1)
+        o["displayName"] = f"{a0} {a1}"
     # derived region: constant
     o["region"] = "eu"
     if o_contact:
@@ -204,7 +206,9 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # derived displayName: '{0} {1}'
@@ -215,33 +219,34 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
     if a1 is not None and a1.__class__ not in _SCALAR:
         raise _s.bad(p + "/name/family", "expected a plain value")
     if a0 is not None and a1 is not None:
-        o["displayName"] = "{0} {1}".format(a0, a1)
+        o["displayName"] = f"{a0} {a1}"
     # derived region: constant
     o["region"] = "eu"
     v = r.get("cards")
     if v is not None:
         if v.__class__ is not list:
             raise _s.bad(p + "/cards", "expected an array")
-        o["paymentMethods"] = [_out_billing_2(e, p + "/cards/" + str(i)) for i, e in enumerate(v)]
+        q = p + "/cards"
+        o["paymentMethods"] = [_out_billing_2(e, q, i) for i, e in enumerate(v)]
     if o_contact:
         o["contact"] = o_contact
     return o
 
 
-def _out_billing_2(r: dict[str, Any], p: str) -> Any:
+def _out_billing_2(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: billing."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # cards[].number -> paymentMethods[].last4: last4
     v = r.get("number")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/number", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/number", "unexpected type or value")
         try:
             o["last4"] = _t.last4(v)
         except (ValueError, TypeError) as exc:
-            raise _s.bad(p + "/number", exc) from None
+            raise _s.bad(f"{p}/{i}" + "/number", exc) from None
     return o
 
 
@@ -342,7 +347,9 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # derived displayName: '{0} {1}'
@@ -353,7 +360,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     if a1 is not None and a1.__class__ not in _SCALAR:
         raise _s.bad(p + "/name/family", "expected a plain value")
     if a0 is not None and a1 is not None:
-        o["displayName"] = "{0} {1}".format(a0, a1)
+        o["displayName"] = f"{a0} {a1}"
     # derived region: constant
     o["region"] = "eu"
     if o_contact:

@@ -91,7 +91,9 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
     v = r.get("employment_type")
     if v is not None:
         try:
-            o["employmentType"] = _s.lookup(MAP, v)
+            o["employmentType"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/employment_type", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/employment_type", exc) from None
     # manager_id -> managerRef: hash(length=16)
@@ -276,7 +278,9 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     v = r.get("employment_type")
     if v is not None:
         try:
-            o["employmentType"] = _s.lookup(MAP, v)
+            o["employmentType"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/employment_type", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/employment_type", exc) from None
     # manager_id -> managerRef: hash(length=16)
@@ -487,7 +491,9 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
     v = r.get("employment_type")
     if v is not None:
         try:
-            o["employmentType"] = _s.lookup(MAP, v)
+            o["employmentType"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/employment_type", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/employment_type", exc) from None
     # manager_id -> managerRef: hash(length=16)
@@ -626,7 +632,9 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     v = r.get("employment_type")
     if v is not None:
         try:
-            o["employmentType"] = _s.lookup(MAP, v)
+            o["employmentType"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/employment_type", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/employment_type", exc) from None
     # manager_id -> managerRef: hash(length=16)
@@ -781,7 +789,9 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     v = r.get("employment_type")
     if v is not None:
         try:
-            o["employmentType"] = _s.lookup(MAP, v)
+            o["employmentType"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/employment_type", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/employment_type", exc) from None
     # manager_id -> managerRef: hash(length=16)

@@ -83,7 +83,9 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # currency -> currency: pass
@@ -138,67 +140,67 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
     if v is not None:
         if v.__class__ is not list:
             raise _s.bad(p + "/lines", "expected an array")
-        o["items"] = [_out_customer_portal_2(e, p + "/lines/" + str(i)) for i, e in enumerate(v)]
+        q = p + "/lines"
+        o["items"] = [_out_customer_portal_2(e, q, i) for i, e in enumerate(v)]
     if o_shipto:
         o["shipTo"] = o_shipto
     return o
 
 
-def _out_customer_portal_2(r: dict[str, Any], p: str) -> Any:
+def _out_customer_portal_2(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: customer-portal."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/sku", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/description", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/quantity", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
     if v is not None:
         if v.__class__ is not list:
-            raise _s.bad(p + "/discounts", "expected an array")
-        o["discounts"] = [
-            _out_customer_portal_3(e, p + "/discounts/" + str(i)) for i, e in enumerate(v)
-        ]
+            raise _s.bad(f"{p}/{i}" + "/discounts", "expected an array")
+        q = f"{p}/{i}" + "/discounts"
+        o["discounts"] = [_out_customer_portal_3(e, q, i) for i, e in enumerate(v)]
     return o
 
 
-def _out_customer_portal_3(r: dict[str, Any], p: str) -> Any:
+def _out_customer_portal_3(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: customer-portal."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/code", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/amount_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o
 
@@ -278,7 +280,9 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # currency -> currency: pass
@@ -344,65 +348,67 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
     if v is not None:
         if v.__class__ is not list:
             raise _s.bad(p + "/lines", "expected an array")
-        o["items"] = [_out_accounting_2(e, p + "/lines/" + str(i)) for i, e in enumerate(v)]
+        q = p + "/lines"
+        o["items"] = [_out_accounting_2(e, q, i) for i, e in enumerate(v)]
     if o_shipto:
         o["shipTo"] = o_shipto
     return o
 
 
-def _out_accounting_2(r: dict[str, Any], p: str) -> Any:
+def _out_accounting_2(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: accounting."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/sku", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/description", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/quantity", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
     if v is not None:
         if v.__class__ is not list:
-            raise _s.bad(p + "/discounts", "expected an array")
-        o["discounts"] = [_out_accounting_3(e, p + "/discounts/" + str(i)) for i, e in enumerate(v)]
+            raise _s.bad(f"{p}/{i}" + "/discounts", "expected an array")
+        q = f"{p}/{i}" + "/discounts"
+        o["discounts"] = [_out_accounting_3(e, q, i) for i, e in enumerate(v)]
     return o
 
 
-def _out_accounting_3(r: dict[str, Any], p: str) -> Any:
+def _out_accounting_3(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: accounting."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/code", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/amount_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o
 
@@ -482,7 +488,9 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     v = r.get("status")
     if v is not None:
         try:
-            o["status"] = _s.lookup(MAP, v)
+            o["status"] = MAP[v]
+        except KeyError:
+            raise _s.bad(p + "/status", "not one of the mapped values") from None
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/status", exc) from None
     # currency -> currency: pass
@@ -537,65 +545,67 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
     if v is not None:
         if v.__class__ is not list:
             raise _s.bad(p + "/lines", "expected an array")
-        o["items"] = [_out_nogroup_2(e, p + "/lines/" + str(i)) for i, e in enumerate(v)]
+        q = p + "/lines"
+        o["items"] = [_out_nogroup_2(e, q, i) for i, e in enumerate(v)]
     if o_shipto:
         o["shipTo"] = o_shipto
     return o
 
 
-def _out_nogroup_2(r: dict[str, Any], p: str) -> Any:
+def _out_nogroup_2(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: no group."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].sku -> items[].sku: pass
     v = r.get("sku")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/sku", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/sku", "unexpected type or value")
         o["sku"] = v
     # lines[].description -> items[].description: pass
     v = r.get("description")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/description", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/description", "unexpected type or value")
         o["description"] = v
     # lines[].quantity -> items[].quantity: pass
     v = r.get("quantity")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/quantity", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/quantity", "unexpected type or value")
         o["quantity"] = v
     # lines[].unit_price_cents -> items[].unitPriceCents: pass
     v = r.get("unit_price_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/unit_price_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/unit_price_cents", "unexpected type or value")
         o["unitPriceCents"] = v
     v = r.get("discounts")
     if v is not None:
         if v.__class__ is not list:
-            raise _s.bad(p + "/discounts", "expected an array")
-        o["discounts"] = [_out_nogroup_3(e, p + "/discounts/" + str(i)) for i, e in enumerate(v)]
+            raise _s.bad(f"{p}/{i}" + "/discounts", "expected an array")
+        q = f"{p}/{i}" + "/discounts"
+        o["discounts"] = [_out_nogroup_3(e, q, i) for i, e in enumerate(v)]
     return o
 
 
-def _out_nogroup_3(r: dict[str, Any], p: str) -> Any:
+def _out_nogroup_3(r: Any, p: str, i: int) -> Any:
     """Internal -> external, view: no group."""
     if r.__class__ is not dict:
-        raise _s.bad(p, "expected an object")
+        raise _s.bad(f"{p}/{i}", "expected an object")
     o: dict[str, Any] = {}
     # lines[].discounts[].code -> items[].discounts[].code: pass
     v = r.get("code")
     if v is not None:
         if v.__class__ is not str:
-            raise _s.bad(p + "/code", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/code", "unexpected type or value")
         o["code"] = v
     # lines[].discounts[].amount_cents -> items[].discounts[].amountCents: pass
     v = r.get("amount_cents")
     if v is not None:
         if v.__class__ is not int:
-            raise _s.bad(p + "/amount_cents", "unexpected type or value")
+            raise _s.bad(f"{p}/{i}" + "/amount_cents", "unexpected type or value")
         o["amountCents"] = v
     return o
 
