@@ -32,7 +32,8 @@ def initial_mapping(name: str, internal: str, external: str, out_dir: Path) -> s
         except SchemaError as exc:
             raise InitError(f"{side} schema: {exc.message} ({exc.hint})") from None
     lines = [
-        "# yaml-language-server: $schema=https://shimgen.invalid/mapping.schema.json",
+        "# Editor support: `shimgen schema > mapping.schema.json`, then make the first line",
+        "# `# yaml-language-server: $schema=<path to mapping.schema.json>`.",
         f"shim: {name}",
         "version: 1",
         "owner: TODO-team",
@@ -45,6 +46,8 @@ def initial_mapping(name: str, internal: str, external: str, out_dir: Path) -> s
     lines += ["groups: {}", "fields:  # every internal field; open them one by one"]
     for leaf in iter_leaves(sides["internal"].root):
         note = f"  # {leaf.node.describe()}" + (", recursive" if leaf.recursive else "")
+        if leaf.node.enum:
+            note += ", one of " + ", ".join(str(v) for v in leaf.node.enum[:8])
         if leaf.node.classification:
             note += f", {leaf.node.classification}"
         lines.append(f"  {format_path(leaf.path)}: drop{note}")

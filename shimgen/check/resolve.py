@@ -82,7 +82,8 @@ class Resolver:
         found = self.path(key, internal.root, where, "internal")
         if found is not None:
             self.mapped[found[0]] = key
-        treat = self.treatment(spec.treat, (*where, "treat") if not isinstance(self.m.fields[key], str) else where)
+        treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
+        treat = self.treatment(spec.treat, treat_at)
         groups: dict[str, Treatment] = {}
         for group, gspec in spec.groups.items():
             if group not in self.m.groups:
@@ -107,14 +108,14 @@ class Resolver:
             out_path, out_node = target
         rule = Rule(key, in_path, out_path, treat, groups, spec.inbound, spec.why, classification, in_node, out_node)
         # kept even with findings: whole-mapping checks still see its target
-        self.check_rule(rule, where)
+        self.check_rule(rule, where, treat_at)
         return rule
 
-    def check_rule(self, rule: Rule, where: tuple[str | int, ...]) -> bool:
+    def check_rule(self, rule: Rule, where: tuple[str | int, ...], treat_at: tuple[str | int, ...]) -> bool:
         before = len(self.findings)
         variants = {str(t): (t, g) for g, t in [(None, rule.treat), *rule.groups.items()]}
         for t, group in variants.values():
-            at = where if group is None else (*where, "groups", group)
+            at = treat_at if group is None else (*where, "groups", group)
             reason = applicable(t, rule.in_node)
             if reason:
                 self.error(Code.NOT_APPLICABLE, reason, at, "pick a treatment from the catalogue that fits this type")
