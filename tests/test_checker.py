@@ -27,7 +27,7 @@ EXAMPLES = sorted((ROOT / "mappings").glob("*.shim.yaml"))
 EXPECT = re.compile(r"#\s*expect:\s*((?:SG\d{3}\s*)+)")
 ALSO = re.compile(r"^#\s*also:\s*((?:SG\d{3}\s*)+)", re.MULTILINE)
 FORMAT = re.compile(r"^.+:\d+:\d+: error\[SG\d{3}\]: ")
-UNREADABLE = {Code.YAML_SYNTAX, Code.SCHEMA_UNREADABLE}  # exit 2, not 1
+UNREADABLE: set[Code] = set()  # fixtures are readable files: findings exit 1
 
 KNOWN_BUGS: dict[str, str] = {}  # fixture file -> reason, for a strict xfail while a bug is open
 
@@ -218,16 +218,17 @@ def test_cli_check_findings_exit_1() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["SG001-yaml-syntax.shim.yaml", "SG006-schema-missing.shim.yaml", "no-such-file.shim.yaml"],
+    ["unreadable/schema-missing.shim.yaml", "bad/no-such-file.shim.yaml"],
 )
 def test_cli_check_unreadable_exits_2(name: str) -> None:
-    result = runner.invoke(app, ["check", str(BAD / name)])
+    """Exit 2 is for files that cannot be read at all; a syntax error is a finding (exit 1)."""
+    result = runner.invoke(app, ["check", str(BAD.parent / name)])
     assert result.exit_code == 2, result.output
     assert re.search(r"error\[SG00[16]\]: ", result.stderr)
 
 
 def test_cli_check_reports_worst_exit_code_of_several() -> None:
-    paths = [BASE, BAD / "SG101-uncovered.shim.yaml", BAD / "SG006-schema-missing.shim.yaml"]
+    paths = [BASE, BAD / "SG101-uncovered.shim.yaml", BAD.parent / "unreadable" / "schema-missing.shim.yaml"]
     result = runner.invoke(app, ["check", *map(str, paths)])
     assert result.exit_code == 2
     assert "error[SG101]" in result.stderr and "error[SG006]" in result.stderr
@@ -247,3 +248,13 @@ def test_example_mapping_checks_clean(path: Path) -> None:
     result = check_mapping(path)
     assert result.findings == [], describe(result.findings)
     assert result.exit_code == 0
+
+
+def test_cli_every_broken_fixture_exits_1_with_its_code() -> None:
+    """The acceptance line, through the real command: each fixture exits 1 and names its code."""
+    for path in FIXTURES:
+        if path.name.startswith("SG"):
+            result = runner.invoke(app, ["check", str(path)])
+            code = path.name.split("-", 1)[0]
+            assert result.exit_code == 1, (path.name, result.output)
+            assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error\[{code}\]: ", result.stderr, re.M), path.name

@@ -214,9 +214,9 @@ def test_load_non_utf8_is_unreadable(tmp_path: Path) -> None:
     assert "UTF-8" in f.message
 
 
-def test_load_yaml_error_is_unreadable_and_positioned(tmp_path: Path) -> None:
+def test_load_yaml_error_is_a_positioned_finding(tmp_path: Path) -> None:
     lm = load_mapping(write(tmp_path, "shim: a\nversion: 1\nowner: [x\n"))
-    assert lm.unreadable
+    assert not lm.unreadable, "a syntax error is a finding (exit 1), the file was read"
     [f] = lm.findings
     assert f.code is Code.YAML_SYNTAX
     assert f.message.startswith("invalid YAML: ")

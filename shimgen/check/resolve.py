@@ -47,7 +47,7 @@ class Resolver:
         try:
             return load_schema(path, ref.model)
         except SchemaError as exc:
-            self.lm.unreadable = True
+            self.lm.unreadable = self.lm.unreadable or not path.is_file()  # exit 2: nothing to read
             self.error(Code.SCHEMA_UNREADABLE, f"{side} schema: {exc.message}", (side, "schema"), exc.hint, value=True)
             return None
 

@@ -51,7 +51,8 @@ def load_mapping(path: Path) -> LoadedMapping:
     try:
         data, out.positions, dups = load_with_positions(raw.decode("utf-8"))
     except (YamlError, UnicodeDecodeError) as exc:
-        out.unreadable = True
+        # bad YAML is a finding in a readable file (exit 1); bytes that are not text are not (exit 2)
+        out.unreadable = isinstance(exc, UnicodeDecodeError)
         pos = exc.pos if isinstance(exc, YamlError) else Pos(1, 1)
         message = exc.message if isinstance(exc, YamlError) else "not UTF-8 text"
         out.findings.append(
