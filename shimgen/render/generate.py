@@ -23,6 +23,7 @@ from shimgen.check.plan import ShimPlan
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
 from shimgen.render.models import pydantic_models
+from shimgen.schema.model import format_path
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -144,7 +145,7 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
 def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
     """Rows for the generated README: one per rule, a cell per view."""
     return [
-        {"internal": r.key, "external": ".".join(r.external).replace(".[]", "[]"),
+        {"internal": r.key, "external": format_path(r.external) if r.out_node is not None else "",
          "cells": [str(r.treatment(v)) for v in plan.views], "inbound": r.inbound}
         for r in plan.rules
     ]
