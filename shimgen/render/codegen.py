@@ -167,6 +167,7 @@ class Generator:
         self.mod = Module()
         self.names = Namer()
         self.consts: dict[str, str] = {}
+        self.copiers: dict[tuple[int, int], str] = {}
 
     def const(self, prefix: str, value: str) -> str:
         if value not in self.consts:
@@ -325,7 +326,10 @@ class Generator:
 
     def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
         """A generated function that copies a whole object/array/map by its schema (allow-list)."""
-        name = self.names(f"_copy_{node.name or node.kind.value}")
+        key = (id(node), id(out))
+        if key in self.copiers:  # views share copy functions
+            return self.copiers[key]
+        name = self.copiers[key] = self.names(f"_copy_{node.name or node.kind.value}")
         fn = Function(name, f"Copy {node.describe()}: declared fields only.", "v: Any, p: str", returns="")
         self.mod.functions.append(fn)
         if node.kind is Kind.OBJECT:

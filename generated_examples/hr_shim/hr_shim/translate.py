@@ -142,9 +142,8 @@ def _copy_array(v: Any, p: str) -> Any:
         raise _s.bad(p, "expected an array")
     out = []
     for i, v in enumerate(list(v)):
-        q = p + "/" + str(i)
         if v.__class__ is not str:
-            raise _s.bad(q, "unexpected type or value")
+            raise _s.bad(f"{p}/{i}", "unexpected type or value")
         out.append(v)
     return out
 
@@ -331,23 +330,10 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
     # skills -> skills: pass
     v = r.get("skills")
     if v is not None:
-        o["skills"] = _copy_array_2(v, p + "/skills")
+        o["skills"] = _copy_array(v, p + "/skills")
     if o_emergencycontact:
         o["emergencyContact"] = o_emergencycontact
     return o
-
-
-def _copy_array_2(v: Any, p: str) -> Any:
-    """Copy array of string: declared fields only."""
-    if v.__class__ is not list:
-        raise _s.bad(p, "expected an array")
-    out = []
-    for i, v in enumerate(list(v)):
-        q = p + "/" + str(i)
-        if v.__class__ is not str:
-            raise _s.bad(q, "unexpected type or value")
-        out.append(v)
-    return out
 
 
 def _in_hr_ops(d: Any, p: str, errs: list[Problem]) -> Any:
@@ -673,21 +659,8 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
     # skills -> skills: pass
     v = r.get("skills")
     if v is not None:
-        o["skills"] = _copy_array_3(v, p + "/skills")
+        o["skills"] = _copy_array(v, p + "/skills")
     return o
-
-
-def _copy_array_3(v: Any, p: str) -> Any:
-    """Copy array of string: declared fields only."""
-    if v.__class__ is not list:
-        raise _s.bad(p, "expected an array")
-    out = []
-    for i, v in enumerate(list(v)):
-        q = p + "/" + str(i)
-        if v.__class__ is not str:
-            raise _s.bad(q, "unexpected type or value")
-        out.append(v)
-    return out
 
 
 def _in_it_provisioning(d: Any, p: str, errs: list[Problem]) -> Any:
