@@ -34,6 +34,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## examples: regenerate generated_examples/ (the golden record) from mappings/

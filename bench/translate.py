@@ -52,16 +52,25 @@ def make_records(n: int) -> list[dict[str, Any]]:
         given, family = rng.choice(GIVEN), rng.choice(FAMILY)
         local = unicodedata.normalize("NFKD", f"{given}.{family}").encode("ascii", "ignore")
         r: dict[str, Any] = {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
-        r["email"] = f"{local.decode().lower().replace(' ', '')}{rng.randrange(100)}@{rng.choice(DOMAINS)}"
+        r["email"] = (
+            f"{local.decode().lower().replace(' ', '')}{rng.randrange(100)}@{rng.choice(DOMAINS)}"
+        )
         if rng.random() < 0.75:
-            r["phone"] = "+" + rng.choice(["420", "34", "49", "1", "33"]) + digits(rng.randint(8, 10))
+            r["phone"] = (
+                "+" + rng.choice(["420", "34", "49", "1", "33"]) + digits(rng.randint(8, 10))
+            )
         if rng.random() < 0.2:
             r["ssn"] = f"{digits(3)}-{digits(2)}-{digits(4)}"
         r["name"] = {"given": given, "family": family}
         if rng.random() < 0.85:
-            r["birth_date"] = f"{rng.randint(1940, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            r["birth_date"] = (
+                f"{rng.randint(1940, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            )
         r["cards"] = [
-            {"number": rng.choice("3456") + digits(rng.choice((14, 15))), "cvv": digits(rng.choice((3, 4)))}
+            {
+                "number": rng.choice("3456") + digits(rng.choice((14, 15))),
+                "cvv": digits(rng.choice((3, 4))),
+            }
             for _ in range(rng.randint(0, 3))
         ]
         r["status"] = rng.choices("ASX", (80, 15, 5))[0]
@@ -129,11 +138,18 @@ GLOM_SPEC = (
         "paymentMethods": _opt(
             "cards",
             _need(list, "expected an array"),
-            Iter((_need(dict, "expected an object"), {"last4": _opt("number", _str, t.last4)})).all(),
+            Iter(
+                (_need(dict, "expected an object"), {"last4": _opt("number", _str, t.last4)})
+            ).all(),
         ),
         "contact": Coalesce(
-            ({"email": _opt("email", _str, t.mask_email), "phone": _opt("phone", _str, lambda v: t.mask(v, 0, 4, "*"))},
-             lambda d: d or _present(None)),
+            (
+                {
+                    "email": _opt("email", _str, t.mask_email),
+                    "phone": _opt("phone", _str, lambda v: t.mask(v, 0, 4, "*")),
+                },
+                lambda d: d or _present(None),
+            ),
             default=SKIP,
         ),
     },
@@ -204,7 +220,9 @@ _WRAPPER = (
 
 
 def peak_rss_mb(cmd: list[str]) -> float:
-    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True
+    )
     rc, maxrss = map(int, res.stdout.split())
     assert rc == 0, f"{cmd} exited with {rc}"
     return maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes vs KiB
@@ -221,9 +239,21 @@ def memory(blob: bytes) -> None:
                 for _ in range(-(-mb * 1_000_000 // len(blob))):
                     fh.write(blob)
             start = time.perf_counter()
-            peak = peak_rss_mb([str(shimgen), "translate", str(mapping), str(path), "--group", "billing", "--dev-keys"])
+            peak = peak_rss_mb(
+                [
+                    str(shimgen),
+                    "translate",
+                    str(mapping),
+                    str(path),
+                    "--group",
+                    "billing",
+                    "--dev-keys",
+                ]
+            )
             took = time.perf_counter() - start
-            print(f"shimgen translate, {path.stat().st_size / 1e6:6.1f} MB input: peak RSS {peak:6.1f} MB ({took:.1f} s)")
+            print(
+                f"shimgen translate, {path.stat().st_size / 1e6:6.1f} MB input: peak RSS {peak:6.1f} MB ({took:.1f} s)"
+            )
             path.unlink()
             peaks.append(peak)
     diff = peaks[1] - peaks[0]
@@ -232,7 +262,9 @@ def memory(blob: bytes) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=20000, help="records to translate (default 20000)")
+    ap.add_argument(
+        "--records", type=int, default=20000, help="records to translate (default 20000)"
+    )
     ap.add_argument("--skip-memory", action="store_true", help="skip the peak RSS measurement")
     args = ap.parse_args()
 
@@ -250,7 +282,9 @@ def main() -> None:
     for name, secs in times.items():
         print(f"{name:<22}{len(lines) / secs:>12,.0f}{secs:>10.3f}{secs / gen:>13.2f}")
     ratio = gen / times["hand-written"]
-    print(f"generated / hand-written time: {ratio:.2f} (target <= 1.15) {'PASS' if ratio <= 1.15 else 'FAIL'}")
+    print(
+        f"generated / hand-written time: {ratio:.2f} (target <= 1.15) {'PASS' if ratio <= 1.15 else 'FAIL'}"
+    )
     ratio = times["glom"] / gen
     print(f"glom / generated time: {ratio:.2f} (target >= 10) {'PASS' if ratio >= 10 else 'FAIL'}")
     if not args.skip_memory:

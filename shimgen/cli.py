@@ -19,7 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-MappingArg = Annotated[Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")]
+MappingArg = Annotated[
+    Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")
+]
 
 
 def _report(result: CheckResult) -> None:
@@ -49,14 +51,18 @@ def check(mappings: Annotated[list[Path], typer.Argument(help="Mapping files.")]
         _report(result)
         worst = max(worst, result.exit_code)
         if result.exit_code == 0:
-            typer.echo(f"{path}: ok ({len(result.plan.rules) if result.plan else 0} fields)", err=True)
+            typer.echo(
+                f"{path}: ok ({len(result.plan.rules) if result.plan else 0} fields)", err=True
+            )
     raise typer.Exit(worst)
 
 
 @app.command()
 def generate(
     mapping: MappingArg,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (replaced if it holds a shim).")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output directory (replaced if it holds a shim).")
+    ],
 ) -> None:
     """Write the standalone shim package for a mapping.
 
@@ -79,7 +85,9 @@ def init(
     name: Annotated[str, typer.Argument(help="Shim name, [a-z][a-z0-9-]*.")],
     internal: Annotated[str, typer.Option(help="Internal schema file, optionally FILE#MODEL.")],
     external: Annotated[str, typer.Option(help="External schema file, optionally FILE#MODEL.")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Write a starting mapping that lists every internal field as `drop`.
 
@@ -102,10 +110,16 @@ def init(
 @app.command()
 def translate(
     mapping: MappingArg,
-    input_: Annotated[Path | None, typer.Argument(metavar="[INPUT]", help="NDJSON file; default stdin.")] = None,
+    input_: Annotated[
+        Path | None, typer.Argument(metavar="[INPUT]", help="NDJSON file; default stdin.")
+    ] = None,
     group: Annotated[str | None, typer.Option(help="Functional group whose view to use.")] = None,
-    inbound: Annotated[bool, typer.Option("--inbound", help="External -> internal instead.")] = False,
-    dev_keys: Annotated[bool, typer.Option("--dev-keys", help="Ephemeral keyset (demos only).")] = False,
+    inbound: Annotated[
+        bool, typer.Option("--inbound", help="External -> internal instead.")
+    ] = False,
+    dev_keys: Annotated[
+        bool, typer.Option("--dev-keys", help="Ephemeral keyset (demos only).")
+    ] = False,
 ) -> None:
     """Translate NDJSON records, one per line, without a service.
 

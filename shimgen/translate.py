@@ -61,7 +61,9 @@ def run(
 ) -> int:
     """Translate every line; returns how many lines failed."""
     if group is not None and group not in plan.groups:
-        raise TranslateSetupError(f"unknown group `{group}`; declared: {', '.join(plan.groups) or 'none'}")
+        raise TranslateSetupError(
+            f"unknown group `{group}`; declared: {', '.join(plan.groups) or 'none'}"
+        )
     out = out or sys.stdout.buffer
     err = err or sys.stderr
     with loaded_translator(plan) as mod:

@@ -159,8 +159,10 @@ def _params(name: str, arg: Any) -> tuple[tuple[str, Any], ...]:
     if name == "prefix":
         return (("length", _int(name, "length", arg, 1)),)
     if name == "bucket":
-        ok = isinstance(arg, list) and arg and all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) for b in arg
+        ok = (
+            isinstance(arg, list)
+            and arg
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in arg)
         )
         if not ok or any(a >= b for a, b in itertools.pairwise(arg)):
             raise TreatmentError("`bucket` needs a list of increasing numbers", _EXAMPLES[name])
@@ -172,7 +174,9 @@ def _params(name: str, arg: Any) -> tuple[tuple[str, Any], ...]:
             raise TreatmentError("`map` values must be plain non-null values", _EXAMPLES[name])
         return (("table", tuple(arg.items())),)
     if not isinstance(arg, Mapping):
-        raise TreatmentError(f"`{name}` takes named options", _EXAMPLES.get(name, f"write `{name}`"))
+        raise TreatmentError(
+            f"`{name}` takes named options", _EXAMPLES.get(name, f"write `{name}`")
+        )
     unknown = set(arg) - CATALOGUE[name].params
     if unknown:
         raise TreatmentError(

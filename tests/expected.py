@@ -43,7 +43,9 @@ def translator(plan: ShimPlan) -> Iterator[ModuleType]:
             keys.reset()
 
 
-def fill_tokens(plan: ShimPlan, mod: ModuleType, doc: Any, line: int, path: tuple[str, ...] = ()) -> Any:
+def fill_tokens(
+    plan: ShimPlan, mod: ModuleType, doc: Any, line: int, path: tuple[str, ...] = ()
+) -> Any:
     """Replace "TOKEN" placeholders in an inbound sample with real tokens of that field."""
     if isinstance(doc, dict):
         return {k: fill_tokens(plan, mod, v, line, (*path, k)) for k, v in doc.items()}
@@ -61,21 +63,29 @@ def outputs(name: str) -> dict[str, str]:
     """File name -> NDJSON text, for every view and both directions."""
     plan = plan_of(name)
     samples = ROOT / "mappings" / "samples"
-    internal = [json.loads(x) for x in (samples / f"{name}.internal.ndjson").read_text().splitlines() if x]
-    external = [json.loads(x) for x in (samples / f"{name}.external.ndjson").read_text().splitlines() if x]
+    internal = [
+        json.loads(x) for x in (samples / f"{name}.internal.ndjson").read_text().splitlines() if x
+    ]
+    external = [
+        json.loads(x) for x in (samples / f"{name}.external.ndjson").read_text().splitlines() if x
+    ]
     files: dict[str, str] = {}
     with translator(plan) as mod:
         for view in plan.views:
             label = view or "nogroup"
             out = [mod.to_external(r, view) for r in internal]
-            files[f"{name}.{label}.outbound.ndjson"] = "".join(json.dumps(o, sort_keys=True) + "\n" for o in out)
+            files[f"{name}.{label}.outbound.ndjson"] = "".join(
+                json.dumps(o, sort_keys=True) + "\n" for o in out
+            )
             lines = []
             for i, payload in enumerate(external, 1):
                 try:
                     lines.append(mod.to_internal(fill_tokens(plan, mod, payload, i), view))
                 except ValueError as exc:  # a view that may not write some field
                     lines.append({"rejected": [p.pointer for p in exc.problems]})  # type: ignore[attr-defined]
-            files[f"{name}.{label}.inbound.ndjson"] = "".join(json.dumps(o, sort_keys=True) + "\n" for o in lines)
+            files[f"{name}.{label}.inbound.ndjson"] = "".join(
+                json.dumps(o, sort_keys=True) + "\n" for o in lines
+            )
     return files
 
 

@@ -228,7 +228,11 @@ def test_cli_check_unreadable_exits_2(name: str) -> None:
 
 
 def test_cli_check_reports_worst_exit_code_of_several() -> None:
-    paths = [BASE, BAD / "SG101-uncovered.shim.yaml", BAD.parent / "unreadable" / "schema-missing.shim.yaml"]
+    paths = [
+        BASE,
+        BAD / "SG101-uncovered.shim.yaml",
+        BAD.parent / "unreadable" / "schema-missing.shim.yaml",
+    ]
     result = runner.invoke(app, ["check", *map(str, paths)])
     assert result.exit_code == 2
     assert "error[SG101]" in result.stderr and "error[SG006]" in result.stderr
@@ -257,4 +261,6 @@ def test_cli_every_broken_fixture_exits_1_with_its_code() -> None:
             result = runner.invoke(app, ["check", str(path)])
             code = path.name.split("-", 1)[0]
             assert result.exit_code == 1, (path.name, result.output)
-            assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error\[{code}\]: ", result.stderr, re.M), path.name
+            assert re.search(
+                rf"^{re.escape(str(path))}:\d+:\d+: error\[{code}\]: ", result.stderr, re.M
+            ), path.name

@@ -67,7 +67,9 @@ def test_generated_package_runs_standalone(name: str, tmp_path: Path) -> None:
         "import sys; sys.modules['shimgen'] = None\n"  # any import of shimgen now fails
         "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests']))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=package, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=package, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout
 
@@ -78,9 +80,21 @@ def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
     site, source = tmp_path / "site", tmp_path / "src"
     shutil.copytree(GOLDEN / f"{name}_shim", source)  # building writes into the source tree
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(source)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     package = f"{name}_shim"
@@ -92,7 +106,9 @@ def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
         f"print({package}.to_external({{}}, None))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("{")
 
@@ -102,6 +118,8 @@ def test_generated_package_without_keys_fails_clearly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIM_")}
     env["PYTHONPATH"] = str(package)
     code = "import customer_shim; customer_shim.to_external({'id': 'x'}, 'support')"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert run.returncode != 0
     assert "KeysetError" in run.stderr and "SHIM_KEYS" in run.stderr

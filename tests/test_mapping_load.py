@@ -295,7 +295,9 @@ def test_missing_key(tmp_path: Path) -> None:
     assert message == "owner: Field required"
     assert hint == "add `owner:`"
     # a key missing from the top level points at where the document starts
-    first = next(i for i, t in enumerate(BASE.read_text().splitlines(), 1) if t and not t.startswith("#"))
+    first = next(
+        i for i, t in enumerate(BASE.read_text().splitlines(), 1) if t and not t.startswith("#")
+    )
     assert (line, col) == (first, 1)
 
 

@@ -123,13 +123,23 @@ def test_loads_quickly(real_dir: Path, name: str, model: str | None) -> None:
     ids=[f"{c[0].split('-')[0]}-{c[1]}-{c[2]}" for c in CASES],
 )
 def test_known_field(
-    real_dir: Path, name: str, model: str | None, path: str, kind: Kind, nullable: bool, recursive: bool
+    real_dir: Path,
+    name: str,
+    model: str | None,
+    path: str,
+    kind: Kind,
+    nullable: bool,
+    recursive: bool,
 ) -> None:
     schema = loaded(real_dir, name, model)
     found = {format_path(leaf.path): leaf for leaf in iter_leaves(schema.root)}
     assert path in found, f"{path} not among {len(found)} leaves"
     leaf = found[path]
-    node = leaf.node.items if leaf.node.kind is Kind.ARRAY and recursive and kind is Kind.OBJECT else leaf.node
+    node = (
+        leaf.node.items
+        if leaf.node.kind is Kind.ARRAY and recursive and kind is Kind.OBJECT
+        else leaf.node
+    )
     assert node is not None
     assert node.kind is kind
     assert node.nullable is nullable

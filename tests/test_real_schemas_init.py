@@ -20,12 +20,18 @@ __all__ = ["real_dir"]  # the fixture, re-used
 
 
 @pytest.mark.parametrize(("name", "model"), sorted(LEAF_BUDGET, key=str))
-def test_init_lists_every_field_and_denies_all(real_dir: Path, tmp_path: Path, name: str, model: str | None) -> None:
+def test_init_lists_every_field_and_denies_all(
+    real_dir: Path, tmp_path: Path, name: str, model: str | None
+) -> None:
     spec = f"{real_dir / name}#{model}" if model else str(real_dir / name)
     target = tmp_path / "real.shim.yaml"
-    result = CliRunner().invoke(app, ["init", "real", "--internal", spec, "--external", spec, "-o", str(target)])
+    result = CliRunner().invoke(
+        app, ["init", "real", "--internal", spec, "--external", spec, "-o", str(target)]
+    )
     assert result.exit_code == 0, result.output
-    listed = [line.split(":")[0].strip() for line in target.read_text().splitlines() if ": drop" in line]
+    listed = [
+        line.split(":")[0].strip() for line in target.read_text().splitlines() if ": drop" in line
+    ]
     expected = [format_path(leaf.path) for leaf in iter_leaves(loaded(real_dir, name, model).root)]
     assert listed == expected and expected, "init lists exactly the schema's fields"
     checked = check_mapping(target)

@@ -54,13 +54,17 @@ def test_draft07_root_object_with_required(customer: LoadedSchema) -> None:
     assert root.name == "Customer"  # the root's title
     assert root.required == frozenset({"id", "email", "status"})
     assert customer.model == ""
-    assert customer.sha256 == hashlib.sha256((FIXTURES / "draft07_customer.json").read_bytes()).hexdigest()
+    assert (
+        customer.sha256
+        == hashlib.sha256((FIXTURES / "draft07_customer.json").read_bytes()).hexdigest()
+    )
 
 
 def test_draft07_model_by_title_is_the_root() -> None:
-    assert load("draft07_customer.json", "Customer").root.properties.keys() == load(
-        "draft07_customer.json"
-    ).root.properties.keys()
+    assert (
+        load("draft07_customer.json", "Customer").root.properties.keys()
+        == load("draft07_customer.json").root.properties.keys()
+    )
 
 
 def test_relative_file_refs_resolve_and_are_recorded(customer: LoadedSchema) -> None:

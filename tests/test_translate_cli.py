@@ -52,8 +52,10 @@ def test_bad_lines_are_reported_and_good_lines_go_on(keys_env: None) -> None:
 
 
 def test_inbound_rejects_fields_not_opened(keys_env: None) -> None:
-    code, out, err = _run(["translate", str(CUSTOMER), "--inbound", "--group", "support"],
-                          '{"status": "active", "firstName": "Mallory"}\n')
+    code, out, err = _run(
+        ["translate", str(CUSTOMER), "--inbound", "--group", "support"],
+        '{"status": "active", "firstName": "Mallory"}\n',
+    )
     assert code == 1 and out == ""
     assert "line 1: /firstName: this field may not be sent" in err
     assert "Mallory" not in err
@@ -84,12 +86,18 @@ def test_run_streams_line_by_line(keys_env: None) -> None:
 
 def test_init_lists_every_field_and_checks_after_edits(tmp_path: Path) -> None:
     target = tmp_path / "new.shim.yaml"
-    code, _, _ = _run([
-        "init", "customer",
-        "--internal", f"{ROOT}/mappings/schemas/customer.internal.json#Customer",
-        "--external", f"{ROOT}/mappings/schemas/customer.external.json#PartnerCustomer",
-        "-o", str(target),
-    ])
+    code, _, _ = _run(
+        [
+            "init",
+            "customer",
+            "--internal",
+            f"{ROOT}/mappings/schemas/customer.internal.json#Customer",
+            "--external",
+            f"{ROOT}/mappings/schemas/customer.external.json#PartnerCustomer",
+            "-o",
+            str(target),
+        ]
+    )
     assert code == 0
     text = target.read_text()
     for path in ("id", "email", "name.given", "cards[].number", "cards[].cvv", "risk_score"):

@@ -45,7 +45,9 @@ def _pointers(mod: ModuleType, record: Any, group: str | None, inbound: bool = F
         ({"id": 12}, "/id"),
     ],
 )
-def test_outbound_errors_point_at_the_field(customer: ModuleType, record: dict[str, Any], pointer: str) -> None:
+def test_outbound_errors_point_at_the_field(
+    customer: ModuleType, record: dict[str, Any], pointer: str
+) -> None:
     assert _pointers(customer, record, "billing") == [pointer]
 
 
@@ -55,9 +57,18 @@ def test_nested_array_items_point_at_both_indexes(orders: ModuleType) -> None:
 
 
 def test_inbound_lists_every_problem(customer: ModuleType) -> None:
-    payload = {"customerId": "SECRET-VALUE", "status": "SECRET-VALUE", "ssn": "SECRET-VALUE", "contact": {}}
+    payload = {
+        "customerId": "SECRET-VALUE",
+        "status": "SECRET-VALUE",
+        "ssn": "SECRET-VALUE",
+        "contact": {},
+    }
     assert sorted(_pointers(customer, payload, "support", inbound=True)) == [
-        "/contact", "/customerId", "/ssn", "/status"]
+        "/contact",
+        "/customerId",
+        "/ssn",
+        "/status",
+    ]
 
 
 def test_inbound_null_and_type_errors(customer: ModuleType) -> None:

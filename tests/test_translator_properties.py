@@ -39,7 +39,9 @@ def value_strategy(node: SchemaNode, depth: int = 0) -> st.SearchStrategy[Any]:
         if node.format == "date-time":
             return st.datetimes().map(lambda d: d.isoformat() + "Z")
         if node.format == "email":
-            return st.tuples(TEXT.filter(lambda s: "@" not in s), TEXT).map(lambda t: f"{t[0]}@{t[1]}.test")
+            return st.tuples(TEXT.filter(lambda s: "@" not in s), TEXT).map(
+                lambda t: f"{t[0]}@{t[1]}.test"
+            )
         return TEXT
     if node.kind is Kind.INTEGER:
         return st.integers(min_value=0, max_value=10**9)
@@ -59,11 +61,15 @@ def value_strategy(node: SchemaNode, depth: int = 0) -> st.SearchStrategy[Any]:
 
 def record_strategy(plan: ShimPlan) -> st.SearchStrategy[dict[str, Any]]:
     base = value_strategy(plan.internal.root)
-    extra = st.dictionaries(st.text(string.ascii_lowercase, min_size=3).map(lambda s: "xx_" + s), TEXT, max_size=3)
+    extra = st.dictionaries(
+        st.text(string.ascii_lowercase, min_size=3).map(lambda s: "xx_" + s), TEXT, max_size=3
+    )
     return st.tuples(base, extra).map(lambda t: {**t[0], **t[1]})
 
 
-def external_paths(node: SchemaNode, prefix: tuple[str, ...] = (), stack: tuple[int, ...] = ()) -> Iterator[tuple[str, ...]]:
+def external_paths(
+    node: SchemaNode, prefix: tuple[str, ...] = (), stack: tuple[int, ...] = ()
+) -> Iterator[tuple[str, ...]]:
     yield prefix
     if id(node) in stack:
         return
@@ -91,12 +97,16 @@ def shim(request: pytest.FixtureRequest) -> Iterator[tuple[ShimPlan, ModuleType]
         yield plan, mod
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
 @given(data=st.data())
-def test_outbound_emits_only_external_schema_paths(shim: tuple[ShimPlan, ModuleType], data: st.DataObject) -> None:
+def test_outbound_emits_only_external_schema_paths(
+    shim: tuple[ShimPlan, ModuleType], data: st.DataObject
+) -> None:
     plan, mod = shim
     record = data.draw(record_strategy(plan))
     allowed = set(external_paths(plan.external.root))
@@ -109,13 +119,18 @@ def test_outbound_emits_only_external_schema_paths(shim: tuple[ShimPlan, ModuleT
 
 @SETTINGS
 @given(data=st.data())
-def test_inbound_round_trips_and_refuses_the_rest(shim: tuple[ShimPlan, ModuleType], data: st.DataObject) -> None:
+def test_inbound_round_trips_and_refuses_the_rest(
+    shim: tuple[ShimPlan, ModuleType], data: st.DataObject
+) -> None:
     plan, mod = shim
     record = data.draw(record_strategy(plan))
     for view in plan.views:
         out = mod.to_external(record, view)
-        inbound = {r.external[0] for r in plan.rules if r.inbound and r.treatment(view).reversible
-                   and r.treatment(view).emits}
+        inbound = {
+            r.external[0]
+            for r in plan.rules
+            if r.inbound and r.treatment(view).reversible and r.treatment(view).emits
+        }
         payload = {k: v for k, v in out.items() if k in inbound}
         back = mod.to_internal(payload, view)
         for rule in plan.rules:

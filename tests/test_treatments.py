@@ -67,9 +67,18 @@ def _minimal(name: str) -> Any:
 
 def test_no_group_view_takes_the_strictest_treatment() -> None:
     node = SchemaNode(Kind.STRING)
-    rule = Rule("email", ("email",), ("email",), parse_treatment("mask_email"),
-                {"support": parse_treatment("pass"), "audit": parse_treatment("hash")},
-                False, None, "pii", node, node)
+    rule = Rule(
+        "email",
+        ("email",),
+        ("email",),
+        parse_treatment("mask_email"),
+        {"support": parse_treatment("pass"), "audit": parse_treatment("hash")},
+        False,
+        None,
+        "pii",
+        node,
+        node,
+    )
     assert rule.treatment("support").name == "pass"
     assert rule.treatment("billing").name == "mask_email"
     assert rule.treatment(None).name == "hash"

@@ -27,7 +27,12 @@ def whole() -> Iterator[ModuleType]:
 
 def test_copies_declared_fields_only_at_every_depth(whole: ModuleType) -> None:
     record = {
-        "address": {"street": "Main 1", "zip": "12345", "secret": "x", "geo": {"lat": 1.5, "lon": 2, "alt": 9}},
+        "address": {
+            "street": "Main 1",
+            "zip": "12345",
+            "secret": "x",
+            "geo": {"lat": 1.5, "lon": 2, "alt": 9},
+        },
         "labels": {"a": "b"},
         "code": 7,
         "history": [{"street": "Old 2", "note": "hidden"}],
@@ -58,7 +63,9 @@ def test_copies_declared_fields_only_at_every_depth(whole: ModuleType) -> None:
         ({"count": "42"}, "/count"),
     ],
 )
-def test_copy_errors_point_at_the_value(whole: ModuleType, record: dict[str, object], pointer: str) -> None:
+def test_copy_errors_point_at_the_value(
+    whole: ModuleType, record: dict[str, object], pointer: str
+) -> None:
     with pytest.raises(ValueError) as err:
         whole.to_external(record)
     assert [p.pointer for p in err.value.problems] == [pointer]  # type: ignore[attr-defined]

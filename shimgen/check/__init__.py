@@ -40,7 +40,17 @@ def check_mapping(path: Path) -> CheckResult:
     if internal is None or external is None:
         lm.findings.extend(r.findings)
         return CheckResult(lm, None)
-    plan = ShimPlan(m.shim, m.version, m.owner, m.description, path, lm.sha256, internal, external, dict(m.groups))
+    plan = ShimPlan(
+        m.shim,
+        m.version,
+        m.owner,
+        m.description,
+        path,
+        lm.sha256,
+        internal,
+        external,
+        dict(m.groups),
+    )
     r.classification_paths(internal)
     for key in m.fields:
         rule = r.rule(key, internal, external)

@@ -22,17 +22,31 @@ def coverage(root: SchemaNode, mapped: dict[Path_, str]) -> Report:
     for path, key in sorted(mapped.items()):
         for i in range(1, len(path)):
             if path[:i] in mapped:
-                report.append((Code.OVERLAP, f"`{key}` is inside `{mapped[path[:i]]}`, which is mapped already",
-                               ("fields", key), f"remove one of `{mapped[path[:i]]}` and `{key}`"))
+                report.append(
+                    (
+                        Code.OVERLAP,
+                        f"`{key}` is inside `{mapped[path[:i]]}`, which is mapped already",
+                        ("fields", key),
+                        f"remove one of `{mapped[path[:i]]}` and `{key}`",
+                    )
+                )
                 break
     for path in _uncovered(root, (), mapped, ()):
         text = format_path(path)
-        report.append((Code.UNCOVERED_FIELD, f"internal field `{text}` is not in the mapping (deny by default)",
-                       ("fields",), f"add `{text}: drop`, or map it"))
+        report.append(
+            (
+                Code.UNCOVERED_FIELD,
+                f"internal field `{text}` is not in the mapping (deny by default)",
+                ("fields",),
+                f"add `{text}: drop`, or map it",
+            )
+        )
     return report
 
 
-def _uncovered(node: SchemaNode, path: Path_, mapped: dict[Path_, str], stack: tuple[int, ...]) -> Iterator[Path_]:
+def _uncovered(
+    node: SchemaNode, path: Path_, mapped: dict[Path_, str], stack: tuple[int, ...]
+) -> Iterator[Path_]:
     if path in mapped:
         return
     below = any(p[: len(path)] == path and len(p) > len(path) for p in mapped)
@@ -42,7 +56,9 @@ def _uncovered(node: SchemaNode, path: Path_, mapped: dict[Path_, str], stack: t
         elif id(node) in stack:
             yield path
         elif _opens(node):
-            yield from (leaf.path for leaf in iter_leaves(_container(node), _prefix(node, path), stack))
+            yield from (
+                leaf.path for leaf in iter_leaves(_container(node), _prefix(node, path), stack)
+            )
         else:
             yield path
         return
@@ -81,24 +97,42 @@ def targets(plan: ShimPlan) -> Report:
         for other_path, other, _, other_views in claims[:i]:
             shorter = min(len(path), len(other_path))
             if path[:shorter] == other_path[:shorter] and views & other_views:
-                what = "the same external field" if path == other_path else "overlapping external fields"
-                report.append((Code.DUPLICATE_TARGET, f"`{who}` and `{other}` both write {what} "
-                               f"`{format_path(path if len(path) >= len(other_path) else other_path)}`",
-                               where, "give each external field exactly one source"))
+                what = (
+                    "the same external field"
+                    if path == other_path
+                    else "overlapping external fields"
+                )
+                report.append(
+                    (
+                        Code.DUPLICATE_TARGET,
+                        f"`{who}` and `{other}` both write {what} "
+                        f"`{format_path(path if len(path) >= len(other_path) else other_path)}`",
+                        where,
+                        "give each external field exactly one source",
+                    )
+                )
                 break
     pairs: dict[Path_, tuple[Path_, str]] = {}
     back: dict[Path_, tuple[Path_, str]] = {}
     for rule in plan.rules:
         if rule.out_node is None:
             continue
-        for src, dst in zip(_array_prefixes(rule.internal), _array_prefixes(rule.external), strict=False):
+        for src, dst in zip(
+            _array_prefixes(rule.internal), _array_prefixes(rule.external), strict=False
+        ):
             seen = pairs.setdefault(src, (dst, rule.key))
             seen_back = back.setdefault(dst, (src, rule.key))
             if seen[0] != dst or seen_back[0] != src:
                 other = seen[1] if seen[0] != dst else seen_back[1]
-                report.append((Code.ARRAY_SHAPE, f"`{rule.key}` pairs array `{format_path(src)}` with "
-                               f"`{format_path(dst)}`, but `{other}` pairs them differently",
-                               ("fields", rule.key), "each internal array feeds exactly one external array"))
+                report.append(
+                    (
+                        Code.ARRAY_SHAPE,
+                        f"`{rule.key}` pairs array `{format_path(src)}` with "
+                        f"`{format_path(dst)}`, but `{other}` pairs them differently",
+                        ("fields", rule.key),
+                        "each internal array feeds exactly one external array",
+                    )
+                )
                 break
     return report
 
@@ -116,13 +150,21 @@ def required(plan: ShimPlan) -> Report:
         sourced |= {d.external for d in plan.derived if d.emitted(view)}
         for path in _unsourced(plan.external.root, (), sourced, ()):
             who = f"group `{view}`" if view else "the default view"
-            report.append((Code.REQUIRED_UNSOURCED, f"required external field `{format_path(path)}` has no source "
-                           f"for {who}", ("external",), f"map an internal field to `{format_path(path)}`, derive it, "
-                           "or make it optional in the external schema"))
+            report.append(
+                (
+                    Code.REQUIRED_UNSOURCED,
+                    f"required external field `{format_path(path)}` has no source for {who}",
+                    ("external",),
+                    f"map an internal field to `{format_path(path)}`, derive it, "
+                    "or make it optional in the external schema",
+                )
+            )
     return report
 
 
-def _unsourced(node: SchemaNode, path: Path_, sourced: set[Path_], stack: tuple[int, ...]) -> Iterator[Path_]:
+def _unsourced(
+    node: SchemaNode, path: Path_, sourced: set[Path_], stack: tuple[int, ...]
+) -> Iterator[Path_]:
     if id(node) in stack:
         return
     stack = (*stack, id(node))

@@ -37,7 +37,15 @@ class Resolver:
         self.findings: list[Finding] = []
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
 
-    def error(self, code: Code, message: str, where: tuple[str | int, ...], hint: str = "", *, value: bool = False) -> None:
+    def error(
+        self,
+        code: Code,
+        message: str,
+        where: tuple[str | int, ...],
+        hint: str = "",
+        *,
+        value: bool = False,
+    ) -> None:
         self.findings.append(self.lm.finding(code, message, where, hint, value=value))
 
     # -- schemas ---------------------------------------------------------------
@@ -48,7 +56,13 @@ class Resolver:
             return load_schema(path, ref.model)
         except SchemaError as exc:
             self.lm.unreadable = self.lm.unreadable or not path.is_file()  # exit 2: nothing to read
-            self.error(Code.SCHEMA_UNREADABLE, f"{side} schema: {exc.message}", (side, "schema"), exc.hint, value=True)
+            self.error(
+                Code.SCHEMA_UNREADABLE,
+                f"{side} schema: {exc.message}",
+                (side, "schema"),
+                exc.hint,
+                value=True,
+            )
             return None
 
     # -- rules -------------------------------------------------------------------
@@ -61,7 +75,12 @@ class Resolver:
             return None
 
     def path(
-        self, text: str, root: SchemaNode, where: tuple[str | int, ...], side: str, code: Code | None = None
+        self,
+        text: str,
+        root: SchemaNode,
+        where: tuple[str | int, ...],
+        side: str,
+        code: Code | None = None,
     ) -> tuple[tuple[str, ...], SchemaNode] | None:
         code = code or (Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL)
         try:
@@ -87,8 +106,12 @@ class Resolver:
         groups: dict[str, Treatment] = {}
         for group, gspec in spec.groups.items():
             if group not in self.m.groups:
-                self.error(Code.UNDECLARED_GROUP, f"group `{group}` is not declared", (*where, "groups", group),
-                           f"add it under `groups:` with a description, or use one of: {', '.join(self.m.groups) or 'none declared'}")
+                self.error(
+                    Code.UNDECLARED_GROUP,
+                    f"group `{group}` is not declared",
+                    (*where, "groups", group),
+                    f"add it under `groups:` with a description, or use one of: {', '.join(self.m.groups) or 'none declared'}",
+                )
                 continue
             parsed = self.treatment(gspec, (*where, "groups", group))
             if parsed is not None:
@@ -102,68 +125,124 @@ class Resolver:
         out_path, out_node = in_path, None
         if emits:
             to_where = (*where, "to") if spec.to is not None else where
-            target = self.path(spec.to if spec.to is not None else key, external.root, to_where, "external")
+            target = self.path(
+                spec.to if spec.to is not None else key, external.root, to_where, "external"
+            )
             if target is None:
                 return None
             out_path, out_node = target
-        rule = Rule(key, in_path, out_path, treat, groups, spec.inbound, spec.why, classification, in_node, out_node)
+        rule = Rule(
+            key,
+            in_path,
+            out_path,
+            treat,
+            groups,
+            spec.inbound,
+            spec.why,
+            classification,
+            in_node,
+            out_node,
+        )
         # kept even with findings: whole-mapping checks still see its target
         self.check_rule(rule, where, treat_at)
         return rule
 
-    def check_rule(self, rule: Rule, where: tuple[str | int, ...], treat_at: tuple[str | int, ...]) -> bool:
-        before = len(self.findings)
+    def check_rule(
+        self, rule: Rule, where: tuple[str | int, ...], treat_at: tuple[str | int, ...]
+    ) -> None:
+        """Per-rule checks for every distinct treatment the rule's views use."""
         variants = {str(t): (t, g) for g, t in [(None, rule.treat), *rule.groups.items()]}
         for t, group in variants.values():
             at = treat_at if group is None else (*where, "groups", group)
             reason = applicable(t, rule.in_node)
             if reason:
-                self.error(Code.NOT_APPLICABLE, reason, at, "pick a treatment from the catalogue that fits this type")
+                self.error(
+                    Code.NOT_APPLICABLE,
+                    reason,
+                    at,
+                    "pick a treatment from the catalogue that fits this type",
+                )
                 continue
             if t.name == "map" and rule.in_node.enum is not None:
                 missing = [v for v in rule.in_node.enum if v not in t.table]
                 if missing:
-                    self.error(Code.MAP_INCOMPLETE, f"internal enum value {missing[0]!r} has no entry in `map:`"
-                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""), at,
-                               f"add `{missing[0]}: <external value>` to the map")
+                    self.error(
+                        Code.MAP_INCOMPLETE,
+                        f"internal enum value {missing[0]!r} has no entry in `map:`"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                        at,
+                        f"add `{missing[0]}: <external value>` to the map",
+                    )
             if not t.emits or rule.out_node is None:
                 continue
             if array_depth(rule.internal) != array_depth(rule.external):
-                self.error(Code.ARRAY_SHAPE, f"`{rule.key}` crosses {array_depth(rule.internal)} array level(s) "
-                           f"but its target crosses {array_depth(rule.external)}", where,
-                           "use `[]` at the same depth on both sides (`cards[].number` -> `methods[].last4`)")
-                return False
+                self.error(
+                    Code.ARRAY_SHAPE,
+                    f"`{rule.key}` crosses {array_depth(rule.internal)} array level(s) "
+                    f"but its target crosses {array_depth(rule.external)}",
+                    where,
+                    "use `[]` at the same depth on both sides (`cards[].number` -> `methods[].last4`)",
+                )
+                return
             try:
                 reason = treatment_fit(t, rule.in_node, rule.out_node)
             except RecursiveCopy as exc:
-                self.error(Code.RECURSIVE_PASS, f"`{rule.key}` is recursive (through {exc.name}); copying it whole "
-                           "would walk it forever", at, "drop it, or map the levels you need field by field")
+                self.error(
+                    Code.RECURSIVE_PASS,
+                    f"`{rule.key}` is recursive (through {exc.name}); copying it whole "
+                    "would walk it forever",
+                    at,
+                    "drop it, or map the levels you need field by field",
+                )
                 continue
             if reason:
-                self.error(Code.TYPE_MISMATCH, f"`{rule.key}` -> `{format_path(rule.external)}`: {reason}", at,
-                           "change the treatment or the external type")
+                self.error(
+                    Code.TYPE_MISMATCH,
+                    f"`{rule.key}` -> `{format_path(rule.external)}`: {reason}",
+                    at,
+                    "change the treatment or the external type",
+                )
             if t.name == "pass" and _sensitive_inside(rule) and not rule.why:
                 view = f"group `{group}`" if group else "the default view"
-                self.error(Code.MISSING_WHY, f"{rule.classification or 'pii'} field `{rule.key}` reaches {view} as `pass`"
-                           " without `why:`", at, "add `why: <reason this group needs the raw value>`, or mask it")
+                self.error(
+                    Code.MISSING_WHY,
+                    f"{rule.classification or 'pii'} field `{rule.key}` reaches {view} as `pass`"
+                    " without `why:`",
+                    at,
+                    "add `why: <reason this group needs the raw value>`, or mask it",
+                )
         if rule.inbound:
             if not rule.treat.reversible:
-                self.error(Code.IRREVERSIBLE_INBOUND, f"`{rule.key}` is inbound but `{rule.treat.name}` cannot be reversed",
-                           (*where, "inbound"), "inbound works with pass, tokenize or a one-to-one map")
+                self.error(
+                    Code.IRREVERSIBLE_INBOUND,
+                    f"`{rule.key}` is inbound but `{rule.treat.name}` cannot be reversed",
+                    (*where, "inbound"),
+                    "inbound works with pass, tokenize or a one-to-one map",
+                )
             elif rule.in_node.kind not in SCALARS and not _scalar_array(rule.in_node):
-                self.error(Code.IRREVERSIBLE_INBOUND, f"`{rule.key}` is {rule.in_node.describe()}; only scalar fields "
-                           "(or arrays of scalars) can be inbound", (*where, "inbound"), "mark the leaf fields inbound instead")
-        return len(self.findings) == before
+                self.error(
+                    Code.IRREVERSIBLE_INBOUND,
+                    f"`{rule.key}` is {rule.in_node.describe()}; only scalar fields "
+                    "(or arrays of scalars) can be inbound",
+                    (*where, "inbound"),
+                    "mark the leaf fields inbound instead",
+                )
 
     # -- derived ---------------------------------------------------------------
 
-    def derived(self, name: str, spec: DerivedRule, internal: LoadedSchema, external: LoadedSchema) -> Derived | None:
+    def derived(
+        self, name: str, spec: DerivedRule, internal: LoadedSchema, external: LoadedSchema
+    ) -> Derived | None:
         where: tuple[str | int, ...] = ("derived", name)
         target = self.path(name, external.root, where, "external")
         has_const = "const" in spec.model_fields_set
         if has_const == (spec.template is not None):
-            self.error(Code.BAD_DERIVED, f"derived `{name}` needs exactly one of `template:` or `const:`", where,
-                       'write `{from: [a, b], template: "{0} {1}"}` or `{const: eu}`')
+            self.error(
+                Code.BAD_DERIVED,
+                f"derived `{name}` needs exactly one of `template:` or `const:`",
+                where,
+                'write `{from: [a, b], template: "{0} {1}"}` or `{const: eu}`',
+            )
             return None
         sources: list[tuple[str, ...]] = []
         sensitive = False
@@ -173,62 +252,115 @@ class Resolver:
                 continue
             segs, node = found
             if ARRAY in segs or node.kind not in SCALARS:
-                self.error(Code.BAD_DERIVED, f"derived source `{src}` must be a scalar outside arrays", (*where, "from", i),
-                           "derive only from plain fields")
+                self.error(
+                    Code.BAD_DERIVED,
+                    f"derived source `{src}` must be a scalar outside arrays",
+                    (*where, "from", i),
+                    "derive only from plain fields",
+                )
                 continue
             sources.append(segs)
-            sensitive |= (self.m.classification.get(src) or _inherited_class(internal.root, segs)) in ("pii", "secret")
+            sensitive |= (
+                self.m.classification.get(src) or _inherited_class(internal.root, segs)
+            ) in ("pii", "secret")
         if spec.template is not None:
             if not spec.from_:
-                self.error(Code.BAD_DERIVED, f"derived `{name}` has a template but no `from:`", where, "add `from: [path, ...]`")
+                self.error(
+                    Code.BAD_DERIVED,
+                    f"derived `{name}` has a template but no `from:`",
+                    where,
+                    "add `from: [path, ...]`",
+                )
                 return None
             try:
-                used = [f for _, f, _, _ in string.Formatter().parse(spec.template) if f is not None]
+                used = [
+                    f for _, f, _, _ in string.Formatter().parse(spec.template) if f is not None
+                ]
             except ValueError as exc:
-                self.error(Code.BAD_DERIVED, f"bad template: {exc}", (*where, "template"), 'use "{0} {1}"', value=True)
+                self.error(
+                    Code.BAD_DERIVED,
+                    f"bad template: {exc}",
+                    (*where, "template"),
+                    'use "{0} {1}"',
+                    value=True,
+                )
                 return None
             bad = [f for f in used if not f.isdigit() or int(f) >= len(spec.from_)]
             if bad:
-                self.error(Code.BAD_DERIVED, f"template field {{{bad[0]}}} is not an index into `from:`", (*where, "template"),
-                           f"use {{0}} .. {{{len(spec.from_) - 1}}}", value=True)
+                self.error(
+                    Code.BAD_DERIVED,
+                    f"template field {{{bad[0]}}} is not an index into `from:`",
+                    (*where, "template"),
+                    f"use {{0}} .. {{{len(spec.from_) - 1}}}",
+                    value=True,
+                )
                 return None
         if sensitive and not spec.why:
-            self.error(Code.MISSING_WHY, f"derived `{name}` exposes pii/secret sources without `why:`", where,
-                       "add `why:`")
+            self.error(
+                Code.MISSING_WHY,
+                f"derived `{name}` exposes pii/secret sources without `why:`",
+                where,
+                "add `why:`",
+            )
         for group in spec.groups:
             if group not in self.m.groups:
-                self.error(Code.UNDECLARED_GROUP, f"group `{group}` is not declared", (*where, "groups", group),
-                           "declare it under `groups:`")
+                self.error(
+                    Code.UNDECLARED_GROUP,
+                    f"group `{group}` is not declared",
+                    (*where, "groups", group),
+                    "declare it under `groups:`",
+                )
         if target is None or len(sources) != len(spec.from_ or []):
             return None
         segs, out_node = target
         if ARRAY in segs:
-            self.error(Code.BAD_DERIVED, "derived fields cannot target array items", where, "pick a top-level field")
+            self.error(
+                Code.BAD_DERIVED,
+                "derived fields cannot target array items",
+                where,
+                "pick a top-level field",
+            )
             return None
         if spec.template is not None:
             text_ok = out_node.kind in (Kind.STRING, Kind.ANY) and out_node.enum is None
-            reason = None if text_ok else f"a template yields a string but `{name}` is {out_node.describe()}"
+            reason = (
+                None
+                if text_ok
+                else f"a template yields a string but `{name}` is {out_node.describe()}"
+            )
         else:
             reason = _const_fit(spec.const, out_node)
         if reason:
-            self.error(Code.TYPE_MISMATCH, reason, where, "change the derived value or the external type")
+            self.error(
+                Code.TYPE_MISMATCH, reason, where, "change the derived value or the external type"
+            )
             return None
         dropped = frozenset(g for g, v in spec.groups.items() if v == "drop")
-        return Derived(name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node)
+        return Derived(
+            name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node
+        )
 
     # -- classification ----------------------------------------------------------
 
     def classification_paths(self, internal: LoadedSchema) -> None:
         for key in self.m.classification:
-            self.path(key, internal.root, ("classification", key), "internal", Code.BAD_CLASSIFICATION)
+            self.path(
+                key, internal.root, ("classification", key), "internal", Code.BAD_CLASSIFICATION
+            )
 
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:
     if value is None:
-        return None if node.nullable or node.kind is Kind.ANY else "const null but the field is not nullable"
+        return (
+            None
+            if node.nullable or node.kind is Kind.ANY
+            else "const null but the field is not nullable"
+        )
     if node.enum is not None and value not in node.enum:
         return f"const {value!r} is not in the external enum"
-    kind = {bool: Kind.BOOLEAN, int: Kind.INTEGER, float: Kind.NUMBER, str: Kind.STRING}[type(value)]
+    kind = {bool: Kind.BOOLEAN, int: Kind.INTEGER, float: Kind.NUMBER, str: Kind.STRING}[
+        type(value)
+    ]
     ok = node.kind in (kind, Kind.ANY) or (kind is Kind.INTEGER and node.kind is Kind.NUMBER)
     return None if ok else f"const {value!r} does not fit {node.describe()}"
 
@@ -266,5 +398,3 @@ def _sensitive_inside(rule: Rule) -> bool:
 
 def _scalar_array(node: SchemaNode) -> bool:
     return node.kind is Kind.ARRAY and node.items is not None and node.items.kind in SCALARS
-
-

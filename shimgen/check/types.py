@@ -81,7 +81,11 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | 
         return None
     if dst.kind is Kind.UNION:
         reasons = [pass_fit(src, v, stack) for v in dst.variants]
-        return None if any(r is None for r in reasons) else f"{src.describe()} fits no branch of {dst.describe()}"
+        return (
+            None
+            if any(r is None for r in reasons)
+            else f"{src.describe()} fits no branch of {dst.describe()}"
+        )
     if src.kind in SCALARS:
         return _scalar_fit(src.kind, src, dst)
     if id(src) in stack:
@@ -120,7 +124,12 @@ def _kind_of(value: object) -> Kind:
 
 
 def _scalar_fit(
-    kind: Kind, src: SchemaNode | None, dst: SchemaNode, what: str = "", *, enum_checked: bool = False
+    kind: Kind,
+    src: SchemaNode | None,
+    dst: SchemaNode,
+    what: str = "",
+    *,
+    enum_checked: bool = False,
 ) -> str | None:
     what = what or (src.describe() if src else kind.value)
     if dst.kind is Kind.ANY:

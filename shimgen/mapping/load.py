@@ -44,7 +44,9 @@ def load_mapping(path: Path) -> LoadedMapping:
         out.unreadable = True
         reason = exc.strerror or str(exc)
         out.findings.append(
-            Finding(Code.YAML_SYNTAX, f"cannot read mapping: {reason}", path, 1, 1, "check the path")
+            Finding(
+                Code.YAML_SYNTAX, f"cannot read mapping: {reason}", path, 1, 1, "check the path"
+            )
         )
         return out
     out.sha256 = hashlib.sha256(raw).hexdigest()
@@ -79,8 +81,14 @@ def load_mapping(path: Path) -> LoadedMapping:
         )
     if not isinstance(data, dict):
         out.findings.append(
-            Finding(Code.BAD_STRUCTURE, "a mapping file is a YAML mapping", path, 1, 1,
-                    "start with `shim: NAME`")
+            Finding(
+                Code.BAD_STRUCTURE,
+                "a mapping file is a YAML mapping",
+                path,
+                1,
+                1,
+                "start with `shim: NAME`",
+            )
         )
         return out
     try:
@@ -112,8 +120,12 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
         where = ".".join(str(p) for p in loc) or "the file"
         message = f"{where}: {err['msg']}"
         if err["type"] == "extra_forbidden":
-            message = f"unknown key `{loc[-1]}`" + (f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else "")
-        findings.append(out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden"))
+            message = f"unknown key `{loc[-1]}`" + (
+                f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else ""
+            )
+        findings.append(
+            out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden")
+        )
     return findings
 
 

@@ -25,7 +25,12 @@ PY_TYPES = {
     Kind.NUMBER: "(int, float)",
     Kind.BOOLEAN: "(bool,)",
 }
-WHAT = {Kind.STRING: "a string", Kind.INTEGER: "an integer", Kind.NUMBER: "a number", Kind.BOOLEAN: "a boolean"}
+WHAT = {
+    Kind.STRING: "a string",
+    Kind.INTEGER: "an integer",
+    Kind.NUMBER: "a number",
+    Kind.BOOLEAN: "a boolean",
+}
 
 
 @dataclass
@@ -127,7 +132,13 @@ def fstring(template: str) -> str:
     for literal, field_name, spec, conversion in string.Formatter().parse(template):
         out += literal.replace("{", "{{").replace("}", "}}")
         if field_name is not None:
-            out += "{a" + field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            out += (
+                "{a"
+                + field_name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
     return "f" + repr(out)
 
 
@@ -177,13 +188,21 @@ class Generator:
 
     def build(self) -> Module:
         from shimgen.render.inbound import inbound
+
         for view in self.plan.views:
             label = view or "no group"
-            out_entries = [(r, r.treatment(view)) for r in self.plan.rules if r.treatment(view).emits]
+            out_entries = [
+                (r, r.treatment(view)) for r in self.plan.rules if r.treatment(view).emits
+            ]
             derived = [d for d in self.plan.derived if d.emitted(view)]
-            out_fn = self.outbound(build_scopes(out_entries, derived), f"out_{view or 'nogroup'}", label)
-            in_entries = [(r, r.treatment(view)) for r in self.plan.rules
-                          if r.inbound and r.treatment(view).reversible and r.treatment(view).emits]
+            out_fn = self.outbound(
+                build_scopes(out_entries, derived), f"out_{view or 'nogroup'}", label
+            )
+            in_entries = [
+                (r, r.treatment(view))
+                for r in self.plan.rules
+                if r.inbound and r.treatment(view).reversible and r.treatment(view).emits
+            ]
             in_fn = inbound(self, build_scopes(in_entries, []), f"in_{view or 'nogroup'}", label)
             self.mod.views.append(ViewFns(view, out_fn, in_fn))
         return self.mod
@@ -192,8 +211,12 @@ class Generator:
 
     def outbound(self, scope: Scope, base: str, label: str, item: bool = False) -> str:
         params = "r: Any, p: str, i: int" if item else "r: dict[str, Any], p: str"
-        fn = Function(self.names(f"_{base}"), f"Internal -> external, view: {label}.", params,
-                      base="item" if item else "p")
+        fn = Function(
+            self.names(f"_{base}"),
+            f"Internal -> external, view: {label}.",
+            params,
+            base="item" if item else "p",
+        )
         self.mod.functions.append(fn)
         elem = [e for e in scope.entries if e.in_rel == () and e.rule is not None]
         if not elem:
@@ -203,17 +226,31 @@ class Generator:
             assert e.rule is not None and e.treatment is not None
             fn.params, fn.returns = "v: Any, p: str, i: int", ""
             fn.keys = e.treatment.name in ("hash", "tokenize")
-            fn.body.append(Stmt("return_value", {"check": self.check(e.rule.in_node, e.treatment),
-                                                 "expr": self.expr(e.rule, e.treatment, e.rule.in_node,
-                                                                   e.rule.out_node, pointer_expr("", fn.base))}))
+            fn.body.append(
+                Stmt(
+                    "return_value",
+                    {
+                        "check": self.check(e.rule.in_node, e.treatment),
+                        "expr": self.expr(
+                            e.rule,
+                            e.treatment,
+                            e.rule.in_node,
+                            e.rule.out_node,
+                            pointer_expr("", fn.base),
+                        ),
+                    },
+                )
+            )
             return fn.name
         local = Namer()
         reads = self.reads(fn, scope, "r", local)
         outs: dict[Path_, str] = {(): "o"}
         fn.body.append(Stmt("new_object", {"var": "o"}))
-        for path in sorted({e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
-                           | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))},
-                           key=lambda p: (len(p), p)):
+        for path in sorted(
+            {e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
+            | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))},
+            key=lambda p: (len(p), p),
+        ):
             outs[path] = local("o_" + "_".join(path))
             fn.body.append(Stmt("new_object", {"var": outs[path]}))
         for e in scope.entries:
@@ -226,23 +263,49 @@ class Generator:
             src, leaf = reads[e.in_rel[:-1]], e.in_rel[-1]
             node, out_node = e.rule.in_node, e.rule.out_node
             assert out_node is not None
-            fn.body.append(Stmt("leaf", {
-                "comment": f"{format_path(e.rule.internal)} -> {format_path(e.rule.external)}: {e.treatment}",
-                "src": src, "key": leaf, "ptr": ptr(e.in_rel), "target": target, "tkey": key,
-                "check": self.check(node, e.treatment),
-                "expr": self.expr(e.rule, e.treatment, node, out_node, pointer_expr(ptr(e.in_rel), fn.base)),
-                "null_out": out_node.nullable or e.treatment.name == "null",
-                "risky": e.treatment.name not in ("pass", "redact", "null"),
-                "keyerror": e.treatment.name == "map",
-            }))
+            fn.body.append(
+                Stmt(
+                    "leaf",
+                    {
+                        "comment": f"{format_path(e.rule.internal)} -> {format_path(e.rule.external)}: {e.treatment}",
+                        "src": src,
+                        "key": leaf,
+                        "ptr": ptr(e.in_rel),
+                        "target": target,
+                        "tkey": key,
+                        "check": self.check(node, e.treatment),
+                        "expr": self.expr(
+                            e.rule,
+                            e.treatment,
+                            node,
+                            out_node,
+                            pointer_expr(ptr(e.in_rel), fn.base),
+                        ),
+                        "null_out": out_node.nullable or e.treatment.name == "null",
+                        "risky": e.treatment.name not in ("pass", "redact", "null"),
+                        "keyerror": e.treatment.name == "map",
+                    },
+                )
+            )
         for c in scope.children:
             child_fn = self.outbound(c, base, label, item=True)
-            fn.body.append(Stmt("array", {
-                "src": reads[c.in_rel[:-1]], "key": c.in_rel[-1], "ptr": ptr(c.in_rel),
-                "target": outs[c.out_rel[:-1]], "tkey": c.out_rel[-1], "fn": child_fn,
-            }))
+            fn.body.append(
+                Stmt(
+                    "array",
+                    {
+                        "src": reads[c.in_rel[:-1]],
+                        "key": c.in_rel[-1],
+                        "ptr": ptr(c.in_rel),
+                        "target": outs[c.out_rel[:-1]],
+                        "tkey": c.out_rel[-1],
+                        "fn": child_fn,
+                    },
+                )
+            )
         for path in sorted((p for p in outs if p), key=lambda p: (len(p), p), reverse=True):
-            fn.body.append(Stmt("attach", {"parent": outs[path[:-1]], "key": path[-1], "var": outs[path]}))
+            fn.body.append(
+                Stmt("attach", {"parent": outs[path[:-1]], "key": path[-1], "var": outs[path]})
+            )
         return fn.name
 
     def reads(self, fn: Function, scope: Scope, root: str, local: Namer) -> dict[Path_, str]:
@@ -255,20 +318,49 @@ class Generator:
         reads: dict[Path_, str] = {(): root}
         for path in sorted(paths, key=lambda p: (len(p), p)):
             reads[path] = local(f"{root}_" + "_".join(path))
-            fn.body.append(Stmt("read_object", {"var": reads[path], "src": reads[path[:-1]], "key": path[-1],
-                                                "ptr": ptr(path)}))
+            fn.body.append(
+                Stmt(
+                    "read_object",
+                    {
+                        "var": reads[path],
+                        "src": reads[path[:-1]],
+                        "key": path[-1],
+                        "ptr": ptr(path),
+                    },
+                )
+            )
         return reads
 
-    def derived_stmt(self, fn: Function, d: Derived, reads: dict[Path_, str], target: str, key: str) -> None:
+    def derived_stmt(
+        self, fn: Function, d: Derived, reads: dict[Path_, str], target: str, key: str
+    ) -> None:
         if d.template is None:
-            fn.body.append(Stmt("const", {"comment": f"derived {d.name}: constant", "target": target,
-                                          "tkey": key, "value": repr(d.const)}))
+            fn.body.append(
+                Stmt(
+                    "const",
+                    {
+                        "comment": f"derived {d.name}: constant",
+                        "target": target,
+                        "tkey": key,
+                        "value": repr(d.const),
+                    },
+                )
+            )
             return
-        fn.body.append(Stmt("template", {
-            "comment": f"derived {d.name}: {d.template!r}", "target": target, "tkey": key,
-            "template": fstring(d.template),
-            "sources": [(f"a{i}", reads[s[:-1]], s[-1], ptr(s)) for i, s in enumerate(d.sources)],
-        }))
+        fn.body.append(
+            Stmt(
+                "template",
+                {
+                    "comment": f"derived {d.name}: {d.template!r}",
+                    "target": target,
+                    "tkey": key,
+                    "template": fstring(d.template),
+                    "sources": [
+                        (f"a{i}", reads[s[:-1]], s[-1], ptr(s)) for i, s in enumerate(d.sources)
+                    ],
+                },
+            )
+        )
 
     def check(self, node: SchemaNode, t: Treatment) -> str:
         """An inline condition that is true when ``v`` is NOT acceptable input for ``t``.
@@ -287,17 +379,23 @@ class Generator:
                 cond += f" or v not in {self.const('enum', set_literal(node.enum))}"
             return cond
         if t.name == "pass" and node.kind is Kind.UNION:
-            kinds = sorted({k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k})
+            kinds = sorted(
+                {k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k}
+            )
             return f"v.__class__ not in ({', '.join(kinds)},)"
         return ""
 
-    def expr(self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None, where: str) -> str:
+    def expr(
+        self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None, where: str
+    ) -> str:
         """The expression producing the external value from a checked ``v``."""
         ctx = repr(self.plan.context(rule))
         match t.name:
             case "pass":
                 if node.kind in SCALARS or node.kind is Kind.UNION:
-                    to_text = node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
+                    to_text = (
+                        node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
+                    )
                     return "str(v)" if to_text else "v"
                 return f"{self.copier(node, out)}(v, {where})"
             case "null":
@@ -330,18 +428,47 @@ class Generator:
         if key in self.copiers:  # views share copy functions
             return self.copiers[key]
         name = self.copiers[key] = self.names(f"_copy_{node.name or node.kind.value}")
-        fn = Function(name, f"Copy {node.describe()}: declared fields only.", "v: Any, p: str", returns="")
+        fn = Function(
+            name, f"Copy {node.describe()}: declared fields only.", "v: Any, p: str", returns=""
+        )
         self.mod.functions.append(fn)
         if node.kind is Kind.OBJECT:
-            fn.body.append(Stmt("copy_object", {"fields": [
-                (k, ptr((k,)), self.copy_check(c), self.copy_expr(c, out.properties.get(k) if out else None))
-                for k, c in node.properties.items()]}))
+            fn.body.append(
+                Stmt(
+                    "copy_object",
+                    {
+                        "fields": [
+                            (
+                                k,
+                                ptr((k,)),
+                                self.copy_check(c),
+                                self.copy_expr(c, out.properties.get(k) if out else None),
+                            )
+                            for k, c in node.properties.items()
+                        ]
+                    },
+                )
+            )
         elif node.kind is Kind.ARRAY and node.items is not None:
-            fn.body.append(Stmt("copy_array", {"check": self.copy_check(node.items),
-                                               "expr": self.copy_expr(node.items, out.items if out else None)}))
+            fn.body.append(
+                Stmt(
+                    "copy_array",
+                    {
+                        "check": self.copy_check(node.items),
+                        "expr": self.copy_expr(node.items, out.items if out else None),
+                    },
+                )
+            )
         elif node.kind is Kind.MAP and node.values is not None:
-            fn.body.append(Stmt("copy_map", {"check": self.copy_check(node.values),
-                                             "expr": self.copy_expr(node.values, out.values if out else None)}))
+            fn.body.append(
+                Stmt(
+                    "copy_map",
+                    {
+                        "check": self.copy_check(node.values),
+                        "expr": self.copy_expr(node.values, out.values if out else None),
+                    },
+                )
+            )
         return name
 
     def copy_check(self, node: SchemaNode) -> str:

@@ -76,7 +76,9 @@ def environment() -> jinja2.Environment:
 
 
 def fmt(source: str) -> str:
-    return black.format_str(source, mode=black.Mode(line_length=100, target_versions={TargetVersion.PY311}))
+    return black.format_str(
+        source, mode=black.Mode(line_length=100, target_versions={TargetVersion.PY311})
+    )
 
 
 def render_translate(plan: ShimPlan, meta: Meta, env: jinja2.Environment | None = None) -> str:
@@ -87,8 +89,17 @@ def render_translate(plan: ShimPlan, meta: Meta, env: jinja2.Environment | None 
 
 def make_meta(plan: ShimPlan) -> Meta:
     root = project_root(plan.mapping_path)
-    return Meta(plan.name, package_name(plan), plan.version, plan.description, plan.owner,
-                __version__, rel(plan.mapping_path, root), plan.mapping_sha256, tuple(plan.groups))
+    return Meta(
+        plan.name,
+        package_name(plan),
+        plan.version,
+        plan.description,
+        plan.owner,
+        __version__,
+        rel(plan.mapping_path, root),
+        plan.mapping_sha256,
+        tuple(plan.groups),
+    )
 
 
 def render_package(plan: ShimPlan) -> dict[str, str]:
@@ -98,16 +109,28 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
     pkg = meta.package
     files: dict[str, str] = {}
     files[f"{pkg}/translate.py"] = render_translate(plan, meta, env)
-    files[f"{pkg}/internal_models.py"] = pydantic_models(plan.internal.path, _schema_label(plan, "internal"))
-    files[f"{pkg}/external_models.py"] = pydantic_models(plan.external.path, _schema_label(plan, "external"))
+    files[f"{pkg}/internal_models.py"] = pydantic_models(
+        plan.internal.path, _schema_label(plan, "internal")
+    )
+    files[f"{pkg}/external_models.py"] = pydantic_models(
+        plan.external.path, _schema_label(plan, "external")
+    )
     for name in RUNTIME_FILES:
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
     record = canary_record(plan)
     context = {
-        "meta": meta, "plan": plan, "views": _field_table(plan), "canary": record,
+        "meta": meta,
+        "views": _field_table(plan),
+        "canary": record,
         "forbidden": forbidden(plan, record),
-        "inbound": {v: [(r.internal, r.external) for r in plan.rules
-                        if r.inbound and r.treatment(v).reversible and r.treatment(v).emits] for v in plan.views},
+        "inbound": {
+            v: [
+                (r.internal, r.external)
+                for r in plan.rules
+                if r.inbound and r.treatment(v).reversible and r.treatment(v).emits
+            ]
+            for v in plan.views
+        },
     }
     for template, target in (
         ("package/__init__.py.j2", f"{pkg}/__init__.py"),
@@ -132,12 +155,24 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
     data: dict[str, Any] = {
         "generator": f"shimgen {__version__}",
         "shim": plan.name,
-        "mapping": {"path": meta.mapping_file, "version": plan.version, "sha256": plan.mapping_sha256},
-        "internal": {"path": rel(plan.internal.path, root), "model": plan.internal.model,
-                     "sha256": plan.internal.sha256},
-        "external": {"path": rel(plan.external.path, root), "model": plan.external.model,
-                     "sha256": plan.external.sha256},
-        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
+        "mapping": {
+            "path": meta.mapping_file,
+            "version": plan.version,
+            "sha256": plan.mapping_sha256,
+        },
+        "internal": {
+            "path": rel(plan.internal.path, root),
+            "model": plan.internal.model,
+            "sha256": plan.internal.sha256,
+        },
+        "external": {
+            "path": rel(plan.external.path, root),
+            "model": plan.external.model,
+            "sha256": plan.external.sha256,
+        },
+        "files": {
+            name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())
+        },
     }
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
@@ -145,8 +180,12 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
 def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
     """Rows for the generated README: one per rule, a cell per view."""
     return [
-        {"internal": r.key, "external": format_path(r.external) if r.out_node is not None else "",
-         "cells": [str(r.treatment(v)) for v in plan.views], "inbound": r.inbound}
+        {
+            "internal": r.key,
+            "external": format_path(r.external) if r.out_node is not None else "",
+            "cells": [str(r.treatment(v)) for v in plan.views],
+            "inbound": r.inbound,
+        }
         for r in plan.rules
     ]
 
@@ -156,7 +195,9 @@ def write_package(plan: ShimPlan, out: Path) -> list[Path]:
     files = render_package(plan)
     if out.exists() and any(out.iterdir()):
         if not (out / "SHIM.lock.json").exists():
-            raise FileExistsError(f"{out} is not empty and holds no generated shim; refusing to replace it")
+            raise FileExistsError(
+                f"{out} is not empty and holds no generated shim; refusing to replace it"
+            )
         shutil.rmtree(out)
     written = []
     for name, text in sorted(files.items()):

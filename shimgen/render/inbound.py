@@ -20,15 +20,20 @@ if TYPE_CHECKING:
 
 
 def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
-    fn = Function(gen.names(f"_{base}"), f"External -> internal, view: {label}.",
-                  "d: Any, p: str, errs: list[Problem]")
+    fn = Function(
+        gen.names(f"_{base}"),
+        f"External -> internal, view: {label}.",
+        "d: Any, p: str, errs: list[Problem]",
+    )
     gen.mod.functions.append(fn)
     elem = [e for e in scope.entries if e.out_rel == ()]
     if elem:  # scalar array items
         e = elem[0]
         assert e.rule is not None and e.treatment is not None
         fn.keys = e.treatment.name == "tokenize"
-        fn.body.append(Stmt("in_value", {"expr": reverse(gen, e.rule, e.treatment, e.rule.in_node)}))
+        fn.body.append(
+            Stmt("in_value", {"expr": reverse(gen, e.rule, e.treatment, e.rule.in_node)})
+        )
         fn.returns = ""
         return fn.name
     fn.body.append(Stmt("in_guard", {}))
@@ -42,23 +47,50 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
         allowed = {e.out_rel[len(path)] for e in scope.entries if e.out_rel[: len(path)] == path}
         allowed |= {c.out_rel[len(path)] for c in scope.children if c.out_rel[: len(path)] == path}
         if path:
-            fn.body.append(Stmt("in_object", {"var": var, "src": objects[path[:-1]], "key": path[-1], "ptr": ptr(path)}))
-        fn.body.append(Stmt("in_deny", {"var": var, "allowed": gen.const("allow", set_literal(allowed)),
-                                        "ptr": ptr(path)}))
+            fn.body.append(
+                Stmt(
+                    "in_object",
+                    {"var": var, "src": objects[path[:-1]], "key": path[-1], "ptr": ptr(path)},
+                )
+            )
+        fn.body.append(
+            Stmt(
+                "in_deny",
+                {"var": var, "allowed": gen.const("allow", set_literal(allowed)), "ptr": ptr(path)},
+            )
+        )
     fn.body.append(Stmt("new_object", {"var": "o"}))
     for e in scope.entries:
         assert e.rule is not None and e.treatment is not None
         fn.keys |= e.treatment.name == "tokenize"
-        fn.body.append(Stmt("in_leaf", {
-            "comment": f"{format_path(e.rule.external)} -> {format_path(e.rule.internal)}: reverse {e.treatment}",
-            "src": objects[e.out_rel[:-1]], "key": e.out_rel[-1], "ptr": ptr(e.out_rel),
-            "put": _put(e.in_rel), "expr": reverse(gen, e.rule, e.treatment, e.rule.in_node),
-            "nullable": e.rule.in_node.nullable,
-        }))
+        fn.body.append(
+            Stmt(
+                "in_leaf",
+                {
+                    "comment": f"{format_path(e.rule.external)} -> {format_path(e.rule.internal)}: reverse {e.treatment}",
+                    "src": objects[e.out_rel[:-1]],
+                    "key": e.out_rel[-1],
+                    "ptr": ptr(e.out_rel),
+                    "put": _put(e.in_rel),
+                    "expr": reverse(gen, e.rule, e.treatment, e.rule.in_node),
+                    "nullable": e.rule.in_node.nullable,
+                },
+            )
+        )
     for c in scope.children:
         child = inbound(gen, c, base, label)
-        fn.body.append(Stmt("in_array", {"src": objects[c.out_rel[:-1]], "key": c.out_rel[-1], "ptr": ptr(c.out_rel),
-                                         "put": _put(c.in_rel), "fn": child}))
+        fn.body.append(
+            Stmt(
+                "in_array",
+                {
+                    "src": objects[c.out_rel[:-1]],
+                    "key": c.out_rel[-1],
+                    "ptr": ptr(c.out_rel),
+                    "put": _put(c.in_rel),
+                    "fn": child,
+                },
+            )
+        )
     return fn.name
 
 

@@ -30,7 +30,9 @@ def pydantic_models(schema: Path, shown_as: str) -> str:
         warnings.simplefilter("ignore", FutureWarning)
         result = generate(
             schema,
-            input_file_type=InputFileType.OpenAPI if _is_openapi(schema) else InputFileType.JsonSchema,
+            input_file_type=InputFileType.OpenAPI
+            if _is_openapi(schema)
+            else InputFileType.JsonSchema,
             output_model_type=DataModelType.PydanticV2BaseModel,
             target_python_version=PythonVersion.PY_311,
             disable_timestamp=True,

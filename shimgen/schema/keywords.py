@@ -61,7 +61,9 @@ def alias_step(value: Any) -> Literal["$ref", "allOf"] | None:
     """
     if not isinstance(value, dict):
         return None
-    if isinstance(value.get("x-classification"), str) or any(value.get(f) is True for f in FLAG_KEYS):
+    if isinstance(value.get("x-classification"), str) or any(
+        value.get(f) is True for f in FLAG_KEYS
+    ):
         return None
     shape = [k for k in value if k in SHAPE_KEYS]
     if "$ref" in value:

@@ -233,9 +233,7 @@ class _Builder:
             return
         self._shape(node, dicts)
 
-    def _annotate(
-        self, node: SchemaNode, dicts: list[_Part], force_null: bool
-    ) -> None:
+    def _annotate(self, node: SchemaNode, dicts: list[_Part], force_null: bool) -> None:
         """Annotations: the first one found wins, the node's own schema first."""
         typed_allow_null: list[bool] = []
         own_null = force_null
@@ -349,5 +347,3 @@ def _doc_title(loc: Located) -> str | None:
     data = loc.doc.data
     title = data.get("title") if isinstance(data, dict) and not loc.pointer else None
     return title if isinstance(title, str) else (loc.doc.path.stem.split(".")[0] or None)
-
-

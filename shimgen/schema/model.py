@@ -131,7 +131,9 @@ class Leaf:
     recursive: bool  # the walk stopped here: the node is on the stack, or a hub opened elsewhere
 
 
-def iter_leaves(root: SchemaNode, prefix: Path_ = (), stack: tuple[int, ...] = ()) -> Iterator[Leaf]:
+def iter_leaves(
+    root: SchemaNode, prefix: Path_ = (), stack: tuple[int, ...] = ()
+) -> Iterator[Leaf]:
     """Every field path under ``root``, depth first in schema order.
 
     Objects are opened; arrays are opened when their items are objects (``a[].b``);

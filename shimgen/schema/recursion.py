@@ -45,7 +45,12 @@ def _opened(node: SchemaNode, path: Path_) -> tuple[SchemaNode, Path_] | None:
     if node.kind is Kind.OBJECT and node.properties:
         return (node, path)
     items = node.items
-    if node.kind is Kind.ARRAY and items is not None and items.kind is Kind.OBJECT and items.properties:
+    if (
+        node.kind is Kind.ARRAY
+        and items is not None
+        and items.kind is Kind.OBJECT
+        and items.properties
+    ):
         return (items, (*path, ARRAY))
     return None
 
