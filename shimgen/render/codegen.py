@@ -219,8 +219,6 @@ class Generator:
         )
         self.mod.functions.append(fn)
         elem = [e for e in scope.entries if e.in_rel == () and e.rule is not None]
-        if not elem:
-            fn.body.append(Stmt("out_guard", {}))
         if elem:  # scalar array items: the function maps one value
             e = elem[0]
             assert e.rule is not None and e.treatment is not None
@@ -242,6 +240,7 @@ class Generator:
                 )
             )
             return fn.name
+        fn.body.append(Stmt("out_guard", {}))
         local = Namer()
         reads = self.reads(fn, scope, "r", local)
         outs: dict[Path_, str] = {(): "o"}
