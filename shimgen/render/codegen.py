@@ -88,6 +88,11 @@ class Scope:
     entries: list[Entry] = field(default_factory=list)
     children: list[Scope] = field(default_factory=list)
 
+    def rel_paths(self, side: str) -> list[Path_]:
+        """The relative paths the scope touches on one side ("in" or "out"): entries and arrays."""
+        items: list[Entry | Scope] = [*self.entries, *self.children]
+        return [x.in_rel if side == "in" else x.out_rel for x in items]
+
     def child(self, in_rel: Path_, out_rel: Path_) -> Scope:
         for c in self.children:
             if c.in_rel == in_rel:
@@ -149,6 +154,11 @@ def pointer_expr(ptr: str, base: str = "p") -> str:
     """
     head = 'f"{p}/{i}"' if base == "item" else "p"
     return f"{head} + {ptr!r}" if ptr else head
+
+
+def parents(paths: Iterable[Path_]) -> list[Path_]:
+    """The nested objects on the way to ``paths`` (proper, non-empty prefixes), outermost first."""
+    return sorted({p[:i] for p in paths for i in range(1, len(p))}, key=lambda p: (len(p), p))
 
 
 def ptr(path: Path_) -> str:
@@ -245,11 +255,7 @@ class Generator:
         reads = self.reads(fn, scope, "r", local)
         outs: dict[Path_, str] = {(): "o"}
         fn.body.append(Stmt("new_object", {"var": "o"}))
-        for path in sorted(
-            {e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
-            | {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))},
-            key=lambda p: (len(p), p),
-        ):
+        for path in parents(scope.rel_paths("out")):
             outs[path] = local("o_" + "_".join(path))
             fn.body.append(Stmt("new_object", {"var": outs[path]}))
         for e in scope.entries:
@@ -309,13 +315,9 @@ class Generator:
 
     def reads(self, fn: Function, scope: Scope, root: str, local: Namer) -> dict[Path_, str]:
         """Declare one variable per nested internal object the scope reads from."""
-        paths = {e.in_rel[:i] for e in scope.entries for i in range(1, len(e.in_rel))}
-        paths |= {c.in_rel[:i] for c in scope.children for i in range(1, len(c.in_rel))}
-        for e in scope.entries:
-            if e.derived is not None:
-                paths |= {s[:i] for s in e.derived.sources for i in range(1, len(s))}
+        sources = [s for e in scope.entries if e.derived is not None for s in e.derived.sources]
         reads: dict[Path_, str] = {(): root}
-        for path in sorted(paths, key=lambda p: (len(p), p)):
+        for path in parents([*scope.rel_paths("in"), *sources]):
             reads[path] = local(f"{root}_" + "_".join(path))
             fn.body.append(
                 Stmt(

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shimgen.render.codegen import PY_TYPES, WHAT, Function, Namer, Scope, Stmt, ptr, set_literal
+from shimgen.render.codegen import (
+    PY_TYPES,
+    WHAT,
+    Function,
+    Namer,
+    Scope,
+    Stmt,
+    parents,
+    ptr,
+    set_literal,
+)
 from shimgen.schema.model import SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
 
@@ -39,13 +49,11 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
     fn.body.append(Stmt("in_guard", {}))
     local = Namer()
     objects: dict[Path_, str] = {(): "d"}
-    paths = {e.out_rel[:i] for e in scope.entries for i in range(1, len(e.out_rel))}
-    paths |= {c.out_rel[:i] for c in scope.children for i in range(1, len(c.out_rel))}
-    for path in sorted(paths, key=lambda p: (len(p), p)):
+    touched = scope.rel_paths("out")
+    for path in parents(touched):
         objects[path] = local("d_" + "_".join(path))
     for path, var in objects.items():
-        allowed = {e.out_rel[len(path)] for e in scope.entries if e.out_rel[: len(path)] == path}
-        allowed |= {c.out_rel[len(path)] for c in scope.children if c.out_rel[: len(path)] == path}
+        allowed = {t[len(path)] for t in touched if t[: len(path)] == path and len(t) > len(path)}
         if path:
             fn.body.append(
                 Stmt(
