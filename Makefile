@@ -15,18 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: check and generate the customer shim, then show one record as two groups see it
+## demo: generate the customer shim, run it on localhost, show two groups, a round trip, a 403, a 422, the audit chain
 demo: $(STAMP)
-	@mkdir -p $(DEMO)
-	$(BIN)/shimgen check mappings/customer.shim.yaml
-	$(BIN)/shimgen generate mappings/customer.shim.yaml -o $(DEMO)/customer_shim
-	@test -f $(DEMO)/dev-keys.json || $(BIN)/python -m shimgen.runtime.keys new --id dev1 > $(DEMO)/dev-keys.json
-	@echo "--- internal record"
-	@head -n 1 mappings/samples/customer.internal.ndjson
-	@echo "--- as group 'support' sees it"
-	@head -n 1 mappings/samples/customer.internal.ndjson | SHIM_KEYS_FILE=$(DEMO)/dev-keys.json $(BIN)/shimgen translate mappings/customer.shim.yaml --group support
-	@echo "--- as group 'billing' sees it"
-	@head -n 1 mappings/samples/customer.internal.ndjson | SHIM_KEYS_FILE=$(DEMO)/dev-keys.json $(BIN)/shimgen translate mappings/customer.shim.yaml --group billing
+	$(BIN)/python scripts/demo.py
 
 ## test: lint, type-check and run every test (generated shims' own tests included)
 test: $(STAMP) lint
@@ -47,6 +38,8 @@ expected: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/translate.py
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

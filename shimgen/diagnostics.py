@@ -44,6 +44,15 @@ class Code(enum.StrEnum):
     OVERLAP = "SG116"  # a path and one of its ancestors are both mapped
     BAD_DERIVED = "SG117"  # derived: entry that cannot be computed
     BAD_CLASSIFICATION = "SG118"  # classification: names an unknown path
+    NO_UPSTREAM = "SG119"  # routes: without upstream:
+    BAD_ROUTE = "SG120"  # route external/internal is not `METHOD /path` (or reserved, body lost)
+    DUPLICATE_ROUTE = "SG121"  # two routes share external method and path
+    ROUTE_GROUPS = "SG122"  # a route's groups: is empty or repeats a group
+    ROUTE_PARAM_FIELD = "SG123"  # external path parameter is not a single inbound external field
+    ROUTE_PARAM_IRREVERSIBLE = "SG124"  # path parameter cannot be reversed for a route group
+    ROUTE_PARAM_UNBOUND = "SG125"  # external and internal path parameters do not pair up
+    BAD_QUERY = "SG126"  # query parameter name invalid or repeated
+    BAD_UPSTREAM = "SG127"  # upstream url_env not an env var name, or timeout not > 0
 
 
 @dataclass(frozen=True)

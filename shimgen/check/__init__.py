@@ -8,6 +8,7 @@ from pathlib import Path
 from shimgen.check import coverage
 from shimgen.check.plan import ShimPlan
 from shimgen.check.resolve import Resolver
+from shimgen.check.routes import check_routes
 from shimgen.diagnostics import Finding, has_errors
 from shimgen.mapping.load import LoadedMapping, load_mapping
 
@@ -64,4 +65,5 @@ def check_mapping(path: Path) -> CheckResult:
     coverage.apply(lm, coverage.coverage(internal.root, r.mapped))
     coverage.apply(lm, coverage.targets(plan))
     coverage.apply(lm, coverage.required(plan))
+    check_routes(lm, m, plan)
     return CheckResult(lm, None if has_errors(lm.findings) else plan)

@@ -66,6 +66,42 @@ class Derived:
         return not self.dropped_for if view is None else view not in self.dropped_for
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """The internal API proxy routes forward to; its base URL is read from ``url_env`` at run time."""
+
+    url_env: str
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class RouteParam:
+    """A path parameter: an external field the caller sends, reversed into an internal field."""
+
+    name: str  # as written in the external path, e.g. "customerId"
+    external: Path_  # the external field it carries (a rule with inbound: true)
+    internal: Path_  # the internal field it becomes, e.g. ("id",)
+    internal_name: str  # as written in the internal path, e.g. "id"
+
+
+@dataclass(frozen=True)
+class Route:
+    """An external method and path bound to an internal one (a proxy route)."""
+
+    method: str  # external method, upper case
+    path: str  # external path template, e.g. "/customers/{customerId}"
+    internal_method: str
+    internal_path: str  # e.g. "/internal/customers/{id}"
+    groups: tuple[str, ...]  # groups allowed to call it (deny by default)
+    params: tuple[RouteParam, ...]
+    query: tuple[str, ...]  # query parameters forwarded; every other one is dropped
+
+    @property
+    def has_body(self) -> bool:
+        """Requests with a body are translated inbound before they are forwarded."""
+        return self.method in ("POST", "PUT", "PATCH")
+
+
 @dataclass
 class ShimPlan:
     name: str
@@ -79,6 +115,8 @@ class ShimPlan:
     groups: dict[str, str]
     rules: list[Rule] = field(default_factory=list)
     derived: list[Derived] = field(default_factory=list)
+    upstream: Upstream | None = None
+    routes: list[Route] = field(default_factory=list)
 
     @property
     def views(self) -> list[View]:

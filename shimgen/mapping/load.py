@@ -141,4 +141,10 @@ def _hint(kind: str, loc: DataPath) -> str:
         return "remove it, or check its spelling against `shimgen schema`"
     if loc and loc[0] == "fields":
         return "a field is a treatment name (`drop`) or a mapping with to/treat/groups/inbound/why"
+    if loc and loc[0] == "routes":
+        return (
+            "a route is {external: METHOD /path, internal: METHOD /path, groups: [g], query: [q]}"
+        )
+    if loc and loc[0] == "upstream":
+        return "upstream is {url_env: ENV_VAR_NAME, timeout: SECONDS}"
     return "see `shimgen schema` for the format"

@@ -68,6 +68,49 @@ class DerivedRule(_Strict):
     description: str | None = None
 
 
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+"""What ``upstream.url_env`` must look like; the checker reports a mismatch (SG127)."""
+QUERY_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+"""What a forwarded query parameter name must look like (SG126)."""
+ENDPOINT = r"^(GET|POST|PUT|PATCH|DELETE) /"
+"""The start of a route's ``external``/``internal``; the checker parses the rest (SG120)."""
+
+QueryName = Annotated[str, Field(json_schema_extra={"pattern": QUERY_NAME})]
+
+
+class UpstreamSpec(_Strict):
+    """The internal API that proxy routes forward to. Its address is never in the mapping."""
+
+    url_env: str = Field(
+        description="Name of the environment variable holding the internal API's base URL.",
+        json_schema_extra={"pattern": ENV_NAME},
+    )
+    timeout: Annotated[float, Field(strict=True)] | None = Field(
+        default=None,
+        description="Seconds (> 0) to wait for the internal API; omitted: the service default.",
+    )
+
+
+class RouteRule(_Strict):
+    """A proxy route: an external method and path bound to one of the internal API."""
+
+    external: str = Field(
+        description="`METHOD /path` callers use; `{field}` segments are external fields.",
+        json_schema_extra={"pattern": ENDPOINT, "examples": ["GET /customers/{customerId}"]},
+    )
+    internal: str = Field(
+        description="`METHOD /path` of the internal API; `{field}` segments are internal fields.",
+        json_schema_extra={"pattern": ENDPOINT, "examples": ["GET /internal/customers/{id}"]},
+    )
+    groups: list[GroupName] = Field(
+        description="Functional groups allowed to call the route (at least one; nobody else may).",
+    )
+    query: list[QueryName] = Field(
+        default_factory=list,
+        description="Query parameters forwarded unchanged; every other one is dropped.",
+    )
+
+
 class Mapping(_Strict):
     """A whole mapping file."""
 
@@ -90,6 +133,12 @@ class Mapping(_Strict):
     )
     derived: dict[str, DerivedRule] = Field(
         default_factory=dict, description="External fields computed, not copied."
+    )
+    upstream: UpstreamSpec | None = Field(
+        default=None, description="The internal API proxy routes forward to."
+    )
+    routes: list[RouteRule] = Field(
+        default_factory=list, description="Proxy routes: external path -> internal API."
     )
 
     def rule(self, key: str) -> FieldRule:

@@ -19,15 +19,40 @@ import jinja2
 from black.mode import TargetVersion
 
 from shimgen import __version__
-from shimgen.check.plan import ShimPlan
+from shimgen.check.plan import Route, ShimPlan
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
+from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
+from shimgen.render.openapi import endpoints, openapi_document
+from shimgen.render.servicespec import ENV_VARS, service_context
 from shimgen.schema.model import format_path
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-RUNTIME_FILES = ("__init__.py", "errors.py", "keys.py", "support.py", "transforms.py")
+RUNTIME_FILES = (
+    "__init__.py",
+    "errors.py",
+    "keys.py",
+    "support.py",
+    "transforms.py",
+    "settings.py",
+    "auth.py",
+    "callers.py",
+    "audit.py",
+    "audit_chain.py",
+    "audit_sinks.py",
+    "audit_pg.py",
+    "problems.py",
+    "validate.py",
+    "metrics.py",
+    "logs.py",
+    "proxy.py",
+    "pipeline.py",
+    "recorder.py",
+    "service.py",
+    "cli.py",
+)
 
 
 def package_name(plan: ShimPlan) -> str:
@@ -117,12 +142,22 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
     )
     for name in RUNTIME_FILES:
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
+    doc = openapi_document(plan)
+    files[f"{pkg}/openapi.json"] = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     record = canary_record(plan)
+    http_record, unfit = valid_canary(record, doc["components"])
     context = {
+        "http_canary": http_record,
+        "http_canary_unfit": unfit,
+        "http_forbidden": forbidden(plan, http_record),
+        "service": service_context(plan),
+        "env_vars": ENV_VARS,
+        "endpoints": endpoints(doc),
         "meta": meta,
         "views": _field_table(plan),
         "canary": record,
         "forbidden": forbidden(plan, record),
+        "routes": [_test_route(r) for r in plan.routes],
         "inbound": {
             v: [
                 (r.internal, r.external)
@@ -137,9 +172,19 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         ("package/pyproject.toml.j2", "pyproject.toml"),
         ("package/README.md.j2", "README.md"),
         ("package/test_translate.py.j2", "tests/test_translate.py"),
+        ("package/app.py.j2", f"{pkg}/app.py"),
+        ("package/__main__.py.j2", f"{pkg}/__main__.py"),
+        ("package/Dockerfile.j2", "Dockerfile"),
+        ("package/dockerignore", ".dockerignore"),
+        ("package/deploy/kubernetes.yaml.j2", "deploy/kubernetes.yaml"),
+        ("package/tests/conftest.py.j2", "tests/conftest.py"),
+        ("package/tests/test_service.py.j2", "tests/test_service.py"),
+        ("package/tests/test_audit_trail.py.j2", "tests/test_audit_trail.py"),
+        ("package/tests/test_schemathesis.py.j2", "tests/test_schemathesis.py"),
     ):
         text = env.get_template(template).render(**context)
         files[target] = fmt(text) if target.endswith(".py") else text
+    files["tests/__init__.py"] = ""  # the generated tests share helpers through tests/conftest.py
     files["SHIM.lock.json"] = lock(plan, meta, files)
     return files
 
@@ -175,6 +220,19 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
         },
     }
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def _test_route(route: Route) -> dict[str, Any]:
+    """What the generated service tests need to call a proxy route."""
+    return {
+        "method": route.method,
+        "path": route.path,
+        "internal_method": route.internal_method,
+        "groups": list(route.groups),
+        "params": [(p.name, p.external, p.internal) for p in route.params],
+        "query": list(route.query),
+        "has_body": route.has_body,
+    }
 
 
 def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:

@@ -1,0 +1,270 @@
+"""Benchmark the generated customer shim as a service, against a bare endpoint of the same stack.
+
+Run from the repo root: ``python bench/service.py [--seconds N] [--connections C] [--workers W]``.
+
+Two servers run side by side under uvicorn with the same workers and options: the
+customer shim from ``generated_examples/customer_shim`` (API-key auth, rate limiter on
+but set high, SQLite audit trail on, every record validated and translated) and a bare
+Starlette endpoint that parses its JSON body and returns it (the ratio's denominator).
+``wrk`` drives both over loopback with C keep-alive connections and reports requests per
+second and latency percentiles. Scenarios: outbound single record, outbound batch of
+100, inbound with a token, and the bare echo. Before timing, every scenario is sent once
+and must answer 200; wrk's count of non-2xx answers must stay 0. At the end the audit
+chain is verified, proving the audit trail was written for every request.
+
+Targets (issue 3, 2-core machine, 32 connections): outbound single-record throughput
+>= 0.6 x the bare endpoint's; outbound single p99 <= 25 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = ROOT / "generated_examples" / "customer_shim"
+SAMPLES = ROOT / "mappings" / "samples" / "customer.internal.ndjson"
+API_KEY = "bench-" + "k" * 40
+GROUP = "billing"
+
+LUA = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = {key}
+wrk.headers["Shim-Group"] = {group}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal here
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before it was ready: {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server not ready after {seconds:.0f} s: {url}")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    out = subprocess.run(
+        [*args, "-s", str(script), url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = to_ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = to_ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def setup(work: Path) -> dict[str, str]:
+    """Keys, callers file and audit database for the shim, all in a temporary directory."""
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR)}
+    keys = subprocess.run(
+        [sys.executable, "-m", "customer_shim.runtime.keys", "new", "--id", "bench1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    (work / "keys.json").write_text(keys, encoding="utf-8")
+    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
+    (work / "callers.yaml").write_text(
+        "callers:\n"
+        "  - name: bench\n"
+        "    groups: [support, billing]\n"
+        f"    api_keys: ['sha256:{digest}']\n",
+        encoding="utf-8",
+    )
+    env.update(
+        SHIM_KEYS_FILE=str(work / "keys.json"),
+        SHIM_CALLERS_FILE=str(work / "callers.yaml"),
+        SHIM_AUDIT_URL=f"sqlite:///{work / 'audit.db'}",
+        SHIM_RATE_LIMIT="1000000",  # the limiter runs on every request but never refuses one
+        SHIM_RATE_BURST="1000000",
+        SHIM_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench/service.py needs wrk: apt-get install wrk (Debian)", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="shim-bench-"))
+    env = setup(work)
+    shim_port, echo_port = free_port(), free_port()
+    uvicorn_opts = ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
+    servers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "customer_shim",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(shim_port),
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            cwd=work,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "customer_shim.runtime.service:build_echo_app",
+                "--port",
+                str(echo_port),
+                *uvicorn_opts,
+            ],
+            env=env,
+            cwd=work,
+        ),
+    ]
+    try:
+        shim, echo = f"http://127.0.0.1:{shim_port}", f"http://127.0.0.1:{echo_port}"
+        wait_ready(f"{shim}/readyz", servers[0])
+        wait_ready(f"{echo}/healthz", servers[1])
+        return measure(args, work, env, shim, echo)
+    finally:
+        for proc in servers:
+            proc.terminate()
+        for proc in servers:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str, echo: str) -> int:
+    records = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines()]
+    single = json.dumps(records[0])
+    batch = json.dumps([records[i % len(records)] for i in range(100)])
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY, "Shim-Group": GROUP}
+    status, body = post(f"{shim}/v1/outbound", single.encode(), headers)
+    if status != 200:
+        raise SystemExit(f"outbound probe answered {status}: {body[:300]!r}")
+    external = json.loads(body)
+    inbound = json.dumps({"customerId": external["customerId"], "status": external["status"]})
+
+    scenarios = [
+        ("bare echo (1 record)", f"{echo}/echo", single, 1),
+        ("outbound, 1 record", f"{shim}/v1/outbound", single, 1),
+        ("outbound, batch of 100", f"{shim}/v1/outbound", batch, 100),
+        ("inbound, token", f"{shim}/v1/inbound", inbound, 1),
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    for name, url, payload, per_request in scenarios:
+        status, answer = post(url, payload.encode(), headers)
+        if status != 200:
+            raise SystemExit(f"{name}: probe answered {status}: {answer[:300]!r}")
+        script = work / "wrk.lua"
+        script.write_text(
+            LUA.format(body=lua_string(payload), key=lua_string(API_KEY), group=lua_string(GROUP)),
+            encoding="utf-8",
+        )
+        run_wrk(url, script, 2, args.connections, args.threads)  # warm-up, not reported
+        result = run_wrk(url, script, args.seconds, args.connections, args.threads)
+        result["records"] = result["rps"] * per_request
+        results[name] = result
+
+    bare = results["bare echo (1 record)"]["rps"]
+    print(
+        f"customer shim under uvicorn, {args.workers} workers, wrk {args.threads} threads, "
+        f"{args.connections} connections, {args.seconds} s per scenario, group {GROUP}, "
+        "audit: SQLite"
+    )
+    print(
+        f"{'scenario':26} {'req/s':>9} {'records/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>7}"
+    )
+    failed = False
+    for name, r in results.items():
+        print(
+            f"{name:26} {r['rps']:9,.0f} {r['records']:10,.0f} {r['p50']:7.2f} {r['p99']:7.2f}"
+            f" {r['rps'] / bare:7.2f}"
+        )
+        if r["non2xx"] or r["socket_errors"]:
+            print(f"  !! {r['non2xx']} non-2xx answers, socket errors: {r['socket_errors']}")
+            failed = True
+    out = results["outbound, 1 record"]
+    ratio_ok = out["rps"] / bare >= 0.6
+    p99_ok = out["p99"] <= 25.0
+    print(f"outbound single / bare throughput: {out['rps'] / bare:.2f} (target >= 0.6) ", end="")
+    print("PASS" if ratio_ok else "FAIL")
+    print(f"outbound single p99: {out['p99']:.2f} ms (target <= 25) {'PASS' if p99_ok else 'FAIL'}")
+    verify = subprocess.run(
+        [sys.executable, "-m", "customer_shim", "audit", "verify", env["SHIM_AUDIT_URL"]],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    print(verify.stdout.strip() or verify.stderr.strip())
+    return 0 if ratio_ok and p99_ok and not failed and verify.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""The audit trail: one hash-chained record per crossing, and the means to verify it.
+
+The service hands each crossing to ``sink.append(event)`` as a dict with
+exactly the contract's fields (time, request_id, caller, group, route,
+direction, mapping, mapping_version, mapping_sha256, records, fields, outcome,
+latency_ms): who crossed, how, and which fields with which treatment, never a
+value. The sink refuses any other key, so nothing else can be written, adds
+``chain``, ``seq``, ``prev`` and ``hash`` (see :mod:`.audit_chain`) and stores
+the record before ``append`` returns; if it cannot, it raises
+:class:`AuditError` and the request fails (no unrecorded crossing).
+
+Stores (``SHIM_AUDIT_URL``): ``sqlite:///PATH`` (default ``sqlite:///./audit.db``;
+a relative PATH, so an absolute one has four slashes: ``sqlite:////var/lib/x.db``;
+``?synchronous=full`` to survive machine crashes), ``postgresql://...`` and
+``jsonl:///PATH`` (``?fsync=1`` likewise).
+
+``python -m <package>.runtime.audit verify [URL]`` checks every chain. What a
+hash chain proves, and what it does not:
+
+* An edited, deleted, duplicated or reordered record in the middle of a chain
+  is detected, and so is a record moved to another chain.
+* Deleting the *last* records of a chain, or a whole chain, leaves a shorter
+  chain that is still valid: the chain alone cannot show it. Neither can it
+  stop someone with write access from rewriting a chain from some record to its
+  end (the hash is not keyed). So a deployment must also anchor the trail
+  elsewhere: ship the records off the box as they are written (JSON lines to
+  a log collector, or PostgreSQL replication to a database the shim cannot
+  write), and/or compare ``verify --heads`` (each chain's last seq and hash)
+  with heads kept elsewhere (every sink's ``head`` property, e.g. logged
+  periodically and at shutdown), and the record count with the service's
+  metrics counters of audited requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .audit_chain import CHAIN_FIELDS, EVENT_FIELDS, GENESIS, AuditError, record_hash
+from .audit_sinks import JsonlSink, SQLiteSink, jsonl_records, sqlite_records
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditError",
+    "AuditSink",
+    "Break",
+    "Verdict",
+    "main",
+    "open_sink",
+    "read_records",
+    "verify",
+    "verify_url",
+]
+
+DEFAULT_URL = "sqlite:///./audit.db"
+_RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_CMD = f"python -m {__package__ or 'runtime'}.audit"
+
+
+class AuditSink(Protocol):
+    """What the service needs from an audit store."""
+
+    #: True when ``append`` may wait on the network or a disk flush, so the
+    #: service should call it in a worker thread rather than on the event loop.
+    blocking: bool
+
+    def append(self, event: Mapping[str, Any]) -> None:
+        """Chain and store ``event``; durable before it returns; :class:`AuditError` on any failure; thread-safe."""
+
+    def check(self) -> None:
+        """Raise :class:`AuditError` when an append would fail now (cheap; for ``/readyz``)."""
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, in storage order, for :func:`verify`."""
+
+    def close(self) -> None:
+        """Release the store; later appends raise :class:`AuditError`."""
+
+
+def _split(url: str) -> tuple[str, str, dict[str, str]]:
+    """``(kind, target, options)`` of an audit URL; PostgreSQL URLs stay whole (libpq parses them)."""
+    if not isinstance(url, str):
+        raise AuditError("the audit URL must be a string")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql", url, {}
+    for kind in ("sqlite", "jsonl"):
+        prefix = f"{kind}:///"
+        if url.startswith(prefix):
+            path, _, query = url[len(prefix) :].partition("?")
+            if not path:
+                break
+            options: dict[str, str] = {}
+            for part in filter(None, query.split("&")):
+                name, _, value = part.partition("=")
+                options[name] = value
+            return kind, path, options
+    raise AuditError("the audit URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH")
+
+
+def _option(options: dict[str, str], kind: str, allowed: dict[str, tuple[str, ...]]) -> None:
+    for name, value in options.items():
+        if name not in allowed:
+            raise AuditError(
+                f"unknown {kind} audit URL option {name!r}; known: {', '.join(allowed)}"
+            )
+        if value.lower() not in allowed[name]:
+            raise AuditError(
+                f"{kind} audit URL option {name!r} must be one of {', '.join(allowed[name])}"
+            )
+
+
+def open_sink(url: str, instance: str) -> AuditSink:
+    """Open the store named by ``url`` for appending records of replica ``instance``.
+
+    A file store that cannot be opened raises :class:`AuditError` at once (the
+    shim should not start); a PostgreSQL server that is down does not (the shim
+    starts unready and the sink reconnects), a malformed PostgreSQL URL does.
+    """
+    kind, target, options = _split(url)
+    if kind == "sqlite":
+        _option(options, "sqlite", {"synchronous": ("normal", "full", "extra")})
+        return SQLiteSink(target, instance, synchronous=options.get("synchronous", "normal"))
+    if kind == "jsonl":
+        _option(options, "jsonl", {"fsync": ("0", "1", "true", "false")})
+        return JsonlSink(target, instance, fsync=options.get("fsync", "0").lower() in ("1", "true"))
+    from .audit_pg import PostgresSink  # psycopg is imported only when used
+
+    return PostgresSink(target, instance)
+
+
+def read_records(url: str) -> Iterator[dict[str, Any]]:
+    """Every record in the store at ``url``, read without creating or changing anything."""
+    kind, target, _ = _split(url)
+    if kind == "sqlite":
+        return sqlite_records(target)
+    if kind == "jsonl":
+        return jsonl_records(target)
+    from .audit_pg import pg_records
+
+    return pg_records(target)
+
+
+# -- verification -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """Where a chain first fails to hold, and why.
+
+    ``position`` is the record's place in storage order (1-based; the line for
+    JSON lines). ``seq`` is the first seq at which the chain breaks, e.g. the
+    missing one for a deleted record. ``chain`` and ``seq`` are None when the
+    record is too damaged to name them.
+    """
+
+    position: int
+    chain: str | None
+    seq: int | None
+    kind: str
+    meaning: str
+
+    @property
+    def reason(self) -> str:
+        """``"hash mismatch: record edited"`` and the like."""
+        return f"{self.kind}: {self.meaning}"
+
+    def __str__(self) -> str:
+        where = (
+            f"chain {self.chain} seq {self.seq}"
+            if self.chain is not None and self.seq is not None
+            else f"record #{self.position}"
+        )
+        return f"{where}: {self.meaning} ({self.kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Outcome of :func:`verify`; ``heads`` maps each chain to its last ``(seq, hash)``."""
+
+    ok: bool
+    chains: int
+    records: int
+    first_bad: Break | None = None
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if self.first_bad is not None:
+            return f"audit chain BROKEN at {self.first_bad}"
+        chains = "chain" if self.chains == 1 else "chains"
+        records = "record" if self.records == 1 else "records"
+        return f"audit chain OK: {self.chains:,} {chains}, {self.records:,} {records}"
+
+
+HASH_MISMATCH = ("hash mismatch", "record edited")
+PREV_MISMATCH = ("prev does not match", "record missing or reordered")
+SEQ_GAP = ("seq gap", "record deleted")
+DUPLICATE = ("duplicate seq", "record repeated")
+OUT_OF_ORDER = ("seq out of order", "records reordered")
+MISPLACED = ("key mismatch", "record stored under another chain or seq")
+UNREADABLE = ("unreadable record", "not valid JSON")
+MALFORMED = ("malformed record", "not an audit record")
+
+
+class _Chain:
+    """Streaming state of one chain: O(1) memory per chain however long it is."""
+
+    __slots__ = ("broken", "expected", "pending", "prev")
+
+    def __init__(self) -> None:
+        self.expected = 1
+        self.prev = GENESIS
+        self.broken: Break | None = None
+        # A record arrived ahead of its seq: a gap, unless the missing seq shows up later.
+        self.pending: Break | None = None
+
+
+def _shape_ok(record: Mapping[str, Any]) -> bool:
+    if record.keys() != _RECORD_KEYS:
+        return False
+    seq = record["seq"]
+    return (
+        isinstance(record["chain"], str)
+        and isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and seq >= 1
+        and isinstance(record["prev"], str)
+        and _HEX64.fullmatch(record["prev"]) is not None
+        and isinstance(record["hash"], str)
+        and _HEX64.fullmatch(record["hash"]) is not None
+    )
+
+
+def _marker_break(position: int, record: Mapping[str, Any]) -> Break:
+    chain, seq = record.get("chain"), record.get("seq")
+    chain = chain if isinstance(chain, str) else None
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    problem = record.get("problem") if len(record.keys() - {"chain", "seq", "line"}) == 1 else None
+    kind, meaning = {"misplaced": MISPLACED, "unreadable": UNREADABLE}.get(str(problem), MALFORMED)
+    return Break(position, chain, seq, kind, meaning)
+
+
+def verify(records: Iterable[Mapping[str, Any]]) -> Verdict:
+    """Check every chain in ``records`` (storage order) and report the first break.
+
+    Per chain, records must come in seq order 1, 2, 3... each with ``prev``
+    equal to the previous ``hash`` and ``hash`` matching its content. The first
+    break reported is the one earliest in storage order. Runs in one pass with
+    memory per chain, not per record.
+    """
+    chains: dict[str, _Chain] = {}
+    heads: dict[str, tuple[int, str]] = {}
+    breaks: list[Break] = []
+    count = 0
+    for position, record in enumerate(records, 1):
+        count = position
+        if not isinstance(record, Mapping) or not _shape_ok(record):
+            breaks.append(_marker_break(position, record if isinstance(record, Mapping) else {}))
+            continue
+        name: str = record["chain"]
+        seq: int = record["seq"]
+        state = chains.get(name)
+        if state is None:
+            state = chains[name] = _Chain()
+        heads[name] = (seq, record["hash"])
+        if state.broken is not None:
+            gap = state.pending
+            if gap is not None and seq == gap.seq:  # the "missing" record was only out of place
+                state.broken = Break(gap.position, name, gap.seq, *OUT_OF_ORDER)
+                state.pending = None
+            continue
+        bad: tuple[str, str] | None = None
+        shown = seq
+        if record_hash(record) != record["hash"]:
+            bad = HASH_MISMATCH
+        elif seq < state.expected:
+            bad = DUPLICATE
+        elif seq > state.expected:
+            bad, shown = SEQ_GAP, state.expected
+        elif record["prev"] != state.prev:
+            bad = PREV_MISMATCH
+        if bad is None:
+            state.expected = seq + 1
+            state.prev = record["hash"]
+            continue
+        state.broken = Break(position, name, shown, *bad)
+        if bad == SEQ_GAP:
+            state.pending = state.broken
+    breaks.extend(state.broken for state in chains.values() if state.broken is not None)
+    first = min(breaks, key=lambda b: b.position) if breaks else None
+    return Verdict(first is None, len(chains), count, first, heads)
+
+
+def verify_url(url: str) -> Verdict:
+    """Verify the store at ``url``; :class:`AuditError` when it cannot be read."""
+    return verify(read_records(url))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``verify [URL] [--heads]``: exit 0 when every chain holds, 1 when one is broken, 2 when unreadable."""
+    parser = argparse.ArgumentParser(prog=_CMD, description="Verify the shim's audit trail.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ver = sub.add_parser("verify", help="check every hash chain in the audit store")
+    ver.add_argument(
+        "url",
+        nargs="?",
+        metavar="URL",
+        help=f"audit store (default: $SHIM_AUDIT_URL, else {DEFAULT_URL})",
+    )
+    ver.add_argument(
+        "--heads",
+        action="store_true",
+        help="also print each chain's last seq and hash, to compare with copies kept elsewhere",
+    )
+    args = parser.parse_args(argv)
+    url = args.url or os.environ.get("SHIM_AUDIT_URL") or DEFAULT_URL
+    try:
+        verdict = verify_url(url)
+    except AuditError as exc:
+        print(f"audit trail unreadable: {exc}", file=sys.stderr)
+        return 2
+    print(verdict)
+    if args.heads:
+        for chain, (seq, digest) in sorted(verdict.heads.items()):
+            print(f"head {chain} seq {seq} hash {digest}")
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,382 @@
+"""Audit stores on the local disk: SQLite (the default) and JSON lines.
+
+Both watch their file: an append to a file that was deleted, replaced or made
+read-only fails (:class:`AuditError`) instead of writing into an unlinked inode
+nobody will ever read, and ``check`` also fails when the volume is full.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import orjson
+
+from .audit_chain import (
+    AuditBusy,
+    AuditError,
+    ChainedSink,
+    chained,
+    check_event,
+    reason,
+    row_record,
+)
+
+__all__ = ["JsonlSink", "SQLiteSink", "jsonl_records", "sqlite_records"]
+
+_INHERITED: list[object] = []  # connections inherited over fork(): never used, never closed
+
+
+class _FileSink(ChainedSink):
+    """A sink whose store is one local file, watched for removal, replacement and lost write access."""
+
+    def __init__(self, path: str, instance: str) -> None:
+        # Absolute, so a later chdir cannot point the checks at another file.
+        self.path = os.path.abspath(path)
+        self._ident = (0, 0)
+        super().__init__(instance)
+
+    def _remember_file(self) -> None:
+        st = os.stat(self.path)
+        self._ident = (st.st_dev, st.st_ino)
+
+    def _still_writable(self) -> None:
+        """Fail if the file was removed or replaced (our handle would write into the void) or made read-only."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise AuditError(
+                f"{self.kind} audit file {self.path} is gone ({reason(exc)}); "
+                "restart the shim once the audit store is back"
+            ) from None
+        if (st.st_dev, st.st_ino) != self._ident:
+            raise AuditError(
+                f"{self.kind} audit file {self.path} was replaced; restart the shim to use the new file"
+            )
+        if not os.access(self.path, os.W_OK):
+            raise AuditError(f"{self.kind} audit file {self.path} is not writable")
+
+    def _check(self) -> None:
+        self._still_writable()
+        try:
+            vfs = os.statvfs(self.path)
+        except OSError as exc:
+            raise AuditError(f"{self.kind} audit file {self.path}: {reason(exc)}") from None
+        if vfs.f_bavail == 0:
+            raise AuditError(f"no space left for {self.kind} audit file {self.path}")
+
+
+# -- SQLite ---------------------------------------------------------------------------
+
+_SQLITE_SCHEMA = (
+    # No primary key: an index on (chain, seq) would double the pages every commit writes,
+    # and verify (which sorts, and reports duplicate or missing seqs) does not need it.
+    "CREATE TABLE IF NOT EXISTS audit (chain TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "record TEXT NOT NULL)"
+)
+_SQLITE_INSERT = "INSERT INTO audit (chain, seq, record) VALUES (?, ?, ?)"
+_SQLITE_SELECT = "SELECT chain, seq, record FROM audit ORDER BY chain, seq"
+_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+
+
+class SQLiteSink(_FileSink):
+    """Audit records in one SQLite file in WAL mode, shared safely by several processes.
+
+    WAL lets readers (``verify``) run beside writers and keeps a commit to one
+    append to the log; ``synchronous=NORMAL`` (the default) makes each record
+    survive a crash of the process, ``FULL`` also a crash of the machine, at the
+    cost of an fsync per record (then ``blocking`` is true). The connection stays
+    open and the INSERT is prepared once (sqlite3's statement cache).
+    """
+
+    kind = "SQLite"
+
+    def __init__(
+        self, path: str, instance: str, synchronous: str = "NORMAL", busy_timeout: float = 5.0
+    ) -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise AuditError(f"SQLite synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self.blocking = self._synchronous != "NORMAL"
+        super().__init__(path, instance)
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if os.path.exists(self.path) and not os.access(self.path, os.W_OK):
+            # SQLite would quietly open it read-only and fail only at the first append.
+            raise AuditError(f"SQLite audit file {self.path} is not writable")
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot open SQLite audit file {self.path}: {reason(exc)}") from None
+        try:
+            self._setup(conn)
+            self._remember_file()
+        except (sqlite3.Error, OSError) as exc:
+            conn.close()
+            raise AuditError(f"cannot open SQLite audit file {self.path}: {reason(exc)}") from None
+        except AuditError:
+            conn.close()
+            raise
+        return conn
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and the table, retried while another process is doing the same.
+
+        Switching a new file to WAL needs an exclusive lock, and SQLite answers
+        "database is locked" at once (no busy wait) when two connections race
+        for it, so processes starting together retry here for a while.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise AuditError(f"SQLite audit file {self.path} cannot use WAL mode")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                conn.execute(_SQLITE_SCHEMA)
+                conn.execute("PRAGMA busy_timeout=0")  # writers wait in _begin, not in SQLite
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005 + random.random() * 0.02)
+
+    def _begin(self, wait: bool) -> None:
+        """Take the write lock; busy waits happen here, in short sleeps, or not at all.
+
+        The connection's own busy handler is off (it sleeps in whole milliseconds,
+        which on the service's event loop would stall every other request), so a
+        writer that finds the file locked either retries here (``wait``) or raises
+        :class:`AuditBusy` for the caller to retry on a later loop iteration.
+        """
+        deadline = 0.0
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if not wait:
+                    raise AuditBusy("the SQLite audit file is locked by another writer") from None
+                now = time.monotonic()
+                deadline = deadline or now + self._busy_timeout
+                if now > deadline:
+                    raise
+                time.sleep(0.0002 + random.random() * 0.0008)
+
+    def _write(self, seq: int, line: bytes) -> None:
+        self._still_writable()
+        try:
+            self._begin(True)
+            try:
+                self._conn.execute(_SQLITE_INSERT, (self.chain, seq, line.decode()))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot write SQLite audit file {self.path}: {reason(exc)}") from None
+
+    def append_many(self, events: Sequence[Mapping[str, Any]], wait: bool = True) -> None:
+        """Chain and store several events in one transaction: all of them, or none.
+
+        The service calls this once per event-loop iteration with every event that
+        arrived in it (group commit), so one commit's cost is shared by all the
+        requests waiting on it; each request still returns only once its record
+        is stored. With ``wait=False`` a store locked by another process raises
+        :class:`AuditBusy` at once (nothing written) instead of waiting for it.
+        """
+        for event in events:
+            check_event(event)
+        with self._lock:
+            self._ready()
+            rows = []
+            seq, prev = self._seq, self._prev
+            for event in events:
+                seq += 1
+                digest, line = chained(event, self.chain, seq, prev)
+                rows.append((self.chain, seq, line.decode()))
+                prev = digest
+            self._still_writable()
+            try:
+                self._begin(wait)
+                try:
+                    self._conn.executemany(_SQLITE_INSERT, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise AuditError(
+                    f"cannot write SQLite audit file {self.path}: {reason(exc)}"
+                ) from None
+            self._seq, self._prev = seq, prev
+
+    def _check(self) -> None:
+        super()._check()
+        try:
+            self._conn.execute("SELECT 1 FROM audit LIMIT 0")
+        except sqlite3.Error as exc:
+            raise AuditError(f"SQLite audit file {self.path}: {reason(exc)}") from None
+
+    def _reopen(self) -> None:
+        _INHERITED.append(self._conn)  # SQLite must not use or close it in the child
+        self._conn = self._connect()
+
+    def _close(self) -> None:
+        self._conn.close()
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, by chain then seq, from a separate read-only connection."""
+        return sqlite_records(self.path)
+
+
+def sqlite_records(path: str) -> Iterator[dict[str, Any]]:
+    """Read every record of the SQLite store at ``path`` without creating or changing anything."""
+    if not os.path.isfile(path):
+        raise AuditError(f"SQLite audit file {path} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+        cursor = conn.execute(_SQLITE_SELECT)
+    except sqlite3.Error as exc:
+        raise AuditError(f"cannot read SQLite audit file {path}: {reason(exc)}") from None
+    return _sqlite_rows(conn, cursor, path)
+
+
+def _sqlite_rows(
+    conn: sqlite3.Connection, cursor: sqlite3.Cursor, path: str
+) -> Iterator[dict[str, Any]]:
+    try:
+        while rows := cursor.fetchmany(1000):
+            for chain, seq, text in rows:
+                yield row_record(chain, seq, text)
+    except sqlite3.Error as exc:
+        raise AuditError(f"cannot read SQLite audit file {path}: {reason(exc)}") from None
+    finally:
+        conn.close()
+
+
+# -- JSON lines -------------------------------------------------------------------------
+
+
+class JsonlSink(_FileSink):
+    """Audit records as JSON lines appended to one file, for shipping with a log collector.
+
+    Each record is one ``write`` of a whole line under an exclusive ``flock``, so
+    writers in several processes never interleave partial lines; a short write
+    (disk full) is truncated away before the error is raised. Without ``fsync``
+    a record survives a crash of the process once ``append`` returns; with it
+    (``jsonl:///PATH?fsync=1``) also a crash of the machine, and ``blocking``
+    is true.
+    """
+
+    kind = "JSONL"
+
+    def __init__(self, path: str, instance: str, fsync: bool = False) -> None:
+        self._fsync = fsync
+        self.blocking = fsync
+        super().__init__(path, instance)
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise AuditError(f"cannot open JSONL audit file {self.path}: {reason(exc)}") from None
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:  # pragma: no cover - fstat on a fresh fd does not fail
+            os.close(fd)
+            raise AuditError(f"cannot open JSONL audit file {self.path}: {reason(exc)}") from None
+        self._ident = (st.st_dev, st.st_ino)
+        return fd
+
+    def _write(self, seq: int, line: bytes) -> None:
+        self._still_writable()
+        data = line + b"\n"
+        fd = self._fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise AuditError(f"cannot lock JSONL audit file {self.path}: {reason(exc)}") from None
+        size = -1
+        try:
+            size = os.fstat(fd).st_size
+            if os.write(fd, data) != len(data):
+                raise OSError(28, "short write, no space left on device?")
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            if size >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # never leave half a line behind
+            raise AuditError(f"cannot write JSONL audit file {self.path}: {reason(exc)}") from None
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _reopen(self) -> None:
+        # The inherited descriptor shares its flock with the parent's; use our own.
+        os.close(self._fd)
+        self._fd = self._open()
+
+    def _close(self) -> None:
+        os.close(self._fd)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, in file order."""
+        return jsonl_records(self.path)
+
+
+def jsonl_records(path: str) -> Iterator[dict[str, Any]]:
+    """Read every record of the JSON-lines store at ``path``, as it was when the call was made.
+
+    The size is taken under a brief shared lock, when no writer is half-way
+    through a line, and only that much is read: records appended meanwhile are
+    left for the next verification instead of showing up as a torn line. A
+    line that is not a JSON object (including a final line with no newline,
+    the trace of a torn write) becomes ``{"problem": "unreadable", "line": n}``.
+    """
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the generator below
+    except OSError as exc:
+        raise AuditError(f"cannot read JSONL audit file {path}: {reason(exc)}") from None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+        try:
+            size = os.fstat(fh.fileno()).st_size
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError as exc:
+        fh.close()
+        raise AuditError(f"cannot read JSONL audit file {path}: {reason(exc)}") from None
+    return _jsonl_lines(fh, size, path)
+
+
+def _jsonl_lines(fh: BinaryIO, size: int, path: str) -> Iterator[dict[str, Any]]:
+    with fh:
+        try:
+            number = 0
+            while fh.tell() < size:
+                raw = fh.readline(size - fh.tell())
+                number += 1
+                try:
+                    record = orjson.loads(raw) if raw.endswith(b"\n") else None
+                except orjson.JSONDecodeError:
+                    record = None
+                if isinstance(record, dict):
+                    yield record
+                else:
+                    yield {"problem": "unreadable", "line": number}
+        except OSError as exc:
+            raise AuditError(f"cannot read JSONL audit file {path}: {reason(exc)}") from None

@@ -1,0 +1,171 @@
+"""Getting audit events into the sink at the lowest per-request cost the sink allows.
+
+The audit write is on every translated request's critical path: the response
+may only leave once its event is stored. How to call the sink depends on what
+it is (see :class:`~.audit.AuditSink`):
+
+* ``blocking`` sinks (PostgreSQL, SQLite with ``synchronous=full``, JSON lines
+  with ``fsync=1``) wait on the network or the disk, so they are called from
+  one writer thread, never from the event loop. Events that queue up while a
+  write is in progress are written together by the next call (one
+  ``append_many`` transaction if the sink offers it), so the commit cost is
+  shared by every request that was waiting;
+* non-blocking sinks with ``append_many`` are called on the event loop, once
+  per loop iteration with every event that arrived in it (group commit without
+  a thread: no context switch per request);
+* non-blocking sinks without it are called inline: the cheapest path there is.
+
+In every mode a request returns only after *its* event is stored, and a failed
+write fails exactly the requests whose events it carried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import queue
+import random
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .audit_chain import AuditBusy
+
+__all__ = ["Recorder"]
+
+_MAX_BATCH: Final = 256
+_BUSY_RETRY: Final = 0.0005  # seconds between tries while another writer holds the store
+_BUSY_LIMIT: Final = 5.0  # then the waiting requests fail (503)
+_Item = tuple[Mapping[str, Any], "asyncio.Future[None]", asyncio.AbstractEventLoop]
+
+
+class Recorder:
+    """Writes audit events to ``sink`` in the mode that suits it (see the module docstring)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.mode = (
+            "thread"
+            if getattr(sink, "blocking", False)
+            else "batch"
+            if callable(getattr(sink, "append_many", None))
+            else "inline"
+        )
+        self._pending: list[_Item] = []
+        self._busy_since = 0.0
+        many = getattr(sink, "append_many", None)
+        # Stores that can refuse instead of waiting for a lock say so with a ``wait`` parameter.
+        self._nowait = many is not None and "wait" in inspect.signature(many).parameters
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        if self.mode == "thread":
+            self._thread = threading.Thread(target=self._run, name="shim-audit", daemon=True)
+            self._thread.start()
+
+    async def append(self, event: Mapping[str, Any]) -> None:
+        """Return once ``event`` is stored; raise what the sink raised otherwise."""
+        if self.mode == "inline":
+            self.sink.append(event)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self.mode == "thread":
+            self._queue.put((event, future, loop))
+        else:
+            if not self._pending:
+                loop.call_soon(self._flush)
+            self._pending.append((event, future, loop))
+        await future
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread (if any)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _flush(self) -> None:
+        """Batch mode, on the event loop: write every event of this loop iteration.
+
+        If another process holds the store's write lock, nothing is written and
+        the batch waits (with whatever arrives meanwhile) for a later loop
+        iteration: the loop keeps serving requests instead of sleeping in the
+        store's busy handler. After ``_BUSY_LIMIT`` seconds the requests fail.
+        """
+        batch, self._pending = self._pending, []
+        events = [event for event, _, _ in batch]
+        try:
+            if self._nowait:
+                self.sink.append_many(events, wait=False)
+            else:
+                self.sink.append_many(events)
+            outcomes: list[BaseException | None] = [None] * len(events)
+        except AuditBusy as exc:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            self._busy_since = self._busy_since or now
+            if now - self._busy_since < _BUSY_LIMIT:
+                self._pending[:0] = batch  # keep arrival order: the oldest events first
+                loop.call_later(_BUSY_RETRY * (0.5 + random.random()), self._flush)
+                return
+            outcomes = [exc] * len(events)
+        except Exception:
+            outcomes = self._write_each(events)
+        self._busy_since = 0.0
+        _settle(batch, outcomes)
+
+    def _run(self) -> None:
+        """Thread mode: write whatever has queued up, wake its requests, repeat."""
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        stop = False
+        while not stop:
+            item = get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    more = get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            outcomes = self._write([event for event, _, _ in batch])
+            for loop in {loop for _, _, loop in batch}:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                    loop.call_soon_threadsafe(_settle, batch, outcomes)
+
+    def _write(self, events: list[Mapping[str, Any]]) -> list[BaseException | None]:
+        many = getattr(self.sink, "append_many", None)
+        if many is not None:
+            try:
+                many(events)
+                return [None] * len(events)
+            except Exception:
+                pass
+        return self._write_each(events)
+
+    def _write_each(self, events: list[Mapping[str, Any]]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for event in events:
+            try:
+                self.sink.append(event)
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def _settle(batch: list[_Item], outcomes: list[BaseException | None]) -> None:
+    """On the event loop: wake every request of this loop whose event was in ``batch``."""
+    loop = asyncio.get_running_loop()
+    for (_, future, owner), outcome in zip(batch, outcomes, strict=True):
+        if owner is not loop or future.done():
+            continue
+        if outcome is None:
+            future.set_result(None)
+        else:
+            future.set_exception(outcome)

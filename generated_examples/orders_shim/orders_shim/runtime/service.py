@@ -1,0 +1,407 @@
+"""The shim's ASGI service: translation endpoints, proxy routes, health, metrics, docs.
+
+A generated package's ``app.py`` describes its mapping as a :class:`ShimSpec`
+and calls :func:`build_app`; this module turns that into a Starlette app:
+
+* ``POST /v1/outbound``: one internal record, or a list of up to
+  ``SHIM_MAX_BATCH``, -> external, in the view of the ``Shim-Group`` group;
+* ``POST /v1/inbound``: an external payload -> internal fields (only fields the
+  mapping opens inbound for that group; anything else is a 422 with pointers);
+* the proxy routes of the mapping (see :mod:`.proxy`);
+* ``GET /healthz`` (alive), ``GET /readyz`` (keys, audit sink, upstream),
+  ``GET /metrics`` (Prometheus; keep it off the public network),
+  ``GET /openapi.json`` - these need no credentials.
+
+Every response, errors included, carries ``Shim-Mapping: <name>; version=<n>;
+sha256=<hex>`` and ``X-Request-Id``. Both are added by :class:`_Envelope`, a
+plain ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per
+request) that also owns the last-resort 500, the access log and the request
+metrics. Errors are ``application/problem+json`` (:mod:`.problems`).
+
+Performance: the two translation endpoints are raw ASGI apps that the envelope
+calls directly for ``POST`` on their exact paths (Starlette routing, ``Request``
+and ``Response`` are skipped; everything else goes through Starlette as usual),
+bodies are parsed and written with orjson, schemas are compiled at start-up,
+metrics use cached label children, and audit events reach the sink through
+:class:`~.recorder.Recorder` (group commit when the sink supports it).
+
+Logging: errors and refusals are logged as JSON (:mod:`.logs`); the per-request
+access line is at DEBUG, so ``SHIM_LOG_LEVEL=DEBUG`` turns it on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import audit, keys
+from .errors import TranslationError
+from .logs import configure, exception_fields, log_request, logger
+from .metrics import CONTENT_TYPE
+from .pipeline import Shim
+from .problems import HTTPProblem, http_exception_handler, problem_handler, problem_response
+from .proxy import ProxyRoute, Upstream
+from .recorder import Recorder
+from .settings import Settings
+
+__all__ = ["INBOUND", "OUTBOUND", "RouteSpec", "Shim", "ShimSpec", "build_app", "build_echo_app"]
+
+OUTBOUND: Final = "POST /v1/outbound"
+INBOUND: Final = "POST /v1/inbound"
+_JSON: Final = "application/json"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# The only request headers the shim reads; the envelope collects just these, decoded.
+_READ_HEADERS: Final = frozenset(
+    {b"x-api-key", b"authorization", b"shim-group", b"content-type", b"content-length",
+     b"x-request-id"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A proxy route, as the generated ``app.py`` declares it from the mapping."""
+
+    method: str
+    path: str
+    internal_method: str
+    internal_path: str
+    # (name, external dotted path, internal dotted path, name in the internal path)
+    params: tuple[tuple[str, str, str, str], ...]
+    groups: frozenset[str]
+    query: tuple[str, ...]
+    has_body: bool
+
+
+@dataclass(frozen=True)
+class ShimSpec:
+    """Everything the service needs to know about one mapping (rendered into ``app.py``)."""
+
+    name: str
+    version: int
+    sha256: str
+    groups: tuple[str, ...]
+    to_external: Callable[[dict[str, Any], str | None], dict[str, Any]]
+    to_internal: Callable[[dict[str, Any], str | None], dict[str, Any]]
+    openapi: dict[str, Any]
+    fields_out: Mapping[str, tuple[str, ...]]
+    fields_in: Mapping[str, tuple[str, ...]]
+    routes: tuple[RouteSpec, ...] = ()
+    upstream_env: str | None = None
+    upstream_timeout: float | None = None
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status, media_type=_JSON)
+
+
+class _Translate:
+    """A translation endpoint as a raw ASGI app: no Request object, no Response class.
+
+    These are the hot paths, so they skip Starlette's per-request machinery:
+    the envelope calls them directly (they are also mounted as ordinary
+    routes, which is the path taken when the app runs under a root path).
+    """
+
+    def __init__(self, handler: Callable[[Scope, Receive], Awaitable[bytes]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await self.handler(scope, receive)
+        except HTTPProblem as problem:
+            await problem_response(problem, scope["shim.request_id"])(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _Endpoints:
+    """The endpoint functions of one app, closed over its :class:`Shim`."""
+
+    def __init__(self, shim: Shim) -> None:
+        self.shim = shim
+        self.all_groups = shim.groups
+        self.openapi = orjson.dumps(shim.spec.openapi)
+
+    async def outbound(self, scope: Scope, receive: Receive) -> bytes:
+        shim = self.shim
+        scope["shim.route"] = OUTBOUND
+        caller, group = shim.gate(scope, self.all_groups)
+        document = await shim.json_body(scope, receive)
+        many = document.__class__ is list
+        if many:
+            if len(document) > shim.settings.max_batch:
+                raise HTTPProblem(
+                    413, f"a batch may hold at most {shim.settings.max_batch} records"
+                )
+            records = document
+            problems = shim.v_internal.problems_each(records)
+        else:
+            records = [document]
+            problems = shim.v_internal.problems(document)
+        if problems:
+            raise HTTPProblem(
+                422, "the request body does not match the internal schema; see errors",
+                errors=problems,
+            )  # fmt: skip
+        status = 500
+        try:
+            out = shim.translate_out(records, group, indexed=many)
+            problems = (
+                shim.v_external.problems_each(out) if many else shim.v_external.problems(out[0])
+            )
+            if problems:
+                raise HTTPProblem(
+                    422,
+                    "the translated record does not satisfy the external schema; the errors "
+                    "point into the external record",
+                    slug="external-schema-violation",
+                    title="Translation failed",
+                    errors=problems,
+                )
+            status = 200
+        except HTTPProblem as problem:
+            status = problem.status
+            raise
+        finally:
+            await shim.audit(scope, caller, group, "outbound", len(records), status)
+        shim.metrics.records("outbound", group, len(records))
+        return orjson.dumps(out if many else out[0])
+
+    async def inbound(self, scope: Scope, receive: Receive) -> bytes:
+        shim = self.shim
+        scope["shim.route"] = INBOUND
+        caller, group = shim.gate(scope, self.all_groups)
+        document = await shim.json_body(scope, receive)
+        shim.check_schema(shim.v_inbound, document, "the request body")
+        status = 500
+        try:
+            try:
+                result = shim.spec.to_internal(document, group)
+            except TranslationError as exc:
+                raise shim.translation_problem(exc) from None
+            status = 200
+        except HTTPProblem as problem:
+            status = problem.status
+            raise
+        finally:
+            await shim.audit(scope, caller, group, "inbound", 1, status)
+        shim.metrics.records("inbound", group, 1)
+        return orjson.dumps(result)
+
+    async def healthz(self, request: Request) -> Response:
+        request.scope["shim.route"] = "GET /healthz"
+        return _json({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready when keys are loaded, the audit sink is writable and the upstream answers."""
+        request.scope["shim.route"] = "GET /readyz"
+        shim = self.shim
+        checks = {"keys": shim.keys_loaded, "audit": await self._sink_ok()}
+        if shim.upstream is not None:
+            checks["upstream"] = await shim.upstream.reachable()
+        failing = [name for name, ok in checks.items() if not ok]
+        if failing:
+            for name in failing:
+                logger.warning(
+                    "readiness check failing", extra={"event": "not-ready", "check": name}
+                )
+            raise HTTPProblem(
+                503, f"not ready; failing checks: {', '.join(failing)}", slug="not-ready",
+                title="Not ready",
+            )  # fmt: skip
+        return _json({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
+
+    async def _sink_ok(self) -> bool:
+        sink = self.shim.sink
+        if sink is None:
+            return False
+        try:  # check() raises (AuditError) if an append would fail now
+            if sink.blocking:
+                await anyio.to_thread.run_sync(sink.check)
+            else:
+                sink.check()
+            return True
+        except Exception as exc:
+            logger.warning("audit sink check failed", extra={"event": "not-ready",
+                                                             **exception_fields(exc)})  # fmt: skip
+            return False
+
+    async def metrics(self, request: Request) -> Response:
+        request.scope["shim.route"] = "GET /metrics"
+        return Response(self.shim.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    async def openapi_json(self, request: Request) -> Response:
+        request.scope["shim.route"] = "GET /openapi.json"
+        return Response(self.openapi, media_type=_JSON)
+
+
+class _Envelope:
+    """Pure ASGI middleware: request id, ``Shim-Mapping``, last-resort 500, metrics, access log."""
+
+    def __init__(self, app: ASGIApp, shim: Shim, fast: Mapping[str, ASGIApp]) -> None:
+        self.app = app
+        self.shim = shim
+        self.fast = dict(fast)  # POST path -> endpoint, called without routing
+        spec = shim.spec
+        self.mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        headers: dict[str, str] = {}
+        rid = b""
+        for name, value in scope["headers"]:
+            if name in _READ_HEADERS:
+                key = name.decode("latin-1")
+                if key not in headers:  # the first one wins, as in Starlette's Headers
+                    headers[key] = value.decode("latin-1")
+                    if key == "x-request-id" and _REQUEST_ID.fullmatch(value):
+                        rid = value
+        if not rid:
+            rid = os.urandom(16).hex().encode()
+        request_id = rid.decode()
+        scope["shim.headers"] = headers
+        scope["shim.request_id"] = request_id
+        scope["shim.start"] = start
+        extra = [(b"shim-mapping", self.mapping), (b"x-request-id", rid)]
+        status = 0
+        done = False
+
+        def finish() -> None:
+            # Recorded before the last body byte is sent, so a client that reads
+            # /metrics right after its response already sees the request counted.
+            nonlocal done
+            done = True
+            route = scope.get("shim.route") or "unmatched"
+            group = scope.get("shim.group")
+            elapsed = time.perf_counter() - start
+            self.shim.metrics.request(route, group, status, elapsed)
+            log_request(request_id, route, group, scope.get("shim.caller"), status, elapsed * 1000)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            elif kind == "http.response.body" and not message.get("more_body") and not done:
+                finish()
+            await send(message)
+
+        try:
+            fast = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
+            await (fast or self.app)(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            status = status or 499  # nginx's "client closed request"; nothing can be sent
+        except Exception as exc:
+            logger.error(
+                "unexpected error", extra={"event": "error", "request_id": request_id,
+                                           "route": scope.get("shim.route"),
+                                           **exception_fields(exc)},
+            )  # fmt: skip
+            if not status:
+                problem = HTTPProblem(
+                    500, "an unexpected error occurred; quote the request id when reporting it"
+                )
+                await problem_response(problem, request_id)(scope, receive, send_with_headers)
+        if not done:
+            finish()
+
+
+def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
+    """The shim's ASGI app; configuration errors (callers file, openapi.json) raise here."""
+    configure(settings.log_level)
+    shim = Shim(spec, settings)
+    ep = _Endpoints(shim)
+    fast = {"/v1/outbound": _Translate(ep.outbound), "/v1/inbound": _Translate(ep.inbound)}
+    routes = [
+        Route("/v1/outbound", fast["/v1/outbound"], methods=["POST"]),
+        Route("/v1/inbound", fast["/v1/inbound"], methods=["POST"]),
+        Route("/healthz", ep.healthz, methods=["GET"]),
+        Route("/readyz", ep.readyz, methods=["GET"]),
+        Route("/metrics", ep.metrics, methods=["GET"]),
+        Route("/openapi.json", ep.openapi_json, methods=["GET"]),
+    ]
+    for route in spec.routes:
+        routes.append(Route(route.path, ProxyRoute(shim, route).handle, methods=[route.method]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """Keys and audit sink at start-up (a problem stops the shim), closed at shutdown."""
+        try:
+            keys.install(keys.load_keyset())
+            shim.keys_loaded = True
+            shim.sink = audit.open_sink(settings.audit_url, settings.instance)
+            shim.recorder = Recorder(shim.sink)
+        except Exception as exc:
+            logger.critical(
+                f"cannot start: {exc}", extra={"event": "startup-failed", **exception_fields(exc)}
+            )
+            raise
+        if settings.upstream_url is not None:
+            # The mapping's timeout is the longest a route may wait; SHIM_UPSTREAM_TIMEOUT may tighten it.
+            timeout = min(
+                spec.upstream_timeout or settings.upstream_timeout, settings.upstream_timeout
+            )
+            shim.upstream = Upstream(settings.upstream_url, timeout)
+        try:
+            yield
+        finally:
+            if shim.upstream is not None:
+                await shim.upstream.aclose()
+            shim.recorder.close()
+            shim.sink.close()
+
+    app = Starlette(
+        debug=False,
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPProblem: problem_handler, HTTPException: http_exception_handler},
+    )
+    app.add_middleware(_Envelope, shim=shim, fast=fast)
+    app.state.shim = shim
+    return app
+
+
+def build_echo_app() -> Starlette:
+    """Benchmark denominator: ``POST /echo`` parses the JSON body and returns it (plus ``/healthz``).
+
+    Same stack as the shim (uvicorn, Starlette, orjson) and nothing else, so
+    the ratio measures what the shim's own work costs.
+    """
+
+    async def echo(request: Request) -> Response:
+        return Response(orjson.dumps(orjson.loads(await request.body())), media_type=_JSON)
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type=_JSON)
+
+    return Starlette(
+        routes=[Route("/echo", echo, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )

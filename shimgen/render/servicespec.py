@@ -1,0 +1,145 @@
+"""What the generated service needs to know about the mapping, computed once.
+
+The service must not interpret the mapping at run time, so every fact it
+uses (which fields each group's responses carry and with which treatment, for
+the audit trail; which fields each group may send; the proxy routes) is
+computed here at generation time and rendered into ``app.py`` as literals.
+The OpenAPI document and the generated README read the same lists, so the
+three can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shimgen.check.plan import Route, Rule, ShimPlan, View
+from shimgen.schema.model import format_path
+
+
+def fields_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
+    """``"contact.email:mask_email"`` for every external field ``view`` is sent, in mapping order.
+
+    Derived fields are named by how they are made (``template``, ``const``):
+    no internal value crosses as such, but the audit trail still lists them.
+    """
+    out = [
+        f"{format_path(r.external)}:{r.treatment(view).name}"
+        for r in plan.rules
+        if r.out_node is not None and r.treatment(view).emits
+    ]
+    out.extend(
+        f"{format_path(d.external)}:{'const' if d.template is None else 'template'}"
+        for d in plan.derived
+        if d.emitted(view)
+    )
+    return tuple(out)
+
+
+def inbound_rules(plan: ShimPlan, view: View) -> list[Rule]:
+    """Rules ``view`` may send back: opted in and reversible for that view (deny by default)."""
+    return [
+        r
+        for r in plan.rules
+        if r.inbound and r.treatment(view).reversible and r.treatment(view).emits
+    ]
+
+
+def fields_in(plan: ShimPlan, view: View) -> tuple[str, ...]:
+    """``"customerId:tokenize"`` for every external field ``view`` may send, in mapping order."""
+    return tuple(
+        f"{format_path(r.external)}:{r.treatment(view).name}" for r in inbound_rules(plan, view)
+    )
+
+
+def any_inbound(plan: ShimPlan) -> list[Rule]:
+    """Rules at least one view may send: the fields of the OpenAPI ``InboundPayload``."""
+    return [r for r in plan.rules if any(r in inbound_rules(plan, v) for v in plan.views)]
+
+
+@dataclass(frozen=True)
+class RouteView:
+    """A proxy route as ``app.py`` and the README render it (plain, sorted values)."""
+
+    method: str
+    path: str
+    internal_method: str
+    internal_path: str
+    params: tuple[tuple[str, str, str, str], ...]
+    groups: tuple[str, ...]
+    query: tuple[str, ...]
+    has_body: bool
+
+
+def route_views(plan: ShimPlan) -> list[RouteView]:
+    return [_route_view(r) for r in plan.routes]
+
+
+def _route_view(route: Route) -> RouteView:
+    return RouteView(
+        route.method,
+        route.path,
+        route.internal_method,
+        route.internal_path,
+        tuple(
+            (p.name, format_path(p.external), format_path(p.internal), p.internal_name)
+            for p in route.params
+        ),
+        tuple(sorted(route.groups)),  # rendered into a frozenset: a fixed order keeps bytes stable
+        route.query,
+        route.has_body,
+    )
+
+
+ENV_VARS: tuple[tuple[str, str, str], ...] = (
+    ("SHIM_KEYS", "none", "The keyset (JSON) for tokens and hashes."),
+    ("SHIM_KEYS_FILE", "none", "A file holding the keyset, instead of `SHIM_KEYS`."),
+    (
+        "SHIM_DEV_KEYS",
+        "off",
+        "`1`: a throw-away development keyset, with a warning. Never in production.",
+    ),
+    (
+        "SHIM_CALLERS_FILE",
+        "none: every request gets 401",
+        "The callers file (YAML): API key hashes, JWT issuer.",
+    ),
+    (
+        "SHIM_AUDIT_URL",
+        "`sqlite:///./audit.db`",
+        "Where the audit trail goes: `sqlite:///PATH`, `postgresql://...`, `jsonl:///PATH`.",
+    ),
+    ("SHIM_MAX_BODY_BYTES", "1048576", "Larger request bodies get 413."),
+    ("SHIM_MAX_BATCH", "1000", "More records in one request get 413."),
+    ("SHIM_MAX_DEPTH", "32", "Deeper JSON nesting gets 400."),
+    ("SHIM_RATE_LIMIT", "50", "Requests per second per caller (token bucket); `0` turns it off."),
+    ("SHIM_RATE_BURST", "100", "Requests a caller may make at once before the rate applies."),
+    (
+        "SHIM_UPSTREAM_TIMEOUT",
+        "5.0",
+        "Seconds to wait for the internal API (proxy routes); then 504.",
+    ),
+    ("SHIM_INSTANCE", "host name", "Names this replica in the audit trail and logs."),
+    (
+        "SHIM_LOG_LEVEL",
+        "INFO",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL; logs never carry data values.",
+    ),
+)
+"""The service's environment variables, for the generated README (``runtime/settings.py``
+and ``runtime/keys.py`` read them; a test holds this list to those modules)."""
+
+
+def service_context(plan: ShimPlan) -> dict[str, Any]:
+    """What ``app.py``, the README and the deployment files render about the service."""
+    groups = list(plan.groups)
+    upstream = plan.upstream
+    return {
+        "fields_out": [(g, fields_out(plan, g)) for g in groups],
+        "fields_in": [(g, fields_in(plan, g)) for g in groups],
+        "routes": route_views(plan),
+        "upstream_env": upstream.url_env if upstream else None,
+        "upstream_timeout": (
+            float(upstream.timeout) if upstream and upstream.timeout is not None else None
+        ),
+    }

@@ -1,0 +1,230 @@
+"""The steps every protected request goes through, in the contract's order.
+
+:class:`Shim` holds what one app needs at run time (spec, settings, compiled
+validators, authenticator, rate limiter, metrics, audit sink, upstream client)
+and offers the steps as methods, so the two translation endpoints and every
+proxy route run the very same code:
+
+1. ``gate``: size limit (``Content-Length``, 413), authenticate (401), select the
+   group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
+2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
+3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
+4. ``audit``: one event per direction for every request that reached a
+   translation step, success or failure; if it cannot be written the request
+   fails with 503 and nothing translated leaves the shim.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.types import Receive, Scope
+
+from . import auth
+from .errors import Problem, TranslationError
+from .logs import exception_fields, logger
+from .metrics import Metrics
+from .problems import HTTPProblem
+from .recorder import Recorder
+from .validate import MAX_ERRORS, SchemaValidator, check_depth, parse_json, read_body
+
+if TYPE_CHECKING:
+    from .proxy import Upstream
+    from .service import ShimSpec
+    from .settings import Settings
+
+__all__ = ["Shim"]
+
+_JSON: Final = "application/json"
+_second: list[Any] = [0, ""]  # the last whole second formatted, and its text
+
+
+def _utc_now() -> str:
+    """``2026-11-24T20:00:00.123456Z``; the date part is formatted once per second."""
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+
+
+class Shim:
+    """Run-time state of one app plus the request steps that use it.
+
+    Everything that can be prepared is prepared here, once: validators are
+    compiled, the callers file is loaded and checked, per-group field lists
+    are frozen. ``sink`` and ``upstream`` are opened by the app's lifespan.
+    """
+
+    def __init__(self, spec: ShimSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.groups = frozenset(spec.groups)
+        self.metrics = Metrics()
+        callers = auth.Callers.load(settings.callers_file, spec.groups)
+        self.authenticator = auth.Authenticator(callers, realm=spec.name)
+        self.limiter = auth.RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.v_internal = SchemaValidator(spec.openapi, "InternalRecord")
+        self.v_external = SchemaValidator(spec.openapi, "ExternalRecord")
+        self.v_inbound = SchemaValidator(spec.openapi, "InboundPayload")
+        self.fields = {
+            "outbound": {g: list(f) for g, f in spec.fields_out.items()},
+            "inbound": {g: list(f) for g, f in spec.fields_in.items()},
+        }
+        self.sink: Any = None
+        self.recorder: Recorder | None = None
+        self.upstream: Upstream | None = None
+        self.keys_loaded = False
+
+    # -- 1. the gate ------------------------------------------------------------
+
+    def gate(self, scope: Scope, route_groups: frozenset[str]) -> tuple[auth.Caller, str]:
+        """Size, authentication, group, route groups and rate limit; returns caller and group.
+
+        Reads the headers the envelope collected in ``scope["shim.headers"]``
+        (lower-case names, first occurrence wins, like Starlette's ``Headers``).
+        """
+        headers: dict[str, str] = scope["shim.headers"]
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise HTTPProblem(400, "the Content-Length header is not a number")
+            if int(length) > self.settings.max_body_bytes:
+                raise HTTPProblem(
+                    413, f"the request body is larger than {self.settings.max_body_bytes} bytes"
+                )
+        try:
+            caller = self.authenticator.authenticate(headers)
+            scope["shim.caller"] = caller.name
+            group = auth.select_group(caller, headers.get("shim-group"), self.groups)
+        except auth.AuthError as exc:
+            raise HTTPProblem(
+                exc.status, exc.detail, title=exc.title, headers=exc.headers
+            ) from None
+        scope["shim.group"] = group
+        if group not in route_groups:
+            raise HTTPProblem(
+                403, "the group named in Shim-Group may not call this route", title="Forbidden"
+            )
+        wait = self.limiter.for_caller(caller)
+        if wait is not None:
+            self.metrics.rate_limited(group)
+            raise HTTPProblem(
+                429,
+                "the caller's request rate is over its limit; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return caller, group
+
+    # -- 2. the body --------------------------------------------------------------
+
+    async def json_body(self, scope: Scope, receive: Receive) -> Any:
+        """The parsed JSON body: 415 if not JSON, 413 if too large, 400 if malformed or too deep."""
+        ctype = scope["shim.headers"].get("content-type", "")
+        if ctype.partition(";")[0].strip().lower() != _JSON:
+            raise HTTPProblem(415, "send the body as application/json")
+        body = await read_body(receive, self.settings.max_body_bytes)
+        document = parse_json(body)
+        max_depth = self.settings.max_depth
+        # Nesting deeper than max_depth needs more than max_depth brackets: count in C first.
+        if body.count(b"[") + body.count(b"{") > max_depth:
+            check_depth(document, max_depth)
+        return document
+
+    # -- 3. schema and translation ---------------------------------------------------
+
+    @staticmethod
+    def check_schema(validator: SchemaValidator, document: Any, what: str) -> None:
+        """422 listing every schema problem of ``document`` (one record)."""
+        problems = validator.problems(document)
+        if problems:
+            raise HTTPProblem(422, f"{what} does not match its schema; see errors", errors=problems)
+
+    @staticmethod
+    def translation_problem(exc: TranslationError, prefix: str = "") -> HTTPProblem:
+        return HTTPProblem(
+            422,
+            "the record cannot be translated; see errors",
+            slug="translation-failed",
+            title="Translation failed",
+            errors=[Problem(prefix + p.pointer if prefix else p.pointer, p.message)
+                    for p in exc.problems],
+        )  # fmt: skip
+
+    def translate_out(
+        self, records: list[Any], group: str, indexed: bool = True
+    ) -> list[dict[str, Any]]:
+        """``to_external`` for each record; every failing record's problems in one 422.
+
+        With ``indexed`` the pointers start with the record's index in the batch.
+        """
+        to_external = self.spec.to_external
+        out: list[dict[str, Any]] = []
+        problems: list[Problem] = []
+        for i, record in enumerate(records):
+            try:
+                out.append(to_external(record, group))
+            except TranslationError as exc:
+                prefix = f"/{i}" if indexed else ""
+                for p in exc.problems:
+                    pointer = prefix + p.pointer if p.pointer != "/" else prefix or "/"
+                    problems.append(Problem(pointer, p.message))
+                if len(problems) >= MAX_ERRORS:
+                    break
+        if problems:
+            raise HTTPProblem(
+                422,
+                "the record cannot be translated; see errors",
+                slug="translation-failed",
+                title="Translation failed",
+                errors=problems[:MAX_ERRORS],
+            )
+        return out
+
+    # -- 4. audit -------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        scope: Scope,
+        caller: auth.Caller | None,
+        group: str | None,
+        direction: str,
+        records: int,
+        outcome: int,
+    ) -> None:
+        """Write one audit event; 503 (and a metric, and an error log) if it cannot be written."""
+        spec = self.spec
+        event = {
+            "time": _utc_now(),
+            "request_id": scope["shim.request_id"],
+            "caller": caller.name if caller is not None else None,
+            "group": group,
+            "route": scope.get("shim.route"),
+            "direction": direction,
+            "mapping": spec.name,
+            "mapping_version": spec.version,
+            "mapping_sha256": spec.sha256,
+            "records": records,
+            "fields": list(self.fields[direction].get(group or "", ())),
+            "outcome": outcome,
+            "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
+        }
+        try:
+            if self.recorder is None:
+                raise RuntimeError("audit sink not open")
+            await self.recorder.append(event)
+        except Exception as exc:
+            self.metrics.audit_failure()
+            logger.error(
+                "audit record could not be written",
+                extra={"event": "audit-failure", "request_id": event["request_id"],
+                       **exception_fields(exc)},
+            )  # fmt: skip
+            raise HTTPProblem(
+                503,
+                "the audit record could not be written, so nothing was translated; retry later",
+                slug="audit-unavailable",
+                title="Audit trail unavailable",
+            ) from None

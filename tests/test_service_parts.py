@@ -1,0 +1,298 @@
+"""Unit tests of the service runtime's parts: validate, problems, logs, metrics, cli."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from shimgen.runtime import cli, logs
+from shimgen.runtime.errors import Problem
+from shimgen.runtime.metrics import Metrics
+from shimgen.runtime.problems import HTTPProblem, problem_body
+from shimgen.runtime.recorder import Recorder
+from shimgen.runtime.validate import MAX_ERRORS, SchemaValidator, check_depth, too_deep
+from tests.service_support import OPENAPI, RECORD
+
+# -- validate ----------------------------------------------------------------------------------
+
+
+def nested(depth: int) -> Any:
+    doc: Any = 1
+    for i in range(depth):
+        doc = [doc] if i % 2 else {"k": doc}
+    return doc
+
+
+@pytest.mark.parametrize(("depth", "limit", "deep"), [(0, 1, False), (3, 3, False), (4, 3, True)])
+def test_too_deep_counts_container_levels(depth: int, limit: int, deep: bool) -> None:
+    assert too_deep(nested(depth), limit) is deep
+
+
+def test_too_deep_is_iterative() -> None:
+    assert too_deep(nested(200_000), 32)  # a recursive walk would overflow the stack
+    assert not too_deep([[1, 2], {"a": [3]}, "x" * 10], 3)
+
+
+def test_check_depth_is_400() -> None:
+    with pytest.raises(HTTPProblem) as info:
+        check_depth(nested(5), 4)
+    assert info.value.status == 400
+
+
+def test_validator_messages_name_keywords_never_values() -> None:
+    v = SchemaValidator(OPENAPI, "InternalRecord")
+    assert v.problems(RECORD) == []
+    bad = {
+        "id": 123456789,
+        "email": "secret@example.com",
+        "name": {"given": "Secret"},
+        "cards": [{"number": "SECRETPAN", "cvv": "12345"}],
+        "status": "SECRETSTATUS",
+        "risk_score": 7.5,
+        "surplus": "SECRETSURPLUS",
+    }
+    found = v.problems(bad)
+    messages = {p.pointer: p.message for p in found}
+    assert messages == {
+        "/id": "type: expected string",
+        "/name/family": "required: missing",
+        "/cards/0/number": "pattern: does not match the pattern ^[0-9]{12,19}$",
+        "/cards/0/cvv": "pattern: does not match the pattern ^[0-9]{3,4}$",
+        "/status": "enum: not one of the allowed values",
+        "/risk_score": "maximum: greater than 1",
+        "/surplus": "additionalProperties: this field may not be sent",
+    }
+    text = json.dumps([p.message for p in found])
+    assert "SECRET" not in text and "123456789" not in text and "7.5" not in text
+
+
+def test_validator_caps_the_error_list() -> None:
+    v = SchemaValidator(OPENAPI, "InternalRecord")
+    found = v.problems({**RECORD, **{f"x{i}": i for i in range(300)}})
+    assert len(found) == MAX_ERRORS
+    batch = v.problems_each([{"id": 1}] * 300)
+    assert len(batch) == MAX_ERRORS
+    assert batch[0].pointer.startswith("/0/")
+
+
+def test_validator_pointer_escapes_and_root() -> None:
+    v = SchemaValidator(OPENAPI, "InboundPayload")
+    assert v.problems({"a/b~c": 1}) == [
+        Problem("/a~1b~0c", "additionalProperties: this field may not be sent")
+    ]
+    assert v.problems([]) == [Problem("/", "type: expected object")]
+
+
+def test_validator_refuses_a_missing_component() -> None:
+    with pytest.raises(ValueError, match=r"components\.schemas\.Nope"):
+        SchemaValidator(OPENAPI, "Nope")
+    broken = {"components": {"schemas": {"X": {"$ref": "#/components/schemas/Missing"}}}}
+    with pytest.raises(ValueError, match="cannot be compiled"):
+        SchemaValidator(broken, "X")
+
+
+# -- problems -------------------------------------------------------------------------------------
+
+
+def test_problem_body_shape() -> None:
+    body = orjson.loads(problem_body(422, "x", "T", "d", "rid", [Problem("/a", "m")]))
+    assert body == {
+        "type": "https://shimgen.dev/problems/x",
+        "title": "T",
+        "status": 422,
+        "detail": "d",
+        "request_id": "rid",
+        "errors": [{"pointer": "/a", "message": "m"}],
+    }
+    assert "errors" not in orjson.loads(problem_body(400, "x", "T", "d", "rid"))
+    assert HTTPProblem(429, "slow down").slug == "rate-limited"
+
+
+# -- logs ----------------------------------------------------------------------------------------
+
+
+def test_json_formatter_keeps_only_allow_listed_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("shim.test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("fixed %s", "ARG-SECRET", extra={"status": 401, "value": "SECRET"})
+        try:
+            raise ValueError("EXC-SECRET")
+        except ValueError:
+            logger.exception("failed", extra=logs.exception_fields(ValueError("x")))
+    finally:
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["status"] == 401 and "value" not in first
+    assert "SECRET" not in stream.getvalue()
+    assert second["error_type"] == "ValueError"
+
+
+def test_exception_fields_give_type_and_place() -> None:
+    try:
+        {}["SECRET"]
+    except KeyError as exc:
+        fields = logs.exception_fields(exc)
+    assert fields["error_type"] == "KeyError"
+    assert fields["where"].startswith("test_service_parts.py:")
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def test_metrics_registry_per_app() -> None:
+    a, b = Metrics(), Metrics()
+    a.request("POST /v1/outbound", "support", 200, 0.002)
+    a.records("outbound", "support", 3)
+    a.audit_failure()
+    text = a.exposition().decode()
+    assert 'shim_records_total{direction="outbound",group="support"} 3.0' in text
+    assert "shim_audit_failures_total 1.0" in text
+    assert "shim_records_total{" not in b.exposition().decode()
+
+
+def test_metrics_multiprocess_mode(tmp_path: Path) -> None:
+    """Two processes write to PROMETHEUS_MULTIPROC_DIR; either one's exposition sums both."""
+    code = (
+        "import sys; from shimgen.runtime.metrics import Metrics; m = Metrics(); "
+        "m.request('POST /v1/outbound', 'billing', 200, 0.01); "
+        "m.records('outbound', 'billing', 2); "
+        "sys.stdout.write(m.exposition().decode()) if sys.argv[1] == 'show' else None"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code, "quiet"], env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, "show"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert 'shim_records_total{direction="outbound",group="billing"} 4.0' in out
+    assert 'shim_requests_total{group="billing",route="POST /v1/outbound",status="200"} 2.0' in out
+
+
+# -- cli --------------------------------------------------------------------------------------------
+
+
+def test_cli_keys_and_callers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main("customer_shim", ["keys", "new", "--id", "k9"]) == 0
+    assert json.loads(capsys.readouterr().out)["primary"] == "k9"
+    assert cli.main("customer_shim", ["callers", "new-key"]) == 0
+    assert "hash: sha256:" in capsys.readouterr().out
+
+
+def test_cli_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"jsonl:///{tmp_path / 'none.jsonl'}"
+    (tmp_path / "none.jsonl").write_text("", encoding="utf-8")
+    assert cli.main("customer_shim", ["audit", "verify", url]) == 0
+
+
+def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # recorded, so restored afterwards
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert cli.main("customer_shim", ["serve", "--port", "9999", "--workers", "3"]) == 0
+    [(app, kw)] = calls
+    assert app == "customer_shim.app:create_app"
+    assert kw["factory"] is True and kw["workers"] == 3 and kw["port"] == 9999
+    assert kw["host"] == "127.0.0.1" and kw["access_log"] is False
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    assert os.path.isdir(directory)
+    os.rmdir(directory)
+
+
+def test_cli_clears_stale_multiprocess_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "counter_123.db").write_bytes(b"old")
+    (tmp_path / "keep.txt").write_text("x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert cli.prepare_multiprocess_metrics(1) == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_cli_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main("customer_shim", ["serve", "--workers", "0"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main("customer_shim", [])
+
+
+# -- recorder -----------------------------------------------------------------------------------
+
+
+class FakeSink:
+    """Records what it is given; refuses events whose request_id starts with "bad"."""
+
+    def __init__(self, blocking: bool = False, many: bool = False) -> None:
+        self.blocking = blocking
+        self.calls: list[list[str]] = []
+        if many:
+            self.append_many = self._append_many
+
+    def append(self, event: Any) -> None:
+        if event["request_id"].startswith("bad"):
+            raise RuntimeError("refused")
+        self.calls.append([event["request_id"]])
+
+    def _append_many(self, events: list[Any]) -> None:
+        if any(e["request_id"].startswith("bad") for e in events):
+            raise RuntimeError("refused")
+        self.calls.append([e["request_id"] for e in events])
+
+
+@pytest.mark.parametrize(
+    ("blocking", "many", "mode"),
+    [
+        (False, False, "inline"),
+        (False, True, "batch"),
+        (True, False, "thread"),
+        (True, True, "thread"),
+    ],
+)
+def test_recorder_stores_every_event_and_fails_only_its_own(
+    blocking: bool, many: bool, mode: str
+) -> None:
+    sink = FakeSink(blocking, many)
+    recorder = Recorder(sink)
+    assert recorder.mode == mode
+
+    async def one(rid: str) -> str:
+        try:
+            await recorder.append({"request_id": rid})
+        except RuntimeError:
+            return "failed"
+        return "stored"
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(*(one(f"ok{i}") for i in range(20))))
+
+    try:
+        assert asyncio.run(main()) == ["stored"] * 20
+        assert sorted(r for call in sink.calls for r in call) == sorted(f"ok{i}" for i in range(20))
+        if mode == "batch":
+            assert len(sink.calls) == 1  # one loop iteration, one write
+        assert asyncio.run(one("bad")) == "failed"
+        if mode == "inline" or not many:
+            # Without append_many each event is its own write: a bad one fails alone.
+            async def mixed() -> list[str]:
+                return list(await asyncio.gather(one("ok"), one("bad1"), one("ok2")))
+
+            assert asyncio.run(mixed()) == ["stored", "failed", "stored"]
+    finally:
+        recorder.close()
