@@ -129,7 +129,7 @@ def setup(work: Path) -> dict[str, str]:
     env.update(
         SHIM_KEYS_FILE=str(work / "keys.json"),
         SHIM_CALLERS_FILE=str(work / "callers.yaml"),
-        SHIM_AUDIT_URL=f"sqlite:///{work / 'audit.db'}",
+        SHIM_AUDIT_URL=os.environ.get("BENCH_AUDIT_URL") or f"sqlite:///{work / 'audit.db'}",
         SHIM_RATE_LIMIT="1000000",  # the limiter runs on every request but never refuses one
         SHIM_RATE_BURST="1000000",
         SHIM_LOG_LEVEL="WARNING",
