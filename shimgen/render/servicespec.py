@@ -112,7 +112,12 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
     ("SHIM_MAX_BODY_BYTES", "1048576", "Larger request bodies get 413."),
     ("SHIM_MAX_BATCH", "1000", "More records in one request get 413."),
     ("SHIM_MAX_DEPTH", "32", "Deeper JSON nesting gets 400."),
-    ("SHIM_RATE_LIMIT", "50", "Requests per second per caller (token bucket); `0` turns it off."),
+    (
+        "SHIM_RATE_LIMIT",
+        "50",
+        "Requests per second per caller (token bucket); `0` turns it off. Buckets live in each "
+        "worker process: with W workers and R replicas a caller may reach W x R times this rate.",
+    ),
     ("SHIM_RATE_BURST", "100", "Requests a caller may make at once before the rate applies."),
     (
         "SHIM_UPSTREAM_TIMEOUT",
