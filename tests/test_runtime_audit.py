@@ -275,7 +275,15 @@ def test_missing_key_is_refused(sqlite_sink: audit.AuditSink) -> None:
         ("mapping_version", 2.0),
         ("outcome", 42),
         ("latency_ms", math.nan),
+        ("latency_ms", math.inf),
+        ("latency_ms", -0.5),
         ("latency_ms", "1"),
+        ("latency_ms", False),
+        ("outcome", True),
+        ("outcome", 600),
+        ("mapping_version", 2**63),
+        ("group", b"support"),
+        ("fields", ("ok", None)),
         ("fields", ["ok", 1]),
         ("fields", "contact.email:pass"),
     ],
@@ -295,6 +303,35 @@ def test_unencodable_values_are_refused(sqlite_sink: audit.AuditSink) -> None:
         sqlite_sink.append(event(records=2**64))
     sqlite_sink.append(event())
     assert [r["seq"] for r in sqlite_sink.records()] == [1]
+
+
+def test_subclassed_values_take_the_full_check(sqlite_sink: audit.AuditSink) -> None:
+    class Text(str):
+        pass
+
+    class Count(int):
+        pass
+
+    # Not the exact built-in types, so not the fast path; the full check still accepts them.
+    sqlite_sink.append(event(route=Text("POST /v1/outbound"), records=Count(2), fields=("a",)))
+    with pytest.raises(AuditError):  # too big for JSON: refused when serialized
+        sqlite_sink.append(event(latency_ms=2**70))
+    [rec] = [r for r in sqlite_sink.records() if r["records"] == 2]
+    assert (rec["route"], rec["fields"]) == ("POST /v1/outbound", ["a"])
+
+
+def test_chained_line_is_the_canonical_record() -> None:
+    from shimgen.runtime.audit_chain import chained
+
+    tricky = ',"latency_ms":\\"hash":"x"}\u2028'
+    for ev in (event(), event(7, request_id=tricky, caller=None, group=tricky, fields=[tricky])):
+        digest, line = chained(ev, "c:1:ab", 5, "0" * 64)
+        rec = dict(ev, chain="c:1:ab", seq=5, prev="0" * 64)
+        assert digest == canonical_hash(rec)
+        rec["hash"] = digest
+        assert line.decode() == json.dumps(
+            rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
 
 def test_non_mapping_is_refused(sqlite_sink: audit.AuditSink) -> None:

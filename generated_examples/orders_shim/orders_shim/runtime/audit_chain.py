@@ -26,7 +26,7 @@ import secrets
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import orjson
 
@@ -128,6 +128,60 @@ def check_event(event: Mapping[str, Any]) -> None:
     Unexpected keys are named only when they look like identifiers, so a value
     mistakenly used as a key is never echoed.
     """
+    # Fast path: a plain dict with the contract keys and values of exactly the
+    # expected built-in types passes here. Anything else (subclasses included,
+    # which the full check may still accept) takes the full check below, which
+    # also builds the error message.
+    if type(event) is dict and event.keys() == _EVENT_KEYS and _plain_ok(event):
+        return
+    _check_event_full(event)
+
+
+_MAX_COUNT: Final = 2**63
+_INF: Final = math.inf
+
+
+def _plain_ok(e: dict[str, Any]) -> bool:
+    """True when ``e`` (with exactly the contract keys) has values of exactly the expected types."""
+    v = e["caller"]
+    if v is not None and type(v) is not str:
+        return False
+    v = e["group"]
+    if v is not None and type(v) is not str:
+        return False
+    if not (
+        type(e["time"]) is str
+        and type(e["request_id"]) is str
+        and type(e["route"]) is str
+        and type(e["direction"]) is str
+        and type(e["mapping"]) is str
+        and type(e["mapping_sha256"]) is str
+    ):
+        return False
+    v = e["mapping_version"]
+    if type(v) is not int or not 0 <= v < _MAX_COUNT:
+        return False
+    v = e["records"]
+    if type(v) is not int or not 0 <= v < _MAX_COUNT:
+        return False
+    v = e["outcome"]
+    if type(v) is not int or not 100 <= v <= 599:
+        return False
+    v = e["latency_ms"]
+    t = type(v)
+    if not ((t is float and 0.0 <= v < _INF) or (t is int and 0 <= v < _MAX_COUNT)):
+        return False
+    v = e["fields"]
+    t = type(v)
+    if t is not list and t is not tuple:
+        return False
+    for f in v:  # noqa: SIM110 - a plain loop, no generator: this runs on every request
+        if type(f) is not str:
+            return False
+    return True
+
+
+def _check_event_full(event: Mapping[str, Any]) -> None:
     if not isinstance(event, Mapping):
         raise AuditError("an audit event must be a mapping")
     keys = event.keys()
