@@ -1,11 +1,13 @@
 """Benchmark the generated customer shim as a service, against a bare endpoint of the same stack.
 
-Run from the repo root: ``python bench/service.py [--seconds N] [--connections C] [--workers W]``.
+Run from the repo root: ``python bench/service.py [--seconds N] [--connections C] [--workers W]
+[--audit URL]``.
 
 Two servers run side by side under uvicorn with the same workers and options: the
 customer shim from ``generated_examples/customer_shim`` (API-key auth, rate limiter on
-but set high, SQLite audit trail on, every record validated and translated) and a bare
-Starlette endpoint that parses its JSON body and returns it (the ratio's denominator).
+but set high, SQLite audit trail on with one file per worker, every record validated
+and translated) and a bare Starlette endpoint that parses its JSON body and returns it
+(the ratio's denominator).
 ``wrk`` drives both over loopback with C keep-alive connections and reports requests per
 second and latency percentiles. Scenarios: outbound single record, outbound batch of
 100, inbound with a token, and the bare echo. Before timing, every scenario is sent once
@@ -107,7 +109,7 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int
     }
 
 
-def setup(work: Path) -> dict[str, str]:
+def setup(work: Path, audit_url: str | None) -> dict[str, str]:
     """Keys, callers file and audit database for the shim, all in a temporary directory."""
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR)}
     keys = subprocess.run(
@@ -129,7 +131,7 @@ def setup(work: Path) -> dict[str, str]:
     env.update(
         SHIM_KEYS_FILE=str(work / "keys.json"),
         SHIM_CALLERS_FILE=str(work / "callers.yaml"),
-        SHIM_AUDIT_URL=os.environ.get("BENCH_AUDIT_URL") or f"sqlite:///{work / 'audit.db'}",
+        SHIM_AUDIT_URL=audit_url or f"sqlite:///{work / 'audit.db'}?per_worker=1",
         SHIM_RATE_LIMIT="1000000",  # the limiter runs on every request but never refuses one
         SHIM_RATE_BURST="1000000",
         SHIM_LOG_LEVEL="WARNING",
@@ -143,13 +145,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--audit", help="audit URL (default: SQLite, one file per worker, in a temporary directory)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench/service.py needs wrk: apt-get install wrk (Debian)", file=sys.stderr)
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="shim-bench-"))
-    env = setup(work)
+    env = setup(work, args.audit)
     shim_port, echo_port = free_port(), free_port()
     uvicorn_opts = ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
     servers = [
@@ -236,7 +241,7 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str
     print(
         f"customer shim under uvicorn, {args.workers} workers, wrk {args.threads} threads, "
         f"{args.connections} connections, {args.seconds} s per scenario, group {GROUP}, "
-        "audit: SQLite"
+        f"audit: {env['SHIM_AUDIT_URL'].split(':')[0]}"
     )
     print(
         f"{'scenario':26} {'req/s':>9} {'records/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>7}"

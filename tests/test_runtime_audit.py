@@ -822,6 +822,36 @@ def test_two_processes_append_concurrently(store: Store) -> None:
     assert ids == {f"p{k}-{i}" for k in (1, 2) for i in range(n)}
 
 
+def test_sqlite_per_worker_files_verify_as_one_store(tmp_path: Path) -> None:
+    """?per_worker=1: each process writes PATH.w<pid>; the plain URL reads them all as one store."""
+    base = tmp_path / "audit.db"
+    url = f"sqlite:///{base}?per_worker=1"
+    n, start = 100, time.time() + 1.5
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, url, name, str(n), str(start), json.dumps(event())],
+            env=env,
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+        )
+        for name in ("p1", "p2")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    files = sorted(f.name for f in tmp_path.glob("audit.db.w*") if f.suffix.startswith(".w"))
+    assert len(files) == 2 and not base.exists()
+    for plain in (url, f"sqlite:///{base}"):
+        verdict = audit.verify_url(plain)
+        assert (verdict.ok, verdict.chains, verdict.records) == (True, 2, 2 * n), verdict
+    victim = tmp_path / files[1]
+    with sqlite3.connect(victim) as db:
+        db.execute("DELETE FROM audit WHERE seq = 50")
+    verdict = audit.verify_url(f"sqlite:///{base}")
+    assert not verdict.ok and verdict.first_bad is not None and verdict.first_bad.seq == 50
+
+
 def test_forked_child_writes_its_own_chain(store: Store) -> None:
     sink = open_sink(store.url, "t")
     sink.append(event(1))

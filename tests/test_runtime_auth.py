@@ -675,6 +675,21 @@ def test_memory_bounded_even_when_every_bucket_is_busy() -> None:
         assert len(limiter) <= 50
 
 
+def test_busy_buckets_are_dropped_least_recently_used_first() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=0.001, burst=1, clock=clock, max_buckets=10)
+    for i in range(10):
+        assert limiter.retry_after(f"c{i}") is None
+        clock.now += 1
+    assert limiter.retry_after("c0") is not None  # c0 used again: now the most recent
+    clock.now += 1
+    assert limiter.retry_after("new") is None  # full: drops c1 (least recently used)
+    assert len(limiter) == 10
+    assert limiter.retry_after("c0") is not None  # kept, still empty
+    assert limiter.retry_after("c2") is not None
+    assert limiter.retry_after("c1") is None  # dropped, so a fresh bucket
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(-1, 1), (float("nan"), 1), (1, 0)])
 def test_invalid_limiter_arguments(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):

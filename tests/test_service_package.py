@@ -141,9 +141,15 @@ def test_serve_two_workers(package: dict[str, str], tmp_path: Path) -> None:
             request = urllib.request.Request(f"{base}/v1/outbound", body, hdrs, method="POST")
             with urllib.request.urlopen(request, timeout=5) as response:
                 assert response.status == 200
-        status, metrics = _get(f"{base}/metrics")
-        assert status == 200
+        # Each worker flushes its counts every FLUSH_INTERVAL (0.25 s): poll, briefly.
         line = 'shim_requests_total{group="support",route="POST /v1/outbound",status="200"} 20.0'
+        deadline = time.monotonic() + 10
+        while True:
+            status, metrics = _get(f"{base}/metrics")
+            assert status == 200
+            if line in metrics.decode() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert line in metrics.decode()
     finally:
         proc.terminate()

@@ -182,6 +182,101 @@ def test_metrics_multiprocess_mode(tmp_path: Path) -> None:
     assert 'shim_requests_total{group="billing",route="POST /v1/outbound",status="200"} 2.0' in out
 
 
+def _samples(text: str, *prefixes: str) -> list[str]:
+    lines = text.splitlines()
+    return sorted(s for s in lines if s.startswith(prefixes) and "_created" not in s)
+
+
+def test_metrics_batched_counts_equal_prometheus_client_observe() -> None:
+    """Bucket edges (``le`` inclusive), +Inf, sum and count as Histogram.observe has them."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from shimgen.runtime.metrics import _BUCKETS
+
+    reference = CollectorRegistry()
+    requests = Counter("shim_requests", "", ["route", "group", "status"], registry=reference)
+    latency = Histogram(
+        "shim_request_duration_seconds", "", ["route"], buckets=_BUCKETS, registry=reference
+    )
+    records = Counter("shim_records", "", ["direction", "group"], registry=reference)
+    m = Metrics()
+    values = [0.0, 0.0005, 0.001, 0.0010001, 0.0025, 0.07, 1.0, 9.99, 10.0, 10.5, 123.0, -1.0]
+    for i, seconds in enumerate(values * 3):
+        route = "POST /v1/outbound" if i % 3 else "GET /customers/{customerId}"
+        group, status = ("billing", 200) if i % 2 else (None, 401)
+        m.request(route, group, status, seconds)
+        requests.labels(route, group or "none", str(status)).inc()
+        latency.labels(route).observe(seconds)
+        m.records("outbound", group, i)
+        records.labels("outbound", group or "none").inc(i)
+        if i % 7 == 0:
+            m.flush()  # flushing in between changes nothing
+    prefixes = ("shim_requests_total", "shim_request_duration_seconds_", "shim_records_total")
+    assert _samples(m.exposition().decode(), *prefixes) == _samples(
+        generate_latest(reference).decode(), *prefixes
+    )
+    assert m.exposition() == m.exposition()  # a flush with nothing new adds nothing
+
+
+def test_metrics_flush_periodically_while_started() -> None:
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    line = 'shim_requests_total{group="billing",route="POST /v1/outbound",status="200"} 1.0'
+
+    def raw() -> str:  # the registry as it is, without the flush exposition() does
+        return generate_latest(m.registry).decode()
+
+    async def main() -> None:
+        m.start_flushing(0.01)
+        m.request("POST /v1/outbound", "billing", 200, 0.002)
+        assert line not in raw()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if line in raw():
+                break
+        assert line in raw()
+        m.request("POST /v1/outbound", "billing", 200, 0.002)
+        m.stop_flushing()  # flushes the rest
+        assert line.replace("} 1.0", "} 2.0") in raw()
+
+    asyncio.run(main())
+
+
+def test_metrics_multiprocess_periodic_flush(tmp_path: Path) -> None:
+    """A running worker's counts reach the shared directory without an exposition of its own."""
+    code = (
+        "import asyncio, sys\n"
+        "from shimgen.runtime.metrics import Metrics\n"
+        "async def main():\n"
+        "    m = Metrics(); m.start_flushing(0.01)\n"
+        "    m.request('POST /v1/outbound', 'billing', 200, 0.01)\n"
+        "    m.records('outbound', 'billing', 5)\n"
+        "    await asyncio.sleep(0.2)\n"
+        "    sys.stdout.write('flushed\\n'); sys.stdout.flush()\n"
+        "    sys.stdin.readline()\n"  # still running (no exit-time flush) while the test reads
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "flushed\n"
+        show = (
+            "import sys; from shimgen.runtime.metrics import Metrics; "
+            "sys.stdout.write(Metrics().exposition().decode())"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", show], env=env, check=True, capture_output=True, text=True
+        ).stdout
+    finally:
+        worker.communicate("\n", timeout=20)
+    assert 'shim_records_total{direction="outbound",group="billing"} 5.0' in out
+    assert 'shim_request_duration_seconds_count{route="POST /v1/outbound"} 1.0' in out
+
+
 # -- cli --------------------------------------------------------------------------------------------
 
 

@@ -315,6 +315,29 @@ def test_auth_and_group_refusals(
     assert ("www-authenticate" in response.headers) is www_authenticate
 
 
+@pytest.mark.parametrize(
+    ("group", "status", "title"),
+    [
+        ("support", 200, None),
+        (" support\t", 200, None),  # stripped, as select_group does
+        ("", 403, "Group required"),
+        ("  ", 403, "Group required"),
+        ("Support", 403, "Unknown group"),
+        ("billing", 403, "Group not allowed"),  # declared, but helpdesk is not a member
+        (" billing ", 403, "Group not allowed"),
+    ],
+)
+def test_gate_group_selection_is_select_groups(
+    client: TestClient, group: str, status: int, title: str | None
+) -> None:
+    response = client.post(
+        "/v1/outbound", json=RECORD, headers=headers(key=KEY_HELPDESK, group=group)
+    )
+    assert response.status_code == status
+    if title is not None:
+        assert response.json()["title"] == title
+
+
 def test_no_callers_file_means_every_request_is_401(client_for: Client) -> None:
     client = client_for(callers_file=None)
     assert_problem(client.post("/v1/outbound", json=RECORD, headers=headers()), 401)

@@ -107,7 +107,9 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
     (
         "SHIM_AUDIT_URL",
         "`sqlite:///./audit.db`",
-        "Where the audit trail goes: `sqlite:///PATH`, `postgresql://...`, `jsonl:///PATH`.",
+        "Where the audit trail goes: `sqlite:///PATH`, `postgresql://...`, `jsonl:///PATH`. "
+        "With several workers add `?per_worker=1` to a SQLite URL: each worker then writes "
+        "its own `PATH.w<pid>` file, and `audit verify` reads them all as one trail.",
     ),
     ("SHIM_MAX_BODY_BYTES", "1048576", "Larger request bodies get 413."),
     ("SHIM_MAX_BATCH", "1000", "More records in one request get 413."),

@@ -103,6 +103,9 @@ def _split(url: str) -> tuple[str, str, dict[str, str]]:
     raise AuditError("the audit URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH")
 
 
+_BOOL = ("0", "1", "true", "false")
+
+
 def _option(options: dict[str, str], kind: str, allowed: dict[str, tuple[str, ...]]) -> None:
     for name, value in options.items():
         if name not in allowed:
@@ -124,10 +127,19 @@ def open_sink(url: str, instance: str) -> AuditSink:
     """
     kind, target, options = _split(url)
     if kind == "sqlite":
-        _option(options, "sqlite", {"synchronous": ("normal", "full", "extra")})
-        return SQLiteSink(target, instance, synchronous=options.get("synchronous", "normal"))
+        _option(
+            options,
+            "sqlite",
+            {"synchronous": ("normal", "full", "extra"), "per_worker": _BOOL},
+        )
+        return SQLiteSink(
+            target,
+            instance,
+            synchronous=options.get("synchronous", "normal"),
+            per_worker=options.get("per_worker", "0").lower() in ("1", "true"),
+        )
     if kind == "jsonl":
-        _option(options, "jsonl", {"fsync": ("0", "1", "true", "false")})
+        _option(options, "jsonl", {"fsync": _BOOL})
         return JsonlSink(target, instance, fsync=options.get("fsync", "0").lower() in ("1", "true"))
     from .audit_pg import PostgresSink  # psycopg is imported only when used
 

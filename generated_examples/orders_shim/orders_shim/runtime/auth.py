@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import heapq
 import hmac
 import math
 import secrets
@@ -89,11 +90,15 @@ class Authenticator:
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         """The caller named by ``X-API-Key`` or ``Authorization: Bearer`` (exactly one)."""
-        key = get_header(headers, API_KEY_HEADER)
-        auth = get_header(headers, AUTHORIZATION_HEADER)
-        if key is not None and auth is not None:
-            raise self._deny("send either X-API-Key or Authorization, not both")
+        return self.credentials(
+            get_header(headers, API_KEY_HEADER), get_header(headers, AUTHORIZATION_HEADER)
+        )
+
+    def credentials(self, key: str | None, auth: str | None) -> Caller:
+        """:meth:`authenticate` given the two header values (``None`` when absent)."""
         if key is not None:
+            if auth is not None:
+                raise self._deny("send either X-API-Key or Authorization, not both")
             digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
             found: Caller | None = None
             for stored, caller in self._keys:  # no early exit, see class docstring
@@ -216,38 +221,58 @@ class RateLimiter:
         self.max_buckets = max_buckets
         self._clock = clock
         self._lock = threading.Lock()
-        # name -> [tokens, last update, rate, burst]; dict order = least recently used first
+        # name -> [tokens, last use, rate, burst]; eviction orders by last use (no reordering
+        # of the dict on every request)
         self._buckets: dict[str, list[float]] = {}
 
     def retry_after(
         self, caller_name: str, rate: float | None = None, burst: int | None = None
     ) -> float | None:
         """None if the request may go ahead (a token is taken), else seconds until one is free."""
-        r = self.rate if rate is None else rate
-        if r <= 0:
-            return None
-        b = float(self.burst if burst is None else burst)
-        with self._lock:
-            now = self._clock()
-            bucket = self._buckets.pop(caller_name, None)
-            if bucket is None:
-                tokens = b
-                if len(self._buckets) >= self.max_buckets:
-                    self._evict(now)
-            else:
-                tokens = min(b, bucket[0] + max(0.0, now - bucket[1]) * r)
-            wait = None if tokens >= 1.0 else (1.0 - tokens) / r
-            if wait is None:
-                tokens -= 1.0
-            self._buckets[caller_name] = [tokens, now, r, b]
-            return wait
+        return self._take(
+            caller_name,
+            self.rate if rate is None else rate,
+            self.burst if burst is None else burst,
+        )
 
     def for_caller(self, caller: Caller) -> float | None:
         """:meth:`retry_after` with the caller's own rate limit, if the callers file sets one."""
         limit = caller.rate_limit
         if limit is None:
-            return self.retry_after(caller.name)
-        return self.retry_after(caller.name, limit.per_second, limit.burst)
+            return self._take(caller.name, self.rate, self.burst)
+        return self._take(caller.name, limit.per_second, limit.burst)
+
+    def _take(self, name: str, rate: float, burst: float) -> float | None:
+        if rate <= 0:
+            return None
+        lock = self._lock
+        lock.acquire()  # cheaper than `with` on this path
+        try:
+            now = self._clock()
+            buckets = self._buckets
+            bucket = buckets.get(name)
+            if bucket is None:
+                if len(buckets) >= self.max_buckets:
+                    self._evict(now)
+                tokens = burst
+                bucket = buckets[name] = [burst, now, rate, burst]
+            else:
+                tokens = bucket[0]
+                elapsed = now - bucket[1]
+                if elapsed > 0.0:  # a clock going backwards adds nothing
+                    tokens += elapsed * rate
+                if tokens > burst:
+                    tokens = burst
+                bucket[1] = now
+                bucket[2] = rate
+                bucket[3] = burst
+            if tokens >= 1.0:
+                bucket[0] = tokens - 1.0
+                return None
+            bucket[0] = tokens
+            return (1.0 - tokens) / rate
+        finally:
+            lock.release()
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -257,8 +282,13 @@ class RateLimiter:
         for key in full:
             del self._buckets[key]
         excess = len(self._buckets) - (self.max_buckets * 9) // 10
-        for key in list(self._buckets)[: max(0, excess)]:
-            del self._buckets[key]
+        if excess > 0:  # least recently used first: smallest last use, then oldest bucket
+            for key, _ in heapq.nsmallest(excess, self._buckets.items(), key=_last_use):
+                del self._buckets[key]
+
+
+def _last_use(item: tuple[str, list[float]]) -> float:
+    return item[1][1]
 
 
 def hash_api_key(key: str) -> str:

@@ -11,8 +11,13 @@ Metric families (all prefixed ``shim_``):
 * ``shim_audit_failures_total``: audit appends that failed (each a 503).
 * ``shim_rate_limited_total{group}``: requests refused with 429.
 
-Label children are cached in plain dicts, so the per-request cost is a dict
-lookup and an increment instead of prometheus-client's label validation.
+The per-request cost is plain Python: :meth:`Metrics.request` adds one to a
+latency bucket and the duration to a sum in a list kept per ``(route, group,
+status)``, :meth:`Metrics.records` adds to an int. :meth:`Metrics.flush` moves
+what was added since the last flush into the prometheus-client metrics; it
+runs before every exposition, every :data:`FLUSH_INTERVAL` seconds while the
+app runs (started by the app's lifespan, so other workers' ``/metrics`` see
+this worker's counts at most that late), at shutdown and at interpreter exit.
 
 Several uvicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty, writable
 directory before the workers start (``<pkg> serve --workers N`` does this
@@ -26,7 +31,12 @@ internal network (e.g. do not route it through the public ingress).
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
+import threading
+import weakref
+from bisect import bisect_left
 from typing import Final
 
 from prometheus_client import (
@@ -40,11 +50,24 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["CONTENT_TYPE", "NO_GROUP", "Metrics"]
+__all__ = ["CONTENT_TYPE", "FLUSH_INTERVAL", "NO_GROUP", "Metrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 NO_GROUP: Final = "none"
+FLUSH_INTERVAL: Final = 0.25  # seconds between flushes while the app runs
 _BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A request cell: a count per bucket (bisect_left finds the first bound >= the value, like
+# prometheus-client's `value <= bound`; index len(_BUCKETS) is +Inf), then the sum of durations.
+_SUM: Final = len(_BUCKETS) + 1
+
+_live: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """Counts of a process that exits without a last exposition still reach the multiprocess files."""
+    for metrics in list(_live):
+        metrics.flush()
 
 
 class Metrics:
@@ -52,6 +75,10 @@ class Metrics:
 
     A registry per app (instead of prometheus-client's global one) lets tests
     and one process build several apps without duplicate-metric errors.
+
+    Cells only ever grow; a flush adds the difference to what the previous
+    flush saw, under a lock, so neither a concurrent flush nor an increment
+    during one is counted twice or lost.
     """
 
     def __init__(self) -> None:
@@ -82,32 +109,93 @@ class Metrics:
         self._rate_limited = Counter(
             "shim_rate_limited", "Requests refused by the rate limiter", ["group"], registry=reg
         )
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._record_children: dict[tuple[str, str], Counter] = {}
-        self._latency_children: dict[str, Histogram] = {}
+        self._lock = threading.Lock()
+        # hot path: key -> cell; flush: (cell, values at the last flush, children)
+        self._request_cells: dict[tuple[str, str, int], list[float]] = {}
+        self._record_cells: dict[tuple[str, str], list[int]] = {}
+        self._request_flush: list[tuple[list[float], list[float], Counter, Histogram]] = []
+        self._record_flush: list[tuple[list[int], list[int], Counter]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        _live.add(self)
 
     def request(self, route: str, group: str | None, status: int, seconds: float) -> None:
         """Count one response and observe its latency."""
-        key = (route, group or NO_GROUP, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._requests.labels(key[0], key[1], str(status))
-            self._request_children[key] = child
-        child.inc()
-        hist = self._latency_children.get(route)
-        if hist is None:
-            hist = self._latency.labels(route)
-            self._latency_children[route] = hist
-        hist.observe(seconds)
+        cell = self._request_cells.get((route, group or NO_GROUP, status))
+        if cell is None:
+            cell = self._new_request_cell(route, group or NO_GROUP, status)
+        cell[bisect_left(_BUCKETS, seconds)] += 1
+        cell[_SUM] += seconds
 
     def records(self, direction: str, group: str | None, count: int) -> None:
         """Count ``count`` records translated in ``direction`` for ``group``."""
-        key = (direction, group or NO_GROUP)
-        child = self._record_children.get(key)
-        if child is None:
-            child = self._records.labels(*key)
-            self._record_children[key] = child
-        child.inc(count)
+        cell = self._record_cells.get((direction, group or NO_GROUP))
+        if cell is None:
+            cell = self._new_record_cell(direction, group or NO_GROUP)
+        cell[0] += count
+
+    def _new_request_cell(self, route: str, group: str, status: int) -> list[float]:
+        key = (route, group, status)
+        with self._lock:
+            cell = self._request_cells.get(key)
+            if cell is None:  # children now, so their _created is the first request's time
+                counter = self._requests.labels(route, group, str(status))
+                histogram = self._latency.labels(route)
+                cell = [0] * _SUM + [0.0]
+                self._request_flush.append((cell, cell.copy(), counter, histogram))
+                self._request_cells[key] = cell
+            return cell
+
+    def _new_record_cell(self, direction: str, group: str) -> list[int]:
+        key = (direction, group)
+        with self._lock:
+            cell = self._record_cells.get(key)
+            if cell is None:
+                counter = self._records.labels(direction, group)
+                cell = [0]
+                self._record_flush.append((cell, [0], counter))
+                self._record_cells[key] = cell
+            return cell
+
+    def flush(self) -> None:
+        """Add everything counted since the last flush to the prometheus-client metrics."""
+        with self._lock:
+            for cell, done, counter, histogram in self._request_flush:
+                if cell == done:
+                    continue
+                now = cell.copy()
+                buckets = histogram._buckets  # what Histogram.observe increments
+                count = 0
+                for i in range(_SUM):
+                    added = now[i] - done[i]
+                    if added:
+                        buckets[i].inc(added)
+                        count += int(added)
+                histogram._sum.inc(now[_SUM] - done[_SUM])
+                counter.inc(count)
+                done[:] = now
+            for rcell, rdone, rcounter in self._record_flush:
+                added = rcell[0] - rdone[0]
+                if added:
+                    rcounter.inc(added)
+                    rdone[0] += added
+
+    def start_flushing(self, interval: float = FLUSH_INTERVAL) -> None:
+        """Flush every ``interval`` seconds on the running event loop until :meth:`stop_flushing`."""
+        loop = asyncio.get_running_loop()
+        self.stop_flushing()
+
+        def tick() -> None:
+            self._timer = loop.call_later(interval, tick)  # first, so an error cannot stop it
+            self.flush()
+
+        self._timer = loop.call_later(interval, tick)
+
+    def stop_flushing(self) -> None:
+        """Stop the periodic flush and flush once more."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flush()
 
     def audit_failure(self) -> None:
         self._audit_failures.inc()
@@ -117,6 +205,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text exposition format; in multiprocess mode, summed over all workers."""
+        self.flush()
         if self.multiproc_dir is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()

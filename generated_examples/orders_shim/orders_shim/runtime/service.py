@@ -22,7 +22,8 @@ Performance: the two translation endpoints are raw ASGI apps that the envelope
 calls directly for ``POST`` on their exact paths (Starlette routing, ``Request``
 and ``Response`` are skipped; everything else goes through Starlette as usual),
 bodies are parsed and written with orjson, schemas are compiled at start-up,
-metrics use cached label children, and audit events reach the sink through
+metrics are plain-Python counts flushed to prometheus-client periodically and
+before each scrape, and audit events reach the sink through
 :class:`~.recorder.Recorder` (group commit when the sink supports it).
 
 Logging: errors and refusals are logged as JSON (:mod:`.logs`); the per-request
@@ -370,9 +371,13 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
                 spec.upstream_timeout or settings.upstream_timeout, settings.upstream_timeout
             )
             shim.upstream = Upstream(settings.upstream_url, timeout)
+        # Batched metric counts reach prometheus-client (and so the other workers' /metrics)
+        # at most this late; the last ones at shutdown.
+        shim.metrics.start_flushing()
         try:
             yield
         finally:
+            shim.metrics.stop_flushing()
             if shim.upstream is not None:
                 await shim.upstream.aclose()
             shim.recorder.close()
