@@ -419,7 +419,8 @@ CORE_MODULES = frozenset({"__init__", "errors", "keys", "support", "transforms"}
 SERVICE_MODULES = frozenset(
     {
         "audit", "audit_chain", "audit_pg", "audit_sinks", "auth", "callers", "cli", "logs",
-        "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings", "validate",
+        "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
+        "sqlite_checkpoint", "validate",
     }
 )  # fmt: skip
 CORE_ALLOWED = frozenset(sys.stdlib_module_names) | {"cryptography"}

@@ -43,6 +43,7 @@ RUNTIME_FILES = (
     "audit_chain.py",
     "audit_sinks.py",
     "audit_pg.py",
+    "sqlite_checkpoint.py",
     "problems.py",
     "validate.py",
     "metrics.py",

@@ -29,6 +29,7 @@ from .audit_chain import (
     reason,
     row_record,
 )
+from .sqlite_checkpoint import Checkpointer
 
 __all__ = ["JsonlSink", "SQLiteSink", "jsonl_records", "sqlite_records"]
 
@@ -122,6 +123,7 @@ class SQLiteSink(_FileSink):
         self.blocking = self._synchronous != "NORMAL"
         super().__init__(path, instance)
         self._conn = self._connect()
+        self._checkpointer = Checkpointer(self.path)
 
     def _connect(self) -> sqlite3.Connection:
         if os.path.exists(self.path) and not os.access(self.path, os.W_OK):
@@ -160,6 +162,7 @@ class SQLiteSink(_FileSink):
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
                 conn.execute(_SQLITE_SCHEMA)
                 conn.execute("PRAGMA busy_timeout=0")  # writers wait in _begin, not in SQLite
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # see .sqlite_checkpoint
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -250,8 +253,11 @@ class SQLiteSink(_FileSink):
         if self._per_worker:  # a forked child is another worker: its own file
             self.path = os.path.abspath(worker_file(self._base))
         self._conn = self._connect()
+        self._checkpointer = Checkpointer(self.path)  # threads do not survive a fork
 
     def _close(self) -> None:
+        self._checkpointer.stop()
+        Checkpointer.checkpoint(self._conn)  # leave a short WAL behind
         self._conn.close()
 
     def records(self) -> Iterator[dict[str, Any]]:

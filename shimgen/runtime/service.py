@@ -32,6 +32,7 @@ access line is at DEBUG, so ``SHIM_LOG_LEVEL=DEBUG`` turns it on.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -269,6 +270,8 @@ class _Envelope:
         self.fast = dict(fast)  # POST path -> endpoint, called without routing
         spec = shim.spec
         self.mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}".encode()
+        self._rid_prefix = os.urandom(8).hex().encode()
+        self._rid_counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -285,7 +288,8 @@ class _Envelope:
                     if key == "x-request-id" and _REQUEST_ID.fullmatch(value):
                         rid = value
         if not rid:
-            rid = os.urandom(16).hex().encode()
+            # Unique without a syscall per request: a random per-process prefix and a counter.
+            rid = b"%s%016x" % (self._rid_prefix, next(self._rid_counter))
         request_id = rid.decode()
         scope["shim.headers"] = headers
         scope["shim.request_id"] = request_id
@@ -383,15 +387,37 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             shim.recorder.close()
             shim.sink.close()
 
-    app = Starlette(
+    app = _ShimApp(
         debug=False,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPProblem: problem_handler, HTTPException: http_exception_handler},
     )
     app.add_middleware(_Envelope, shim=shim, fast=fast)
+    app.fast_envelope = _Envelope(app.router, shim, fast)
     app.state.shim = shim
     return app
+
+
+class _ShimApp(Starlette):
+    """Starlette, with the two translation endpoints dispatched straight to the envelope.
+
+    Every other request takes Starlette's full middleware stack (with the same
+    envelope inside it). The translation endpoints are the hot path, and the
+    envelope already does what the outer layers would (last-resort 500, headers),
+    so skipping Starlette's error middleware there saves its per-message wrapping.
+    """
+
+    fast_envelope: _Envelope
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            envelope = self.fast_envelope
+            if scope["path"] in envelope.fast:
+                scope["app"] = self
+                await envelope(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def build_echo_app() -> Starlette:

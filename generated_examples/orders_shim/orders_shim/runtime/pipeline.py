@@ -70,8 +70,8 @@ class Shim:
         self.v_external = SchemaValidator(spec.openapi, "ExternalRecord")
         self.v_inbound = SchemaValidator(spec.openapi, "InboundPayload")
         self.fields = {
-            "outbound": {g: list(f) for g, f in spec.fields_out.items()},
-            "inbound": {g: list(f) for g, f in spec.fields_in.items()},
+            "outbound": {g: tuple(f) for g, f in spec.fields_out.items()},
+            "inbound": {g: tuple(f) for g, f in spec.fields_in.items()},
         }
         self.sink: Any = None
         self.recorder: Recorder | None = None
@@ -215,7 +215,7 @@ class Shim:
             "mapping_version": spec.version,
             "mapping_sha256": spec.sha256,
             "records": records,
-            "fields": list(self.fields[direction].get(group or "", ())),
+            "fields": self.fields[direction].get(group or "", ()),  # a tuple, never mutated
             "outcome": outcome,
             "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
         }
