@@ -131,7 +131,7 @@ class Shim:
     async def json_body(self, scope: Scope, receive: Receive) -> Any:
         """The parsed JSON body: 415 if not JSON, 413 if too large, 400 if malformed or too deep."""
         ctype = scope["shim.headers"].get("content-type", "")
-        if ctype.partition(";")[0].strip().lower() != _JSON:
+        if ctype != _JSON and ctype.partition(";")[0].strip().lower() != _JSON:
             raise HTTPProblem(415, "send the body as application/json")
         body = await read_body(receive, self.settings.max_body_bytes)
         document = parse_json(body)

@@ -67,10 +67,11 @@ INBOUND: Final = "POST /v1/inbound"
 _JSON: Final = "application/json"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 # The only request headers the shim reads; the envelope collects just these, decoded.
-_READ_HEADERS: Final = frozenset(
-    {b"x-api-key", b"authorization", b"shim-group", b"content-type", b"content-length",
-     b"x-request-id"}
-)  # fmt: skip
+_READ_HEADERS: Final = {
+    name: name.decode("latin-1")
+    for name in (b"x-api-key", b"authorization", b"shim-group", b"content-type",
+                 b"content-length", b"x-request-id")
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -281,12 +282,12 @@ class _Envelope:
         headers: dict[str, str] = {}
         rid = b""
         for name, value in scope["headers"]:
-            if name in _READ_HEADERS:
-                key = name.decode("latin-1")
-                if key not in headers:  # the first one wins, as in Starlette's Headers
-                    headers[key] = value.decode("latin-1")
-                    if key == "x-request-id" and _REQUEST_ID.fullmatch(value):
-                        rid = value
+            key = _READ_HEADERS.get(name)
+            # The first one wins, as in Starlette's Headers.
+            if key is not None and key not in headers:
+                headers[key] = value.decode("latin-1")
+                if key == "x-request-id" and _REQUEST_ID.fullmatch(value):
+                    rid = value
         if not rid:
             # Unique without a syscall per request: a random per-process prefix and a counter.
             rid = b"%s%016x" % (self._rid_prefix, next(self._rid_counter))
