@@ -209,8 +209,8 @@ class SQLiteSink(_FileSink):
     def append_many(self, events: Sequence[Mapping[str, Any]], wait: bool = True) -> None:
         """Chain and store several events in one transaction: all of them, or none.
 
-        The service calls this once per event-loop iteration with every event that
-        arrived in it (group commit), so one commit's cost is shared by all the
+        The service calls this with every event that arrived within a short window
+        (group commit, see .recorder), so one commit's cost is shared by all the
         requests waiting on it; each request still returns only once its record
         is stored. With ``wait=False`` a store locked by another process raises
         :class:`AuditBusy` at once (nothing written) instead of waiting for it.
