@@ -182,7 +182,7 @@ def main() -> int:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "customer_shim.runtime.service:build_echo_app",
+                "customer_shim.runtime.echo:build_echo_app",
                 "--port",
                 str(echo_port),
                 *uvicorn_opts,

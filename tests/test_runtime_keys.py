@@ -418,7 +418,8 @@ def test_translation_error_lists_problems() -> None:
 CORE_MODULES = frozenset({"__init__", "errors", "keys", "support", "transforms"})
 SERVICE_MODULES = frozenset(
     {
-        "audit", "audit_chain", "audit_pg", "audit_sinks", "auth", "callers", "cli", "logs",
+        "audit", "audit_chain", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
+        "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
         "sqlite_checkpoint", "validate",
     }

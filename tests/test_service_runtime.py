@@ -20,7 +20,8 @@ from starlette.testclient import TestClient
 
 from shimgen.runtime import logs
 from shimgen.runtime.audit import AuditError
-from shimgen.runtime.service import build_app, build_echo_app
+from shimgen.runtime.echo import build_echo_app
+from shimgen.runtime.service import build_app
 from shimgen.runtime.settings import Settings
 from tests.service_support import (
     KEY_HELPDESK,

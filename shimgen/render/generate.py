@@ -43,6 +43,7 @@ RUNTIME_FILES = (
     "audit_chain.py",
     "audit_sinks.py",
     "audit_pg.py",
+    "audit_jsonl.py",
     "sqlite_checkpoint.py",
     "problems.py",
     "validate.py",
@@ -53,6 +54,7 @@ RUNTIME_FILES = (
     "recorder.py",
     "service.py",
     "cli.py",
+    "echo.py",
 )
 
 

@@ -60,7 +60,7 @@ from .proxy import ProxyRoute, Upstream
 from .recorder import Recorder
 from .settings import Settings
 
-__all__ = ["INBOUND", "OUTBOUND", "RouteSpec", "Shim", "ShimSpec", "build_app", "build_echo_app"]
+__all__ = ["INBOUND", "OUTBOUND", "RouteSpec", "Shim", "ShimSpec", "build_app"]
 
 OUTBOUND: Final = "POST /v1/outbound"
 INBOUND: Final = "POST /v1/inbound"
@@ -419,21 +419,3 @@ class _ShimApp(Starlette):
                 await envelope(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
-
-
-def build_echo_app() -> Starlette:
-    """Benchmark denominator: ``POST /echo`` parses the JSON body and returns it (plus ``/healthz``).
-
-    Same stack as the shim (uvicorn, Starlette, orjson) and nothing else, so
-    the ratio measures what the shim's own work costs.
-    """
-
-    async def echo(request: Request) -> Response:
-        return Response(orjson.dumps(orjson.loads(await request.body())), media_type=_JSON)
-
-    async def healthz(request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type=_JSON)
-
-    return Starlette(
-        routes=[Route("/echo", echo, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
-    )

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .audit_chain import CHAIN_FIELDS, EVENT_FIELDS, GENESIS, AuditError, record_hash
-from .audit_sinks import JsonlSink, SQLiteSink, jsonl_records, sqlite_records
+from .audit_jsonl import JsonlSink, jsonl_records
+from .audit_sinks import SQLiteSink, sqlite_records
 
 __all__ = [
     "DEFAULT_URL",
