@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shimgen.render.openapi import PROBLEM  # the Problem schema of every generated openapi.json
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "generated_examples" / "customer_shim"
 KEYS_FILE = ROOT / "tests" / "fixtures" / "test-keys.json"
@@ -66,27 +68,6 @@ def _bundle(side: str, path: Path) -> dict[str, Any]:
     return {f"{side}.{name}": schema for name, schema in json.loads(text)["$defs"].items()}
 
 
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "request_id"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["pointer", "message"],
-                "additionalProperties": False,
-                "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "customer shim (test fixture)", "version": "3"},
@@ -105,7 +86,7 @@ OPENAPI: dict[str, Any] = {
                     "status": {"type": "string", "enum": ["active", "suspended", "closed"]},
                 },
             },
-            "Problem": PROBLEM_SCHEMA,
+            "Problem": PROBLEM,
         }
     },
 }

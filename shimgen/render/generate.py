@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,13 @@ import jinja2
 from black.mode import TargetVersion
 
 from shimgen import __version__
-from shimgen.check.plan import Route, ShimPlan
+from shimgen.check.plan import ShimPlan
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
 from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
 from shimgen.render.openapi import endpoints, openapi_document
-from shimgen.render.servicespec import ENV_VARS, service_context
+from shimgen.render.servicespec import ENV_VARS, route_views, service_context
 from shimgen.schema.model import format_path
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
@@ -160,7 +160,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         "views": _field_table(plan),
         "canary": record,
         "forbidden": forbidden(plan, record),
-        "routes": [_test_route(r) for r in plan.routes],
+        "routes": [asdict(view) for view in route_views(plan)],
         "inbound": {
             v: [
                 (r.internal, r.external)
@@ -223,19 +223,6 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
         },
     }
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
-
-
-def _test_route(route: Route) -> dict[str, Any]:
-    """What the generated service tests need to call a proxy route."""
-    return {
-        "method": route.method,
-        "path": route.path,
-        "internal_method": route.internal_method,
-        "groups": list(route.groups),
-        "params": [(p.name, p.external, p.internal) for p in route.params],
-        "query": list(route.query),
-        "has_body": route.has_body,
-    }
 
 
 def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:

@@ -151,15 +151,22 @@ class Shim:
             raise HTTPProblem(422, f"{what} does not match its schema; see errors", errors=problems)
 
     @staticmethod
-    def translation_problem(exc: TranslationError, prefix: str = "") -> HTTPProblem:
+    def translation_problem(problems: list[Problem]) -> HTTPProblem:
+        """The 422 for records the translator refused, in either direction."""
         return HTTPProblem(
             422,
             "the record cannot be translated; see errors",
             slug="translation-failed",
             title="Translation failed",
-            errors=[Problem(prefix + p.pointer if prefix else p.pointer, p.message)
-                    for p in exc.problems],
-        )  # fmt: skip
+            errors=problems,
+        )
+
+    def translate_in(self, document: Any, group: str) -> dict[str, Any]:
+        """``to_internal`` for one payload; the translator's problems as one 422."""
+        try:
+            return self.spec.to_internal(document, group)
+        except TranslationError as exc:
+            raise self.translation_problem(exc.problems) from None
 
     def translate_out(
         self, records: list[Any], group: str, indexed: bool = True
@@ -182,13 +189,7 @@ class Shim:
                 if len(problems) >= MAX_ERRORS:
                     break
         if problems:
-            raise HTTPProblem(
-                422,
-                "the record cannot be translated; see errors",
-                slug="translation-failed",
-                title="Translation failed",
-                errors=problems[:MAX_ERRORS],
-            )
+            raise self.translation_problem(problems[:MAX_ERRORS])
         return out
 
     # -- 4. audit -------------------------------------------------------------------------

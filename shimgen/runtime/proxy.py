@@ -38,6 +38,7 @@ from starlette.types import Scope
 from .errors import TranslationError
 from .logs import logger
 from .problems import HTTPProblem
+from .support import put
 from .validate import too_deep
 
 if TYPE_CHECKING:
@@ -171,12 +172,13 @@ class ProxyRoute:
         self.route = route
         self.label = f"{route.method} {route.path}"
         self.query = frozenset(route.query)
-        inbound = shim.spec.openapi
-        self.params = [
-            (name, ext.split("."), internal.split("."), internal_name,
-             _wants_int(_schema_at(inbound, "InboundPayload", ext.split("."))))
-            for name, ext, internal, internal_name in route.params
-        ]  # fmt: skip
+        self.params: list[tuple[str, tuple[str, ...], tuple[str, ...], str, bool]] = []
+        for name, ext, internal, internal_name in route.params:
+            ext_path = tuple(ext.split("."))
+            wants_int = _wants_int(_schema_at(shim.spec.openapi, "InboundPayload", list(ext_path)))
+            self.params.append(
+                (name, ext_path, tuple(internal.split(".")), internal_name, wants_int)
+            )
 
     async def handle(self, request: Request) -> Response:
         shim, route = self.shim, self.route
@@ -201,10 +203,7 @@ class ProxyRoute:
             try:
                 path = self._internal_path(request.path_params, group)
                 if route.has_body:
-                    try:
-                        payload = orjson.dumps(shim.spec.to_internal(body, group))
-                    except TranslationError as exc:
-                        raise shim.translation_problem(exc) from None
+                    payload = orjson.dumps(shim.translate_in(body, group))
                 status = 200
             except HTTPProblem as problem:
                 status = problem.status
@@ -240,10 +239,7 @@ class ProxyRoute:
                 if not isinstance(value, str) or not value.lstrip("-").isdigit():
                     raise not_found
                 value = int(value)
-            target = payload
-            for key in ext[:-1]:
-                target = target.setdefault(key, {})
-            target[ext[-1]] = value
+            put(payload, ext, value)
         try:
             internal = self.shim.spec.to_internal(payload, group)
         except TranslationError:

@@ -57,18 +57,20 @@ ROUTES: list[dict[str, Any]] = [
         "method": "GET",
         "path": "/customers/{customerId}",
         "internal_method": "GET",
-        "groups": ["support", "billing"],
-        "params": [("customerId", ("customerId",), ("id",))],
-        "query": ["expand"],
+        "internal_path": "/internal/customers/{id}",
+        "params": (("customerId", "customerId", "id", "id"),),
+        "groups": ("billing", "support"),
+        "query": ("expand",),
         "has_body": False,
     },
     {
         "method": "PATCH",
         "path": "/customers/{customerId}",
         "internal_method": "PATCH",
-        "groups": ["support"],
-        "params": [("customerId", ("customerId",), ("id",))],
-        "query": [],
+        "internal_path": "/internal/customers/{id}",
+        "params": (("customerId", "customerId", "id", "id"),),
+        "groups": ("support",),
+        "query": (),
         "has_body": True,
     },
 ]
@@ -149,8 +151,8 @@ def route_call(client: Any, route: dict[str, Any], group: str, hdrs: dict[str, s
     if group in route["groups"]:
         view = client.post("/v1/outbound", json=CANARY, headers=headers(group=group)).json()
     path = route["path"]
-    for name, external, _internal in route["params"]:
-        path = path.replace("{" + name + "}", str(pick(view, external)))
+    for name, external, _internal, _ in route["params"]:
+        path = path.replace("{" + name + "}", str(pick(view, external.split("."))))
     body = json.dumps({}) if route["has_body"] else None
     return client.request(route["method"], path, content=body, headers=hdrs)
 
@@ -306,8 +308,8 @@ def test_proxy_detokenizes_params_and_drops_undeclared_query(
         group = route["groups"][0]
         view = client.post("/v1/outbound", json=CANARY, headers=headers(group=group)).json()
         path = route["path"]
-        for name, external, _internal in route["params"]:
-            path = path.replace("{" + name + "}", str(pick(view, external)))
+        for name, external, _internal, _ in route["params"]:
+            path = path.replace("{" + name + "}", str(pick(view, external.split("."))))
         query = {name: "q" for name in route["query"]} | {"zz_undeclared": "leak"}
         response = client.get(path, params=query, headers=headers(group=group))
         assert response.status_code == 200, response.text
@@ -315,8 +317,10 @@ def test_proxy_detokenizes_params_and_drops_undeclared_query(
         method, seen_path, seen_query, _ = upstream.seen[-1]
         assert method == route["internal_method"]
         assert seen_query == {name: "q" for name in route["query"]}
-        for _name, _external, internal in route["params"]:
-            assert str(pick(CANARY, internal)) in unquote(seen_path), "path parameter not reversed"
+        for _name, _external, internal, _ in route["params"]:
+            assert str(pick(CANARY, internal.split("."))) in unquote(
+                seen_path
+            ), "path parameter not reversed"
 
 
 @pytest.mark.parametrize(

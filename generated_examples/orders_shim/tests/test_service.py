@@ -137,8 +137,8 @@ def route_call(client: Any, route: dict[str, Any], group: str, hdrs: dict[str, s
     if group in route["groups"]:
         view = client.post("/v1/outbound", json=CANARY, headers=headers(group=group)).json()
     path = route["path"]
-    for name, external, _internal in route["params"]:
-        path = path.replace("{" + name + "}", str(pick(view, external)))
+    for name, external, _internal, _ in route["params"]:
+        path = path.replace("{" + name + "}", str(pick(view, external.split("."))))
     body = json.dumps({}) if route["has_body"] else None
     return client.request(route["method"], path, content=body, headers=hdrs)
 

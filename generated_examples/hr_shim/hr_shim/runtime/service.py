@@ -51,7 +51,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit, keys
-from .errors import TranslationError
 from .logs import configure, exception_fields, log_request, logger
 from .metrics import CONTENT_TYPE
 from .pipeline import Shim
@@ -202,10 +201,7 @@ class _Endpoints:
         shim.check_schema(shim.v_inbound, document, "the request body")
         status = 500
         try:
-            try:
-                result = shim.spec.to_internal(document, group)
-            except TranslationError as exc:
-                raise shim.translation_problem(exc) from None
+            result = shim.translate_in(document, group)
             status = 200
         except HTTPProblem as problem:
             status = problem.status
