@@ -103,8 +103,20 @@ EOF
 fi
 PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$DATA/postgresql.conf" | tail -n 1)"
 
-if ! as_pg "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-    as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$PGROOT/server.log" -w -t 60 start >/dev/null
+if ! as_pg "$BINDIR/pg_isready" -q -h "$PGROOT" -p "$PORT"; then
+    # Lock files left by a server that no longer runs (killed, or a machine image taken while it
+    # ran) name a process that is gone or a zombie; postgres would refuse to start.
+    if [ -f "$DATA/postmaster.pid" ]; then
+        pid="$(head -n 1 "$DATA/postmaster.pid")"
+        state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+        if [ -z "$state" ] || [ "$state" = Z ]; then
+            echo "postgres.sh: removing stale lock files of pid $pid" >&2
+            rm -f "$DATA/postmaster.pid" "$PGROOT/.s.PGSQL.$PORT.lock"
+        fi
+    fi
+    # 3>&-: the server must not inherit the export-line pipe, or `$(.ci/postgres.sh)` waits for
+    # the server to exit, that is forever.
+    as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$PGROOT/server.log" -w -t 60 start >/dev/null 3>&-
 fi
 
 psql_admin() {
