@@ -987,3 +987,43 @@ def test_sqlite_append_is_cheap(sqlite_sink: audit.AuditSink) -> None:
     for _ in range(1000):
         sqlite_sink.append(ev)
     assert (time.perf_counter() - start) / 1000 < 0.001
+
+
+def test_fork_while_the_checkpoint_thread_is_inside_sqlite(tmp_path: Path) -> None:
+    """A child forked at any moment of a checkpoint can still use SQLite (it once hung in CI)."""
+    from shimgen.runtime.sqlite_checkpoint import Checkpointer
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    sink = open_sink(url, "t")
+    sink.append(event(1))
+    busy = Checkpointer(str(tmp_path / "audit.db"), interval=0)  # checkpoints back to back
+    try:
+        for i in range(40):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - child
+                status = 1
+                try:
+                    conn = sqlite3.connect(str(tmp_path / f"child{i}.db"))
+                    conn.execute("CREATE TABLE t (x)")
+                    conn.close()
+                    status = 0
+                finally:
+                    os._exit(status)
+            status = _wait_child(pid, seconds=20)
+            assert status == 0, f"fork {i}: the child hung or failed (status {status})"
+    finally:
+        busy.stop()
+        sink.close()
+
+
+def _wait_child(pid: int, seconds: float) -> int | None:
+    """The child's wait status, or None (after killing it) if it has not ended in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None

@@ -25,7 +25,7 @@ from .audit_chain import (
     reason,
     row_record,
 )
-from .sqlite_checkpoint import Checkpointer
+from .sqlite_checkpoint import FORK_GUARD, Checkpointer
 
 __all__ = ["SQLiteSink", "sqlite_records", "store_files", "worker_file"]
 
@@ -192,13 +192,14 @@ class SQLiteSink(_FileSink):
     def _write(self, seq: int, line: bytes) -> None:
         self._still_writable()
         try:
-            self._begin(True)
-            try:
-                self._conn.execute(_SQLITE_INSERT, (self.chain, seq, line.decode()))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            with FORK_GUARD:  # the writer may be a thread: see .sqlite_checkpoint
+                self._begin(True)
+                try:
+                    self._conn.execute(_SQLITE_INSERT, (self.chain, seq, line.decode()))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             raise AuditError(f"cannot write SQLite audit file {self.path}: {reason(exc)}") from None
 
@@ -224,13 +225,14 @@ class SQLiteSink(_FileSink):
                 prev = digest
             self._still_writable()
             try:
-                self._begin(wait)
-                try:
-                    self._conn.executemany(_SQLITE_INSERT, rows)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                with FORK_GUARD:  # the writer may be a thread: see .sqlite_checkpoint
+                    self._begin(wait)
+                    try:
+                        self._conn.executemany(_SQLITE_INSERT, rows)
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
             except sqlite3.Error as exc:
                 raise AuditError(
                     f"cannot write SQLite audit file {self.path}: {reason(exc)}"

@@ -7,15 +7,28 @@ every request pays for the copying on average (measured: about 2 us per request
 on the customer shim). The audit sink turns automatic checkpoints off and this
 thread runs a PASSIVE checkpoint (which never blocks writers) on its own
 connection every ``interval`` seconds, while the event loop keeps serving.
+
+SQLite is not fork-safe while another thread is inside it: a child forked
+while this thread held one of SQLite's internal mutexes would block forever on
+its first SQLite call (seen once in CI). So threads make their SQLite calls
+under ``FORK_GUARD``, which ``fork()`` takes first and releases afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 
-__all__ = ["Checkpointer"]
+__all__ = ["FORK_GUARD", "Checkpointer"]
+
+FORK_GUARD = threading.Lock()
+os.register_at_fork(
+    before=FORK_GUARD.acquire,
+    after_in_parent=FORK_GUARD.release,
+    after_in_child=FORK_GUARD.release,
+)
 
 
 class Checkpointer:
@@ -30,14 +43,17 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            with FORK_GUARD:
+                conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         except sqlite3.Error:
             return  # the writer reports an unusable file on its own
         try:
             while not self._stop.wait(self.interval):
-                self.checkpoint(conn)
+                with FORK_GUARD:
+                    self.checkpoint(conn)
         finally:
-            conn.close()
+            with FORK_GUARD:
+                conn.close()
 
     @staticmethod
     def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> None:
