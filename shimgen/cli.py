@@ -155,3 +155,34 @@ def schema() -> None:
 def version() -> None:
     """Print the shimgen version."""
     typer.echo(__version__)
+
+
+@app.command()
+def verify(
+    directories: Annotated[list[Path], typer.Argument(help="Generated shim directories.")],
+    root: Annotated[
+        Path | None,
+        typer.Option(help="What the lock's input paths are relative to; default: the project."),
+    ] = None,
+) -> None:
+    """Fail if a generated shim was edited by hand (tampered) or its inputs changed (stale).
+
+    Example: shimgen verify generated_examples/*_shim
+
+    Exit 0: in sync; 1: tampered or stale; 2: no lock, or its inputs cannot be found.
+    """
+    from shimgen.verify import VerifyError
+    from shimgen.verify import verify as verify_dir
+
+    worst = 0
+    for directory in directories:
+        try:
+            verdict = verify_dir(directory, root)
+        except VerifyError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            worst = 2
+            continue
+        for line in verdict.lines():
+            typer.echo(line, err=not verdict.ok)
+        worst = max(worst, 0 if verdict.ok else 1)
+    raise typer.Exit(worst)

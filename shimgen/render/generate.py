@@ -218,11 +218,24 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
             "model": plan.external.model,
             "sha256": plan.external.sha256,
         },
+        # Every file generation read (the mapping, both schemas and what they $ref), so that
+        # `shimgen verify` names exactly the input that changed.
+        "inputs": input_hashes(plan),
         "files": {
             name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())
         },
     }
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def input_hashes(plan: ShimPlan) -> dict[str, str]:
+    """SHA-256 of every input file, by path relative to the project root."""
+    root = project_root(plan.mapping_path)
+    paths = {plan.mapping_path.resolve(), *plan.internal.files, *plan.external.files}
+    return {
+        rel(path, root): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(paths, key=lambda p: rel(p, root))
+    }
 
 
 def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:

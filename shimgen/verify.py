@@ -1,0 +1,162 @@
+"""``shimgen verify``: is a generated shim still what its reviewed inputs produce?
+
+Two different failures, reported apart because they call for different fixes:
+
+* **tampered**: a generated file no longer has the hash ``SHIM.lock.json``
+  recorded when it was written (edited, deleted or added by hand). The fix is
+  to move the change into the mapping or the generator, never into the copy.
+* **stale**: the inputs named in the lock (mapping, schemas and the files
+  they ``$ref``) or the generator changed since generation, so regenerating
+  now gives other files. The fix is ``shimgen generate`` again.
+
+Regeneration happens into a temporary directory, from the inputs the lock
+names, exactly as ``shimgen generate`` would write them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shimgen import __version__
+from shimgen.check import check_mapping
+from shimgen.render.generate import project_root, write_package
+
+LOCK = "SHIM.lock.json"
+IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache"})
+"""Directories that running a generated package leaves behind; never part of the shim."""
+
+
+class VerifyError(Exception):
+    """The shim cannot be verified at all (no lock, unreadable lock, inputs missing): exit 2."""
+
+
+@dataclass
+class Verdict:
+    directory: Path
+    mapping: str  # as the lock names it
+    generator: str  # as the lock names it
+    edited: list[str] = field(default_factory=list)  # tampered: hash differs from the lock
+    missing: list[str] = field(default_factory=list)  # tampered: listed in the lock, gone
+    added: list[str] = field(default_factory=list)  # tampered: on disk, not in the lock
+    changed_inputs: list[str] = field(default_factory=list)  # stale: input hash differs
+    regenerated: list[str] = field(default_factory=list)  # stale: files regeneration changes
+    check_errors: list[str] = field(default_factory=list)  # stale: inputs no longer check
+
+    @property
+    def tampered(self) -> bool:
+        return bool(self.edited or self.missing or self.added)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.changed_inputs or self.regenerated or self.check_errors)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.tampered or self.stale)
+
+    def lines(self) -> Iterator[str]:
+        """The report, one line at a time (what the CLI prints)."""
+        where = self.directory
+        if self.ok:
+            yield f"{where}: ok, in sync with {self.mapping} ({self.generator})"
+            return
+        if self.tampered:
+            n = len(self.edited) + len(self.missing) + len(self.added)
+            yield f"{where}: tampered: {n} generated file(s) changed by hand since generation"
+            yield from (f"  edited   {name}" for name in self.edited)
+            yield from (f"  deleted  {name}" for name in self.missing)
+            yield from (f"  added    {name}" for name in self.added)
+            yield (
+                "  fix: put the change in the mapping (or in shimgen), then regenerate; "
+                "generated files are never edited"
+            )
+        if self.stale:
+            yield f"{where}: stale: regenerating from {self.mapping} gives other files"
+            yield from (f"  input changed  {name}" for name in self.changed_inputs)
+            yield from (f"  input error    {line}" for line in self.check_errors)
+            if not self.changed_inputs and not self.check_errors:
+                yield (
+                    f"  inputs unchanged: the generator differs "
+                    f"({self.generator} in the lock, shimgen {__version__} now)"
+                )
+            yield from (f"  would change   {name}" for name in self.regenerated)
+            yield f"  fix: shimgen generate {self.mapping} -o {where}"
+
+
+def verify(directory: Path, root: Path | None = None) -> Verdict:
+    """Compare ``directory`` with its lock, and the lock with a fresh generation.
+
+    ``root`` is what the lock's paths are relative to: by default the project
+    holding ``directory`` (the nearest ancestor with a pyproject.toml or .git).
+    """
+    lock = _read_lock(directory)
+    root = root or project_root(directory)
+    mapping = str(lock["mapping"]["path"])
+    verdict = Verdict(directory, mapping, str(lock.get("generator", "shimgen ?")))
+    recorded: dict[str, str] = lock["files"]
+
+    on_disk = dict(_hashes(directory))
+    verdict.edited = sorted(n for n in recorded if n in on_disk and on_disk[n] != recorded[n])
+    verdict.missing = sorted(n for n in recorded if n not in on_disk)
+    verdict.added = sorted(n for n in on_disk if n not in recorded and n != LOCK)
+
+    inputs: dict[str, str] = lock.get("inputs") or {mapping: lock["mapping"]["sha256"]}
+    for name, digest in inputs.items():
+        path = root / name
+        if not path.is_file():
+            raise VerifyError(
+                f"{directory}/{LOCK} names input {name}, which is not at {path}; "
+                "run verify from the project that generated the shim, or pass --root"
+            )
+        if _sha256(path.read_bytes()) != digest:
+            verdict.changed_inputs.append(name)
+
+    result = check_mapping(root / mapping)
+    if result.plan is None:
+        verdict.check_errors = [f.format().splitlines()[0] for f in result.findings]
+        return verdict
+    with tempfile.TemporaryDirectory(prefix="shimgen-verify-") as tmp:
+        fresh_dir = Path(tmp) / directory.name
+        write_package(result.plan, fresh_dir)
+        fresh = dict(_hashes(fresh_dir))
+    fresh_files = {n: h for n, h in fresh.items() if n != LOCK}
+    verdict.regenerated = sorted(
+        set(fresh_files) ^ set(recorded)
+        | {n for n in fresh_files if n in recorded and fresh_files[n] != recorded[n]}
+    )
+    if not verdict.stale and fresh.get(LOCK) != on_disk.get(LOCK):
+        verdict.edited.append(LOCK)  # same inputs and files, yet another lock: edited by hand
+    return verdict
+
+
+def _read_lock(directory: Path) -> dict[str, Any]:
+    path = directory / LOCK
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VerifyError(f"{path} not found: {directory} is not a generated shim") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VerifyError(f"{path} cannot be read: {exc}") from None
+    try:
+        if not isinstance(data["files"], dict) or not isinstance(data["mapping"]["path"], str):
+            raise TypeError
+    except (KeyError, TypeError):
+        raise VerifyError(f"{path} is not a shimgen lock file (no mapping path or files)") from None
+    return data  # type: ignore[no-any-return]
+
+
+def _hashes(directory: Path) -> Iterator[tuple[str, str]]:
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory)
+        if path.is_file() and not IGNORED_PARTS & set(rel.parts) and path.suffix != ".pyc":
+            yield rel.as_posix(), _sha256(path.read_bytes())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

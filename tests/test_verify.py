@@ -1,0 +1,152 @@
+"""`shimgen verify`: tampered (generated files edited) apart from stale (inputs changed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shimgen.check import check_mapping
+from shimgen.cli import app
+from shimgen.render.generate import write_package
+from shimgen.verify import LOCK, verify
+from tests.expected import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A throwaway project: the example mappings and a freshly generated hr shim (two schemas)."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    plan = check_mapping(tmp_path / "mappings" / "hr.shim.yaml").plan
+    assert plan is not None
+    write_package(plan, tmp_path / "out" / "hr_shim")
+    return tmp_path
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["verify", *args])
+    return result.exit_code, result.stdout + result.stderr
+
+
+def test_fresh_shim_is_in_sync(project: Path) -> None:
+    verdict = verify(project / "out" / "hr_shim")
+    assert verdict.ok, list(verdict.lines())
+    code, out = _cli(str(project / "out" / "hr_shim"))
+    assert code == 0
+    assert "ok, in sync with mappings/hr.shim.yaml" in out
+
+
+def test_edited_generated_file_is_tampered_not_stale(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    target = shim / "hr_shim" / "translate.py"
+    target.write_text(target.read_text() + "\n# quick fix\n")
+    verdict = verify(shim)
+    assert (verdict.tampered, verdict.stale) == (True, False)
+    assert verdict.edited == ["hr_shim/translate.py"]
+    code, out = _cli(str(shim))
+    assert code == 1
+    assert "tampered: 1 generated file(s) changed by hand" in out
+    assert "edited   hr_shim/translate.py" in out
+    assert "stale" not in out
+
+
+def test_deleted_and_added_files_are_tampered(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    (shim / "Dockerfile").unlink()
+    (shim / "hr_shim" / "extra.py").write_text("x = 1\n")
+    verdict = verify(shim)
+    assert verdict.missing == ["Dockerfile"]
+    assert verdict.added == ["hr_shim/extra.py"]
+    assert not verdict.stale
+
+
+def test_what_running_the_package_leaves_behind_is_ignored(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    for leftover in ("hr_shim/__pycache__/app.cpython-311.pyc", ".pytest_cache/v/x", "a.pyc"):
+        (shim / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (shim / leftover).write_bytes(b"\0")
+    assert verify(shim).ok
+
+
+def test_edited_lock_with_the_same_inputs_is_tampered(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    lock = json.loads((shim / LOCK).read_text())
+    lock["mapping"]["version"] = 99
+    (shim / LOCK).write_text(json.dumps(lock, indent=2) + "\n")
+    verdict = verify(shim)
+    assert verdict.edited == [LOCK]
+    assert not verdict.stale
+
+
+def test_changed_mapping_is_stale_and_names_the_files_it_changes(project: Path) -> None:
+    mapping = project / "mappings" / "hr.shim.yaml"
+    mapping.write_text(mapping.read_text().replace("version: ", "version: 1", 1))
+    verdict = verify(project / "out" / "hr_shim")
+    assert (verdict.stale, verdict.tampered) == (True, False)
+    assert verdict.changed_inputs == ["mappings/hr.shim.yaml"]
+    assert "hr_shim/__init__.py" in verdict.regenerated  # the version is compiled in
+    code, out = _cli(str(project / "out" / "hr_shim"))
+    assert code == 1
+    assert "stale: regenerating from mappings/hr.shim.yaml gives other files" in out
+    assert "input changed  mappings/hr.shim.yaml" in out
+    assert "fix: shimgen generate mappings/hr.shim.yaml -o" in out
+
+
+def test_comment_only_change_is_still_stale(project: Path) -> None:
+    """What was reviewed is the file: any byte of it changing means the lock no longer matches."""
+    mapping = project / "mappings" / "hr.shim.yaml"
+    mapping.write_text(mapping.read_text() + "# reviewed again\n")
+    verdict = verify(project / "out" / "hr_shim")
+    assert verdict.changed_inputs == ["mappings/hr.shim.yaml"]
+    assert verdict.stale and not verdict.tampered
+
+
+def test_changed_second_schema_file_is_named(project: Path) -> None:
+    schema = project / "mappings" / "schemas" / "hr.directory.json"
+    doc = json.loads(schema.read_text())
+    doc["description"] = "edited"
+    schema.write_text(json.dumps(doc, indent=2))
+    verdict = verify(project / "out" / "hr_shim")
+    assert verdict.changed_inputs == ["mappings/schemas/hr.directory.json"]
+
+
+def test_inputs_that_no_longer_check_are_stale(project: Path) -> None:
+    mapping = project / "mappings" / "hr.shim.yaml"
+    mapping.write_text(mapping.read_text().replace("version: ", "version: -", 1))
+    verdict = verify(project / "out" / "hr_shim")
+    assert verdict.stale
+    assert verdict.check_errors and "SG005" in verdict.check_errors[0]
+
+
+def test_tampered_and_stale_are_both_reported(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    (shim / "README.md").write_text("hand-written\n")
+    mapping = project / "mappings" / "hr.shim.yaml"
+    mapping.write_text(mapping.read_text() + "\n")
+    verdict = verify(shim)
+    assert verdict.tampered and verdict.stale
+    text = "\n".join(verdict.lines())
+    assert text.index("tampered") < text.index("stale")
+
+
+def test_unverifiable_directories_exit_2(project: Path, tmp_path: Path) -> None:
+    code, out = _cli(str(tmp_path / "nothing-here"))
+    assert code == 2 and "not a generated shim" in out
+    (project / "mappings" / "schemas" / "hr.employee.json").unlink()
+    code, out = _cli(str(project / "out" / "hr_shim"))
+    assert code == 2 and "names input mappings/schemas/hr.employee.json" in out
+    (project / "out" / "hr_shim" / LOCK).write_text("{not json")
+    code, out = _cli(str(project / "out" / "hr_shim"))
+    assert code == 2 and "cannot be read" in out
+
+
+def test_root_option_for_a_shim_kept_outside_the_project(project: Path, tmp_path: Path) -> None:
+    moved = tmp_path.parent / f"{tmp_path.name}-elsewhere" / "hr_shim"
+    shutil.copytree(project / "out" / "hr_shim", moved)
+    code, _ = _cli(str(moved), "--root", str(project))
+    assert code == 0
+    shutil.rmtree(moved.parent)
