@@ -186,3 +186,56 @@ def verify(
             typer.echo(line, err=not verdict.ok)
         worst = max(worst, 0 if verdict.ok else 1)
     raise typer.Exit(worst)
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="Old mapping: a file, or REV:PATH read from git.")],
+    new: Annotated[str, typer.Argument(help="New mapping: a file, or REV:PATH read from git.")],
+    format_: Annotated[
+        str, typer.Option("--format", help="text, or md for a pull-request comment.")
+    ] = "text",
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Show what changed between two mappings, loosened (more exposure) first.
+
+    Example: shimgen diff origin/main:mappings/customer.shim.yaml mappings/customer.shim.yaml --format md
+
+    Exit 0: nothing loosened, or the version was bumped; 1: loosened without a
+    version bump; 2: a side cannot be read or does not check.
+    """
+    from shimgen.diff import run as run_diff
+
+    raise typer.Exit(run_diff(old, new, format_, out))
+
+
+@app.command()
+def lint(
+    mappings: Annotated[
+        list[Path] | None, typer.Argument(help="Mapping files.", show_default=False)
+    ] = None,
+    ruleset: Annotated[
+        str,
+        typer.Option(help="authoritative, autonomous, or a ruleset YAML file (docs/lint.md)."),
+    ] = "autonomous",
+    format_: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    base: Annotated[
+        str | None,
+        typer.Option(help="Git revision to compare against (enables the version-bump rule)."),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="Print the rules of the ruleset and exit.")
+    ] = False,
+) -> None:
+    """Apply the mapping style guide: safety rules and house style, Spectral-like.
+
+    Example: shimgen lint mappings/customer.shim.yaml --ruleset authoritative --format sarif
+
+    Exit 0: no error-severity finding (warnings allowed); 1: lint errors, or the
+    mapping has checker errors (printed as by check); 2: unreadable input or ruleset.
+    """
+    from shimgen.lint.cli import run as run_lint
+
+    raise typer.Exit(run_lint(mappings or [], ruleset, format_, base, list_rules))

@@ -1,0 +1,99 @@
+"""Text and JSON output of lint results.
+
+Text is compiler style, one finding per line plus a ``hint:`` line, the same
+shape as ``shimgen check`` so editors and terminals link it to the mapping.
+JSON carries the same data for scripts; SARIF (for code scanning) is in
+:mod:`shimgen.lint.sarif`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from shimgen.lint.engine import LintResult
+from shimgen.lint.model import Severity
+from shimgen.lint.rulesets import Ruleset
+
+_LABELS = {
+    Severity.ERROR: "error",
+    Severity.WARN: "warning",
+    Severity.INFO: "info note",
+    Severity.HINT: "hint",
+}
+
+
+def summary(result: LintResult, ruleset: Ruleset) -> str:
+    """One line per mapping, for stderr: counts by severity, and rules that did not run."""
+    if not result.linted:
+        return f"{result.path}: not linted, `shimgen check` reports errors"
+    counts = Counter(f.severity for f in result.findings)
+    parts = [
+        f"{counts[s]} {_LABELS[s]}{'s' if counts[s] > 1 else ''}"
+        for s in Severity
+        if s is not Severity.OFF and counts[s]
+    ]
+    text = f"{result.path}: {', '.join(parts) or 'clean'} (ruleset {ruleset.name})"
+    if result.skipped:
+        text += f"; not run without --base: {', '.join(result.skipped)}"
+    return text
+
+
+def render_text(results: list[LintResult]) -> str:
+    lines = [f.format() for r in results for f in r.findings]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def rule_table(ruleset: Ruleset) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.rule.id,
+            "severity": c.severity.value,
+            "safety": c.rule.safety,
+            "description": c.rule.description,
+            "hint": c.rule.hint,
+            "options": dict(c.options),
+            "needs_base": c.rule.needs_base,
+        }
+        for c in ruleset.rules.values()
+    ]
+
+
+def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
+    doc = {
+        "ruleset": ruleset.name,
+        "rules": rule_table(ruleset),
+        "files": [
+            {
+                "file": str(r.path),
+                "linted": r.linted,
+                "exit_code": r.exit_code,
+                "check_findings": [
+                    {
+                        "code": str(f.code),
+                        "severity": str(f.severity),
+                        "message": f.message,
+                        "line": f.line,
+                        "col": f.col,
+                        "hint": f.hint,
+                    }
+                    for f in r.check.findings
+                ],
+                "findings": [f.as_dict() for f in r.findings],
+                "skipped": r.skipped,
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_rules(ruleset: Ruleset) -> str:
+    """``--list-rules``: id, severity in this ruleset, safety/style, description."""
+    width = max(len(i) for i in ruleset.rules)
+    lines = [
+        f"{c.rule.id:<{width}}  {c.severity.value:<5}  {'safety' if c.rule.safety else 'style ':<6}  {c.rule.description}"
+        for c in ruleset.rules.values()
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,235 @@
+"""Style and review-hygiene rules: naming, documentation, ownership, shape.
+
+Warnings in the ``autonomous`` ruleset, errors in ``authoritative``. They keep
+mappings readable for the people who review them and the external API
+pleasant for the people who call it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from shimgen.lint.facts import field_at, sensitive, to_at, views_text
+from shimgen.lint.model import Context, Hit
+from shimgen.lint.registry import rule
+from shimgen.mapping.yamlpos import DataPath
+from shimgen.schema.model import ARRAY, Path_, PathError, format_path, iter_leaves, lookup
+
+CASE_NAMES = {
+    "camel": "camelCase",
+    "pascal": "PascalCase",
+    "snake": "snake_case",
+    "kebab": "kebab-case",
+}
+CASES = {
+    "camel": r"^[a-z][a-zA-Z0-9]*$",
+    "pascal": r"^[A-Z][a-zA-Z0-9]*$",
+    "snake": r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+    "kebab": r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+}
+
+
+def _written(ctx: Context) -> Iterator[tuple[Path_, DataPath]]:
+    """Every external path the mapping writes, with where it is written (rules, then derived)."""
+    for r in ctx.plan.rules:
+        if r.out_node is not None:
+            yield r.external, to_at(ctx.loaded, r.key)
+    for d in ctx.plan.derived:
+        yield d.external, ("derived", d.name)
+
+
+def _prefixes(path: Path_) -> Iterator[Path_]:
+    """Each prefix of ``path`` that ends in a field name (``[]`` steps are not fields)."""
+    for i, seg in enumerate(path, start=1):
+        if seg != ARRAY:
+            yield path[:i]
+
+
+@rule(
+    "pii-needs-why",
+    description="A pii or secret field that reaches any view, in any form but drop/null/redact, carries `why:`.",
+    hint="add `why: <what the receiving group needs it for>`, or drop the field",
+    safety=False,
+    options={"exempt": ["drop", "null", "redact"]},
+)
+def pii_needs_why(ctx: Context) -> Iterator[Hit]:
+    exempt = set(ctx.option("exempt"))
+    for r in ctx.plan.rules:
+        if r.why or not sensitive(r):
+            continue
+        reached = [v for v in ctx.plan.views if r.treatment(v).name not in exempt]
+        if reached:
+            views = views_text(reached, ctx.plan.views)
+            forms = sorted({str(r.treatment(v)) for v in reached})
+            yield Hit(
+                f"{r.classification or 'pii-carrying'} field `{r.key}` reaches {views} "
+                f"as {', '.join(f'`{f}`' for f in forms)} without `why:`",
+                field_at(r.key),
+            )
+    sens = {r.internal for r in ctx.plan.rules if sensitive(r)}
+    for d in ctx.plan.derived:
+        if d.why or not any(s in sens for s in d.sources):
+            continue
+        if any(d.emitted(v) for v in ctx.plan.views):
+            yield Hit(
+                f"derived field `{d.name}` is computed from pii without `why:`", ("derived", d.name)
+            )
+
+
+@rule(
+    "external-field-case",
+    description="External field names follow one naming style (`case`: camel, pascal, snake or kebab).",
+    hint="rename the field in the external schema and in `to:`",
+    safety=False,
+    options={"case": "camel"},
+    choices={"case": tuple(CASES)},
+)
+def field_case(ctx: Context) -> Iterator[Hit]:
+    case = ctx.option("case")
+    seen: set[Path_] = set()
+    for path, where in _written(ctx):
+        for prefix in _prefixes(path):
+            if prefix in seen:
+                continue
+            seen.add(prefix)
+            if not re.match(CASES[case], prefix[-1]):
+                yield Hit(
+                    f"external field `{format_path(prefix)}` is not {CASE_NAMES[case]}",
+                    where,
+                    value=where[-1] == "to",
+                )
+
+
+@rule(
+    "external-max-depth",
+    description="The external schema nests fields at most `max_depth` levels deep (array steps do not count).",
+    hint="flatten the external shape; callers should not dig through deep envelopes",
+    safety=False,
+    options={"max_depth": 3},
+)
+def max_depth(ctx: Context) -> Iterator[Hit]:
+    limit = ctx.option("max_depth")
+    writers = list(_written(ctx))
+    seen: set[Path_] = set()
+    for leaf in iter_leaves(ctx.plan.external.root):
+        names = [s for s in leaf.path if s != ARRAY]
+        if len(names) <= limit:
+            continue
+        cut = next(p for p in _prefixes(leaf.path) if sum(s != ARRAY for s in p) == limit + 1)
+        if cut in seen:
+            continue
+        seen.add(cut)
+        where: DataPath = next(
+            (w for path, w in writers if path[: len(cut)] == cut), ("external", "schema")
+        )
+        yield Hit(
+            f"external field `{format_path(cut)}` is nested {len(names)} levels deep (at most {limit})",
+            where,
+            value=True,
+        )
+
+
+@rule(
+    "external-field-description",
+    description="Every external field the mapping writes (and each object on its path) has a `description` in the external schema.",
+    hint="add a `description` to the field in the external schema; it becomes the API documentation",
+    safety=False,
+)
+def field_description(ctx: Context) -> Iterator[Hit]:
+    seen: set[Path_] = set()
+    root = ctx.plan.external.root
+    for path, where in _written(ctx):
+        for prefix in _prefixes(path):
+            if prefix in seen:
+                continue
+            seen.add(prefix)
+            try:
+                node = lookup(root, prefix)
+            except PathError:  # pragma: no cover - the checker resolved every written path
+                continue
+            if not (node.description or "").strip():
+                yield Hit(
+                    f"external field `{format_path(prefix)}` has no description",
+                    where,
+                    value=where[-1] == "to",
+                )
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@rule(
+    "group-description",
+    description="Every functional group has a description of at least `min_words` words saying what it is for.",
+    hint="describe the group's job and what it may see: `support: Customer support - contact details, never payment data`",
+    safety=False,
+    options={"min_words": 3},
+)
+def group_description(ctx: Context) -> Iterator[Hit]:
+    for name, text in ctx.plan.groups.items():
+        if _words(text or "") < ctx.option("min_words") or text.strip().lower() == name:
+            yield Hit(
+                f"group `{name}` has no meaningful description ({text.strip()!r})",
+                ("groups", name),
+                value=True,
+            )
+
+
+PLACEHOLDERS = ["todo", "tbd", "fixme", "unknown", "none", "n/a", "nobody", "me", "changeme", "?"]
+
+
+@rule(
+    "owner-present",
+    description="`owner:` names a real owning team: not a placeholder, and matching `pattern` when one is set.",
+    hint="write the team that answers for this boundary, e.g. `owner: payments-platform`",
+    safety=False,
+    options={"placeholders": PLACEHOLDERS, "pattern": ""},
+)
+def owner_present(ctx: Context) -> Iterator[Hit]:
+    owner = ctx.plan.owner.strip()
+    placeholders = {p.lower() for p in ctx.option("placeholders")}
+    pattern = ctx.option("pattern")
+    if not owner or owner.lower() in placeholders:
+        yield Hit(f"owner {ctx.plan.owner!r} is a placeholder", ("owner",), value=True)
+    elif pattern and not re.search(pattern, owner):
+        yield Hit(f"owner {owner!r} does not match {pattern!r}", ("owner",), value=True)
+
+
+@rule(
+    "shim-description",
+    description="The mapping has a `description:` of at least `min_words` words saying what the boundary is for.",
+    hint="add `description:` naming the source system, the consumers and the purpose",
+    safety=False,
+    options={"min_words": 5},
+)
+def shim_description(ctx: Context) -> Iterator[Hit]:
+    if _words(ctx.plan.description) < ctx.option("min_words"):
+        present = ("description",) in ctx.loaded.positions.keys
+        yield Hit(
+            "the mapping's description is missing"
+            if not ctx.plan.description.strip()
+            else f"the mapping's description is too short ({ctx.plan.description.strip()!r})",
+            ("description",) if present else ("shim",),
+            value=present,
+        )
+
+
+@rule(
+    "derived-documented",
+    description="Every `derived:` field carries `description:` or `why:`.",
+    hint="say what the computed field means (`description:`) or why it is exposed (`why:`)",
+    safety=False,
+)
+def derived_documented(ctx: Context) -> Iterator[Hit]:
+    m = ctx.loaded.mapping
+    if m is None:  # pragma: no cover - lint runs on checked mappings only
+        return
+    for d in ctx.plan.derived:
+        spec = m.derived[d.name]
+        if not (spec.description or spec.why):
+            yield Hit(
+                f"derived field `{d.name}` has neither `description:` nor `why:`",
+                ("derived", d.name),
+            )

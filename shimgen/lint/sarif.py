@@ -1,0 +1,131 @@
+"""SARIF 2.1.0 output, so CI code-scanning tools show findings on mapping lines.
+
+One run, tool ``shimgen``; ``tool.driver.rules`` lists every lint rule with
+its severity in the ruleset used (``off`` rules as ``enabled: false``), plus
+the checker codes that occur when a mapping could not be linted. Locations
+are relative to ``%SRCROOT%`` (the directory lint ran in, normally the repo
+root), which is what GitHub code scanning expects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shimgen import __version__
+from shimgen.diagnostics import Finding
+from shimgen.lint.engine import LintResult
+from shimgen.lint.model import Severity
+from shimgen.lint.rulesets import Ruleset
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+DOCS = "docs/lint.md"
+
+
+def _location(path: Path, line: int, col: int, root: Path) -> dict[str, Any]:
+    try:
+        artifact: dict[str, Any] = {
+            "uri": path.resolve().relative_to(root.resolve()).as_posix(),
+            "uriBaseId": "%SRCROOT%",
+        }
+    except ValueError:
+        artifact = {"uri": path.resolve().as_uri()}
+    return {
+        "physicalLocation": {
+            "artifactLocation": artifact,
+            "region": {"startLine": line, "startColumn": col},
+        }
+    }
+
+
+def _descriptor(
+    rule_id: str, short: str, hint: str, severity: Severity, tag: str
+) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "shortDescription": {"text": short},
+        "fullDescription": {"text": short},
+        "help": {
+            "text": f"{short}\nFix: {hint}\nSee {DOCS}.",
+            "markdown": f"{short}\n\n**Fix:** {hint}\n\nSee `{DOCS}`.",
+        },
+        "defaultConfiguration": {
+            "level": "none" if severity is Severity.OFF else severity.sarif_level,
+            "enabled": severity is not Severity.OFF,
+        },
+        "properties": {"tags": [tag], "shimgen-severity": severity.value},
+    }
+
+
+def _check_descriptor(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": str(finding.code),
+        "shortDescription": {"text": f"shimgen check {finding.code} ({finding.code.name})"},
+        "help": {"text": "See docs/checks.md."},
+        "defaultConfiguration": {"level": "error", "enabled": True},
+        "properties": {"tags": ["check"]},
+    }
+
+
+def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        _descriptor(
+            c.rule.id,
+            c.rule.description,
+            c.rule.hint,
+            c.severity,
+            "safety" if c.rule.safety else "style",
+        )
+        for c in ruleset.rules.values()
+    ]
+    index = {d["id"]: i for i, d in enumerate(rules)}
+    out: list[dict[str, Any]] = []
+    for r in results:
+        for cf in r.check.findings if not r.linted else []:
+            if str(cf.code) not in index:
+                index[str(cf.code)] = len(rules)
+                rules.append(_check_descriptor(cf))
+            out.append(
+                {
+                    "ruleId": str(cf.code),
+                    "ruleIndex": index[str(cf.code)],
+                    "level": "error" if str(cf.severity) == "error" else "warning",
+                    "message": {"text": cf.message + (f" (hint: {cf.hint})" if cf.hint else "")},
+                    "locations": [_location(r.path, cf.line, cf.col, root)],
+                }
+            )
+        for f in r.findings:
+            out.append(
+                {
+                    "ruleId": f.rule,
+                    "ruleIndex": index[f.rule],
+                    "level": f.severity.sarif_level,
+                    "message": {"text": f.message + (f" (hint: {f.hint})" if f.hint else "")},
+                    "locations": [_location(f.file, f.line, f.col, root)],
+                    "properties": {"shimgen-severity": f.severity.value},
+                }
+            )
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "shimgen",
+                        "semanticVersion": __version__,
+                        "rules": rules,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": root.resolve().as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "invocations": [
+                    {
+                        "executionSuccessful": all(r.linted for r in results),
+                        "properties": {"ruleset": ruleset.name},
+                    }
+                ],
+                "results": out,
+            }
+        ],
+    }

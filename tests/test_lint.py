@@ -1,0 +1,275 @@
+"""`shimgen lint`: every rule fires on the loose fixture, at the line its marker names.
+
+``tests/fixtures/lint/loose.shim.yaml`` checks clean but breaks every lint
+rule; each line a finding must point at carries ``# expect: RULE-ID ...``.
+The version-bump rule needs ``--base``, so the fixture is committed to a
+temporary git repository and changed without a version bump.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shimgen.check import check_mapping
+from shimgen.cli import app
+from shimgen.lint import BaseError, Severity, all_rules, builtin, lint_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = ROOT / "tests" / "fixtures" / "lint"
+LOOSE = LINT / "loose.shim.yaml"
+EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9 -]+?)\s*$")
+runner = CliRunner()
+
+
+def markers(path: Path) -> set[tuple[str, int]]:
+    found = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = EXPECT.search(line)
+        if match:
+            found.update((rule, number) for rule in match.group(1).split())
+    return found
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository holding a copy of the lint fixtures, committed once."""
+    shutil.copytree(LINT, tmp_path / "lint")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    return tmp_path
+
+
+def test_loose_fixture_checks_clean() -> None:
+    result = check_mapping(LOOSE)
+    assert result.findings == []
+    assert result.plan is not None
+
+
+def test_every_rule_has_a_marker() -> None:
+    assert {rule for rule, _ in markers(LOOSE)} == set(all_rules())
+    assert len(all_rules()) >= 12
+
+
+def test_authoritative_reports_each_rule_at_its_line(repo: Path) -> None:
+    mapping = repo / "lint" / "loose.shim.yaml"
+    with mapping.open("a", encoding="utf-8") as f:
+        f.write("# changed after the base commit, version not bumped\n")
+    result = lint_mapping(mapping, builtin("authoritative"), base="HEAD")
+    got = {(f.rule, f.line) for f in result.findings}
+    assert got == markers(LOOSE), "\n".join(f.format() for f in result.findings)
+    assert all(f.severity is Severity.ERROR for f in result.findings)
+    assert result.skipped == []
+    assert result.exit_code == 1
+
+
+def test_cli_authoritative_prints_compiler_style(repo: Path) -> None:
+    mapping = repo / "lint" / "loose.shim.yaml"
+    result = runner.invoke(app, ["lint", str(mapping), "--ruleset", "authoritative"])
+    assert result.exit_code == 1
+    for rule, line in markers(LOOSE) - {("version-bump", 6)}:
+        pattern = rf"^{re.escape(str(mapping))}:{line}:\d+: error\[{rule}\]: "
+        assert re.search(pattern, result.stdout, re.MULTILINE), (rule, line, result.stdout)
+    assert "  hint: " in result.stdout
+    assert "not run without --base: version-bump" in result.stderr
+
+
+def test_autonomous_keeps_safety_rules_as_errors() -> None:
+    result = lint_mapping(LOOSE, builtin("autonomous"))
+    rules = all_rules()
+    assert result.findings
+    for f in result.findings:
+        expected = Severity.ERROR if rules[f.rule].safety else Severity.WARN
+        assert f.severity is expected, f.format()
+    assert result.skipped == ["version-bump"]
+    assert result.exit_code == 1
+    assert {r for r, rule in rules.items() if rule.safety} == {
+        "secret-strict-treatment",
+        "no-view-exposes-all-pii",
+        "inbound-tokenized-or-writable",
+        "no-pass-on-pii-subtree",
+        "mask-max-kept",
+        "internal-ids-tokenized",
+        "functional-group-names",
+    }
+
+
+def test_warnings_only_exit_zero(tmp_path: Path) -> None:
+    ruleset = tmp_path / "style-only.yaml"
+    ruleset.write_text(
+        "extends: autonomous\nrules:\n"
+        + "".join(f"  {r}: off\n" for r, rule in all_rules().items() if rule.safety),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["lint", str(LOOSE), "--ruleset", str(ruleset)])
+    assert result.exit_code == 0, result.output
+    assert "warn[owner-present]" in result.stdout
+    assert "error[" not in result.stdout
+
+
+def test_rule_metadata() -> None:
+    for rule_id, rule in all_rules().items():
+        assert re.fullmatch(r"[a-z]+(-[a-z0-9]+)+", rule_id)
+        assert rule.description.endswith(")") or rule.description.endswith(".")
+        assert rule.hint
+        assert rule.severity in (Severity.ERROR, Severity.WARN)
+
+
+def test_docs_list_every_rule() -> None:
+    docs = (ROOT / "docs" / "lint.md").read_text(encoding="utf-8")
+    for rule_id, rule in all_rules().items():
+        row = next((line for line in docs.splitlines() if line.startswith(f"| `{rule_id}`")), "")
+        assert row, f"docs/lint.md has no table row for {rule_id}"
+        autonomous = "error" if rule.safety else "warn"
+        assert f"| error | {autonomous} |" in row, row
+        for option in rule.options:
+            assert f"`{option}`" in docs, (rule_id, option)
+
+
+# -- options ----------------------------------------------------------------
+
+
+def _ruleset(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "ruleset.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_options_change_what_rules_accept(tmp_path: Path) -> None:
+    from shimgen.lint import load_ruleset
+
+    ruleset = load_ruleset(
+        _ruleset(
+            tmp_path,
+            "extends: authoritative\nrules:\n"
+            "  mask-max-kept: {options: {max_kept: 7}}\n"
+            "  external-field-case: {options: {case: snake}}\n"
+            "  external-max-depth: {options: {max_depth: 4}}\n"
+            "  owner-present: {options: {placeholders: [nobody]}}\n"
+            "  secret-strict-treatment: {options: {allowed: [drop, last4]}}\n",
+        )
+    )
+    result = lint_mapping(LOOSE, ruleset)
+    got = {(f.rule, f.line) for f in result.findings}
+    assert ("mask-max-kept", 30) not in got
+    assert ("external-max-depth", 36) not in got
+    assert ("owner-present", 7) not in got
+    assert ("secret-strict-treatment", 25) not in got
+    snake = sorted(f.message for f in result.findings if f.rule == "external-field-case")
+    assert snake == [
+        "external field `accountId` is not snake_case",
+        "external field `ssnLast4` is not snake_case",
+    ]
+
+
+# -- checker first ------------------------------------------------------------
+
+
+def test_checker_errors_stop_lint() -> None:
+    bad = ROOT / "tests" / "fixtures" / "bad" / "SG101-uncovered.shim.yaml"
+    result = runner.invoke(app, ["lint", str(bad), "--ruleset", "authoritative"])
+    assert result.exit_code == 1
+    assert "error[SG101]" in result.stderr
+    assert "not linted" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unreadable_mapping_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["lint", str(tmp_path / "missing.shim.yaml")])
+    assert result.exit_code == 2
+
+
+# -- --base ---------------------------------------------------------------------
+
+
+def test_base_unchanged_or_bumped_is_clean(repo: Path) -> None:
+    mapping = repo / "lint" / "loose.shim.yaml"
+    ruleset = builtin("authoritative")
+
+    def bump_findings() -> list[str]:
+        return [
+            f.format()
+            for f in lint_mapping(mapping, ruleset, "HEAD").findings
+            if f.rule == "version-bump"
+        ]
+
+    assert bump_findings() == []  # same bytes as the base
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("version: 1 ", "version: 2 ") + "# changed\n", encoding="utf-8")
+    assert bump_findings() == []
+    mapping.write_text(text + "# changed, not bumped\n", encoding="utf-8")
+    found = bump_findings()
+    assert len(found) == 1 and ":6:10: error[version-bump]" in found[0], found
+    assert "hint: set `version: 2`" in found[0]
+
+
+def test_base_new_file_is_clean(repo: Path) -> None:
+    new = repo / "lint" / "new.shim.yaml"
+    shutil.copy(repo / "lint" / "loose.shim.yaml", new)
+    result = lint_mapping(new, builtin("authoritative"), "HEAD")
+    assert "version-bump" not in {f.rule for f in result.findings}
+
+
+def test_base_bad_revision_exits_2(repo: Path) -> None:
+    mapping = repo / "lint" / "loose.shim.yaml"
+    with pytest.raises(BaseError, match="no such revision"):
+        lint_mapping(mapping, builtin("authoritative"), "no-such-branch")
+    result = runner.invoke(app, ["lint", str(mapping), "--base", "no-such-branch"])
+    assert result.exit_code == 2
+    assert "no such revision" in result.stderr
+
+
+def test_base_outside_git_exits_2(tmp_path: Path) -> None:
+    shutil.copytree(LINT, tmp_path / "lint")
+    mapping = tmp_path / "lint" / "loose.shim.yaml"
+    with pytest.raises(BaseError, match="not inside a git repository"):
+        lint_mapping(mapping, builtin("autonomous"), "HEAD")
+
+
+# -- the example mappings ---------------------------------------------------------
+
+EXAMPLE_FINDINGS = {
+    # Judged genuine; see the lint report. Lines are in mappings/*.shim.yaml.
+    "customer": {
+        ("pii-needs-why", 32),  # phone: masked, no why
+        ("pii-needs-why", 36),  # birth_date: year, no why
+        ("pii-needs-why", 37),  # cards[].number: last4 to billing, no why
+        ("secret-strict-treatment", 37),  # cards[].number (secret) as last4
+    },
+    "orders": {
+        ("internal-ids-tokenized", 24),  # order_id passes as invoiceNumber
+        ("secret-strict-treatment", 62),  # payment.card_number (secret) as last4
+    },
+    "hr": {
+        ("secret-strict-treatment", 59),  # salary.amount rounded to payroll
+        ("secret-strict-treatment", 64),  # salary.currency (secret by inheritance) passed
+        ("secret-strict-treatment", 69),  # bank_account.iban masked
+        ("secret-strict-treatment", 74),  # bank_account.bic (secret by inheritance) passed
+        ("inbound-tokenized-or-writable", 102),  # skills inbound without why
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_FINDINGS))
+def test_examples_under_autonomous(name: str) -> None:
+    result = lint_mapping(ROOT / "mappings" / f"{name}.shim.yaml", builtin("autonomous"))
+    assert result.linted
+    got = {(f.rule, f.line) for f in result.findings}
+    assert got == EXAMPLE_FINDINGS[name], "\n".join(f.format() for f in result.findings)
+    authoritative = lint_mapping(ROOT / "mappings" / f"{name}.shim.yaml", builtin("authoritative"))
+    assert {(f.rule, f.line) for f in authoritative.findings} == got
