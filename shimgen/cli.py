@@ -212,6 +212,27 @@ def diff(
 
 
 @app.command()
+def review(
+    mapping: MappingArg,
+    format_: Annotated[
+        str, typer.Option("--format", help="md (for a code-hosting site) or html (one file).")
+    ] = "md",
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the security review report: what leaves, in which form, for which group.
+
+    Example: shimgen review mappings/customer.shim.yaml --format html -o customer-review.html
+
+    Exit 0: report written; 1: the mapping has errors (printed as by check); 2: unreadable input.
+    """
+    from shimgen.review.cli import run as run_review
+
+    raise typer.Exit(run_review(mapping, format_, out))
+
+
+@app.command()
 def lint(
     mappings: Annotated[
         list[Path] | None, typer.Argument(help="Mapping files.", show_default=False)

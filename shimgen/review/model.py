@@ -1,0 +1,356 @@
+"""The review report as data: everything a security reviewer sees, nothing else.
+
+The report is built only from a :class:`~shimgen.check.CheckResult` (its
+:class:`~shimgen.check.plan.ShimPlan` and warnings), never from the YAML text,
+so it says what the generated shim will actually do. Every value here is a
+plain string, number or tuple: the templates in ``templates/review/`` only lay
+it out, and the same model feeds both the Markdown and the HTML report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shimgen import __version__
+from shimgen.check import CheckResult
+from shimgen.check.plan import Derived, Rule, ShimPlan, View
+from shimgen.diagnostics import Severity
+from shimgen.mapping.model import FieldRule
+from shimgen.schema.model import LoadedSchema, format_path
+from shimgen.treatments import CATALOGUE, Treatment
+
+NO_GROUP = "no group"
+
+# Plain-language categories, least revealing last. The summary counts fields
+# by category; the badges in the matrix are coloured by it.
+CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("passed", ("pass",), "the value itself"),
+    ("tokenized", ("tokenize",), "a reversible token; only the shim can turn it back"),
+    ("mapped", ("map",), "the same information under other enum values"),
+    ("generalised", ("round", "bucket", "year", "month"), "a coarser value"),
+    ("masked", ("mask", "mask_email", "last4", "prefix"), "part of the value"),
+    ("hashed", ("hash",), "a keyed pseudonym; equal values give equal hashes"),
+    ("redacted", ("redact", "null"), "a constant or null in place of the value"),
+    ("dropped", ("drop",), "nothing: the field does not leave"),
+)
+CATEGORY_OF = {name: cat for cat, names, _ in CATEGORIES for name in names}
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    path: str  # as written in the mapping (relative to it)
+    model: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    """A matrix column: a functional group, or the no-group view."""
+
+    name: str  # group name, or NO_GROUP
+    description: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one view receives of one internal field."""
+
+    treatment: str  # readable, e.g. ``mask(keep_first=0, keep_last=4, char='*')``
+    category: str  # one of CATEGORIES
+    external: str  # external path, "" when dropped
+    inbound: bool  # external callers in this view may send the field back
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    internal: str
+    classification: str  # pii, secret or ""
+    default: str  # the field's own treat:
+    cells: tuple[Cell, ...]  # one per view, in Report.views order
+    why: str
+
+
+@dataclass(frozen=True)
+class CountRow:
+    category: str
+    meaning: str
+    treatments: str  # the treatment names in this category
+    by_default: int
+    by_view: tuple[int, ...]  # in Report.views order
+
+
+@dataclass(frozen=True)
+class Override:
+    internal: str
+    group: str
+    default: str
+    treatment: str
+    looser: bool  # the group sees more than the default
+
+
+@dataclass(frozen=True)
+class DerivedRow:
+    external: str
+    reads: tuple[str, ...]  # internal paths; empty for a constant
+    how: str  # ``template "{0} {1}"`` or ``constant 'eu'``
+    emitted: tuple[bool, ...]  # per view
+    why: str
+    sensitive_reads: tuple[str, ...]  # the pii/secret fields among ``reads``
+
+
+@dataclass(frozen=True)
+class InboundRow:
+    external: str
+    internal: str
+    treatment: str  # how the value is turned back, per the default treatment
+    views: tuple[str, ...]  # views in which callers may send it
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    external: str  # ``GET /customers/{customerId}``
+    internal: str
+    groups: tuple[str, ...]
+    params: tuple[str, ...]  # ``customerId -> id (tokenize reversed)``
+    query: tuple[str, ...]
+    has_body: bool
+
+
+@dataclass(frozen=True)
+class Justification:
+    subject: str  # internal path, or external path of a derived field
+    kind: str  # "why" or "note"
+    text: str
+
+
+@dataclass(frozen=True)
+class GlossaryRow:
+    treatment: str
+    category: str
+    meaning: str
+    reversible: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    version: int
+    owner: str
+    description: str
+    mapping_path: str
+    mapping_sha256: str
+    internal: SchemaInfo
+    external: SchemaInfo
+    shimgen_version: str
+    views: tuple[ViewInfo, ...]
+    counts: tuple[CountRow, ...]
+    total_fields: int
+    overrides: tuple[Override, ...]
+    sensitive: tuple[FieldRow, ...]  # pii and secret fields only
+    fields: tuple[FieldRow, ...]
+    derived: tuple[DerivedRow, ...]
+    inbound: tuple[InboundRow, ...]
+    routes: tuple[RouteRow, ...]
+    upstream: str  # "" without routes
+    justifications: tuple[Justification, ...]
+    unjustified: tuple[str, ...]  # pii/secret fields leaving in some view without why:
+    glossary: tuple[GlossaryRow, ...]
+    warnings: tuple[str, ...]
+
+
+def build_report(result: CheckResult) -> Report:
+    """The report of a mapping that checked without errors."""
+    plan = result.plan
+    if plan is None:
+        raise ValueError("a mapping with errors has no review report; run `shimgen check`")
+    views = plan.views
+    rows = tuple(_field_row(plan, rule) for rule in plan.rules)
+    return Report(
+        name=plan.name,
+        version=plan.version,
+        owner=plan.owner,
+        description=plan.description.strip(),
+        mapping_path=str(plan.mapping_path),
+        mapping_sha256=plan.mapping_sha256,
+        internal=_schema(plan, plan.internal),
+        external=_schema(plan, plan.external),
+        shimgen_version=__version__,
+        views=tuple(
+            ViewInfo(v, plan.groups[v])
+            if v is not None
+            else ViewInfo(NO_GROUP, "requests made in no group: the strictest treatment of all")
+            for v in views
+        ),
+        counts=_counts(plan),
+        total_fields=len(plan.rules),
+        overrides=tuple(
+            Override(
+                rule.key,
+                group,
+                str(rule.treat),
+                str(treat),
+                treat.info.rank < rule.treat.info.rank,
+            )
+            for rule in plan.rules
+            for group, treat in rule.groups.items()
+        ),
+        sensitive=tuple(row for row, rule in zip(rows, plan.rules, strict=True) if rule.sensitive),
+        fields=rows,
+        derived=tuple(_derived_row(plan, d) for d in plan.derived),
+        inbound=_inbound(plan),
+        routes=tuple(_routes(plan)),
+        upstream=_upstream(plan),
+        justifications=_justifications(result, plan),
+        unjustified=tuple(
+            rule.key
+            for rule in plan.rules
+            if rule.sensitive and not rule.why and any(rule.treatment(v).emits for v in views)
+        ),
+        glossary=_glossary(plan),
+        warnings=tuple(f.format() for f in result.findings if f.severity is Severity.WARNING),
+    )
+
+
+def _schema(plan: ShimPlan, schema: LoadedSchema) -> SchemaInfo:
+    base = plan.mapping_path.resolve().parent
+    try:
+        shown = schema.path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        shown = schema.path.as_posix()
+    return SchemaInfo(shown, schema.model or "(document root)", schema.sha256)
+
+
+def _cell(rule: Rule, view: View) -> Cell:
+    treat = rule.treatment(view)
+    return Cell(
+        str(treat),
+        CATEGORY_OF[treat.name],
+        format_path(rule.external) if treat.emits else "",
+        rule.inbound and treat.emits and treat.reversible,
+    )
+
+
+def _field_row(plan: ShimPlan, rule: Rule) -> FieldRow:
+    return FieldRow(
+        rule.key,
+        rule.classification or "",
+        str(rule.treat),
+        tuple(_cell(rule, v) for v in plan.views),
+        rule.why or "",
+    )
+
+
+def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
+    def count(category: str, pick: list[Treatment]) -> int:
+        return sum(1 for t in pick if CATEGORY_OF[t.name] == category)
+
+    defaults = [r.treat for r in plan.rules]
+    per_view = [[r.treatment(v) for r in plan.rules] for v in plan.views]
+    return tuple(
+        CountRow(
+            cat,
+            meaning,
+            ", ".join(names),
+            count(cat, defaults),
+            tuple(count(cat, treats) for treats in per_view),
+        )
+        for cat, names, meaning in CATEGORIES
+    )
+
+
+def _derived_row(plan: ShimPlan, d: Derived) -> DerivedRow:
+    sensitive = {r.internal for r in plan.rules if r.sensitive}
+    how = f"template {d.template!r}" if d.template is not None else f"constant {d.const!r}"
+    return DerivedRow(
+        format_path(d.external),
+        tuple(format_path(s) for s in d.sources),
+        how,
+        tuple(d.emitted(v) for v in plan.views),
+        d.why or "",
+        tuple(format_path(s) for s in d.sources if s in sensitive),
+    )
+
+
+def _inbound(plan: ShimPlan) -> tuple[InboundRow, ...]:
+    rows = []
+    for rule in plan.rules:
+        if not rule.inbound:
+            continue
+        views = [v for v in plan.views if _cell(rule, v).inbound]
+        rows.append(
+            InboundRow(
+                format_path(rule.external),
+                rule.key,
+                str(rule.treat),
+                tuple(NO_GROUP if v is None else v for v in views),
+            )
+        )
+    return tuple(rows)
+
+
+def _routes(plan: ShimPlan) -> list[RouteRow]:
+    by_external = {r.external: r for r in plan.rules}
+    out = []
+    for route in plan.routes:
+        params = []
+        for p in route.params:
+            rule = by_external.get(p.external)
+            how = f" ({rule.treat} reversed)" if rule is not None else ""
+            params.append(f"{p.name} → {p.internal_name}{how}")
+        out.append(
+            RouteRow(
+                f"{route.method} {route.path}",
+                f"{route.internal_method} {route.internal_path}",
+                route.groups,
+                tuple(params),
+                route.query,
+                route.has_body,
+            )
+        )
+    return out
+
+
+def _upstream(plan: ShimPlan) -> str:
+    if plan.upstream is None:
+        return ""
+    text = f"base URL from the environment variable {plan.upstream.url_env}"
+    if plan.upstream.timeout is not None:
+        text += f", timeout {plan.upstream.timeout:g} s"
+    return text
+
+
+def _justifications(result: CheckResult, plan: ShimPlan) -> tuple[Justification, ...]:
+    """Every ``why:`` (and field ``description:``), in mapping order."""
+    specs = result.loaded.mapping.fields if result.loaded.mapping is not None else {}
+    out: list[Justification] = []
+    for rule in plan.rules:
+        if rule.why:
+            out.append(Justification(rule.key, "why", rule.why))
+        spec = specs.get(rule.key)
+        if isinstance(spec, FieldRule) and spec.description:
+            out.append(Justification(rule.key, "note", spec.description))
+    derived = result.loaded.mapping.derived if result.loaded.mapping is not None else {}
+    for d in plan.derived:
+        if d.why:
+            out.append(Justification(format_path(d.external), "why", d.why))
+        spec_d = derived.get(d.name)
+        if spec_d is not None and spec_d.description:
+            out.append(Justification(format_path(d.external), "note", spec_d.description))
+    return tuple(out)
+
+
+def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:
+    used: dict[str, Treatment] = {}
+    for rule in plan.rules:
+        for t in (rule.treat, *rule.groups.values()):
+            used.setdefault(t.name, t)
+    order = list(CATALOGUE)
+    return tuple(
+        GlossaryRow(
+            name,
+            CATEGORY_OF[name],
+            CATALOGUE[name].summary or "an external value for each internal enum value",
+            t.reversible,
+        )
+        for name, t in sorted(used.items(), key=lambda item: order.index(item[0]))
+    )

@@ -1,0 +1,155 @@
+"""The review report model: numbers verified by hand against mappings/customer.shim.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from shimgen.diagnostics import Code, Finding, Severity
+from shimgen.review import NO_GROUP, build_report
+from shimgen.review.model import CATEGORY_OF, Cell
+from shimgen.treatments import CATALOGUE
+from tests.review_support import example
+
+
+def test_every_treatment_has_a_category() -> None:
+    assert set(CATEGORY_OF) == set(CATALOGUE)
+
+
+def test_customer_header() -> None:
+    result = example("customer")
+    report = build_report(result)
+    assert (report.name, report.version, report.owner) == ("customer", 4, "payments-platform")
+    assert report.description == "Customer records handed from payments to partner-facing apps."
+    assert report.mapping_sha256 == result.loaded.sha256
+    assert report.internal.path == "schemas/customer.internal.json"
+    assert report.internal.model == "Customer"
+    assert report.external.model == "PartnerCustomer"
+    assert result.plan is not None
+    assert report.internal.sha256 == result.plan.internal.sha256
+    assert report.external.sha256 == result.plan.external.sha256
+    assert [v.name for v in report.views] == ["support", "billing", NO_GROUP]
+
+
+def test_customer_summary_counts() -> None:
+    report = build_report(example("customer"))
+    counts = {c.category: (c.by_default, *c.by_view) for c in report.counts}
+    # default, support, billing, no group
+    assert counts == {
+        "passed": (2, 3, 2, 2),  # name.given, name.family (+ email for support)
+        "tokenized": (1, 1, 1, 1),  # id
+        "mapped": (1, 1, 1, 1),  # status
+        "generalised": (1, 1, 1, 1),  # birth_date -> year
+        "masked": (3, 1, 3, 2),  # email, phone, cards[].number
+        "hashed": (0, 0, 0, 0),
+        "redacted": (0, 0, 0, 0),
+        "dropped": (3, 4, 3, 4),  # ssn, cards[].cvv, risk_score (+ cards[].number)
+    }
+    assert report.total_fields == 11
+    for column in zip(*counts.values(), strict=True):
+        assert sum(column) == 11
+
+
+def test_customer_overrides() -> None:
+    report = build_report(example("customer"))
+    got = [(o.internal, o.group, o.default, o.treatment, o.looser) for o in report.overrides]
+    assert got == [
+        ("email", "support", "mask_email", "pass", True),
+        ("cards[].number", "support", "last4", "drop", False),
+    ]
+
+
+def test_customer_sensitive_fields_and_where_they_go() -> None:
+    report = build_report(example("customer"))
+    sensitive = {f.internal: f for f in report.sensitive}
+    assert list(sensitive) == [
+        "email",
+        "phone",
+        "ssn",
+        "name.given",
+        "name.family",
+        "birth_date",
+        "cards[].number",
+        "cards[].cvv",
+    ]
+    assert sensitive["ssn"].classification == "secret"
+    assert sensitive["email"].classification == "pii"
+    assert sensitive["email"].cells == (
+        Cell("pass", "passed", "contact.email", False),
+        Cell("mask_email", "masked", "contact.email", False),
+        Cell("mask_email", "masked", "contact.email", False),
+    )
+    assert sensitive["cards[].number"].cells == (
+        Cell("drop", "dropped", "", False),
+        Cell("last4", "masked", "paymentMethods[].last4", False),
+        Cell("drop", "dropped", "", False),
+    )
+    assert report.unjustified == ("phone", "birth_date", "cards[].number")
+
+
+def test_customer_matrix_rows() -> None:
+    report = build_report(example("customer"))
+    assert [f.internal for f in report.fields][:3] == ["id", "email", "phone"]
+    assert len(report.fields) == 11
+    row = report.fields[0]
+    assert row.default == "tokenize"
+    assert all(c == Cell("tokenize", "tokenized", "customerId", True) for c in row.cells)
+
+
+def test_customer_derived_inbound_routes() -> None:
+    report = build_report(example("customer"))
+    derived = {d.external: d for d in report.derived}
+    assert derived["displayName"].reads == ("name.given", "name.family")
+    assert derived["displayName"].sensitive_reads == ("name.given", "name.family")
+    assert derived["displayName"].emitted == (True, True, True)
+    assert derived["region"].reads == ()
+    assert derived["region"].how == "constant 'eu'"
+    assert [(i.external, i.internal, i.views) for i in report.inbound] == [
+        ("customerId", "id", ("support", "billing", NO_GROUP)),
+        ("status", "status", ("support", "billing", NO_GROUP)),
+    ]
+    assert [(r.external, r.internal, r.groups) for r in report.routes] == [
+        ("GET /customers/{customerId}", "GET /internal/customers/{id}", ("support", "billing")),
+        ("PATCH /customers/{customerId}", "PATCH /internal/customers/{id}", ("support",)),
+    ]
+    assert report.routes[0].query == ("expand",)
+    assert report.routes[0].params == ("customerId → id (tokenize reversed)",)
+    assert (
+        report.upstream
+        == "base URL from the environment variable CUSTOMER_UPSTREAM_URL, timeout 5 s"
+    )
+
+
+def test_customer_justifications() -> None:
+    report = build_report(example("customer"))
+    why = {j.subject: j.text for j in report.justifications if j.kind == "why"}
+    assert why["cards[].cvv"] == "PCI DSS forbids storing or forwarding the CVV"
+    assert why["displayName"].startswith("same information")
+    notes = [j.subject for j in report.justifications if j.kind == "note"]
+    assert notes == ["region"]
+
+
+def test_orders_and_hr_counts() -> None:
+    report = build_report(example("orders"))
+    orders = {c.category: (c.by_default, *c.by_view) for c in report.counts}
+    # default, customer-portal, accounting (+ address lines and full postcode), no group
+    assert orders["passed"] == (13, 13, 16, 13)
+    assert orders["dropped"] == (6, 6, 4, 6)
+    hr = build_report(example("hr"))
+    counts = {c.category: (c.by_default, *c.by_view) for c in hr.counts}
+    assert counts["dropped"] == (12, 12, 7, 9, 11, 13)
+    assert counts["hashed"] == (1, 1, 1, 1, 1, 1)
+    assert len(hr.sensitive) == 14
+    assert hr.routes == () and hr.upstream == ""
+
+
+def test_warnings_are_reported_and_errors_refused() -> None:
+    result = example("customer")
+    warning = Finding(
+        Code.BAD_CLASSIFICATION, "a warning", result.loaded.path, 3, 1, severity=Severity.WARNING
+    )
+    result.loaded.findings.append(warning)
+    assert build_report(result).warnings == (warning.format(),)
+    with pytest.raises(ValueError, match="errors"):
+        build_report(dataclasses.replace(result, plan=None))
