@@ -249,6 +249,12 @@ def lint(
     list_rules: Annotated[
         bool, typer.Option("--list-rules", help="Print the rules of the ruleset and exit.")
     ] = False,
+    show_exempted: Annotated[
+        bool,
+        typer.Option(
+            "--show-exempted", help="List findings exempted by ruleset overrides, with reasons."
+        ),
+    ] = False,
 ) -> None:
     """Apply the mapping style guide: safety rules and house style, Spectral-like.
 
@@ -259,4 +265,4 @@ def lint(
     """
     from shimgen.lint.cli import run as run_lint
 
-    raise typer.Exit(run_lint(mappings or [], ruleset, format_, base, list_rules))
+    raise typer.Exit(run_lint(mappings or [], ruleset, format_, base, list_rules, show_exempted))

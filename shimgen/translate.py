@@ -20,7 +20,8 @@ from typing import IO, Any
 import orjson
 
 from shimgen.check.plan import ShimPlan
-from shimgen.render.generate import RUNTIME_DIR, RUNTIME_FILES, make_meta, render_translate
+from shimgen.paths import RUNTIME_DIR
+from shimgen.render.generate import RUNTIME_FILES, make_meta, render_translate
 
 
 class TranslateSetupError(Exception):

@@ -29,7 +29,9 @@ def test_json_output() -> None:
     assert entry["file"] == str(LOOSE) and entry["linted"] is True and entry["exit_code"] == 1
     assert entry["skipped"] == ["version-bump"]
     first = entry["findings"][0]
-    assert set(first) == {"rule", "severity", "message", "file", "line", "col", "hint"}
+    assert set(first) == {"rule", "severity", "message", "file", "line", "col", "hint", "pointer"}
+    assert first["pointer"] == "#/owner"
+    assert entry["exempted"] == [] and doc["overrides"] == []
     assert (first["rule"], first["line"], first["severity"]) == ("owner-present", 7, "warn")
 
 

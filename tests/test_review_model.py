@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
+from shimgen.check import check_mapping
 from shimgen.diagnostics import Code, Finding, Severity
 from shimgen.review import NO_GROUP, build_report
 from shimgen.review.model import CATEGORY_OF, Cell
 from shimgen.treatments import CATALOGUE
+from tests.expected import ROOT
 from tests.review_support import example
 
 
@@ -20,7 +25,7 @@ def test_every_treatment_has_a_category() -> None:
 def test_customer_header() -> None:
     result = example("customer")
     report = build_report(result)
-    assert (report.name, report.version, report.owner) == ("customer", 4, "payments-platform")
+    assert (report.name, report.version, report.owner) == ("customer", 5, "payments-platform")
     assert report.description == "Customer records handed from payments to partner-facing apps."
     assert report.mapping_sha256 == result.loaded.sha256
     assert report.internal.path == "schemas/customer.internal.json"
@@ -85,7 +90,19 @@ def test_customer_sensitive_fields_and_where_they_go() -> None:
         Cell("last4", "masked", "paymentMethods[].last4", False),
         Cell("drop", "dropped", "", False),
     )
-    assert report.unjustified == ("phone", "birth_date", "cards[].number")
+    assert report.unjustified == ()  # every sensitive field that leaves says why
+
+
+def test_sensitive_fields_leaving_without_why_are_named(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "mappings" / "schemas", tmp_path / "schemas")
+    text = (ROOT / "mappings" / "customer.shim.yaml").read_text(encoding="utf-8")
+    for key in ("phone", "birth_date"):  # flow-style rules: `key: {..., why: "..."}`
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"  {key}:"))
+        text = text.replace(line, re.sub(r', why: "[^"]*"', "", line))
+    (tmp_path / "c.shim.yaml").write_text(text, encoding="utf-8")
+    result = check_mapping(tmp_path / "c.shim.yaml")
+    assert result.plan is not None, [f.format() for f in result.findings]
+    assert build_report(result).unjustified == ("phone", "birth_date")
 
 
 def test_customer_matrix_rows() -> None:

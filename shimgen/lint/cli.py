@@ -3,7 +3,8 @@
 Checker errors print to stderr exactly as ``shimgen check`` prints them, and
 the mapping is then not linted. Lint findings go to stdout in the chosen
 format (so ``--format sarif > lint.sarif`` works); one summary line per
-mapping goes to stderr.
+mapping goes to stderr. Findings exempted by ruleset overrides do not count
+toward the exit code; ``show_exempted`` lists them in the text output.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def run(
     format_: str = "text",
     base: str | None = None,
     list_rules: bool = False,
+    show_exempted: bool = False,
 ) -> int:
     """Exit 0: no error-severity finding; 1: lint or check errors; 2: unreadable input or ruleset."""
     if format_ not in FORMATS:
@@ -62,7 +64,7 @@ def run(
     elif format_ == "sarif":
         sys.stdout.write(json.dumps(to_sarif(results, ruleset, Path.cwd()), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(results))
+        sys.stdout.write(render_text(results, show_exempted))
     for result in results:
         _err(summary(result, ruleset))
     return max(r.exit_code for r in results)

@@ -92,7 +92,26 @@ class LintRule:
 
 
 @dataclass(frozen=True)
+class Exemption:
+    """Why a finding is accepted: the ``reason:`` of the ruleset override that turned it off."""
+
+    reason: str
+    file: Path  # the ruleset file holding the override
+    line: int
+    col: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "ruleset": str(self.file), "line": self.line}
+
+
+@dataclass(frozen=True)
 class LintFinding:
+    """A positioned finding; ``where`` is its data path in the mapping.
+
+    An exempted finding keeps the severity it would have had, and says which
+    override exempted it.
+    """
+
     rule: str
     severity: Severity
     message: str
@@ -100,6 +119,8 @@ class LintFinding:
     line: int
     col: int
     hint: str = ""
+    where: DataPath = ()
+    exemption: Exemption | None = None
 
     def format(self) -> str:
         head = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.rule}]: {self.message}"
@@ -117,4 +138,11 @@ class LintFinding:
             "line": self.line,
             "col": self.col,
             "hint": self.hint,
+            "pointer": pointer_text(self.where),
+            **({"exempted": self.exemption.as_dict()} if self.exemption else {}),
         }
+
+
+def pointer_text(where: DataPath) -> str:
+    """``("fields", "a/b", 0)`` -> ``#/fields/a~1b/0`` (RFC 6901), as override patterns write it."""
+    return "#" + "".join("/" + str(s).replace("~", "~0").replace("/", "~1") for s in where)

@@ -3,7 +3,9 @@
 Text is compiler style, one finding per line plus a ``hint:`` line, the same
 shape as ``shimgen check`` so editors and terminals link it to the mapping.
 JSON carries the same data for scripts; SARIF (for code scanning) is in
-:mod:`shimgen.lint.sarif`.
+:mod:`shimgen.lint.sarif`. Findings exempted by ruleset overrides are never
+silently dropped: text counts them on its last line (and lists them, with
+their reasons, with ``--show-exempted``), JSON lists them apart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from shimgen.lint.engine import LintResult
-from shimgen.lint.model import Severity
+from shimgen.lint.model import LintFinding, Severity
 from shimgen.lint.rulesets import Ruleset
 
 _LABELS = {
@@ -34,15 +36,55 @@ def summary(result: LintResult, ruleset: Ruleset) -> str:
         for s in Severity
         if s is not Severity.OFF and counts[s]
     ]
-    text = f"{result.path}: {', '.join(parts) or 'clean'} (ruleset {ruleset.name})"
+    text = f"{result.path}: {', '.join(parts) or 'clean'}"
+    if result.exempted:
+        text += f", {len(result.exempted)} exempted"
+    text += f" (ruleset {ruleset.name})"
     if result.skipped:
         text += f"; not run without --base: {', '.join(result.skipped)}"
     return text
 
 
-def render_text(results: list[LintResult]) -> str:
+def render_text(results: list[LintResult], show_exempted: bool = False) -> str:
     lines = [f.format() for r in results for f in r.findings]
+    exempted = [f for r in results for f in r.exempted]
+    if exempted:
+        if show_exempted:
+            lines.extend(_exempted_text(f) for f in exempted)
+        files = ", ".join(dict.fromkeys(str(f.exemption.file) for f in exempted if f.exemption))
+        n = len(exempted)
+        lines.append(
+            f"{n} finding{'s' if n != 1 else ''} exempted by overrides in {files}"
+            + ("" if show_exempted else " (use --show-exempted)")
+        )
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _exempted_text(f: LintFinding) -> str:
+    head = f"{f.file}:{f.line}:{f.col}: exempted {f.severity}[{f.rule}]: {f.message}"
+    if f.exemption is None:  # pragma: no cover - exempted findings always carry one
+        return head
+    e = f.exemption
+    return f"{head}\n  reason: {e.reason} ({e.file}:{e.line})"
+
+
+def override_table(ruleset: Ruleset) -> list[dict[str, Any]]:
+    return [
+        {
+            "ruleset": str(o.exemption.file),
+            "line": o.exemption.line,
+            "files": [p.text for p in o.patterns],
+            "rules": {
+                rule_id: {
+                    "severity": s.severity.value if s.severity is not None else "on",
+                    "options": dict(s.options),
+                }
+                for rule_id, s in o.settings.items()
+            },
+            "reason": o.exemption.reason,
+        }
+        for o in ruleset.overrides
+    ]
 
 
 def rule_table(ruleset: Ruleset) -> list[dict[str, Any]]:
@@ -64,6 +106,7 @@ def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
     doc = {
         "ruleset": ruleset.name,
         "rules": rule_table(ruleset),
+        "overrides": override_table(ruleset),
         "files": [
             {
                 "file": str(r.path),
@@ -81,6 +124,7 @@ def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
                     for f in r.check.findings
                 ],
                 "findings": [f.as_dict() for f in r.findings],
+                "exempted": [f.as_dict() for f in r.exempted],
                 "skipped": r.skipped,
             }
             for r in results

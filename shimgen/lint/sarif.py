@@ -5,6 +5,12 @@ its severity in the ruleset used (``off`` rules as ``enabled: false``), plus
 the checker codes that occur when a mapping could not be linted. Locations
 are relative to ``%SRCROOT%`` (the directory lint ran in, normally the repo
 root), which is what GitHub code scanning expects.
+
+Findings exempted by ruleset overrides are results too, with a
+``suppressions`` entry (SARIF 2.1.0 §3.35) of kind ``external`` whose
+justification is the override's reason and whose location is the override in
+the ruleset file; other lint results carry ``suppressions: []`` (evaluated, not
+suppressed).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 from shimgen import __version__
 from shimgen.diagnostics import Finding
 from shimgen.lint.engine import LintResult
-from shimgen.lint.model import Severity
+from shimgen.lint.model import LintFinding, Severity
 from shimgen.lint.rulesets import Ruleset
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -67,6 +73,20 @@ def _check_descriptor(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _suppressions(f: LintFinding, root: Path) -> list[dict[str, Any]]:
+    e = f.exemption
+    if e is None:
+        return []
+    return [
+        {
+            "kind": "external",
+            "status": "accepted",
+            "justification": e.reason,
+            "location": _location(e.file, e.line, e.col, root),
+        }
+    ]
+
+
 def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[str, Any]:
     rules: list[dict[str, Any]] = [
         _descriptor(
@@ -94,7 +114,7 @@ def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[st
                     "locations": [_location(r.path, cf.line, cf.col, root)],
                 }
             )
-        for f in r.findings:
+        for f in sorted([*r.findings, *r.exempted], key=LintFinding.sort_key):
             out.append(
                 {
                     "ruleId": f.rule,
@@ -102,6 +122,7 @@ def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[st
                     "level": f.severity.sarif_level,
                     "message": {"text": f.message + (f" (hint: {f.hint})" if f.hint else "")},
                     "locations": [_location(f.file, f.line, f.col, root)],
+                    "suppressions": _suppressions(f, root),
                     "properties": {"shimgen-severity": f.severity.value},
                 }
             )

@@ -20,6 +20,7 @@ from black.mode import TargetVersion
 
 from shimgen import __version__
 from shimgen.check.plan import ShimPlan
+from shimgen.paths import RUNTIME_DIR, TEMPLATES_DIR
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
 from shimgen.render.httpcanary import valid_canary
@@ -28,8 +29,6 @@ from shimgen.render.openapi import endpoints, openapi_document
 from shimgen.render.servicespec import ENV_VARS, route_views, service_context
 from shimgen.schema.model import format_path
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 RUNTIME_FILES = (
     "__init__.py",
     "errors.py",

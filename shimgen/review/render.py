@@ -10,14 +10,13 @@ site. The HTML report carries its CSS inline and fetches nothing.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
 import jinja2
 
+from shimgen.paths import TEMPLATES_DIR
 from shimgen.review.model import Report
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 Format = Literal["md", "html"]
 
 # ASCII punctuation with a meaning in GitHub-flavoured Markdown inline text.
