@@ -96,11 +96,24 @@ class Treatment:
     def __str__(self) -> str:
         if self.name == "map":
             return "map(" + ", ".join(f"{k}→{v}" for k, v in self.table.items()) + ")"
-        if not self.params:
+        # Parameters left at their defaults are not shown: `mask(keep_last=4)`, not
+        # `mask(keep_first=0, keep_last=4, char='*')` (reports are read by non-programmers).
+        shown = [(k, v) for k, v in self.params if _DEFAULTS.get((self.name, k), _NONE) != v]
+        if not shown:
             return self.name
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params)
+        args = ", ".join(f"{k}={v!r}" for k, v in shown)
         return f"{self.name}({args})"
 
+
+_NONE = object()
+_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("mask", "keep_first"): 0,
+    ("mask", "keep_last"): 0,
+    ("mask", "char"): "*",
+    ("hash", "length"): DEFAULT_HASH_LENGTH,
+    ("redact", "text"): DEFAULT_REDACTION,
+}
+"""What :func:`parse_treatment` fills in for an option the mapping leaves out."""
 
 PASS = Treatment("pass")
 DROP = Treatment("drop")

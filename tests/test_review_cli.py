@@ -20,7 +20,7 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 def test_markdown_to_stdout_by_default() -> None:
     code, out, _ = _run(["review", str(CUSTOMER)])
     assert code == 0
-    assert out.startswith("# Security review: `customer` shim, version 4")
+    assert out.startswith("# Security review: `customer` shim, version 5")
 
 
 def test_html_to_file(tmp_path: Path) -> None:

@@ -16,11 +16,13 @@ from shimgen.treatments import CATALOGUE, Treatment, TreatmentError, parse_treat
     ("spec", "text"),
     [
         ("drop", "drop"),
-        ("redact", "redact(text='[redacted]')"),
+        ("redact", "redact"),  # parameters at their defaults are not shown
         ({"redact": "n/a"}, "redact(text='n/a')"),
-        ("hash", "hash(length=32)"),
+        ("hash", "hash"),
+        ({"mask": {"keep_first": 0, "char": "*"}}, "mask"),
+        ({"mask": {"keep_first": 2, "char": "#"}}, "mask(keep_first=2, char='#')"),
         ({"hash": {"length": 16}}, "hash(length=16)"),
-        ({"mask": {"keep_last": 4}}, "mask(keep_first=0, keep_last=4, char='*')"),
+        ({"mask": {"keep_last": 4}}, "mask(keep_last=4)"),
         ({"bucket": [0, 18, 65]}, "bucket(bounds=(0, 18, 65))"),
         ({"round": -2}, "round(digits=-2)"),
         ({"prefix": 3}, "prefix(length=3)"),

@@ -55,7 +55,7 @@ class ViewInfo:
 class Cell:
     """What one view receives of one internal field."""
 
-    treatment: str  # readable, e.g. ``mask(keep_first=0, keep_last=4, char='*')``
+    treatment: str  # readable, e.g. ``mask(keep_last=4)``
     category: str  # one of CATEGORIES
     external: str  # external path, "" when dropped
     inbound: bool  # external callers in this view may send the field back

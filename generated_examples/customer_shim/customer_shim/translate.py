@@ -54,7 +54,7 @@ def _out_support(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/email", "unexpected type or value")
         o_contact["email"] = v
-    # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
+    # phone -> contact.phone: mask(keep_last=4)
     v = r.get("phone")
     if v is not None:
         if v.__class__ is not str:
@@ -172,7 +172,7 @@ def _out_billing(r: dict[str, Any], p: str) -> Any:
             o_contact["email"] = _t.mask_email(v)
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/email", exc) from None
-    # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
+    # phone -> contact.phone: mask(keep_last=4)
     v = r.get("phone")
     if v is not None:
         if v.__class__ is not str:
@@ -313,7 +313,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
             o_contact["email"] = _t.mask_email(v)
         except (ValueError, TypeError) as exc:
             raise _s.bad(p + "/email", exc) from None
-    # phone -> contact.phone: mask(keep_first=0, keep_last=4, char='*')
+    # phone -> contact.phone: mask(keep_last=4)
     v = r.get("phone")
     if v is not None:
         if v.__class__ is not str:

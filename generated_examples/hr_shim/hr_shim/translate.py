@@ -243,7 +243,7 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/personal_email", "unexpected type or value")
         o["personalEmail"] = v
-    # personal_phone -> personalPhone: mask(keep_first=0, keep_last=4, char='*')
+    # personal_phone -> personalPhone: mask(keep_last=4)
     v = r.get("personal_phone")
     if v is not None:
         if v.__class__ is not str:
@@ -446,7 +446,7 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/salary/currency", "unexpected type or value")
         o_compensation["currency"] = v
-    # bank_account.iban -> bankAccount.iban: mask(keep_first=0, keep_last=4, char='*')
+    # bank_account.iban -> bankAccount.iban: mask(keep_last=4)
     v = r_bank_account.get("iban")
     if v is not None:
         if v.__class__ is not str:
