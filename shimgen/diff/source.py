@@ -15,7 +15,6 @@ import dataclasses
 import io
 import os
 import posixpath
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 
 from shimgen.check import CheckResult, check_mapping
 from shimgen.diagnostics import Finding
+from shimgen.gitcmd import GitError, git
 
 
 class SourceError(Exception):
@@ -53,10 +53,10 @@ def check_side(spec: str, cwd: Path | None = None) -> CheckResult:
 
 
 def _git(repo: Path, *args: str) -> bytes:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise SourceError(proc.stderr.decode("utf-8", "replace").strip() or "git failed")
-    return proc.stdout
+    try:
+        return git(repo, *args)
+    except GitError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def parse_git_spec(spec: str, cwd: Path) -> GitPath:

@@ -1,35 +1,28 @@
-"""Read a mapping as it was at a git revision (for ``--base REV``).
-
-Only plain ``git`` subprocesses, run in the mapping's own repository, so the
-rule works on any CI checkout without a git library.
-"""
+"""Read a mapping as it was at a git revision (for ``--base REV``)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from shimgen.gitcmd import GitError, commit_of, git, toplevel
 
 
 class BaseError(Exception):
     """The revision or the repository cannot be read: an input error (exit 2)."""
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    except OSError as exc:
-        raise BaseError(f"cannot run git: {exc.strerror or exc}") from None
-
-
 def read_at(path: Path, rev: str) -> bytes | None:
     """The bytes of ``path`` at ``rev``; None when the file did not exist there."""
-    folder = path.resolve().parent
-    top = _git(folder, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
-        raise BaseError(f"--base {rev}: {path} is not inside a git repository")
-    root = Path(top.stdout.decode().strip())
-    if _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
-        raise BaseError(f"--base {rev}: no such revision")
+    try:
+        root = toplevel(path.resolve().parent)
+    except GitError:
+        raise BaseError(f"--base {rev}: {path} is not inside a git repository") from None
+    try:
+        sha = commit_of(root, rev)
+    except GitError:
+        raise BaseError(f"--base {rev}: no such revision") from None
     rel = path.resolve().relative_to(root.resolve()).as_posix()
-    shown = _git(root, "show", f"{rev}:{rel}")
-    return shown.stdout if shown.returncode == 0 else None
+    try:
+        return git(root, "show", f"{sha}:{rel}")
+    except GitError:
+        return None
