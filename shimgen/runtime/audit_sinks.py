@@ -7,6 +7,7 @@ nobody will ever read, and ``check`` also fails when the volume is full.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -117,6 +118,11 @@ class SQLiteSink(_FileSink):
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
         self.blocking = self._synchronous != "NORMAL"
+        # A blocking sink is written from the recorder's thread, which must not be inside SQLite
+        # when the process forks (see .sqlite_checkpoint). A non-blocking one is written from the
+        # event loop, which is the thread that forks: taking the guard there would only make
+        # every commit wait for a running checkpoint (measured: p99 5 ms -> 21 ms).
+        self._fork_guard = FORK_GUARD if self.blocking else contextlib.nullcontext()
         super().__init__(path, instance)
         self._conn = self._connect()
         self._checkpointer = Checkpointer(self.path)
@@ -192,7 +198,7 @@ class SQLiteSink(_FileSink):
     def _write(self, seq: int, line: bytes) -> None:
         self._still_writable()
         try:
-            with FORK_GUARD:  # the writer may be a thread: see .sqlite_checkpoint
+            with self._fork_guard:
                 self._begin(True)
                 try:
                     self._conn.execute(_SQLITE_INSERT, (self.chain, seq, line.decode()))
@@ -225,7 +231,7 @@ class SQLiteSink(_FileSink):
                 prev = digest
             self._still_writable()
             try:
-                with FORK_GUARD:  # the writer may be a thread: see .sqlite_checkpoint
+                with self._fork_guard:
                     self._begin(wait)
                     try:
                         self._conn.executemany(_SQLITE_INSERT, rows)

@@ -10,8 +10,9 @@ connection every ``interval`` seconds, while the event loop keeps serving.
 
 SQLite is not fork-safe while another thread is inside it: a child forked
 while this thread held one of SQLite's internal mutexes would block forever on
-its first SQLite call (seen once in CI). So threads make their SQLite calls
-under ``FORK_GUARD``, which ``fork()`` takes first and releases afterwards.
+its first SQLite call (seen once in CI). So background threads (this one, and
+the recorder's writer thread for blocking sinks) make their SQLite calls under
+``FORK_GUARD``, which ``fork()`` takes first and releases afterwards.
 """
 
 from __future__ import annotations
