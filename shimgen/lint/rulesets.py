@@ -96,8 +96,8 @@ def _load_file(path: Path, stack: tuple[Path, ...]) -> Ruleset:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        known = f"; built-in rulesets: {', '.join(BUILTIN)}" if not stack else ""
-        raise RulesetError(f"cannot read ruleset: {reason}{known}", path) from None
+        builtins = f"; built-in rulesets: {', '.join(BUILTIN)}" if not stack else ""
+        raise RulesetError(f"cannot read ruleset: {reason}{builtins}", path) from None
     try:
         data, positions, dups = load_with_positions(text)
     except YamlError as exc:
