@@ -105,11 +105,13 @@ PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$DATA/postgresql.conf" | tail -n 1)
 
 if ! as_pg "$BINDIR/pg_isready" -q -h "$PGROOT" -p "$PORT"; then
     # Lock files left by a server that no longer runs (killed, or a machine image taken while it
-    # ran) name a process that is gone or a zombie; postgres would refuse to start.
+    # ran) name a process that is gone, a zombie or no postgres; postgres would refuse to start.
     if [ -f "$DATA/postmaster.pid" ]; then
         pid="$(head -n 1 "$DATA/postmaster.pid")"
         state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-        if [ -z "$state" ] || [ "$state" = Z ]; then
+        comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+        # gone, a zombie, or the pid reused by another program
+        if [ -z "$state" ] || [ "$state" = Z ] || [ "$comm" != postgres ]; then
             echo "postgres.sh: removing stale lock files of pid $pid" >&2
             rm -f "$DATA/postmaster.pid" "$PGROOT/.s.PGSQL.$PORT.lock"
         fi

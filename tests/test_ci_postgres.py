@@ -86,3 +86,40 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return ""
+
+
+def test_restarts_when_the_pid_file_names_a_reused_pid(pg_dir: Path) -> None:
+    first = _run(pg_dir)
+    assert first.returncode == 0, first.stderr
+    assert _run(pg_dir, "stop").returncode == 0
+    # A live process of the postgres user that is not postgres: the server itself would take the
+    # lock file as held by a running postmaster and refuse to start.
+    other = subprocess.Popen(["runuser", "-u", "postgres", "--", "sleep", "120"])
+    try:
+        pid = _child_of(other.pid)
+        pid_file = pg_dir / "data" / "postmaster.pid"
+        pid_file.write_text(f"{pid}\n{pg_dir / 'data'}\n")
+        subprocess.run(["chown", "postgres:", str(pid_file)], check=True)
+
+        again = _run(pg_dir)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == first.stdout
+        assert int(pid_file.read_text().splitlines()[0]) != pid
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _child_of(parent: int) -> int:
+    """The pid of ``parent``'s child (runuser forks the command it runs)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == parent:
+                return int(stat.parent.name)
+        time.sleep(0.05)
+    raise AssertionError(f"no child of {parent}")
