@@ -17,6 +17,9 @@ from shimgen.treatments import Treatment
 View = str | None
 """A functional group name, or None for a request made in no group."""
 
+SENSITIVE = ("pii", "secret")
+"""Classifications whose values need a treatment and a justification to leave."""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -41,7 +44,26 @@ class Rule:
 
     @property
     def sensitive(self) -> bool:
-        return self.classification in ("pii", "secret")
+        return self.classification in SENSITIVE
+
+    @property
+    def carries_sensitive(self) -> bool:
+        """The field, or any part a whole-field copy carries, is pii or secret."""
+        if self.sensitive:
+            return True
+        seen: set[int] = set()
+        todo = [self.in_node]
+        while todo:  # schema graphs may be cyclic: each node is walked once
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.classification in SENSITIVE:
+                return True
+            todo.extend(node.properties.values())
+            todo.extend(n for n in (node.items, node.values) if n is not None)
+            todo.extend(node.variants)
+        return False
 
     @property
     def context(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 
-from shimgen.check.plan import Derived, Rule, array_depth
+from shimgen.check.plan import SENSITIVE, Derived, Rule, array_depth
 from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
 from shimgen.mapping.load import LoadedMapping
@@ -202,7 +202,7 @@ class Resolver:
                     at,
                     "change the treatment or the external type",
                 )
-            if t.name == "pass" and _sensitive_inside(rule) and not rule.why:
+            if t.name == "pass" and rule.carries_sensitive and not rule.why:
                 view = f"group `{group}`" if group else "the default view"
                 self.error(
                     Code.MISSING_WHY,
@@ -262,7 +262,7 @@ class Resolver:
             sources.append(segs)
             sensitive |= (
                 self.m.classification.get(src) or _inherited_class(internal.root, segs)
-            ) in ("pii", "secret")
+            ) in SENSITIVE
         if spec.template is not None:
             if not spec.from_:
                 self.error(
@@ -375,25 +375,6 @@ def _inherited_class(root: SchemaNode, path: tuple[str, ...]) -> str | None:
             break
         found = node.classification or found
     return found
-
-
-def _sensitive_inside(rule: Rule) -> bool:
-    """Is the rule's value, or anything a whole-field copy carries, pii or secret?"""
-    if rule.sensitive:
-        return True
-    seen: set[int] = set()
-    todo = [rule.in_node]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.classification in ("pii", "secret"):
-            return True
-        todo.extend(node.properties.values())
-        todo.extend(n for n in (node.items, node.values) if n is not None)
-        todo.extend(node.variants)
-    return False
 
 
 def _scalar_array(node: SchemaNode) -> bool:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shimgen.check.plan import Rule, View
+from shimgen.check.plan import SENSITIVE, Rule, View
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
 from shimgen.schema.model import Path_, format_path
-
-SENSITIVE = ("pii", "secret")
 
 
 def common_views(old: Side, new: Side) -> list[View]:

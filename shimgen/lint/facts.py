@@ -16,8 +16,6 @@ from shimgen.mapping.yamlpos import DataPath
 from shimgen.schema.model import ARRAY, SCALARS, Kind, SchemaNode
 from shimgen.treatments import Treatment
 
-SENSITIVE = ("pii", "secret")
-
 
 def field_at(key: str) -> DataPath:
     return ("fields", key)
@@ -64,28 +62,6 @@ def views_text(views: list[str | None], every: list[str | None]) -> str:
     if len(views) == len(every) and len(every) > 1:
         return "every view"
     return ", ".join(view_name(v) for v in views)
-
-
-def contains_sensitive(node: SchemaNode) -> bool:
-    """Is ``node`` or anything under it classified pii or secret (cycles are walked once)?"""
-    seen: set[int] = set()
-    todo = [node]
-    while todo:
-        here = todo.pop()
-        if id(here) in seen:
-            continue
-        seen.add(id(here))
-        if here.classification in SENSITIVE:
-            return True
-        todo.extend(here.properties.values())
-        todo.extend(n for n in (here.items, here.values) if n is not None)
-        todo.extend(here.variants)
-    return False
-
-
-def sensitive(rule: Rule) -> bool:
-    """The field, or any part a whole-field copy carries, is pii or secret."""
-    return rule.sensitive or contains_sensitive(rule.in_node)
 
 
 def is_subtree(node: SchemaNode) -> bool:

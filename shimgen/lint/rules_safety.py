@@ -14,7 +14,6 @@ from shimgen.lint.facts import (
     last_name,
     matches,
     placements,
-    sensitive,
     treat_at,
     view_name,
     views_text,
@@ -68,7 +67,7 @@ def secret_strict(ctx: Context) -> Iterator[Hit]:
 )
 def no_view_exposes_all(ctx: Context) -> Iterator[Hit]:
     safe = set(ctx.option("not_exposing"))
-    pii = [r for r in ctx.plan.rules if sensitive(r)]
+    pii = [r for r in ctx.plan.rules if r.carries_sensitive]
     if len(pii) < ctx.option("min_fields"):
         return
     for view in ctx.plan.views:
@@ -115,7 +114,7 @@ def inbound_declared(ctx: Context) -> Iterator[Hit]:
 )
 def no_subtree_pass(ctx: Context) -> Iterator[Hit]:
     for r in ctx.plan.rules:
-        if not is_subtree(r.in_node) or not sensitive(r):
+        if not is_subtree(r.in_node) or not r.carries_sensitive:
             continue
         for group, t in placements(r):
             views = views_using(ctx.plan.views, r, group)

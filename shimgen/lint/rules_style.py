@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from shimgen.lint.facts import field_at, sensitive, to_at, views_text
+from shimgen.lint.facts import field_at, to_at, views_text
 from shimgen.lint.model import Context, Hit
 from shimgen.lint.registry import rule
 from shimgen.mapping.yamlpos import DataPath
@@ -56,7 +56,7 @@ def _prefixes(path: Path_) -> Iterator[Path_]:
 def pii_needs_why(ctx: Context) -> Iterator[Hit]:
     exempt = set(ctx.option("exempt"))
     for r in ctx.plan.rules:
-        if r.why or not sensitive(r):
+        if r.why or not r.carries_sensitive:
             continue
         reached = [v for v in ctx.plan.views if r.treatment(v).name not in exempt]
         if reached:
@@ -67,7 +67,7 @@ def pii_needs_why(ctx: Context) -> Iterator[Hit]:
                 f"as {', '.join(f'`{f}`' for f in forms)} without `why:`",
                 field_at(r.key),
             )
-    sens = {r.internal for r in ctx.plan.rules if sensitive(r)}
+    sens = {r.internal for r in ctx.plan.rules if r.carries_sensitive}
     for d in ctx.plan.derived:
         if d.why or not any(s in sens for s in d.sources):
             continue
