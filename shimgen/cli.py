@@ -22,6 +22,9 @@ app = typer.Typer(
 MappingArg = Annotated[
     Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")
 ]
+OutOption = Annotated[
+    Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
+]
 
 
 def _report(result: CheckResult) -> None:
@@ -85,9 +88,7 @@ def init(
     name: Annotated[str, typer.Argument(help="Shim name, [a-z][a-z0-9-]*.")],
     internal: Annotated[str, typer.Option(help="Internal schema file, optionally FILE#MODEL.")],
     external: Annotated[str, typer.Option(help="External schema file, optionally FILE#MODEL.")],
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
-    ] = None,
+    out: OutOption = None,
 ) -> None:
     """Write a starting mapping that lists every internal field as `drop`.
 
@@ -195,9 +196,7 @@ def diff(
     format_: Annotated[
         str, typer.Option("--format", help="text, or md for a pull-request comment.")
     ] = "text",
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
-    ] = None,
+    out: OutOption = None,
 ) -> None:
     """Show what changed between two mappings, loosened (more exposure) first.
 
@@ -217,9 +216,7 @@ def review(
     format_: Annotated[
         str, typer.Option("--format", help="md (for a code-hosting site) or html (one file).")
     ] = "md",
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
-    ] = None,
+    out: OutOption = None,
 ) -> None:
     """Write the security review report: what leaves, in which form, for which group.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shimgen.check.plan import SENSITIVE, Rule, View
+from shimgen.check.plan import Rule, View
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
@@ -145,7 +145,7 @@ def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> It
 
 
 def _classification(new: Side, a: Rule, b: Rule) -> Change:
-    was, now = a.classification in SENSITIVE, b.classification in SENSITIVE
+    was, now = a.sensitive, b.sensitive
     if was and not now:
         kind = Kind.LOOSENED
         reason = "no longer classified pii/secret, so passing it no longer needs `why:`"
