@@ -81,11 +81,16 @@ def test_restarts_after_the_server_died_and_left_its_pid_file(pg_dir: Path) -> N
     assert _state(new_pid) not in ("", "Z")
 
 
-def _state(pid: int) -> str:
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name (state, ppid, ...); [] for a process that is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def _state(pid: int) -> str:
+    return (_stat(pid) or [""])[0]
 
 
 def test_restarts_when_the_pid_file_names_a_reused_pid(pg_dir: Path) -> None:
@@ -114,12 +119,9 @@ def _child_of(parent: int) -> int:
     """The pid of ``parent``'s child (runuser forks the command it runs)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == parent:
-                return int(stat.parent.name)
+        for proc in Path("/proc").glob("[0-9]*"):
+            fields = _stat(proc.name)
+            if fields and int(fields[1]) == parent:
+                return int(proc.name)
         time.sleep(0.05)
     raise AssertionError(f"no child of {parent}")
