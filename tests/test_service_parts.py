@@ -1,4 +1,4 @@
-"""Unit tests of the service runtime's parts: validate, problems, logs, metrics, cli."""
+"""Unit tests of the service runtime's parts: validate, problems, logs, metrics, cli (the recorder: test_recorder.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from shimgen.runtime import cli, logs
 from shimgen.runtime.errors import Problem
 from shimgen.runtime.metrics import Metrics
 from shimgen.runtime.problems import HTTPProblem, problem_body
-from shimgen.runtime.recorder import Recorder
 from shimgen.runtime.validate import MAX_ERRORS, SchemaValidator, check_depth, too_deep
 from tests.service_support import OPENAPI, RECORD
 
@@ -326,68 +325,3 @@ def test_cli_usage_errors_exit_2() -> None:
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         cli.main("customer_shim", [])
-
-
-# -- recorder -----------------------------------------------------------------------------------
-
-
-class FakeSink:
-    """Records what it is given; refuses events whose request_id starts with "bad"."""
-
-    def __init__(self, blocking: bool = False, many: bool = False) -> None:
-        self.blocking = blocking
-        self.calls: list[list[str]] = []
-        if many:
-            self.append_many = self._append_many
-
-    def append(self, event: Any) -> None:
-        if event["request_id"].startswith("bad"):
-            raise RuntimeError("refused")
-        self.calls.append([event["request_id"]])
-
-    def _append_many(self, events: list[Any]) -> None:
-        if any(e["request_id"].startswith("bad") for e in events):
-            raise RuntimeError("refused")
-        self.calls.append([e["request_id"] for e in events])
-
-
-@pytest.mark.parametrize(
-    ("blocking", "many", "mode"),
-    [
-        (False, False, "inline"),
-        (False, True, "batch"),
-        (True, False, "thread"),
-        (True, True, "thread"),
-    ],
-)
-def test_recorder_stores_every_event_and_fails_only_its_own(
-    blocking: bool, many: bool, mode: str
-) -> None:
-    sink = FakeSink(blocking, many)
-    recorder = Recorder(sink)
-    assert recorder.mode == mode
-
-    async def one(rid: str) -> str:
-        try:
-            await recorder.append({"request_id": rid})
-        except RuntimeError:
-            return "failed"
-        return "stored"
-
-    async def main() -> list[str]:
-        return list(await asyncio.gather(*(one(f"ok{i}") for i in range(20))))
-
-    try:
-        assert asyncio.run(main()) == ["stored"] * 20
-        assert sorted(r for call in sink.calls for r in call) == sorted(f"ok{i}" for i in range(20))
-        if mode == "batch":
-            assert len(sink.calls) == 1  # one loop iteration, one write
-        assert asyncio.run(one("bad")) == "failed"
-        if mode == "inline" or not many:
-            # Without append_many each event is its own write: a bad one fails alone.
-            async def mixed() -> list[str]:
-                return list(await asyncio.gather(one("ok"), one("bad1"), one("ok2")))
-
-            assert asyncio.run(mixed()) == ["stored", "failed", "stored"]
-    finally:
-        recorder.close()

@@ -10,10 +10,18 @@ it is (see :class:`~.audit.AuditSink`):
   write is in progress are written together by the next call (one
   ``append_many`` transaction if the sink offers it), so the commit cost is
   shared by every request that was waiting;
-* non-blocking sinks with ``append_many`` are called on the event loop, 0.3 ms
-  after the first event of a batch arrived, with every event that arrived
-  meanwhile (group commit without a thread: no context switch per request; the
-  short wait makes batches larger under load, so fewer commits share the work);
+* non-blocking sinks with ``append_many`` are called on the event loop with
+  every event of a batch (group commit without a thread: no context switch per
+  request). Waiting makes batches larger under load, so fewer commits share the
+  work, but a worker that waits while nothing else can arrive is only idle. So
+  a batch is written as soon as every *active* connection (one whose audited
+  request was answered in the last 20 ms) has a request waiting in it: an HTTP/1.1
+  connection carries one request at a time, so nothing more can join before
+  the batch is written. Otherwise it is written 0.3 ms after its first event,
+  or, while active connections are still expected, at most 2 ms after it.
+  Requests whose connection is unknown (no client port, e.g. behind a trusted
+  proxy's ``X-Forwarded-For``; HTTP/2, which multiplexes) keep their batch to
+  0.3 ms;
 * non-blocking sinks without it are called inline: the cheapest path there is.
 
 In every mode a request returns only after *its* event is stored, and a failed
@@ -37,6 +45,9 @@ __all__ = ["Recorder"]
 
 _MAX_BATCH: Final = 256
 _GROUP_WINDOW: Final = 0.0003  # seconds a batch stays open for more events (group commit)
+_GROUP_MAX: Final = 0.002  # ... or longer, up to this, while active connections may still join
+_ACTIVE: Final = 0.02  # seconds a connection counts as active after its last audited request
+_MAX_CONNECTIONS: Final = 4096  # active connections tracked; beyond, tracking starts afresh
 _BUSY_RETRY: Final = 0.0005  # seconds between tries while another writer holds the store
 _BUSY_LIMIT: Final = 5.0  # then the waiting requests fail (503)
 _Item = tuple[Mapping[str, Any], "asyncio.Future[None]", asyncio.AbstractEventLoop]
@@ -55,6 +66,11 @@ class Recorder:
             else "inline"
         )
         self._pending: list[_Item] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._opened = 0.0  # loop time of the batch's first event
+        self._blind = False  # the batch holds a request whose connection is unknown
+        self._active: dict[Any, float] = {}  # connection -> loop time of its last event
+        self._waiting: set[Any] = set()  # connections with an event in the batch
         self._busy_since = 0.0
         many = getattr(sink, "append_many", None)
         # Stores that can refuse instead of waiting for a lock say so with a ``wait`` parameter.
@@ -65,8 +81,13 @@ class Recorder:
             self._thread = threading.Thread(target=self._run, name="shim-audit", daemon=True)
             self._thread.start()
 
-    async def append(self, event: Mapping[str, Any]) -> None:
-        """Return once ``event`` is stored; raise what the sink raised otherwise."""
+    async def append(self, event: Mapping[str, Any], connection: Any = None) -> None:
+        """Return once ``event`` is stored; raise what the sink raised otherwise.
+
+        ``connection`` identifies the HTTP/1.1 connection the request came on
+        (hashable, e.g. the client's address and port), or is None if unknown;
+        batch mode uses it to write a batch as soon as nothing more can join it.
+        """
         if self.mode == "inline":
             self.sink.append(event)
             return
@@ -74,10 +95,23 @@ class Recorder:
         future: asyncio.Future[None] = loop.create_future()
         if self.mode == "thread":
             self._queue.put((event, future, loop))
-        else:
-            if not self._pending:
-                loop.call_later(_GROUP_WINDOW, self._flush)
-            self._pending.append((event, future, loop))
+            await future
+            return
+        pending = self._pending
+        if not pending:
+            self._opened = loop.time()
+            self._timer = loop.call_later(_GROUP_WINDOW, self._on_timer)
+        pending.append((event, future, loop))
+        if connection is None:
+            self._blind = True
+        elif not self._blind:
+            active = self._active
+            if connection not in active and len(active) >= _MAX_CONNECTIONS:
+                active.clear()
+            active[connection] = loop.time()
+            self._waiting.add(connection)
+            if len(self._waiting) >= len(active) and not self._busy_since:
+                self._flush()  # every active connection is waiting on this batch
         await future
 
     def close(self) -> None:
@@ -87,15 +121,41 @@ class Recorder:
             self._thread.join(timeout=30)
             self._thread = None
 
+    def _on_timer(self) -> None:
+        """The batch's wait is over, unless active connections may still join it (up to 2 ms)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        active = self._active
+        stale = [c for c, seen in active.items() if now - seen > _ACTIVE]
+        for connection in stale:
+            del active[connection]
+        left = self._opened + _GROUP_MAX - now
+        if not self._blind and len(self._waiting) < len(active) and left > _GROUP_WINDOW / 2:
+            self._timer = loop.call_later(left, self._on_timer)
+            return
+        self._flush()
+
     def _flush(self) -> None:
-        """Batch mode, on the event loop: write every event of this loop iteration.
+        """Batch mode, on the event loop: write every event of the batch, settle its requests.
 
         If another process holds the store's write lock, nothing is written and
         the batch waits (with whatever arrives meanwhile) for a later loop
         iteration: the loop keeps serving requests instead of sleeping in the
         store's busy handler. After ``_BUSY_LIMIT`` seconds the requests fail.
         """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._pending = self._pending, []
+        if self._waiting:  # answered now, so likely to send again soon: active from now on
+            now = asyncio.get_running_loop().time()
+            active = self._active
+            for connection in self._waiting:
+                active[connection] = now
+            self._waiting = set()
+        self._blind = False
+        if not batch:
+            return
         events = [event for event, _, _ in batch]
         try:
             if self._nowait:
@@ -109,7 +169,7 @@ class Recorder:
             self._busy_since = self._busy_since or now
             if now - self._busy_since < _BUSY_LIMIT:
                 self._pending[:0] = batch  # keep arrival order: the oldest events first
-                loop.call_later(_BUSY_RETRY * (0.5 + random.random()), self._flush)
+                self._timer = loop.call_later(_BUSY_RETRY * (0.5 + random.random()), self._flush)
                 return
             outcomes = [exc] * len(events)
         except Exception:

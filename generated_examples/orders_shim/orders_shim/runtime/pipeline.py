@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Shim"]
 
 _JSON: Final = "application/json"
+_ONE_AT_A_TIME: Final = frozenset({"1.0", "1.1"})
 _second: list[Any] = [0, ""]  # the last whole second formatted, and its text
 
 
@@ -48,6 +49,19 @@ def _utc_now() -> str:
     if whole != _second[0]:
         _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return f"{_second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+
+
+def _connection(scope: Scope) -> Any:
+    """The request's HTTP/1.1 connection as ``(host, port)``, or None when that is unknown.
+
+    The recorder writes a batch early once every active connection waits on it,
+    which is sound only when a connection carries one request at a time (not
+    HTTP/2) and the address is the connection's own (not a proxy header's, port 0).
+    """
+    client = scope.get("client")
+    if client and client[1] and scope.get("http_version") in _ONE_AT_A_TIME:
+        return (client[0], client[1])
+    return None
 
 
 class Shim:
@@ -223,7 +237,7 @@ class Shim:
         try:
             if self.recorder is None:
                 raise RuntimeError("audit sink not open")
-            await self.recorder.append(event)
+            await self.recorder.append(event, _connection(scope))
         except Exception as exc:
             self.metrics.audit_failure()
             logger.error(
