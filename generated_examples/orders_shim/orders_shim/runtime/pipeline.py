@@ -60,7 +60,7 @@ def _connection(scope: Scope) -> Any:
     """
     client = scope.get("client")
     if client and client[1] and scope.get("http_version") in _ONE_AT_A_TIME:
-        return (client[0], client[1])
+        return client if client.__class__ is tuple else tuple(client)
     return None
 
 

@@ -15,13 +15,13 @@ it is (see :class:`~.audit.AuditSink`):
   request). Waiting makes batches larger under load, so fewer commits share the
   work, but a worker that waits while nothing else can arrive is only idle. So
   a batch is written as soon as every *active* connection (one whose audited
-  request was answered in the last 20 ms) has a request waiting in it: an HTTP/1.1
-  connection carries one request at a time, so nothing more can join before
-  the batch is written. Otherwise it is written 0.3 ms after its first event,
-  or, while active connections are still expected, at most 2 ms after it.
-  Requests whose connection is unknown (no client port, e.g. behind a trusted
-  proxy's ``X-Forwarded-For``; HTTP/2, which multiplexes) keep their batch to
-  0.3 ms;
+  request was answered in the last 20 ms) has a request waiting in it: an
+  HTTP/1.1 connection carries one request at a time, so nothing more can join.
+  Otherwise it is written on the event loop's next pass, with the events that
+  pass brought, or, while active connections are still expected, at most 2 ms
+  after its first event. A request whose connection is unknown (no client
+  port, e.g. behind a trusted proxy's ``X-Forwarded-For``; HTTP/2, which
+  multiplexes) keeps its batch to the next pass;
 * non-blocking sinks without it are called inline: the cheapest path there is.
 
 In every mode a request returns only after *its* event is stored, and a failed
@@ -44,8 +44,8 @@ from .audit_chain import AuditBusy
 __all__ = ["Recorder"]
 
 _MAX_BATCH: Final = 256
-_GROUP_WINDOW: Final = 0.0003  # seconds a batch stays open for more events (group commit)
-_GROUP_MAX: Final = 0.002  # ... or longer, up to this, while active connections may still join
+_GROUP_MAX: Final = 0.002  # seconds a batch may wait for active connections to join it
+_GROUP_SLACK: Final = 0.0005  # a batch due sooner than this is written now (uvloop's clock is 1 ms)
 _ACTIVE: Final = 0.02  # seconds a connection counts as active after its last audited request
 _MAX_CONNECTIONS: Final = 4096  # active connections tracked; beyond, tracking starts afresh
 _BUSY_RETRY: Final = 0.0005  # seconds between tries while another writer holds the store
@@ -66,7 +66,7 @@ class Recorder:
             else "inline"
         )
         self._pending: list[_Item] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._opened = 0.0  # loop time of the batch's first event
         self._blind = False  # the batch holds a request whose connection is unknown
         self._active: dict[Any, float] = {}  # connection -> loop time of its last event
@@ -100,17 +100,20 @@ class Recorder:
         pending = self._pending
         if not pending:
             self._opened = loop.time()
-            self._timer = loop.call_later(_GROUP_WINDOW, self._on_timer)
+            self._timer = loop.call_soon(self._on_timer)
         pending.append((event, future, loop))
         if connection is None:
             self._blind = True
         elif not self._blind:
             active = self._active
-            if connection not in active and len(active) >= _MAX_CONNECTIONS:
-                active.clear()
+            known = len(active)
             active[connection] = loop.time()
-            self._waiting.add(connection)
-            if len(self._waiting) >= len(active) and not self._busy_since:
+            if known >= _MAX_CONNECTIONS and len(active) > known:
+                active.clear()  # too many to track: start afresh (batches only get smaller)
+                active[connection] = loop.time()
+            waiting = self._waiting
+            waiting.add(connection)
+            if len(waiting) >= len(active) and not self._busy_since:
                 self._flush()  # every active connection is waiting on this batch
         await future
 
@@ -122,7 +125,7 @@ class Recorder:
             self._thread = None
 
     def _on_timer(self) -> None:
-        """The batch's wait is over, unless active connections may still join it (up to 2 ms)."""
+        """The loop's next pass (or the 2 ms limit): write the batch unless active connections may still join it."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         active = self._active
@@ -130,7 +133,7 @@ class Recorder:
         for connection in stale:
             del active[connection]
         left = self._opened + _GROUP_MAX - now
-        if not self._blind and len(self._waiting) < len(active) and left > _GROUP_WINDOW / 2:
+        if not self._blind and len(self._waiting) < len(active) and left > _GROUP_SLACK:
             self._timer = loop.call_later(left, self._on_timer)
             return
         self._flush()
