@@ -158,7 +158,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="shim-bench-"))
     env = setup(work, args.audit)
     shim_port, echo_port = free_port(), free_port()
-    uvicorn_opts = ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
+    # The options `<package> serve` gives uvicorn, so both servers run the same stack.
+    uvicorn_opts = [
+        "--workers", str(args.workers), "--no-access-log", "--no-proxy-headers",
+        "--no-server-header", "--log-level", "warning",
+    ]  # fmt: skip
     servers = [
         subprocess.Popen(
             [

@@ -304,6 +304,8 @@ def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert app == "customer_shim.app:create_app"
     assert kw["factory"] is True and kw["workers"] == 3 and kw["port"] == 9999
     assert kw["host"] == "127.0.0.1" and kw["access_log"] is False
+    # scope["client"] stays the TCP peer: the recorder batches audit writes by connection.
+    assert kw["proxy_headers"] is False
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     assert os.path.isdir(directory)
     os.rmdir(directory)

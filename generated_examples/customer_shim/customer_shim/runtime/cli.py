@@ -100,6 +100,9 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
         workers=workers,
         lifespan="on",
         access_log=False,  # it would log concrete paths, which carry tokens; see .logs
+        # Callers are known by credentials, never by address, and the recorder batches audit
+        # writes by TCP connection (scope["client"]), which X-Forwarded-For would overwrite.
+        proxy_headers=False,
         server_header=False,
         log_level=level if level in _LEVELS else "info",
     )
