@@ -88,6 +88,14 @@ def batch_recorder() -> tuple[FakeSink, Recorder]:
     return sink, Recorder(sink)
 
 
+A, B = ("10.0.0.1", 1001), ("10.0.0.1", 1002)
+
+
+async def make_active(recorder: Recorder, *connections: Any) -> None:
+    """Each connection sends one request, at the same time; all are active afterwards."""
+    await asyncio.gather(*(send(recorder, f"warm{i}", c) for i, c in enumerate(connections)))
+
+
 async def send(recorder: Recorder, rid: str, connection: Any) -> float:
     """Append one event; the loop time it took to be stored."""
     loop = asyncio.get_running_loop()
@@ -120,14 +128,13 @@ def test_a_batch_waits_for_active_connections_but_not_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink, recorder = batch_recorder()
-    a, b = ("10.0.0.1", 1001), ("10.0.0.1", 1002)
 
     async def main() -> None:
-        await asyncio.gather(send(recorder, "a0", a), send(recorder, "b0", b))
+        await make_active(recorder, A, B)
         monkeypatch.setattr(recorder_module, "_GROUP_MAX", 0.05)
         sink.calls.clear()
-        # b stays away: a's batch waits past the loop's next pass for it, up to the limit.
-        waited = await send(recorder, "a1", a)
+        # B stays away: A's batch waits past the loop's next pass for it, up to the limit.
+        waited = await send(recorder, "a1", A)
         assert 0.05 <= waited < 1.0
         assert sink.calls == [["a1"]]
 
@@ -139,13 +146,12 @@ def test_a_connection_quiet_for_longer_than_the_active_time_is_not_waited_for(
 ) -> None:
     monkeypatch.setattr(recorder_module, "_ACTIVE", 0.01)
     sink, recorder = batch_recorder()
-    a, b = ("10.0.0.1", 1001), ("10.0.0.1", 1002)
 
     async def main() -> None:
-        await asyncio.gather(send(recorder, "a0", a), send(recorder, "b0", b))
+        await make_active(recorder, A, B)
         monkeypatch.setattr(recorder_module, "_GROUP_MAX", 5.0)
-        await asyncio.sleep(0.05)  # b is no longer active
-        waited = await send(recorder, "a1", a)
+        await asyncio.sleep(0.05)  # B is no longer active
+        waited = await send(recorder, "a1", A)
         assert waited < 1.0  # the loop's next pass (and a slow machine's slack), not the 5 s limit
         assert sink.calls[-1] == ["a1"]
 
@@ -157,17 +163,16 @@ def test_a_request_of_unknown_connection_keeps_its_batch_to_the_next_pass(
     monkeypatch: pytest.MonkeyPatch, unknown: str | None
 ) -> None:
     sink, recorder = batch_recorder()
-    a, b = ("10.0.0.1", 1001), ("10.0.0.1", 1002)
 
     async def main() -> None:
-        await asyncio.gather(send(recorder, "a0", a), send(recorder, "b0", b))
+        await make_active(recorder, A, B)
         monkeypatch.setattr(recorder_module, "_GROUP_MAX", 5.0)
         sink.calls.clear()
-        # b is active but does not send; a request whose connection is unknown joins a's
+        # B is active but does not send; a request whose connection is unknown joins a's
         # batch (or is alone in it), so nothing is known about who else may come: next pass.
         sends = [send(recorder, "x1", None)]
         if unknown is None:
-            sends.append(send(recorder, "a1", a))
+            sends.append(send(recorder, "a1", A))
         waited = await asyncio.gather(*sends)
         assert max(waited) < 1.0
         assert sink.calls == [["x1", "a1"] if unknown is None else ["x1"]]
