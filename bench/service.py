@@ -143,7 +143,7 @@ def setup(work: Path, audit_url: str | None) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="per scenario and round")
-    parser.add_argument("--rounds", type=int, default=3, help="each scenario's median is reported")
+    parser.add_argument("--rounds", type=int, default=5, help="each scenario's median is reported")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -278,6 +278,9 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str
     p99_ok = out["p99"] <= 25.0
     print(f"outbound single / bare throughput: {out['rps'] / bare:.2f} (target >= 0.6) ", end="")
     print("PASS" if ratio_ok else "FAIL")
+    paired = zip(rounds["outbound, 1 record"], rounds["bare echo (1 record)"], strict=True)
+    print("  per round (each echo round next to its outbound round):",
+          " ".join(f"{o['rps'] / e['rps']:.2f}" for o, e in paired))  # fmt: skip
     print(f"outbound single p99: {out['p99']:.2f} ms (target <= 25) {'PASS' if p99_ok else 'FAIL'}")
     verify = subprocess.run(
         [sys.executable, "-m", "customer_shim", "audit", "verify", env["SHIM_AUDIT_URL"]],
