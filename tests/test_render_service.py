@@ -214,6 +214,7 @@ def test_pyproject(name: str) -> None:
     assert data["tool"]["setuptools"]["package-data"] == {pkg(name): ["openapi.json"]}
     test = " ".join(data["project"]["optional-dependencies"]["test"])
     assert "pytest" in test and "schemathesis" in test and "hypothesis" in test
+    assert "httpx2" in test  # Starlette's TestClient warns without it
 
 
 def _settings_variables() -> set[str]:
