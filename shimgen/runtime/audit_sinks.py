@@ -196,12 +196,16 @@ class SQLiteSink(_FileSink):
                 time.sleep(0.0002 + random.random() * 0.0008)
 
     def _write(self, seq: int, line: bytes) -> None:
+        self._insert([(self.chain, seq, line.decode())], wait=True)
+
+    def _insert(self, rows: list[tuple[str, int, str]], wait: bool) -> None:
+        """Store ``rows`` in one transaction, or none of them (AuditBusy/AuditError)."""
         self._still_writable()
         try:
             with self._fork_guard:
-                self._begin(True)
+                self._begin(wait)
                 try:
-                    self._conn.execute(_SQLITE_INSERT, (self.chain, seq, line.decode()))
+                    self._conn.executemany(_SQLITE_INSERT, rows)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
@@ -212,10 +216,9 @@ class SQLiteSink(_FileSink):
     def append_many(self, events: Sequence[Mapping[str, Any]], wait: bool = True) -> None:
         """Chain and store several events in one transaction: all of them, or none.
 
-        The service calls this with every event that arrived within a short window
-        (group commit, see .recorder), so one commit's cost is shared by all the
-        requests waiting on it; each request still returns only once its record
-        is stored. With ``wait=False`` a store locked by another process raises
+        The service calls this with every event of a batch (group commit, see
+        .recorder), so one commit's cost is shared by all the requests waiting
+        on it; each request still returns only once its record is stored. With ``wait=False`` a store locked by another process raises
         :class:`AuditBusy` at once (nothing written) instead of waiting for it.
         """
         for event in events:
@@ -229,20 +232,7 @@ class SQLiteSink(_FileSink):
                 digest, line = chained(event, self.chain, seq, prev)
                 rows.append((self.chain, seq, line.decode()))
                 prev = digest
-            self._still_writable()
-            try:
-                with self._fork_guard:
-                    self._begin(wait)
-                    try:
-                        self._conn.executemany(_SQLITE_INSERT, rows)
-                        self._conn.execute("COMMIT")
-                    except BaseException:
-                        self._conn.execute("ROLLBACK")
-                        raise
-            except sqlite3.Error as exc:
-                raise AuditError(
-                    f"cannot write SQLite audit file {self.path}: {reason(exc)}"
-                ) from None
+            self._insert(rows, wait)
             self._seq, self._prev = seq, prev
 
     def _check(self) -> None:
