@@ -23,7 +23,7 @@ import yaml
 
 from shimgen.check import CheckResult, check_mapping
 from shimgen.diagnostics import Finding
-from shimgen.gitcmd import GitError, git
+from shimgen.gitcmd import GitError, commit_of, git, toplevel
 
 
 class SourceError(Exception):
@@ -65,8 +65,8 @@ def parse_git_spec(spec: str, cwd: Path) -> GitPath:
     if not rev or not path:
         raise SourceError(f"`{spec}`: write a file path or REV:PATH, e.g. HEAD~1:mappings/x.yaml")
     try:
-        top = Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip())
-    except (SourceError, OSError) as exc:
+        top = toplevel(cwd)
+    except (GitError, OSError) as exc:
         raise SourceError(f"`{spec}`: not inside a git repository ({exc})") from None
     if path.startswith(("./", "../")) or path in (".", ".."):
         prefix = _git(cwd, "rev-parse", "--show-prefix").decode().strip()
@@ -75,10 +75,9 @@ def parse_git_spec(spec: str, cwd: Path) -> GitPath:
     if path.startswith("../"):
         raise SourceError(f"`{spec}`: the path leaves the repository")
     try:
-        commit = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    except SourceError:
+        sha = commit_of(top, rev)
+    except GitError:
         raise SourceError(f"`{spec}`: unknown revision `{rev}`") from None
-    sha = commit.decode().strip()
     try:
         _git(top, "cat-file", "-e", f"{sha}:{path}")
     except SourceError:
