@@ -46,6 +46,16 @@ def _prefixes(path: Path_) -> Iterator[Path_]:
             yield path[:i]
 
 
+def _written_fields(ctx: Context) -> Iterator[tuple[Path_, DataPath]]:
+    """Each external field the mapping writes or nests into, once, where it is first written."""
+    seen: set[Path_] = set()
+    for path, where in _written(ctx):
+        for prefix in _prefixes(path):
+            if prefix not in seen:
+                seen.add(prefix)
+                yield prefix, where
+
+
 @rule(
     "pii-needs-why",
     description="A pii or secret field that reaches any view, in any form but drop/null/redact, carries `why:`.",
@@ -87,18 +97,13 @@ def pii_needs_why(ctx: Context) -> Iterator[Hit]:
 )
 def field_case(ctx: Context) -> Iterator[Hit]:
     case = ctx.option("case")
-    seen: set[Path_] = set()
-    for path, where in _written(ctx):
-        for prefix in _prefixes(path):
-            if prefix in seen:
-                continue
-            seen.add(prefix)
-            if not re.match(CASES[case], prefix[-1]):
-                yield Hit(
-                    f"external field `{format_path(prefix)}` is not {CASE_NAMES[case]}",
-                    where,
-                    value=where[-1] == "to",
-                )
+    for field, where in _written_fields(ctx):
+        if not re.match(CASES[case], field[-1]):
+            yield Hit(
+                f"external field `{format_path(field)}` is not {CASE_NAMES[case]}",
+                where,
+                value=where[-1] == "to",
+            )
 
 
 @rule(
@@ -137,23 +142,18 @@ def max_depth(ctx: Context) -> Iterator[Hit]:
     safety=False,
 )
 def field_description(ctx: Context) -> Iterator[Hit]:
-    seen: set[Path_] = set()
     root = ctx.plan.external.root
-    for path, where in _written(ctx):
-        for prefix in _prefixes(path):
-            if prefix in seen:
-                continue
-            seen.add(prefix)
-            try:
-                node = lookup(root, prefix)
-            except PathError:  # pragma: no cover - the checker resolved every written path
-                continue
-            if not (node.description or "").strip():
-                yield Hit(
-                    f"external field `{format_path(prefix)}` has no description",
-                    where,
-                    value=where[-1] == "to",
-                )
+    for field, where in _written_fields(ctx):
+        try:
+            node = lookup(root, field)
+        except PathError:  # pragma: no cover - the checker resolved every written path
+            continue
+        if not (node.description or "").strip():
+            yield Hit(
+                f"external field `{format_path(field)}` has no description",
+                where,
+                value=where[-1] == "to",
+            )
 
 
 def _words(text: str) -> int:
