@@ -230,95 +230,36 @@ def test_exempting_the_example_locations_by_percent_encoded_pointer(tree: Path) 
     assert {(r, line) for r, line, _ in exempted} == {("no-pass-on-pii-subtree", 34)}
 
 
-OVERRIDE = "extends: autonomous\noverrides:\n  - files: [{files}]\n    rules: {{{rules}}}\n"
+def override(files: str, rules: str = "owner-present: off", reason: str | None = "r") -> str:
+    """A ruleset with one override; ``reason`` is the text after ``reason:`` (None: no reason)."""
+    text = f"extends: autonomous\noverrides:\n  - files: [{files}]\n    rules: {{{rules}}}\n"
+    return text if reason is None else f"{text}    reason: {reason}\n"
+
+
 BAD = [
     # (ruleset text, line, message)
-    (OVERRIDE.format(files="x.yaml", rules="owner-present: off"), 3, "override without `reason:`"),
+    (override("x.yaml", reason=None), 3, "override without `reason:`"),
+    (override("x.yaml", reason="'  '"), 5, "`reason:` must say"),
+    (override("x.yaml", "owner-presnt: off"), 4, "did you mean `owner-present`"),
+    (override("x.yaml", "owner-present: fatal"), 4, "bad severity"),
+    (override("'x.yaml#fields/a'"), 3, "starts with `/`"),
+    (override("'x.yaml#'"), 3, "`#` without a location"),
+    (override("'x.yaml#/fields/a~2'"), 3, "must be written `~0`"),
+    (override("'x.yaml#/fields//a'"), 3, "empty step"),
+    (override("'#/fields/a'"), 3, "no file glob"),
+    (override("'/abs/x.yaml'"), 3, "relative to the ruleset"),
+    (override("'a**/x.yaml'"), 3, "whole path step"),
+    (override("'[ab.yaml'"), 3, "without a closing"),
+    (override("'{a,b}.yaml'"), 3, "not supported"),
+    (override("'[z-a].yaml'"), 3, "bad pattern"),
+    (override("3"), 3, "a pattern is a string"),
     (
-        OVERRIDE.format(files="x.yaml", rules="owner-present: off") + "    reason: '  '\n",
-        5,
-        "`reason:` must say",
-    ),
-    (
-        OVERRIDE.format(files="x.yaml", rules="owner-presnt: off") + "    reason: r\n",
-        4,
-        "did you mean `owner-present`",
-    ),
-    (
-        OVERRIDE.format(files="x.yaml", rules="owner-present: fatal") + "    reason: r\n",
-        4,
-        "bad severity",
-    ),
-    (
-        OVERRIDE.format(files="'x.yaml#fields/a'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "starts with `/`",
-    ),
-    (
-        OVERRIDE.format(files="'x.yaml#'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "`#` without a location",
-    ),
-    (
-        OVERRIDE.format(files="'x.yaml#/fields/a~2'", rules="owner-present: off")
-        + "    reason: r\n",
-        3,
-        "must be written `~0`",
-    ),
-    (
-        OVERRIDE.format(files="'x.yaml#/fields//a'", rules="owner-present: off")
-        + "    reason: r\n",
-        3,
-        "empty step",
-    ),
-    (
-        OVERRIDE.format(files="'#/fields/a'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "no file glob",
-    ),
-    (
-        OVERRIDE.format(files="'/abs/x.yaml'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "relative to the ruleset",
-    ),
-    (
-        OVERRIDE.format(files="'a**/x.yaml'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "whole path step",
-    ),
-    (
-        OVERRIDE.format(files="'[ab.yaml'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "without a closing",
-    ),
-    (
-        OVERRIDE.format(files="'{a,b}.yaml'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "not supported",
-    ),
-    (
-        OVERRIDE.format(files="'[z-a].yaml'", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "bad pattern",
-    ),
-    (
-        OVERRIDE.format(files="3", rules="owner-present: off") + "    reason: r\n",
-        3,
-        "a pattern is a string",
-    ),
-    (
-        OVERRIDE.format(files="'x.yaml#/fields/a'", rules="mask-max-kept: {options: {max_kept: 9}}")
-        + "    reason: r\n",
+        override("'x.yaml#/fields/a'", "mask-max-kept: {options: {max_kept: 9}}"),
         4,
         "may only set severities",
     ),
-    (
-        OVERRIDE.format(files="x.yaml", rules="mask-max-kept: {options: {max_kept: x}}")
-        + "    reason: r\n",
-        4,
-        "whole number",
-    ),
-    (OVERRIDE.format(files="x.yaml", rules="") + "    reason: r\n", 4, "non-empty mapping"),
+    (override("x.yaml", "mask-max-kept: {options: {max_kept: x}}"), 4, "whole number"),
+    (override("x.yaml", ""), 4, "non-empty mapping"),
     (
         "extends: autonomous\noverrides:\n  - files: []\n    rules: {owner-present: off}\n    reason: r\n",
         3,
@@ -334,11 +275,7 @@ BAD = [
         3,
         "without `files:`",
     ),
-    (
-        OVERRIDE.format(files="x.yaml", rules="owner-present: off") + "    reason: r\n    why: w\n",
-        6,
-        "unknown key `why`",
-    ),
+    (override("x.yaml", reason="r\n    why: w"), 6, "unknown key `why`"),
     ("extends: autonomous\noverrides: {files: [x.yaml]}\n", 2, "`overrides:` is a list"),
     ("extends: autonomous\noverrides:\n  - x.yaml\n", 3, "an override is a mapping"),
 ]
@@ -459,10 +396,6 @@ def test_sarif_unsuppressed_results_say_so(tree: Path, monkeypatch: pytest.Monke
     assert results and all(r["suppressions"] == [] for r in results)
 
 
-@pytest.mark.skipif(
-    "--show-exempted" not in runner.invoke(app, ["lint", "--help"]).stdout,
-    reason="`--show-exempted` is not wired into shimgen/cli.py yet",
-)
 def test_cli_show_exempted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     args = ["lint", "--ruleset", "mappings/ruleset.yaml", "mappings/orders.shim.yaml"]
