@@ -9,7 +9,6 @@ listing small enough to review.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from shimgen.schema.loader import load_schema
 from shimgen.schema.model import Kind, LoadedSchema, format_path, iter_leaves
+from tests.conftest import _in_ci
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-schemas"
 
@@ -26,6 +26,12 @@ FHIR = "fhir-r4-patient.schema.json"
 K8S = "k8s-v1.37-secret.schema.json"
 DMCG_RW = "dmcg-read-only-write-only-ref-request-response.openapi.yaml"
 DMCG_VALIDATORS = "dmcg-schema-validators.schema.json"
+K8S_POD = "k8s-pod-deployment.definitions.json"
+WORKFLOW = "schemastore-github-workflow.schema.json"
+ADYEN = "adyen-legalentity-v3.openapi.json"
+BOX = "box-platform.openapi.json"
+POD = "io.k8s.api.core.v1.Pod"
+DEPLOYMENT = "io.k8s.api.apps.v1.Deployment"
 
 # (file, model, a leaf path, its kind, nullable, recursive leaf)
 CASES: list[tuple[str, str | None, str, Kind, bool, bool]] = [
@@ -68,6 +74,24 @@ CASES: list[tuple[str, str | None, str, Kind, bool, bool]] = [
     (DMCG_VALIDATORS, "OneOfContact", "phone", Kind.STRING, False, False),
     (DMCG_VALIDATORS, "ConditionalPayload", "kind", Kind.STRING, False, False),
     (DMCG_VALIDATORS, "ValidatorOnlyChild", "first", Kind.STRING, False, False),
+    (K8S_POD, POD, "spec.containers[].env[].value", Kind.STRING, False, False),
+    (K8S_POD, POD, "spec.serviceAccountName", Kind.STRING, False, False),
+    (K8S_POD, POD, "metadata.labels", Kind.MAP, False, False),
+    (K8S_POD, POD, "spec.containers[].ports[].containerPort", Kind.INTEGER, False, False),
+    (K8S_POD, DEPLOYMENT, "spec.replicas", Kind.INTEGER, False, False),
+    (K8S_POD, DEPLOYMENT, "spec.template.spec.containers[].image", Kind.STRING, False, False),
+    (WORKFLOW, None, "on", Kind.UNION, False, False),
+    (WORKFLOW, None, "name", Kind.STRING, False, False),
+    (WORKFLOW, "normalJob", "runs-on", Kind.UNION, False, False),
+    (ADYEN, "LegalEntity", "individual.name.firstName", Kind.STRING, False, False),
+    (ADYEN, "LegalEntity", "individual.birthData.dateOfBirth", Kind.STRING, False, False),
+    (ADYEN, "LegalEntity", "organization.taxInformation[].number", Kind.STRING, False, False),
+    (BOX, "User--Full", "login", Kind.STRING, False, False),
+    (BOX, "User--Full", "space_used", Kind.INTEGER, False, False),
+    (BOX, "User--Full", "enterprise.name", Kind.STRING, False, False),
+    (BOX, "User--Mini", "login", Kind.STRING, False, False),
+    (BOX, "File--Full", "shared_link.url", Kind.STRING, False, False),
+    (BOX, "File--Full", "size", Kind.INTEGER, False, False),
 ]
 
 # Upper bounds on the field listing (``shimgen init``) per model; measured
@@ -81,6 +105,13 @@ LEAF_BUDGET: dict[tuple[str, str | None], int] = {
     (K8S, None): 50,  # 32
     (DMCG_RW, "RecursiveOnlyReadOnly"): 5,  # 3
     (DMCG_VALIDATORS, None): 5,  # 1
+    (K8S_POD, POD): 1500,  # 1002
+    (K8S_POD, DEPLOYMENT): 1300,  # 886
+    (WORKFLOW, None): 20,  # 9
+    (WORKFLOW, "normalJob"): 60,  # 36
+    (ADYEN, "LegalEntity"): 300,  # 205
+    (BOX, "User--Full"): 60,  # 34
+    (BOX, "File--Full"): 200,  # 112
 }
 
 _cache: dict[tuple[str, str | None], LoadedSchema] = {}
@@ -89,7 +120,7 @@ _cache: dict[tuple[str, str | None], LoadedSchema] = {}
 @pytest.fixture(scope="module")
 def real_dir() -> Path:
     if not REAL.is_dir():
-        if os.environ.get("CI") == "true":
+        if _in_ci():
             pytest.fail(f"real schemas missing at {REAL}; CI must provide them")
         pytest.skip(f"real schemas not available at {REAL}")
     return REAL
