@@ -323,7 +323,10 @@ def test_starlette_headers(authn: Authenticator) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["", " ", KEY_A + "x", KEY_A[:-1], KEY_A.upper(), HASH_A, "\ud800", "ключ"]
+    "key",
+    ["", " ", KEY_A + "x", KEY_A[:-1], KEY_A.upper(), HASH_A, "\ud800", "ключ"],
+    # stable ids: the keys are random per process, and pytest-xdist workers must collect alike
+    ids=["empty", "space", "longer", "shorter", "upper", "stored-hash", "surrogate", "cyrillic"],
 )
 def test_wrong_api_keys_are_refused_without_echo(authn: Authenticator, key: str) -> None:
     err = deny(authn, {"X-API-Key": key})
