@@ -66,8 +66,12 @@ def views_text(views: list[str | None], every: list[str | None]) -> str:
 
 def is_subtree(node: SchemaNode) -> bool:
     """A structured value (object, map, union, untyped, array of such) rather than a scalar."""
-    if node.kind is Kind.ARRAY:
-        return node.items is None or is_subtree(node.items)
+    seen: set[int] = set()
+    while node.kind is Kind.ARRAY:  # arrays of arrays may cycle (`a = array of a`)
+        if node.items is None or id(node) in seen:
+            return True
+        seen.add(id(node))
+        node = node.items
     return node.kind not in SCALARS and node.kind is not Kind.NULL
 
 

@@ -65,14 +65,22 @@ class SchemaNode:
     # recursive leaf. None: opened wherever it appears (stack rule only).
     expand_at: Path_ | None = None
 
-    def describe(self) -> str:
-        """A short human type name for messages: ``string (date)``, ``array of Card``."""
+    def describe(self, _stack: frozenset[int] = frozenset()) -> str:
+        """A short human type name for messages: ``string (date)``, ``array of Card``.
+
+        Schema graphs may be cyclic (``c = oneOf[string, array of c]``): a node
+        met again inside its own description is shown by its name (or as
+        ``recursive``) instead of being described forever.
+        """
+        if id(self) in _stack:
+            return self.name or f"recursive {self.kind.value}"
+        stack = _stack | {id(self)}
         if self.kind is Kind.ARRAY and self.items is not None:
-            text = f"array of {self.items.describe()}"
+            text = f"array of {self.items.describe(stack)}"
         elif self.kind is Kind.MAP and self.values is not None:
-            text = f"map of {self.values.describe()}"
+            text = f"map of {self.values.describe(stack)}"
         elif self.kind is Kind.UNION:
-            text = "union of " + " | ".join(v.describe() for v in self.variants)
+            text = "union of " + " | ".join(v.describe(stack) for v in self.variants)
         elif self.kind is Kind.OBJECT and self.name:
             text = self.name
         else:

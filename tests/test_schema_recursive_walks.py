@@ -1,0 +1,81 @@
+"""Walks of cyclic schema graphs terminate, whatever kind the cycle runs through.
+
+Recursion through objects was always detected by the walk stack; these
+schemas recurse through a union (SchemaStore github-workflow's
+``configuration = oneOf[string, array of configuration]``) and through arrays
+alone, where ``describe``, lint's subtree test and ``init`` used to recurse
+until Python's stack ran out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shimgen.cli import app
+from shimgen.lint.facts import is_subtree
+from shimgen.schema.loader import load_schema
+from shimgen.schema.model import Kind
+
+SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "definitions": {
+        "c": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/definitions/c"}}]
+        },
+        "a": {"type": "array", "items": {"$ref": "#/definitions/a"}},
+    },
+    "properties": {
+        "cfg": {"$ref": "#/definitions/c"},
+        "nest": {"$ref": "#/definitions/a"},
+        "name": {"type": "string"},
+    },
+}
+
+
+@pytest.fixture
+def schema_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cyclic.schema.json"
+    path.write_text(json.dumps(SCHEMA))
+    return path
+
+
+def test_describe_names_the_recursive_union(schema_file: Path) -> None:
+    cfg = load_schema(schema_file, None).root.properties["cfg"]
+    assert cfg.kind is Kind.UNION
+    assert cfg.describe() == "union of string | array of c"
+
+
+def test_describe_an_array_of_itself(schema_file: Path) -> None:
+    nest = load_schema(schema_file, None).root.properties["nest"]
+    assert nest.describe() == "array of a"
+    nest.name = None
+    assert nest.describe() == "array of recursive array"
+
+
+def test_is_subtree_terminates_on_an_array_cycle(schema_file: Path) -> None:
+    root = load_schema(schema_file, None).root
+    assert is_subtree(root.properties["nest"])
+    assert not is_subtree(root.properties["name"])
+
+
+def test_init_check_generate_on_recursive_unions(schema_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "cyclic.shim.yaml"
+    runner = CliRunner()
+    spec = str(schema_file)
+    result = runner.invoke(
+        app, ["init", "cyclic", "--internal", spec, "--external", spec, "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "cfg: drop  # union of string | array of c" in target.read_text()
+    target.write_text(target.read_text().replace("  name: drop", "  name: pass"))
+    assert runner.invoke(app, ["check", str(target)]).exit_code == 0
+    assert runner.invoke(app, ["review", str(target)]).exit_code == 0
+    # passing either cyclic field whole is a finding, never a traceback
+    target.write_text(target.read_text().replace(": drop", ": pass"))
+    result = runner.invoke(app, ["check", str(target)])
+    assert result.exit_code == 1 and "SG113" in result.output, result.output
