@@ -137,10 +137,10 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
     files: dict[str, str] = {}
     files[f"{pkg}/translate.py"] = render_translate(plan, meta, env)
     files[f"{pkg}/internal_models.py"] = pydantic_models(
-        plan.internal.path, _schema_label(plan, "internal")
+        plan.internal.path, plan.internal.model, _schema_label(plan, "internal")
     )
     files[f"{pkg}/external_models.py"] = pydantic_models(
-        plan.external.path, _schema_label(plan, "external")
+        plan.external.path, plan.external.model, _schema_label(plan, "external")
     )
     for name in RUNTIME_FILES:
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")

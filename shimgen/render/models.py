@@ -1,8 +1,12 @@
 """Pydantic models of both schemas, through datamodel-code-generator.
 
 The generated service validates payloads with these; translation itself does
-not need them. Output is made deterministic: no timestamp, a fixed header
-naming the schema by its project-relative path.
+not need them. datamodel-code-generator is given the model's ``$ref`` closure
+as one document with Python-safe names (``shimgen.schema.closure``), not the
+whole schema file: it models only what the shim handles (much less work on
+large files), and dotted component names cannot turn its output into a
+package of modules. Output is made deterministic: no timestamp, a fixed
+header naming the schema by its project-relative path.
 """
 
 from __future__ import annotations
@@ -11,28 +15,22 @@ import json
 import warnings
 from pathlib import Path
 
-import yaml
+from shimgen.schema.closure import model_closure
 
 
-def _is_openapi(path: Path) -> bool:
-    text = path.read_text(encoding="utf-8")
-    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    return isinstance(doc, dict) and "openapi" in doc
-
-
-def pydantic_models(schema: Path, shown_as: str) -> str:
-    """Python source of pydantic v2 models for every schema in ``schema``."""
+def pydantic_models(schema: Path, model: str, shown_as: str) -> str:
+    """Python source of pydantic v2 models for ``model`` in ``schema`` and what it references."""
     from datamodel_code_generator import generate
     from datamodel_code_generator.enums import DataModelType, InputFileType
     from datamodel_code_generator.format import Formatter, PythonVersion
 
+    document, openapi = model_closure(schema, model or None)
     with warnings.catch_warnings():  # deprecation notices about its own future defaults
         warnings.simplefilter("ignore", FutureWarning)
         result = generate(
-            schema,
-            input_file_type=InputFileType.OpenAPI
-            if _is_openapi(schema)
-            else InputFileType.JsonSchema,
+            json.dumps(document),
+            input_file_type=InputFileType.OpenAPI if openapi else InputFileType.JsonSchema,
+            input_filename=schema.name,
             output_model_type=DataModelType.PydanticV2BaseModel,
             target_python_version=PythonVersion.PY_311,
             disable_timestamp=True,
@@ -45,5 +43,6 @@ def pydantic_models(schema: Path, shown_as: str) -> str:
             field_constraints=True,
             formatters=[Formatter.BLACK],
         )
-    assert isinstance(result, str), "one schema file gives one module"
+    if not isinstance(result, str):  # safe names give one module; anything else is our bug
+        raise RuntimeError(f"datamodel-code-generator wrote several modules for {shown_as}")
     return result

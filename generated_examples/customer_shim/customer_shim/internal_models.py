@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, RootModel
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from uuid import UUID
 from datetime import date
 
@@ -86,11 +86,4 @@ class Customer(BaseModel):
     risk_score: float | None = Field(None, ge=0.0, le=1.0)
     """
     Fraud model output between 0 and 1; null until the first scoring run.
-    """
-
-
-class PaymentsCustomerRecord(RootModel[Customer]):
-    root: Customer = Field(..., title="Payments customer record")
-    """
-    Customer as stored by the payments platform (system of record).
     """

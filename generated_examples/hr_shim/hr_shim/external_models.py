@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, RootModel
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from enum import StrEnum
 
 
@@ -150,11 +150,4 @@ class DirectoryEntry(BaseModel):
     skills: list[str] | None = None
     """
     Skills the person lists about themselves; editable by the person.
-    """
-
-
-class CompanyDirectoryEntry(RootModel[DirectoryEntry]):
-    root: DirectoryEntry = Field(..., title="Company directory entry")
-    """
-    One person in the company directory. Which properties are present depends on the caller's functional group.
     """

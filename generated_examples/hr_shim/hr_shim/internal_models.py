@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, RootModel
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from datetime import date
 
 
@@ -153,11 +153,4 @@ class Employee(BaseModel):
     skills: list[str]
     """
     Self-declared skills, maintained by the employee.
-    """
-
-
-class HrEmployeeRecord(RootModel[Employee]):
-    root: Employee = Field(..., title="HR employee record")
-    """
-    Employee master record as kept by the HR information system.
     """

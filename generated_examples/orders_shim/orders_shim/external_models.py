@@ -6,83 +6,6 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
-class Status(StrEnum):
-    """
-    Order lifecycle state.
-    """
-
-    NEW = "NEW"
-    PAID = "PAID"
-    SHIPPED = "SHIPPED"
-    CANCELLED = "CANCELLED"
-    REFUNDED = "REFUNDED"
-
-
-class LineDiscount(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    code: str
-    """
-    Promotion or voucher code.
-    """
-    amount_cents: int = Field(..., ge=0)
-    """
-    Discount on the line, minor units.
-    """
-
-
-class PostalAddress(BaseModel):
-    """
-    Delivery address.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    line1: str
-    """
-    Street and house number.
-    """
-    line2: str | None = None
-    """
-    Flat, floor or c/o line.
-    """
-    city: str
-    """
-    City or town.
-    """
-    postcode: str
-    """
-    Postal code.
-    """
-    country: str = Field(..., pattern="^[A-Z]{2}$")
-    """
-    ISO 3166-1 alpha-2 country code.
-    """
-
-
-class CurrencyCode(StrEnum):
-    """
-    ISO 4217 currency code.
-    """
-
-    EUR = "EUR"
-    GBP = "GBP"
-    USD = "USD"
-    SEK = "SEK"
-
-
-class PaymentMethod(StrEnum):
-    """
-    How the order was paid.
-    """
-
-    card = "card"
-    sepa = "sepa"
-    invoice = "invoice"
-
-
 class InvoiceStatus(StrEnum):
     """
     Invoice state.
@@ -95,18 +18,15 @@ class InvoiceStatus(StrEnum):
     refunded = "refunded"
 
 
-class InvoiceDiscount(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    code: str
+class CurrencyCode(StrEnum):
     """
-    Promotion or voucher code.
+    ISO 4217 currency code.
     """
-    amountCents: int = Field(..., ge=0)
-    """
-    Discount, minor units.
-    """
+
+    EUR = "EUR"
+    GBP = "GBP"
+    USD = "USD"
+    SEK = "SEK"
 
 
 class ShipTo(BaseModel):
@@ -139,48 +59,27 @@ class ShipTo(BaseModel):
     """
 
 
-class OrderLine(BaseModel):
+class PaymentMethod(StrEnum):
+    """
+    How the order was paid.
+    """
+
+    card = "card"
+    sepa = "sepa"
+    invoice = "invoice"
+
+
+class InvoiceDiscount(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    sku: str
+    code: str
     """
-    Stock keeping unit.
+    Promotion or voucher code.
     """
-    description: str
+    amountCents: int = Field(..., ge=0)
     """
-    Product name as sold.
-    """
-    quantity: int = Field(..., ge=1)
-    """
-    Units ordered.
-    """
-    unit_price_cents: int = Field(..., ge=0)
-    """
-    Sale price per unit, minor units.
-    """
-    cost_cents: int = Field(..., ge=0)
-    """
-    Purchase cost per unit, minor units (margin data).
-    """
-    discounts: list[LineDiscount]
-    """
-    Discounts applied to this line.
-    """
-
-
-class PaymentDetails(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    method: PaymentMethod
-    card_number: str | None = Field(None, pattern="^[0-9]{12,19}$")
-    """
-    Card PAN; present only when method is card.
-    """
-    psp_reference: str
-    """
-    Payment service provider transaction reference.
+    Discount, minor units.
     """
 
 
@@ -207,51 +106,6 @@ class InvoiceItem(BaseModel):
     discounts: list[InvoiceDiscount] | None = None
     """
     Discounts applied to this line.
-    """
-
-
-class OrderRecord(BaseModel):
-    """
-    An order as stored by the order management system.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    order_id: str = Field(..., pattern="^ORD-[0-9]{4}-[0-9]{6}$")
-    """
-    Order number, also printed on the customer's invoice.
-    """
-    customer_id: str = Field(..., pattern="^C[0-9]{8}$")
-    """
-    Customer account key in the CRM.
-    """
-    created_at: AwareDatetime
-    """
-    When the order was placed (UTC).
-    """
-    status: Status
-    """
-    Order lifecycle state.
-    """
-    currency: CurrencyCode
-    lines: list[OrderLine] = Field(..., min_length=1)
-    """
-    Order lines in the order they were added.
-    """
-    shipping_address: PostalAddress
-    payment: PaymentDetails
-    internal_notes: str | None = None
-    """
-    Free-text notes by customer service and the warehouse.
-    """
-    fraud_flags: list[str]
-    """
-    Rule identifiers raised by the fraud engine for this order.
-    """
-    total_cents: int = Field(..., ge=0)
-    """
-    Amount charged, in minor units of the currency, after discounts.
     """
 
 

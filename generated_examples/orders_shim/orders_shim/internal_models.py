@@ -18,18 +18,15 @@ class Status(StrEnum):
     REFUNDED = "REFUNDED"
 
 
-class LineDiscount(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    code: str
+class CurrencyCode(StrEnum):
     """
-    Promotion or voucher code.
+    ISO 4217 currency code.
     """
-    amount_cents: int = Field(..., ge=0)
-    """
-    Discount on the line, minor units.
-    """
+
+    EUR = "EUR"
+    GBP = "GBP"
+    USD = "USD"
+    SEK = "SEK"
 
 
 class PostalAddress(BaseModel):
@@ -62,15 +59,18 @@ class PostalAddress(BaseModel):
     """
 
 
-class CurrencyCode(StrEnum):
+class LineDiscount(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    code: str
     """
-    ISO 4217 currency code.
+    Promotion or voucher code.
     """
-
-    EUR = "EUR"
-    GBP = "GBP"
-    USD = "USD"
-    SEK = "SEK"
+    amount_cents: int = Field(..., ge=0)
+    """
+    Discount on the line, minor units.
+    """
 
 
 class PaymentMethod(StrEnum):
@@ -81,62 +81,6 @@ class PaymentMethod(StrEnum):
     card = "card"
     sepa = "sepa"
     invoice = "invoice"
-
-
-class InvoiceStatus(StrEnum):
-    """
-    Invoice state.
-    """
-
-    open = "open"
-    paid = "paid"
-    shipped = "shipped"
-    cancelled = "cancelled"
-    refunded = "refunded"
-
-
-class InvoiceDiscount(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    code: str
-    """
-    Promotion or voucher code.
-    """
-    amountCents: int = Field(..., ge=0)
-    """
-    Discount, minor units.
-    """
-
-
-class ShipTo(BaseModel):
-    """
-    Delivery address; street lines and the full postcode only for accounting.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    line1: str | None = None
-    """
-    Street and house number.
-    """
-    line2: str | None = None
-    """
-    Flat, floor or c/o line.
-    """
-    city: str
-    """
-    City or town.
-    """
-    postcode: str
-    """
-    Postal code; only the first three characters outside accounting.
-    """
-    country: str
-    """
-    ISO 3166-1 alpha-2 country code.
-    """
 
 
 class OrderLine(BaseModel):
@@ -184,32 +128,6 @@ class PaymentDetails(BaseModel):
     """
 
 
-class InvoiceItem(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    sku: str
-    """
-    Product code.
-    """
-    description: str | None = None
-    """
-    Product name.
-    """
-    quantity: int = Field(..., ge=1)
-    """
-    Units.
-    """
-    unitPriceCents: int = Field(..., ge=0)
-    """
-    Price per unit, minor units.
-    """
-    discounts: list[InvoiceDiscount] | None = None
-    """
-    Discounts applied to this line.
-    """
-
-
 class OrderRecord(BaseModel):
     """
     An order as stored by the order management system.
@@ -252,42 +170,4 @@ class OrderRecord(BaseModel):
     total_cents: int = Field(..., ge=0)
     """
     Amount charged, in minor units of the currency, after discounts.
-    """
-
-
-class Invoice(BaseModel):
-    """
-    A customer-facing invoice for one order.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    invoiceNumber: str
-    """
-    Invoice number (equal to the order number).
-    """
-    customerRef: str
-    """
-    Opaque customer reference; send it back unchanged.
-    """
-    issuedOn: AwareDatetime
-    """
-    When the order was placed (UTC).
-    """
-    status: InvoiceStatus
-    currency: CurrencyCode
-    items: list[InvoiceItem] | None = None
-    """
-    Invoice lines.
-    """
-    shipTo: ShipTo | None = None
-    paymentMethod: PaymentMethod
-    cardLast4: str | None = Field(None, pattern="^[0-9]{4}$")
-    """
-    Last four digits of the card used, when paid by card.
-    """
-    totalCents: int = Field(..., ge=0)
-    """
-    Total charged, minor units.
     """
