@@ -12,10 +12,10 @@ mapping.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urldefrag
+from urllib.parse import unquote, urldefrag, urljoin
 
 import orjson
 import yaml
@@ -69,6 +69,72 @@ class Document:
     data: Any
     raw: bytes
     self_ids: frozenset[str]  # the root's $id / id without fragment: refs to these are local
+    _resources: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def base(self) -> str:
+        """The document's base URI: its root ``$id`` if absolute, else its file's URI."""
+        own = _own_id(self.data) if isinstance(self.data, dict) else None
+        file_uri = self.key.as_uri()
+        return urljoin(file_uri, own) if own else file_uri
+
+    def resources(self) -> dict[str, str]:
+        """Every schema resource in the file: absolute ``$id`` (no fragment) -> JSON pointer.
+
+        Bundled schemas (2020-12 "compound documents", or draft-07 files made by
+        bundlers) key their definitions by URL and give each an ``$id``; a
+        ``$ref`` to that URL is a ref inside this file. Built on first need.
+        """
+        if self._resources is None:
+            found: dict[str, str] = {}
+            todo: list[tuple[Any, str, str]] = [(self.data, "", self.base)]
+            while todo:
+                value, pointer, base = todo.pop()
+                if isinstance(value, dict):
+                    own = _own_id(value)
+                    if own is not None:
+                        base = urljoin(base, own)
+                        found.setdefault(urldefrag(base).url, pointer)
+                    for key, sub in value.items():
+                        if key not in _DATA_KEYWORDS and isinstance(sub, dict | list):
+                            todo.append((sub, f"{pointer}/{escape(str(key))}", base))
+                elif isinstance(value, list):
+                    todo.extend((sub, f"{pointer}/{i}", base) for i, sub in enumerate(value))
+            self._resources = found
+        return self._resources
+
+    def base_at(self, pointer: str) -> tuple[str, str]:
+        """The base URI in force at ``pointer``, and the pointer of the resource that sets it."""
+        base, resource = self.base, ""
+        value: Any = self.data
+        walked = ""
+        for seg in split_pointer(pointer):
+            if isinstance(value, dict) and seg in value:
+                value = value[seg]
+            elif isinstance(value, list) and seg.isdigit() and int(seg) < len(value):
+                value = value[int(seg)]
+            else:
+                break
+            walked += "/" + escape(seg)
+            own = _own_id(value) if isinstance(value, dict) else None
+            if own is not None:
+                base, resource = urljoin(base, own), walked
+        return base, resource
+
+
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "example", "examples"})
+"""Keywords whose values are instance data: an ``$id`` key in them identifies nothing."""
+
+
+def _own_id(schema: dict[str, Any]) -> str | None:
+    """A schema's ``$id`` (or draft-04 ``id`` when it is a URL), without a bare ``#name``."""
+    for key in ("$id", "id"):
+        value = schema.get(key)
+        if not isinstance(value, str) or not value or value.startswith("#"):
+            continue
+        if key == "$id" or "://" in value:
+            return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -234,6 +300,9 @@ class DocumentStore:
             raise _error_at(where, "$ref is not a string", "write $ref: '#/...'", "/$ref")
         url, fragment = urldefrag(ref) if "#" in ref else (ref, "")
         doc = where.doc
+        embedded = self._embedded(where, url)
+        if embedded is not None:
+            return self._walk(where, doc, ref, embedded, fragment)
         if url and url not in doc.self_ids:
             if url.lower().startswith(_REMOTE_SCHEMES) or "://" in url:
                 raise _error_at(
@@ -256,10 +325,33 @@ class DocumentStore:
                     col,
                     exc.hint or "check the relative path",
                 ) from None
+        return self._walk(where, doc, ref, "", fragment)
+
+    def _embedded(self, where: Located, url: str) -> str | None:
+        """The pointer of the schema resource in this file that ``url`` names, if any.
+
+        The ref is resolved against the base URI in force where it stands (the
+        nearest enclosing ``$id``), so ``#/definitions/x`` inside a bundled
+        resource means that resource's definitions, as JSON Schema says. None
+        when the ref is plain (no ``$id`` anywhere on its way): the old rules apply.
+        """
+        doc = where.doc
+        if not url and not _has_ids(where):
+            return None
+        base, resource = doc.base_at(where.pointer)
+        target = urldefrag(urljoin(base, url)).url if url else urldefrag(base).url
+        if not url:
+            return resource
+        return doc.resources().get(target)
+
+    def _walk(self, where: Located, doc: Document, ref: str, start: str, fragment: str) -> Located:
+        """The value at JSON pointer ``fragment`` below ``start`` in ``doc`` (or a ``#name`` anchor)."""
         if fragment and not fragment.startswith("/"):
             return self._anchor(where, doc, ref, fragment)
         value: Any = doc.data
-        walked = ""
+        for seg in split_pointer(start):
+            value = value[int(seg)] if isinstance(value, list) else value[seg]
+        walked = start
         for seg in split_pointer(fragment):
             walked += "/" + escape(seg)
             if isinstance(value, dict) and seg in value:
@@ -273,7 +365,7 @@ class DocumentStore:
                     _pointer_hint(value),
                     "/$ref",
                 )
-        return Located(doc, "".join("/" + escape(s) for s in split_pointer(fragment)), value)
+        return Located(doc, walked, value)
 
     def _anchor(self, where: Located, doc: Document, ref: str, name: str) -> Located:
         """``#name`` refs: a 2019-09 ``$anchor`` or a draft-07 ``$id: '#name'`` in the document."""
@@ -292,6 +384,11 @@ class DocumentStore:
             "use a JSON pointer such as '#/$defs/Name'",
             "/$ref",
         )
+
+
+def _has_ids(where: Located) -> bool:
+    """Does the file hold a schema resource below its root (a nested ``$id``)?"""
+    return any(pointer for pointer in where.doc.resources().values())
 
 
 def _pointer_hint(value: Any) -> str:
