@@ -136,11 +136,20 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
     pkg = meta.package
     files: dict[str, str] = {}
     files[f"{pkg}/translate.py"] = render_translate(plan, meta, env)
-    files[f"{pkg}/internal_models.py"] = pydantic_models(
+    internal_models = pydantic_models(
         plan.internal.path, plan.internal.model, _schema_label(plan, "internal")
     )
-    files[f"{pkg}/external_models.py"] = pydantic_models(
-        plan.external.path, plan.external.model, _schema_label(plan, "external")
+    files[f"{pkg}/internal_models.py"] = internal_models
+    same = (plan.internal.path.resolve(), plan.internal.model) == (
+        plan.external.path.resolve(),
+        plan.external.model,
+    )  # a shim onto the same model (a filtering shim) models it once
+    files[f"{pkg}/external_models.py"] = (
+        internal_models
+        if same
+        else pydantic_models(
+            plan.external.path, plan.external.model, _schema_label(plan, "external")
+        )
     )
     for name in RUNTIME_FILES:
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
