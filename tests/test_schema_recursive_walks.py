@@ -28,10 +28,23 @@ SCHEMA = {
             "oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/definitions/c"}}]
         },
         "a": {"type": "array", "items": {"$ref": "#/definitions/a"}},
+        "self": {
+            "oneOf": [{"$ref": "#/definitions/self"}, {"type": "string"}, {"type": "integer"}]
+        },
+        "m": {"type": "object", "additionalProperties": {"$ref": "#/definitions/m"}},
+        "u": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": {"$ref": "#/definitions/u"}},
+            ]
+        },
     },
     "properties": {
         "cfg": {"$ref": "#/definitions/c"},
         "nest": {"$ref": "#/definitions/a"},
+        "self": {"$ref": "#/definitions/self"},
+        "m": {"$ref": "#/definitions/m"},
+        "u": {"$ref": "#/definitions/u"},
         "name": {"type": "string"},
     },
 }
@@ -71,7 +84,11 @@ def test_init_check_generate_on_recursive_unions(schema_file: Path, tmp_path: Pa
         app, ["init", "cyclic", "--internal", spec, "--external", spec, "-o", str(target)]
     )
     assert result.exit_code == 0, result.output
-    assert "cfg: drop  # union of string | array of c" in target.read_text()
+    listed = target.read_text()
+    assert "cfg: drop  # union of string | array of c" in listed
+    assert "self: drop  # union of self | string | integer" in listed
+    assert "m: drop  # map of m" in listed
+    assert "u: drop  # union of string | map of u" in listed
     target.write_text(target.read_text().replace("  name: drop", "  name: pass"))
     assert runner.invoke(app, ["check", str(target)]).exit_code == 0
     assert runner.invoke(app, ["review", str(target)]).exit_code == 0
@@ -79,3 +96,4 @@ def test_init_check_generate_on_recursive_unions(schema_file: Path, tmp_path: Pa
     target.write_text(target.read_text().replace(": drop", ": pass"))
     result = runner.invoke(app, ["check", str(target)])
     assert result.exit_code == 1 and "SG113" in result.output, result.output
+    assert "Traceback" not in result.output
