@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 import re
 import resource
 import subprocess
@@ -48,6 +47,7 @@ from shimgen.schema.model import (
     iter_leaves,
     lookup,
 )
+from tests.conftest import _in_ci
 from tests.record_synth import Synthesizer
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-schemas"
@@ -329,7 +329,7 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_chain(case: Case | None, tmp_path: Path) -> None:
     if case is None:
         where = f"real schemas missing at {REAL}"
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        if _in_ci():
             pytest.fail(f"{where}; CI must provide them")
         pytest.skip(where)
     mapping = tmp_path / f"{case.shim}.shim.yaml"
