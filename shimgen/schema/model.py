@@ -218,6 +218,7 @@ def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> st
         joined = ".".join(rest[:end])
         if joined in node.properties:
             fixed = format_path((*walked, joined, *rest[end:]))
-            return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`"
+            yaml_key = "; as a YAML key, in single quotes" if fixed.startswith('"') else ""
+            return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`{yaml_key}"
     known = ", ".join(format_name(k) for k in sorted(node.properties)[:8])
     return f"fields of {here}: {known}" if known else f"{here} has no fields"

@@ -90,13 +90,12 @@ def parse_path(text: str) -> tuple[str, ...]:
                 raise PathSyntaxError(
                     f"`[` in `{text}` must be followed by `]`",
                     i,
-                    "`[]` steps into an array's items; quote a name that holds brackets: "
-                    + _quoted_hint(text, i),
+                    '`[]` steps into an array\'s items; quote a name that holds brackets: `"a[0]"`',
                 )
             raise PathSyntaxError(
                 f"unexpected `{c}` after a name in `{text}`",
                 i,
-                "join names with `.`, and quote a name that holds it: " + _quoted_hint(text, i),
+                'join names with `.`; quote a name that holds odd characters: `"a.b"`',
             )
         i += 1
         if i == n:
@@ -111,8 +110,9 @@ def _name(text: str, i: int, segs: list[str]) -> int:
         try:
             name, end = _DECODER.raw_decode(text, i)
         except json.JSONDecodeError as exc:
+            what = "is not closed" if exc.msg.startswith("Unterminated") else f"has {exc.msg}"
             raise PathSyntaxError(
-                f"bad quoted name in `{text}`: {exc.msg}",
+                f"the quoted name in `{text}` {what}",
                 exc.pos,
                 'a quoted name is a JSON string: `"a.b"`, with `\\"` for a quote inside',
             ) from None
@@ -129,7 +129,7 @@ def _name(text: str, i: int, segs: list[str]) -> int:
         i += 1
     if i == start:
         if i < len(text) and text[i] == "\\":
-            hint = "a backslash does not escape here; quote the name: " + _quoted_hint(text, i)
+            hint = "a backslash does not escape here; quote the name: " + _unescaped(text, i)
         elif i < len(text) and text[i] in ".[":
             hint = "a path starts with a field name: `a.b`, `a[].b`"
         else:
@@ -147,7 +147,7 @@ def _name(text: str, i: int, segs: list[str]) -> int:
         raise PathSyntaxError(
             f"a backslash does not escape `{text[i + 1 : i + 2]}` in `{text}`",
             i,
-            "quote the name instead: " + _quoted_hint(text, start),
+            "quote the name instead: " + _unescaped(text, start),
         )
     if i < len(text) and not text[i].isprintable():
         raise PathSyntaxError(
@@ -159,10 +159,13 @@ def _name(text: str, i: int, segs: list[str]) -> int:
     return i
 
 
-def _quoted_hint(text: str, at: int) -> str:
-    """An example that quotes the run of text around ``at`` up to the next ``.``."""
-    start = text.rfind(".", 0, at) + 1
-    end = text.find(".", at)
-    end = len(text) if end < 0 else end
-    name = text[start:end].replace("\\", "")
-    return f"`{text[:start]}{json.dumps(name, ensure_ascii=False)}{text[end:]}`"
+def _unescaped(text: str, start: int) -> str:
+    """The name a backslash-escaping author meant (``a\\.b`` -> ``"a.b"``), quoted, in its path."""
+    name: list[str] = []
+    i = start
+    while i < len(text) and text[i] != ".":
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        name.append(text[i])
+        i += 1
+    return f"`{text[:start]}{format_name(''.join(name))}{text[i:]}`"
