@@ -44,12 +44,15 @@ def initial_mapping(
             raise InitError(f"{side} schema: {exc.message} ({exc.hint})") from None
     lines = _header(name, sides, out_dir)
     lines += ["groups: {}", "fields:  # every internal field; open them one by one"]
-    suggester = Suggester(sides["external"].root) if suggest else None
-    for leaf in iter_leaves(sides["internal"].root):
-        note = _note(leaf)
-        if suggester is not None:
-            found = suggester.target(leaf)
-            note += f"; {found.comment()}" if found else "; no likely external target"
+    leaves = list(iter_leaves(sides["internal"].root))
+    notes = [_note(leaf) for leaf in leaves]
+    if suggest:
+        found = Suggester(sides["external"].root).targets(leaves)
+        notes = [
+            f"{note}; {s.comment()}" if s else f"{note}; no likely external target"
+            for note, s in zip(notes, found, strict=True)
+        ]
+    for leaf, note in zip(leaves, notes, strict=True):
         lines.append(f"  {scalar(format_path(leaf.path))}: drop  # {comment(note)}")
     return "\n".join(lines) + "\n"
 

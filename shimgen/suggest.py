@@ -6,8 +6,9 @@ field as ``drop``. Candidates, best first:
 1. the same path in the external schema (``same name``);
 2. the same words in another case convention (``user_name`` -> ``userName``);
 3. the same leaf name (in any convention) under another parent
-   (``address.zip`` -> ``contact.zip``), the parent with the most words in common
-   first, then the shortest path, then the path text;
+   (``address.zip`` -> ``contact.address.zip``): the longest shared tail first,
+   then the parent with the most words in common, the shortest path, the path
+   text; a leaf name found under several unrelated parents suggests nothing;
 
 and a candidate whose type cannot hold the internal field's values is skipped
 (an integer may go to a number; a string with a format to a string with the
@@ -76,19 +77,45 @@ def fits(inside: SchemaNode, outside: SchemaNode) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """An external leaf, with what ranking it needs computed once."""
+
+    leaf: Leaf
+    key: tuple[tuple[str, ...], ...]
+    parent_words: frozenset[str]
+    text: str
+
+
 class Suggester:
-    """Index the external leaves once; then :meth:`target` per internal leaf."""
+    """Index the external leaves once; then :meth:`targets` for the internal leaves."""
 
     def __init__(self, external: SchemaNode) -> None:
         self.exact: dict[Path_, SchemaNode] = {}
         self.by_words: dict[tuple[tuple[str, ...], ...], list[Leaf]] = defaultdict(list)
-        self.by_leaf: dict[tuple[str, ...], list[Leaf]] = defaultdict(list)
+        self.by_leaf: dict[tuple[str, ...], list[_Candidate]] = defaultdict(list)
         for leaf in iter_leaves(external):
+            key = _key(leaf.path)
             self.exact[leaf.path] = leaf.node
-            self.by_words[_key(leaf.path)].append(leaf)
-            self.by_leaf[_key(leaf.path[-1:])[0]].append(leaf)
+            self.by_words[key].append(leaf)
+            parents = _parent_words(key)
+            self.by_leaf[key[-1]].append(_Candidate(leaf, key, parents, format_path(leaf.path)))
 
-    def target(self, leaf: Leaf) -> Suggestion | None:
+    def targets(self, leaves: list[Leaf]) -> list[Suggestion | None]:
+        """A suggestion per internal leaf, in order.
+
+        Name matches go first, for every leaf; an external field one of them takes
+        is not offered again as a same-leaf guess (``enterprise.id`` does not get
+        the root ``id`` that the internal ``id`` matches by name).
+        """
+        named = [self._by_name(leaf) for leaf in leaves]
+        claimed = {s.path for s in named if s is not None}
+        return [
+            found or self._same_leaf(leaf, _key(leaf.path), claimed)
+            for leaf, found in zip(leaves, named, strict=True)
+        ]
+
+    def _by_name(self, leaf: Leaf) -> Suggestion | None:
         node = self.exact.get(leaf.path)
         if node is not None and fits(leaf.node, node):
             return Suggestion(leaf.path, "same name")
@@ -97,20 +124,53 @@ class Suggester:
             if other.path != leaf.path and fits(leaf.node, other.node):
                 style = convention(other.path[-1])
                 return Suggestion(other.path, f"same name, {style}" if style else "same words")
-        return self._same_leaf(leaf, key)
+        return None
 
-    def _same_leaf(self, leaf: Leaf, key: tuple[tuple[str, ...], ...]) -> Suggestion | None:
-        parents = {w for part in key[:-1] for w in part}
-        best: tuple[int, int, str, Leaf] | None = None
+    def _same_leaf(
+        self, leaf: Leaf, key: tuple[tuple[str, ...], ...], claimed: set[Path_]
+    ) -> Suggestion | None:
+        """The same leaf name elsewhere: the longest shared tail of the path first, then
+        the most parent words in common, then the shortest path, then the path text.
+
+        A parent that shares no word with this one's is a guess, not a likely
+        target (``text.status`` -> ``subscriptions.data[].status``), unless the
+        field moves to or from the root (``address.zip`` <-> ``zip``) and the
+        leaf name is found there once.
+        """
+        parents = _parent_words(key)
+        best: tuple[int, int, int, str] | None = None
+        found: Leaf | None = None
+        fitting = 0
         for other in self.by_leaf.get(key[-1], ()):
-            if other.path == leaf.path or not fits(leaf.node, other.node):
+            if (
+                other.leaf.path == leaf.path
+                or other.leaf.path in claimed
+                or not fits(leaf.node, other.leaf.node)
+            ):
                 continue
-            theirs = {w for part in _key(other.path[:-1]) for w in part}
-            rank = (-len(parents & theirs), len(other.path), format_path(other.path), other)
-            if best is None or rank[:3] < best[:3]:
-                best = rank
-        if best is None:
+            fitting += 1
+            rank = (
+                -_shared_tail(key, other.key),
+                -len(parents & other.parent_words),
+                len(other.key),
+                other.text,
+            )
+            if best is None or rank < best:
+                best, found = rank, other.leaf
+        if found is None or best is None:
             return None
-        found = best[3]
+        if best[1] == 0 and (fitting > 1 or (len(key) > 1 and len(found.path) > 1)):
+            return None  # no parent word in common: only a move to or from the root is likely
         parent = format_path(found.path[:-1]) or "the root"
         return Suggestion(found.path, f"same leaf under {parent}")
+
+
+def _parent_words(key: tuple[tuple[str, ...], ...]) -> frozenset[str]:
+    return frozenset(w for part in key[:-1] for w in part if part != (ARRAY,))
+
+
+def _shared_tail(a: tuple[object, ...], b: tuple[object, ...]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n

@@ -155,9 +155,7 @@ def _schema(props: dict[str, Any]) -> dict[str, Any]:
     return {"$defs": {"Rec": {"type": "object", "properties": props}}}
 
 
-def _init_and_check(
-    home: Path, schema: dict[str, Any], edit: Any = None
-) -> tuple[str, list[str]]:
+def _init_and_check(home: Path, schema: dict[str, Any], edit: Any = None) -> tuple[str, list[str]]:
     (home / "s.json").write_text(json.dumps(schema))
     spec = f"{home / 's.json'}#Rec"
     text = initial_mapping("odd", spec, spec, home)
@@ -248,9 +246,7 @@ def test_malformed_paths_are_positioned_findings(tmp_path: Path) -> None:
     assert "quote it" in found[(10, 3, "SG102")].hint
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.recursive(
         st.sampled_from([{"type": "string"}, {"type": "integer"}, {"type": "boolean"}]),

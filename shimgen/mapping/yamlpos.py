@@ -185,7 +185,12 @@ def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[Duplicate
 
 
 def _note_inline(
-    pos: Positions, path: DataPath, key_node: yaml.Node | None, key: Any, value_node: yaml.Node, value: Any
+    pos: Positions,
+    path: DataPath,
+    key_node: yaml.Node | None,
+    key: Any,
+    value_node: yaml.Node,
+    value: Any,
 ) -> None:
     for node, text, is_value in ((key_node, key, False), (value_node, value, True)):
         if node is not None:

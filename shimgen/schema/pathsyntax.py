@@ -118,7 +118,7 @@ def _name(text: str, i: int, segs: list[str]) -> int:
             ) from None
         if name == ARRAY:
             raise PathSyntaxError(
-                f'a field named `[]` cannot be addressed (in `{text}`)',
+                f"a field named `[]` cannot be addressed (in `{text}`)",
                 i,
                 "`[]` is the array step; map the enclosing object as a whole",
             )
