@@ -24,7 +24,7 @@ from shimgen.initmap import initial_mapping
 from shimgen.mapping.yamlpos import load_yaml
 from shimgen.mapping.yamltext import scalar
 from shimgen.schema.model import ARRAY, Kind, SchemaNode, lookup, parse_path
-from shimgen.schema.pathsyntax import PathSyntaxError, format_name, format_path
+from shimgen.schema.pathsyntax import PathSyntaxError, format_path
 
 ODD = [
     "on",

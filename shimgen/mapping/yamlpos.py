@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
 from yamlcore.loader import CommonConstructor
 
 try:  # the C parser is ~10x faster when libyaml is present
     from yamlcore import CCoreLoader as _Loader
 except ImportError:  # pragma: no cover - depends on the wheel
-    from yamlcore import CoreLoader as _Loader  # type: ignore[assignment]
+    from yamlcore import CoreLoader as _Loader
 
 DataPath = tuple[str | int, ...]
 
@@ -108,7 +107,7 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
     return data, positions, dups
 
 
-class _CoreConstructor(CommonConstructor):
+class _CoreConstructor(CommonConstructor):  # type: ignore[misc]  # untyped base
     """Scalars by the YAML 1.2 core schema; explicit unknown tags are errors."""
 
 

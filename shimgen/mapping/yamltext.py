@@ -16,7 +16,7 @@ import re
 import yaml
 
 _WORDS = frozenset(
-    "y n yes no on off true false null ~".split()
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
 )  # YAML 1.1 booleans (with y/n, which PyYAML omits) and nulls, any case
 _NUMBERISH = re.compile(r"[-+]?(\.?[0-9].*|\.(inf|nan))", re.IGNORECASE | re.DOTALL)
 _FLOW = frozenset(",[]{}")
