@@ -25,6 +25,9 @@ from shimgen.mapping.yamlpos import load_yaml
 from shimgen.mapping.yamltext import scalar
 from shimgen.schema.model import ARRAY, Kind, SchemaNode, lookup, parse_path
 from shimgen.schema.pathsyntax import PathSyntaxError, format_path
+from tests.test_real_schemas import real_dir
+
+__all__ = ["real_dir"]  # the fixture, re-used
 
 ODD = [
     "on",
@@ -269,3 +272,50 @@ def test_init_then_check_is_clean_for_any_property_names(root: dict[str, Any]) -
     with tempfile.TemporaryDirectory() as home:
         _, findings = _init_and_check(Path(home), {"$defs": {"Rec": root}})
     assert [f for f in findings if "error[SG105]" not in f] == []
+
+
+def test_docs_path_examples_parse() -> None:
+    """Every path in docs/paths.md's syntax table parses, and formats back to itself."""
+    doc = (Path(__file__).parent.parent / "docs" / "paths.md").read_text(encoding="utf-8")
+    table = doc.split("## Syntax", 1)[1].split("\n\n", 2)[1]
+    cells = [line.split(" | ")[0].removeprefix("| ") for line in table.splitlines()[2:]]
+    examples = [ex for cell in cells for ex in cell.strip("`").split("`, `")]
+    assert len(examples) >= 9
+    for text in examples:
+        assert format_path(parse_path(text)) == text
+    snippet = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    data = load_yaml(snippet)
+    assert [parse_path(k) for k in data["fields"]] == [
+        ("first name",),
+        ("payment", "cupsecureplus.smscode"),
+        ("on",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("internal", "external"),
+    [
+        ("box-platform.openapi.json#User--Full", "box-platform.openapi.json#User--Mini"),
+        (
+            "k8s-pod-deployment.definitions.json#io.k8s.api.core.v1.Pod",
+            "k8s-pod-deployment.definitions.json#io.k8s.api.core.v1.Pod",
+        ),
+        ("schemastore-github-workflow.schema.json", "schemastore-github-workflow.schema.json"),
+    ],
+)
+def test_cli_init_takes_odd_model_names_and_check_reads_it_back(
+    real_dir: Path, tmp_path: Path, internal: str, external: str
+) -> None:
+    """`--internal FILE#MODEL` with `--` or dots in MODEL; the workflow has a property `on`."""
+    target = tmp_path / "real.shim.yaml"
+    args = ["init", "real", "--internal", f"{real_dir}/{internal}"]
+    args += ["--external", f"{real_dir}/{external}", "-o", str(target), "--suggest"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    findings = check_mapping(target).findings
+    assert [f.format() for f in findings if f.code != "SG105"] == []
+    model = internal.partition("#")[2]
+    data = load_yaml(target.read_text())
+    assert data["internal"].get("model", "") == model
+    if "workflow" in internal:  # was read as True: `internal True does not exist`
+        assert "on" in data["fields"] and "\n  'on': drop" in target.read_text()
