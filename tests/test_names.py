@@ -319,3 +319,16 @@ def test_cli_init_takes_odd_model_names_and_check_reads_it_back(
     assert data["internal"].get("model", "") == model
     if "workflow" in internal:  # was read as True: `internal True does not exist`
         assert "on" in data["fields"] and "\n  'on': drop" in target.read_text()
+
+
+def test_two_spellings_of_one_field_are_refused(tmp_path: Path) -> None:
+    """`class` and `"class"` are one field: one entry may not drop what the other passes."""
+    (tmp_path / "s.json").write_text(json.dumps(_schema({"class": {"type": "string"}})))
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(
+        "shim: m\nversion: 1\nowner: t\n"
+        "internal: {schema: s.json, model: Rec}\nexternal: {schema: s.json, model: Rec}\n"
+        "fields:\n  class: drop\n  '\"class\"': pass\n"
+    )
+    found = [(f.line, f.code, f.message) for f in check_mapping(mapping).findings]
+    assert found == [(8, "SG002", '`"class"` names the same field as `class` (line 7)')]

@@ -107,6 +107,16 @@ class Resolver:
         where: tuple[str | int, ...] = ("fields", key)
         found = self.path(key, internal.root, where, "internal")
         if found is not None:
+            first = self.mapped.get(found[0])
+            if first is not None:  # `email` and `"email"` spell one field
+                line = self.lm.at(("fields", first)).line
+                self.error(
+                    Code.DUPLICATE_KEY,
+                    f"`{key}` names the same field as `{first}` (line {line})",
+                    where,
+                    "keep one entry for the field",
+                )
+                return None
             self.mapped[found[0]] = key
         treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
         treat = self.treatment(spec.treat, treat_at)
