@@ -171,13 +171,12 @@ def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
     node = root
     walked: list[str] = []
     for seg in path:
-        here = format_path(tuple(walked)) or "the root"
         if seg == ARRAY:
             if node.kind is not Kind.ARRAY or node.items is None:
                 raise PathError(
                     "unknown-path",
-                    f"`{here}` is {node.describe()}, not an array",
-                    f"remove `[]` after `{here}`",
+                    f"`{_here(walked)}` is {node.describe()}, not an array",
+                    f"remove `[]` after `{_here(walked)}`",
                 )
             node = node.items
         elif node.kind is Kind.OBJECT:
@@ -185,29 +184,33 @@ def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
                 raise PathError(
                     "unknown-path",
                     f"`{format_path((*walked, seg))}` does not exist",
-                    _unknown_hint(node, here, tuple(walked), path[len(walked) :]),
+                    _unknown_hint(node, _here(walked), tuple(walked), path[len(walked) :]),
                 )
             node = node.properties[seg]
         elif node.kind is Kind.UNION:
             raise PathError(
                 "union-path",
-                f"`{here}` is a oneOf/anyOf union; a mapping cannot walk into it",
-                f"treat `{here}` as a whole field (drop, null, redact)",
+                f"`{_here(walked)}` is a oneOf/anyOf union; a mapping cannot walk into it",
+                f"treat `{_here(walked)}` as a whole field (drop, null, redact)",
             )
         elif node.kind is Kind.ARRAY:
             raise PathError(
                 "unknown-path",
-                f"`{here}` is an array; step into its items with `[]`",
-                f"write `{here}[].{seg}`",
+                f"`{_here(walked)}` is an array; step into its items with `[]`",
+                f"write `{_here(walked)}[].{format_name(seg)}`",
             )
         else:
             raise PathError(
                 "unknown-path",
-                f"`{here}` is {node.describe()} and has no field `{seg}`",
-                f"map `{here}` itself",
+                f"`{_here(walked)}` is {node.describe()} and has no field `{format_name(seg)}`",
+                f"map `{_here(walked)}` itself",
             )
         walked.append(seg)
     return node
+
+
+def _here(walked: list[str]) -> str:
+    return format_path(tuple(walked)) or "the root"
 
 
 def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> str:

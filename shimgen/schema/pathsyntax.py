@@ -20,11 +20,13 @@ array step in :data:`shimgen.schema.model.Path_`.
 from __future__ import annotations
 
 import json
+import re
 
 ARRAY = "[]"
 """The path segment that steps from an array to its items."""
 
 _SPECIAL = frozenset('.[]"\\')
+_PLAIN = re.compile(r'[^.\[\]"\\ ]+')
 _DECODER = json.JSONDecoder()
 
 
@@ -40,12 +42,7 @@ class PathSyntaxError(ValueError):
 
 def is_plain(name: str) -> bool:
     """True when ``name`` can be written without quotes."""
-    return (
-        bool(name)
-        and name.isprintable()
-        and " " not in name
-        and not any(c in _SPECIAL for c in name)
-    )
+    return _PLAIN.fullmatch(name) is not None and name.isprintable()
 
 
 def format_name(name: str) -> str:
