@@ -63,7 +63,11 @@ ODD = [
 ]
 """Names that broke, or could break, a path or a YAML key."""
 
-NAMES = st.one_of(st.sampled_from(ODD), st.text(max_size=12)).filter(lambda n: n != ARRAY)
+NAMES = st.one_of(
+    st.sampled_from(ODD),
+    st.text(max_size=12),
+    st.text(st.characters(codec=None, categories=["Cc", "Cf", "Zl", "Zp", "Zs"]), max_size=3),
+).filter(lambda n: n != ARRAY)
 
 
 # -- the path syntax --------------------------------------------------------------------
@@ -98,6 +102,7 @@ def test_path_text_round_trips_for_any_names(parts: list[tuple[str, int]]) -> No
     path = tuple(seg for name, arrays in parts for seg in (name, *[ARRAY] * arrays))
     text = format_path(path)
     assert parse_path(text) == path
+    assert text.isprintable()  # one line, whatever the names hold
     # and the text survives being a YAML key and a YAML value
     assert list(load_yaml(f"{scalar(text)}: 1\n")) == [text]
     assert load_yaml(f"k: {scalar(text)}\n") == {"k": text}

@@ -46,8 +46,18 @@ def is_plain(name: str) -> bool:
 
 
 def format_name(name: str) -> str:
-    """One property name as a path segment: itself when plain, else a JSON string."""
-    return name if is_plain(name) else json.dumps(name, ensure_ascii=False)
+    """One property name as a path segment: itself when plain, else a JSON string.
+
+    Non-ASCII letters stay as they are (``"prénom nom"``); characters that are not
+    printable are ``\\u`` escapes.
+    """
+    if is_plain(name):
+        return name
+    quoted = json.dumps(name, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    # a line separator, a BOM, a lone surrogate: escaped, so a path is always one printable line
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in quoted)
 
 
 def format_path(path: tuple[str, ...]) -> str:
