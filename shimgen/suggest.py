@@ -18,6 +18,7 @@ in the two schemas' sizes plus the candidates one leaf name has.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ CONVENTIONS = (
 )
 
 
+@functools.lru_cache(maxsize=65536)  # names repeat across a schema: `id`, `name`, `value`
 def words(name: str) -> tuple[str, ...]:
     """The words of a name in any convention: ``userName``, ``user_name``, ``User-Name``."""
     spaced = _HUMPS.sub(" ", _SEPARATORS.sub(" ", name))
