@@ -89,6 +89,13 @@ def init(
     internal: Annotated[str, typer.Option(help="Internal schema file, optionally FILE#MODEL.")],
     external: Annotated[str, typer.Option(help="External schema file, optionally FILE#MODEL.")],
     out: OutOption = None,
+    suggest: Annotated[
+        bool,
+        typer.Option(
+            "--suggest",
+            help="Comment each field with its likely external target (never opens a field).",
+        ),
+    ] = False,
 ) -> None:
     """Write a starting mapping that lists every internal field as `drop`.
 
@@ -97,7 +104,9 @@ def init(
     from shimgen.initmap import InitError, initial_mapping
 
     try:
-        text = initial_mapping(name, internal, external, (out or Path("x")).resolve().parent)
+        text = initial_mapping(
+            name, internal, external, (out or Path("x")).resolve().parent, suggest=suggest
+        )
     except InitError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -107,10 +107,56 @@ def test_unknown_paths_fall_back_to_nearest_ancestor() -> None:
     assert Positions().value(("x",)) == Pos(1, 1)
 
 
-def test_non_string_keys_become_strings() -> None:
-    data, pos, _ = load_with_positions("1: one\ntrue: yes\nnull: nothing\n")
-    assert data == {"1": "one", "True": True, "None": "nothing"}
+def test_keys_are_the_strings_they_spell() -> None:
+    """Property names are data: `on`, `1`, `0x10`, `null`, `~` as keys stay what they say."""
+    text = "1: one\ntrue: yes\nnull: nothing\non: 1\n0x10: a\n~: b\nNo: c\n1.0: d\n"
+    data, pos, _ = load_with_positions(text)
+    assert list(data) == ["1", "true", "null", "on", "0x10", "~", "No", "1.0"]
+    assert data["true"] == "yes"  # YAML 1.2 core: only true/false are booleans
     assert pos.keys[("1",)] == Pos(1, 1)
+    assert pos.keys[("~",)] == Pos(6, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("on", "on"),
+        ("yes", "yes"),
+        ("No", "No"),
+        ("off", "off"),
+        ("y", "y"),
+        ("true", True),
+        ("False", False),
+        ("017", 17),  # decimal in YAML 1.2, not octal
+        ("0o17", 15),
+        ("0x10", 16),
+        ("1_000", "1_000"),
+        ("1:20", "1:20"),
+        ("2024-03-01", "2024-03-01"),  # no timestamps: a date stays the string written
+        ("1.5", 1.5),
+        ("~", None),
+        ("null", None),
+    ],
+)
+def test_values_follow_yaml_1_2_core(value: str, expected: object) -> None:
+    data, _, _ = load_with_positions(f"k: {value}\n")
+    assert data["k"] == expected and type(data["k"]) is type(expected)
+
+
+def test_quoted_merge_key_is_a_name() -> None:
+    data, _, _ = load_with_positions("a: {'<<': {z: 1}, y: 2}\n")
+    assert data == {"a": {"<<": {"z": 1}, "y": 2}}
+
+
+def test_position_inside_a_scalar() -> None:
+    """A finding can point at a character inside a key or value written on one line."""
+    text = 'fields:\n  a.b: drop\n  "c d": {to: \'x.y\'}\n  e: {to: "p\\tq"}\n'
+    _, pos, _ = load_with_positions(text)
+    assert pos.inside(("fields", "a.b"), 2) == Pos(2, 5)
+    assert pos.inside(("fields", "c d"), 1) == Pos(3, 5)
+    assert pos.inside(("fields", "c d", "to"), 2, value=True) == Pos(3, 18)
+    # an escape changes the width: the finding falls back to where the value starts
+    assert pos.inside(("fields", "e", "to"), 2, value=True) == Pos(4, 11)
 
 
 def test_aliases_are_expanded() -> None:
@@ -122,7 +168,7 @@ def test_aliases_are_expanded() -> None:
 def test_merge_keys_load_like_safe_load() -> None:
     text = "base: &b {treat: drop, why: no}\nssn: {<<: *b, why: never}\n"
     data, _, _ = load_with_positions(text)
-    assert data == yaml.safe_load(text)
+    assert data == yaml.safe_load(text.replace("why: no}", "why: 'no'}"))  # `no` is a string
 
 
 def test_empty_document() -> None:

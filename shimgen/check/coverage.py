@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from shimgen.check.plan import ShimPlan, View
 from shimgen.diagnostics import Code
 from shimgen.mapping.load import LoadedMapping
+from shimgen.mapping.yamltext import scalar
 from shimgen.schema.model import ARRAY, Kind, Path_, SchemaNode, format_path, iter_leaves
 
 Report = list[tuple[Code, str, tuple[str | int, ...], str]]
@@ -38,7 +39,7 @@ def coverage(root: SchemaNode, mapped: dict[Path_, str]) -> Report:
                 Code.UNCOVERED_FIELD,
                 f"internal field `{text}` is not in the mapping (deny by default)",
                 ("fields",),
-                f"add `{text}: drop`, or map it",
+                f"add `{scalar(text)}: drop`, or map it",
             )
         )
     return report

@@ -27,6 +27,7 @@ from shimgen.schema.model import (
     lookup,
     parse_path,
 )
+from shimgen.schema.pathsyntax import PathSyntaxError
 from shimgen.treatments import Treatment, TreatmentError, parse_treatment
 
 
@@ -36,6 +37,7 @@ class Resolver:
         self.m = mapping
         self.findings: list[Finding] = []
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
+        self._declared: dict[tuple[str, ...], str] | None = None  # classification: by path
 
     def error(
         self,
@@ -45,8 +47,11 @@ class Resolver:
         hint: str = "",
         *,
         value: bool = False,
+        offset: int | None = None,
     ) -> None:
-        self.findings.append(self.lm.finding(code, message, where, hint, value=value))
+        self.findings.append(
+            self.lm.finding(code, message, where, hint, value=value, offset=offset)
+        )
 
     # -- schemas ---------------------------------------------------------------
 
@@ -85,8 +90,10 @@ class Resolver:
         code = code or (Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL)
         try:
             segs = parse_path(text)
-        except ValueError as exc:
-            self.error(code, str(exc), where, "paths look like `a.b` or `a[].b`")
+        except PathSyntaxError as exc:
+            # the text is the key itself, or a value (`to:`, an item of `from:`)
+            is_value = isinstance(where[-1], int) or where[-1] == "to"
+            self.error(code, exc.message, where, exc.hint, value=is_value, offset=exc.offset)
             return None
         try:
             return segs, lookup(root, segs)
@@ -100,6 +107,16 @@ class Resolver:
         where: tuple[str | int, ...] = ("fields", key)
         found = self.path(key, internal.root, where, "internal")
         if found is not None:
+            first = self.mapped.get(found[0])
+            if first is not None:  # `email` and `"email"` spell one field
+                line = self.lm.at(("fields", first)).line
+                self.error(
+                    Code.DUPLICATE_KEY,
+                    f"`{key}` names the same field as `{first}` (line {line})",
+                    where,
+                    "keep one entry for the field",
+                )
+                return None
             self.mapped[found[0]] = key
         treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
         treat = self.treatment(spec.treat, treat_at)
@@ -119,7 +136,7 @@ class Resolver:
         if found is None or treat is None:
             return None
         in_path, in_node = found
-        classification = self.m.classification.get(key) or _inherited_class(internal.root, in_path)
+        classification = self.declared_class(in_path) or _inherited_class(internal.root, in_path)
         treatments = [treat, *groups.values()]
         emits = any(t.emits for t in treatments)
         out_path, out_node = in_path, None
@@ -261,7 +278,7 @@ class Resolver:
                 continue
             sources.append(segs)
             sensitive |= (
-                self.m.classification.get(src) or _inherited_class(internal.root, segs)
+                self.declared_class(segs) or _inherited_class(internal.root, segs)
             ) in SENSITIVE
         if spec.template is not None:
             if not spec.from_:
@@ -341,6 +358,17 @@ class Resolver:
         )
 
     # -- classification ----------------------------------------------------------
+
+    def declared_class(self, path: tuple[str, ...]) -> str | None:
+        """The mapping's `classification:` for ``path``, however the key spells it."""
+        if self._declared is None:
+            self._declared = {}
+            for key, level in self.m.classification.items():
+                try:
+                    self._declared[parse_path(key)] = level
+                except PathSyntaxError:
+                    continue  # reported by classification_paths
+        return self._declared.get(path)
 
     def classification_paths(self, internal: LoadedSchema) -> None:
         for key in self.m.classification:

@@ -19,11 +19,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from shimgen.check import CheckResult, check_mapping
 from shimgen.diagnostics import Finding
 from shimgen.gitcmd import GitError, commit_of, git, toplevel
+from shimgen.mapping.yamlpos import YamlError, load_yaml
 
 
 class SourceError(Exception):
@@ -90,8 +89,8 @@ def _subtree(where: GitPath) -> str:
     home = posixpath.dirname(where.path)
     dirs = [home]
     try:
-        data = yaml.safe_load(_git(where.repo, "show", f"{where.commit}:{where.path}"))
-    except (SourceError, yaml.YAMLError):
+        data = load_yaml(_git(where.repo, "show", f"{where.commit}:{where.path}").decode("utf-8"))
+    except (SourceError, YamlError, UnicodeDecodeError):
         data = None
     if isinstance(data, dict):
         for side in ("internal", "external"):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import yaml
-
 from shimgen.lint.gitbase import read_at
 from shimgen.lint.model import Context, Hit
 from shimgen.lint.registry import rule
+from shimgen.mapping.yamlpos import YamlError, load_yaml
 
 
 @rule(
@@ -32,8 +31,8 @@ def version_bump(ctx: Context) -> Iterator[Hit]:
     if old == ctx.loaded.path.read_bytes():
         return
     try:
-        data = yaml.safe_load(old.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
+        data = load_yaml(old.decode("utf-8"))  # read like the mapping loader reads it
+    except (YamlError, UnicodeDecodeError):
         data = None
     before = data.get("version") if isinstance(data, dict) else None
     if not isinstance(before, int) or isinstance(before, bool):

@@ -89,7 +89,7 @@ def parse_setting(
         )
         raise f.error(f"unknown rule `{rule_id}`{hint}", where)
     rule = rules[rule_id]
-    if setting is True:  # `on` / `true`
+    if setting is True or setting == "on":  # `true`, or `on` (a string in YAML 1.2)
         return Setting(None, {})
     if not isinstance(setting, dict):
         return Setting(_severity(f, setting, where), {})
@@ -110,7 +110,7 @@ def parse_setting(
 
 
 def _severity(f: Source, value: Any, where: DataPath) -> Severity:
-    if value is False:  # YAML 1.1 reads a bare `off` (or `no`) as false
+    if value is False:  # `false` reads as off too (`off` itself is the string, YAML 1.2)
         return Severity.OFF
     try:
         return Severity(value)

@@ -30,9 +30,20 @@ class LoadedMapping:
         return self.positions.value(path) if value else self.positions.key(path)
 
     def finding(
-        self, code: Code, message: str, path: DataPath, hint: str = "", *, value: bool = False
+        self,
+        code: Code,
+        message: str,
+        path: DataPath,
+        hint: str = "",
+        *,
+        value: bool = False,
+        offset: int | None = None,
     ) -> Finding:
-        pos = self.at(path, value=value)
+        """A finding at the key (or value) at ``path``; ``offset``: at that character of its text."""
+        if offset is None:
+            pos = self.at(path, value=value)
+        else:
+            pos = self.positions.inside(path, offset, value=value)
         return Finding(code, message, self.path, pos.line, pos.col, hint)
 
 

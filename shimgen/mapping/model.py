@@ -40,7 +40,8 @@ class FieldRule(_Strict):
     """What happens to one internal field on its way out (and back in)."""
 
     to: str | None = Field(
-        default=None, description="External path (`a.b`, `a[].b`); omitted: the same path."
+        default=None,
+        description='External path (`a.b`, `a[].b`; a name with `.`, `[`, `]`, a space or a quote is quoted: `a."b.c"`); omitted: the same path.',
     )
     treat: TreatSpec = Field(default="pass", description="Treatment; omitted: pass.")
     groups: dict[GroupName, TreatSpec] = Field(
@@ -56,7 +57,9 @@ class FieldRule(_Strict):
 class DerivedRule(_Strict):
     """An external field computed from internal fields or a constant."""
 
-    from_: list[str] | None = Field(default=None, alias="from", description="Internal paths.")
+    from_: list[str] | None = Field(
+        default=None, alias="from", description='Internal paths (`a.b`, `a."b.c"`).'
+    )
     template: str | None = Field(
         default=None, description='Python format string over the sources: "{0} {1}".'
     )
@@ -129,7 +132,7 @@ class Mapping(_Strict):
         default_factory=dict, description="Extra x-classification per internal path."
     )
     fields: dict[str, FieldRule | str] = Field(
-        description="Every internal field: a rule, or a bare treatment (`ssn: drop`)."
+        description='Every internal field, keyed by its path (`a.b`, `a[].b`, `a."b.c"`): a rule, or a bare treatment (`ssn: drop`).'
     )
     derived: dict[str, DerivedRule] = Field(
         default_factory=dict, description="External fields computed, not copied."

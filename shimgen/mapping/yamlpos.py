@@ -3,6 +3,11 @@
 PyYAML's composer already records marks on each node; we walk the node tree
 once, building plain Python data and a table from data path to position, so
 that any later stage can point a finding at the exact line of the mapping.
+
+Scalars are resolved with the YAML 1.2 core schema (``yamlcore``): only
+``true``/``false`` are booleans, so ``on``, ``yes``, ``no``, ``off``, ``y`` are
+strings, and ``017`` is decimal. Keys are always strings, written as they are
+spelled: property names are data (``on``, ``1``, ``0x10``, ``null``, ``~``).
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yamlcore.loader import CommonConstructor
 
-try:  # the C loader is ~10x faster when libyaml is present
-    from yaml import CSafeLoader as _Loader
+try:  # the C parser is ~10x faster when libyaml is present
+    from yamlcore import CCoreLoader as _Loader
 except ImportError:  # pragma: no cover - depends on the wheel
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yamlcore import CoreLoader as _Loader
 
 DataPath = tuple[str | int, ...]
 
@@ -32,6 +38,9 @@ class Positions:
 
     keys: dict[DataPath, Pos] = field(default_factory=dict)
     values: dict[DataPath, Pos] = field(default_factory=dict)
+    # scalars written on one line whose text maps 1:1 onto the file: (path, is_value) ->
+    # columns before the text (0 plain, 1 quoted), so a finding can point inside the text
+    inline: dict[tuple[DataPath, bool], int] = field(default_factory=dict)
 
     def key(self, path: DataPath) -> Pos:
         """The position of the key at ``path``, or of its nearest located ancestor."""
@@ -39,6 +48,15 @@ class Positions:
 
     def value(self, path: DataPath) -> Pos:
         return self._nearest(self.values, path) if path in self.values else self.key(path)
+
+    def inside(self, path: DataPath, offset: int, *, value: bool = False) -> Pos:
+        """Where character ``offset`` of the key (or value) text at ``path`` stands.
+
+        Exact when the scalar is on one line with no escapes; else the scalar's start.
+        """
+        at = self.value(path) if value else self.key(path)
+        shift = self.inline.get((path, value))
+        return at if shift is None else Pos(at.line, at.col + shift + offset)
 
     def _nearest(self, table: dict[DataPath, Pos], path: DataPath) -> Pos:
         while path:
@@ -89,14 +107,55 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
     return data, positions, dups
 
 
-_scalar = yaml.constructor.SafeConstructor()
+class _CoreConstructor(CommonConstructor):  # type: ignore[misc]  # untyped base
+    """Scalars by the YAML 1.2 core schema; explicit unknown tags are errors."""
+
+
+_CoreConstructor.init_constructors("core")
+_scalar = _CoreConstructor()
+
+
+def _inline(node: yaml.Node, text: Any) -> int | None:
+    """Columns before a one-line scalar's text, when the text is spelled as it reads."""
+    if not isinstance(node, yaml.ScalarNode) or not isinstance(text, str):
+        return None
+    start, end = node.start_mark, node.end_mark
+    if start.line != end.line:
+        return None
+    width = end.column - start.column
+    if not node.style and width == len(text):  # plain: None (Python parser) or "" (libyaml)
+        return 0
+    if node.style in ("'", '"') and width == len(text) + 2:
+        return 1
+    return None
+
+
+def _key(node: yaml.Node) -> str:
+    """A key as the string it spells: keys are names, never booleans or numbers."""
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    raise YamlError("a mapping key must be a plain value", _pos(node.start_mark))
+
+
+def _merge(node: yaml.Node) -> bool:
+    """``<<`` written plain merges (a YAML 1.1 feature kept for anchors); quoted it is a name."""
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and not node.style
+        and (node.value == "<<" or node.tag == "tag:yaml.org,2002:merge")
+    )
+
+
+def load_yaml(text: str) -> Any:
+    """Plain data of one YAML document, read like a mapping (1.2 core, string keys)."""
+    return load_with_positions(text)[0]
 
 
 def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[DuplicateKey]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges, local keys win
+            if _merge(key_node):  # `<<: *anchor` merges, local keys win
                 merged = _build(value_node, path, pos, dups)
                 for part in merged if isinstance(merged, list) else [merged]:
                     if not isinstance(part, dict):
@@ -104,16 +163,14 @@ def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[Duplicate
                     for k, v in part.items():
                         out.setdefault(k, v)
                 continue
-            key = _build(key_node, path, pos, dups)
-            if isinstance(key, (dict, list)):
-                raise YamlError("a mapping key must be a plain value", _pos(key_node.start_mark))
-            key = str(key) if not isinstance(key, str) else key
+            key = _key(key_node)
             child = (*path, key)
             if key in out:
                 dups.append(DuplicateKey(child, pos.keys[child], _pos(key_node.start_mark)))
             pos.keys[child] = _pos(key_node.start_mark)
             pos.values[child] = _pos(value_node.start_mark)
             out[key] = _build(value_node, child, pos, dups)
+            _note_inline(pos, child, key_node, key, value_node, out[key])
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
@@ -121,5 +178,21 @@ def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[Duplicate
             child = (*path, i)
             pos.keys[child] = pos.values[child] = _pos(item.start_mark)
             items.append(_build(item, child, pos, dups))
+            _note_inline(pos, child, None, None, item, items[-1])
         return items
     return _scalar.construct_object(node, deep=True)
+
+
+def _note_inline(
+    pos: Positions,
+    path: DataPath,
+    key_node: yaml.Node | None,
+    key: Any,
+    value_node: yaml.Node,
+    value: Any,
+) -> None:
+    for node, text, is_value in ((key_node, key, False), (value_node, value, True)):
+        if node is not None:
+            shift = _inline(node, text)
+            if shift is not None:
+                pos.inline[(path, is_value)] = shift

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ARRAY = "[]"
-"""The path segment that steps from an array to its items."""
+from shimgen.schema.pathsyntax import ARRAY, format_name, format_path, parse_path
+
+__all__ = ["ARRAY", "format_name", "format_path", "parse_path"]  # re-exported: one path syntax
 
 Path_ = tuple[str, ...]
 """A field path as segments: ``cards[].number`` is ``("cards", "[]", "number")``."""
@@ -101,35 +102,6 @@ class LoadedSchema:
     files: tuple[Path, ...]  # every file read (the file itself and relative $ref targets)
 
 
-def format_path(path: Path_) -> str:
-    """``("cards", "[]", "number")`` -> ``cards[].number``."""
-    out = ""
-    for seg in path:
-        if seg == ARRAY:
-            out += ARRAY
-        else:
-            out += ("." if out else "") + seg
-    return out
-
-
-def parse_path(text: str) -> Path_:
-    """``cards[].number`` -> ``("cards", "[]", "number")``. Raises ValueError on bad syntax."""
-    if not text:
-        return ()
-    segs: list[str] = []
-    for part in text.split("."):
-        name = part
-        arrays = 0
-        while name.endswith(ARRAY):
-            name = name[: -len(ARRAY)]
-            arrays += 1
-        if not name or "[" in name or "]" in name:
-            raise ValueError(f"bad path segment {part!r} in {text!r}")
-        segs.append(name)
-        segs.extend([ARRAY] * arrays)
-    return tuple(segs)
-
-
 @dataclass(frozen=True)
 class Leaf:
     """A field that needs an entry in the mapping (or an ancestor with one)."""
@@ -207,41 +179,57 @@ def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
     node = root
     walked: list[str] = []
     for seg in path:
-        here = format_path(tuple(walked)) or "the root"
         if seg == ARRAY:
             if node.kind is not Kind.ARRAY or node.items is None:
                 raise PathError(
                     "unknown-path",
-                    f"`{here}` is {node.describe()}, not an array",
-                    f"remove `[]` after `{here}`",
+                    f"`{_here(walked)}` is {node.describe()}, not an array",
+                    f"remove `[]` after `{_here(walked)}`",
                 )
             node = node.items
         elif node.kind is Kind.OBJECT:
             if seg not in node.properties:
-                known = ", ".join(sorted(node.properties)[:8])
                 raise PathError(
                     "unknown-path",
                     f"`{format_path((*walked, seg))}` does not exist",
-                    f"fields of {here}: {known}" if known else f"{here} has no fields",
+                    _unknown_hint(node, _here(walked), tuple(walked), path[len(walked) :]),
                 )
             node = node.properties[seg]
         elif node.kind is Kind.UNION:
             raise PathError(
                 "union-path",
-                f"`{here}` is a oneOf/anyOf union; a mapping cannot walk into it",
-                f"treat `{here}` as a whole field (drop, null, redact)",
+                f"`{_here(walked)}` is a oneOf/anyOf union; a mapping cannot walk into it",
+                f"treat `{_here(walked)}` as a whole field (drop, null, redact)",
             )
         elif node.kind is Kind.ARRAY:
             raise PathError(
                 "unknown-path",
-                f"`{here}` is an array; step into its items with `[]`",
-                f"write `{here}[].{seg}`",
+                f"`{_here(walked)}` is an array; step into its items with `[]`",
+                f"write `{_here(walked)}[].{format_name(seg)}`",
             )
         else:
             raise PathError(
                 "unknown-path",
-                f"`{here}` is {node.describe()} and has no field `{seg}`",
-                f"map `{here}` itself",
+                f"`{_here(walked)}` is {node.describe()} and has no field `{format_name(seg)}`",
+                f"map `{_here(walked)}` itself",
             )
         walked.append(seg)
     return node
+
+
+def _here(walked: list[str]) -> str:
+    return format_path(tuple(walked)) or "the root"
+
+
+def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> str:
+    """Name the fields of ``node``; when ``a.b`` was split at a dot the name holds, say so."""
+    for end in range(len(rest), 1, -1):
+        if ARRAY in rest[:end]:
+            continue
+        joined = ".".join(rest[:end])
+        if joined in node.properties:
+            fixed = format_path((*walked, joined, *rest[end:]))
+            yaml_key = "; as a YAML key, in single quotes" if fixed.startswith('"') else ""
+            return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`{yaml_key}"
+    known = ", ".join(format_name(k) for k in sorted(node.properties)[:8])
+    return f"fields of {here}: {known}" if known else f"{here} has no fields"
