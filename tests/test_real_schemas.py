@@ -3,13 +3,12 @@
 Hand-written fixtures only contain the constructs we thought of; these files
 contain the ones real projects use (Stripe's anyOf wrappers, FHIR's recursion
 through Extension, k8s type lists, validator-only oneOf). Each model must
-load quickly, list a known field with the expected kind, and keep its field
+load, list a known field with the expected kind, and keep its field
 listing small enough to review.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -139,11 +138,9 @@ def test_every_real_schema_has_cases(real_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "model"), sorted({(c[0], c[1]) for c in CASES}, key=str))
-def test_loads_quickly(real_dir: Path, name: str, model: str | None) -> None:
-    start = time.perf_counter()
+def test_loads(real_dir: Path, name: str, model: str | None) -> None:
+    # how fast: bench/generate.py (timed unit tests fail on a loaded machine, prove nothing on an idle one)
     schema = load_schema(real_dir / name, model)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"{name} {model}: {elapsed:.2f}s"
     assert schema.files == (real_dir / name,)
     assert schema.root.kind is Kind.OBJECT
 
