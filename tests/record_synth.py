@@ -9,8 +9,12 @@ maps one entry, and string values follow ``enum``, ``const``, ``format``,
 that the :class:`SchemaNode` graph does not keep (pattern, lengths, bounds)
 are read from the raw schema at ``node.source``, following its ``$ref`` and
 ``allOf`` parts; so are ``required`` names that no ``properties`` declare
-(the record must have them; the shim ignores them). Recursion is bounded: a schema node is opened at most
-``depth`` times on one path; deeper optional fields are left out.
+(the record must have them; the shim ignores them). Recursion is bounded as
+``init`` bounds its listing: a schema node is opened at most ``depth`` times
+on one path (once by default), and a recursion hub (``expand_at``, FHIR's
+``Extension``) only at its one path; the fields left out there are optional
+in every real schema tried (a required one makes the record invalid, which
+the chain test reports).
 
 Deterministic: the same schema gives the same record.
 """
@@ -83,7 +87,7 @@ _CANDIDATES = (
 class Synthesizer:
     """Makes records for one schema graph; reads raw constraints through its own store."""
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 1) -> None:
         self.depth = depth
         self.store = DocumentStore()
         self._raw: dict[str, dict[str, Any]] = {}
@@ -140,6 +144,8 @@ class Synthesizer:
     def value(self, node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Any:
         if stack.count(id(node)) >= self.depth:
             return OMIT
+        if node.expand_at is not None and node.expand_at != path and path:
+            return OMIT  # a recursion hub opens at one path only, as in `init`'s listing
         stack = (*stack, id(node))
         c = self.constraints(node)
         if "const" in c:
