@@ -85,9 +85,7 @@ BLOCKED: dict[str, str] = {
     "k8s-pod-deployment.definitions.json#io.k8s.api.apps.v1.Deployment": _SCALE.format(
         "Deployment's 1,000 fields", "0.5 MB"
     ),
-    "schemastore-github-workflow.schema.json": "names (issue 9 item 9): init writes the "
-    "property `on` unquoted, YAML 1.1 reads True (SG101/SG102/SG105); "
-    + _UNIONS.format("jobs, on, permissions, ..."),
+    "schemastore-github-workflow.schema.json": _UNIONS.format("jobs, on, permissions, ..."),
     "schemastore-github-workflow.schema.json#normalJob": _UNIONS.format(
         "needs, permissions, runs-on, strategy.matrix, ..."
     ),
