@@ -17,23 +17,19 @@ from shimgen.check.plan import Derived, Rule, ShimPlan, View
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
 from shimgen.schema.model import LoadedSchema, format_path
-from shimgen.treatments import CATALOGUE, Treatment
+from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
+from shimgen.treatments import REGISTRY, Treatment
 
 NO_GROUP = "no group"
 
-# Plain-language categories, least revealing last. The summary counts fields
-# by category; the badges in the matrix are coloured by it.
-CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("passed", ("pass",), "the value itself"),
-    ("tokenized", ("tokenize",), "a reversible token; only the shim can turn it back"),
-    ("mapped", ("map",), "the same information under other enum values"),
-    ("generalised", ("round", "bucket", "year", "month"), "a coarser value"),
-    ("masked", ("mask", "mask_email", "last4", "prefix"), "part of the value"),
-    ("hashed", ("hash",), "a keyed pseudonym; equal values give equal hashes"),
-    ("redacted", ("redact", "null"), "a constant or null in place of the value"),
-    ("dropped", ("drop",), "nothing: the field does not leave"),
+# Plain-language categories, least revealing last, each with the treatments
+# that declare it (``shimgen.treatments``). The summary counts fields by
+# category; the badges in the matrix are coloured by it.
+CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
+    (cat, tuple(n for n, d in REGISTRY.items() if d.category == cat), meaning)
+    for cat, meaning in TREATMENT_CATEGORIES
 )
-CATEGORY_OF = {name: cat for cat, names, _ in CATEGORIES for name in names}
+CATEGORY_OF = {name: d.category for name, d in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
@@ -189,7 +185,7 @@ def build_report(result: CheckResult) -> Report:
                 group,
                 str(rule.treat),
                 str(treat),
-                treat.info.rank < rule.treat.info.rank,
+                treat.rank < rule.treat.rank,
             )
             for rule in plan.rules
             for group, treat in rule.groups.items()
@@ -344,13 +340,8 @@ def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:
     for rule in plan.rules:
         for t in (rule.treat, *rule.groups.values()):
             used.setdefault(t.name, t)
-    order = list(CATALOGUE)
+    order = list(REGISTRY)
     return tuple(
-        GlossaryRow(
-            name,
-            CATEGORY_OF[name],
-            CATALOGUE[name].summary or "an external value for each internal enum value",
-            t.reversible,
-        )
+        GlossaryRow(name, CATEGORY_OF[name], REGISTRY[name].summary, t.reversible)
         for name, t in sorted(used.items(), key=lambda item: order.index(item[0]))
     )
