@@ -363,7 +363,12 @@ class Generator:
     ) -> str:
         """The expression producing the external value from a checked ``v``."""
         site = Site(node, out, repr(self.plan.context(rule)), where)
-        return t.definition.outbound(t, self, site)
+        expr = t.definition.outbound(t, self, site)
+        kind = t.definition.output(t, node)[0] or node.kind
+        to_text = kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
+        # check accepts an integer into a string field without format; pass converts
+        # on its own, a treated integer (`year`, `round`) is converted here
+        return f"str({expr})" if to_text and not t.definition.copies else expr
 
     def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
         """A generated function that copies a whole object/array/map by its schema (allow-list)."""

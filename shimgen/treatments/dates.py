@@ -176,7 +176,9 @@ class Truncate(DateTreatment):
         return None
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
-        return f"_t.truncate(v, {t.param('unit')!r}{_partial(site)})"
+        order = ("year", "year-month", "date", "date-time")
+        shapes = tuple(s for s in order if s in date_shapes(site.node))
+        return f"_t.truncate(v, {t.param('unit')!r}, {shapes!r})"
 
     def compare(self, old: Treatment, new: Treatment) -> tuple[int, str]:
         sign, why = self.versus(new, old) or (0, "")

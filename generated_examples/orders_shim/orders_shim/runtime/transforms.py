@@ -161,7 +161,7 @@ def month(value: str, partial: bool = False) -> str:
     return value[:7]
 
 
-def truncate(value: str, unit: str, partial: bool = False) -> str:
+def truncate(value: str, unit: str, shapes: tuple[str, ...] = ("date", "date-time")) -> str:
     """Set every field finer than ``unit`` to its start, keeping the value's shape.
 
     ``2024-03-17T10:22:05Z`` truncated to ``month`` is ``2024-03-01T00:00:00Z``;
@@ -170,13 +170,19 @@ def truncate(value: str, unit: str, partial: bool = False) -> str:
     never later than the input), fractional seconds are dropped and seconds
     become ``00``. A date has no time, so ``day``, ``hour`` and ``minute``
     leave it as it is; a partial date keeps the fields it has (``1974-12`` to
-    ``year`` is ``1974-01``). The result has the same shape as the input, so it
-    has the input's format (or matches the input's pattern) too.
+    ``year`` is ``1974-01``).
+
+    ``shapes`` are the forms the field's schema allows (``year``,
+    ``year-month``, ``date``, ``date-time``); a value of another form is
+    refused, so the result, which has the input's shape, always has the
+    field's format (or matches its date pattern).
     """
     keep = _UNITS.get(unit) if isinstance(unit, str) else None
     if keep is None:
         raise ValueError("truncate unit must be year, month, day, hour or minute")
-    m = _parse_date(value, "truncate", partial)
+    m = _parse_date(value, "truncate", True)
+    if _shape(m) not in shapes:
+        raise ValueError(f"truncate expects a value of this shape: {' or '.join(shapes)}")
     out = m[1]
     if m[2] is not None:
         out += "-" + (m[2] if keep >= 2 else "01")
@@ -187,6 +193,14 @@ def truncate(value: str, unit: str, partial: bool = False) -> str:
         minute = m[6] if keep >= 5 else "00"
         out += f"{m[4]}{hour}:{minute}:00{m[8]}"
     return out
+
+
+def _shape(m: re.Match[str]) -> str:
+    if m[4] is not None:
+        return "date-time"
+    if m[3] is not None:
+        return "date"
+    return "year-month" if m[2] is not None else "year"
 
 
 def bucket_labels(bounds: Sequence[int | float]) -> tuple[str, ...]:
