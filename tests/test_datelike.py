@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from shimgen.check import check_mapping
 from shimgen.check.types import applicable, treatment_fit
+from shimgen.cli import app
 from shimgen.schema.datelike import date_shapes, pattern_shapes
 from shimgen.schema.loader import load_schema
 from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments import parse_treatment
-from tests.expected import translator
+from tests.expected import KEYS, translator
 from tests.test_real_schemas import real_dir
 
 __all__ = ["real_dir"]  # the fixture, re-used
@@ -175,6 +177,24 @@ def test_a_date_that_does_not_parse_is_refused_at_its_pointer(
         fhir_shim.to_external(record)
     assert [p.pointer for p in err.value.problems] == [pointer]  # type: ignore[attr-defined]
     assert next(iter(record.values())) not in str(err.value)
+
+
+def test_offline_translate_reports_the_line_and_pointer_and_goes_on(
+    real_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS))
+    monkeypatch.delenv("SHIM_KEYS", raising=False)
+    mapping = _fhir_pair(real_dir, tmp_path)
+    lines = [{"birthDate": "1974-12"}, {"birthDate": "25.12.1974"}, {"recorded": "2024-03-17"}]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    result = CliRunner().invoke(app, ["translate", str(mapping)], input=stdin)
+    assert result.exit_code == 1
+    assert [json.loads(x) for x in result.stdout.splitlines()] == [
+        {"birthYear": 1974},
+        {"recorded": "2024-03-17"},
+    ]
+    assert "line 2: /birthDate:" in result.stderr
+    assert "25.12.1974" not in result.stderr
 
 
 def test_truncate_finer_than_a_date_or_into_a_narrower_pattern_is_refused(real_dir: Path) -> None:

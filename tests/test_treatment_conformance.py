@@ -25,7 +25,7 @@ from shimgen.diff import Kind as DiffKind
 from shimgen.diff import diff_specs
 from shimgen.diff.treat import compare_treatments
 from shimgen.mapping.model import mapping_json_schema
-from shimgen.render.canary import leak_window
+from shimgen.render.canary import canary_record, forbidden, leak_window
 from shimgen.review.model import build_report
 from shimgen.review.render import render_report
 from shimgen.runtime import transforms
@@ -105,6 +105,12 @@ def _runs(text: str, window: int) -> Iterator[str]:
     return (text[i : i + window] for i in range(len(text) - window + 1))
 
 
+def _leaks(out: dict[str, Any], texts: list[tuple[str, int]]) -> list[str]:
+    """The generated ``test_canary_leak``: canary runs of a field's window found in ``out``."""
+    shown = json.dumps(out, ensure_ascii=False)
+    return [text for text, window in texts if any(r in shown for r in _runs(text, window))]
+
+
 def conformance(name: str, tmp: Path) -> None:
     """Run a treatment's samples through schema, check, codegen, translate, review, diff."""
     d = REGISTRY[name]
@@ -132,6 +138,11 @@ def conformance(name: str, tmp: Path) -> None:
     with translator(plan) as mod:
         source = Path(mod.__file__).read_text(encoding="utf-8")
         out = mod.to_external(record)
+        canary = canary_record(plan)
+        leak_test = {
+            view: _leaks(mod.to_external(canary, group=view), texts)
+            for view, texts in forbidden(plan, canary).items()
+        }
         inbound = {r.key for r in plan.rules if r.inbound}
         back = mod.to_internal({k: v for k, v in out.items() if k in inbound}) if inbound else {}
     if d.runtime is not None:  # ... and emitted
@@ -141,7 +152,10 @@ def conformance(name: str, tmp: Path) -> None:
     assert all((f"f{i}" in out) is d.emits for i in range(len(treats)))
     assert back == {k: record[k] for k in inbound}
 
-    # the generated leak test's window is what the treatment declares
+    # the generated leak test passes on what check accepted, and its window is
+    # what the treatment declares
+    clean: dict[Any, list[str]] = {view: [] for view in plan.views}
+    assert leak_test == clean, "the generated leak test fails: it reveals more than it declares"
     shown = json.dumps(out, ensure_ascii=False)
     for t, sample in zip(treats, d.samples, strict=True):
         window = leak_window(t.reveals)
@@ -253,7 +267,7 @@ class _Leaky(_Reverse):
 
     name = "leaky"
     runtime = None
-    defect = "reveals more than its declared 0 characters"
+    defect = "reveals more than"
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return "v"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shimgen.runtime.transforms import month, truncate, year
+from shimgen.runtime.transforms import mask_email, month, truncate, year
 
 UNITS = ["year", "month", "day", "hour", "minute"]
 FORMATS = jsonschema.FormatChecker()  # checks `date`; `date-time` needs an extra package
@@ -117,3 +117,25 @@ def test_values_that_do_not_parse_are_refused_without_echo(
     with pytest.raises(ValueError, match=message) as err:
         truncate(value, unit, shapes)  # type: ignore[arg-type]
     assert str(value) not in str(err.value)
+
+
+# -- mask_email keeps format email -------------------------------------------------
+
+DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@given(st.emails())
+def test_mask_email_of_an_address_is_an_address(address: str) -> None:
+    out = mask_email(address, True)
+    local, domain = out.rsplit("@", 1)
+    assert DOT_ATOM.fullmatch(local), "`*` is atext: j*** is a valid local part"
+    assert local == address[0] + "***" and domain == address.rsplit("@", 1)[1]
+    assert FORMATS.conforms(out, "email")
+    assert mask_email(address) == out, "strict changes nothing for an address"
+
+
+@pytest.mark.parametrize("value", ["", "no-at-sign", "@example.com", "jane@"])
+def test_mask_email_strict_refuses_what_is_not_an_address(value: str) -> None:
+    with pytest.raises(ValueError, match="expects an e-mail address") as err:
+        mask_email(value, True)
+    assert value not in str(err.value) or not value

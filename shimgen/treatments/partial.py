@@ -27,7 +27,10 @@ class Prefix(TreatmentDef):
     rank = 50
     summary = "first N characters"
     example = "{prefix: 3}"
-    samples = (Sample({"type": "string"}, "SW1A 1AA", {"prefix": 3}),)
+    samples = (
+        Sample({"type": "string"}, "SW1A 1AA", {"prefix": 3}),
+        Sample({"type": "string"}, "NL91ABNA0417164300", {"prefix": 12}),
+    )
     runtime = "prefix"
     accepts = STR
     output_kind = Kind.STRING
