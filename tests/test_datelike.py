@@ -92,6 +92,21 @@ def test_a_format_wins_over_a_pattern() -> None:
     assert date_shapes(SchemaNode(Kind.INTEGER, pattern=date_pattern)) == set()
 
 
+def test_real_fhir_patient_dates_take_date_treatments(real_dir: Path) -> None:
+    """The loader keeps a $ref'd pattern: Patient.birthDate is FHIR `date`, and so on."""
+    patient = load_schema(real_dir / FHIR, "Patient").root.properties
+    birth, deceased = patient["birthDate"], patient["deceasedDateTime"]
+    assert birth.format is None and date_shapes(birth) == {"year", "year-month", "date"}
+    assert "date-time" in date_shapes(deceased)
+    for spec in ("year", "month", {"truncate": "year"}):
+        assert applicable(parse_treatment(spec), birth) is None, spec
+    assert applicable(parse_treatment({"truncate": "minute"}), deceased) is None
+    assert applicable(parse_treatment({"truncate": "day"}), birth)  # a date has no time
+    truncated = parse_treatment({"truncate": "month"})
+    assert treatment_fit(truncated, birth, birth) is None
+    assert treatment_fit(truncated, deceased, birth), "a date-time does not fit a FHIR date"
+
+
 # -- check and translate over FHIR date types ------------------------------------------
 
 

@@ -22,13 +22,20 @@ from shimgen.treatments import REGISTRY, Treatment
 
 NO_GROUP = "no group"
 
+
 # Plain-language categories, least revealing last, each with the treatments
 # that declare it (``shimgen.treatments``). The summary counts fields by
-# category; the badges in the matrix are coloured by it.
-CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
-    (cat, tuple(n for n, d in REGISTRY.items() if d.category == cat), meaning)
-    for cat, meaning in TREATMENT_CATEGORIES
-)
+# category; the badges in the matrix are coloured by it. Read from the
+# registry when a report is built, so every registered treatment has one.
+def categories() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """(category, its treatment names in rank order, meaning), least revealing last."""
+    return tuple(
+        (cat, tuple(n for n, d in REGISTRY.items() if d.category == cat), meaning)
+        for cat, meaning in TREATMENT_CATEGORIES
+    )
+
+
+CATEGORIES = categories()
 CATEGORY_OF = {name: d.category for name, d in REGISTRY.items()}
 
 
@@ -220,7 +227,7 @@ def _cell(rule: Rule, view: View) -> Cell:
     treat = rule.treatment(view)
     return Cell(
         str(treat),
-        CATEGORY_OF[treat.name],
+        REGISTRY[treat.name].category,
         format_path(rule.external) if treat.emits else "",
         rule.inbound and treat.emits and treat.reversible,
     )
@@ -238,7 +245,7 @@ def _field_row(plan: ShimPlan, rule: Rule) -> FieldRow:
 
 def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
     def count(category: str, pick: list[Treatment]) -> int:
-        return sum(1 for t in pick if CATEGORY_OF[t.name] == category)
+        return sum(1 for t in pick if t.definition.category == category)
 
     defaults = [r.treat for r in plan.rules]
     per_view = [[r.treatment(v) for r in plan.rules] for v in plan.views]
@@ -250,7 +257,7 @@ def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
             count(cat, defaults),
             tuple(count(cat, treats) for treats in per_view),
         )
-        for cat, names, meaning in CATEGORIES
+        for cat, names, meaning in categories()
     )
 
 
@@ -342,6 +349,6 @@ def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:
             used.setdefault(t.name, t)
     order = list(REGISTRY)
     return tuple(
-        GlossaryRow(name, CATEGORY_OF[name], REGISTRY[name].summary, t.reversible)
+        GlossaryRow(name, REGISTRY[name].category, REGISTRY[name].summary, t.reversible)
         for name, t in sorted(used.items(), key=lambda item: order.index(item[0]))
     )

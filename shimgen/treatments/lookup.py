@@ -44,7 +44,7 @@ class Map(TreatmentDef):
         return (("table", tuple(arg.items())),)
 
     def spec_schema(self) -> list[dict[str, Any]]:
-        value = {"type": ["string", "integer", "number", "boolean"]}
+        value = {"anyOf": [{"type": t} for t in ("string", "integer", "number", "boolean")]}
         return [
             self.object_form({"type": "object", "minProperties": 1, "additionalProperties": value})
         ]
