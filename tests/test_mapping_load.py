@@ -18,6 +18,7 @@ from shimgen.diagnostics import Code
 from shimgen.mapping.load import load_mapping
 from shimgen.mapping.model import FieldRule, mapping_json_schema
 from shimgen.mapping.yamlpos import Pos, Positions, YamlError, load_with_positions
+from shimgen.treatments import TreatmentError, parse_treatment
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "fixtures" / "bad"
@@ -420,7 +421,10 @@ SUPPORTED = {
     "const",
     "items",
     "minimum",
+    "maximum",
     "minLength",
+    "minItems",
+    "minProperties",
     "maxLength",
     "pattern",
 }
@@ -480,6 +484,12 @@ def validate(inst: Any, schema: Any, root: dict[str, Any], where: str = "") -> l
             errors.append(f"{where}: {inst!r} does not match {schema['pattern']}")
     if TYPES["number"](inst) and "minimum" in schema and inst < schema["minimum"]:
         errors.append(f"{where}: {inst} < {schema['minimum']}")
+    if TYPES["number"](inst) and "maximum" in schema and inst > schema["maximum"]:
+        errors.append(f"{where}: {inst} > {schema['maximum']}")
+    if isinstance(inst, list) and len(inst) < schema.get("minItems", 0):
+        errors.append(f"{where}: fewer than {schema['minItems']} items")
+    if isinstance(inst, dict) and len(inst) < schema.get("minProperties", 0):
+        errors.append(f"{where}: fewer than {schema['minProperties']} properties")
     if isinstance(inst, list) and "items" in schema:
         for i, item in enumerate(inst):
             errors += validate(item, schema["items"], root, f"{where}/{i}")
@@ -587,3 +597,37 @@ def test_jsonschema_package_agrees(format_schema: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator.check_schema(format_schema)
     for path in [*EXAMPLES, BASE]:
         validator.validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(
+    ("spec", "ok"),
+    [
+        ("mask_email", True),
+        ({"truncate": "month"}, True),
+        ({"mask": {"keep_last": 4}}, True),
+        ({"hash": {"length": 16}}, True),
+        ({"bucket": [0, 18, 65]}, True),
+        ({"map": {"A": "active", "S": 2}}, True),
+        ('"[hidden]"', False),
+        ("mask_phone", False),
+        ("truncate", False),  # needs a unit
+        ({"truncate": "week"}, False),
+        ({"mask": {"keep_end": 4}}, False),
+        ({"hash": {"length": 4}}, False),
+        ({"bucket": []}, False),
+        ({"map": {}}, False),
+        ({"round": 1, "prefix": 2}, False),
+    ],
+)
+def test_schema_knows_every_treatment_from_the_registry(
+    format_schema: dict[str, Any], spec: Any, ok: bool
+) -> None:
+    treat = format_schema["$defs"]["Treatment"]
+    assert (validate(spec, treat, format_schema) == []) is ok
+    try:
+        parse_treatment(spec)
+    except TreatmentError:
+        parsed = False
+    else:
+        parsed = True
+    assert parsed is ok, "the editor schema and the parser agree"

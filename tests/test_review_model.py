@@ -13,13 +13,13 @@ from shimgen.check import check_mapping
 from shimgen.diagnostics import Code, Finding, Severity
 from shimgen.review import NO_GROUP, build_report
 from shimgen.review.model import CATEGORY_OF, Cell
-from shimgen.treatments import CATALOGUE
+from shimgen.treatments import REGISTRY
 from tests.expected import ROOT
 from tests.review_support import example
 
 
 def test_every_treatment_has_a_category() -> None:
-    assert set(CATEGORY_OF) == set(CATALOGUE)
+    assert set(CATEGORY_OF) == set(REGISTRY)
 
 
 def test_customer_header() -> None:

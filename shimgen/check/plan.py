@@ -40,7 +40,7 @@ class Rule:
         """The treatment one view gets; no group gets the strictest of all."""
         if view is not None:
             return self.groups.get(view, self.treat)
-        return max([self.treat, *self.groups.values()], key=lambda t: t.info.rank)
+        return max([self.treat, *self.groups.values()], key=lambda t: t.rank)
 
     @property
     def sensitive(self) -> bool:

@@ -219,7 +219,7 @@ class Resolver:
                     at,
                     "change the treatment or the external type",
                 )
-            if t.name == "pass" and rule.carries_sensitive and not rule.why:
+            if t.definition.copies and rule.carries_sensitive and not rule.why:
                 view = f"group `{group}`" if group else "the default view"
                 self.error(
                     Code.MISSING_WHY,

@@ -22,6 +22,7 @@ from shimgen.lint.facts import (
 from shimgen.lint.model import Context, Hit
 from shimgen.lint.registry import rule
 from shimgen.schema.model import format_path
+from shimgen.treatments import hiding_names
 
 ID_PATTERN = r"(^id$|_id$|[a-z0-9]Id$|ID$)"
 """Internal field names that are identifiers: ``id``, ``customer_id``, ``customerId``."""
@@ -32,7 +33,7 @@ ID_PATTERN = r"(^id$|_id$|[a-z0-9]Id$|ID$)"
     description="A secret field may only be dropped, hashed or tokenized (or nulled/redacted) in every view.",
     hint="treat it with drop, hash or tokenize (a partial reveal such as last4 or mask still leaks part of a secret); if the schema over-classifies it, override under `classification:`",
     safety=True,
-    options={"allowed": ["drop", "null", "redact", "hash", "tokenize"]},
+    options={"allowed": hiding_names()},
 )
 def secret_strict(ctx: Context) -> Iterator[Hit]:
     allowed = set(ctx.option("allowed"))
@@ -63,7 +64,7 @@ def secret_strict(ctx: Context) -> Iterator[Hit]:
     description="No single view (functional group or no group) exposes every pii/secret field of the mapping.",
     hint="split the group by function, or drop, hash or tokenize the fields this group does not need",
     safety=True,
-    options={"min_fields": 2, "not_exposing": ["drop", "null", "redact", "hash", "tokenize"]},
+    options={"min_fields": 2, "not_exposing": hiding_names()},
 )
 def no_view_exposes_all(ctx: Context) -> Iterator[Hit]:
     safe = set(ctx.option("not_exposing"))
@@ -90,7 +91,7 @@ def no_view_exposes_all(ctx: Context) -> Iterator[Hit]:
 def inbound_declared(ctx: Context) -> Iterator[Hit]:
     writable = set(ctx.option("writable"))
     for r in ctx.plan.rules:
-        if not r.inbound or r.treat.name == "tokenize":
+        if not r.inbound or r.treat.definition.category == "tokenized":
             continue
         where = ("fields", r.key, "inbound")
         names = (last_name(r.internal), last_name(r.external))
@@ -118,7 +119,7 @@ def no_subtree_pass(ctx: Context) -> Iterator[Hit]:
             continue
         for group, t in placements(r):
             views = views_using(ctx.plan.views, r, group)
-            if t.name == "pass" and views:
+            if t.definition.copies and views:
                 yield Hit(
                     f"`{r.key}` ({r.in_node.describe()}) has pii inside and passes whole "
                     f"to {views_text(views, ctx.plan.views)}",
@@ -140,7 +141,7 @@ def mask_max_kept(ctx: Context) -> Iterator[Hit]:
         for group, t in placements(r):
             if t.name != "mask" or not views_using(ctx.plan.views, r, group):
                 continue
-            kept = int(t.param("keep_first", 0)) + int(t.param("keep_last", 0))
+            kept = t.reveals or 0
             if kept > limit:
                 yield Hit(
                     f"mask of `{r.key}` keeps {kept} characters in clear (at most {limit})",
@@ -154,7 +155,7 @@ def mask_max_kept(ctx: Context) -> Iterator[Hit]:
     description="Internal identifiers leave only as tokens (or hashes): never as `pass` or a partial reveal.",
     hint="use `treat: tokenize` (reversible by the shim) or `hash` (one-way)",
     safety=True,
-    options={"id_pattern": ID_PATTERN, "allowed": ["tokenize", "hash", "drop", "null", "redact"]},
+    options={"id_pattern": ID_PATTERN, "allowed": hiding_names()},
 )
 def ids_tokenized(ctx: Context) -> Iterator[Hit]:
     allowed = set(ctx.option("allowed"))

@@ -15,6 +15,7 @@ from shimgen.lint.model import Context, Hit
 from shimgen.lint.registry import rule
 from shimgen.mapping.yamlpos import DataPath
 from shimgen.schema.model import ARRAY, Path_, PathError, format_path, iter_leaves, lookup
+from shimgen.treatments import REGISTRY
 
 CASE_NAMES = {
     "camel": "camelCase",
@@ -61,7 +62,7 @@ def _written_fields(ctx: Context) -> Iterator[tuple[Path_, DataPath]]:
     description="A pii or secret field that reaches any view, in any form but drop/null/redact, carries `why:`.",
     hint="add `why: <what the receiving group needs it for>`, or drop the field",
     safety=False,
-    options={"exempt": ["drop", "null", "redact"]},
+    options={"exempt": [n for n, d in REGISTRY.items() if d.category in ("redacted", "dropped")]},
 )
 def pii_needs_why(ctx: Context) -> Iterator[Hit]:
     exempt = set(ctx.option("exempt"))

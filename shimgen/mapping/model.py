@@ -152,8 +152,20 @@ class Mapping(_Strict):
 
 def mapping_json_schema() -> dict[str, Any]:
     """JSON Schema of the mapping format, for YAML editors (``shimgen schema``)."""
+    from shimgen.treatments import spec_schema
+
     schema = Mapping.model_json_schema(by_alias=True)
     _close_pattern_objects(schema)
+    treat = spec_schema()
+    schema["$defs"]["Treatment"] = {
+        "description": "A treatment: its name, or a one-key mapping with its parameters.",
+        **treat,
+    }
+    schema["$defs"]["TreatmentName"] = {
+        "description": "A treatment written by name alone (`ssn: drop`).",
+        "enum": [f["const"] for f in treat["anyOf"] if "const" in f],
+    }
+    _treatments_by_ref(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "shimgen mapping file"
     return schema
@@ -169,3 +181,28 @@ def _close_pattern_objects(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _close_pattern_objects(value)
+
+
+_TREAT_SPEC = [{"type": "string"}, {"additionalProperties": True, "type": "object"}]
+"""How pydantic writes :data:`TreatSpec`; replaced by the registry's own schema."""
+
+
+def _treatments_by_ref(node: Any) -> None:
+    """Point every treatment spec at ``$defs/Treatment``, read from the registry.
+
+    ``fields`` values are a rule or a bare treatment name (``ssn: drop``).
+    """
+    if isinstance(node, dict):
+        if node.get("anyOf") == _TREAT_SPEC:
+            node["anyOf"] = [{"$ref": "#/$defs/Treatment"}]
+        fields = node.get("properties", {}).get("fields", {}).get("additionalProperties")
+        if isinstance(fields, dict) and {"type": "string"} in fields.get("anyOf", []):
+            fields["anyOf"] = [
+                {"$ref": "#/$defs/TreatmentName"} if f == {"type": "string"} else f
+                for f in fields["anyOf"]
+            ]
+        for value in node.values():
+            _treatments_by_ref(value)
+    elif isinstance(node, list):
+        for value in node:
+            _treatments_by_ref(value)

@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from shimgen.check.plan import ShimPlan, View
+from shimgen.schema.datelike import date_shapes
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 
 UNKNOWN_FIELD = "zz_not_in_schema"
@@ -31,9 +32,10 @@ def _value(node: SchemaNode, path: str, n: int) -> Any:
     if node.enum:
         return node.enum[n % len(node.enum)]
     if node.kind is Kind.STRING:
-        if node.format == "date":
+        shapes = date_shapes(node)  # a format, or a date-like pattern (FHIR dates)
+        if "date" in shapes and "date-time" not in shapes:
             return f"{1901 + seed % 98}-{1 + seed % 12:02d}-{1 + seed % 28:02d}"
-        if node.format == "date-time":
+        if "date-time" in shapes:
             return f"{1901 + seed % 98}-{1 + seed % 12:02d}-{1 + seed % 28:02d}T{seed % 24:02d}:{seed % 60:02d}:17Z"
         if node.format == "email":
             return f"{_text(path, n, 16)}@example.com"
@@ -99,15 +101,38 @@ def _at(doc: Any, path: Path_) -> list[Any]:
     return _at(doc[head], rest) if isinstance(doc, dict) and head in doc else []
 
 
-def forbidden(plan: ShimPlan, record: dict[str, Any]) -> dict[View, list[str]]:
-    """Per view, the canary texts that must not appear in its output."""
-    out: dict[View, list[str]] = {}
+MIN_WINDOW = 8
+"""The shortest run of canary characters the leak test looks for.
+
+Shorter runs would match by chance (a year, a label); a treatment that can
+show ``n`` characters of its input is searched with ``n + 1``.
+"""
+
+
+def leak_window(reveals: int | None) -> int | None:
+    """The leak test's window for a treatment revealing ``reveals`` characters (None: not tested).
+
+    It reads the number each treatment declares (``Treatment.reveals``), so a
+    mapping ``check`` accepts passes the generated leak test: ``prefix: 12``
+    reveals 12 characters and is searched for runs of 13.
+    """
+    return None if reveals is None else max(MIN_WINDOW, reveals + 1)
+
+
+def forbidden(plan: ShimPlan, record: dict[str, Any]) -> dict[View, list[tuple[str, int]]]:
+    """Per view, the canary texts that must not appear in its output, with their windows.
+
+    A field whose treatment may show the whole value (``pass``, ``map``,
+    ``round``, ``truncate``) and enum fields (public labels) are not searched.
+    """
+    out: dict[View, list[tuple[str, int]]] = {}
     for view in plan.views:
-        texts = set(secrets(record.get(UNKNOWN_FIELD)))
+        texts = {(t, MIN_WINDOW) for t in secrets(record.get(UNKNOWN_FIELD))}
         for rule in plan.rules:
-            if rule.treatment(view).name == "pass" or rule.in_node.enum:
+            window = leak_window(rule.treatment(view).reveals)
+            if window is None or rule.in_node.enum:
                 continue
             for value in _at(record, rule.internal):
-                texts.update(secrets(value))
+                texts.update((t, window) for t in secrets(value))
         out[view] = sorted(texts)
     return out

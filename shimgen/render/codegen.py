@@ -17,20 +17,10 @@ from typing import Any
 
 from shimgen.check.plan import Derived, Rule, ShimPlan, View
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
-from shimgen.treatments import Treatment
+from shimgen.treatments import PASS, Treatment
+from shimgen.treatments.base import PY_TYPES, WHAT, Site, set_literal
 
-PY_TYPES = {
-    Kind.STRING: "(str,)",
-    Kind.INTEGER: "(int,)",
-    Kind.NUMBER: "(int, float)",
-    Kind.BOOLEAN: "(bool,)",
-}
-WHAT = {
-    Kind.STRING: "a string",
-    Kind.INTEGER: "an integer",
-    Kind.NUMBER: "a number",
-    Kind.BOOLEAN: "a boolean",
-}
+__all__ = ["PY_TYPES", "WHAT", "Generator", "set_literal"]
 
 
 @dataclass
@@ -124,11 +114,6 @@ def build_scopes(entries: list[tuple[Rule, Treatment]], derived: list[Derived]) 
     for d in derived:
         root.entries.append(Entry(None, d, None, (), d.external))
     return root
-
-
-def set_literal(values: Iterable[Any]) -> str:
-    """``frozenset({...})`` in a stable order: set repr order varies with PYTHONHASHSEED."""
-    return "frozenset({" + ", ".join(repr(v) for v in sorted(set(values), key=repr)) + "})"
 
 
 def fstring(template: str) -> str:
@@ -233,7 +218,7 @@ class Generator:
             e = elem[0]
             assert e.rule is not None and e.treatment is not None
             fn.params, fn.returns = "v: Any, p: str, i: int", ""
-            fn.keys = e.treatment.name in ("hash", "tokenize")
+            fn.keys = e.treatment.definition.needs_keys
             fn.body.append(
                 Stmt(
                     "return_value",
@@ -264,7 +249,7 @@ class Generator:
                 self.derived_stmt(fn, e.derived, reads, target, key)
                 continue
             assert e.rule is not None and e.treatment is not None
-            fn.keys |= e.treatment.name in ("hash", "tokenize")
+            fn.keys |= e.treatment.definition.needs_keys
             src, leaf = reads[e.in_rel[:-1]], e.in_rel[-1]
             node, out_node = e.rule.in_node, e.rule.out_node
             assert out_node is not None
@@ -286,9 +271,10 @@ class Generator:
                             out_node,
                             pointer_expr(ptr(e.in_rel), fn.base),
                         ),
-                        "null_out": out_node.nullable or e.treatment.name == "null",
-                        "risky": e.treatment.name not in ("pass", "redact", "null"),
-                        "keyerror": e.treatment.name == "map",
+                        "null_out": out_node.nullable
+                        or e.treatment.definition.output_kind is Kind.NULL,
+                        "risky": e.treatment.definition.raises,
+                        "keyerror": e.treatment.definition.lookup,
                     },
                 )
             )
@@ -368,60 +354,21 @@ class Generator:
 
         Every treated scalar is checked against the internal schema's type, so
         a value of the wrong shape fails loudly instead of being transformed
-        (or, for ``pass``, copied) into the output.
+        (or, for ``pass``, copied) into the output. The treatment decides.
         """
-        if t.name in ("null", "redact", "map"):
-            return ""
-        if node.kind in SCALARS:
-            types = PY_TYPES[node.kind]
-            single = types.count(",") == 1 and types.endswith(",)")
-            cond = f"v.__class__ is not {types[1:-2]}" if single else f"v.__class__ not in {types}"
-            if t.name == "pass" and node.enum is not None:
-                cond += f" or v not in {self.const('enum', set_literal(node.enum))}"
-            return cond
-        if t.name == "pass" and node.kind is Kind.UNION:
-            kinds = sorted(
-                {k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k}
-            )
-            return f"v.__class__ not in ({', '.join(kinds)},)"
-        return ""
+        return t.definition.input_check(t, self, node)
 
     def expr(
         self, rule: Rule, t: Treatment, node: SchemaNode, out: SchemaNode | None, where: str
     ) -> str:
         """The expression producing the external value from a checked ``v``."""
-        ctx = repr(self.plan.context(rule))
-        match t.name:
-            case "pass":
-                if node.kind in SCALARS or node.kind is Kind.UNION:
-                    to_text = (
-                        node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
-                    )
-                    return "str(v)" if to_text else "v"
-                return f"{self.copier(node, out)}(v, {where})"
-            case "null":
-                return "None"
-            case "redact":
-                return repr(t.param("text"))
-            case "mask":
-                return f"_t.mask(v, {t.param('keep_first')}, {t.param('keep_last')}, {t.param('char')!r})"
-            case "mask_email" | "last4" | "year" | "month":
-                return f"_t.{t.name}(v)"
-            case "prefix":
-                return f"_t.prefix(v, {t.param('length')})"
-            case "round":
-                return f"_t.round_to(v, {t.param('digits')})"
-            case "bucket":
-                bounds = self.const("bounds", repr(tuple(t.param("bounds"))))
-                labels = self.const("labels", f"_t.bucket_labels({bounds})")
-                return f"_t.bucket(v, {bounds}, {labels})"
-            case "hash":
-                return f"ks.hash(v, {ctx}, {t.param('length')})"
-            case "tokenize":
-                return f"ks.tokenize(v, {ctx})"
-            case "map":
-                return f"{self.const('map', repr(t.table))}[v]"  # KeyError handled by the leaf
-        raise AssertionError(t.name)
+        site = Site(node, out, repr(self.plan.context(rule)), where)
+        expr = t.definition.outbound(t, self, site)
+        kind = t.definition.output(t, node)[0] or node.kind
+        to_text = kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
+        # check accepts an integer into a string field without format; pass converts
+        # on its own, a treated integer (`year`, `round`) is converted here
+        return f"str({expr})" if to_text and not t.definition.copies else expr
 
     def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
         """A generated function that copies a whole object/array/map by its schema (allow-list)."""
@@ -474,7 +421,7 @@ class Generator:
 
     def copy_check(self, node: SchemaNode) -> str:
         if node.kind in SCALARS or node.kind is Kind.UNION:
-            return self.check(node, Treatment("pass"))
+            return self.check(node, PASS)
         if node.kind is Kind.OBJECT or node.kind is Kind.MAP:
             return "v.__class__ is not dict"
         if node.kind is Kind.ARRAY:

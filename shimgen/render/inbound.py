@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shimgen.render.codegen import (
-    PY_TYPES,
-    WHAT,
     Function,
     Namer,
     Scope,
@@ -21,8 +19,9 @@ from shimgen.render.codegen import (
     ptr,
     set_literal,
 )
-from shimgen.schema.model import SCALARS, Kind, Path_, SchemaNode, format_path
+from shimgen.schema.model import Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
+from shimgen.treatments.base import Site
 
 if TYPE_CHECKING:
     from shimgen.check.plan import Rule
@@ -40,7 +39,7 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
     if elem:  # scalar array items
         e = elem[0]
         assert e.rule is not None and e.treatment is not None
-        fn.keys = e.treatment.name == "tokenize"
+        fn.keys = e.treatment.definition.needs_keys
         fn.body.append(
             Stmt("in_value", {"expr": reverse(gen, e.rule, e.treatment, e.rule.in_node)})
         )
@@ -70,7 +69,7 @@ def inbound(gen: Generator, scope: Scope, base: str, label: str) -> str:
     fn.body.append(Stmt("new_object", {"var": "o"}))
     for e in scope.entries:
         assert e.rule is not None and e.treatment is not None
-        fn.keys |= e.treatment.name == "tokenize"
+        fn.keys |= e.treatment.definition.needs_keys
         fn.body.append(
             Stmt(
                 "in_leaf",
@@ -110,21 +109,6 @@ def _put(path: Path_) -> str:
 
 
 def reverse(gen: Generator, rule: Rule, t: Treatment, node: SchemaNode) -> str:
-    """Expression turning checked external ``v`` into the internal value."""
-    ctx = repr(gen.plan.context(rule))
-    if t.name == "tokenize":
-        return f"_s.need(ks.detokenize(_s.need(v, (str,), 'a token'), {ctx}), {PY_TYPES[node.kind]}, 'a token of this field')"
-    if t.name == "map":
-        inverse = gen.const("rev", repr({v: k for k, v in t.table.items()}))
-        return f"_s.lookup({inverse}, v)"
-    if node.kind is Kind.ARRAY and node.items is not None and node.items.kind in SCALARS:
-        return f"_s.need_list(v, {PY_TYPES[node.items.kind]}, {WHAT[node.items.kind]!r})"
-    assert node.kind in SCALARS, node.kind
-    out = rule.out_node
-    if node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING:
-        expr = "_s.to_int(v)"
-    else:
-        expr = f"_s.need(v, {PY_TYPES[node.kind]}, {WHAT[node.kind]!r})"
-    if node.enum is not None:
-        expr = f"_s.member({expr}, {gen.const('enum', set_literal(node.enum))})"
-    return expr
+    """Expression turning checked external ``v`` into the internal value (the treatment's)."""
+    site = Site(node, rule.out_node, repr(gen.plan.context(rule)), "p")
+    return t.definition.inbound(t, gen, site)

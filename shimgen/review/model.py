@@ -17,23 +17,26 @@ from shimgen.check.plan import Derived, Rule, ShimPlan, View
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
 from shimgen.schema.model import LoadedSchema, format_path
-from shimgen.treatments import CATALOGUE, Treatment
+from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
+from shimgen.treatments import REGISTRY, Treatment
 
 NO_GROUP = "no group"
 
-# Plain-language categories, least revealing last. The summary counts fields
-# by category; the badges in the matrix are coloured by it.
-CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("passed", ("pass",), "the value itself"),
-    ("tokenized", ("tokenize",), "a reversible token; only the shim can turn it back"),
-    ("mapped", ("map",), "the same information under other enum values"),
-    ("generalised", ("round", "bucket", "year", "month"), "a coarser value"),
-    ("masked", ("mask", "mask_email", "last4", "prefix"), "part of the value"),
-    ("hashed", ("hash",), "a keyed pseudonym; equal values give equal hashes"),
-    ("redacted", ("redact", "null"), "a constant or null in place of the value"),
-    ("dropped", ("drop",), "nothing: the field does not leave"),
-)
-CATEGORY_OF = {name: cat for cat, names, _ in CATEGORIES for name in names}
+
+# Plain-language categories, least revealing last, each with the treatments
+# that declare it (``shimgen.treatments``). The summary counts fields by
+# category; the badges in the matrix are coloured by it. Read from the
+# registry when a report is built, so every registered treatment has one.
+def categories() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """(category, its treatment names in rank order, meaning), least revealing last."""
+    return tuple(
+        (cat, tuple(n for n, d in REGISTRY.items() if d.category == cat), meaning)
+        for cat, meaning in TREATMENT_CATEGORIES
+    )
+
+
+CATEGORIES = categories()
+CATEGORY_OF = {name: d.category for name, d in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ def build_report(result: CheckResult) -> Report:
                 group,
                 str(rule.treat),
                 str(treat),
-                treat.info.rank < rule.treat.info.rank,
+                treat.rank < rule.treat.rank,
             )
             for rule in plan.rules
             for group, treat in rule.groups.items()
@@ -224,7 +227,7 @@ def _cell(rule: Rule, view: View) -> Cell:
     treat = rule.treatment(view)
     return Cell(
         str(treat),
-        CATEGORY_OF[treat.name],
+        REGISTRY[treat.name].category,
         format_path(rule.external) if treat.emits else "",
         rule.inbound and treat.emits and treat.reversible,
     )
@@ -242,7 +245,7 @@ def _field_row(plan: ShimPlan, rule: Rule) -> FieldRow:
 
 def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
     def count(category: str, pick: list[Treatment]) -> int:
-        return sum(1 for t in pick if CATEGORY_OF[t.name] == category)
+        return sum(1 for t in pick if t.definition.category == category)
 
     defaults = [r.treat for r in plan.rules]
     per_view = [[r.treatment(v) for r in plan.rules] for v in plan.views]
@@ -254,7 +257,7 @@ def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
             count(cat, defaults),
             tuple(count(cat, treats) for treats in per_view),
         )
-        for cat, names, meaning in CATEGORIES
+        for cat, names, meaning in categories()
     )
 
 
@@ -344,13 +347,8 @@ def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:
     for rule in plan.rules:
         for t in (rule.treat, *rule.groups.values()):
             used.setdefault(t.name, t)
-    order = list(CATALOGUE)
+    order = list(REGISTRY)
     return tuple(
-        GlossaryRow(
-            name,
-            CATEGORY_OF[name],
-            CATALOGUE[name].summary or "an external value for each internal enum value",
-            t.reversible,
-        )
+        GlossaryRow(name, REGISTRY[name].category, REGISTRY[name].summary, t.reversible)
         for name, t in sorted(used.items(), key=lambda item: order.index(item[0]))
     )

@@ -225,11 +225,14 @@ class _Builder:
             node.kind = Kind.UNION
             variants = []
             for kind in kinds:
-                variant = SchemaNode(kind, source=node.source, format=node.format)
+                variant = SchemaNode(
+                    kind, source=node.source, format=node.format, pattern=node.pattern
+                )
                 self._shape(variant, dicts)
                 variants.append(variant)
             node.variants = tuple(variants)
             node.format = None
+            node.pattern = None
             return
         self._shape(node, dicts)
 
@@ -249,6 +252,8 @@ class _Builder:
                 node.description = d["description"]
             if node.format is None and isinstance(d.get("format"), str):
                 node.format = d["format"]
+            if node.pattern is None and isinstance(d.get("pattern"), str):
+                node.pattern = d["pattern"]
             classification = d.get("x-classification")
             if node.classification is None and isinstance(classification, str):
                 node.classification = classification

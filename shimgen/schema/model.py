@@ -49,6 +49,7 @@ class SchemaNode:
     kind: Kind
     nullable: bool = False
     format: str | None = None
+    pattern: str | None = None  # a string's `pattern` (ECMA 262 regex), as written
     enum: tuple[Any, ...] | None = None
     classification: str | None = None  # x-classification: pii, secret, ...
     description: str | None = None

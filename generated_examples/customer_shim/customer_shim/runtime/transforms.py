@@ -2,7 +2,7 @@
 
 Each function implements one row of the treatments catalogue in the design
 (``mask``, ``mask_email``, ``last4``, ``year``, ``month``, ``bucket``,
-``round``, ``prefix``). They sit on the hot path of every translation, so they
+``round``, ``prefix``, ``truncate``). They sit on the hot path of every translation, so they
 are plain functions with cheap type checks and no needless allocations; the
 generated caller deals with ``None`` and missing fields, so inputs here are
 never ``None``.
@@ -31,6 +31,7 @@ __all__ = [
     "month",
     "prefix",
     "round_to",
+    "truncate",
     "year",
 ]
 
@@ -73,18 +74,22 @@ def mask(value: str, keep_first: int = 0, keep_last: int = 0, char: str = "*") -
     return value[:keep_first] + char * (n - keep_first - keep_last) + value[n - keep_last :]
 
 
-def mask_email(value: str) -> str:
+def mask_email(value: str, strict: bool = False) -> str:
     """Mask an e-mail address as ``j***@example.com``.
 
     Only the first character of the local part survives; its length is hidden
     by a fixed ``***``. The domain is kept because it is usually what the
-    external side needs (which organisation). A value without ``@`` or with an
-    empty local part is not an address we can partially show, so it becomes
-    ``***``.
+    external side needs (which organisation). The result of an address is an
+    address (``*`` is an atext character in RFC 5322). A value without ``@``
+    or with an empty local part is not an address we can partially show, so
+    it becomes ``***``; with ``strict`` (the external field needs format
+    email) it is refused instead.
     """
     if not isinstance(value, str):
         raise ValueError("mask_email expects a string")
     at = value.rfind("@")
+    if strict and not 0 < at < len(value) - 1:
+        raise ValueError("mask_email expects an e-mail address")
     if at <= 0:
         return "***"
     return value[0] + "***" + value[at:]
@@ -100,46 +105,102 @@ def last4(value: str | int) -> str:
 
 
 # An ISO 8601 calendar date, optionally followed by an RFC 3339 time with a
-# mandatory offset. re.ASCII keeps [0-9] semantics explicit and fast.
+# mandatory offset; month and day may be missing (partial dates, as FHIR
+# allows: ``1974``, ``1974-12``), which only callers that pass
+# ``partial=True`` accept. re.ASCII keeps [0-9] semantics explicit and fast.
 _DATE_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2})))?",
+    r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})"
+    r"(?:([Tt])([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+    r"([Zz]|[+-]([0-9]{2}):([0-9]{2})))?)?)?",
     re.ASCII,
 )
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_UNITS = {"year": 1, "month": 2, "day": 3, "hour": 4, "minute": 5}
+"""How many leading fields of a date-time ``truncate`` keeps, per unit."""
 
 
-def _year_month(value: str, name: str) -> tuple[int, int]:
-    """Validate a date or date-time string and return its (year, month)."""
+def _parse_date(value: str, name: str, partial: bool) -> re.Match[str]:
+    """Validate a (possibly partial) date or a date-time; the match has its fields.
+
+    Groups: 1 year, 2 month, 3 day, 4 the ``T``, 5-7 time, 8 offset as
+    written, 9-10 offset hours and minutes.
+    """
     if not isinstance(value, str):
         raise ValueError(f"{name} expects a date or date-time string")
     m = _DATE_RE.fullmatch(value)
-    if m is None:
+    if m is None or (m[3] is None and not partial):
         raise ValueError(f"{name} expects an ISO date (YYYY-MM-DD) or RFC 3339 date-time")
-    y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    y = int(m[1])
+    mo = int(m[2]) if m[2] is not None else 1
+    d = int(m[3]) if m[3] is not None else 1
     ok = y >= 1 and 1 <= mo <= 12 and 1 <= d <= _DAYS[mo]
     if ok and mo == 2 and d == 29:
         ok = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
     if ok and m[4] is not None:
         # Leap seconds (:60) are valid in RFC 3339.
-        ok = int(m[4]) <= 23 and int(m[5]) <= 59 and int(m[6]) <= 60
-        if ok and m[7] is not None:
-            ok = int(m[7]) <= 23 and int(m[8]) <= 59
+        ok = int(m[5]) <= 23 and int(m[6]) <= 59 and int(m[7]) <= 60
+        if ok and m[9] is not None:
+            ok = int(m[9]) <= 23 and int(m[10]) <= 59
     if not ok:
         raise ValueError(f"{name} expects a valid calendar date")
-    return y, mo
+    return m
 
 
-def year(value: str) -> int:
+def year(value: str, partial: bool = False) -> int:
     """Generalise a date or date-time to its year, as written (no time-zone shift)."""
-    return _year_month(value, "year")[0]
+    return int(_parse_date(value, "year", partial)[1])
 
 
-def month(value: str) -> str:
-    """Generalise a date or date-time to ``"YYYY-MM"``, as written (no time-zone shift)."""
-    _year_month(value, "month")
+def month(value: str, partial: bool = False) -> str:
+    """Generalise a date or date-time to ``"YYYY-MM"``, as written (no time-zone shift).
+
+    A partial date that has only a year (``1974``) is already coarser than a
+    month and is returned as it is.
+    """
+    _parse_date(value, "month", partial)
     return value[:7]
+
+
+def truncate(value: str, unit: str, shapes: tuple[str, ...] = ("date", "date-time")) -> str:
+    """Set every field finer than ``unit`` to its start, keeping the value's shape.
+
+    ``2024-03-17T10:22:05Z`` truncated to ``month`` is ``2024-03-01T00:00:00Z``;
+    the date ``2024-03-17`` is ``2024-03-01``. A date-time keeps its offset as
+    written (``+02:00`` stays ``+02:00``: no time-zone shift, so the result is
+    never later than the input), fractional seconds are dropped and seconds
+    become ``00``. A date has no time, so ``day``, ``hour`` and ``minute``
+    leave it as it is; a partial date keeps the fields it has (``1974-12`` to
+    ``year`` is ``1974-01``).
+
+    ``shapes`` are the forms the field's schema allows (``year``,
+    ``year-month``, ``date``, ``date-time``); a value of another form is
+    refused, so the result, which has the input's shape, always has the
+    field's format (or matches its date pattern).
+    """
+    keep = _UNITS.get(unit) if isinstance(unit, str) else None
+    if keep is None:
+        raise ValueError("truncate unit must be year, month, day, hour or minute")
+    m = _parse_date(value, "truncate", True)
+    if _shape(m) not in shapes:
+        raise ValueError(f"truncate expects a value of this shape: {' or '.join(shapes)}")
+    out = m[1]
+    if m[2] is not None:
+        out += "-" + (m[2] if keep >= 2 else "01")
+    if m[3] is not None:
+        out += "-" + (m[3] if keep >= 3 else "01")
+    if m[4] is not None:
+        hour = m[5] if keep >= 4 else "00"
+        minute = m[6] if keep >= 5 else "00"
+        out += f"{m[4]}{hour}:{minute}:00{m[8]}"
+    return out
+
+
+def _shape(m: re.Match[str]) -> str:
+    if m[4] is not None:
+        return "date-time"
+    if m[3] is not None:
+        return "date"
+    return "year-month" if m[2] is not None else "year"
 
 
 def bucket_labels(bounds: Sequence[int | float]) -> tuple[str, ...]:

@@ -1,0 +1,87 @@
+"""The treatments: one object per treatment, found through one registry.
+
+Importing this package registers every treatment module below (in this
+order, which is the order of docs, glossaries and ``shimgen schema``). A new
+treatment is one class in one of these modules (or a new module added to
+the import list) plus, if it needs one, a run-time function in
+``shimgen/runtime/transforms.py``; see :mod:`shimgen.treatments.base` for
+what it declares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shimgen.mapping.model import TreatSpec
+
+# isort: off
+# Registration order breaks ties of rank (see below), so it is kept as written.
+from shimgen.treatments import passthrough, keyed, lookup, numbers, dates, partial, constant  # noqa: F401
+
+# isort: on
+from shimgen.treatments.base import (
+    CATEGORIES,
+    HIDING,
+    REGISTRY,
+    Treatment,
+    TreatmentDef,
+    TreatmentError,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "DROP",
+    "HIDING",
+    "PASS",
+    "REGISTRY",
+    "Treatment",
+    "TreatmentDef",
+    "TreatmentError",
+    "category_of",
+    "hiding_names",
+    "parse_treatment",
+    "spec_schema",
+]
+
+# Rank order (stable over the import order above): docs, glossaries and the
+# JSON Schema list treatments from the most to the least revealing.
+_RANKED = sorted(REGISTRY.items(), key=lambda item: item[1].rank)
+REGISTRY.clear()
+REGISTRY.update(_RANKED)
+
+PASS = Treatment("pass")
+DROP = Treatment("drop")
+
+
+def parse_treatment(spec: TreatSpec) -> Treatment:
+    """``"drop"`` or ``{mask: {keep_last: 4}}`` -> :class:`Treatment`."""
+    arg: Any
+    if isinstance(spec, str):
+        name, arg = spec, None
+    elif isinstance(spec, dict) and len(spec) == 1:
+        name, arg = next(iter(spec.items()))
+    else:
+        raise TreatmentError(
+            "a treatment is a name or a one-key mapping",
+            "write `drop`, `mask_email` or `{mask: {keep_last: 4}}`",
+        )
+    definition = REGISTRY.get(name) if isinstance(name, str) else None
+    if definition is None:
+        known = ", ".join(REGISTRY)
+        raise TreatmentError(f"unknown treatment `{name}`", f"known treatments: {known}")
+    return Treatment(name, definition.parse(arg))
+
+
+def category_of(name: str) -> str:
+    """The review category of a treatment name."""
+    return REGISTRY[name].category
+
+
+def hiding_names() -> list[str]:
+    """Treatments whose output says nothing of the value but equality (lint defaults)."""
+    return [name for name, d in REGISTRY.items() if d.category in HIDING]
+
+
+def spec_schema() -> dict[str, Any]:
+    """JSON Schema of a ``treat:`` value, read from every registered treatment."""
+    return {"anyOf": [form for d in REGISTRY.values() for form in d.spec_schema()]}
