@@ -14,43 +14,11 @@ import pytest
 
 from customer_shim.app import SPEC
 
-from .conftest import CANARY, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
 
-FORBIDDEN: dict[str | None, list[str]] = {
-    "support": [
-        "+232826396",
-        "0.687688",
-        "006088488274858",
-        "01722949966277704",
-        "1948-04-20",
-        "242-74-9546",
-        "zhynqxwrktqxznhxggjthhvk",
-    ],
-    "billing": [
-        "+232826396",
-        "0.687688",
-        "006088488274858",
-        "01722949966277704",
-        "1948-04-20",
-        "242-74-9546",
-        "vxkxwttwwjxvwvrw",
-        "zhynqxwrktqxznhxggjthhvk",
-    ],
-    None: [
-        "+232826396",
-        "0.687688",
-        "006088488274858",
-        "01722949966277704",
-        "1948-04-20",
-        "242-74-9546",
-        "vxkxwttwwjxvwvrw",
-        "zhynqxwrktqxznhxggjthhvk",
-    ],
-}
+FORBIDDEN: dict[str | None, list[str]] = {v["group"]: v["forbidden"] for v in HTTP_DATA["views"]}
 INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "support": [(("id",), ("customerId",)), (("status",), ("status",))],
-    "billing": [(("id",), ("customerId",)), (("status",), ("status",))],
-    None: [(("id",), ("customerId",)), (("status",), ("status",))],
+    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
 }
 ROUTES: list[dict[str, Any]] = [
     {
@@ -318,9 +286,9 @@ def test_proxy_detokenizes_params_and_drops_undeclared_query(
         assert method == route["internal_method"]
         assert seen_query == {name: "q" for name in route["query"]}
         for _name, _external, internal, _ in route["params"]:
-            assert str(pick(CANARY, internal.split("."))) in unquote(
-                seen_path
-            ), "path parameter not reversed"
+            assert str(pick(CANARY, internal.split("."))) in unquote(seen_path), (
+                "path parameter not reversed"
+            )
 
 
 @pytest.mark.parametrize(

@@ -14,112 +14,11 @@ import pytest
 
 from hr_shim.app import SPEC
 
-from .conftest import CANARY, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
 
-FORBIDDEN: dict[str | None, list[str]] = {
-    "directory": [
-        "+70978934068",
-        "1643725685",
-        "1950-08-08",
-        "1962-10-06",
-        "74230.206",
-        "NREARV6R",
-        "UQ890FL1EYECNF37D9R4B6SSLTUYG",
-        "gnnwtztgxnnmgwqw",
-        "postcode",
-        "qghzsjzpqmntrhrgsqjvkxxz",
-        "qjwyyjjqhjkhjynmxvynwyyg",
-        "skyvqwnksryhhpszhmnpvyyt",
-        "sqgksymxzyhntpkypnwwxnsr",
-        "svkwyprvwmxzhjyjnzzrtnzs",
-        "yvkvnmnjxjrxvrvyshnzggkq",
-    ],
-    "hr-ops": [
-        "+70978934068",
-        "1643725685",
-        "1950-08-08",
-        "1962-10-06",
-        "74230.206",
-        "NREARV6R",
-        "UQ890FL1EYECNF37D9R4B6SSLTUYG",
-        "postcode",
-        "qjwyyjjqhjkhjynmxvynwyyg",
-        "sqgksymxzyhntpkypnwwxnsr",
-        "svkwyprvwmxzhjyjnzzrtnzs",
-        "yvkvnmnjxjrxvrvyshnzggkq",
-    ],
-    "payroll": [
-        "+70978934068",
-        "1643725685",
-        "1950-08-08",
-        "1962-10-06",
-        "74230.206",
-        "UQ890FL1EYECNF37D9R4B6SSLTUYG",
-        "gnnwtztgxnnmgwqw",
-        "postcode",
-        "qghzsjzpqmntrhrgsqjvkxxz",
-        "qjwyyjjqhjkhjynmxvynwyyg",
-        "rjjpjrgymyynwvzpjxqzvvpt",
-        "rpgvyrmpsngsvthtshvpnnjk",
-        "skyvqwnksryhhpszhmnpvyyt",
-        "sqgksymxzyhntpkypnwwxnsr",
-        "svkwyprvwmxzhjyjnzzrtnzs",
-        "yvkvnmnjxjrxvrvyshnzggkq",
-    ],
-    "it-provisioning": [
-        "+70978934068",
-        "1643725685",
-        "1950-08-08",
-        "1962-10-06",
-        "74230.206",
-        "NREARV6R",
-        "UQ890FL1EYECNF37D9R4B6SSLTUYG",
-        "postcode",
-        "qghzsjzpqmntrhrgsqjvkxxz",
-        "qjwyyjjqhjkhjynmxvynwyyg",
-        "skyvqwnksryhhpszhmnpvyyt",
-        "sqgksymxzyhntpkypnwwxnsr",
-        "svkwyprvwmxzhjyjnzzrtnzs",
-        "yvkvnmnjxjrxvrvyshnzggkq",
-    ],
-    None: [
-        "+70978934068",
-        "1643725685",
-        "1950-08-08",
-        "1962-10-06",
-        "74230.206",
-        "NREARV6R",
-        "UQ890FL1EYECNF37D9R4B6SSLTUYG",
-        "gnnwtztgxnnmgwqw",
-        "postcode",
-        "qghzsjzpqmntrhrgsqjvkxxz",
-        "qjwyyjjqhjkhjynmxvynwyyg",
-        "rjjpjrgymyynwvzpjxqzvvpt",
-        "rpgvyrmpsngsvthtshvpnnjk",
-        "skyvqwnksryhhpszhmnpvyyt",
-        "sqgksymxzyhntpkypnwwxnsr",
-        "svkwyprvwmxzhjyjnzzrtnzs",
-        "yvkvnmnjxjrxvrvyshnzggkq",
-    ],
-}
+FORBIDDEN: dict[str | None, list[str]] = {v["group"]: v["forbidden"] for v in HTTP_DATA["views"]}
 INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "directory": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    "hr-ops": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    "payroll": [(("employee_id",), ("employeeRef",)), (("preferred_name",), ("preferredName",))],
-    "it-provisioning": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    None: [(("employee_id",), ("employeeRef",)), (("preferred_name",), ("preferredName",))],
+    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
 }
 ROUTES: list[dict[str, Any]] = []
 MAPPING_HEADER = f"{SPEC.name}; version={SPEC.version}; sha256={SPEC.sha256}"

@@ -14,50 +14,11 @@ import pytest
 
 from orders_shim.app import SPEC
 
-from .conftest import CANARY, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
 
-FORBIDDEN: dict[str | None, list[str]] = {
-    "customer-portal": [
-        "1231262157",
-        "4177452562",
-        "882980587392",
-        "C49225753",
-        "gjwpzzxznjkyyykwjztwqkqt",
-        "hmghmhgnzyqhpjsgwqmgyqkn",
-        "htpxgspszjxpmqtrtmtvhyzg",
-        "hwtskjkygrngrjhsskqghkmk",
-        "twwqyxyvhymvzvmpzzzkhymy",
-        "xtkrhxwknxyjnzsyrsysgrvy",
-        "yvjrphmqsmsqrrymqmvgmrnn",
-    ],
-    "accounting": [
-        "1231262157",
-        "4177452562",
-        "882980587392",
-        "C49225753",
-        "hmghmhgnzyqhpjsgwqmgyqkn",
-        "twwqyxyvhymvzvmpzzzkhymy",
-        "xtkrhxwknxyjnzsyrsysgrvy",
-        "yvjrphmqsmsqrrymqmvgmrnn",
-    ],
-    None: [
-        "1231262157",
-        "4177452562",
-        "882980587392",
-        "C49225753",
-        "gjwpzzxznjkyyykwjztwqkqt",
-        "hmghmhgnzyqhpjsgwqmgyqkn",
-        "htpxgspszjxpmqtrtmtvhyzg",
-        "hwtskjkygrngrjhsskqghkmk",
-        "twwqyxyvhymvzvmpzzzkhymy",
-        "xtkrhxwknxyjnzsyrsysgrvy",
-        "yvjrphmqsmsqrrymqmvgmrnn",
-    ],
-}
+FORBIDDEN: dict[str | None, list[str]] = {v["group"]: v["forbidden"] for v in HTTP_DATA["views"]}
 INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "customer-portal": [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
-    "accounting": [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
-    None: [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
+    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
 }
 ROUTES: list[dict[str, Any]] = []
 MAPPING_HEADER = f"{SPEC.name}; version={SPEC.version}; sha256={SPEC.sha256}"
