@@ -81,9 +81,16 @@ def _build(node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int) -> Any
     return _value(node, format_path(path), n)
 
 
-def canary_record(plan: ShimPlan) -> dict[str, Any]:
-    record = _build(plan.internal.root, (), (), 0)
+def schema_record(root: SchemaNode) -> dict[str, Any]:
+    """A canary value at every field ``iter_leaves`` lists under ``root`` and is not recursive."""
+    record = _build(root, (), (), 0)
     assert isinstance(record, dict)
+    return record
+
+
+def canary_record(plan: ShimPlan) -> dict[str, Any]:
+    """The internal canary record, plus a field the schema does not have (never emitted)."""
+    record = schema_record(plan.internal.root)
     record[UNKNOWN_FIELD] = {"note": _text(UNKNOWN_FIELD, 0)}
     return record
 
