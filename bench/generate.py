@@ -288,7 +288,8 @@ def bench_pair(name: str, internal: str, external: str, schema: Path, work: Path
         return row
     row.fields = sum(1 for line in mapping.read_text().splitlines() if FIELD_LINE.match(line))
     row.opened, reason = open_every_field(mapping, work)
-    row.floor = measure(dmcg_cmd(schema, work / "floor_models.py"), work)
+    # no .py suffix: a single module is written to that file, a modular output into that folder
+    row.floor = measure(dmcg_cmd(schema, work / "floor_models"), work)
     if reason is not None:
         row.blocked = reason
         return row
@@ -369,12 +370,19 @@ def check_targets(rows: list[Row]) -> list[str]:
         print(f"  FHIR Patient: blocked ({fhir.blocked})")
         return ["FHIR Patient blocked"]
     gen, chk = fhir.generate, fhir.check
-    for what, ok in (
-        (f"generate {gen.wall:.1f} s wall ({gen.cpu:.1f} s CPU) <= 30 s", gen.wall <= 30),
-        (f"generate peak RSS {gen.rss_mb:.0f} MB < 500 MB", gen.rss_mb < 500),
-        (f"check {chk.wall:.2f} s wall ({chk.cpu:.2f} s CPU) < 2 s", chk.wall < 2),
+    for what, ok, cpu_ok in (
+        (
+            f"generate {gen.wall:.1f} s wall ({gen.cpu:.1f} s CPU) <= 30 s",
+            gen.wall <= 30,
+            gen.cpu <= 30,
+        ),
+        (f"generate peak RSS {gen.rss_mb:.0f} MB < 500 MB", gen.rss_mb < 500, gen.rss_mb < 500),
+        (f"check {chk.wall:.2f} s wall ({chk.cpu:.2f} s CPU) < 2 s", chk.wall < 2, chk.cpu < 2),
     ):
-        print(f"  FHIR Patient: {what}: {'ok' if ok else 'MISSED'}")
+        # Wall time is the target; on a machine shared with other work it is inflated by the
+        # load, so the CPU time (what the run itself needed) is judged beside it.
+        verdict = "ok" if ok else ("MISSED on wall time, ok on CPU time" if cpu_ok else "MISSED")
+        print(f"  FHIR Patient: {what}: {verdict}")
         if not ok:
             failed.append(what)
     return failed

@@ -18,6 +18,7 @@ order, everything else is sorted by the plan.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shimgen.check.plan import ShimPlan, View
@@ -45,7 +46,7 @@ def _dump(data: dict[str, Any]) -> str:
 def fixture_file(
     about: str,
     record: dict[str, Any],
-    forbidden: dict[View, list[str]],
+    forbidden: Mapping[View, Sequence[Any]],
     inbound: Inbound,
     **extra: Any,
 ) -> str:
@@ -53,7 +54,7 @@ def fixture_file(
     views = [
         {
             "group": view,
-            "forbidden": forbidden[view],
+            "forbidden": list(forbidden[view]),
             "inbound": [[list(i), list(e)] for i, e in inbound[view]],
         }
         for view in forbidden
