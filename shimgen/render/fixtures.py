@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shimgen.check.plan import ShimPlan, View
+from shimgen.render.servicespec import inbound_rules
 from shimgen.schema.model import Path_
 
 Inbound = dict[View, list[tuple[Path_, Path_]]]
@@ -29,14 +30,7 @@ Inbound = dict[View, list[tuple[Path_, Path_]]]
 
 def inbound_pairs(plan: ShimPlan) -> Inbound:
     """Per view, the (internal, external) paths an external caller may send back."""
-    return {
-        v: [
-            (r.internal, r.external)
-            for r in plan.rules
-            if r.inbound and r.treatment(v).reversible and r.treatment(v).emits
-        ]
-        for v in plan.views
-    }
+    return {v: [(r.internal, r.external) for r in inbound_rules(plan, v)] for v in plan.views}
 
 
 def _dump(data: dict[str, Any]) -> str:
