@@ -78,13 +78,9 @@ BLOCKED: dict[str, str] = {
     "stripe-customer-charge.openapi.json#charge": _UNIONS.format(
         "customer, transfer_data.destination, ..."
     ),
-    "fhir-r4-patient.schema.json#Patient": _SCALE.format("FHIR Patient's 1,685 fields", "large"),
-    "k8s-pod-deployment.definitions.json#io.k8s.api.core.v1.Pod": _SCALE.format(
-        "Pod's 1,000 fields", "0.5 MB"
-    ),
-    "k8s-pod-deployment.definitions.json#io.k8s.api.apps.v1.Deployment": _SCALE.format(
-        "Deployment's 1,000 fields", "0.5 MB"
-    ),
+    "fhir-r4-patient.schema.json#Patient": "test harness: generate meets its target (bench/"
+    "generate.py), but tests/record_synth.py expands FHIR's Extension under every field (no "
+    "recursion-hub rule, as the canary had) and times out synthesizing the record",
     "schemastore-github-workflow.schema.json": "names (issue 9 item 9): init writes the "
     "property `on` unquoted, YAML 1.1 reads True (SG101/SG102/SG105); "
     + _UNIONS.format("jobs, on, permissions, ..."),
