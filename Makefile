@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo-out
 EXAMPLES := customer orders hr
 
-.PHONY: demo test lint examples expected bench clean
+.PHONY: demo test lint examples expected bench bench-generate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shimgen needs Python 3.11 or newer")'
@@ -36,10 +36,16 @@ examples: $(STAMP)
 expected: $(STAMP)
 	$(BIN)/python -m tests.expected
 
+## bench: translator throughput, service latency, and check/generate at scale
 bench: $(STAMP)
 	$(BIN)/python bench/translate.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/generate.py
+
+## bench-generate: wall time and peak RSS of check and generate on the real and synthetic schemas
+bench-generate: $(STAMP)
+	$(BIN)/python bench/generate.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

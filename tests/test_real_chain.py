@@ -65,10 +65,6 @@ _UNIONS = (
     "unions (issue 9 item 8): a oneOf/anyOf with object branches cannot be passed whole "
     "(SG107: {}), and a required one leaves its external field without a source (SG105)"
 )
-_SCALE = (
-    "scale (issue 9 item 3): generate takes minutes and GBs on {} (black formats "
-    "test fixtures holding the canary record and a {} translate.py)"
-)
 BLOCKED: dict[str, str] = {
     "stripe-customer-charge.openapi.json#customer": _UNIONS.format(
         "default_source, sources.data, subscriptions.data[].customer"
@@ -77,13 +73,6 @@ BLOCKED: dict[str, str] = {
     "that fits it but `pass`, refused for untyped values",
     "stripe-customer-charge.openapi.json#charge": _UNIONS.format(
         "customer, transfer_data.destination, ..."
-    ),
-    "fhir-r4-patient.schema.json#Patient": _SCALE.format("FHIR Patient's 1,685 fields", "large"),
-    "k8s-pod-deployment.definitions.json#io.k8s.api.core.v1.Pod": _SCALE.format(
-        "Pod's 1,000 fields", "0.5 MB"
-    ),
-    "k8s-pod-deployment.definitions.json#io.k8s.api.apps.v1.Deployment": _SCALE.format(
-        "Deployment's 1,000 fields", "0.5 MB"
     ),
     "schemastore-github-workflow.schema.json": _UNIONS.format("jobs, on, permissions, ..."),
     "schemastore-github-workflow.schema.json#normalJob": _UNIONS.format(

@@ -4,6 +4,13 @@ Every internal field is filled with a value that is unique, valid for its
 schema type and easy to search for. A field that is not passed in a view
 must leave no trace of its canary (no substring of eight characters or more)
 in that view's output.
+
+The record holds a value at exactly the fields the mapping lists (``iter_leaves``):
+a node met again on the walk stack, or a recursion hub met anywhere but at its one
+``expand_at`` path (``shimgen.schema.recursion``), is left out, as it is a recursive
+leaf in the listing. Without the hub rule a stack-only walk re-expands FHIR's
+``Extension`` under every field: a 57 MB record for ``Patient``, where this one
+stays proportional to the listing.
 """
 
 from __future__ import annotations
@@ -52,8 +59,13 @@ def _value(node: SchemaNode, path: str, n: int) -> Any:
     return None
 
 
+def _held(node: SchemaNode, path: Path_) -> bool:
+    """A recursion hub met anywhere but at its one opening (the listing's recursive leaf)."""
+    return node.expand_at is not None and node.expand_at != path
+
+
 def _build(node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int) -> Any:
-    if id(node) in stack:
+    if id(node) in stack or (node.kind is Kind.OBJECT and node.properties and _held(node, path)):
         return None
     stack = (*stack, id(node))
     if node.kind is Kind.OBJECT:
@@ -71,9 +83,16 @@ def _build(node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int) -> Any
     return _value(node, format_path(path), n)
 
 
-def canary_record(plan: ShimPlan) -> dict[str, Any]:
-    record = _build(plan.internal.root, (), (), 0)
+def schema_record(root: SchemaNode) -> dict[str, Any]:
+    """A canary value at every field ``iter_leaves`` lists under ``root`` and is not recursive."""
+    record = _build(root, (), (), 0)
     assert isinstance(record, dict)
+    return record
+
+
+def canary_record(plan: ShimPlan) -> dict[str, Any]:
+    """The internal canary record, plus a field the schema does not have (never emitted)."""
+    record = schema_record(plan.internal.root)
     record[UNKNOWN_FIELD] = {"note": _text(UNKNOWN_FIELD, 0)}
     return record
 

@@ -14,111 +14,13 @@ import pytest
 
 from hr_shim.app import SPEC
 
-from .conftest import CANARY, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
 
 FORBIDDEN: dict[str | None, list[tuple[str, int]]] = {
-    "directory": [
-        ("+70978934068", 8),
-        ("1643725685", 8),
-        ("1950-08-08", 8),
-        ("1962-10-06", 8),
-        ("74230.206", 8),
-        ("NREARV6R", 8),
-        ("UQ890FL1EYECNF37D9R4B6SSLTUYG", 8),
-        ("gnnwtztgxnnmgwqw", 8),
-        ("postcode", 8),
-        ("qghzsjzpqmntrhrgsqjvkxxz", 8),
-        ("qjwyyjjqhjkhjynmxvynwyyg", 8),
-        ("skyvqwnksryhhpszhmnpvyyt", 8),
-        ("sqgksymxzyhntpkypnwwxnsr", 8),
-        ("svkwyprvwmxzhjyjnzzrtnzs", 8),
-        ("yvkvnmnjxjrxvrvyshnzggkq", 8),
-    ],
-    "hr-ops": [
-        ("+70978934068", 8),
-        ("1643725685", 8),
-        ("1950-08-08", 8),
-        ("1962-10-06", 8),
-        ("74230.206", 8),
-        ("NREARV6R", 8),
-        ("UQ890FL1EYECNF37D9R4B6SSLTUYG", 8),
-        ("postcode", 8),
-        ("qjwyyjjqhjkhjynmxvynwyyg", 8),
-        ("sqgksymxzyhntpkypnwwxnsr", 8),
-        ("svkwyprvwmxzhjyjnzzrtnzs", 8),
-        ("yvkvnmnjxjrxvrvyshnzggkq", 8),
-    ],
-    "payroll": [
-        ("+70978934068", 8),
-        ("1643725685", 8),
-        ("1950-08-08", 8),
-        ("1962-10-06", 8),
-        ("UQ890FL1EYECNF37D9R4B6SSLTUYG", 8),
-        ("gnnwtztgxnnmgwqw", 8),
-        ("postcode", 8),
-        ("qghzsjzpqmntrhrgsqjvkxxz", 8),
-        ("qjwyyjjqhjkhjynmxvynwyyg", 8),
-        ("rjjpjrgymyynwvzpjxqzvvpt", 8),
-        ("rpgvyrmpsngsvthtshvpnnjk", 8),
-        ("skyvqwnksryhhpszhmnpvyyt", 8),
-        ("sqgksymxzyhntpkypnwwxnsr", 8),
-        ("svkwyprvwmxzhjyjnzzrtnzs", 8),
-        ("yvkvnmnjxjrxvrvyshnzggkq", 8),
-    ],
-    "it-provisioning": [
-        ("+70978934068", 8),
-        ("1643725685", 8),
-        ("1950-08-08", 8),
-        ("1962-10-06", 8),
-        ("74230.206", 8),
-        ("NREARV6R", 8),
-        ("UQ890FL1EYECNF37D9R4B6SSLTUYG", 8),
-        ("postcode", 8),
-        ("qghzsjzpqmntrhrgsqjvkxxz", 8),
-        ("qjwyyjjqhjkhjynmxvynwyyg", 8),
-        ("skyvqwnksryhhpszhmnpvyyt", 8),
-        ("sqgksymxzyhntpkypnwwxnsr", 8),
-        ("svkwyprvwmxzhjyjnzzrtnzs", 8),
-        ("yvkvnmnjxjrxvrvyshnzggkq", 8),
-    ],
-    None: [
-        ("+70978934068", 8),
-        ("1643725685", 8),
-        ("1950-08-08", 8),
-        ("1962-10-06", 8),
-        ("74230.206", 8),
-        ("NREARV6R", 8),
-        ("UQ890FL1EYECNF37D9R4B6SSLTUYG", 8),
-        ("gnnwtztgxnnmgwqw", 8),
-        ("postcode", 8),
-        ("qghzsjzpqmntrhrgsqjvkxxz", 8),
-        ("qjwyyjjqhjkhjynmxvynwyyg", 8),
-        ("rjjpjrgymyynwvzpjxqzvvpt", 8),
-        ("rpgvyrmpsngsvthtshvpnnjk", 8),
-        ("skyvqwnksryhhpszhmnpvyyt", 8),
-        ("sqgksymxzyhntpkypnwwxnsr", 8),
-        ("svkwyprvwmxzhjyjnzzrtnzs", 8),
-        ("yvkvnmnjxjrxvrvyshnzggkq", 8),
-    ],
+    v["group"]: [(text, window) for text, window in v["forbidden"]] for v in HTTP_DATA["views"]
 }
 INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "directory": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    "hr-ops": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    "payroll": [(("employee_id",), ("employeeRef",)), (("preferred_name",), ("preferredName",))],
-    "it-provisioning": [
-        (("employee_id",), ("employeeRef",)),
-        (("preferred_name",), ("preferredName",)),
-        (("skills",), ("skills",)),
-    ],
-    None: [(("employee_id",), ("employeeRef",)), (("preferred_name",), ("preferredName",))],
+    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
 }
 ROUTES: list[dict[str, Any]] = []
 MAPPING_HEADER = f"{SPEC.name}; version={SPEC.version}; sha256={SPEC.sha256}"

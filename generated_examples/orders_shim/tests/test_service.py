@@ -14,50 +14,13 @@ import pytest
 
 from orders_shim.app import SPEC
 
-from .conftest import CANARY, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
 
 FORBIDDEN: dict[str | None, list[tuple[str, int]]] = {
-    "customer-portal": [
-        ("1231262157", 8),
-        ("4177452562", 8),
-        ("882980587392", 8),
-        ("C49225753", 8),
-        ("gjwpzzxznjkyyykwjztwqkqt", 8),
-        ("hmghmhgnzyqhpjsgwqmgyqkn", 8),
-        ("htpxgspszjxpmqtrtmtvhyzg", 8),
-        ("hwtskjkygrngrjhsskqghkmk", 8),
-        ("twwqyxyvhymvzvmpzzzkhymy", 8),
-        ("xtkrhxwknxyjnzsyrsysgrvy", 8),
-        ("yvjrphmqsmsqrrymqmvgmrnn", 8),
-    ],
-    "accounting": [
-        ("1231262157", 8),
-        ("4177452562", 8),
-        ("882980587392", 8),
-        ("C49225753", 8),
-        ("hmghmhgnzyqhpjsgwqmgyqkn", 8),
-        ("twwqyxyvhymvzvmpzzzkhymy", 8),
-        ("xtkrhxwknxyjnzsyrsysgrvy", 8),
-        ("yvjrphmqsmsqrrymqmvgmrnn", 8),
-    ],
-    None: [
-        ("1231262157", 8),
-        ("4177452562", 8),
-        ("882980587392", 8),
-        ("C49225753", 8),
-        ("gjwpzzxznjkyyykwjztwqkqt", 8),
-        ("hmghmhgnzyqhpjsgwqmgyqkn", 8),
-        ("htpxgspszjxpmqtrtmtvhyzg", 8),
-        ("hwtskjkygrngrjhsskqghkmk", 8),
-        ("twwqyxyvhymvzvmpzzzkhymy", 8),
-        ("xtkrhxwknxyjnzsyrsysgrvy", 8),
-        ("yvjrphmqsmsqrrymqmvgmrnn", 8),
-    ],
+    v["group"]: [(text, window) for text, window in v["forbidden"]] for v in HTTP_DATA["views"]
 }
 INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "customer-portal": [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
-    "accounting": [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
-    None: [(("customer_id",), ("customerRef",)), (("status",), ("status",))],
+    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
 }
 ROUTES: list[dict[str, Any]] = []
 MAPPING_HEADER = f"{SPEC.name}; version={SPEC.version}; sha256={SPEC.sha256}"
