@@ -67,15 +67,23 @@ class Suggestion:
 
 
 def fits(inside: SchemaNode, outside: SchemaNode) -> bool:
-    """Whether the external field can hold the internal field's values, roughly."""
-    if outside.kind is Kind.ANY:
-        return True
-    if inside.kind is not outside.kind:
-        return inside.kind is Kind.INTEGER and outside.kind is Kind.NUMBER
-    if inside.kind is Kind.STRING and outside.format and outside.format != inside.format:
-        return False
-    if inside.kind is Kind.ARRAY and inside.items is not None and outside.items is not None:
-        return fits(inside.items, outside.items)
+    """Whether the external field can hold the internal field's values, roughly.
+
+    Arrays compare their items, level by level; an array that holds itself
+    (``A = array of A``) stops at the first level seen twice.
+    """
+    seen: set[tuple[int, int]] = set()
+    while (id(inside), id(outside)) not in seen:
+        seen.add((id(inside), id(outside)))
+        if outside.kind is Kind.ANY:
+            return True
+        if inside.kind is not outside.kind:
+            return inside.kind is Kind.INTEGER and outside.kind is Kind.NUMBER
+        if inside.kind is Kind.STRING and outside.format and outside.format != inside.format:
+            return False
+        if inside.kind is not Kind.ARRAY or inside.items is None or outside.items is None:
+            return True
+        inside, outside = inside.items, outside.items
     return True
 
 

@@ -11,7 +11,7 @@ from shimgen.initmap import initial_mapping
 from shimgen.mapping.yamlpos import load_yaml
 from shimgen.schema.loader import load_schema
 from shimgen.schema.model import iter_leaves
-from shimgen.suggest import Suggester, convention, words
+from shimgen.suggest import Suggester, convention, fits, words
 from tests.test_real_schemas import GITHUB, real_dir
 
 __all__ = ["real_dir"]  # the fixture, re-used
@@ -188,3 +188,17 @@ def test_same_leaf_needs_a_parent_word_in_common_or_the_root(tmp_path: Path) -> 
         "home.zip": "likely -> zip (same leaf under the root)",
         "city": "likely -> address.city (same leaf under address)",
     }
+
+
+def test_fits_compares_array_levels_and_stops_on_a_self_array() -> None:
+    from shimgen.schema.model import Kind, SchemaNode
+
+    def array(items: SchemaNode) -> SchemaNode:
+        return SchemaNode(Kind.ARRAY, items=items)
+
+    ints, strings = SchemaNode(Kind.INTEGER), SchemaNode(Kind.STRING)
+    assert fits(array(array(ints)), array(array(SchemaNode(Kind.NUMBER))))
+    assert not fits(array(array(ints)), array(array(strings)))
+    selfish = SchemaNode(Kind.ARRAY)
+    selfish.items = selfish  # A = array of A
+    assert fits(selfish, selfish)
