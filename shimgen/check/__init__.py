@@ -36,6 +36,7 @@ def check_mapping(path: Path) -> CheckResult:
     if m is None:
         return CheckResult(lm, None)
     r = Resolver(lm, m)
+    r.load_levels()
     internal = r.load_side("internal", m.internal)
     external = r.load_side("external", m.external)
     if internal is None or external is None:
@@ -51,12 +52,14 @@ def check_mapping(path: Path) -> CheckResult:
         internal,
         external,
         dict(m.groups),
+        levels=r.levels,
     )
+    r.schema_levels("internal", internal)
+    r.schema_levels("external", external)
     r.classification_paths(internal)
-    for key in m.fields:
-        rule = r.rule(key, internal, external)
-        if rule is not None:
-            plan.rules.append(rule)
+    written = [rule for key in m.fields if (rule := r.rule(key, internal, external)) is not None]
+    plan.rules = r.expand(written, external)
+    plan.entries = r.entries
     for name, spec in m.derived.items():
         derived = r.derived(name, spec, internal, external)
         if derived is not None:

@@ -8,11 +8,13 @@ The whole-plan checks (coverage, targets, required fields) live in
 
 from __future__ import annotations
 
+import dataclasses
 import string
 
-from shimgen.check.plan import SENSITIVE, Derived, Rule, array_depth
+from shimgen.check.plan import Derived, Rule, array_depth
 from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
+from shimgen.mapping.levels import BUILTIN, LevelError, Levels, parse_levels, ruleset_levels
 from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.model import DerivedRule, Mapping, SchemaRef
 from shimgen.schema.loader import SchemaError, load_schema
@@ -21,6 +23,7 @@ from shimgen.schema.model import (
     SCALARS,
     Kind,
     LoadedSchema,
+    Path_,
     PathError,
     SchemaNode,
     format_path,
@@ -37,7 +40,18 @@ class Resolver:
         self.m = mapping
         self.findings: list[Finding] = []
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
-        self._declared: dict[tuple[str, ...], str] | None = None  # classification: by path
+        self.levels: Levels = BUILTIN
+        self.class_paths: dict[Path_, str] = {}  # classification: entries, resolved
+        self.internal_root: SchemaNode | None = None
+        self.entries: list[Rule] = []  # as written, defaults with their remainder (``expand``)
+        self.keys: dict[Path_, str] = {}  # every field key that parses, by path
+        for key in mapping.fields:
+            try:
+                self.keys[parse_path(key)] = key
+            except ValueError:
+                continue
+        # paths with a more specific entry below them: those entries are defaults
+        self.inner: set[Path_] = {p[:i] for p in self.keys for i in range(1, len(p))}
 
     def error(
         self,
@@ -95,6 +109,17 @@ class Resolver:
             is_value = isinstance(where[-1], int) or where[-1] == "to"
             self.error(code, exc.message, where, exc.hint, value=is_value, offset=exc.offset)
             return None
+        return self.find(segs, root, where, side, code)
+
+    def find(
+        self,
+        segs: Path_,
+        root: SchemaNode,
+        where: tuple[str | int, ...],
+        side: str,
+        code: Code | None = None,
+    ) -> tuple[Path_, SchemaNode] | None:
+        code = code or (Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL)
         try:
             return segs, lookup(root, segs)
         except PathError as exc:
@@ -136,15 +161,16 @@ class Resolver:
         if found is None or treat is None:
             return None
         in_path, in_node = found
-        classification = self.declared_class(in_path) or _inherited_class(internal.root, in_path)
+        classification = self.classification_of(internal.root, in_path)
         treatments = [treat, *groups.values()]
         emits = any(t.emits for t in treatments)
         out_path, out_node = in_path, None
         if emits:
             to_where = (*where, "to") if spec.to is not None else where
-            target = self.path(
-                spec.to if spec.to is not None else key, external.root, to_where, "external"
-            )
+            if spec.to is not None:
+                target = self.path(spec.to, external.root, to_where, "external")
+            else:
+                target = self.find(self.default_to(in_path), external.root, to_where, "external")
             if target is None:
                 return None
             out_path, out_node = target
@@ -159,10 +185,104 @@ class Resolver:
             classification,
             in_node,
             out_node,
+            self.levels,
         )
+        if in_path in self.inner:
+            return rule  # a default: its remainder is checked field by field (``expand``)
         # kept even with findings: whole-mapping checks still see its target
         self.check_rule(rule, where, treat_at)
         return rule
+
+    def default_to(self, in_path: Path_) -> Path_:
+        """``to:`` omitted: the same path, or below the nearest enclosing entry's ``to:``.
+
+        ``meta: {to: metadata}`` with ``meta.lastUpdated: {treat: ...}`` sends
+        the child to ``metadata.lastUpdated``: a more specific entry stays
+        inside where its parent goes unless it says otherwise.
+        """
+        for n in range(len(in_path) - 1, 0, -1):
+            key = self.keys.get(in_path[:n])
+            if key is None:
+                continue
+            to = self.m.rule(key).to
+            if to is None:
+                continue
+            try:
+                return (*parse_path(to), *in_path[n:])
+            except ValueError:
+                break  # reported on the enclosing entry
+        return in_path
+
+    # -- more specific wins ----------------------------------------------------------
+
+    def expand(self, rules: list[Rule], external: LoadedSchema) -> list[Rule]:
+        """Replace each default by its remainder: one rule per field no exception governs.
+
+        Returns the rules as generated; each default comes back with its
+        ``exceptions`` and ``remainder`` filled in (see :class:`Rule`).
+        """
+        written = {r.internal: r for r in rules}
+        out: list[Rule] = []
+        self.entries = []
+        for rule in rules:
+            if rule.internal not in self.inner:
+                out.append(rule)
+                self.entries.append(rule)
+                continue
+            where: tuple[str | int, ...] = ("fields", rule.key)
+            spec = self.m.rule(rule.key)
+            treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
+            to_at = (*where, "to") if spec.to is not None else where
+            exceptions = tuple(
+                written[p].key
+                for p in sorted(written, key=lambda p: (len(p), p))
+                if len(p) > len(rule.internal) and p[: len(rule.internal)] == rule.internal
+            )
+            remainder: list[Rule] = []
+            for path, node in _remainder(rule.in_node, rule.internal, self.mapped, self.inner):
+                sub = self.remainder_rule(rule, path, node, to_at, external)
+                if sub is None:
+                    continue
+                self.check_rule(sub, where, treat_at)
+                remainder.append(sub)
+            default = dataclasses.replace(rule, exceptions=exceptions, remainder=tuple(remainder))
+            out.extend(remainder)
+            self.entries.append(default)
+        return out
+
+    def remainder_rule(
+        self,
+        default: Rule,
+        path: Path_,
+        node: SchemaNode,
+        to_at: tuple[str | int, ...],
+        external: LoadedSchema,
+    ) -> Rule | None:
+        rel = path[len(default.internal) :]
+        out_path, out_node = path, None
+        if default.out_node is not None:
+            out_path = (*default.external, *rel)
+            try:
+                out_node = lookup(external.root, out_path)
+            except PathError as exc:
+                self.error(
+                    Code.UNKNOWN_EXTERNAL,
+                    f"`{default.key}` sends `{format_path(path)}` on to external "
+                    f"`{format_path(out_path)}`: {exc.message}",
+                    to_at,
+                    f"add `{format_path(path)}: drop` (or map it elsewhere), "
+                    "or add the field to the external schema",
+                )
+                return None
+        return dataclasses.replace(
+            default,
+            internal=path,
+            external=out_path,
+            classification=self.classification_of(default.in_node, path, len(default.internal)),
+            in_node=node,
+            out_node=out_node,
+            parent=default.key,
+        )
 
     def check_rule(
         self, rule: Rule, where: tuple[str | int, ...], treat_at: tuple[str | int, ...]
@@ -195,7 +315,7 @@ class Resolver:
             if array_depth(rule.internal) != array_depth(rule.external):
                 self.error(
                     Code.ARRAY_SHAPE,
-                    f"`{rule.key}` crosses {array_depth(rule.internal)} array level(s) "
+                    f"`{rule.label}` crosses {array_depth(rule.internal)} array level(s) "
                     f"but its target crosses {array_depth(rule.external)}",
                     where,
                     "use `[]` at the same depth on both sides (`cards[].number` -> `methods[].last4`)",
@@ -206,7 +326,7 @@ class Resolver:
             except RecursiveCopy as exc:
                 self.error(
                     Code.RECURSIVE_PASS,
-                    f"`{rule.key}` is recursive (through {exc.name}); copying it whole "
+                    f"`{rule.label}` is recursive (through {exc.name}); copying it whole "
                     "would walk it forever",
                     at,
                     "drop it, or map the levels you need field by field",
@@ -215,7 +335,7 @@ class Resolver:
             if reason:
                 self.error(
                     Code.TYPE_MISMATCH,
-                    f"`{rule.key}` -> `{format_path(rule.external)}`: {reason}",
+                    f"`{rule.label}` -> `{format_path(rule.external)}`: {reason}",
                     at,
                     "change the treatment or the external type",
                 )
@@ -223,7 +343,8 @@ class Resolver:
                 view = f"group `{group}`" if group else "the default view"
                 self.error(
                     Code.MISSING_WHY,
-                    f"{rule.classification or 'pii'} field `{rule.key}` reaches {view} as `pass`"
+                    f"{rule.levels.shown(rule.classification) or 'pii'} field `{rule.label}` "
+                    f"reaches {view} as `pass`"
                     " without `why:`",
                     at,
                     "add `why: <reason this group needs the raw value>`, or mask it",
@@ -232,14 +353,14 @@ class Resolver:
             if not rule.treat.reversible:
                 self.error(
                     Code.IRREVERSIBLE_INBOUND,
-                    f"`{rule.key}` is inbound but `{rule.treat.name}` cannot be reversed",
+                    f"`{rule.label}` is inbound but `{rule.treat.name}` cannot be reversed",
                     (*where, "inbound"),
                     "inbound works with pass, tokenize or a one-to-one map",
                 )
             elif rule.in_node.kind not in SCALARS and not _scalar_array(rule.in_node):
                 self.error(
                     Code.IRREVERSIBLE_INBOUND,
-                    f"`{rule.key}` is {rule.in_node.describe()}; only scalar fields "
+                    f"`{rule.label}` is {rule.in_node.describe()}; only scalar fields "
                     "(or arrays of scalars) can be inbound",
                     (*where, "inbound"),
                     "mark the leaf fields inbound instead",
@@ -277,9 +398,7 @@ class Resolver:
                 )
                 continue
             sources.append(segs)
-            sensitive |= (
-                self.declared_class(segs) or _inherited_class(internal.root, segs)
-            ) in SENSITIVE
+            sensitive |= self.levels.sensitive(self.classification_of(internal.root, segs))
         if spec.template is not None:
             if not spec.from_:
                 self.error(
@@ -359,22 +478,93 @@ class Resolver:
 
     # -- classification ----------------------------------------------------------
 
-    def declared_class(self, path: tuple[str, ...]) -> str | None:
-        """The mapping's `classification:` for ``path``, however the key spells it."""
-        if self._declared is None:
-            self._declared = {}
-            for key, level in self.m.classification.items():
-                try:
-                    self._declared[parse_path(key)] = level
-                except PathSyntaxError:
-                    continue  # reported by classification_paths
-        return self._declared.get(path)
+    def load_levels(self) -> None:
+        """The levels this mapping knows: its ``extends:`` ruleset's, then its own ``levels:``."""
+        declared: dict[str, str] = {}
+        if self.m.extends is not None:
+            try:
+                declared.update(ruleset_levels(self.lm.path.parent / self.m.extends))
+            except LevelError as exc:
+                where = f"{exc.file}:{exc.line}:{exc.col}: " if exc.file else ""
+                self.error(
+                    Code.BAD_CLASSIFICATION,
+                    f"`extends: {self.m.extends}`: {where}{exc.message}",
+                    ("extends",),
+                    exc.hint,
+                    value=True,
+                )
+        try:
+            declared.update(parse_levels(self.m.levels, ("levels",)))
+        except LevelError as exc:
+            self.error(Code.BAD_CLASSIFICATION, exc.message, exc.where, exc.hint)
+        self.levels = Levels(declared)
 
     def classification_paths(self, internal: LoadedSchema) -> None:
-        for key in self.m.classification:
-            self.path(
-                key, internal.root, ("classification", key), "internal", Code.BAD_CLASSIFICATION
-            )
+        """Resolve ``classification:`` entries; each level must be known."""
+        self.internal_root = internal.root
+        for key, level in self.m.classification.items():
+            where: tuple[str | int, ...] = ("classification", key)
+            if not self.levels.is_known(level):
+                self.error(
+                    Code.BAD_CLASSIFICATION,
+                    f"unknown classification level `{level}` for `{key}`",
+                    where,
+                    f"known levels: {self.levels.known_text()}; declare your own under "
+                    f"`levels:` (`levels: {{{level}: pii}}`)",
+                    value=True,
+                )
+            found = self.path(key, internal.root, where, "internal", Code.BAD_CLASSIFICATION)
+            if found is not None:
+                self.class_paths[found[0]] = level
+
+    def schema_levels(self, side: str, schema: LoadedSchema) -> None:
+        """Every ``x-classification`` in a schema names a known level (reported once each)."""
+        seen: set[int] = set()
+        reported: set[str] = set()
+        todo = [schema.root]
+        while todo:  # the schema graph may be cyclic: each node once
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            level = node.classification
+            if level is not None and not self.levels.is_known(level):
+                at = node.classification_at or node.source
+                pointer = at.partition("#")[2] or "/"
+                file = at.partition("#")[0]
+                shown = f"#{pointer}" if file == str(schema.path) else f"{at}"
+                if shown not in reported:
+                    reported.add(shown)
+                    self.error(
+                        Code.BAD_CLASSIFICATION,
+                        f"{side} schema: unknown x-classification `{level}` at {shown}",
+                        (side, "schema"),
+                        f"known levels: {self.levels.known_text()}; declare it under "
+                        f"`levels:` (`levels: {{{level}: pii}}`) or fix the schema",
+                        value=True,
+                    )
+            todo.extend(node.properties.values())
+            todo.extend(n for n in (node.items, node.values) if n is not None)
+            todo.extend(node.variants)
+
+    def classification_of(self, root: SchemaNode, path: Path_, start: int = 0) -> str | None:
+        """The nearest classification on the path: a pii object makes its fields pii.
+
+        At each step the mapping's ``classification:`` entry wins over the
+        schema's ``x-classification``; a deeper one wins over both. ``root``
+        is the node at ``path[:start]`` (the loaded root when 0).
+        """
+        found: str | None = None
+        node = root
+        if start:
+            found = self.classification_of(self.internal_root or root, path[:start])
+        for i in range(start + 1, len(path) + 1):
+            try:
+                node = lookup(node, path[i - 1 : i])
+            except PathError:
+                break
+            found = self.class_paths.get(path[:i]) or node.classification or found
+        return found
 
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:
@@ -393,16 +583,27 @@ def _const_fit(value: object, node: SchemaNode) -> str | None:
     return None if ok else f"const {value!r} does not fit {node.describe()}"
 
 
-def _inherited_class(root: SchemaNode, path: tuple[str, ...]) -> str | None:
-    """The nearest x-classification on the path (a pii object makes its fields pii)."""
-    found: str | None = None
-    for i in range(1, len(path) + 1):
-        try:
-            node = lookup(root, path[:i])
-        except PathError:
-            break
-        found = node.classification or found
-    return found
+def _remainder(
+    node: SchemaNode, path: Path_, mapped: dict[Path_, str], inner: set[Path_]
+) -> list[tuple[Path_, SchemaNode]]:
+    """The fields under ``path`` that no more specific entry governs, outermost first.
+
+    Only the way down to the more specific entries is opened: everything
+    beside it is one field (a whole subtree) that the default governs.
+    """
+    out: list[tuple[Path_, SchemaNode]] = []
+    if node.kind is Kind.ARRAY and node.items is not None:
+        children = [((*path, ARRAY), node.items)]
+    else:
+        children = [((*path, name), child) for name, child in node.properties.items()]
+    for child_path, child in children:
+        if child_path in mapped:
+            continue  # governed by its own entry
+        if child_path in inner:
+            out.extend(_remainder(child, child_path, mapped, inner))
+        else:
+            out.append((child_path, child))
+    return out
 
 
 def _scalar_array(node: SchemaNode) -> bool:
