@@ -165,7 +165,7 @@ def test_a_pii_field_passed_by_a_default_needs_why_at_the_default(tmp_path: Path
     path = write(tmp_path, fields)
     found = [(c, line, m) for c, line, m in codes(path) if c is Code.MISSING_WHY]
     assert len(found) == 1
-    code, line, message = found[0]
+    _, line, message = found[0]
     assert line == 13 and "`contact.phone`" in message  # the default's line, the field's name
     fixed = fields.replace("contact: pass", "contact: {treat: pass, why: support calls back}")
     clean(write(tmp_path, fixed))
