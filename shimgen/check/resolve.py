@@ -221,7 +221,6 @@ class Resolver:
         Returns the rules as generated; each default comes back with its
         ``exceptions`` and ``remainder`` filled in (see :class:`Rule`).
         """
-        written = {r.internal: r for r in rules}
         out: list[Rule] = []
         self.entries = []
         for rule in rules:
@@ -233,10 +232,11 @@ class Resolver:
             spec = self.m.rule(rule.key)
             treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
             to_at = (*where, "to") if spec.to is not None else where
-            exceptions = tuple(
-                written[p].key
-                for p in sorted(written, key=lambda p: (len(p), p))
-                if len(p) > len(rule.internal) and p[: len(rule.internal)] == rule.internal
+            exceptions = tuple(  # in mapping order
+                r.key
+                for r in rules
+                if len(r.internal) > len(rule.internal)
+                and r.internal[: len(rule.internal)] == rule.internal
             )
             remainder: list[Rule] = []
             for path, node in _remainder(rule.in_node, rule.internal, self.mapped, self.inner):
