@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shimgen.check import CheckResult, check_mapping
 from shimgen.diagnostics import Code
@@ -452,3 +454,83 @@ def test_fhir_compact_init_checks_like_the_full_listing(tmp_path: Path) -> None:
             assert len(path.read_text().splitlines()) < 60
     assert found[True] == found[False]
     assert {code for code, _ in found[True]} == {Code.REQUIRED_UNSOURCED}
+
+
+# -- property: the most specific entry decides, for every field ------------------------
+
+PATHS = [
+    "id",
+    "name",
+    "name.given",
+    "name.family",
+    "name.nickname",
+    "contact",
+    "contact.email",
+    "contact.phone",
+    "contact.channel",
+    "meta",
+    "meta.created",
+    "meta.updated",
+    "meta.source",
+    "meta.tags",
+    "meta.audit",
+    "meta.audit.by",
+    "meta.audit.note",
+    "addresses",
+    "addresses[].city",
+    "addresses[].street",
+    "addresses[].zip",
+]
+TOP = [p for p in PATHS if "." not in p]
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [leaf for item in value for leaf in _leaves(item, (*path, "[]"))]
+    return [(path, value)]
+
+
+def _expected(entries: dict[str, str], record: dict[str, Any]) -> dict[str, Any]:
+    """What deny by default with "more specific wins" must give: built leaf by leaf."""
+    keys = {tuple(k.replace("[]", ".[]").split(".")): t for k, t in entries.items()}
+    out: dict[str, Any] = {}
+    for path, value in _leaves(record):
+        governing = max((k for k in keys if path[: len(k)] == k), key=len)
+        if keys[governing] != "pass":
+            continue
+        node: Any = out
+        for i, seg in enumerate(path[:-1]):
+            if seg == "[]":
+                continue
+            nxt = path[i + 1]
+            node = node.setdefault(seg, [{}] if nxt == "[]" else {})
+            if isinstance(node, list):
+                node = node[0]
+        node[path[-1]] = value
+    return out
+
+
+@st.composite
+def mappings(draw: st.DrawFn) -> dict[str, str]:
+    chosen = set(TOP) | set(draw(st.sets(st.sampled_from(PATHS))))
+    return {p: draw(st.sampled_from(["pass", "drop"])) for p in PATHS if p in chosen}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(entries=mappings())
+def test_the_most_specific_entry_decides_every_field(
+    tmp_path: Path, entries: dict[str, str]
+) -> None:
+    fields = "".join(
+        f"  {k}: {{treat: {t}, why: property test}}\n" if t == "pass" else f"  {k}: drop\n"
+        for k, t in entries.items()
+    )
+    plan = clean(write(tmp_path, fields)).plan
+    assert plan is not None
+    with translator(plan) as mod:
+        out = mod.to_external(json.loads(json.dumps(RECORD)))
+    assert out == _expected(entries, RECORD)
