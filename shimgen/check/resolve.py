@@ -8,13 +8,14 @@ The whole-plan checks (coverage, targets, required fields) live in
 
 from __future__ import annotations
 
-import dataclasses
 import string
 
+from shimgen.check.classify import Classifier
 from shimgen.check.plan import Derived, Rule, array_depth
+from shimgen.check.specific import default_to, enclosing
 from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
-from shimgen.mapping.levels import BUILTIN, LevelError, Levels, parse_levels, ruleset_levels
+from shimgen.mapping.levels import Levels
 from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.model import DerivedRule, Mapping, SchemaRef
 from shimgen.schema.loader import SchemaError, load_schema
@@ -40,18 +41,18 @@ class Resolver:
         self.m = mapping
         self.findings: list[Finding] = []
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
-        self.levels: Levels = BUILTIN
-        self.class_paths: dict[Path_, str] = {}  # classification: entries, resolved
-        self.internal_root: SchemaNode | None = None
-        self.entries: list[Rule] = []  # as written, defaults with their remainder (``expand``)
+        self.classes = Classifier(lm, mapping, self.error)
         self.keys: dict[Path_, str] = {}  # every field key that parses, by path
         for key in mapping.fields:
             try:
                 self.keys[parse_path(key)] = key
             except ValueError:
                 continue
-        # paths with a more specific entry below them: those entries are defaults
-        self.inner: set[Path_] = {p[:i] for p in self.keys for i in range(1, len(p))}
+        self.inner = enclosing(self.keys)  # entries at these paths are defaults
+
+    @property
+    def levels(self) -> Levels:
+        return self.classes.levels
 
     def error(
         self,
@@ -161,7 +162,7 @@ class Resolver:
         if found is None or treat is None:
             return None
         in_path, in_node = found
-        classification = self.classification_of(internal.root, in_path)
+        classification = self.classes.of(internal.root, in_path)
         treatments = [treat, *groups.values()]
         emits = any(t.emits for t in treatments)
         out_path, out_node = in_path, None
@@ -170,7 +171,8 @@ class Resolver:
             if spec.to is not None:
                 target = self.path(spec.to, external.root, to_where, "external")
             else:
-                target = self.find(self.default_to(in_path), external.root, to_where, "external")
+                to = default_to(self.m, self.keys, in_path)
+                target = self.find(to, external.root, to_where, "external")
             if target is None:
                 return None
             out_path, out_node = target
@@ -188,101 +190,10 @@ class Resolver:
             self.levels,
         )
         if in_path in self.inner:
-            return rule  # a default: its remainder is checked field by field (``expand``)
+            return rule  # a default: its remainder is checked field by field (``specific``)
         # kept even with findings: whole-mapping checks still see its target
         self.check_rule(rule, where, treat_at)
         return rule
-
-    def default_to(self, in_path: Path_) -> Path_:
-        """``to:`` omitted: the same path, or below the nearest enclosing entry's ``to:``.
-
-        ``meta: {to: metadata}`` with ``meta.lastUpdated: {treat: ...}`` sends
-        the child to ``metadata.lastUpdated``: a more specific entry stays
-        inside where its parent goes unless it says otherwise.
-        """
-        for n in range(len(in_path) - 1, 0, -1):
-            key = self.keys.get(in_path[:n])
-            if key is None:
-                continue
-            to = self.m.rule(key).to
-            if to is None:
-                continue
-            try:
-                return (*parse_path(to), *in_path[n:])
-            except ValueError:
-                break  # reported on the enclosing entry
-        return in_path
-
-    # -- more specific wins ----------------------------------------------------------
-
-    def expand(self, rules: list[Rule], external: LoadedSchema) -> list[Rule]:
-        """Replace each default by its remainder: one rule per field no exception governs.
-
-        Returns the rules as generated; each default comes back with its
-        ``exceptions`` and ``remainder`` filled in (see :class:`Rule`).
-        """
-        out: list[Rule] = []
-        self.entries = []
-        for rule in rules:
-            if rule.internal not in self.inner:
-                out.append(rule)
-                self.entries.append(rule)
-                continue
-            where: tuple[str | int, ...] = ("fields", rule.key)
-            spec = self.m.rule(rule.key)
-            treat_at = (*where, "treat") if "treat" in spec.model_fields_set else where
-            to_at = (*where, "to") if spec.to is not None else where
-            exceptions = tuple(  # in mapping order
-                r.key
-                for r in rules
-                if len(r.internal) > len(rule.internal)
-                and r.internal[: len(rule.internal)] == rule.internal
-            )
-            remainder: list[Rule] = []
-            for path, node in _remainder(rule.in_node, rule.internal, self.mapped, self.inner):
-                sub = self.remainder_rule(rule, path, node, to_at, external)
-                if sub is None:
-                    continue
-                self.check_rule(sub, where, treat_at)
-                remainder.append(sub)
-            default = dataclasses.replace(rule, exceptions=exceptions, remainder=tuple(remainder))
-            out.extend(remainder)
-            self.entries.append(default)
-        return out
-
-    def remainder_rule(
-        self,
-        default: Rule,
-        path: Path_,
-        node: SchemaNode,
-        to_at: tuple[str | int, ...],
-        external: LoadedSchema,
-    ) -> Rule | None:
-        rel = path[len(default.internal) :]
-        out_path, out_node = path, None
-        if default.out_node is not None:
-            out_path = (*default.external, *rel)
-            try:
-                out_node = lookup(external.root, out_path)
-            except PathError as exc:
-                self.error(
-                    Code.UNKNOWN_EXTERNAL,
-                    f"`{default.key}` sends `{format_path(path)}` on to external "
-                    f"`{format_path(out_path)}`: {exc.message}",
-                    to_at,
-                    f"add `{format_path(path)}: drop` (or map it elsewhere), "
-                    "or add the field to the external schema",
-                )
-                return None
-        return dataclasses.replace(
-            default,
-            internal=path,
-            external=out_path,
-            classification=self.classification_of(default.in_node, path, len(default.internal)),
-            in_node=node,
-            out_node=out_node,
-            parent=default.key,
-        )
 
     def check_rule(
         self, rule: Rule, where: tuple[str | int, ...], treat_at: tuple[str | int, ...]
@@ -398,7 +309,7 @@ class Resolver:
                 )
                 continue
             sources.append(segs)
-            sensitive |= self.levels.sensitive(self.classification_of(internal.root, segs))
+            sensitive |= self.levels.sensitive(self.classes.of(internal.root, segs))
         if spec.template is not None:
             if not spec.from_:
                 self.error(
@@ -476,96 +387,6 @@ class Resolver:
             name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node
         )
 
-    # -- classification ----------------------------------------------------------
-
-    def load_levels(self) -> None:
-        """The levels this mapping knows: its ``extends:`` ruleset's, then its own ``levels:``."""
-        declared: dict[str, str] = {}
-        if self.m.extends is not None:
-            try:
-                declared.update(ruleset_levels(self.lm.path.parent / self.m.extends))
-            except LevelError as exc:
-                where = f"{exc.file}:{exc.line}:{exc.col}: " if exc.file else ""
-                self.error(
-                    Code.BAD_CLASSIFICATION,
-                    f"`extends: {self.m.extends}`: {where}{exc.message}",
-                    ("extends",),
-                    exc.hint,
-                    value=True,
-                )
-        try:
-            declared.update(parse_levels(self.m.levels, ("levels",)))
-        except LevelError as exc:
-            self.error(Code.BAD_CLASSIFICATION, exc.message, exc.where, exc.hint)
-        self.levels = Levels(declared)
-
-    def classification_paths(self, internal: LoadedSchema) -> None:
-        """Resolve ``classification:`` entries; each level must be known."""
-        self.internal_root = internal.root
-        for key, level in self.m.classification.items():
-            where: tuple[str | int, ...] = ("classification", key)
-            if not self.levels.is_known(level):
-                self.error(
-                    Code.BAD_CLASSIFICATION,
-                    f"unknown classification level `{level}` for `{key}`",
-                    where,
-                    f"known levels: {self.levels.known_text()}; declare your own under "
-                    f"`levels:` (`levels: {{{level}: pii}}`)",
-                    value=True,
-                )
-            found = self.path(key, internal.root, where, "internal", Code.BAD_CLASSIFICATION)
-            if found is not None:
-                self.class_paths[found[0]] = level
-
-    def schema_levels(self, side: str, schema: LoadedSchema) -> None:
-        """Every ``x-classification`` in a schema names a known level (reported once each)."""
-        seen: set[int] = set()
-        reported: set[str] = set()
-        todo = [schema.root]
-        while todo:  # the schema graph may be cyclic: each node once
-            node = todo.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            level = node.classification
-            if level is not None and not self.levels.is_known(level):
-                at = node.classification_at or node.source
-                pointer = at.partition("#")[2] or "/"
-                file = at.partition("#")[0]
-                shown = f"#{pointer}" if file == str(schema.path) else f"{at}"
-                if shown not in reported:
-                    reported.add(shown)
-                    self.error(
-                        Code.BAD_CLASSIFICATION,
-                        f"{side} schema: unknown x-classification `{level}` at {shown}",
-                        (side, "schema"),
-                        f"known levels: {self.levels.known_text()}; declare it under "
-                        f"`levels:` (`levels: {{{level}: pii}}`) or fix the schema",
-                        value=True,
-                    )
-            todo.extend(node.properties.values())
-            todo.extend(n for n in (node.items, node.values) if n is not None)
-            todo.extend(node.variants)
-
-    def classification_of(self, root: SchemaNode, path: Path_, start: int = 0) -> str | None:
-        """The nearest classification on the path: a pii object makes its fields pii.
-
-        At each step the mapping's ``classification:`` entry wins over the
-        schema's ``x-classification``; a deeper one wins over both. ``root``
-        is the node at ``path[:start]`` (the loaded root when 0).
-        """
-        found: str | None = None
-        node = root
-        if start:
-            found = self.classification_of(self.internal_root or root, path[:start])
-        for i in range(start + 1, len(path) + 1):
-            try:
-                node = lookup(node, path[i - 1 : i])
-            except PathError:
-                break
-            found = self.class_paths.get(path[:i]) or node.classification or found
-        return found
-
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:
     if value is None:
@@ -581,29 +402,6 @@ def _const_fit(value: object, node: SchemaNode) -> str | None:
     ]
     ok = node.kind in (kind, Kind.ANY) or (kind is Kind.INTEGER and node.kind is Kind.NUMBER)
     return None if ok else f"const {value!r} does not fit {node.describe()}"
-
-
-def _remainder(
-    node: SchemaNode, path: Path_, mapped: dict[Path_, str], inner: set[Path_]
-) -> list[tuple[Path_, SchemaNode]]:
-    """The fields under ``path`` that no more specific entry governs, outermost first.
-
-    Only the way down to the more specific entries is opened: everything
-    beside it is one field (a whole subtree) that the default governs.
-    """
-    out: list[tuple[Path_, SchemaNode]] = []
-    if node.kind is Kind.ARRAY and node.items is not None:
-        children = [((*path, ARRAY), node.items)]
-    else:
-        children = [((*path, name), child) for name, child in node.properties.items()]
-    for child_path, child in children:
-        if child_path in mapped:
-            continue  # governed by its own entry
-        if child_path in inner:
-            out.extend(_remainder(child, child_path, mapped, inner))
-        else:
-            out.append((child_path, child))
-    return out
 
 
 def _scalar_array(node: SchemaNode) -> bool:
