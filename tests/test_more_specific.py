@@ -543,3 +543,37 @@ def test_the_most_specific_entry_decides_every_field(
     with translator(plan) as mod:
         out = mod.to_external(json.loads(json.dumps(RECORD)))
     assert out == _expected(entries, RECORD)
+
+
+def test_compact_init_quotes_names_and_checks_like_the_listing(tmp_path: Path) -> None:
+    """`init --compact` writes keys in the path syntax, quoted for YAML, as the full listing does."""
+    from shimgen.initmap import initial_mapping
+
+    schema = {
+        "type": "object",
+        "required": ["on"],
+        "properties": {
+            "on": {"type": "object", "properties": {"push": {"type": "string"}}},
+            "a.b": {"type": "string"},
+            "yes": {"type": "array", "items": {"type": "object", "properties": {"x": {}}}},
+        },
+    }
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    found = {}
+    for compact in (False, True):
+        text = initial_mapping("odd", str(path), str(path), tmp_path, compact=compact, suggest=True)
+        mapping = tmp_path / f"m{compact}.shim.yaml"
+        mapping.write_text(text, encoding="utf-8")
+        found[compact] = [(f.code, f.message) for f in check_mapping(mapping).findings]
+    assert "\n  'on': drop  # object, 1 field inside" in text  # quoted: YAML 1.1 reads a boolean
+    assert (
+        found[True]
+        == found[False]
+        == [
+            (
+                Code.REQUIRED_UNSOURCED,
+                "required external field `on` has no source for the default view",
+            )
+        ]
+    )
