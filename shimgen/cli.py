@@ -96,6 +96,13 @@ def init(
             help="Comment each field with its likely external target (never opens a field).",
         ),
     ] = False,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="One `drop` per top-level field instead of one per leaf (a short file for a large schema).",
+        ),
+    ] = False,
 ) -> None:
     """Write a starting mapping that lists every internal field as `drop`.
 
@@ -105,7 +112,12 @@ def init(
 
     try:
         text = initial_mapping(
-            name, internal, external, (out or Path("x")).resolve().parent, suggest=suggest
+            name,
+            internal,
+            external,
+            (out or Path("x")).resolve().parent,
+            suggest=suggest,
+            compact=compact,
         )
     except InitError as exc:
         typer.echo(f"error: {exc}", err=True)

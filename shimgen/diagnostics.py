@@ -41,7 +41,7 @@ class Code(enum.StrEnum):
     RECURSIVE_PASS = "SG113"  # whole-field copy of a recursive structure
     ARRAY_SHAPE = "SG114"  # array levels of source and target do not line up
     BAD_TREATMENT = "SG115"  # unknown treatment or bad parameters
-    OVERLAP = "SG116"  # a path and one of its ancestors are both mapped
+    OVERLAP = "SG116"  # retired: an entry inside another one is more specific and wins
     BAD_DERIVED = "SG117"  # derived: entry that cannot be computed
     BAD_CLASSIFICATION = "SG118"  # classification: names an unknown path
     NO_UPSTREAM = "SG119"  # routes: without upstream:
@@ -53,6 +53,10 @@ class Code(enum.StrEnum):
     ROUTE_PARAM_UNBOUND = "SG125"  # external and internal path parameters do not pair up
     BAD_QUERY = "SG126"  # query parameter name invalid or repeated
     BAD_UPSTREAM = "SG127"  # upstream url_env not an env var name, or timeout not > 0
+
+
+RETIRED = frozenset({Code.OVERLAP})
+"""Codes no check reports any more; kept so that old CI configs and docs still resolve."""
 
 
 @dataclass(frozen=True)

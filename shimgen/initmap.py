@@ -14,7 +14,15 @@ from pathlib import Path
 
 from shimgen.mapping.yamltext import comment, scalar
 from shimgen.schema.loader import SchemaError, load_schema
-from shimgen.schema.model import Leaf, LoadedSchema, format_path, iter_leaves
+from shimgen.schema.model import (
+    ARRAY,
+    Kind,
+    Leaf,
+    LoadedSchema,
+    SchemaNode,
+    format_path,
+    iter_leaves,
+)
 from shimgen.suggest import Suggester
 
 
@@ -29,11 +37,19 @@ def _split(spec: str) -> tuple[Path, str | None]:
 
 
 def initial_mapping(
-    name: str, internal: str, external: str, out_dir: Path, *, suggest: bool = False
+    name: str,
+    internal: str,
+    external: str,
+    out_dir: Path,
+    *,
+    suggest: bool = False,
+    compact: bool = False,
 ) -> str:
     """YAML text of a mapping over the two schemas, every field dropped.
 
     ``suggest``: a comment on each field names its likely external target.
+    ``compact``: one ``drop`` per top-level field instead of one per leaf; the
+    author opens a field inside one by adding a more specific entry below it.
     """
     sides = {}
     for side, spec in (("internal", internal), ("external", external)):
@@ -43,9 +59,14 @@ def initial_mapping(
         except SchemaError as exc:
             raise InitError(f"{side} schema: {exc.message} ({exc.hint})") from None
     lines = _header(name, sides, out_dir)
-    lines += ["groups: {}", "fields:  # every internal field; open them one by one"]
-    leaves = list(iter_leaves(sides["internal"].root))
-    notes = [_note(leaf) for leaf in leaves]
+    if compact:
+        lines += COMPACT_HEAD
+        leaves = top_level(sides["internal"].root)
+        notes = [_compact_note(leaf) for leaf in leaves]
+    else:
+        lines += ["groups: {}", "fields:  # every internal field; open them one by one"]
+        leaves = list(iter_leaves(sides["internal"].root))
+        notes = [_note(leaf) for leaf in leaves]
     if suggest:
         found = Suggester(sides["external"].root).targets(leaves)
         notes = [
@@ -81,3 +102,41 @@ def _note(leaf: Leaf) -> str:
     if leaf.node.classification:
         note += f", {leaf.node.classification}"
     return note
+
+
+# -- init --compact ----------------------------------------------------------------------
+
+COMPACT_HEAD = [
+    "groups: {}",
+    "fields:  # one drop per top-level field; open a field inside one with a more",
+    "  # specific entry below it (`meta.lastUpdated: {treat: pass}`): it wins for",
+    "  # its own subtree, and the enclosing drop still covers everything else",
+]
+
+
+def top_level(root: SchemaNode) -> list[Leaf]:
+    """One entry per top-level field (``init --compact``).
+
+    Each stays the default for everything under it, fields the schema gains
+    later included, so the short file is the same boundary as the full listing.
+    """
+    return [Leaf((name,), node, recursive=False) for name, node in root.properties.items()]
+
+
+def _compact_note(leaf: Leaf) -> str:
+    note = leaf.node.describe()
+    inside = _inside(leaf.node, leaf.path)
+    if inside:
+        note += f", {inside} field{'s' if inside > 1 else ''} inside"
+    if leaf.node.classification:
+        note += f", {leaf.node.classification}"
+    return note
+
+
+def _inside(node: SchemaNode, path: tuple[str, ...]) -> int:
+    """How many leaf fields a full listing would give under ``node`` (0: it is one)."""
+    if node.kind is Kind.ARRAY and node.items is not None:
+        node, path = node.items, (*path, ARRAY)
+    if node.kind is not Kind.OBJECT or not node.properties:
+        return 0
+    return sum(1 for _ in iter_leaves(node, path))

@@ -9,6 +9,7 @@ from shimgen.check import coverage
 from shimgen.check.plan import ShimPlan
 from shimgen.check.resolve import Resolver
 from shimgen.check.routes import check_routes
+from shimgen.check.specific import expand
 from shimgen.diagnostics import Finding, has_errors
 from shimgen.mapping.load import LoadedMapping, load_mapping
 
@@ -36,6 +37,7 @@ def check_mapping(path: Path) -> CheckResult:
     if m is None:
         return CheckResult(lm, None)
     r = Resolver(lm, m)
+    r.classes.load_levels()
     internal = r.load_side("internal", m.internal)
     external = r.load_side("external", m.external)
     if internal is None or external is None:
@@ -51,12 +53,13 @@ def check_mapping(path: Path) -> CheckResult:
         internal,
         external,
         dict(m.groups),
+        levels=r.levels,
     )
-    r.classification_paths(internal)
-    for key in m.fields:
-        rule = r.rule(key, internal, external)
-        if rule is not None:
-            plan.rules.append(rule)
+    r.classes.schema_levels("internal", internal)
+    r.classes.schema_levels("external", external)
+    r.classes.resolve_paths(internal, r.path)
+    written = [rule for key in m.fields if (rule := r.rule(key, internal, external)) is not None]
+    plan.rules, plan.entries = expand(r, written, external)
     for name, spec in m.derived.items():
         derived = r.derived(name, spec, internal, external)
         if derived is not None:

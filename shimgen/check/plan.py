@@ -11,19 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shimgen.mapping.levels import BUILTIN, SENSITIVE, Levels
 from shimgen.schema.model import ARRAY, LoadedSchema, Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
 
 View = str | None
 """A functional group name, or None for a request made in no group."""
 
-SENSITIVE = ("pii", "secret")
-"""Classifications whose values need a treatment and a justification to leave."""
+__all__ = ["SENSITIVE", "Derived", "Levels", "Route", "RouteParam", "Rule", "ShimPlan", "Upstream"]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One internal field (or subtree) and where it goes."""
+    """One internal field (or subtree) and where it goes.
+
+    More specific wins: an entry with more specific entries inside it (its
+    ``exceptions``) is a *default*. It does not go to code generation
+    itself; each field under it that no exception governs becomes a rule of
+    its own with the default's treatment (its ``remainder``, each with
+    ``parent`` set to the default's key). ``ShimPlan.rules`` holds those, so
+    every field is emitted exactly once; ``ShimPlan.entries`` holds the
+    entries as written, defaults included, for review, diff and lint.
+    """
 
     key: str  # as written in the mapping
     internal: Path_
@@ -35,6 +44,25 @@ class Rule:
     classification: str | None
     in_node: SchemaNode
     out_node: SchemaNode | None  # None when every view drops the field
+    levels: Levels = BUILTIN  # what each classification counts as (one place for every stage)
+    parent: str | None = None  # remainder rule: the key of the default it inherits
+    exceptions: tuple[str, ...] = ()  # default: the keys of the more specific entries inside it
+    remainder: tuple[Rule, ...] = ()  # default: the fields it governs (drop included)
+
+    @property
+    def is_default(self) -> bool:
+        """An entry with more specific entries inside it."""
+        return bool(self.exceptions)
+
+    @property
+    def label(self) -> str:
+        """The field as messages name it: the key, or the path of a remainder field."""
+        return self.key if self.parent is None else format_path(self.internal)
+
+    @property
+    def level(self) -> str | None:
+        """The built-in level the classification counts as (``confidential`` -> ``pii``)."""
+        return self.levels.counts_as(self.classification)
 
     def treatment(self, view: View) -> Treatment:
         """The treatment one view gets; no group gets the strictest of all."""
@@ -44,13 +72,19 @@ class Rule:
 
     @property
     def sensitive(self) -> bool:
-        return self.classification in SENSITIVE
+        return self.levels.sensitive(self.classification)
 
     @property
     def carries_sensitive(self) -> bool:
-        """The field, or any part a whole-field copy carries, is pii or secret."""
+        """The field, or any part a whole-field copy carries, is pii or secret.
+
+        For a default, that is what it governs (its remainder): the fields its
+        exceptions govern are theirs to answer for.
+        """
         if self.sensitive:
             return True
+        if self.is_default:
+            return any(r.carries_sensitive for r in self.remainder)
         seen: set[int] = set()
         todo = [self.in_node]
         while todo:  # schema graphs may be cyclic: each node is walked once
@@ -58,7 +92,7 @@ class Rule:
             if id(node) in seen:
                 continue
             seen.add(id(node))
-            if node.classification in SENSITIVE:
+            if self.levels.sensitive(node.classification):
                 return True
             todo.extend(node.properties.values())
             todo.extend(n for n in (node.items, node.values) if n is not None)
@@ -135,7 +169,9 @@ class ShimPlan:
     internal: LoadedSchema
     external: LoadedSchema
     groups: dict[str, str]
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)  # what is generated: one rule per field
+    entries: list[Rule] = field(default_factory=list)  # as written, defaults included
+    levels: Levels = BUILTIN
     derived: list[Derived] = field(default_factory=list)
     upstream: Upstream | None = None
     routes: list[Route] = field(default_factory=list)

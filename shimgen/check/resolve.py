@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import string
 
-from shimgen.check.plan import SENSITIVE, Derived, Rule, array_depth
+from shimgen.check.classify import Classifier
+from shimgen.check.plan import Derived, Rule, array_depth
+from shimgen.check.specific import default_to, enclosing
 from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
+from shimgen.mapping.levels import Levels
 from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.model import DerivedRule, Mapping, SchemaRef
 from shimgen.schema.loader import SchemaError, load_schema
@@ -21,6 +24,7 @@ from shimgen.schema.model import (
     SCALARS,
     Kind,
     LoadedSchema,
+    Path_,
     PathError,
     SchemaNode,
     format_path,
@@ -37,7 +41,18 @@ class Resolver:
         self.m = mapping
         self.findings: list[Finding] = []
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
-        self._declared: dict[tuple[str, ...], str] | None = None  # classification: by path
+        self.classes = Classifier(lm, mapping, self.error)
+        self.keys: dict[Path_, str] = {}  # every field key that parses, by path
+        for key in mapping.fields:
+            try:
+                self.keys[parse_path(key)] = key
+            except ValueError:
+                continue
+        self.inner = enclosing(self.keys)  # entries at these paths are defaults
+
+    @property
+    def levels(self) -> Levels:
+        return self.classes.levels
 
     def error(
         self,
@@ -95,6 +110,17 @@ class Resolver:
             is_value = isinstance(where[-1], int) or where[-1] == "to"
             self.error(code, exc.message, where, exc.hint, value=is_value, offset=exc.offset)
             return None
+        return self.find(segs, root, where, side, code)
+
+    def find(
+        self,
+        segs: Path_,
+        root: SchemaNode,
+        where: tuple[str | int, ...],
+        side: str,
+        code: Code | None = None,
+    ) -> tuple[Path_, SchemaNode] | None:
+        code = code or (Code.UNKNOWN_INTERNAL if side == "internal" else Code.UNKNOWN_EXTERNAL)
         try:
             return segs, lookup(root, segs)
         except PathError as exc:
@@ -136,15 +162,17 @@ class Resolver:
         if found is None or treat is None:
             return None
         in_path, in_node = found
-        classification = self.declared_class(in_path) or _inherited_class(internal.root, in_path)
+        classification = self.classes.of(internal.root, in_path)
         treatments = [treat, *groups.values()]
         emits = any(t.emits for t in treatments)
         out_path, out_node = in_path, None
         if emits:
             to_where = (*where, "to") if spec.to is not None else where
-            target = self.path(
-                spec.to if spec.to is not None else key, external.root, to_where, "external"
-            )
+            if spec.to is not None:
+                target = self.path(spec.to, external.root, to_where, "external")
+            else:
+                to = default_to(self.m, self.keys, in_path)
+                target = self.find(to, external.root, to_where, "external")
             if target is None:
                 return None
             out_path, out_node = target
@@ -159,7 +187,10 @@ class Resolver:
             classification,
             in_node,
             out_node,
+            self.levels,
         )
+        if in_path in self.inner:
+            return rule  # a default: its remainder is checked field by field (``specific``)
         # kept even with findings: whole-mapping checks still see its target
         self.check_rule(rule, where, treat_at)
         return rule
@@ -195,7 +226,7 @@ class Resolver:
             if array_depth(rule.internal) != array_depth(rule.external):
                 self.error(
                     Code.ARRAY_SHAPE,
-                    f"`{rule.key}` crosses {array_depth(rule.internal)} array level(s) "
+                    f"`{rule.label}` crosses {array_depth(rule.internal)} array level(s) "
                     f"but its target crosses {array_depth(rule.external)}",
                     where,
                     "use `[]` at the same depth on both sides (`cards[].number` -> `methods[].last4`)",
@@ -206,7 +237,7 @@ class Resolver:
             except RecursiveCopy as exc:
                 self.error(
                     Code.RECURSIVE_PASS,
-                    f"`{rule.key}` is recursive (through {exc.name}); copying it whole "
+                    f"`{rule.label}` is recursive (through {exc.name}); copying it whole "
                     "would walk it forever",
                     at,
                     "drop it, or map the levels you need field by field",
@@ -215,7 +246,7 @@ class Resolver:
             if reason:
                 self.error(
                     Code.TYPE_MISMATCH,
-                    f"`{rule.key}` -> `{format_path(rule.external)}`: {reason}",
+                    f"`{rule.label}` -> `{format_path(rule.external)}`: {reason}",
                     at,
                     "change the treatment or the external type",
                 )
@@ -223,7 +254,8 @@ class Resolver:
                 view = f"group `{group}`" if group else "the default view"
                 self.error(
                     Code.MISSING_WHY,
-                    f"{rule.classification or 'pii'} field `{rule.key}` reaches {view} as `pass`"
+                    f"{rule.levels.shown(rule.classification) or 'pii'} field `{rule.label}` "
+                    f"reaches {view} as `pass`"
                     " without `why:`",
                     at,
                     "add `why: <reason this group needs the raw value>`, or mask it",
@@ -232,14 +264,14 @@ class Resolver:
             if not rule.treat.reversible:
                 self.error(
                     Code.IRREVERSIBLE_INBOUND,
-                    f"`{rule.key}` is inbound but `{rule.treat.name}` cannot be reversed",
+                    f"`{rule.label}` is inbound but `{rule.treat.name}` cannot be reversed",
                     (*where, "inbound"),
                     "inbound works with pass, tokenize or a one-to-one map",
                 )
             elif rule.in_node.kind not in SCALARS and not _scalar_array(rule.in_node):
                 self.error(
                     Code.IRREVERSIBLE_INBOUND,
-                    f"`{rule.key}` is {rule.in_node.describe()}; only scalar fields "
+                    f"`{rule.label}` is {rule.in_node.describe()}; only scalar fields "
                     "(or arrays of scalars) can be inbound",
                     (*where, "inbound"),
                     "mark the leaf fields inbound instead",
@@ -277,9 +309,7 @@ class Resolver:
                 )
                 continue
             sources.append(segs)
-            sensitive |= (
-                self.declared_class(segs) or _inherited_class(internal.root, segs)
-            ) in SENSITIVE
+            sensitive |= self.levels.sensitive(self.classes.of(internal.root, segs))
         if spec.template is not None:
             if not spec.from_:
                 self.error(
@@ -357,25 +387,6 @@ class Resolver:
             name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node
         )
 
-    # -- classification ----------------------------------------------------------
-
-    def declared_class(self, path: tuple[str, ...]) -> str | None:
-        """The mapping's `classification:` for ``path``, however the key spells it."""
-        if self._declared is None:
-            self._declared = {}
-            for key, level in self.m.classification.items():
-                try:
-                    self._declared[parse_path(key)] = level
-                except PathSyntaxError:
-                    continue  # reported by classification_paths
-        return self._declared.get(path)
-
-    def classification_paths(self, internal: LoadedSchema) -> None:
-        for key in self.m.classification:
-            self.path(
-                key, internal.root, ("classification", key), "internal", Code.BAD_CLASSIFICATION
-            )
-
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:
     if value is None:
@@ -391,18 +402,6 @@ def _const_fit(value: object, node: SchemaNode) -> str | None:
     ]
     ok = node.kind in (kind, Kind.ANY) or (kind is Kind.INTEGER and node.kind is Kind.NUMBER)
     return None if ok else f"const {value!r} does not fit {node.describe()}"
-
-
-def _inherited_class(root: SchemaNode, path: tuple[str, ...]) -> str | None:
-    """The nearest x-classification on the path (a pii object makes its fields pii)."""
-    found: str | None = None
-    for i in range(1, len(path) + 1):
-        try:
-            node = lookup(root, path[:i])
-        except PathError:
-            break
-        found = node.classification or found
-    return found
 
 
 def _scalar_array(node: SchemaNode) -> bool:

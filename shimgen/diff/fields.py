@@ -30,6 +30,61 @@ def subject(rule: Rule) -> str:
 
 
 def compare_fields(old: Side, new: Side) -> Iterator[Change]:
+    """Field changes; the fields one default governs that change alike are one change.
+
+    ``meta: drop`` becoming ``meta: pass`` with an exception changes every
+    field the default governs the same way: the reader sees the default's
+    change once (naming the fields), and each exception on its own.
+    """
+    by_path = {
+        **{subject(r): r for r in old.plan.rules},
+        **{subject(r): r for r in new.plan.rules},
+    }
+    groups: dict[tuple[object, ...], list[Change]] = {}
+    order: list[tuple[object, ...]] = []
+    for change in _compare_fields(old, new):
+        rule = by_path.get(change.subject)
+        parent = rule.parent if rule is not None else None
+        key: tuple[object, ...] = (
+            (
+                parent,
+                change.kind,
+                change.reason,
+                change.old,
+                change.new,
+                change.views,
+                change.in_old,
+            )
+            if parent is not None
+            else (id(change),)
+        )
+        if key not in groups:
+            order.append(key)
+        groups.setdefault(key, []).append(change)
+    for key in order:
+        changes = groups[key]
+        first = changes[0]
+        rule = by_path.get(first.subject)
+        if len(changes) == 1 or rule is None or rule.parent is None:
+            yield from changes
+            continue
+        names = [c.subject.removeprefix("fields.") for c in changes]
+        shown = ", ".join(f"`{n}`" for n in names[:4]) + (
+            f" and {len(names) - 4} more" if len(names) > 4 else ""
+        )
+        yield Change(
+            first.kind,
+            f"fields.{rule.parent}",
+            f"{first.reason}; the default of `{rule.parent}` for {len(names)} fields ({shown})",
+            first.old,
+            first.new,
+            first.views,
+            first.line,
+            first.in_old,
+        )
+
+
+def _compare_fields(old: Side, new: Side) -> Iterator[Change]:
     old_by = {r.internal: r for r in old.plan.rules}
     new_by = {r.internal: r for r in new.plan.rules}
     views = common_views(old, new)
@@ -129,7 +184,7 @@ def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> It
         else:
             kind, reason = Kind.NEUTRAL, "the justification (`why:`) was reworded"
         yield Change(kind, subject(b), reason, a.why, b.why, line=new.line((*where, "why")))
-    if a.classification != b.classification:
+    if a.levels.shown(a.classification) != b.levels.shown(b.classification):
         yield _classification(new, a, b)
     a_desc = old.mapping.rule(a.key).description
     b_desc = new.mapping.rule(b.key).description
@@ -157,8 +212,8 @@ def _classification(new: Side, a: Rule, b: Rule) -> Change:
         kind,
         subject(b),
         reason,
-        a.classification or "unclassified",
-        b.classification or "unclassified",
+        a.levels.shown(a.classification) or "unclassified",
+        b.levels.shown(b.classification) or "unclassified",
         line=new.line_first(("classification", b.key), ("fields", b.key)),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from shimgen.check.plan import Rule
 from shimgen.lint.facts import (
     is_subtree,
     last_name,
@@ -38,17 +39,17 @@ ID_PATTERN = r"(^id$|_id$|[a-z0-9]Id$|ID$)"
 def secret_strict(ctx: Context) -> Iterator[Hit]:
     allowed = set(ctx.option("allowed"))
     for r in ctx.plan.rules:
-        if r.classification != "secret":
+        if r.level != "secret":
             continue
         for group, t in placements(r):
             views = views_using(ctx.plan.views, r, group)
             if t.name not in allowed and views:
                 yield Hit(
-                    f"secret field `{r.key}` reaches {views_text(views, ctx.plan.views)} as `{t}`",
+                    f"{_level(r)} field `{r.label}` reaches {views_text(views, ctx.plan.views)} as `{t}`",
                     treat_at(ctx.loaded, r.key, group),
                     value=True,
                 )
-    secret = {r.internal for r in ctx.plan.rules if r.classification == "secret"}
+    secret = {r.internal for r in ctx.plan.rules if r.level == "secret"}
     for d in ctx.plan.derived:
         used = [s for s in d.sources if s in secret]
         if used and d.template is not None and any(d.emitted(v) for v in ctx.plan.views):
@@ -76,7 +77,7 @@ def no_view_exposes_all(ctx: Context) -> Iterator[Hit]:
             where = ("groups", view) if view is not None else ("fields",)
             yield Hit(
                 f"{view_name(view)} exposes all {len(pii)} pii/secret fields "
-                f"({', '.join(r.key for r in pii)})",
+                f"({', '.join(r.label for r in pii)})",
                 where,
             )
 
@@ -97,35 +98,45 @@ def inbound_declared(ctx: Context) -> Iterator[Hit]:
         names = (last_name(r.internal), last_name(r.external))
         if any(matches(ctx.option("id_pattern"), n) for n in names):
             yield Hit(
-                f"identifier `{r.key}` is inbound as `{r.treat}`; internal ids come back only as tokens",
+                f"identifier `{r.label}` is inbound as `{r.treat}`; internal ids come back only as tokens",
                 where,
                 hint="use `treat: tokenize` for identifiers that callers send back",
             )
         elif r.in_node.read_only or (r.out_node is not None and r.out_node.read_only):
-            yield Hit(f"`{r.key}` is inbound but its schema marks it readOnly", where)
-        elif not r.why and r.key not in writable:
-            yield Hit(f"`{r.key}` is inbound but not declared writable (no `why:`)", where)
+            yield Hit(f"`{r.label}` is inbound but its schema marks it readOnly", where)
+        elif not r.why and r.key not in writable and r.label not in writable:
+            yield Hit(f"`{r.label}` is inbound but not declared writable (no `why:`)", where)
 
 
 @rule(
     "no-pass-on-pii-subtree",
-    description="No catch-all `pass` of an object/array/map subtree that contains pii or secret fields.",
+    description="No catch-all `pass` of an object/array/map subtree that contains pii or secret fields "
+    "(a parent `pass` with more specific entries inside is still a catch-all for every other field).",
     hint="map the subtree's fields one by one so each pii field gets its own treatment",
     safety=True,
 )
 def no_subtree_pass(ctx: Context) -> Iterator[Hit]:
-    for r in ctx.plan.rules:
+    for r in ctx.plan.entries:  # as written: a default is judged on what it governs
         if not is_subtree(r.in_node) or not r.carries_sensitive:
             continue
         for group, t in placements(r):
             views = views_using(ctx.plan.views, r, group)
-            if t.definition.copies and views:
-                yield Hit(
-                    f"`{r.key}` ({r.in_node.describe()}) has pii inside and passes whole "
-                    f"to {views_text(views, ctx.plan.views)}",
-                    treat_at(ctx.loaded, r.key, group),
-                    value=True,
+            if not t.definition.copies or not views:
+                continue
+            to = views_text(views, ctx.plan.views)
+            if r.is_default:
+                inside = [s.label for s in r.remainder if s.carries_sensitive]
+                message = (
+                    f"`{r.key}` ({r.in_node.describe()}) passes every field under it but "
+                    f"{', '.join(f'`{e}`' for e in r.exceptions)} to {to}, and pii is among "
+                    f"them ({', '.join(f'`{i}`' for i in inside[:3])}"
+                    f"{f' and {len(inside) - 3} more' if len(inside) > 3 else ''})"
                 )
+            else:
+                message = (
+                    f"`{r.key}` ({r.in_node.describe()}) has pii inside and passes whole to {to}"
+                )
+            yield Hit(message, treat_at(ctx.loaded, r.key, group), value=True)
 
 
 @rule(
@@ -137,7 +148,7 @@ def no_subtree_pass(ctx: Context) -> Iterator[Hit]:
 )
 def mask_max_kept(ctx: Context) -> Iterator[Hit]:
     limit = ctx.option("max_kept")
-    for r in ctx.plan.rules:
+    for r in ctx.plan.entries:  # a default's treatment once, not once per field it governs
         for group, t in placements(r):
             if t.name != "mask" or not views_using(ctx.plan.views, r, group):
                 continue
@@ -166,7 +177,7 @@ def ids_tokenized(ctx: Context) -> Iterator[Hit]:
             views = views_using(ctx.plan.views, r, group)
             if t.name not in allowed and views:
                 yield Hit(
-                    f"internal identifier `{r.key}` leaves as `{t}` to {views_text(views, ctx.plan.views)}",
+                    f"internal identifier `{r.label}` leaves as `{t}` to {views_text(views, ctx.plan.views)}",
                     treat_at(ctx.loaded, r.key, group),
                     value=True,
                 )
@@ -198,3 +209,8 @@ def functional_groups(ctx: Context) -> Iterator[Hit]:
             yield Hit(
                 f"group `{name}` is named for a rank (`{bad[0]}`), not a function", ("groups", name)
             )
+
+
+def _level(r: Rule) -> str:
+    """``secret`` or ``restricted (secret)`` for a declared level."""
+    return r.levels.shown(r.classification) or "secret"

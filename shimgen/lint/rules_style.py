@@ -74,7 +74,7 @@ def pii_needs_why(ctx: Context) -> Iterator[Hit]:
             views = views_text(reached, ctx.plan.views)
             forms = sorted({str(r.treatment(v)) for v in reached})
             yield Hit(
-                f"{r.classification or 'pii-carrying'} field `{r.key}` reaches {views} "
+                f"{r.levels.shown(r.classification) or 'pii-carrying'} field `{r.label}` reaches {views} "
                 f"as {', '.join(f'`{f}`' for f in forms)} without `why:`",
                 field_at(r.key),
             )

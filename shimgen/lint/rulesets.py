@@ -15,6 +15,7 @@ with a reason (:mod:`.overrides`)::
       - files: ["orders.shim.yaml#/fields/order_id"]
         rules: {internal-ids-tokenized: off}
         reason: the order number is the invoice number customers quote
+    levels: {confidential: pii, restricted: secret}   # see shimgen.mapping.levels
 
 Every mistake in a ruleset file is a :class:`RulesetError` with file:line,
 so a typo never silently turns a rule off.
@@ -30,10 +31,11 @@ from shimgen.lint.model import Severity
 from shimgen.lint.overrides import FileRule, Override, for_file, parse_overrides
 from shimgen.lint.registry import all_rules
 from shimgen.lint.settings import Configured, RulesetError, Source, parse_setting
+from shimgen.mapping.levels import LevelError, parse_levels
 from shimgen.mapping.yamlpos import DataPath, YamlError, load_with_positions
 
 BUILTIN = ("authoritative", "autonomous")
-KEYS = ("extends", "rules", "overrides", "description")
+KEYS = ("extends", "rules", "overrides", "description", "levels")
 
 __all__ = ["BUILTIN", "Configured", "Ruleset", "RulesetError", "builtin", "load_ruleset"]
 
@@ -114,6 +116,10 @@ def _load_file(path: Path, stack: tuple[Path, ...]) -> Ruleset:
     for key in data:
         if key not in KEYS:
             raise f.error(f"unknown key `{key}` (known: {', '.join(KEYS)})", (key,))
+    try:  # the organisation's levels: mappings that `extends:` this file use them
+        parse_levels(data.get("levels"), ("levels",))
+    except LevelError as exc:
+        raise f.error(f"{exc.message} ({exc.hint})", exc.where) from None
     ruleset = _extends(f, data.get("extends"), (*stack, resolved))
     rules = data.get("rules") or {}
     if not isinstance(rules, dict):

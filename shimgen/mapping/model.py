@@ -17,6 +17,9 @@ TreatSpec = str | dict[str, Any]
 ShimName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
 Classification = Literal["public", "internal", "pii", "secret"]
+"""A built-in level (``shimgen.mapping.levels.BUILTIN_LEVELS``)."""
+LevelName = Annotated[str, StringConstraints(min_length=1)]
+"""A level as written under ``classification:``: built in, or declared under ``levels:``."""
 
 
 class _Strict(BaseModel):
@@ -128,8 +131,20 @@ class Mapping(_Strict):
     groups: dict[GroupName, str] = Field(
         default_factory=dict, description="Functional groups and what they are for."
     )
-    classification: dict[str, Classification] = Field(
-        default_factory=dict, description="Extra x-classification per internal path."
+    extends: str | None = Field(
+        default=None,
+        description="A lint ruleset file (relative to the mapping) whose `levels:` apply here too.",
+    )
+    levels: dict[str, Classification] = Field(
+        default_factory=dict,
+        description="The organisation's own classification levels and the built-in level "
+        "(public, internal, pii, secret) each counts as: `{confidential: pii, restricted: secret}`.",
+    )
+    classification: dict[str, LevelName] = Field(
+        default_factory=dict,
+        description="Classification per internal path, over the schema's x-classification: "
+        "a built-in level (public, internal, pii, secret) or one declared under `levels:`; "
+        "an unknown level is an error.",
     )
     fields: dict[str, FieldRule | str] = Field(
         description='Every internal field, keyed by its path (`a.b`, `a[].b`, `a."b.c"`): a rule, or a bare treatment (`ssn: drop`).'

@@ -250,7 +250,7 @@ def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
     """Rows for the generated README: one per rule, a cell per view."""
     return [
         {
-            "internal": r.key,
+            "internal": r.label,
             "external": format_path(r.external) if r.out_node is not None else "",
             "cells": [str(r.treatment(v)) for v in plan.views],
             "inbound": r.inbound,

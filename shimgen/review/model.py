@@ -67,10 +67,11 @@ class Cell:
 @dataclass(frozen=True)
 class FieldRow:
     internal: str
-    classification: str  # pii, secret or ""
+    classification: str  # pii, secret, ``confidential (pii)`` for a declared level, or ""
     default: str  # the field's own treat:
     cells: tuple[Cell, ...]  # one per view, in Report.views order
     why: str
+    scope: str = ""  # more specific wins: what a default governs, or which default this overrides
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ def build_report(result: CheckResult) -> Report:
     if plan is None:
         raise ValueError("a mapping with errors has no review report; run `shimgen check`")
     views = plan.views
-    rows = tuple(_field_row(plan, rule) for rule in plan.rules)
+    entries = plan.entries  # as written: a default once, with its exceptions, not field by field
+    rows = tuple(_field_row(plan, rule) for rule in entries)
     return Report(
         name=plan.name,
         version=plan.version,
@@ -185,7 +187,7 @@ def build_report(result: CheckResult) -> Report:
             for v in views
         ),
         counts=_counts(plan),
-        total_fields=len(plan.rules),
+        total_fields=len(entries),
         overrides=tuple(
             Override(
                 rule.key,
@@ -194,10 +196,10 @@ def build_report(result: CheckResult) -> Report:
                 str(treat),
                 treat.rank < rule.treat.rank,
             )
-            for rule in plan.rules
+            for rule in entries
             for group, treat in rule.groups.items()
         ),
-        sensitive=tuple(row for row, rule in zip(rows, plan.rules, strict=True) if rule.sensitive),
+        sensitive=tuple(row for row, rule in zip(rows, entries, strict=True) if rule.sensitive),
         fields=rows,
         derived=tuple(_derived_row(plan, d) for d in plan.derived),
         inbound=_inbound(plan),
@@ -205,7 +207,7 @@ def build_report(result: CheckResult) -> Report:
         upstream=_upstream(plan),
         justifications=_justifications(result, plan),
         unjustified=tuple(
-            rule.key
+            rule.label
             for rule in plan.rules
             if rule.sensitive and not rule.why and any(rule.treatment(v).emits for v in views)
         ),
@@ -236,19 +238,40 @@ def _cell(rule: Rule, view: View) -> Cell:
 def _field_row(plan: ShimPlan, rule: Rule) -> FieldRow:
     return FieldRow(
         rule.key,
-        rule.classification or "",
+        plan.levels.shown(rule.classification),
         str(rule.treat),
         tuple(_cell(rule, v) for v in plan.views),
         rule.why or "",
+        _scope(plan, rule),
     )
+
+
+def _scope(plan: ShimPlan, rule: Rule) -> str:
+    """More specific wins, in words: a default's reach and exceptions, or an exception's default."""
+    if rule.is_default:
+        n = len(rule.remainder)
+        fields = f"the {n} other field{'s' if n != 1 else ''}" if n else "no other field"
+        return (
+            f"default for {fields} under it now, and any the schema adds later; "
+            f"exceptions: {', '.join(rule.exceptions)}"
+        )
+    enclosing = [
+        e
+        for e in plan.entries
+        if e.is_default and rule.internal[: len(e.internal)] == e.internal and e is not rule
+    ]
+    if not enclosing:
+        return ""
+    nearest = max(enclosing, key=lambda e: len(e.internal))
+    return f"exception to the default of {nearest.key}"
 
 
 def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
     def count(category: str, pick: list[Treatment]) -> int:
         return sum(1 for t in pick if t.definition.category == category)
 
-    defaults = [r.treat for r in plan.rules]
-    per_view = [[r.treatment(v) for r in plan.rules] for v in plan.views]
+    defaults = [r.treat for r in plan.entries]
+    per_view = [[r.treatment(v) for r in plan.entries] for v in plan.views]
     return tuple(
         CountRow(
             cat,
@@ -262,7 +285,7 @@ def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
 
 
 def _derived_row(plan: ShimPlan, d: Derived) -> DerivedRow:
-    sensitive = {r.internal for r in plan.rules if r.sensitive}
+    sensitive = {r.internal for r in plan.rules if r.sensitive}  # field by field
     how = f"template {d.template!r}" if d.template is not None else f"constant {d.const!r}"
     return DerivedRow(
         format_path(d.external),
@@ -283,7 +306,7 @@ def _inbound(plan: ShimPlan) -> tuple[InboundRow, ...]:
         rows.append(
             InboundRow(
                 format_path(rule.external),
-                rule.key,
+                rule.label,
                 str(rule.treat),
                 tuple(NO_GROUP if v is None else v for v in views),
             )
@@ -326,7 +349,7 @@ def _justifications(result: CheckResult, plan: ShimPlan) -> tuple[Justification,
     """Every ``why:`` (and field ``description:``), in mapping order."""
     specs = result.loaded.mapping.fields if result.loaded.mapping is not None else {}
     out: list[Justification] = []
-    for rule in plan.rules:
+    for rule in plan.entries:
         if rule.why:
             out.append(Justification(rule.key, "why", rule.why))
         spec = specs.get(rule.key)
@@ -344,7 +367,7 @@ def _justifications(result: CheckResult, plan: ShimPlan) -> tuple[Justification,
 
 def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:
     used: dict[str, Treatment] = {}
-    for rule in plan.rules:
+    for rule in plan.entries:
         for t in (rule.treat, *rule.groups.values()):
             used.setdefault(t.name, t)
     order = list(REGISTRY)

@@ -240,7 +240,7 @@ class _Builder:
         """Annotations: the first one found wins, the node's own schema first."""
         typed_allow_null: list[bool] = []
         own_null = force_null
-        for d, _loc, own in dicts:
+        for d, loc, own in dicts:
             typed = kw.allows_null(d)
             if typed is not None:
                 typed_allow_null.append(typed)
@@ -257,6 +257,7 @@ class _Builder:
             classification = d.get("x-classification")
             if node.classification is None and isinstance(classification, str):
                 node.classification = classification
+                node.classification_at = loc.source
             node.read_only = node.read_only or d.get("readOnly") is True
             node.write_only = node.write_only or d.get("writeOnly") is True
             values = kw.enum_values(d) if node.enum is None else None

@@ -52,6 +52,7 @@ class SchemaNode:
     pattern: str | None = None  # a string's `pattern` (ECMA 262 regex), as written
     enum: tuple[Any, ...] | None = None
     classification: str | None = None  # x-classification: pii, secret, ...
+    classification_at: str = ""  # "file#/json/pointer" of that x-classification, for messages
     description: str | None = None
     name: str | None = None  # definition name when reached through a $ref
     source: str = ""  # "file#/json/pointer", for messages
