@@ -38,17 +38,19 @@ def _is_cli_control(exc: BaseException) -> bool:
 def _where(exc: BaseException) -> str:
     """The innermost frame inside shimgen (``shimgen/render/codegen.py:212``), else the last."""
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(_PACKAGE_DIR)]
-    if not (ours or frames):
+    if not frames:
         return ""
+    inside: dict[str, str | None] = {}  # file -> shown name, None when not shimgen's
+    for name in {f.filename for f in frames}:  # a RecursionError has ~1,000 frames, few files
+        path = Path(name).resolve()
+        inside[name] = (
+            f"shimgen/{path.relative_to(_PACKAGE_DIR).as_posix()}"
+            if path.is_relative_to(_PACKAGE_DIR)
+            else None
+        )
+    ours = [f for f in frames if inside[f.filename] is not None]
     frame = (ours or frames)[-1]
-    path = Path(frame.filename).resolve()
-    shown = (
-        f"shimgen/{path.relative_to(_PACKAGE_DIR).as_posix()}"
-        if path.is_relative_to(_PACKAGE_DIR)
-        else path.name
-    )
-    return f" at {shown}:{frame.lineno}"
+    return f" at {inside[frame.filename] or Path(frame.filename).name}:{frame.lineno}"
 
 
 def internal_error_line(exc: BaseException) -> str:
