@@ -147,11 +147,13 @@ def leaves() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _object(
-    children: st.SearchStrategy[dict[str, Any]], names: st.SearchStrategy[str]
+    children: st.SearchStrategy[dict[str, Any]], names: st.SearchStrategy[str], min_size: int = 0
 ) -> st.SearchStrategy[dict[str, Any]]:
+    properties = st.dictionaries(names, children, min_size=min_size, max_size=3)
+
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
-        props = draw(st.dictionaries(names, children, min_size=0, max_size=3))
+        props = draw(properties)
         out: dict[str, Any] = {"type": "object", "properties": props}
         if props and draw(st.booleans()):
             out["required"] = draw(st.lists(st.sampled_from(sorted(props)), unique=True))
@@ -207,10 +209,7 @@ STYLES = {
     "plain": (plain_names, _nodes(plain_names)),
     "odd": (odd_names, _nodes(odd_names)),
 }
-ROOTS = {
-    style: _object(nodes, names).filter(lambda o: bool(o.get("properties")))
-    for style, (names, nodes) in STYLES.items()
-}
+ROOTS = {style: _object(nodes, names, min_size=1) for style, (names, nodes) in STYLES.items()}
 
 
 def _point(value: Any, targets: list[str]) -> Any:
