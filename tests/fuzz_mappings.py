@@ -103,6 +103,15 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
 
 
+def _through(note: str) -> str:
+    """An entry that lets a field through unchanged where check allows it (init's note: its type)."""
+    if note.startswith("any"):
+        return "redact"  # an untyped value cannot pass (SG106)
+    if re.search(r"\bany\b", note):
+        return "drop"  # nor a structure holding one, and redact would not fit it
+    return "{why: fuzz}"  # pass, with the why: a pii/secret field needs
+
+
 @st.composite
 def entries(draw: st.DrawFn, external_paths: list[str]) -> str:
     """The value of one opened field: a bare treatment or a flow mapping."""
@@ -129,16 +138,20 @@ def entries(draw: st.DrawFn, external_paths: list[str]) -> str:
 
 
 @st.composite
-def mappings(draw: st.DrawFn, init_text: str, external_text: str) -> str:
+def mappings(
+    draw: st.DrawFn,
+    init_text: str,
+    external_text: str,
+    styles: tuple[str, ...] = ("open-all", "open-all", "open-some", "garbled"),
+) -> str:
     """A mapping grown from ``init_text``; ``external_text`` is init's listing of the external side."""
     ours = listing(init_text)
     external_paths = [key_meaning(k) for k in listing(external_text).keys.values()]
     lines = list(ours.lines)
-    style = draw(st.sampled_from(["open-all", "open-all", "open-some", "garbled"]))
+    style = draw(st.sampled_from(styles))
     if style == "open-all":  # every field through as it is: what reaches codegen the most
         for i, key in ours.keys.items():
-            untyped = re.search(r"\bany\b", ours.notes[i])  # pass refuses untyped values
-            lines[i] = f"  {key}: " + ("redact" if untyped else "{why: fuzz}")
+            lines[i] = f"  {key}: {_through(ours.notes[i])}"
     elif ours.keys:
         opened = draw(st.lists(st.sampled_from(sorted(ours.keys)), max_size=6, unique=True))
         for i in opened:
@@ -148,10 +161,11 @@ def mappings(draw: st.DrawFn, init_text: str, external_text: str) -> str:
             "groups: {support: Support desk, billing: Billing}" if ln == "groups: {}" else ln
             for ln in lines
         ]
+    if style == "open-all":
+        return "\n".join(lines) + "\n"
     if ours.keys and draw(st.integers(0, 4)) == 0:
         key = ours.keys[draw(st.sampled_from(sorted(ours.keys)))]
         level = draw(st.sampled_from(["pii", "secret", "public", "confidential"]))
-        lines.insert(lines.index("groups: {}") if "groups: {}" in lines else 4, "")
         lines.append(f"classification: {{{_quoted(key_meaning(key))}: {level}}}")
     if external_paths and ours.keys and draw(st.integers(0, 4)) == 0:
         target = _quoted(draw(st.sampled_from(external_paths)))
