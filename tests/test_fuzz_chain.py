@@ -91,16 +91,6 @@ def _run(*args: str) -> Result:
 # fix lands on main. (owner, what, pattern on the `internal error:` line)
 KNOWN_CRASHES: list[tuple[str, str, re.Pattern[str]]] = [
     (
-        "chain",
-        "recursive union: RecursionError in SchemaNode.describe",
-        re.compile(r"internal error: RecursionError: .* at shimgen/schema/model\.py"),
-    ),
-    (
-        "chain",
-        "dotted definition names: datamodel-code-generator writes a package",
-        re.compile(r"internal error: AssertionError: one schema file gives one module"),
-    ),
-    (
         "unions",
         "array/map of a union of objects: KeyError in codegen",
         re.compile(r"internal error: KeyError: <Kind\.\w+: '\w+'> at shimgen/render/codegen\.py"),
@@ -198,6 +188,11 @@ def _environment() -> jinja2.Environment:
     return _ENVIRONMENT()
 
 
+def _no_models(*args: object) -> str:
+    """Stands in for datamodel-code-generator in the fast property (the full one runs it)."""
+    return ""
+
+
 def _rendered_only(plan: ShimPlan, out: Path) -> list[Path]:
     """Every file rendered, none written: the writing loop is trivial, the disk is not free."""
     return [out / name for name in generate_module.render_package(plan)]
@@ -209,7 +204,7 @@ def cheap_generation() -> Iterator[None]:
     with (
         built_once(),
         mock.patch.object(generate_module, "fmt", _syntax_checked),
-        mock.patch.object(generate_module, "pydantic_models", lambda path, shown: ""),
+        mock.patch.object(generate_module, "pydantic_models", _no_models),
         mock.patch.object(generate_module, "environment", _environment),
         mock.patch.object(generate_module, "write_package", _rendered_only),
     ):
