@@ -11,13 +11,32 @@ import typer
 
 from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
+from shimgen.internal_error import GuardedGroup
 
 app = typer.Typer(
+    cls=GuardedGroup,
     help="Generate standalone translation shims between an internal and an external API domain.",
+    epilog="Exit codes: 0 clean; 1 findings; 2 input that cannot be read or written; "
+    "3 internal error (a bug in shimgen: one line on stderr; --debug adds the traceback).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="SHIMGEN_DEBUG",
+            help="On an internal error (exit 3), print the Python traceback too.",
+        ),
+    ] = False,
+) -> None:
+    """Global options; read back by GuardedGroup when a command fails."""
+
 
 MappingArg = Annotated[
     Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")
@@ -46,7 +65,7 @@ def check(mappings: Annotated[list[Path], typer.Argument(help="Mapping files.")]
 
     Example: shimgen check mappings/*.shim.yaml
 
-    Exit 0: clean; 1: findings; 2: a file could not be read.
+    Exit 0: clean; 1: findings; 2: a file could not be read; 3: a bug in shimgen.
     """
     worst = 0
     for path in mappings:
@@ -191,7 +210,8 @@ def verify(
 
     Example: shimgen verify generated_examples/*_shim
 
-    Exit 0: in sync; 1: tampered or stale; 2: no lock, or its inputs cannot be found.
+    Exit 0: in sync; 1: tampered or stale; 2: no lock, or its inputs cannot be found;
+    3: a bug in shimgen.
     """
     from shimgen.verify import VerifyError
     from shimgen.verify import verify as verify_dir
@@ -224,7 +244,7 @@ def diff(
     Example: shimgen diff origin/main:mappings/customer.shim.yaml mappings/customer.shim.yaml --format md
 
     Exit 0: nothing loosened, or the version was bumped; 1: loosened without a
-    version bump; 2: a side cannot be read or does not check.
+    version bump; 2: a side cannot be read or does not check; 3: a bug in shimgen.
     """
     from shimgen.diff import run as run_diff
 
@@ -243,7 +263,8 @@ def review(
 
     Example: shimgen review mappings/customer.shim.yaml --format html -o customer-review.html
 
-    Exit 0: report written; 1: the mapping has errors (printed as by check); 2: unreadable input.
+    Exit 0: report written; 1: the mapping has errors (printed as by check); 2: unreadable input;
+    3: a bug in shimgen.
     """
     from shimgen.review.cli import run as run_review
 
@@ -279,7 +300,8 @@ def lint(
     Example: shimgen lint mappings/customer.shim.yaml --ruleset authoritative --format sarif
 
     Exit 0: no error-severity finding (warnings allowed); 1: lint errors, or the
-    mapping has checker errors (printed as by check); 2: unreadable input or ruleset.
+    mapping has checker errors (printed as by check); 2: unreadable input or ruleset;
+    3: a bug in shimgen.
     """
     from shimgen.lint.cli import run as run_lint
 

@@ -94,6 +94,10 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(mark) if mark is not None else Pos(1, 1)
         raise YamlError(str(exc.problem or exc).strip(), pos) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (C0/C1 controls, ...)
+        before = text[: exc.position]
+        pos = Pos(before.count("\n") + 1, exc.position - before.rfind("\n"))
+        raise YamlError(str(exc).splitlines()[0], pos) from None
     positions = Positions()
     dups: list[DuplicateKey] = []
     if node is None:

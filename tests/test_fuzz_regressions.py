@@ -1,0 +1,35 @@
+"""Minimal reproducers of crashes ``tests/test_fuzz_chain.py`` found, one test each.
+
+Each was an internal error (exit 3) before its fix; each now is a finding or
+an exit 2 that names the file and position.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shimgen.cli import app
+from tests.expected import ROOT
+
+SCHEMA = ROOT / "mappings" / "schemas" / "customer.internal.json"
+
+
+def _check(tmp_path: Path, text: str) -> tuple[int, str]:
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(mapping)])
+    return result.exit_code, result.stderr
+
+
+def test_control_character_in_mapping_is_sg001_with_position(tmp_path: Path) -> None:
+    """A C1 control character (U+0089) in a quoted `why:` made PyYAML's reader raise."""
+    text = 'shim: x\nversion: 1\nfields:\n  id: {why: "a\u0089b"}\n'
+    code, err = _check(tmp_path, text)
+    assert code == 1, err
+    assert (
+        f"{tmp_path / 'm.shim.yaml'}:4:15: error[SG001]: invalid YAML: unacceptable character #x0089"
+        in err
+    )
+    assert "internal error" not in err
