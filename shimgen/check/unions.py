@@ -246,8 +246,12 @@ def plain(node: SchemaNode, seen: frozenset[int] = frozenset()) -> bool:
 
 
 def scalar_only(node: SchemaNode) -> bool:
-    """A union of strings, numbers and booleans: copied as the value itself."""
-    return node.kind is Kind.UNION and all(v.kind in SCALARS for v in flatten(node))
+    """A union of strings, numbers and booleans without enums: checking the
+    value's type inline is the whole copy. (With an enum, the copy function
+    checks the value too.)"""
+    return node.kind is Kind.UNION and all(
+        v.kind in SCALARS and v.enum is None for v in flatten(node)
+    )
 
 
 def copy_refusal(node: SchemaNode) -> str | None:
@@ -318,7 +322,7 @@ def _fit(b: SchemaNode, t: SchemaNode, fit: Fit, stack: tuple[int, ...]) -> str 
     if t.kind is Kind.UNION:
         return fit(b, t, stack)
     same = b.kind is t.kind or (b.kind is Kind.INTEGER and t.kind is Kind.NUMBER)
-    if b.kind in SCALARS and t.kind in SCALARS and not same:
+    if not same and t.kind is not Kind.ANY:  # a copy keeps the value's JSON type
         return f"{label(b)} is copied as it is and is not {label(t)}"
     return fit(b, t, stack)
 
