@@ -96,8 +96,16 @@ def cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], dict[str, An
     one = branch_value(draw, schema)
     items = [branch_value(draw, schema) for _ in range(draw(st.integers(0, 6)))]
     values = {f"k{j}": branch_value(draw, schema) for j in range(draw(st.integers(0, 4)))}
-    record = {"u": one[0], "us": [v for v, _ in items], "um": {k: v for k, (v, _) in values.items()}}
-    expected = {"u": one[1], "us": [e for _, e in items], "um": {k: e for k, (_, e) in values.items()}}
+    record = {
+        "u": one[0],
+        "us": [v for v, _ in items],
+        "um": {k: v for k, (v, _) in values.items()},
+    }
+    expected = {
+        "u": one[1],
+        "us": [e for _, e in items],
+        "um": {k: e for k, (_, e) in values.items()},
+    }
     return schema, record, expected
 
 

@@ -94,7 +94,10 @@ SHAPES = [
     Shape(
         "tagged",
         {"oneOf": [ref("Card"), ref("Bank")]},
-        [(CARD, {"kind": "card", "last4": "4242", "brand": "visa"}), (BANK, {"kind": "bank", "iban": "DE89"})],
+        [
+            (CARD, {"kind": "card", "last4": "4242", "brand": "visa"}),
+            (BANK, {"kind": "bank", "iban": "DE89"}),
+        ],
         [({"kind": "paypal"}, "/kind"), ({"last4": "1"}, "/kind"), ("card", "")],
     ),
     Shape(

@@ -254,29 +254,41 @@ def scalar_only(node: SchemaNode) -> bool:
     )
 
 
-def copy_refusal(node: SchemaNode) -> str | None:
-    """Why a whole-field copy of ``node`` cannot be generated: a union somewhere
-    inside it (at any depth, through fields, items, map values and branches)
-    whose branches cannot be told apart, named with where it is in the copy.
-    None when every union can be dispatched."""
+def copied_unions(node: SchemaNode) -> list[tuple[str, SchemaNode]]:
+    """Every union a whole-field copy of ``node`` goes through, with where it is
+    in the copy (``<card>.owner.address``: a branch in angle brackets, ``[]``
+    for items, ``{}`` for map values), shallowest first; each union once."""
     seen: set[int] = set()
+    found: list[tuple[str, SchemaNode]] = []
     todo: list[tuple[SchemaNode, str]] = [(node, "")]
     while todo:
-        n, at = todo.pop(0)  # breadth first: the shallowest problem is named
+        n, at = todo.pop(0)
         if id(n) in seen:
             continue
         seen.add(id(n))
         if n.kind is Kind.UNION:
+            found.append((at, n))
             d = dispatch(n)
-            if isinstance(d, str):
-                return f"at `{at}` inside the copy: {d}" if at else d
-            todo.extend((b, f"{at}<{label(b)}>") for b in d.branches)
+            branches = d.branches if isinstance(d, Dispatch) else ()
+            todo.extend((b, f"{at}<{label(b)}>") for b in branches)
             continue
         todo.extend((c, f"{at}.{k}" if at else k) for k, c in n.properties.items())
         if n.items is not None:
             todo.append((n.items, f"{at}[]"))
         if n.values is not None:
             todo.append((n.values, f"{at}{{}}"))
+    return found
+
+
+def copy_refusal(node: SchemaNode) -> str | None:
+    """Why a whole-field copy of ``node`` cannot be generated: a union somewhere
+    inside it (at any depth, through fields, items, map values and branches)
+    whose branches cannot be told apart, named with where it is in the copy.
+    None when every union can be dispatched."""
+    for at, union in copied_unions(node):
+        d = dispatch(union)
+        if isinstance(d, str):
+            return f"at `{at}` inside the copy: {d}" if at else d
     return None
 
 

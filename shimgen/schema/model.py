@@ -214,7 +214,7 @@ def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
             raise PathError(
                 "union-path",
                 f"`{_here(walked)}` is a oneOf/anyOf union; a mapping cannot walk into it",
-                f"treat `{_here(walked)}` as a whole field (drop, null, redact)",
+                f"map `{_here(walked)}` as a whole (pass copies it branch by branch; drop, null, redact)",
             )
         elif node.kind is Kind.ARRAY:
             raise PathError(
