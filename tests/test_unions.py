@@ -285,3 +285,44 @@ def test_refused_shapes_get_a_positioned_finding_naming_the_branches(
         assert found[0].col == 3
         for branch in shape.refused:
             assert branch in found[0].message, found[0].message
+
+
+def test_a_discriminated_union_of_58_objects(tmp_path: Path) -> None:
+    """The size of Stripe's payment-method union: every branch reached by its tag."""
+    defs = {
+        f"M{i}": {
+            "type": "object",
+            "required": ["type", "id"],
+            "properties": {
+                "type": {"type": "string"},
+                "id": {"type": "string"},
+                f"detail_{i}": {"type": "integer"},
+            },
+        }
+        for i in range(58)
+    }
+    union = {
+        "oneOf": [ref(f"M{i}") for i in range(58)],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {f"method_{i}": f"#/$defs/M{i}" for i in range(58)},
+        },
+    }
+    schema = {"$defs": defs, "type": "object", "required": ["pm"], "properties": {"pm": union}}
+    (tmp_path / "pm.json").write_text(json.dumps(schema))
+    path = tmp_path / "pm.shim.yaml"
+    path.write_text(
+        "shim: pm\nversion: 1\nowner: tests\ndescription: payment methods\n"
+        "internal: {schema: pm.json}\nexternal: {schema: pm.json}\nfields:\n  pm: pass\n"
+    )
+    result = check_mapping(path)
+    assert result.plan is not None, [f.format() for f in result.findings]
+    with translator(result.plan) as mod:
+        for i in (0, 31, 57):
+            record = {"type": f"method_{i}", "id": "x", f"detail_{i}": i, "detail_99": 1}
+            assert mod.to_external({"pm": record}) == {
+                "pm": {k: v for k, v in record.items() if k != "detail_99"}
+            }
+        with pytest.raises(ValueError) as err:
+            mod.to_external({"pm": {"type": "M3", "id": "x"}})  # mapped values only (M3 has one)
+        assert [p.pointer for p in err.value.problems] == ["/pm/type"]  # type: ignore[attr-defined]
