@@ -326,3 +326,45 @@ def test_a_discriminated_union_of_58_objects(tmp_path: Path) -> None:
         with pytest.raises(ValueError) as err:
             mod.to_external({"pm": {"type": "M3", "id": "x"}})  # mapped values only (M3 has one)
         assert [p.pointer for p in err.value.problems] == ["/pm/type"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("treat", ["pass", "null", "redact", "drop"])
+def test_whatever_check_accepts_translates(tmp_path: Path, treat: str) -> None:
+    """Every shape in every container under one treatment: the fields check
+    refuses are reported where they are written, the rest generate and translate."""
+    # TODO(rebase): the recursive shape joins once SchemaNode.describe stops on
+    # cycles (the fix is on its way to main); `null`'s message describes it.
+    shapes = [s for s in SHAPES if s.name != "recursive"]
+    path = write(tmp_path, "every", shapes)
+    path.write_text(path.read_text().replace(": pass\n", f': {{treat: "{treat}"}}\n'))
+    first = check_mapping(path)
+    lines = path.read_text().splitlines()
+    refused = {lines[f.line - 1].strip().split(":")[0] for f in first.findings}
+    assert all(lines[f.line - 1].startswith("  ") and f.col >= 3 for f in first.findings)
+    if treat == "pass":
+        assert refused == {key(s, c) for s in REFUSED for c in CONTAINERS if s in shapes}
+    path.write_text(
+        "\n".join(
+            f"  {line.split(':')[0].strip()}: drop"
+            if line.strip().split(":")[0] in refused
+            else line
+            for line in lines
+        )
+        + "\n"
+    )
+    result = check_mapping(path)
+    assert result.plan is not None, [f.format() for f in result.findings]
+    with translator(result.plan) as mod:
+        for shape in ACCEPTED:
+            for c in CONTAINERS:
+                k = key(shape, c)
+                value = wrap_value(c, shape.samples[0][0])
+                out = mod.to_external({k: value})
+                if k in refused or treat == "drop":
+                    assert out == {}
+                elif treat == "pass":
+                    assert out == {k: wrap_value(c, shape.samples[0][1])}
+                elif treat == "null":
+                    assert out == {k: None}
+                else:
+                    assert out == {k: "[redacted]"}

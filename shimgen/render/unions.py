@@ -100,7 +100,7 @@ def fill_union_copier(
         Stmt(
             "copy_union",
             {
-                "nullable": node.nullable,
+                "nullable": node.nullable or any(b.nullable for b in d.branches),
                 "groups": groups,
                 "names": ", ".join(label(b) for b in d.branches),
             },
