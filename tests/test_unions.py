@@ -222,10 +222,7 @@ def generated(accepted: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     pkg = next(p.parent.name for p in out.glob("*/translate.py"))
     sys.path.insert(0, str(out))
     try:
-        mod = importlib.import_module(f"{pkg}.translate")
-        keys: Any = importlib.import_module(f"{pkg}.runtime.keys")
-        keys.install(keys.Keyset.ephemeral())
-        yield mod
+        yield importlib.import_module(f"{pkg}.translate")  # no keys: no hash or token here
     finally:
         sys.path.remove(str(out))
         for name in [m for m in sys.modules if m.split(".")[0] == pkg]:
@@ -368,3 +365,19 @@ def test_whatever_check_accepts_translates(tmp_path: Path, treat: str) -> None:
                     assert out == {k: None}
                 else:
                     assert out == {k: "[redacted]"}
+
+
+def test_canary_puts_an_undeclared_field_in_each_object_branch(
+    accepted: Path, generated: ModuleType
+) -> None:
+    """The generated leak test sends a branch record with an undeclared field."""
+    from shimgen.render.canary import UNKNOWN_FIELD, canary_record
+
+    plan = check_mapping(accepted).plan
+    assert plan is not None
+    record = canary_record(plan)
+    for name in ("tagged", "discriminator", "structural", "string_or_object", "array_or_object"):
+        assert UNKNOWN_FIELD in record[f"{name}_field"], name
+        assert all(UNKNOWN_FIELD in item for item in record[f"{name}_items"]), name
+    out = json.dumps(generated.to_external(record))
+    assert UNKNOWN_FIELD not in out and '"last4"' in out

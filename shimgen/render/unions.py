@@ -9,6 +9,7 @@ field of a branch's record is never emitted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shimgen.check.types import pass_fit
@@ -106,3 +107,35 @@ def fill_union_copier(
             },
         )
     )
+
+
+def union_canary(
+    node: SchemaNode, build: Callable[[SchemaNode], Any], unknown: dict[str, Any]
+) -> Any:
+    """A canary value for a union: a record of its first object branch that the
+    generated code will match to that branch, carrying ``unknown`` (a field no
+    branch declares, which must never come out); else a value of its first
+    array or scalar branch; None if none can be built."""
+    d = dispatch(node)
+    if not isinstance(d, Dispatch):
+        return None
+    for i, branch in enumerate(d.objects):
+        record = build(branch)
+        if not isinstance(record, dict):
+            continue
+        if d.tag is not None:
+            values = [v for v, j in d.tag_values if j == i]
+            if not values:
+                continue
+            record[d.tag] = values[0]
+        elif d.shapes:
+            shape = d.shapes[i]
+            tags_ok = all(k not in record or record[k] in ok for k, ok in shape.tags)
+            if not (shape.required <= record.keys() and tags_ok):
+                continue
+        return {**record, **unknown}
+    for branch in (*d.scalars, *d.arrays):
+        value = build(branch)
+        if value is not None:
+            return value
+    return None
