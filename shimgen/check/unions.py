@@ -92,6 +92,11 @@ def names(nodes: tuple[SchemaNode, ...] | list[SchemaNode]) -> str:
     return ", ".join(label(n) for n in nodes)
 
 
+def nullable(node: SchemaNode) -> bool:
+    """A union that allows null, itself or through a branch."""
+    return node.nullable or any(b.nullable or b.kind is Kind.NULL for b in flatten(node))
+
+
 def flatten(node: SchemaNode) -> tuple[SchemaNode, ...]:
     """The branches of a union, with unions nested directly inside it opened."""
     out: list[SchemaNode] = []
@@ -119,7 +124,8 @@ def dispatch(node: SchemaNode) -> Dispatch | str:
 
 def _dispatch(node: SchemaNode) -> Dispatch | str:
     branches = flatten(node)
-    untyped = [b for b in branches if b.kind in (Kind.ANY, Kind.NULL) or _any_map(b)]
+    branches = tuple(b for b in branches if b.kind is not Kind.NULL)  # "or null": nullable
+    untyped = [b for b in branches if b.kind is Kind.ANY or _any_map(b)]
     if untyped:
         return f"branch {label(untyped[0])} of the union could hold anything; drop or redact it"
     scalars = tuple(b for b in branches if b.kind in SCALARS)

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shimgen.check.types import pass_fit
-from shimgen.check.unions import PY_CLASSES, Dispatch, dispatch, label, names, pairs
+from shimgen.check.unions import (
+    PY_CLASSES,
+    Dispatch,
+    dispatch,
+    label,
+    names,
+    nullable,
+    pairs,
+)
 from shimgen.schema.model import SchemaNode
 
 if TYPE_CHECKING:
@@ -101,7 +109,7 @@ def fill_union_copier(
         Stmt(
             "copy_union",
             {
-                "nullable": node.nullable or any(b.nullable for b in d.branches),
+                "nullable": nullable(node),
                 "groups": groups,
                 "names": ", ".join(label(b) for b in d.branches),
             },
