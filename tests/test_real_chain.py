@@ -61,25 +61,26 @@ field opened, in at most 30 s), so the xfail turns into a loud XPASS once it is 
 GENERATE_BYTES = 3 * 1024**3
 """Address-space cap for the same subprocess: a runaway generation fails instead of swapping."""
 
-_UNIONS = (
-    "unions (issue 9 item 8): a oneOf/anyOf with object branches cannot be passed whole "
-    "(SG107: {}), and a required one leaves its external field without a source (SG105)"
+_BY_DESIGN = (
+    "a required external field has no treatment that fits (SG105): {} can only be "
+    "passed, and its whole copy holds {} (refused by design: SG106/SG107 untyped, "
+    "SG113 recursive); unions themselves are copied branch by branch (issue 9 item 8)"
 )
 BLOCKED: dict[str, str] = {
-    "stripe-customer-charge.openapi.json#customer": _UNIONS.format(
-        "default_source, sources.data, subscriptions.data[].customer"
+    "stripe-customer-charge.openapi.json#customer": _BY_DESIGN.format(
+        "`sources.data`, `subscriptions.data[].customer`, `discount.coupon`",
+        "Stripe's `x-extract-stub` objects (no declared fields) in some union branch",
+    ),
+    "stripe-customer-charge.openapi.json#charge": _BY_DESIGN.format(
+        "`transfer_data.destination`",
+        "Stripe's `x-extract-stub` objects (no declared fields) in the `account` branch",
+    ),
+    "schemastore-github-workflow.schema.json": _BY_DESIGN.format(
+        "`jobs`", "the recursive `configuration` union (`with:` values)"
     )
-    + "; discount.coupon (an `x-extract-stub` free-form object, required) has no treatment "
-    "that fits it but `pass`, refused for untyped values",
-    "stripe-customer-charge.openapi.json#charge": _UNIONS.format(
-        "customer, transfer_data.destination, ..."
-    ),
-    "schemastore-github-workflow.schema.json": _UNIONS.format("jobs, on, permissions, ..."),
-    "schemastore-github-workflow.schema.json#normalJob": _UNIONS.format(
-        "needs, permissions, runs-on, strategy.matrix, ..."
-    ),
-    "box-platform.openapi.json#File--Full": _UNIONS.format(
-        "expiring_embed_link.restricted_to[].object"
+    + "; `on` is a union whose string branch is an enum, so `redact` does not fit",
+    "schemastore-github-workflow.schema.json#normalJob": _BY_DESIGN.format(
+        "`strategy.matrix`", "the recursive `configuration` union"
     ),
 }
 """README line -> the engineer's item blocking it today (becomes an xfail(strict=True))."""

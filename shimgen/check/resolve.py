@@ -208,7 +208,9 @@ class Resolver:
                     Code.NOT_APPLICABLE,
                     reason,
                     at,
-                    "pick a treatment from the catalogue that fits this type",
+                    "give the union a discriminator, or drop, null or redact it (docs/unions.md)"
+                    if t.name == "pass"  # pass applies to every type but an undecidable union
+                    else "pick a treatment from the catalogue that fits this type",
                 )
                 continue
             if t.name == "map" and rule.in_node.enum is not None:

@@ -17,6 +17,7 @@ from shimgen.check.plan import Rule, View
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
+from shimgen.diff.unions import union_changes, union_note
 from shimgen.schema.model import Path_, format_path
 
 
@@ -151,6 +152,8 @@ def _treatments(
         verdict = compare_treatments(old_rule.treatment(first), new_rule.treatment(first))
         assert verdict is not None
         reason = verdict.reason + (f" ({note})" if note else "")
+        if new_rule.treatment(first).name == "pass":
+            reason += union_note(new_rule)
         yield Change(
             verdict.kind,
             subject(subject_rule or new_rule),
@@ -164,6 +167,7 @@ def _treatments(
 
 def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
     yield from _treatments(new, a, b, views, b)
+    yield from union_changes(new, a, b, views)
     where = ("fields", b.key)
     if a.external != b.external:
         yield Change(
@@ -250,6 +254,8 @@ def _added(new: Side, rule: Rule) -> Change:
         reason = "new internal field, dropped in every view"
         return Change(Kind.NEUTRAL, subject(rule), reason, None, "drop", line=line)
     reason = "a new internal field crosses the boundary"
+    if any(rule.treatment(v).name == "pass" for v in new.plan.views):
+        reason += union_note(rule)
     if rule.inbound:
         reason += " and may be sent in"
     return Change(Kind.LOOSENED, subject(rule), reason, None, shown, line=line)

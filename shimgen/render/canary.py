@@ -19,6 +19,7 @@ import hashlib
 from typing import Any
 
 from shimgen.check.plan import ShimPlan, View
+from shimgen.render.unions import union_canary
 from shimgen.schema.datelike import date_shapes
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 
@@ -64,19 +65,29 @@ def _held(node: SchemaNode, path: Path_) -> bool:
     return node.expand_at is not None and node.expand_at != path
 
 
-def _build(node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int) -> Any:
+def _build(
+    node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int, branch: bool = True
+) -> Any:
     if id(node) in stack or (node.kind is Kind.OBJECT and node.properties and _held(node, path)):
         return None
     stack = (*stack, id(node))
+    if node.kind is Kind.UNION and branch:
+        # one object branch, with an undeclared field inside; unions within it
+        # get a scalar (or nothing), so the record stays the listing's size
+        return union_canary(
+            node,
+            lambda b: _build(b, path, stack, n, branch=False),
+            {UNKNOWN_FIELD: {"note": _text(UNKNOWN_FIELD, 0)}},
+        )
     if node.kind is Kind.OBJECT:
         out = {}
         for name, child in node.properties.items():
-            value = _build(child, (*path, name), stack, n)
+            value = _build(child, (*path, name), stack, n, branch)
             if value is not None:
                 out[name] = value
         return out
     if node.kind is Kind.ARRAY and node.items is not None:
-        items = [_build(node.items, (*path, ARRAY), stack, n + i) for i in range(2)]
+        items = [_build(node.items, (*path, ARRAY), stack, n + i, branch) for i in range(2)]
         return [i for i in items if i is not None]
     if node.kind is Kind.MAP and node.values is not None and node.values.kind in SCALARS:
         return {_text(format_path(path), n, 8): _value(node.values, format_path(path), n)}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shimgen.check.plan import Derived, Rule, ShimPlan, View
+from shimgen.check.unions import scalar_only
+from shimgen.render.unions import fill_union_copier
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import PASS, Treatment
 from shimgen.treatments.base import PY_TYPES, WHAT, Site, set_literal
@@ -407,6 +409,8 @@ class Generator:
                     },
                 )
             )
+        elif node.kind is Kind.UNION:
+            fill_union_copier(self, fn, node, out)  # branch by branch: shimgen.render.unions
         elif node.kind is Kind.MAP and node.values is not None:
             fn.body.append(
                 Stmt(
@@ -420,7 +424,7 @@ class Generator:
         return name
 
     def copy_check(self, node: SchemaNode) -> str:
-        if node.kind in SCALARS or node.kind is Kind.UNION:
+        if node.kind in SCALARS or scalar_only(node):
             return self.check(node, PASS)
         if node.kind is Kind.OBJECT or node.kind is Kind.MAP:
             return "v.__class__ is not dict"
@@ -430,6 +434,6 @@ class Generator:
 
     def copy_expr(self, node: SchemaNode, out: SchemaNode | None) -> str:
         """``q`` is the element's JSON pointer, set by the copy_* template macros."""
-        if node.kind in SCALARS or node.kind is Kind.UNION:
+        if node.kind in SCALARS or scalar_only(node):
             return "v"
         return f"{self.copier(node, out)}(v, q)"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from shimgen import __version__
 from shimgen.check import CheckResult
 from shimgen.check.plan import Derived, Rule, ShimPlan, View
+from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
 from shimgen.schema.model import LoadedSchema, format_path
@@ -128,6 +129,17 @@ class Justification:
 
 
 @dataclass(frozen=True)
+class UnionRow:
+    """A oneOf/anyOf that a ``pass`` copies: what may leave, and how its branch is found."""
+
+    internal: str  # the mapped field
+    at: str  # where the union is inside the copied value ("" for the field itself)
+    branches: tuple[str, ...]
+    how: str  # e.g. "by the fields each branch requires"
+    tag: str  # the field whose value names the branch, "" if none does
+
+
+@dataclass(frozen=True)
 class GlossaryRow:
     treatment: str
     category: str
@@ -157,6 +169,7 @@ class Report:
     routes: tuple[RouteRow, ...]
     upstream: str  # "" without routes
     justifications: tuple[Justification, ...]
+    unions: tuple[UnionRow, ...]  # unions copied by ``pass``, branch by branch
     unjustified: tuple[str, ...]  # pii/secret fields leaving in some view without why:
     glossary: tuple[GlossaryRow, ...]
     warnings: tuple[str, ...]
@@ -206,6 +219,7 @@ def build_report(result: CheckResult) -> Report:
         routes=tuple(_routes(plan)),
         upstream=_upstream(plan),
         justifications=_justifications(result, plan),
+        unions=_unions(plan),
         unjustified=tuple(
             rule.label
             for rule in plan.rules
@@ -363,6 +377,20 @@ def _justifications(result: CheckResult, plan: ShimPlan) -> tuple[Justification,
         if spec_d is not None and spec_d.description:
             out.append(Justification(format_path(d.external), "note", spec_d.description))
     return tuple(out)
+
+
+def _unions(plan: ShimPlan) -> tuple[UnionRow, ...]:
+    """Each union a ``pass`` in some view copies, where it is, and its branches."""
+    rows: list[UnionRow] = []
+    for rule in plan.rules:
+        if not any(rule.treatment(v).name == "pass" for v in plan.views):
+            continue
+        for at, node in copied_unions(rule.in_node):
+            d = dispatch(node)
+            if isinstance(d, Dispatch):
+                branches = tuple(label(b) for b in d.branches)
+                rows.append(UnionRow(rule.key, at, branches, d.how, d.tag or ""))
+    return tuple(rows)
 
 
 def _glossary(plan: ShimPlan) -> tuple[GlossaryRow, ...]:

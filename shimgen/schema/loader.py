@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from shimgen.schema import keywords as kw
+from shimgen.schema.discriminator import read_discriminator
 from shimgen.schema.model import Kind, LoadedSchema, SchemaNode
 from shimgen.schema.recursion import mark_recursion_hubs
 from shimgen.schema.refs import (
@@ -178,6 +179,7 @@ class _Builder:
         # by the merge may carry their own anyOf, hence the growing loop.
         force_null = False
         union: list[Located] | None = None
+        union_at: Located | None = None
         i = 0
         while i < len(parts.items):
             loc, _own = parts.items[i]
@@ -198,7 +200,7 @@ class _Builder:
                 if len(real) == 1:
                     parts.add(real[0], False)
                 elif len(real) > 1 and union is None:
-                    union = real
+                    union, union_at = real, loc
         dicts = parts.dicts()
         self._annotate(node, dicts, force_null)
         own_fields = any("properties" in d for d, _, own in dicts if own)
@@ -211,6 +213,8 @@ class _Builder:
             # Several real branches, and no fixed fields beside them to keep.
             node.kind = Kind.UNION
             node.variants = tuple(self.node((b,)) for b in union)
+            if union_at is not None:
+                node.discriminator = read_discriminator(self.store, union_at, union)
             return
         schemas = [d for d, _, _ in dicts]
         kinds = kw.kinds(schemas)

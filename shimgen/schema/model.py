@@ -38,6 +38,19 @@ class Kind(enum.StrEnum):
 SCALARS = frozenset({Kind.STRING, Kind.INTEGER, Kind.NUMBER, Kind.BOOLEAN})
 
 
+@dataclass(frozen=True)
+class Discriminator:
+    """An OpenAPI ``discriminator`` on a union: which property names the branch.
+
+    ``values`` pairs each tag value with the index of its branch in
+    ``variants``: the explicit ``mapping`` entries, then each branch's own
+    schema name (OpenAPI's implicit mapping).
+    """
+
+    prop: str
+    values: tuple[tuple[str, int], ...]
+
+
 @dataclass(eq=False)
 class SchemaNode:
     """One schema, after ``$ref`` resolution, ``allOf`` merging and null folding.
@@ -63,6 +76,7 @@ class SchemaNode:
     items: SchemaNode | None = None  # ARRAY
     values: SchemaNode | None = None  # MAP (additionalProperties schema)
     variants: tuple[SchemaNode, ...] = ()  # UNION
+    discriminator: Discriminator | None = None  # UNION, from OpenAPI ``discriminator``
     # Set by the loader on recursion hubs only (see ``shimgen.schema.recursion``):
     # the one path at which walks open this node; anywhere else it is a
     # recursive leaf. None: opened wherever it appears (stack rule only).
@@ -201,7 +215,7 @@ def lookup(root: SchemaNode, path: Path_) -> SchemaNode:
             raise PathError(
                 "union-path",
                 f"`{_here(walked)}` is a oneOf/anyOf union; a mapping cannot walk into it",
-                f"treat `{_here(walked)}` as a whole field (drop, null, redact)",
+                f"map `{_here(walked)}` as a whole (pass copies it branch by branch; drop, null, redact)",
             )
         elif node.kind is Kind.ARRAY:
             raise PathError(

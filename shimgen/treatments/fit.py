@@ -9,6 +9,7 @@ finding) or None.
 
 from __future__ import annotations
 
+from shimgen.check import unions
 from shimgen.schema.model import SCALARS, Kind, SchemaNode
 
 
@@ -27,11 +28,7 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | 
     if dst.kind is Kind.ANY:
         return None if src.kind in SCALARS else _any_target(src)
     if src.kind is Kind.UNION:
-        for variant in src.variants:
-            reason = pass_fit(variant, dst, stack)
-            if reason:
-                return reason
-        return None
+        return unions.union_fit(src, dst, stack, pass_fit)  # branch by branch
     if dst.kind is Kind.UNION:
         reasons = [pass_fit(src, v, stack) for v in dst.variants]
         return (
@@ -42,7 +39,7 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | 
     if src.kind in SCALARS:
         return scalar_fit(src.kind, src, dst)
     if id(src) in stack:
-        raise RecursiveCopy(src.name or "a recursive schema")
+        raise RecursiveCopy(unions.label(src))
     stack = (*stack, id(src))
     if src.kind is Kind.ARRAY and dst.kind is Kind.ARRAY and src.items and dst.items:
         return pass_fit(src.items, dst.items, stack)

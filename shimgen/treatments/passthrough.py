@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shimgen.check import unions
 from shimgen.schema.model import SCALARS, Kind, SchemaNode
 from shimgen.treatments.base import (
     PY_TYPES,
@@ -37,9 +38,7 @@ class Pass(TreatmentDef):
         return None
 
     def applicable(self, t: Treatment, src: SchemaNode) -> str | None:
-        if src.kind is Kind.UNION and any(v.kind not in SCALARS for v in src.variants):
-            return "a union with object or array branches cannot be copied field by field"
-        return None
+        return unions.copy_refusal(src)  # every union inside the copy can find its branch
 
     def fit(self, t: Treatment, src: SchemaNode, dst: SchemaNode) -> str | None:
         return pass_fit(src, dst, ())
@@ -48,16 +47,21 @@ class Pass(TreatmentDef):
         cond = super().input_check(t, em, node)
         if cond and node.enum is not None:
             cond += f" or v not in {em.const('enum', set_literal(node.enum))}"
-        if node.kind is Kind.UNION:
+        if unions.scalar_only(node):  # other unions: their copy function checks
             kinds = sorted(
-                {k for v in node.variants for k in PY_TYPES[v.kind].strip("(),").split(", ") if k}
+                {
+                    k
+                    for v in unions.flatten(node)
+                    for k in PY_TYPES[v.kind].strip("(),").split(", ")
+                    if k
+                }
             )
             return f"v.__class__ not in ({', '.join(kinds)},)"
         return cond
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         node, out = site.node, site.out
-        if node.kind in SCALARS or node.kind is Kind.UNION:
+        if node.kind in SCALARS or unions.scalar_only(node):
             to_text = node.kind is Kind.INTEGER and out is not None and out.kind is Kind.STRING
             return "str(v)" if to_text else "v"
         return f"{em.copier(node, out)}(v, {site.where})"

@@ -90,3 +90,40 @@ def need_list(value: Any, kinds: tuple[type, ...], what: str) -> list[Any]:
         if item.__class__ not in kinds:
             raise ValueError(f"expected an array of {what}")
     return list(value)
+
+
+def union_tag(record: dict[str, Any], prop: str, pointer: str) -> Any:
+    """The value of the field that names a union branch (a discriminator)."""
+    value = record.get(prop)
+    if value is None:
+        raise bad(f"{pointer}/{esc(prop)}", "missing: it names the branch of the union")
+    if value.__class__ not in (str, int, float, bool):
+        raise bad(f"{pointer}/{esc(prop)}", "expected a plain value naming the union branch")
+    return value
+
+
+Shape = tuple[frozenset[str], frozenset[str], tuple[tuple[str, frozenset[Any]], ...]]
+
+
+def union_branch(
+    record: dict[str, Any], shapes: tuple[Shape, ...], pointer: str, names: str
+) -> int:
+    """The object branch a record is, when no field names it (shimgen checked
+    that at most one can match): it has every field the branch requires, no
+    field that only other branches declare, and the branch's values where the
+    branch fixes them (enums, constants)."""
+    for i, (required, foreign, tags) in enumerate(shapes):
+        if (
+            required.issubset(record)
+            and foreign.isdisjoint(record)
+            and all(k not in record or _within(record[k], allowed) for k, allowed in tags)
+        ):
+            return i
+    raise bad(pointer, f"fits no branch of the union ({names})")
+
+
+def _within(value: Any, allowed: frozenset[Any]) -> bool:
+    try:
+        return value in allowed
+    except TypeError:  # an object or array where a constant belongs
+        return False
