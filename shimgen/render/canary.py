@@ -24,6 +24,7 @@ from shimgen.schema.datelike import date_shapes
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 
 UNKNOWN_FIELD = "zz_not_in_schema"
+"""A field no schema declares: the canary carries it at the root and in each union branch."""
 _ALPHABET = "ghjkmnpqrstvwxyz"  # no hex digits: a hash or token cannot contain it by chance
 
 
@@ -60,6 +61,10 @@ def _value(node: SchemaNode, path: str, n: int) -> Any:
     return None
 
 
+def _unknown() -> dict[str, Any]:
+    return {UNKNOWN_FIELD: {"note": _text(UNKNOWN_FIELD, 0)}}
+
+
 def _held(node: SchemaNode, path: Path_) -> bool:
     """A recursion hub met anywhere but at its one opening (the listing's recursive leaf)."""
     return node.expand_at is not None and node.expand_at != path
@@ -77,7 +82,7 @@ def _build(
         return union_canary(
             node,
             lambda b: _build(b, path, stack, n, branch=False),
-            {UNKNOWN_FIELD: {"note": _text(UNKNOWN_FIELD, 0)}},
+            _unknown(),
         )
     if node.kind is Kind.OBJECT:
         out = {}
@@ -104,7 +109,7 @@ def schema_record(root: SchemaNode) -> dict[str, Any]:
 def canary_record(plan: ShimPlan) -> dict[str, Any]:
     """The internal canary record, plus a field the schema does not have (never emitted)."""
     record = schema_record(plan.internal.root)
-    record[UNKNOWN_FIELD] = {"note": _text(UNKNOWN_FIELD, 0)}
+    record.update(_unknown())
     return record
 
 

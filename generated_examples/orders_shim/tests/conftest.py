@@ -18,6 +18,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,33 @@ from orders_shim.app import SPEC, create_app
 from orders_shim.runtime import keys
 from orders_shim.runtime.settings import Settings
 
-# The schema-valid canary record and, per view, the canary texts it must not show and the
-# inbound field pairs: data generated beside this file (tests/http_canary.json).
-HTTP_DATA: dict[str, Any] = json.loads(
-    Path(__file__).with_name("http_canary.json").read_text(encoding="utf-8")
-)
-CANARY: dict[str, Any] = HTTP_DATA["record"]
-CANARY_UNFIT: list[str] = HTTP_DATA["unfit"]  # what the schema still refuses, if anything
+
+@dataclass(frozen=True)
+class Fixture:
+    """A canary record and, per view (None: no group), the canary texts its output must not
+    show (each with the window of characters that counts as a leak) and the inbound field pairs."""
+
+    record: dict[str, Any]
+    forbidden: dict[str | None, list[tuple[str, int]]]
+    inbound: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]]
+    unfit: list[str]  # what the schema still refuses, if anything
+
+
+def load_fixture(name: str) -> Fixture:
+    """A data file generated beside these tests (canary.json, http_canary.json)."""
+    data = json.loads(Path(__file__).with_name(name).read_text(encoding="utf-8"))
+    views = data["views"]
+    return Fixture(
+        record=data["record"],
+        forbidden={v["group"]: [(text, window) for text, window in v["forbidden"]] for v in views},
+        inbound={v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in views},
+        unfit=data.get("unfit", []),
+    )
+
+
+HTTP = load_fixture("http_canary.json")  # the canary repaired to pass the internal schema
+CANARY: dict[str, Any] = HTTP.record
+CANARY_UNFIT: list[str] = HTTP.unfit
 ISSUER = "https://idp.test/"
 AUDIENCE = "orders-shim"
 UPSTREAM_SECRET = "upstream-internal-detail-7Qx9"

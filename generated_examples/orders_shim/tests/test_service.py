@@ -14,14 +14,10 @@ import pytest
 
 from orders_shim.app import SPEC
 
-from .conftest import CANARY, HTTP_DATA, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP, UPSTREAM_SECRET, api_key, headers
 
-FORBIDDEN: dict[str | None, list[tuple[str, int]]] = {
-    v["group"]: [(text, window) for text, window in v["forbidden"]] for v in HTTP_DATA["views"]
-}
-INBOUND: dict[str | None, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in HTTP_DATA["views"]
-}
+FORBIDDEN = HTTP.forbidden
+INBOUND = HTTP.inbound
 ROUTES: list[dict[str, Any]] = []
 MAPPING_HEADER = f"{SPEC.name}; version={SPEC.version}; sha256={SPEC.sha256}"
 
