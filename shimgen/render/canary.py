@@ -21,7 +21,7 @@ from typing import Any
 from shimgen.check.plan import ShimPlan, View
 from shimgen.render.unions import union_canary
 from shimgen.schema.datelike import date_shapes
-from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
+from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path, held
 
 UNKNOWN_FIELD = "zz_not_in_schema"
 """A field no schema declares: the canary carries it at the root and in each union branch."""
@@ -65,15 +65,10 @@ def _unknown() -> dict[str, Any]:
     return {UNKNOWN_FIELD: {"note": _text(UNKNOWN_FIELD, 0)}}
 
 
-def _held(node: SchemaNode, path: Path_) -> bool:
-    """A recursion hub met anywhere but at its one opening (the listing's recursive leaf)."""
-    return node.expand_at is not None and node.expand_at != path
-
-
 def _build(
     node: SchemaNode, path: Path_, stack: tuple[int, ...], n: int, branch: bool = True
 ) -> Any:
-    if id(node) in stack or (node.kind is Kind.OBJECT and node.properties and _held(node, path)):
+    if id(node) in stack or (node.kind is Kind.OBJECT and node.properties and held(node, path)):
         return None
     stack = (*stack, id(node))
     if node.kind is Kind.UNION and branch:

@@ -20,9 +20,7 @@ from shimgen.check.unions import scalar_only
 from shimgen.render.unions import fill_union_copier
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import PASS, Treatment
-from shimgen.treatments.base import PY_TYPES, WHAT, Site, set_literal
-
-__all__ = ["PY_TYPES", "WHAT", "Generator", "set_literal"]
+from shimgen.treatments.base import Site
 
 
 @dataclass

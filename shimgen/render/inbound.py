@@ -17,11 +17,10 @@ from shimgen.render.codegen import (
     Stmt,
     parents,
     ptr,
-    set_literal,
 )
 from shimgen.schema.model import Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
-from shimgen.treatments.base import Site
+from shimgen.treatments.base import Site, set_literal
 
 if TYPE_CHECKING:
     from shimgen.check.plan import Rule

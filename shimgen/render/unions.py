@@ -32,7 +32,8 @@ def fill_union_copier(
     gen: Generator, fn: Function, node: SchemaNode, out: SchemaNode | None
 ) -> None:
     """Fill ``fn`` (``(v, p) -> copy``) for union ``node`` copied onto ``out``."""
-    from shimgen.render.codegen import Stmt, ptr, set_literal
+    from shimgen.render.codegen import Stmt, ptr
+    from shimgen.treatments.base import set_literal
 
     d = dispatch(node)
     if not isinstance(d, Dispatch):  # the checker refused it; never reached from a clean plan

@@ -17,7 +17,7 @@ from shimgen.check.plan import Derived, Rule, ShimPlan, View
 from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
-from shimgen.schema.model import LoadedSchema, format_path
+from shimgen.schema.model import LoadedSchema, Path_, format_path
 from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
 from shimgen.treatments import REGISTRY, Treatment
 
@@ -34,10 +34,6 @@ def categories() -> tuple[tuple[str, tuple[str, ...], str], ...]:
         (cat, tuple(n for n, d in REGISTRY.items() if d.category == cat), meaning)
         for cat, meaning in TREATMENT_CATEGORIES
     )
-
-
-CATEGORIES = categories()
-CATEGORY_OF = {name: d.category for name, d in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class Cell:
     """What one view receives of one internal field."""
 
     treatment: str  # readable, e.g. ``mask(keep_last=4)``
-    category: str  # one of CATEGORIES
+    category: str  # one of categories()
     external: str  # external path, "" when dropped
     inbound: bool  # external callers in this view may send the field back
 
@@ -182,7 +178,8 @@ def build_report(result: CheckResult) -> Report:
         raise ValueError("a mapping with errors has no review report; run `shimgen check`")
     views = plan.views
     entries = plan.entries  # as written: a default once, with its exceptions, not field by field
-    rows = tuple(_field_row(plan, rule) for rule in entries)
+    defaults = {e.internal: e for e in plan.entries if e.is_default}
+    rows = tuple(_field_row(plan, rule, defaults) for rule in entries)
     return Report(
         name=plan.name,
         version=plan.version,
@@ -249,19 +246,23 @@ def _cell(rule: Rule, view: View) -> Cell:
     )
 
 
-def _field_row(plan: ShimPlan, rule: Rule) -> FieldRow:
+def _field_row(plan: ShimPlan, rule: Rule, defaults: dict[Path_, Rule]) -> FieldRow:
     return FieldRow(
         rule.key,
         plan.levels.shown(rule.classification),
         str(rule.treat),
         tuple(_cell(rule, v) for v in plan.views),
         rule.why or "",
-        _scope(plan, rule),
+        _scope(rule, defaults),
     )
 
 
-def _scope(plan: ShimPlan, rule: Rule) -> str:
-    """More specific wins, in words: a default's reach and exceptions, or an exception's default."""
+def _scope(rule: Rule, defaults: dict[Path_, Rule]) -> str:
+    """More specific wins, in words: a default's reach and exceptions, or an exception's default.
+
+    ``defaults`` maps each default entry's internal path to it; the nearest one
+    enclosing ``rule`` is its longest strict prefix found there.
+    """
     if rule.is_default:
         n = len(rule.remainder)
         fields = f"the {n} other field{'s' if n != 1 else ''}" if n else "no other field"
@@ -269,15 +270,11 @@ def _scope(plan: ShimPlan, rule: Rule) -> str:
             f"default for {fields} under it now, and any the schema adds later; "
             f"exceptions: {', '.join(rule.exceptions)}"
         )
-    enclosing = [
-        e
-        for e in plan.entries
-        if e.is_default and rule.internal[: len(e.internal)] == e.internal and e is not rule
-    ]
-    if not enclosing:
-        return ""
-    nearest = max(enclosing, key=lambda e: len(e.internal))
-    return f"exception to the default of {nearest.key}"
+    for end in range(len(rule.internal) - 1, 0, -1):
+        nearest = defaults.get(rule.internal[:end])
+        if nearest is not None:
+            return f"exception to the default of {nearest.key}"
+    return ""
 
 
 def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:

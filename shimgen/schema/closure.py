@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shimgen.schema.refs import (
+    DATA_KEYWORDS,
     DocumentStore,
     Located,
     definition_name,
@@ -30,8 +31,6 @@ from shimgen.schema.refs import (
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
-_NOT_SCHEMAS = frozenset({"enum", "const", "default", "example", "examples"})
-"""Keywords whose values are data, not schemas: a ``$ref`` key in them is data too."""
 _IDENTIFIERS = ("$id", "id")
 
 
@@ -94,7 +93,7 @@ class _Bundle:
                 continue  # refs are resolved: a base URI left behind would re-scope them
             elif top and key in ("$defs", "definitions"):
                 continue  # what is used is bundled by name; the rest is not modelled
-            elif key in _NOT_SCHEMAS:
+            elif key in DATA_KEYWORDS:
                 out[key] = sub
             elif key == "discriminator" and isinstance(sub, dict):
                 out[key] = self._discriminator(loc.child(key))

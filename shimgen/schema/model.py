@@ -141,7 +141,7 @@ def iter_leaves(
     leaves. ``prefix`` is the path at which ``root`` is opened (absolute, from the
     loaded root), so walks started below the root agree with the full walk.
     """
-    if prefix and _held(root, prefix):
+    if prefix and held(root, prefix):
         path = prefix[:-1] if prefix[-1] == ARRAY else prefix
         yield Leaf(path, root, recursive=True)
         return
@@ -156,7 +156,7 @@ def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Lea
         yield Leaf(path, node, recursive=True)
         return
     if node.kind is Kind.OBJECT and node.properties:
-        if _held(node, path):
+        if held(node, path):
             yield Leaf(path, node, recursive=True)
         else:
             yield from iter_leaves(node, path, stack)
@@ -167,7 +167,7 @@ def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Lea
         and node.items.properties
     ):
         inner = (*stack, id(node))
-        if id(node.items) in inner or _held(node.items, (*path, ARRAY)):
+        if id(node.items) in inner or held(node.items, (*path, ARRAY)):
             yield Leaf(path, node, recursive=True)
         else:
             yield from iter_leaves(node.items, (*path, ARRAY), inner)
@@ -175,7 +175,7 @@ def _walk(node: SchemaNode, path: Path_, stack: tuple[int, ...]) -> Iterator[Lea
         yield Leaf(path, node, recursive=False)
 
 
-def _held(node: SchemaNode, opened_at: Path_) -> bool:
+def held(node: SchemaNode, opened_at: Path_) -> bool:
     """A recursion hub met anywhere but at the one path where it is opened."""
     return node.expand_at is not None and node.expand_at != opened_at
 

@@ -96,7 +96,7 @@ class Document:
                         base = urljoin(base, own)
                         found.setdefault(urldefrag(base).url, pointer)
                     for key, sub in value.items():
-                        if key not in _DATA_KEYWORDS and isinstance(sub, dict | list):
+                        if key not in DATA_KEYWORDS and isinstance(sub, dict | list):
                             todo.append((sub, f"{pointer}/{escape(str(key))}", base))
                 elif isinstance(value, list):
                     todo.extend((sub, f"{pointer}/{i}", base) for i, sub in enumerate(value))
@@ -122,8 +122,8 @@ class Document:
         return base, resource
 
 
-_DATA_KEYWORDS = frozenset({"enum", "const", "default", "example", "examples"})
-"""Keywords whose values are instance data: an ``$id`` key in them identifies nothing."""
+DATA_KEYWORDS = frozenset({"enum", "const", "default", "example", "examples"})
+"""Keywords whose values are instance data: an ``$id`` or ``$ref`` key in them is data too."""
 
 
 def _own_id(schema: dict[str, Any]) -> str | None:

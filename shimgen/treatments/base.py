@@ -291,6 +291,16 @@ class TreatmentDef(abc.ABC):
         return None
 
 
+def compare_ordered(
+    old: Treatment, new: Treatment, param: str, more: str, less: str
+) -> tuple[int, str]:
+    """``TreatmentDef.compare`` for a treatment where a larger ``param`` reveals more."""
+    a, b = old.param(param), new.param(param)
+    if a == b:
+        return 0, ""
+    return (1, more) if b > a else (-1, less)
+
+
 _UNSET = object()
 
 

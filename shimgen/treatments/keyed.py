@@ -17,6 +17,7 @@ from shimgen.treatments.base import (
     Site,
     Treatment,
     TreatmentDef,
+    compare_ordered,
     int_param,
     register,
 )
@@ -78,9 +79,10 @@ class Hash(TreatmentDef):
         return f"ks.hash(v, {site.context}, {t.param('length')})"
 
     def compare(self, old: Treatment, new: Treatment) -> tuple[int, str]:
-        a, b = old.param("length"), new.param("length")
-        if a == b:
-            return 0, ""
-        if b > a:
-            return 1, "a longer pseudonym: fewer collisions, so records link up more reliably"
-        return -1, "a shorter pseudonym: more collisions, so records link up less reliably"
+        return compare_ordered(
+            old,
+            new,
+            "length",
+            "a longer pseudonym: fewer collisions, so records link up more reliably",
+            "a shorter pseudonym: more collisions, so records link up less reliably",
+        )

@@ -13,6 +13,7 @@ from shimgen.treatments.base import (
     Treatment,
     TreatmentDef,
     TreatmentError,
+    compare_ordered,
     int_param,
     register,
 )
@@ -55,10 +56,9 @@ class Round(TreatmentDef):
         return f"_t.round_to(v, {t.param('digits')})"
 
     def compare(self, old: Treatment, new: Treatment) -> tuple[int, str]:
-        a, b = old.param("digits"), new.param("digits")
-        if a == b:
-            return 0, ""
-        return (1, "rounded to more digits") if b > a else (-1, "rounded to fewer digits")
+        return compare_ordered(
+            old, new, "digits", "rounded to more digits", "rounded to fewer digits"
+        )
 
 
 @register

@@ -13,6 +13,7 @@ from shimgen.treatments.base import (
     Treatment,
     TreatmentDef,
     TreatmentError,
+    compare_ordered,
     int_param,
     register,
 )
@@ -50,10 +51,9 @@ class Prefix(TreatmentDef):
         return f"_t.prefix(v, {t.param('length')})"
 
     def compare(self, old: Treatment, new: Treatment) -> tuple[int, str]:
-        a, b = old.param("length"), new.param("length")
-        if a == b:
-            return 0, ""
-        return (1, "a longer prefix is shown") if b > a else (-1, "a shorter prefix is shown")
+        return compare_ordered(
+            old, new, "length", "a longer prefix is shown", "a shorter prefix is shown"
+        )
 
 
 @register
@@ -123,7 +123,7 @@ class Mask(TreatmentDef):
     def versus(self, mine: Treatment, other: Treatment) -> tuple[int, str] | None:
         if other.name != "last4":
             return None
-        kept = int(mine.param("keep_first", 0)) + int(mine.param("keep_last", 0))
+        kept = self.reveals(mine)
         if int(mine.param("keep_last", 0)) >= 4:
             return 1, f"`{mine}` shows the last four characters and the length as well"
         if kept == 0:
