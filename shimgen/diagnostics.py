@@ -38,7 +38,7 @@ class Code(enum.StrEnum):
     UNDECLARED_GROUP = "SG110"  # group not declared in groups:
     MAP_INCOMPLETE = "SG111"  # internal enum value missing from map:
     UNION_PATH = "SG112"  # a path walks into a oneOf/anyOf union
-    RECURSIVE_PASS = "SG113"  # whole-field copy of a recursive structure
+    RECURSIVE_PASS = "SG113"  # retired: a recursive structure is copied by a recursive function
     ARRAY_SHAPE = "SG114"  # array levels of source and target do not line up
     BAD_TREATMENT = "SG115"  # unknown treatment or bad parameters
     OVERLAP = "SG116"  # retired: an entry inside another one is more specific and wins
@@ -55,7 +55,7 @@ class Code(enum.StrEnum):
     BAD_UPSTREAM = "SG127"  # upstream url_env not an env var name, or timeout not > 0
 
 
-RETIRED = frozenset({Code.OVERLAP})
+RETIRED = frozenset({Code.OVERLAP, Code.RECURSIVE_PASS})
 """Codes no check reports any more; kept so that old CI configs and docs still resolve."""
 
 

@@ -46,6 +46,7 @@ _CONSTRAINTS = (
     "const",
     "minItems",
     "maxItems",
+    "patternProperties",
 )
 
 _FORMATS: dict[str, str] = {
@@ -156,6 +157,8 @@ class Synthesizer:
         if kind is Kind.OBJECT:
             out: dict[str, Any] = {}
             for name, child in node.properties.items():
+                if child.kind is Kind.ANY and name not in node.required:
+                    continue  # a copy leaves an optional untyped field out
                 value = self.value(child, (*path, name), stack)
                 if value is not OMIT:
                     out[name] = value
@@ -169,10 +172,14 @@ class Synthesizer:
             count = max(1, min(2, int(c.get("maxItems", 2))))
             items = [self.value(node.items, (*path, ARRAY), stack) for _ in range(count)]
             items = [self._vary(v, i) for i, v in enumerate(items) if v is not OMIT]
+            if not items and int(c.get("minItems", 0)) > 0:
+                return OMIT  # recursion too deep for the one item the array needs
             return items
         if kind is Kind.MAP:
-            if node.values is None or node.values.kind is Kind.ANY:
-                return {"key1": "value1"}
+            if node.free_form:
+                return {}  # copied as {} (deny by default): its content is not declared
+            if "patternProperties" in c:
+                return {}  # keys must match a pattern (and the pydantic model says which)
             inner = self.value(node.values, (*path, "key1"), stack)
             return {} if inner is OMIT else {"key1": inner}
         if kind is Kind.UNION:

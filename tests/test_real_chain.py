@@ -11,8 +11,11 @@ validated with the package's own pydantic models and translated, and the
 output must equal the input restricted to the opened fields.
 
 A field stays ``drop`` only where the design says it cannot be passed:
-the external model has no such path, the field is a recursive leaf (passing
-it whole would copy forever: SG113), or its value is untyped (SG106). Every
+the external model has no such path, or its value is untyped (SG106); a
+required untyped field is ``redact``ed. Recursive fields are passed (their
+copy is a function that calls itself), and a free-form object (no declared
+field) is copied as ``{}``, which is why the synthesized record leaves them
+empty. Every
 other refusal is a failure of the case, or an ``xfail(strict=True)`` naming
 the engineer's item that removes it, so the marker fails loudly once fixed.
 """
@@ -47,6 +50,7 @@ from shimgen.schema.model import (
     iter_leaves,
     lookup,
 )
+from shimgen.treatments.fit import untyped_field
 from tests.conftest import _in_ci
 from tests.record_synth import Synthesizer
 
@@ -61,28 +65,7 @@ field opened, in at most 30 s), so the xfail turns into a loud XPASS once it is 
 GENERATE_BYTES = 3 * 1024**3
 """Address-space cap for the same subprocess: a runaway generation fails instead of swapping."""
 
-_BY_DESIGN = (
-    "a required external field has no treatment that fits (SG105): {} can only be "
-    "passed, and its whole copy holds {} (refused by design: SG106/SG107 untyped, "
-    "SG113 recursive); unions themselves are copied branch by branch (issue 9 item 8)"
-)
-BLOCKED: dict[str, str] = {
-    "stripe-customer-charge.openapi.json#customer": _BY_DESIGN.format(
-        "`sources.data`, `subscriptions.data[].customer`, `discount.coupon`",
-        "Stripe's `x-extract-stub` objects (no declared fields) in some union branch",
-    ),
-    "stripe-customer-charge.openapi.json#charge": _BY_DESIGN.format(
-        "`transfer_data.destination`",
-        "Stripe's `x-extract-stub` objects (no declared fields) in the `account` branch",
-    ),
-    "schemastore-github-workflow.schema.json": _BY_DESIGN.format(
-        "`jobs`", "the recursive `configuration` union (`with:` values)"
-    )
-    + "; `on` is a union whose string branch is an enum, so `redact` does not fit",
-    "schemastore-github-workflow.schema.json#normalJob": _BY_DESIGN.format(
-        "`strategy.matrix`", "the recursive `configuration` union"
-    ),
-}
+BLOCKED: dict[str, str] = {}
 """README line -> the engineer's item blocking it today (becomes an xfail(strict=True))."""
 
 
@@ -165,42 +148,24 @@ def untyped(node: SchemaNode) -> bool:
         seen.add(id(n))
         if n.kind is Kind.ANY:
             return True
-        todo.extend(_children(n))
+        if n.free_form:  # a free-form object is copied as {}: nothing inside crosses
+            continue
+        todo.extend(c for k, c in n.properties.items() if not untyped_field(n, k))
+        todo.extend(x for x in (n.items, n.values) if x is not None)
+        todo.extend(n.variants)
     return False
-
-
-def _children(node: SchemaNode) -> list[SchemaNode]:
-    return [
-        *node.properties.values(),
-        *(x for x in (node.items, node.values) if x is not None),
-        *node.variants,
-    ]
-
-
-def cyclic(node: SchemaNode, memo: dict[int, bool], stack: tuple[int, ...] = ()) -> bool:
-    """Does a whole-field copy of ``node`` meet a cycle (SG113 by design)?"""
-    if id(node) in stack:
-        return True
-    if id(node) in memo:
-        return memo[id(node)]
-    inner = (*stack, id(node))
-    found = any(cyclic(child, memo, inner) for child in _children(node))
-    if not found or not any(id(c) in inner for c in _children(node)):
-        memo[id(node)] = found  # a verdict that does not depend on the walk above
-    return found
 
 
 REDACTION = "[redacted]"
 
 
-def treatment(leaf: Leaf, external: SchemaNode, memo: dict[int, bool]) -> str:
-    """`pass` where the design allows it; `redact` for an untyped field the external
-    side requires (FHIR's `text.div` is xhtml with no type); `drop` otherwise."""
+def treatment(leaf: Leaf, external: SchemaNode) -> str:
+    """`pass` where the design allows it (recursive fields too: their copy calls
+    itself); `redact` for an untyped field the external side requires (FHIR's
+    `text.div` is xhtml with no type); `drop` otherwise."""
     try:
         lookup(external, leaf.path)
     except PathError:
-        return "drop"
-    if leaf.recursive or cyclic(leaf.node, memo):
         return "drop"
     if untyped(leaf.node):
         names = [seg for seg in leaf.path if seg != ARRAY]
@@ -221,9 +186,8 @@ def open_fields(
     field_lines = [i for i in range(start, len(lines)) if lines[i].startswith("  ")]
     assert len(field_lines) == len(leaves), "init lists one line per field"
     opened: dict[Path_, str] = {}
-    memo: dict[int, bool] = {}
     for i, leaf in zip(field_lines, leaves, strict=True):
-        treat = treatment(leaf, external, memo)
+        treat = treatment(leaf, external)
         if treat != "drop":
             key, sep, rest = lines[i].partition(": drop")
             assert sep, lines[i]

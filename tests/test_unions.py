@@ -63,6 +63,7 @@ DEFS: dict[str, Any] = {
         "properties": {"type": {"type": "string"}, "q": {"type": "integer"}},
     },
     "Labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    "Stub": {"type": "object", "additionalProperties": True, "x-extract-stub": True},
     "Tree": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/$defs/Tree"}}]},
 }
 
@@ -153,7 +154,33 @@ SHAPES = [
     ),
     Shape("ambiguous", {"anyOf": [ref("A"), ref("Loose")]}, refused=("A", "Loose")),
     Shape("map_or_object", {"anyOf": [ref("Labels"), ref("A")]}, refused=("Labels", "A")),
-    Shape("recursive", ref("Tree"), refused=("Tree",), code=Code.RECURSIVE_PASS),
+    Shape("free_form", ref("Stub"), [({"a": 1, "b": {"c": [2]}}, {}), ({}, {})], [("x", "")]),
+    Shape(
+        "object_or_free_form",
+        {"anyOf": [ref("A"), ref("Stub"), {"type": "string"}]},
+        [({"a": "1", "x": 2, "z": 3}, {"a": "1", "x": 2}), ({"b": 1}, {}), ("s", "s")],
+        [({"a": 5}, "/a")],
+    ),
+    Shape(
+        "tagged_or_free_form",
+        {"oneOf": [ref("Card"), ref("Bank"), ref("Stub")]},
+        [
+            (CARD, {"kind": "card", "last4": "4242", "brand": "visa"}),
+            ({"kind": "coupon", "percent": 5}, {}),
+            ({"iban": "DE89"}, {}),
+        ],
+    ),
+    Shape(
+        "shapes_or_free_form",
+        {"oneOf": [ref("A"), ref("B"), ref("Stub")]},
+        [({"a": "1", "q": 1}, {"a": "1"}), ({"b": "2"}, {"b": "2"}), ({"c": 3}, {})],
+    ),
+    Shape(
+        "recursive",
+        ref("Tree"),
+        [("leaf", "leaf"), (["a", ["b", ["c", []]]], ["a", ["b", ["c", []]]])],
+        [(["a", [1]], "/1/0")],
+    ),
 ]
 
 CONTAINERS = ("field", "nullable", "items", "values")

@@ -13,7 +13,7 @@ import string
 from shimgen.check.classify import Classifier
 from shimgen.check.plan import Derived, Rule, array_depth
 from shimgen.check.specific import default_to, enclosing
-from shimgen.check.types import RecursiveCopy, applicable, treatment_fit
+from shimgen.check.types import applicable, treatment_fit
 from shimgen.diagnostics import Code, Finding
 from shimgen.mapping.levels import Levels
 from shimgen.mapping.load import LoadedMapping
@@ -234,17 +234,7 @@ class Resolver:
                     "use `[]` at the same depth on both sides (`cards[].number` -> `methods[].last4`)",
                 )
                 return
-            try:
-                reason = treatment_fit(t, rule.in_node, rule.out_node)
-            except RecursiveCopy as exc:
-                self.error(
-                    Code.RECURSIVE_PASS,
-                    f"`{rule.label}` is recursive (through {exc.name}); copying it whole "
-                    "would walk it forever",
-                    at,
-                    "drop it, or map the levels you need field by field",
-                )
-                continue
+            reason = treatment_fit(t, rule.in_node, rule.out_node)
             if reason:
                 self.error(
                     Code.TYPE_MISMATCH,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from shimgen.schema.model import SchemaNode
 from shimgen.treatments import Treatment
-from shimgen.treatments.fit import RecursiveCopy, pass_fit
+from shimgen.treatments.fit import pass_fit
 
-__all__ = ["RecursiveCopy", "applicable", "pass_fit", "treatment_fit"]
+__all__ = ["applicable", "pass_fit", "treatment_fit"]
 
 
 def treatment_fit(t: Treatment, src: SchemaNode, dst: SchemaNode) -> str | None:

@@ -31,7 +31,28 @@ from weakref import WeakKeyDictionary
 
 from shimgen.schema.model import SCALARS, Kind, SchemaNode
 
-Fit = Callable[[SchemaNode, SchemaNode, tuple[int, ...]], "str | None"]
+
+class Walk:
+    """The (internal, external) node pairs a structural fit is inside, by depth.
+
+    A pair met again is a recursive copy, which fits if the rest does (copies of
+    finite values end). ``low`` is the shallowest pair assumed so far in the
+    current subtree: a result that assumed nothing above its own pair is final.
+    """
+
+    __slots__ = ("depth", "low")
+
+    def __init__(self) -> None:
+        self.depth: dict[tuple[int, int], int] = {}
+        self.low = UNUSED
+
+
+UNUSED = 1 << 62
+"""``Walk.low`` when no pair on the walk was assumed."""
+
+Copying = Walk | None
+
+Fit = Callable[[SchemaNode, SchemaNode, Copying], "str | None"]
 
 PY_CLASSES: dict[Kind, tuple[str, ...]] = {
     Kind.STRING: ("str",),
@@ -63,15 +84,19 @@ class Dispatch:
     tag: str | None = None  # the field that names the object branch
     tag_values: tuple[tuple[Any, int], ...] = ()  # value -> index into ``objects``
     shapes: tuple[Shape, ...] = ()  # structural match, one per object branch
+    fallback: SchemaNode | None = None  # free-form branch: an object no other branch claims
 
     @property
     def how(self) -> str:
         """How an object is matched to its branch, for messages and the review."""
-        if len(self.objects) < 2:
-            return "by JSON type"
+        rest = (
+            f"; any other object is {label(self.fallback)}, copied as {{}}" if self.fallback else ""
+        )
+        if len(self.objects) < (1 if self.fallback else 2):
+            return "by JSON type" + rest
         if self.tag is not None:
-            return f"by the value of `{self.tag}`"
-        return "by the fields each branch requires"
+            return f"by the value of `{self.tag}`" + rest
+        return "by the fields each branch requires" + rest
 
 
 _CACHE: WeakKeyDictionary[SchemaNode, Dispatch | str] = WeakKeyDictionary()
@@ -125,13 +150,16 @@ def dispatch(node: SchemaNode) -> Dispatch | str:
 def _dispatch(node: SchemaNode) -> Dispatch | str:
     branches = flatten(node)
     branches = tuple(b for b in branches if b.kind is not Kind.NULL)  # "or null": nullable
-    untyped = [b for b in branches if b.kind is Kind.ANY or _any_map(b)]
+    untyped = [b for b in branches if b.kind is Kind.ANY]
     if untyped:
         return f"branch {label(untyped[0])} of the union could hold anything; drop or redact it"
     scalars = tuple(b for b in branches if b.kind in SCALARS)
     arrays = tuple(b for b in branches if b.kind is Kind.ARRAY)
-    maps = tuple(b for b in branches if b.kind is Kind.MAP)
+    maps = tuple(b for b in branches if b.kind is Kind.MAP and not b.free_form)
     objects = tuple(b for b in branches if b.kind is Kind.OBJECT)
+    # Free-form branches declare no field: an object no other branch claims is
+    # theirs, and its copy is {} (several of them copy the same {}).
+    fallback = next((b for b in branches if b.free_form), None) if not maps else None
     for group, what in ((arrays, "array"), (maps, "map")):
         if len(group) > 1 and not all(plain(b) for b in group):
             return (
@@ -143,13 +171,15 @@ def _dispatch(node: SchemaNode) -> Dispatch | str:
             f"the map branch {names(maps)} and the object branches {names(objects)} "
             "cannot be told apart (both are JSON objects)"
         )
-    base = Dispatch(node, branches, scalars, arrays, maps, objects)
-    if len(objects) < 2:
+    base = Dispatch(node, branches, scalars, arrays, maps, objects, fallback=fallback)
+    if len(objects) < (1 if fallback else 2):
         return base
     found = _by_discriminator(node, branches, objects) or _by_tag(objects)
     if found is not None:
         tag, values = found
-        return Dispatch(node, branches, scalars, arrays, maps, objects, tag, values)
+        return Dispatch(
+            node, branches, scalars, arrays, maps, objects, tag, values, fallback=fallback
+        )
     shapes = _shapes(objects)
     for i, a in enumerate(objects):
         for j in range(i + 1, len(objects)):
@@ -160,11 +190,9 @@ def _dispatch(node: SchemaNode) -> Dispatch | str:
                     "no discriminator, no field with a different constant in each, and a "
                     f"record of one may be a record of the other (branches: {names(objects)})"
                 )
-    return Dispatch(node, branches, scalars, arrays, maps, objects, shapes=tuple(shapes))
-
-
-def _any_map(node: SchemaNode) -> bool:
-    return node.kind is Kind.MAP and (node.values is None or node.values.kind is Kind.ANY)
+    return Dispatch(
+        node, branches, scalars, arrays, maps, objects, shapes=tuple(shapes), fallback=fallback
+    )
 
 
 def _by_discriminator(
@@ -299,7 +327,7 @@ def copy_refusal(node: SchemaNode) -> str | None:
 
 
 def pairs(
-    src: SchemaNode, dst: SchemaNode | None, fit: Fit, stack: tuple[int, ...] = ()
+    src: SchemaNode, dst: SchemaNode | None, fit: Fit, stack: Copying = None
 ) -> list[tuple[SchemaNode, SchemaNode | None, str | None]]:
     """Each internal branch with the external schema its copy must fit, and why not.
 
@@ -336,7 +364,7 @@ def pairs(
     return out
 
 
-def _fit(b: SchemaNode, t: SchemaNode, fit: Fit, stack: tuple[int, ...]) -> str | None:
+def _fit(b: SchemaNode, t: SchemaNode, fit: Fit, stack: Copying) -> str | None:
     if t.kind is Kind.UNION:
         return fit(b, t, stack)
     same = b.kind is t.kind or (b.kind is Kind.INTEGER and t.kind is Kind.NUMBER)
@@ -345,7 +373,7 @@ def _fit(b: SchemaNode, t: SchemaNode, fit: Fit, stack: tuple[int, ...]) -> str 
     return fit(b, t, stack)
 
 
-def union_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...], fit: Fit) -> str | None:
+def union_fit(src: SchemaNode, dst: SchemaNode, stack: Copying, fit: Fit) -> str | None:
     """Why a whole copy of union ``src`` does not fit ``dst`` (the first branch that does not)."""
     d = dispatch(src)
     if isinstance(d, str):

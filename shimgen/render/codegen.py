@@ -21,6 +21,7 @@ from shimgen.render.unions import fill_union_copier
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import PASS, Treatment
 from shimgen.treatments.base import Site
+from shimgen.treatments.fit import untyped_field
 
 
 @dataclass
@@ -380,7 +381,7 @@ class Generator:
             name, f"Copy {node.describe()}: declared fields only.", "v: Any, p: str", returns=""
         )
         self.mod.functions.append(fn)
-        if node.kind is Kind.OBJECT:
+        if node.kind is Kind.OBJECT or node.free_form:  # free-form: no declared field, {}
             fn.body.append(
                 Stmt(
                     "copy_object",
@@ -393,6 +394,7 @@ class Generator:
                                 self.copy_expr(c, out.properties.get(k) if out else None),
                             )
                             for k, c in node.properties.items()
+                            if not untyped_field(node, k)
                         ]
                     },
                 )

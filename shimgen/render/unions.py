@@ -69,7 +69,10 @@ def fill_union_copier(
                 }
             )
     objects = d.objects
-    if len(objects) == 1:
+    default = copier(d.fallback) if d.fallback is not None else ""
+    if not objects and default:
+        groups.append({"test": "c is dict", "how": "copy", "fn": default})
+    elif len(objects) == 1 and not default:
         groups.append({"test": "c is dict", "how": "copy", "fn": copier(objects[0])})
     elif objects and d.tag is not None:
         groups.append(
@@ -80,6 +83,7 @@ def fill_union_copier(
                 "ptr": ptr((d.tag,)),
                 "cases": [(value, copier(objects[i])) for value, i in d.tag_values],
                 "names": ", ".join(repr(v) for v, _ in d.tag_values),
+                "default": default,
             }
         )
     elif objects:
@@ -102,6 +106,7 @@ def fill_union_copier(
                 "shapes": shapes,
                 "fns": [copier(o) for o in objects],
                 "names": names(objects),
+                "default": default,
             }
         )
     shown = names(d.branches).replace("\\", "/").replace('"', "'")

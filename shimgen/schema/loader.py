@@ -24,6 +24,7 @@ line of the offending ``$ref``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,16 @@ class _Builder:
         self.store = store
         self.memo: dict[tuple[tuple[Path, str], ...], SchemaNode] = {}
         self.pending: list[tuple[SchemaNode, tuple[Located, ...]]] = []
+        self.beside: list[tuple[SchemaNode, tuple[Located, ...]]] = []  # see _branches
 
     def build(self, start: Located) -> SchemaNode:
         root = self.node((start,))
-        while self.pending:
-            node, locs = self.pending.pop()
-            self._fill(node, locs)
+        while self.pending or self.beside:
+            while self.pending:
+                node, locs = self.pending.pop()
+                self._fill(node, locs)
+            if self.beside:
+                self._give_items(*self.beside.pop())
         mark_recursion_hubs(root)
         return root
 
@@ -212,7 +217,7 @@ class _Builder:
         if union is not None and not has_properties:
             # Several real branches, and no fixed fields beside them to keep.
             node.kind = Kind.UNION
-            node.variants = tuple(self.node((b,)) for b in union)
+            node.variants = self._branches(node, union, dicts)
             if union_at is not None:
                 node.discriminator = read_discriminator(self.store, union_at, union)
             return
@@ -239,6 +244,27 @@ class _Builder:
             node.pattern = None
             return
         self._shape(node, dicts)
+
+    def _branches(
+        self, node: SchemaNode, union: list[Located], dicts: list[_Part]
+    ) -> tuple[SchemaNode, ...]:
+        """The union's branches. An ``items`` beside the ``oneOf`` constrains every
+        array, so an array branch that declares no items of its own takes it
+        (SchemaStore's ``types: oneOf[array, string]`` used with ``items: {enum}``).
+        Branches are filled later, so that is settled in :meth:`build`."""
+        beside = tuple(
+            loc.child("items") for d, loc, _ in dicts if isinstance(d.get("items"), dict)
+        )
+        if beside:
+            self.beside.append((node, beside))
+        return tuple(self.node((b,)) for b in union)
+
+    def _give_items(self, node: SchemaNode, beside: tuple[Located, ...]) -> None:
+        variants = list(node.variants)
+        for i, branch in enumerate(variants):
+            if branch.kind is Kind.ARRAY and branch.items and branch.items.kind is Kind.ANY:
+                variants[i] = dataclasses.replace(branch, items=self.node(beside))
+        node.variants = tuple(variants)
 
     def _annotate(self, node: SchemaNode, dicts: list[_Part], force_null: bool) -> None:
         """Annotations: the first one found wins, the node's own schema first."""

@@ -82,6 +82,13 @@ class SchemaNode:
     # recursive leaf. None: opened wherever it appears (stack rule only).
     expand_at: Path_ | None = None
 
+    @property
+    def free_form(self) -> bool:
+        """An object that declares no field and allows any (``{type: object}``,
+        ``additionalProperties: true``; Stripe's extract stubs). Its content has
+        no declared fields, so a copy of it is ``{}``: deny by default."""
+        return self.kind is Kind.MAP and (self.values is None or self.values.kind is Kind.ANY)
+
     def describe(self, _stack: frozenset[int] = frozenset()) -> str:
         """A short human type name for messages: ``string (date)``, ``array of Card``.
 

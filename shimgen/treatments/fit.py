@@ -9,20 +9,50 @@ finding) or None.
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from shimgen.check import unions
 from shimgen.schema.model import SCALARS, Kind, SchemaNode
 
-
-class RecursiveCopy(Exception):
-    """A whole-field ``pass`` would have to copy a recursive structure forever."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+_KNOWN: WeakKeyDictionary[SchemaNode, dict[SchemaNode, str | None]] = WeakKeyDictionary()
+"""Final answers of :func:`pass_fit` per (internal, external) pair. Real schemas share
+their types everywhere (Stripe's customer reaches itself through a dozen paths), so
+without it one comparison walks the same pairs exponentially often."""
 
 
-def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | None:
-    """Structural fit of a copied value; raises :class:`RecursiveCopy` on a cycle."""
+def pass_fit(src: SchemaNode, dst: SchemaNode, stack: unions.Copying = None) -> str | None:
+    """Structural fit of a copied value.
+
+    A recursive schema (a tree, FHIR's ``Extension``, a JSON-like ``configuration``)
+    is copied by a generated function that calls itself, as deep as the value goes:
+    the pair met again fits if everything else on the way does (a coinductive
+    answer: it is final once the outermost pair it assumed is answered).
+    """
+    if src.kind in SCALARS or src.free_form or src.kind is Kind.ANY:
+        return _fit(src, dst, stack)
+    known = _KNOWN.get(src)
+    if known is not None and dst in known:
+        return known[dst]
+    walk = stack if stack is not None else unions.Walk()
+    key = (id(src), id(dst))
+    if key in walk.depth:
+        walk.low = min(walk.low, walk.depth[key])
+        return None
+    depth = walk.depth[key] = len(walk.depth)
+    outer, walk.low = walk.low, unions.UNUSED
+    try:
+        reason = _fit(src, dst, walk)
+    finally:
+        del walk.depth[key]
+    if reason is not None or walk.low >= depth:  # a failure is final, so is a proof
+        _KNOWN.setdefault(src, {})[dst] = reason
+    walk.low = min(outer, walk.low)
+    return reason
+
+
+def _fit(src: SchemaNode, dst: SchemaNode, stack: unions.Copying) -> str | None:
+    if src.free_form:  # copied as {}: it fits any object that requires nothing
+        return None if _takes_empty(dst) else f"it is copied as {{}}, not {dst.describe()}"
     if src.kind is Kind.ANY:
         return "an untyped internal value could hold anything; drop or redact it"
     if dst.kind is Kind.ANY:
@@ -30,23 +60,19 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | 
     if src.kind is Kind.UNION:
         return unions.union_fit(src, dst, stack, pass_fit)  # branch by branch
     if dst.kind is Kind.UNION:
-        reasons = [pass_fit(src, v, stack) for v in dst.variants]
-        return (
-            None
-            if any(r is None for r in reasons)
-            else f"{src.describe()} fits no branch of {dst.describe()}"
-        )
+        if any(pass_fit(src, v, stack) is None for v in dst.variants):
+            return None
+        return f"{src.describe()} fits no branch of {dst.describe()}"
     if src.kind in SCALARS:
         return scalar_fit(src.kind, src, dst)
-    if id(src) in stack:
-        raise RecursiveCopy(unions.label(src))
-    stack = (*stack, id(src))
     if src.kind is Kind.ARRAY and dst.kind is Kind.ARRAY and src.items and dst.items:
         return pass_fit(src.items, dst.items, stack)
     if src.kind is Kind.MAP and dst.kind is Kind.MAP and src.values and dst.values:
         return pass_fit(src.values, dst.values, stack)
     if src.kind is Kind.OBJECT and dst.kind is Kind.OBJECT:
         for name, child in src.properties.items():
+            if untyped_field(src, name):
+                continue  # left out of the copy: a declared name with no declared type
             if name not in dst.properties:
                 return f"the external object has no field `{name}`; map the fields one by one"
             reason = pass_fit(child, dst.properties[name], stack)
@@ -57,6 +83,19 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: tuple[int, ...]) -> str | 
             return f"the external object requires `{missing[0]}`, which the internal one lacks"
         return None
     return f"{src.describe()} does not fit {dst.describe()}"
+
+
+def untyped_field(node: SchemaNode, name: str) -> bool:
+    """An optional field of ``node`` with no type (``{}``, a description only): a copy
+    of ``node`` leaves it out, as it leaves out fields it does not declare. (A
+    required one cannot be left out: the copy is refused, SG106.)"""
+    return node.properties[name].kind is Kind.ANY and name not in node.required
+
+
+def _takes_empty(dst: SchemaNode) -> bool:
+    if dst.kind is Kind.UNION:
+        return any(_takes_empty(v) for v in dst.variants)
+    return dst.kind in (Kind.MAP, Kind.ANY) or (dst.kind is Kind.OBJECT and not dst.required)
 
 
 def _any_target(src: SchemaNode) -> str:

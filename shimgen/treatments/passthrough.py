@@ -41,7 +41,7 @@ class Pass(TreatmentDef):
         return unions.copy_refusal(src)  # every union inside the copy can find its branch
 
     def fit(self, t: Treatment, src: SchemaNode, dst: SchemaNode) -> str | None:
-        return pass_fit(src, dst, ())
+        return pass_fit(src, dst)
 
     def input_check(self, t: Treatment, em: Emitter, node: SchemaNode) -> str:
         cond = super().input_check(t, em, node)
