@@ -37,6 +37,7 @@ from shimgen.runtime.service import RouteSpec, ShimSpec  # noqa: E402
 KEY_PARTNER = "partner-" + "p" * 40
 KEY_HELPDESK = "helpdesk-" + "h" * 40
 KEY_SLOW = "slow-" + "s" * 40
+KEY_PORTAL = "portal-" + "o" * 40  # an external caller: proxy routes only
 
 RECORD: dict[str, Any] = {
     "id": "3f6c2a1e-8b4d-4c59-9a1f-2d7e6b0c4a11",
@@ -153,6 +154,7 @@ def make_spec(**changes: Any) -> ShimSpec:
         "routes": ROUTES,
         "upstream_env": "CUSTOMER_UPSTREAM_URL",
         "upstream_timeout": None,
+        "inbound_paths": ((("id",), ("customerId",)), (("status",), ("status",))),
     }
     fields.update(changes)
     return ShimSpec(**fields)
@@ -166,15 +168,21 @@ def write_callers(path: Path) -> Path:
     path.write_text(
         "callers:\n"
         "  - name: partner\n"
+        "    side: internal\n"
         "    groups: [support, billing]\n"
         f"    api_keys: ['{sha(KEY_PARTNER)}']\n"
         "  - name: helpdesk\n"
+        "    side: internal\n"
         "    groups: [support]\n"
         f"    api_keys: ['{sha(KEY_HELPDESK)}']\n"
         "  - name: slow\n"
+        "    side: internal\n"
         "    groups: [support]\n"
         f"    api_keys: ['{sha(KEY_SLOW)}']\n"
-        "    rate_limit: {per_second: 0.01, burst: 2}\n",
+        "    rate_limit: {per_second: 0.01, burst: 2}\n"
+        "  - name: portal\n"
+        "    groups: [support, billing]\n"
+        f"    api_keys: ['{sha(KEY_PORTAL)}']\n",
         encoding="utf-8",
     )
     return path

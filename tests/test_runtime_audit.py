@@ -39,6 +39,7 @@ GENESIS = "0" * 64
 CONTRACT_FIELDS = {
     "time",
     "request_id",
+    "caller_request_id",
     "caller",
     "group",
     "route",
@@ -58,6 +59,7 @@ def event(i: int = 0, **changes: Any) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "time": f"2026-11-24T20:00:{i % 60:02d}.123456Z",
         "request_id": f"req-{i}",
+        "caller_request_id": None,
         "caller": "partner-a",
         "group": "support",
         "route": "POST /v1/outbound",

@@ -392,14 +392,17 @@ def test_api_key_authentication_is_fast(authn: Authenticator) -> None:
 
 def test_valid_rs256_token(authn: Authenticator) -> None:
     caller = authn.authenticate(bearer(token()))
-    assert caller == Caller("app-7", frozenset({"support"}), "jwt")  # 'admin' is not declared
+    # 'admin' is not declared; the identity names the issuer, the side defaults to external
+    assert caller == Caller("app-7", frozenset({"support"}), "jwt", identity=f"jwt:{ISSUER}#app-7")
+    assert caller.side == "external"
 
 
 def test_bearer_scheme_is_case_insensitive_and_header_too(authn: Authenticator) -> None:
     assert authn.authenticate({"Authorization": f"bearer  {token()} "}).name == "app-7"
 
 
-def test_groups_as_space_separated_string(authn: Authenticator) -> None:
+def test_groups_as_space_separated_string_when_declared(tmp_path: Path) -> None:
+    authn = Authenticator(rsa_callers(tmp_path, "  groups_format: space-separated\n"))
     caller = authn.authenticate(bearer(token(groups="billing support root")))
     assert caller.groups == {"billing", "support"}
 
@@ -412,7 +415,7 @@ def test_missing_groups_claim_gives_no_groups(authn: Authenticator) -> None:
     assert info.value.status == 403
 
 
-@pytest.mark.parametrize("groups", [42, {"support": True}, ["support", 3]])
+@pytest.mark.parametrize("groups", [42, {"support": True}, ["support", 3], "support billing"])
 def test_malformed_groups_claim(authn: Authenticator, groups: Any) -> None:
     assert "'groups' claim" in deny(authn, bearer(token(groups=groups))).detail
 
@@ -430,7 +433,7 @@ def test_custom_claims(tmp_path: Path) -> None:
     extra = "  groups_claim: roles\n  caller_claim: client_id\n  leeway: 0\n"
     authn = Authenticator(rsa_callers(tmp_path, extra))
     caller = authn.authenticate(bearer(token(client_id="svc", roles=["fraud-review"])))
-    assert caller == Caller("svc", frozenset({"fraud-review"}), "jwt")
+    assert caller == Caller("svc", frozenset({"fraud-review"}), "jwt", identity=f"jwt:{ISSUER}#svc")
 
 
 def expect_bad_token(authn: Authenticator, tok: str, reason: str) -> AuthError:

@@ -8,6 +8,7 @@ can make the upstream fail in every way the contract names.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from starlette.testclient import TestClient
 from shimgen.runtime import proxy, service
 from shimgen.runtime.service import build_app
 from shimgen.runtime.settings import Settings
+from shimgen.runtime.validate import InternalFit
 from tests.service_support import (
     KEY_HELPDESK,
     KEYS_FILE,
@@ -39,6 +41,30 @@ from tests.test_service_runtime import assert_problem, audit_events
 
 LEAK = "upstream-secret-4111111111111111"
 SECOND = {**RECORD, "id": "a9d1b7c4-2e3f-4b8a-8c6d-5f0e1a2b3c44", "status": "X"}
+
+
+def uid(name: str) -> str:
+    """A uuid standing for one of FakeUpstream's scripted answers: internal ids are uuids
+    (the internal schema says so, and detokenized values are held to it)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+_SCRIPTED = {
+    uid(n): n
+    for n in [
+        "missing",
+        "boom",
+        "text",
+        "notjson",
+        "invalid",
+        "scalar",
+        "redirect",
+        "gone",
+        "untranslatable",
+        "teapot",
+        "slow",
+    ]
+}
 
 
 class FakeUpstream:
@@ -65,6 +91,7 @@ class FakeUpstream:
 
     async def one(self, request: Request) -> Response:
         cid = request.path_params["id"]
+        cid = _SCRIPTED.get(cid, cid)
         body = await request.body()
         self.seen.append(
             {
@@ -146,7 +173,7 @@ def test_get_detokenizes_forwards_declared_query_and_translates(
     [seen] = upstream.seen
     assert seen["path"] == f"/base/internal/customers/{RECORD['id']}"
     assert seen["query"] == [("expand", "cards"), ("expand", "x")]
-    assert seen["headers"]["x-request-id"] == "req-1"
+    assert seen["headers"]["x-request-id"] == response.headers["x-request-id"]  # the shim's own
     assert "x-api-key" not in seen["headers"] and "shim-group" not in seen["headers"]
     inbound, outbound = events(client)
     assert (inbound["direction"], inbound["outcome"]) == ("inbound", 200)
@@ -217,19 +244,19 @@ def test_path_param_that_does_not_reverse_is_404(
     ],
 )
 def test_upstream_failures(client: TestClient, internal_id: str, status: int) -> None:
-    response = client.get(f"/customers/{token(internal_id)}", headers=headers())
+    response = client.get(f"/customers/{token(uid(internal_id))}", headers=headers())
     assert_problem(response, status)
     no_leak(response)
 
 
 def test_upstream_204_is_passed_on_empty(client: TestClient) -> None:
-    response = client.get(f"/customers/{token('gone')}", headers=headers())
+    response = client.get(f"/customers/{token(uid('gone'))}", headers=headers())
     assert response.status_code == 204
     assert response.content == b""
 
 
 def test_untranslatable_upstream_answer_is_audited(client: TestClient) -> None:
-    client.get(f"/customers/{token('untranslatable')}", headers=headers())
+    client.get(f"/customers/{token(uid('untranslatable'))}", headers=headers())
     assert [(e["direction"], e["outcome"]) for e in events(client)] == [
         ("inbound", 200),
         ("outbound", 502),
@@ -275,7 +302,8 @@ def test_integer_path_param_is_converted(monkeypatch: pytest.MonkeyPatch) -> Non
         "GET", "/n/{n}", "GET", "/i/{k}", (("n", "n", "k", "k"),), frozenset({"support"}), (), False
     )
     endpoint = proxy.ProxyRoute.__new__(proxy.ProxyRoute)
-    endpoint.shim = type("S", (), {"spec": spec})()  # type: ignore[assignment]
+    anything = InternalFit({"components": {"schemas": {"InternalRecord": {}}}})
+    endpoint.shim = type("S", (), {"spec": spec, "internal_fit": anything})()  # type: ignore[assignment]
     endpoint.route = route
     endpoint.params = [("n", ["n"], ["k"], "k", True)]
     assert endpoint._internal_path({"n": "42"}, "support") == "/i/42"

@@ -62,6 +62,15 @@ def any_inbound(plan: ShimPlan) -> list[Rule]:
     return [r for r in plan.rules if any(_sends(r, v) for v in plan.views)]
 
 
+def inbound_paths(plan: ShimPlan) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """(internal path, external path) of every field some view may send, as segments.
+
+    The service checks the internal values inbound translation makes against the
+    internal schema; this lets its 422 point at the external field the caller sent.
+    """
+    return tuple((tuple(r.internal), tuple(r.external)) for r in any_inbound(plan))
+
+
 @dataclass(frozen=True)
 class RouteView:
     """A proxy route as ``app.py`` and the README render it (plain, sorted values)."""
@@ -150,6 +159,7 @@ def service_context(plan: ShimPlan) -> dict[str, Any]:
         "fields_out": [(g, fields_out(plan, g)) for g in groups],
         "fields_in": [(g, fields_in(plan, g)) for g in groups],
         "routes": route_views(plan),
+        "inbound_paths": inbound_paths(plan),
         "upstream_env": upstream.url_env if upstream else None,
         "upstream_timeout": (
             float(upstream.timeout) if upstream and upstream.timeout is not None else None
