@@ -191,6 +191,8 @@ def test_api_key_caller_bucket_is_its_own(client: TestClient) -> None:
         assert client.post("/v1/inbound", json={}, headers=headers()).status_code == 200
     assert client.post("/v1/inbound", json={}, headers=headers()).status_code == 429
     assert client.post("/v1/inbound", json={}, headers=bearer(sub="partner")).status_code == 200
+    # ... and the JWT caller's request (at the service's default rate) gave partner nothing back
+    assert client.post("/v1/inbound", json={}, headers=headers()).status_code == 429
 
 
 def test_string_groups_claim_is_refused_by_default(client: TestClient) -> None:
