@@ -5,9 +5,10 @@ is enough to drive ``to_external`` directly. Over HTTP every record is first val
 against the internal schema, so a canary that breaks a ``pattern`` or a ``maximum`` would
 be refused with 422 before any translation happened, and the leak test would prove
 nothing. This module repairs the canary, value by value, until the bundled internal
-schema accepts it: patterns are filled with a string drawn from the regex (``rstr``,
-seeded by the field path, so generation stays byte-identical), numbers are moved into
-range, lengths are cut or padded, and keys the schema forbids are removed.
+schema accepts it, formats included (the service holds detokenized values to them):
+patterns are filled with a string drawn from the regex (``rstr``, seeded by the field
+path, so generation stays byte-identical), known formats get a valid value, numbers are
+moved into range, lengths are cut or padded, and keys the schema forbids are removed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
+import uuid
 from typing import Any
 
 import jsonschema_rs
@@ -41,6 +43,21 @@ def _number(value: Any, low: float | None, high: float | None, seed: int) -> Any
         return int(lo + (seed % max(1, int(hi - lo))))
     fraction = ((seed % 997) + 1) / 999  # strictly inside (0, 1): never on an exclusive bound
     return round(lo + (hi - lo) * fraction, 6)
+
+
+# A valid value per format the service asserts on values it translates inbound (a
+# detokenized id must be a uuid if the internal schema says so), seeded like the rest.
+_FORMATS: dict[str, Any] = {
+    "uuid": lambda seed: str(uuid.UUID(int=seed << 64 | seed, version=4)),
+    "email": lambda seed: f"c{seed % 10**8}@example.com",
+    "date": lambda seed: f"{1950 + seed % 60}-0{1 + seed % 9}-1{seed % 9}",
+    "date-time": lambda seed: f"{1950 + seed % 60}-0{1 + seed % 9}-1{seed % 9}T12:00:00Z",
+    "time": lambda seed: "12:00:00Z",
+    "ipv4": lambda seed: f"192.0.2.{seed % 250 + 1}",
+    "ipv6": lambda seed: f"2001:db8::{seed % 65535:x}",
+    "hostname": lambda seed: f"h{seed % 10**6}.example.com",
+    "uri": lambda seed: f"https://example.com/c{seed % 10**6}",
+}
 
 
 def _repair(record: Any, error: Any, bounds: dict[str, list[float | None]]) -> bool:
@@ -73,6 +90,8 @@ def _repair(record: Any, error: Any, bounds: dict[str, list[float | None]]) -> b
         parent[key] = (str(value) * (int(kind.limit) + 1))[: max(int(kind.limit), 1)]
     elif name == "MaxItems":
         parent[key] = list(value)[: int(kind.limit)]
+    elif name == "Format" and kind.format in _FORMATS:
+        parent[key] = _FORMATS[kind.format](seed)
     else:
         return False
     return True
@@ -83,7 +102,7 @@ def valid_canary(
 ) -> tuple[dict[str, Any], list[str]]:
     """The canary repaired to fit ``components[ref]``, and what still does not fit (pointers)."""
     validator = jsonschema_rs.validator_for(
-        {"$ref": f"#/components/schemas/{ref}", "components": components}
+        {"$ref": f"#/components/schemas/{ref}", "components": components}, validate_formats=True
     )
     record = copy.deepcopy(canary)
     bounds: dict[str, list[float | None]] = {}

@@ -90,6 +90,9 @@ SPEC = ShimSpec(
     ),
     upstream_env="CUSTOMER_UPSTREAM_URL",
     upstream_timeout=5.0,
+    # (internal, external) path of each inbound field: detokenized values are checked
+    # against the internal schema, and a misfit points at the external field
+    inbound_paths=((("id",), ("customerId",)), (("status",), ("status",))),
 )
 
 

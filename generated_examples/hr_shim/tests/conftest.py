@@ -76,20 +76,28 @@ def api_key(caller: str) -> str:
 
 
 def callers_yaml(public_key_file: Path) -> str:
+    """Internal callers (one per group, ``all``, the JWT issuer's) and ``outside``, an external
+    caller in every group: the translation endpoints refuse it, the proxy routes serve it."""
     lines = ["callers:"]
     for group in SPEC.groups:
         digest = hashlib.sha256(api_key(f"only-{group}").encode()).hexdigest()
-        lines += [f"  - name: only-{group}", f"    groups: [{group}]"]
+        lines += [f"  - name: only-{group}", "    side: internal", f"    groups: [{group}]"]
         lines += [f"    api_keys: ['sha256:{digest}']"]
-    digest = hashlib.sha256(api_key("all").encode()).hexdigest()
-    lines += ["  - name: all", f"    groups: [{', '.join(SPEC.groups)}]"]
-    lines += [f"    api_keys: ['sha256:{digest}']"]
+    for name, side in (("all", "internal"), ("outside", "external")):
+        digest = hashlib.sha256(api_key(name).encode()).hexdigest()
+        lines += [
+            f"  - name: {name}",
+            f"    side: {side}",
+            f"    groups: [{', '.join(SPEC.groups)}]",
+        ]
+        lines += [f"    api_keys: ['sha256:{digest}']"]
     lines += [
         "jwt:",
         f"  issuer: {ISSUER}",
         f"  audience: {AUDIENCE}",
         "  algorithms: [RS256]",
         f"  public_key_file: {public_key_file}",
+        "  side: internal",
         "  groups_claim: groups",
         "  caller_claim: sub",
     ]

@@ -73,7 +73,7 @@ def test_every_crossing_is_recorded_without_values(trail: Path) -> None:
     for record in crossings:
         assert record["mapping"] == SPEC.name and record["mapping_version"] == SPEC.version
         assert record["mapping_sha256"] == SPEC.sha256 and record["group"] == group
-        assert record["caller"] == "all" and record["records"] == (
+        assert record["caller"] == "key:all" and record["records"] == (
             1 if record["direction"] == "outbound" else 1
         )
     assert crossings[0]["fields"] == list(SPEC.fields_out[group])

@@ -129,6 +129,22 @@ def test_authorization_matrix(
 
 
 @pytest.mark.parametrize("route", BUILTIN + ROUTES, ids=lambda r: f"{r['method']} {r['path']}")
+def test_external_caller_reaches_only_the_proxy_routes(
+    make_client: Any, upstream: Any, route: dict[str, Any]
+) -> None:
+    """``outside`` (side: external, every group) is refused the translation endpoints, which
+    carry internal values (outbound mints tokens, inbound detokenizes), and served on proxy routes."""
+    env = {SPEC.upstream_env: upstream.url} if SPEC.upstream_env else {}
+    client = make_client(**env)
+    group = route["groups"][0]
+    response = route_call(client, route, group, headers("outside", group))
+    if route in BUILTIN:
+        assert assert_problem(response, 403)["type"].endswith("/internal-only")
+    else:
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("route", BUILTIN + ROUTES, ids=lambda r: f"{r['method']} {r['path']}")
 def test_denials_on_every_route(
     make_client: Any, upstream: Any, make_jwt: Any, route: dict[str, Any]
 ) -> None:
@@ -197,6 +213,10 @@ def test_bad_input_is_refused_without_echoing_values(make_client: Any) -> None:
         415,
     )
     assert_problem(client.post("/v1/outbound", content=b'{"a": ', headers=hdrs), 400)
+    duplicate = assert_problem(
+        client.post("/v1/outbound", content=b'{"a": 1, "a": 2}', headers=hdrs), 400
+    )
+    assert duplicate["type"].endswith("/duplicate-key")  # I-JSON: a name at most once per object
     assert_problem(
         client.post("/v1/outbound", content=b"[" + b" " * 5000 + b"]", headers=hdrs), 413
     )
@@ -229,6 +249,20 @@ def test_rate_limit_answers_429_with_retry_after(make_client: Any) -> None:
     response = client.post("/v1/outbound", json=CANARY, headers=hdrs)
     assert_problem(response, 429)
     assert int(response.headers["retry-after"]) >= 1
+
+
+def test_failed_authentication_answers_429_after_the_burst(client: Any) -> None:
+    """Guessing keys is slowed down per client address: 20 failures at once, then one a second."""
+    bad = {
+        "X-API-Key": api_key("nobody"),
+        "Shim-Group": SPEC.groups[0],
+        "Content-Type": "application/json",
+    }
+    statuses = [
+        client.post("/v1/outbound", json=CANARY, headers=bad).status_code for _ in range(21)
+    ]
+    assert statuses == [401] * 20 + [429]
+    assert int(client.post("/v1/outbound", json=CANARY, headers=bad).headers["retry-after"]) >= 1
 
 
 def test_probes_metrics_and_openapi(client: Any) -> None:

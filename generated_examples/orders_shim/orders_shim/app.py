@@ -86,6 +86,9 @@ SPEC = ShimSpec(
     routes=(),
     upstream_env=None,
     upstream_timeout=None,
+    # (internal, external) path of each inbound field: detokenized values are checked
+    # against the internal schema, and a misfit points at the external field
+    inbound_paths=((("customer_id",), ("customerRef",)), (("status",), ("status",))),
 )
 
 

@@ -45,7 +45,10 @@ def shim_app(
     tmp_path_factory: pytest.TempPathFactory, issuer_key: tuple[Any, Path]
 ) -> Iterator[Any]:
     work = tmp_path_factory.mktemp("schemathesis")
-    (work / "callers.yaml").write_text(callers_yaml(issuer_key[1]), encoding="utf-8")
+    # Schemathesis sends bad credentials at full speed on purpose; like SHIM_RATE_LIMIT=0 below,
+    # the failed-authentication limit is set out of its way (test_service pins both limits).
+    loose = "failed_auth: {per_second: 100000, burst: 100000}\n"
+    (work / "callers.yaml").write_text(callers_yaml(issuer_key[1]) + loose, encoding="utf-8")
     env = {
         "SHIM_KEYS": keys.Keyset.generate("k1").to_json(),
         "SHIM_CALLERS_FILE": str(work / "callers.yaml"),

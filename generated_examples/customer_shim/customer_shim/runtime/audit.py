@@ -1,7 +1,7 @@
 """The audit trail: one hash-chained record per crossing, and the means to verify it.
 
 The service hands each crossing to ``sink.append(event)`` as a dict with
-exactly the contract's fields (time, request_id, caller, group, route,
+exactly the contract's fields (time, request_id, caller_request_id, caller, group, route,
 direction, mapping, mapping_version, mapping_sha256, records, fields, outcome,
 latency_ms): who crossed, how, and which fields with which treatment, never a
 value. The sink refuses any other key, so nothing else can be written, adds

@@ -39,7 +39,7 @@ from .errors import TranslationError
 from .logs import logger
 from .problems import HTTPProblem
 from .support import put
-from .validate import too_deep
+from .validate import too_deep, unfit_problem
 
 if TYPE_CHECKING:
     from .service import RouteSpec, Shim
@@ -244,6 +244,9 @@ class ProxyRoute:
             internal = self.shim.spec.to_internal(payload, group)
         except TranslationError:
             raise not_found from None
+        problems = self.shim.internal_fit.problems(internal)  # detokenized values must fit
+        if problems:
+            raise unfit_problem(problems)
         for _, _, path_in, internal_name, _ in self.params:
             found: Any = internal
             for key in path_in:

@@ -96,6 +96,7 @@ def _is_fields(v: object) -> bool:
 EVENT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "time": (_is_str, "a string"),
     "request_id": (_is_str, "a string"),
+    "caller_request_id": (_is_opt_str, "a string or null"),
     "caller": (_is_opt_str, "a string or null"),
     "group": (_is_opt_str, "a string or null"),
     "route": (_is_str, "a string"),
@@ -144,6 +145,9 @@ _INF: Final = math.inf
 def _plain_ok(e: dict[str, Any]) -> bool:
     """True when ``e`` (with exactly the contract keys) has values of exactly the expected types."""
     v = e["caller"]
+    if v is not None and type(v) is not str:
+        return False
+    v = e["caller_request_id"]
     if v is not None and type(v) is not str:
         return False
     v = e["group"]

@@ -25,8 +25,8 @@ import jwt
 from .callers import Caller, Callers, JwtConfig, RateLimit
 
 __all__ = [
-    "AuthError", "Authenticator", "Caller", "Callers", "JwtConfig", "RateLimit",
-    "RateLimiter", "get_header", "hash_api_key", "main", "new_api_key", "select_group",
+    "AuthError", "Authenticator", "Caller", "Callers", "FailedAuthLimiter", "JwtConfig",
+    "RateLimit", "RateLimiter", "get_header", "hash_api_key", "main", "new_api_key", "select_group",
 ]  # fmt: skip
 
 API_KEY_HEADER = "x-api-key"
@@ -71,11 +71,21 @@ class Authenticator:
     only; the key is loaded once, tokens are never cached.
     """
 
-    __slots__ = ("_bad_token", "_challenge", "_declared", "_decoder", "_jwt", "_keys")
+    __slots__ = (
+        "_bad_token",
+        "_challenge",
+        "_declared",
+        "_decoder",
+        "_jwt",
+        "_jwt_prefix",
+        "_keys",
+    )
 
     def __init__(self, callers: Callers, realm: str = "shim") -> None:
         self._keys = callers.api_keys
         self._jwt = callers.jwt
+        # A JWT caller's identity names its issuer: never equal to an API-key caller's.
+        self._jwt_prefix = f"jwt:{callers.jwt.issuer}#" if callers.jwt is not None else "jwt:"
         self._declared = callers.declared_groups
         self._decoder = jwt.PyJWT()
         realm = realm.replace("\\", "").replace('"', "")
@@ -139,12 +149,13 @@ class Authenticator:
             why = f"'{cfg.caller_claim}' claim does not name a caller"
             raise self._deny(f"the bearer token's {why}", self._bad_token)
         raw = claims.get(cfg.groups_claim, ())
-        if isinstance(raw, str):
-            raw = raw.split()
+        if isinstance(raw, str) and cfg.groups_space_separated:
+            raw = raw.split()  # only when the callers file says the IdP sends them so
         if not isinstance(raw, (list, tuple)) or not all(isinstance(g, str) for g in raw):
             why = f"'{cfg.groups_claim}' claim is not a list of group names"
             raise self._deny(f"the bearer token's {why}", self._bad_token)
-        return Caller(name, self._declared.intersection(raw), "jwt")
+        groups = self._declared.intersection(raw)
+        return Caller(name, groups, "jwt", side=cfg.side, identity=f"{self._jwt_prefix}{name}")
 
 
 # What to tell the caller for each PyJWT failure; claim names are fixed, never values.
@@ -236,11 +247,30 @@ class RateLimiter:
         )
 
     def for_caller(self, caller: Caller) -> float | None:
-        """:meth:`retry_after` with the caller's own rate limit, if the callers file sets one."""
+        """:meth:`retry_after` with the caller's own rate limit, if the callers file sets one.
+
+        The bucket is the caller's ``identity`` (``key:<name>``, ``jwt:<issuer>#<sub>``),
+        so a JWT subject named like an API-key caller never drains that caller's bucket.
+        """
         limit = caller.rate_limit
         if limit is None:
-            return self._take(caller.name, self.rate, self.burst)
-        return self._take(caller.name, limit.per_second, limit.burst)
+            return self._take(caller.identity, self.rate, self.burst)
+        return self._take(caller.identity, limit.per_second, limit.burst)
+
+    def waiting(self, name: str) -> float | None:
+        """Seconds until ``name``'s bucket holds a token again, or None; takes nothing."""
+        buckets = self._buckets
+        if name not in buckets:  # the common case, answered without the lock
+            return None
+        with self._lock:
+            bucket = buckets.get(name)
+            if bucket is None:
+                return None
+            tokens, last, rate, burst = bucket
+            elapsed = self._clock() - last
+            if elapsed > 0.0:
+                tokens = min(burst, tokens + elapsed * rate)
+            return None if tokens >= 1.0 or rate <= 0 else (1.0 - tokens) / rate
 
     def _take(self, name: str, rate: float, burst: float) -> float | None:
         if rate <= 0:
@@ -285,6 +315,34 @@ class RateLimiter:
         if excess > 0:  # least recently used first: smallest last use, then oldest bucket
             for key, _ in heapq.nsmallest(excess, self._buckets.items(), key=_last_use):
                 del self._buckets[key]
+
+
+class FailedAuthLimiter:
+    """Requests that fail authentication, counted per client address (a token bucket each).
+
+    Once an address has spent its bucket on failures, every request from it is
+    answered 429 *before* its credentials are checked, until a token refills: an
+    attacker guessing keys or replaying bad tokens gets slowed down, and costs no
+    hashing or signature checks meanwhile. Successful requests spend nothing.
+    """
+
+    __slots__ = ("_limiter",)
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        max_buckets: int = 10_000,
+    ) -> None:
+        self._limiter = RateLimiter(limit.per_second, limit.burst, clock, max_buckets)
+
+    def blocked(self, address: str) -> float | None:
+        """Seconds to wait if ``address`` has failed too often, else None."""
+        return self._limiter.waiting(address)
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication for ``address``."""
+        self._limiter.retry_after(address)
 
 
 def _last_use(item: tuple[str, list[float]]) -> float:

@@ -5,6 +5,7 @@ the identity provider whose JWTs the shim trusts::
 
     callers:
       - name: partner-portal            # [a-z0-9][a-z0-9._-]*, unique
+        side: external                  # internal | external [external]
         groups: [support]               # each must be a group of the mapping
         api_keys:                       # SHA-256 of each key, never the key itself
           - sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
@@ -17,9 +18,21 @@ the identity provider whose JWTs the shim trusts::
       public_key_file: /etc/shim/idp.pem   # for RS*/PS*/ES*/EdDSA (PEM key or certificate;
                                            # relative paths are relative to the callers file)
       secret_env: SHIM_JWT_SECRET          # for HS*; the secret itself lives in the environment
-      groups_claim: groups              # list of strings or space-separated string [groups]
+      side: external                    # the side of every caller of this issuer [external]
+      groups_claim: groups              # a list of strings [groups]
+      groups_format: list               # list | space-separated: a string claim is refused
+                                        # unless the IdP is declared to send one [list]
       caller_claim: sub                 # claim naming the caller [sub]
       leeway: 30                        # seconds of clock skew tolerated [30]
+    failed_auth: {per_second: 1, burst: 20}   # optional: requests that fail authentication,
+                                              # per client address, before 429 [1, 20]
+
+A caller's **side** says which domain it belongs to. External callers (the
+default, so forgetting the key never opens the wall) reach only the proxy
+routes; the translation endpoints carry internal values one way or the other
+and serve ``side: internal`` callers only. A caller's audit name and rate bucket
+say how it authenticated (``key:<name>``, ``jwt:<issuer>#<sub>``), so a JWT
+subject can never pass for an API-key caller of the same name.
 
 Only hashes are stored, so a leaked callers file (or repository) grants nothing;
 ``python -m <package>.runtime.auth new-key`` makes a key and its hash line.
@@ -44,7 +57,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from .settings import ConfigError
 
-__all__ = ["Caller", "Callers", "JwtConfig", "RateLimit"]
+__all__ = ["SIDES", "Caller", "Callers", "JwtConfig", "RateLimit"]
+
+Side = Literal["internal", "external"]
+SIDES: tuple[Side, ...] = ("internal", "external")
+GROUPS_FORMATS = ("list", "space-separated")
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.ASCII)
 _HASH_RE = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
@@ -84,14 +101,35 @@ class RateLimit:
     burst: int
 
 
+FAILED_AUTH = RateLimit(1.0, 20)
+"""Failed authentications allowed per client address: 20 at once, then one a second."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated caller; ``groups`` are only groups the mapping declares."""
+    """An authenticated caller; ``groups`` are only groups the mapping declares.
+
+    ``identity`` is the name the audit trail and the rate limiter use: it says how
+    the caller authenticated (``key:<name>``, ``jwt:<issuer>#<sub>``), so two
+    ways of authenticating never share one audit name or one rate bucket.
+    """
 
     name: str
     groups: frozenset[str]
     kind: Literal["api_key", "jwt"]
     rate_limit: RateLimit | None = None  # None: the service default applies
+    side: Side = "external"
+    identity: str = ""  # "": made from kind and name
+
+    def __post_init__(self) -> None:
+        if not self.identity:
+            prefix = "key" if self.kind == "api_key" else "jwt"
+            object.__setattr__(self, "identity", f"{prefix}:{self.name}")
+
+    @property
+    def internal(self) -> bool:
+        """Whether the caller belongs to the internal domain (may use the translation endpoints)."""
+        return self.side == "internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +143,8 @@ class JwtConfig:
     groups_claim: str = "groups"
     caller_claim: str = "sub"
     leeway: float = 30.0
+    side: Side = "external"
+    groups_space_separated: bool = False  # groups_format: space-separated
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +155,7 @@ class Callers:
     callers: tuple[Caller, ...] = ()
     api_keys: tuple[tuple[bytes, Caller], ...] = ()
     jwt: JwtConfig | None = None
+    failed_auth: RateLimit = FAILED_AUTH  # per client address, see the module docstring
 
     @classmethod
     def load(
@@ -216,7 +257,10 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_JWT_KEYS = "issuer audience algorithms public_key_file secret_env groups_claim caller_claim leeway"
+_JWT_KEYS = (
+    "issuer audience algorithms public_key_file secret_env side groups_claim groups_format "
+    "caller_claim leeway"
+)
 _ALGS = ", ".join([*_HMAC_MIN_BYTES, *_PUBLIC_ALGS])
 
 
@@ -256,7 +300,7 @@ class _Parser:
         return value
 
     def parse(self, data: object) -> Callers:
-        top = self.mapping(data, 1, "the callers file", "callers jwt", "")
+        top = self.mapping(data, 1, "the callers file", "callers jwt failed_auth", "")
         entries = top.get("callers", [])
         if not isinstance(entries, list):
             raise self.fail(top.lines["callers"], "'callers' must be a list of callers")
@@ -274,10 +318,40 @@ class _Parser:
         jwt_config = self.jwt(top["jwt"], top.lines["jwt"]) if "jwt" in top else None
         if not callers and jwt_config is None:
             raise self.fail(top.line, "the callers file lists no callers and no 'jwt' section")
-        return Callers(self.declared, tuple(callers), tuple(keys), jwt_config)
+        failed = FAILED_AUTH
+        if "failed_auth" in top:
+            failed = self.rate_limit(top, "failed_auth")
+            if failed.per_second <= 0:
+                line = top["failed_auth"].lines["per_second"]
+                raise self.fail(line, "failed_auth per_second must be greater than 0")
+        return Callers(self.declared, tuple(callers), tuple(keys), jwt_config, failed)
+
+    def rate_limit(self, m: _Map, what: str) -> RateLimit:
+        rl = self.mapping(m[what], m.lines[what], what, "per_second burst", "per_second burst")
+        rate, burst = rl["per_second"], rl["burst"]
+        if not _number(rate) or rate < 0:
+            raise self.fail(rl.lines["per_second"], "per_second must be a number >= 0 (0 = off)")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise self.fail(rl.lines["burst"], "burst must be a whole number >= 1")
+        return RateLimit(float(rate), burst)
+
+    def side(self, m: _Map, what: str) -> Side:
+        """``side:`` of a caller or of the JWT issuer; external unless said otherwise."""
+        return (
+            "internal"
+            if self.choice(m, "side", what, SIDES, "external") == "internal"
+            else ("external")
+        )
+
+    def choice(self, m: _Map, key: str, what: str, allowed: tuple[str, ...], default: str) -> str:
+        value = m.get(key, default)
+        if value not in allowed:
+            line = m.lines.get(key, m.line)
+            raise self.fail(line, f"{what} '{key}' must be one of: {', '.join(allowed)}")
+        return str(value)
 
     def caller(self, value: object, line: int, seen: set[str]) -> tuple[Caller, list[Any]]:
-        keys = "name groups api_keys rate_limit description"
+        keys = "name side groups api_keys rate_limit description"
         m = self.mapping(value, line, "a caller", keys, "name groups api_keys")
         name = m["name"]
         if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None or name in seen:
@@ -297,19 +371,8 @@ class _Parser:
             digests.append((bytes.fromhex(item[7:]), kline))
         if "description" in m:
             self.text(m, "description", "a caller's")
-        limit = None
-        if "rate_limit" in m:
-            what = "rate_limit"
-            rl = self.mapping(m[what], m.lines[what], what, "per_second burst", "per_second burst")
-            rate, burst = rl["per_second"], rl["burst"]
-            if not _number(rate) or rate < 0:
-                raise self.fail(
-                    rl.lines["per_second"], "per_second must be a number >= 0 (0 = off)"
-                )
-            if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-                raise self.fail(rl.lines["burst"], "burst must be a whole number >= 1")
-            limit = RateLimit(float(rate), burst)
-        return Caller(name, groups, "api_key", limit), digests
+        limit = self.rate_limit(m, "rate_limit") if "rate_limit" in m else None
+        return Caller(name, groups, "api_key", limit, self.side(m, f"'{name}'")), digests
 
     def jwt(self, value: object, line: int) -> JwtConfig:
         m = self.mapping(value, line, "jwt", _JWT_KEYS, "issuer audience algorithms")
@@ -337,6 +400,9 @@ class _Parser:
             groups_claim=self.text(m, "groups_claim", "jwt", "groups"),
             caller_claim=self.text(m, "caller_claim", "jwt", "sub"),
             leeway=float(leeway),
+            side=self.side(m, "jwt"),
+            groups_space_separated=self.choice(m, "groups_format", "jwt", GROUPS_FORMATS, "list")
+            == "space-separated",
         )
 
     def hmac_secret(self, m: _Map, algs: list[str]) -> bytes:

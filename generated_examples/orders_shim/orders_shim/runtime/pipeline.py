@@ -5,7 +5,8 @@ validators, authenticator, rate limiter, metrics, audit sink, upstream client)
 and offers the steps as methods, so the two translation endpoints and every
 proxy route run the very same code:
 
-1. ``gate``: size limit (``Content-Length``, 413), authenticate (401), select the
+1. ``gate``: size limit (``Content-Length``, 413), an address that failed
+   authentication too often (429), authenticate (401), select the
    group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
 2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
 3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
@@ -28,7 +29,14 @@ from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
 from .recorder import Recorder
-from .validate import MAX_ERRORS, SchemaValidator, check_depth, parse_json, read_body
+from .validate import (
+    MAX_ERRORS,
+    InternalFit,
+    SchemaValidator,
+    parse_json,
+    read_body,
+    unfit_problem,
+)
 
 if TYPE_CHECKING:
     from .proxy import Upstream
@@ -79,10 +87,12 @@ class Shim:
         self.metrics = Metrics()
         callers = auth.Callers.load(settings.callers_file, spec.groups)
         self.authenticator = auth.Authenticator(callers, realm=spec.name)
+        self.failed_auth = auth.FailedAuthLimiter(callers.failed_auth)
         self.limiter = auth.RateLimiter(settings.rate_limit, settings.rate_burst)
         self.v_internal = SchemaValidator(spec.openapi, "InternalRecord")
         self.v_external = SchemaValidator(spec.openapi, "ExternalRecord")
         self.v_inbound = SchemaValidator(spec.openapi, "InboundPayload")
+        self.internal_fit = InternalFit(spec.openapi, spec.inbound_paths)
         self.fields = {
             "outbound": {g: tuple(f) for g, f in spec.fields_out.items()},
             "inbound": {g: tuple(f) for g, f in spec.fields_in.items()},
@@ -109,12 +119,26 @@ class Shim:
                 raise HTTPProblem(
                     413, f"the request body is larger than {self.settings.max_body_bytes} bytes"
                 )
+        client = scope.get("client")
+        address = client[0] if client else ""
+        wait = self.failed_auth.blocked(address)
+        if wait is not None:  # this address failed authentication too often: not even checked
+            self.metrics.rate_limited(None)
+            raise HTTPProblem(
+                429,
+                "too many requests from this address failed authentication; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         try:
             # The names are lower case already: plain lookups, no case-insensitive scan.
-            caller = self.authenticator.credentials(
-                headers.get("x-api-key"), headers.get("authorization")
-            )
-            scope["shim.caller"] = caller.name
+            try:
+                caller = self.authenticator.credentials(
+                    headers.get("x-api-key"), headers.get("authorization")
+                )
+            except auth.AuthError:
+                self.failed_auth.failed(address)
+                raise
+            scope["shim.caller"] = caller.identity
             group = headers.get("shim-group")
             # Fast path for a member's group, as select_group would accept it: group names
             # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
@@ -148,12 +172,8 @@ class Shim:
         if ctype != _JSON and ctype.partition(";")[0].strip().lower() != _JSON:
             raise HTTPProblem(415, "send the body as application/json")
         body = await read_body(receive, self.settings.max_body_bytes)
-        document = parse_json(body)
-        max_depth = self.settings.max_depth
-        # Nesting deeper than max_depth needs more than max_depth brackets: count in C first.
-        if body.count(b"[") + body.count(b"{") > max_depth:
-            check_depth(document, max_depth)
-        return document
+        # malformed, too deep or naming a member twice (I-JSON): 400
+        return parse_json(body, self.settings.max_depth)
 
     # -- 3. schema and translation ---------------------------------------------------
 
@@ -176,11 +196,16 @@ class Shim:
         )
 
     def translate_in(self, document: Any, group: str) -> dict[str, Any]:
-        """``to_internal`` for one payload; the translator's problems as one 422."""
+        """``to_internal`` for one payload; the translator's problems, or internal values
+        the internal schema refuses, as one 422."""
         try:
-            return self.spec.to_internal(document, group)
+            internal = self.spec.to_internal(document, group)
         except TranslationError as exc:
             raise self.translation_problem(exc.problems) from None
+        problems = self.internal_fit.problems(internal)  # e.g. a token minted for "../admin"
+        if problems:
+            raise unfit_problem(problems)
+        return internal
 
     def translate_out(
         self, records: list[Any], group: str, indexed: bool = True
@@ -222,7 +247,8 @@ class Shim:
         event = {
             "time": _utc_now(),
             "request_id": scope["shim.request_id"],
-            "caller": caller.name if caller is not None else None,
+            "caller": caller.identity if caller is not None else None,
+            "caller_request_id": scope.get("shim.caller_request_id"),
             "group": group,
             "route": scope.get("shim.route"),
             "direction": direction,

@@ -7,13 +7,14 @@ and calls :func:`build_app`; this module turns that into a Starlette app:
   ``SHIM_MAX_BATCH``, -> external, in the view of the ``Shim-Group`` group;
 * ``POST /v1/inbound``: an external payload -> internal fields (only fields the
   mapping opens inbound for that group; anything else is a 422 with pointers);
+  both serve ``side: internal`` callers only (403 for external ones, audited);
 * the proxy routes of the mapping (see :mod:`.proxy`);
 * ``GET /healthz`` (alive), ``GET /readyz`` (keys, audit sink, upstream),
   ``GET /metrics`` (Prometheus; keep it off the public network),
   ``GET /openapi.json`` - these need no credentials.
 
 Every response, errors included, carries ``Shim-Mapping: <name>; version=<n>;
-sha256=<hex>`` and ``X-Request-Id``. Both are added by :class:`_Envelope`, a
+sha256=<hex>`` and ``X-Request-Id`` (always the shim's own id). Both are added by :class:`_Envelope`, a
 plain ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per
 request) that also owns the last-resort 500, the access log and the request
 metrics. Errors are ``application/problem+json`` (:mod:`.problems`).
@@ -39,7 +40,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import anyio.to_thread
 import orjson
@@ -51,6 +52,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit, keys
+from .callers import Caller
 from .logs import configure, exception_fields, log_request, logger
 from .metrics import CONTENT_TYPE
 from .pipeline import Shim
@@ -104,6 +106,9 @@ class ShimSpec:
     routes: tuple[RouteSpec, ...] = ()
     upstream_env: str | None = None
     upstream_timeout: float | None = None
+    # (internal field path, external field path) of every inbound field, as segments
+    # ("[]" for array items): points a misfit internal value back at what the caller sent
+    inbound_paths: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -152,6 +157,8 @@ class _Endpoints:
         shim = self.shim
         scope["shim.route"] = OUTBOUND
         caller, group = shim.gate(scope, self.all_groups)
+        if not caller.internal:
+            await self.refuse_external(scope, caller, group, "outbound")
         document = await shim.json_body(scope, receive)
         many = document.__class__ is list
         if many:
@@ -197,6 +204,8 @@ class _Endpoints:
         shim = self.shim
         scope["shim.route"] = INBOUND
         caller, group = shim.gate(scope, self.all_groups)
+        if not caller.internal:
+            await self.refuse_external(scope, caller, group, "inbound")
         document = await shim.json_body(scope, receive)
         shim.check_schema(shim.v_inbound, document, "the request body")
         status = 500
@@ -210,6 +219,23 @@ class _Endpoints:
             await shim.audit(scope, caller, group, "inbound", 1, status)
         shim.metrics.records("inbound", group, 1)
         return orjson.dumps(result)
+
+    async def refuse_external(
+        self, scope: Scope, caller: Caller, group: str, direction: str
+    ) -> NoReturn:
+        """403 for an external caller on a translation endpoint, and an audit record of it.
+
+        Outbound takes internal records (a caller choosing them could mint a token for
+        any internal value) and inbound returns internal values (detokenization): both
+        belong to the internal domain only. The refusal is audited with no records.
+        """
+        await self.shim.audit(scope, caller, group, direction, 0, 403)
+        raise HTTPProblem(
+            403,
+            "this endpoint serves internal callers only; external callers use the proxy routes",
+            slug="internal-only",
+            title="Internal callers only",
+        )
 
     async def healthz(self, request: Request) -> Response:
         request.scope["shim.route"] = "GET /healthz"
@@ -276,20 +302,23 @@ class _Envelope:
             return
         start = time.perf_counter()
         headers: dict[str, str] = {}
-        rid = b""
+        theirs: str | None = None
         for name, value in scope["headers"]:
             key = _READ_HEADERS.get(name)
             # The first one wins, as in Starlette's Headers.
             if key is not None and key not in headers:
                 headers[key] = value.decode("latin-1")
                 if key == "x-request-id" and _REQUEST_ID.fullmatch(value):
-                    rid = value
-        if not rid:
-            # Unique without a syscall per request: a random per-process prefix and a counter.
-            rid = b"%s%016x" % (self._rid_prefix, next(self._rid_counter))
+                    theirs = headers[key]
+        # The request id is always the shim's own, so a caller can neither collide with nor
+        # impersonate another request in the audit trail; the caller's X-Request-Id (sane
+        # ones only: 1-128 of [A-Za-z0-9._:-]) is kept beside it as caller_request_id.
+        # Unique without a syscall per request: a random per-process prefix and a counter.
+        rid = b"%s%016x" % (self._rid_prefix, next(self._rid_counter))
         request_id = rid.decode()
         scope["shim.headers"] = headers
         scope["shim.request_id"] = request_id
+        scope["shim.caller_request_id"] = theirs
         scope["shim.start"] = start
         extra = [(b"shim-mapping", self.mapping), (b"x-request-id", rid)]
         status = 0
