@@ -125,6 +125,7 @@ def setup(work: Path, audit_url: str | None) -> dict[str, str]:
     (work / "callers.yaml").write_text(
         "callers:\n"
         "  - name: bench\n"
+        "    side: internal\n"
         "    groups: [support, billing]\n"
         f"    api_keys: ['sha256:{digest}']\n",
         encoding="utf-8",

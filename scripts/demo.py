@@ -83,6 +83,7 @@ def setup() -> tuple[dict[str, str], dict[str, str]]:
         digest = hashlib.sha256(api_keys[name].encode()).hexdigest()
         lines += [
             f"  - name: {name}",
+            "    side: internal",  # uses /v1/outbound and /v1/inbound (external callers may not)
             f"    groups: [{group}]",
             f"    api_keys: ['sha256:{digest}']",
         ]

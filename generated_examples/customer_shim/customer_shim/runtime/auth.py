@@ -257,21 +257,6 @@ class RateLimiter:
             return self._take(caller.identity, self.rate, self.burst)
         return self._take(caller.identity, limit.per_second, limit.burst)
 
-    def waiting(self, name: str) -> float | None:
-        """Seconds until ``name``'s bucket holds a token again, or None; takes nothing."""
-        buckets = self._buckets
-        if name not in buckets:  # the common case, answered without the lock
-            return None
-        with self._lock:
-            bucket = buckets.get(name)
-            if bucket is None:
-                return None
-            tokens, last, rate, burst = bucket
-            elapsed = self._clock() - last
-            if elapsed > 0.0:
-                tokens = min(burst, tokens + elapsed * rate)
-            return None if tokens >= 1.0 or rate <= 0 else (1.0 - tokens) / rate
-
     def _take(self, name: str, rate: float, burst: float) -> float | None:
         if rate <= 0:
             return None
@@ -320,10 +305,12 @@ class RateLimiter:
 class FailedAuthLimiter:
     """Requests that fail authentication, counted per client address (a token bucket each).
 
-    Once an address has spent its bucket on failures, every request from it is
-    answered 429 *before* its credentials are checked, until a token refills: an
-    attacker guessing keys or replaying bad tokens gets slowed down, and costs no
-    hashing or signature checks meanwhile. Successful requests spend nothing.
+    Once an address has spent its bucket on failures, its failing requests get
+    429 (with ``Retry-After``) instead of 401: credential guessing is answered as
+    throttled, visible in the metrics and logs, and never at full speed as a
+    plain 401. A request with valid credentials is never refused by this limit,
+    so callers sharing an address with a guesser (behind one proxy or NAT) are
+    not locked out; it spends nothing from the bucket either.
     """
 
     __slots__ = ("_limiter",)
@@ -336,13 +323,9 @@ class FailedAuthLimiter:
     ) -> None:
         self._limiter = RateLimiter(limit.per_second, limit.burst, clock, max_buckets)
 
-    def blocked(self, address: str) -> float | None:
-        """Seconds to wait if ``address`` has failed too often, else None."""
-        return self._limiter.waiting(address)
-
-    def failed(self, address: str) -> None:
-        """Count one failed authentication for ``address``."""
-        self._limiter.retry_after(address)
+    def failed(self, address: str) -> float | None:
+        """Count one failure for ``address``: None (answer 401) or seconds to wait (429)."""
+        return self._limiter.retry_after(address)
 
 
 def _last_use(item: tuple[str, list[float]]) -> float:

@@ -24,8 +24,8 @@ the identity provider whose JWTs the shim trusts::
                                         # unless the IdP is declared to send one [list]
       caller_claim: sub                 # claim naming the caller [sub]
       leeway: 30                        # seconds of clock skew tolerated [30]
-    failed_auth: {per_second: 1, burst: 20}   # optional: requests that fail authentication,
-                                              # per client address, before 429 [1, 20]
+    failed_auth: {per_second: 1, burst: 20}   # optional: failed authentications allowed per
+                                              # client address; then 429, not 401 [1, 20]
 
 A caller's **side** says which domain it belongs to. External callers (the
 default, so forgetting the key never opens the wall) reach only the proxy

@@ -5,8 +5,8 @@ validators, authenticator, rate limiter, metrics, audit sink, upstream client)
 and offers the steps as methods, so the two translation endpoints and every
 proxy route run the very same code:
 
-1. ``gate``: size limit (``Content-Length``, 413), an address that failed
-   authentication too often (429), authenticate (401), select the
+1. ``gate``: size limit (``Content-Length``, 413), authenticate (401, or 429 once
+   the client address has failed too often), select the
    group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
 2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
 3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
@@ -119,16 +119,6 @@ class Shim:
                 raise HTTPProblem(
                     413, f"the request body is larger than {self.settings.max_body_bytes} bytes"
                 )
-        client = scope.get("client")
-        address = client[0] if client else ""
-        wait = self.failed_auth.blocked(address)
-        if wait is not None:  # this address failed authentication too often: not even checked
-            self.metrics.rate_limited(None)
-            raise HTTPProblem(
-                429,
-                "too many requests from this address failed authentication; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
         try:
             # The names are lower case already: plain lookups, no case-insensitive scan.
             try:
@@ -136,7 +126,7 @@ class Shim:
                     headers.get("x-api-key"), headers.get("authorization")
                 )
             except auth.AuthError:
-                self.failed_auth.failed(address)
+                self.refuse_failed_auth(scope)
                 raise
             scope["shim.caller"] = caller.identity
             group = headers.get("shim-group")
@@ -163,6 +153,18 @@ class Shim:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         return caller, group
+
+    def refuse_failed_auth(self, scope: Scope) -> None:
+        """429 instead of 401 once the client address has failed authentication too often."""
+        client = scope.get("client")
+        wait = self.failed_auth.failed(client[0] if client else "")
+        if wait is not None:
+            self.metrics.rate_limited(None)
+            raise HTTPProblem(
+                429,
+                "too many requests from this address failed authentication; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
     # -- 2. the body --------------------------------------------------------------
 
