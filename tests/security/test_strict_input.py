@@ -11,6 +11,7 @@ docs/threat-model.md, "Strict input, one identity per caller".
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.callers import Callers
+from shimgen.runtime.settings import ConfigError, Settings
 from tests.security.sides_support import audit_events, live_upstream, settings_for, shim_client
 from tests.service_support import KEY_PARTNER, KEYS_FILE, RECORD, headers, sha, token
 
@@ -227,3 +229,32 @@ def test_audit_request_id_is_the_shims_own_and_the_callers_is_kept_beside_it(
     assert [e["request_id"] for e in events] == [a.headers["x-request-id"] for a in answers]
     assert len({e["request_id"] for e in events}) == 4  # a reused caller id collides with nothing
     assert [e["caller_request_id"] for e in events] == ["req-42", "req-42", None, None]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "failed_auth: {per_second: 0, burst: 5}\n",
+            "failed_auth per_second must be greater than 0",
+        ),
+        ("failed_auth: {per_second: 1}\n", "failed_auth lacks the required key 'burst'"),
+        ("failed_auth: {per_second: 1, burst: 0}\n", "burst must be a whole number >= 1"),
+        ("failed_auth: {per_second: 1, burst: 5, ban: 1}\n", "unknown key 'ban' in failed_auth"),
+    ],
+)
+def test_failed_auth_setting_is_checked_at_start_up(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Callers.load(write_callers(tmp_path, top_extra=extra), ["support", "billing"])
+
+
+@pytest.mark.parametrize("value", ["space", "csv", "true", "[list]"])
+def test_unknown_groups_format_is_refused_at_start_up(tmp_path: Path, value: str) -> None:
+    with pytest.raises(
+        ConfigError, match="jwt 'groups_format' must be one of: list, space-separated"
+    ):
+        Callers.load(
+            write_callers(tmp_path, jwt_extra=f"  groups_format: {value}\n"), ["support", "billing"]
+        )
