@@ -258,7 +258,8 @@ class Shim:
             "mapping_version": spec.version,
             "mapping_sha256": spec.sha256,
             "records": records,
-            "fields": self.fields[direction].get(group or "", ()),  # a tuple, never mutated
+            # a tuple, never mutated; none when no record crossed (a refusal)
+            "fields": self.fields[direction].get(group or "", ()) if records else (),
             "outcome": outcome,
             "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
         }
