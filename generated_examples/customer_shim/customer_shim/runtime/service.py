@@ -14,10 +14,11 @@ and calls :func:`build_app`; this module turns that into a Starlette app:
   ``GET /openapi.json`` - these need no credentials.
 
 Every response, errors included, carries ``Shim-Mapping: <name>; version=<n>;
-sha256=<hex>`` and ``X-Request-Id`` (always the shim's own id). Both are added by :class:`_Envelope`, a
-plain ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per
-request) that also owns the last-resort 500, the access log and the request
-metrics. Errors are ``application/problem+json`` (:mod:`.problems`).
+sha256=<hex>`` and ``X-Request-Id`` (always the shim's own id; a caller's sane
+``X-Request-Id`` is kept beside it in the audit record). Both are added by
+:class:`_Envelope`, a plain ASGI middleware (no ``BaseHTTPMiddleware``, which
+costs a task per request) that also owns the last-resort 500, the access log and
+the request metrics. Errors are ``application/problem+json`` (:mod:`.problems`).
 
 Performance: the two translation endpoints are raw ASGI apps that the envelope
 calls directly for ``POST`` on their exact paths (Starlette routing, ``Request``

@@ -81,27 +81,38 @@ def parse_json(body: bytes, max_depth: int | None = None) -> Any:
             slug="bad-json",
             title="Malformed JSON",
         ) from None
-    # Nesting deeper than max_depth needs more than max_depth brackets: count in C first.
-    if max_depth is not None and body.count(b"[") + body.count(b"{") > max_depth:
-        check_depth(document, max_depth)
-    if has_duplicate_keys(body, document):
-        raise HTTPProblem(
-            400,
-            "the request body has an object with the same member name twice; "
-            "send each name once (I-JSON, RFC 7493)",
-            slug="duplicate-key",
-            title="Duplicate member name",
-        )
+    cls = document.__class__
+    if cls is not dict and cls is not list:
+        return document
+    # Nesting deeper than max_depth needs more than max_depth brackets, and a member needs
+    # a colon: counted in C, so most bodies need one walk (for both checks) or none.
+    colons = body.count(b":")
+    deep = max_depth is not None and body.count(b"[") + body.count(b"{") > max_depth
+    if deep or colons:
+        too_deep_, members = _shape(document, max_depth if deep else None)
+        if too_deep_:
+            raise _too_deep(max_depth or 0)
+        if colons != members and _repeats(body):
+            raise HTTPProblem(
+                400,
+                "the request body has an object with the same member name twice; "
+                "send each name once (I-JSON, RFC 7493)",
+                slug="duplicate-key",
+                title="Duplicate member name",
+            )
     return document
 
 
-def _members(document: Any) -> int:
-    """How many members the objects of ``document`` hold, all levels (iterative, like too_deep)."""
+def _shape(document: Any, max_depth: int | None) -> tuple[bool, int]:
+    """(nests deeper than ``max_depth``, members of all its objects): one iterative walk."""
     count = 0
-    stack = [document]
+    limit = max_depth if max_depth is not None else -1
+    stack: list[tuple[Any, int]] = [(document, 1)]
     pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
+        node, depth = pop()
+        if depth == limit + 1 and limit >= 0:
+            return True, count
         if node.__class__ is dict:
             count += len(node)
             values: Any = node.values()
@@ -110,8 +121,8 @@ def _members(document: Any) -> int:
         for child in values:
             c = child.__class__
             if c is dict or c is list:
-                push(child)
-    return count
+                push((child, depth + 1))
+    return False, count
 
 
 class _Duplicate(Exception):
@@ -125,6 +136,17 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _repeats(body: bytes) -> bool:
+    """The exact check: the stdlib parser, with a hook that sees every member of every object."""
+    try:
+        json.loads(body, object_pairs_hook=_refuse_duplicates)
+    except _Duplicate:
+        return True
+    except RecursionError:  # only when no max_depth was checked first
+        raise _too_deep(None) from None
+    return False
+
+
 def has_duplicate_keys(body: bytes, document: Any) -> bool:
     """Whether an object in the JSON text ``body`` (parsed as ``document``) repeats a name.
 
@@ -133,22 +155,13 @@ def has_duplicate_keys(body: bytes, document: Any) -> bool:
     it). Each member in the text has one ``:`` outside strings, and the parsed
     objects hold one member per distinct name; so when the body's ``:`` count (in
     C) equals the members parsed (one walk), nothing repeats. Otherwise (colons
-    inside strings, or a repeat) the stdlib parser decides, with a hook that sees
-    every member of every object.
+    inside strings, or a repeat) :func:`_repeats` decides.
     """
     cls = document.__class__
     if cls is not dict and cls is not list:
         return False
     colons = body.count(b":")
-    if colons == 0 or colons == _members(document):
-        return False
-    try:
-        json.loads(body, object_pairs_hook=_refuse_duplicates)
-    except _Duplicate:
-        return True
-    except RecursionError:  # only when no max_depth was checked first
-        raise HTTPProblem(400, "the JSON body nests too deeply", slug="too-deep") from None
-    return False
+    return colons != 0 and colons != _shape(document, None)[1] and _repeats(body)
 
 
 def too_deep(document: Any, max_depth: int) -> bool:
@@ -177,12 +190,14 @@ def too_deep(document: Any, max_depth: int) -> bool:
 def check_depth(document: Any, max_depth: int) -> None:
     """400 if ``document`` nests deeper than ``max_depth``."""
     if too_deep(document, max_depth):
-        raise HTTPProblem(
-            400,
-            f"the JSON body nests deeper than {max_depth} levels",
-            slug="too-deep",
-            title="JSON nested too deeply",
-        )
+        raise _too_deep(max_depth)
+
+
+def _too_deep(max_depth: int | None) -> HTTPProblem:
+    limit = f"deeper than {max_depth} levels" if max_depth else "too deeply"
+    return HTTPProblem(
+        400, f"the JSON body nests {limit}", slug="too-deep", title="JSON nested too deeply"
+    )
 
 
 def _esc(token: str | int) -> str:
