@@ -31,24 +31,27 @@ from weakref import WeakKeyDictionary
 
 from shimgen.schema.model import SCALARS, Kind, SchemaNode
 
+PENDING = "\0pending"
+"""The answer of a pair still being compared: read as "fits" (see :class:`Walk`)."""
+
 
 class Walk:
-    """The (internal, external) node pairs a structural fit is inside, by depth.
+    """One structural comparison: every (internal, external) pair met, with its answer.
 
-    A pair met again is a recursive copy, which fits if the rest does (copies of
-    finite values end). ``low`` is the shallowest pair assumed so far in the
-    current subtree: a result that assumed nothing above its own pair is final.
+    A pair met again while it is still being compared is a recursive copy, read
+    as fitting (copies of finite values end): the greatest fixed point. Each pair
+    is compared once per walk, so shared types cost one comparison, not one per
+    path. A pair read as fitting that then turned out not to fit is in
+    ``assumed`` with a failure: :func:`shimgen.treatments.fit.pass_fit` keeps
+    the failures (they never rest on an assumption) and walks again.
     """
 
-    __slots__ = ("depth", "low")
+    __slots__ = ("answers", "assumed")
 
     def __init__(self) -> None:
-        self.depth: dict[tuple[int, int], int] = {}
-        self.low = UNUSED
+        self.answers: dict[tuple[int, int], tuple[SchemaNode, SchemaNode, str | None]] = {}
+        self.assumed: set[tuple[int, int]] = set()
 
-
-UNUSED = 1 << 62
-"""``Walk.low`` when no pair on the walk was assumed."""
 
 Copying = Walk | None
 

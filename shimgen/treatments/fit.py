@@ -16,8 +16,8 @@ from shimgen.schema.model import SCALARS, Kind, SchemaNode
 
 _KNOWN: WeakKeyDictionary[SchemaNode, dict[SchemaNode, str | None]] = WeakKeyDictionary()
 """Final answers of :func:`pass_fit` per (internal, external) pair. Real schemas share
-their types everywhere (Stripe's customer reaches itself through a dozen paths), so
-without it one comparison walks the same pairs exponentially often."""
+their types everywhere (Stripe's customer and charge reach each other through dozens
+of paths), so without it one comparison walks the same pairs exponentially often."""
 
 
 def pass_fit(src: SchemaNode, dst: SchemaNode, stack: unions.Copying = None) -> str | None:
@@ -25,28 +25,36 @@ def pass_fit(src: SchemaNode, dst: SchemaNode, stack: unions.Copying = None) -> 
 
     A recursive schema (a tree, FHIR's ``Extension``, a JSON-like ``configuration``)
     is copied by a generated function that calls itself, as deep as the value goes:
-    the pair met again fits if everything else on the way does (a coinductive
-    answer: it is final once the outermost pair it assumed is answered).
+    the pair met again fits if everything else on the way does (:class:`unions.Walk`).
     """
     if src.kind in SCALARS or src.free_form or src.kind is Kind.ANY:
         return _fit(src, dst, stack)
     known = _KNOWN.get(src)
     if known is not None and dst in known:
         return known[dst]
-    walk = stack if stack is not None else unions.Walk()
+    if stack is not None:
+        return _visit(src, dst, stack)
+    while True:  # each round keeps at least one new failure, so this ends
+        walk = unions.Walk()
+        reason = _visit(src, dst, walk)
+        wrong = [walk.answers[k] for k in walk.assumed if walk.answers[k][2] is not None]
+        for s, d, r in wrong or walk.answers.values():
+            _KNOWN.setdefault(s, {})[d] = r
+        if not wrong:
+            return reason
+
+
+def _visit(src: SchemaNode, dst: SchemaNode, walk: unions.Walk) -> str | None:
     key = (id(src), id(dst))
-    if key in walk.depth:
-        walk.low = min(walk.low, walk.depth[key])
-        return None
-    depth = walk.depth[key] = len(walk.depth)
-    outer, walk.low = walk.low, unions.UNUSED
-    try:
-        reason = _fit(src, dst, walk)
-    finally:
-        del walk.depth[key]
-    if reason is not None or walk.low >= depth:  # a failure is final, so is a proof
-        _KNOWN.setdefault(src, {})[dst] = reason
-    walk.low = min(outer, walk.low)
+    met = walk.answers.get(key)
+    if met is not None:
+        if met[2] == unions.PENDING:
+            walk.assumed.add(key)
+            return None
+        return met[2]
+    walk.answers[key] = (src, dst, unions.PENDING)
+    reason = _fit(src, dst, walk)
+    walk.answers[key] = (src, dst, reason)
     return reason
 
 
