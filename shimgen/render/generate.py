@@ -57,6 +57,7 @@ RUNTIME_FILES = (
     "recorder.py",
     "service.py",
     "cli.py",
+    "startup.py",
     "echo.py",
 )
 
