@@ -43,7 +43,7 @@ __all__ = ["main"]
 def main(package: str, argv: Sequence[str] | None = None) -> int:
     """Run one verb for the shim in ``package`` (the generated package's import name)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    prog = f"python -m {package}"
+    prog = _prog(package)
     verb = args[0] if args else ""
     rest = args[1:]
     if verb == "keys":
@@ -69,6 +69,14 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
     sub.add_parser("callers", help="callers new-key: make an API key and its hash line")
     ns = parser.parse_args(args)
     return serve_app(package, ns.host, ns.port, ns.workers)
+
+
+def _prog(package: str) -> str:
+    """The command as the operator typed it: ``<name>-shim`` (the script) or ``python -m <package>``."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not script or script.endswith(".py") or script.startswith("-"):
+        return f"python -m {package}"
+    return script
 
 
 def _positive(text: str) -> int:
@@ -103,7 +111,7 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
     the same (a worker failed at start: the other workers are stopped rather
     than restarted, see :func:`worker_app`).
     """
-    prog = f"python -m {package}"
+    prog = _prog(package)
     try:
         prepare_multiprocess_metrics(workers)
     except OSError as exc:

@@ -210,6 +210,7 @@ def test_missing_keyset_message_names_a_command_that_works(
 def test_translate_missing_keyset_names_a_command_that_works(tmp_path: Path) -> None:
     """``shimgen translate`` imports a private copy of the package, gone once it ends."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIM_")}
+    env["PYTHONPATH"] = str(ROOT)  # this tree's shimgen, whatever is installed
     done = subprocess.run(
         [sys.executable, "-m", "shimgen", "translate", str(ROOT / "mappings" / "customer.shim.yaml")],
         input="{}\n", env=env, cwd=tmp_path, capture_output=True, text=True,

@@ -51,6 +51,7 @@ __all__ = [
     "AuditSink",
     "Break",
     "Verdict",
+    "check_url",
     "main",
     "open_sink",
     "read_records",
@@ -105,6 +106,11 @@ def _split(url: str) -> tuple[str, str, dict[str, str]]:
 
 
 _BOOL = ("0", "1", "true", "false")
+# The query options each file store takes, and their values.
+_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sqlite": {"synchronous": ("normal", "full", "extra"), "per_worker": _BOOL},
+    "jsonl": {"fsync": _BOOL},
+}
 
 
 def _option(options: dict[str, str], kind: str, allowed: dict[str, tuple[str, ...]]) -> None:
@@ -127,12 +133,9 @@ def open_sink(url: str, instance: str) -> AuditSink:
     starts unready and the sink reconnects), a malformed PostgreSQL URL does.
     """
     kind, target, options = _split(url)
+    if kind in _OPTIONS:
+        _option(options, kind, _OPTIONS[kind])
     if kind == "sqlite":
-        _option(
-            options,
-            "sqlite",
-            {"synchronous": ("normal", "full", "extra"), "per_worker": _BOOL},
-        )
         return SQLiteSink(
             target,
             instance,
@@ -140,11 +143,26 @@ def open_sink(url: str, instance: str) -> AuditSink:
             per_worker=options.get("per_worker", "0").lower() in ("1", "true"),
         )
     if kind == "jsonl":
-        _option(options, "jsonl", {"fsync": _BOOL})
         return JsonlSink(target, instance, fsync=options.get("fsync", "0").lower() in ("1", "true"))
     from .audit_pg import PostgresSink  # psycopg is imported only when used
 
     return PostgresSink(target, instance)
+
+
+def check_url(url: str) -> str | None:
+    """Check ``url`` as :func:`open_sink` would, opening and creating nothing.
+
+    For the start-up check, which runs in the parent process before any worker
+    opens the store. Returns the file of a file store (None for PostgreSQL).
+    """
+    kind, target, options = _split(url)
+    if kind in _OPTIONS:
+        _option(options, kind, _OPTIONS[kind])
+        return target
+    from .audit_pg import check_url as check_pg_url
+
+    check_pg_url(target)
+    return None
 
 
 def read_records(url: str) -> Iterator[dict[str, Any]]:

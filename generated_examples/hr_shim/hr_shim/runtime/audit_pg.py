@@ -70,6 +70,11 @@ def _extra_params(url: str) -> dict[str, str]:
     return {k: v for k, v in _DEFAULTS.items() if k not in given}
 
 
+def check_url(url: str) -> None:
+    """Raise :class:`AuditError` if ``url`` is not a connection URL libpq accepts; connects not."""
+    _extra_params(url)
+
+
 def _connect(url: str, autocommit: bool) -> Conn:
     return psycopg.connect(make_conninfo(url, **_extra_params(url)), autocommit=autocommit)
 

@@ -10,7 +10,7 @@ Each key is expanded with HKDF-SHA256 into separate subkeys for AES-SIV tokens
 and HMAC hashes, so the two treatments never share key material. Tokens are
 deterministic (equal values give equal tokens, so partners can join on them)
 and bound to their field by associated data, so a token for one field or shim
-never detokenizes as another. ``python -m <package>.runtime.keys new`` makes a
+never detokenizes as another. ``python -m <package> keys new`` makes a
 keyset, ``... rotate FILE --id k2`` rotates one.
 """
 
@@ -25,7 +25,6 @@ import os
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -47,8 +46,17 @@ _KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
 _MIN_CIPHERTEXT = 17
 _MALFORMED = "not a token made by this shim"
 
-_CMD = f"python -m {__package__ or 'runtime'}.keys"
-_HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
+# The command that runs main() below, as messages name it. In a generated package the runtime
+# is ``<package>.runtime`` and ``python -m <package> keys`` reaches main() through its CLI;
+# anywhere else (shimgen itself, or the private copy ``shimgen translate`` imports, which is
+# gone once it ends) the command is shimgen's own copy of this module.
+_PARENT, _, _LEAF = (__package__ or "").rpartition(".")
+COMMAND = (
+    f"python -m {_PARENT} keys"
+    if _LEAF == "runtime" and _PARENT and not _PARENT.startswith(("shimgen", "_shimgen_"))
+    else "python -m shimgen.runtime.keys"
+)
+_HOW_TO_GENERATE = f"generate a keyset with `{COMMAND} new --id k1`"
 _SHAPE = '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}}'
 _ID_RULE = "key ids are 1-32 characters from A-Z, a-z, 0-9, '_' and '-'"
 
@@ -189,15 +197,14 @@ class Keyset:
         """A random in-memory keyset for development, announced loudly.
 
         Tokens made with it cannot be reversed after a restart or by another
-        replica, so it must never be used in production; the warning goes both
-        to ``warnings`` and straight to stderr so it is seen even when warnings
-        are filtered.
+        replica, so it must never be used in production. The warning is one
+        line written straight to stderr (not through ``warnings``, which would
+        print it a second time, or not at all when warnings are filtered).
         """
         message = (
             "ephemeral development keyset in use (SHIM_DEV_KEYS=1): tokens will not "
             "survive a restart; set SHIM_KEYS or SHIM_KEYS_FILE for real use"
         )
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
         sys.stderr.write(f"WARNING: {message}\n")
         sys.stderr.flush()
         return cls.generate("dev")
@@ -331,7 +338,7 @@ def reset() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``new [--id ID]`` prints a new keyset; ``rotate FILE --id ID`` prints it rotated."""
-    parser = argparse.ArgumentParser(prog=_CMD, description="Create and rotate shim keysets.")
+    parser = argparse.ArgumentParser(prog=COMMAND, description="Create and rotate shim keysets.")
     sub = parser.add_subparsers(dest="command", required=True)
     new = sub.add_parser("new", help="print a new keyset JSON with one random key")
     new.add_argument("--id", default="k1", help="key id (default: k1)")

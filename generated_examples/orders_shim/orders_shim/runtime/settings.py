@@ -53,8 +53,18 @@ class ConfigError(ValueError):
     """The shim's configuration is invalid; raised at start-up.
 
     The message names the variable (or file and line) and what is expected,
-    never the offending value, which may be a secret.
+    never the offending value, which may be a secret. ``variable`` is the
+    environment variable to fix when one is known, so the start-up check
+    (:mod:`.startup`) can name it without parsing the message.
     """
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+def _bad(variable: str, expected: str) -> ConfigError:
+    return ConfigError(f"{variable} {expected}", variable)
 
 
 def _default_instance() -> str:
@@ -87,40 +97,42 @@ class Settings:
         for name in ("max_body_bytes", "max_batch", "max_depth", "rate_burst"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{_ENV[name]} must be a whole number of at least 1")
+                raise _bad(_ENV[name], "must be a whole number of at least 1")
         rate = self.rate_limit
         if not _is_number(rate) or not math.isfinite(rate) or rate < 0:
-            raise ConfigError(
-                "SHIM_RATE_LIMIT must be a number of requests per second, at least 0 (0 = off)"
+            raise _bad(
+                "SHIM_RATE_LIMIT", "must be a number of requests per second, at least 0 (0 = off)"
             )
         timeout = self.upstream_timeout
         if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
-            raise ConfigError("SHIM_UPSTREAM_TIMEOUT must be a number of seconds greater than 0")
+            raise _bad("SHIM_UPSTREAM_TIMEOUT", "must be a number of seconds greater than 0")
         if not isinstance(self.audit_url, str) or not any(
             self.audit_url.startswith(s) and len(self.audit_url) > len(s) for s in AUDIT_SCHEMES
         ):
-            raise ConfigError(
-                "SHIM_AUDIT_URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH"
+            raise _bad(
+                "SHIM_AUDIT_URL", "must be sqlite:///PATH, postgresql://... or jsonl:///PATH"
             )
         if self.callers_file is not None and (
             not isinstance(self.callers_file, str) or not self.callers_file
         ):
-            raise ConfigError("SHIM_CALLERS_FILE must be the path of the callers YAML file")
+            raise _bad("SHIM_CALLERS_FILE", "must be the path of the callers YAML file")
         if (
             not isinstance(self.instance, str)
             or not 1 <= len(self.instance) <= _MAX_INSTANCE
             or not self.instance.isprintable()
         ):
-            raise ConfigError(
-                f"SHIM_INSTANCE must be 1-{_MAX_INSTANCE} printable characters naming this replica"
+            raise _bad(
+                "SHIM_INSTANCE",
+                f"must be 1-{_MAX_INSTANCE} printable characters naming this replica",
             )
         if self.log_level not in LOG_LEVELS:
-            raise ConfigError(f"SHIM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+            raise _bad("SHIM_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
         if self.upstream_url is not None and not _is_base_url(self.upstream_url):
-            var = self.upstream_env or "the upstream URL variable"
             raise ConfigError(
-                f"{var} must be an http:// or https:// base URL with a host and no query "
-                "or fragment (the internal API's base URL)"
+                f"{self.upstream_env or 'the upstream URL variable'} must be an http:// or "
+                "https:// base URL with a host and no query or fragment (the internal API's "
+                "base URL)",
+                self.upstream_env,
             )
 
     def __repr__(self) -> str:
@@ -193,7 +205,7 @@ def _is_number(value: object) -> bool:
 def _parse_int(var: str, raw: str) -> int:
     # Only plain digits: int() would also take "1_000" and "+5", which hide typos.
     if _INT_RE.fullmatch(raw) is None:
-        raise ConfigError(f"{var} must be a whole number of at least 1 (digits only)")
+        raise _bad(var, "must be a whole number of at least 1 (digits only)")
     return int(raw)
 
 
@@ -201,9 +213,9 @@ def _parse_float(var: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{var} must be a number (e.g. 5 or 2.5)") from None
+        raise _bad(var, "must be a number (e.g. 5 or 2.5)") from None
     if not math.isfinite(value):
-        raise ConfigError(f"{var} must be a finite number")
+        raise _bad(var, "must be a finite number")
     return value
 
 
