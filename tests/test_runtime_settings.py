@@ -119,6 +119,7 @@ def test_invalid_values_name_the_variable_and_never_echo_the_value(var: str, val
     assert var in message
     assert value not in message
     assert isinstance(info.value, ValueError)
+    assert info.value.variable == var  # what the start-up check names, without parsing
 
 
 @pytest.mark.parametrize(
@@ -137,6 +138,7 @@ def test_invalid_upstream_url_names_the_mapping_variable(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"CUSTOMER_UPSTREAM_URL": url}, upstream_env="CUSTOMER_UPSTREAM_URL")
     assert "CUSTOMER_UPSTREAM_URL" in str(info.value)
+    assert info.value.variable == "CUSTOMER_UPSTREAM_URL"
     assert SECRET not in str(info.value)
     assert url not in str(info.value)
 
