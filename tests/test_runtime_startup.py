@@ -69,7 +69,9 @@ def test_first_bad_value_is_named_and_never_quoted(
 
 def test_callers_file_errors_name_the_variable_and_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad-callers.yaml"
-    path.write_text("callers:\n  - name: x\n    groups: [admins]\n    api_keys: []\n", encoding="utf-8")
+    path.write_text(
+        "callers:\n  - name: x\n    groups: [admins]\n    api_keys: []\n", encoding="utf-8"
+    )
     with pytest.raises(StartupError) as info:
         check(GROUPS, None, _env(tmp_path, SHIM_CALLERS_FILE=str(path)))
     assert str(info.value).startswith("SHIM_CALLERS_FILE:3:"), str(info.value)
