@@ -35,7 +35,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shimgen.cli import app as shimgen_app
-from tests.service_support import KEYS_FILE, ROOT, write_callers
+from tests.service_support import KEYS_FILE, RECORD, ROOT, headers, write_callers
 
 SECRET = "s3cr3t-Vt9qLw"  # planted in values; must never be printed
 WORKERS = (1, 2)
@@ -226,16 +226,6 @@ def test_translate_missing_keyset_names_a_command_that_works(tmp_path: Path) -> 
     assert set(json.loads(made.stdout)) >= {"primary", "keys"}
 
 
-def test_dev_keys_warning_is_printed_once(base_env: dict[str, str], tmp_path: Path) -> None:
-    """``SHIM_DEV_KEYS=1``: one warning line, however many workers read the keyset."""
-    env = {k: v for k, v in base_env.items() if k != "SHIM_KEYS_FILE"}
-    env.update(SHIM_DEV_KEYS="1", SHIM_AUDIT_URL=f"sqlite:///{tmp_path / 'no-dir' / 'a.db'}")
-    # The audit URL stops serve after the keyset: the warning is all that may precede it.
-    run = _finish(_serve(env, 2, tmp_path), time.monotonic())
-    assert run.returncode == 2, run.stderr
-    assert run.stderr.count("ephemeral development keyset") == 1, run.stderr
-
-
 # -- callers ------------------------------------------------------------------------------
 
 
@@ -351,20 +341,54 @@ def test_good_configuration_serves_with_two_workers(
     port = _free_port()
     proc = _serve(base_env, 2, tmp_path, port)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                if _get(f"http://127.0.0.1:{port}/healthz") == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the shim did not answer /healthz"
-            time.sleep(0.1)
+        _wait_healthy(proc, port)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err[-2000:]
         assert "error" not in err.lower(), err[-2000:]
+    finally:
+        _stop(proc)
+
+
+def _wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            if _get(f"http://127.0.0.1:{port}/healthz") == 200:
+                return
+        except OSError:
+            pass
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the shim did not answer /healthz"
+        time.sleep(0.1)
+
+
+def test_dev_keys_one_warning_and_one_keyset_for_all_workers(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``SHIM_DEV_KEYS=1`` with 2 workers: the warning once, and every worker makes the same token.
+
+    Each worker used to make its own keyset (and print the warning twice): a
+    token made by one did not detokenize in the other.
+    """
+    env = {k: v for k, v in base_env.items() if k != "SHIM_KEYS_FILE"}
+    env["SHIM_DEV_KEYS"] = "1"
+    port = _free_port()
+    proc = _serve(env, 2, tmp_path, port)
+    try:
+        _wait_healthy(proc, port)
+        tokens = set()
+        body = json.dumps(RECORD).encode()
+        for _ in range(12):  # a new connection each time: both workers take some
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/outbound", body, headers(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                tokens.add(json.loads(response.read())["customerId"])
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert err.count("ephemeral development keyset") == 1, err[-3000:]
+        assert len(tokens) == 1
     finally:
         _stop(proc)
 
