@@ -51,12 +51,12 @@ _MALFORMED = "not a token made by this shim"
 # anywhere else (shimgen itself, or the private copy ``shimgen translate`` imports, which is
 # gone once it ends) the command is shimgen's own copy of this module.
 _PARENT, _, _LEAF = (__package__ or "").rpartition(".")
-COMMAND = (
+_CMD = (
     f"python -m {_PARENT} keys"
     if _LEAF == "runtime" and _PARENT and not _PARENT.startswith(("shimgen", "_shimgen_"))
     else "python -m shimgen.runtime.keys"
 )
-_HOW_TO_GENERATE = f"generate a keyset with `{COMMAND} new --id k1`"
+_HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
 _SHAPE = '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}}'
 _ID_RULE = "key ids are 1-32 characters from A-Z, a-z, 0-9, '_' and '-'"
 
@@ -338,7 +338,7 @@ def reset() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``new [--id ID]`` prints a new keyset; ``rotate FILE --id ID`` prints it rotated."""
-    parser = argparse.ArgumentParser(prog=COMMAND, description="Create and rotate shim keysets.")
+    parser = argparse.ArgumentParser(prog=_CMD, description="Create and rotate shim keysets.")
     sub = parser.add_subparsers(dest="command", required=True)
     new = sub.add_parser("new", help="print a new keyset JSON with one random key")
     new.add_argument("--id", default="k1", help="key id (default: k1)")

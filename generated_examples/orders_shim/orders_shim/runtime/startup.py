@@ -124,7 +124,9 @@ def _callers(path: str | None, groups: Collection[str], environ: Mapping[str, st
     except UnicodeDecodeError:
         raise StartupError("SHIM_CALLERS_FILE", "the callers file is not UTF-8 text") from None
     try:
-        Callers.from_yaml(text, groups, environ, "SHIM_CALLERS_FILE", Path(path).parent)
+        Callers.from_yaml(
+            text, groups, environ=environ, source="SHIM_CALLERS_FILE", base_dir=Path(path).parent
+        )
     except ConfigError as exc:
         raise StartupError(exc.variable or "SHIM_CALLERS_FILE", str(exc)) from None
 
