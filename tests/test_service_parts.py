@@ -20,7 +20,7 @@ from shimgen.runtime.errors import Problem
 from shimgen.runtime.metrics import Metrics
 from shimgen.runtime.problems import HTTPProblem, problem_body
 from shimgen.runtime.validate import MAX_ERRORS, SchemaValidator, check_depth, too_deep
-from tests.service_support import OPENAPI, RECORD
+from tests.service_support import KEYS_FILE, OPENAPI, RECORD
 
 # -- validate ----------------------------------------------------------------------------------
 
@@ -292,16 +292,22 @@ def test_cli_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main("customer_shim", ["audit", "verify", url]) == 0
 
 
-def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[tuple[Any, dict[str, Any]]] = []
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # recorded, so restored afterwards
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    # serve checks the configuration before it calls uvicorn: give it a good one.
+    for name in [n for n in os.environ if n.startswith("SHIM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    monkeypatch.setenv("SHIM_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
     assert cli.main("customer_shim", ["serve", "--port", "9999", "--workers", "3"]) == 0
     [(app, kw)] = calls
-    assert app == "customer_shim.app:create_app"
+    # The package's create_app, guarded at start-up (cli.worker_app).
+    assert app == "customer_shim.runtime.cli:worker_app"
     assert kw["factory"] is True and kw["workers"] == 3 and kw["port"] == 9999
     assert kw["host"] == "127.0.0.1" and kw["access_log"] is False
     # scope["client"] stays the TCP peer: the recorder batches audit writes by connection.

@@ -157,6 +157,8 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
     finally:
         failed = os.path.exists(mark)
         shutil.rmtree(marks, ignore_errors=True)
+        os.environ.pop(_FAILED_ENV, None)
+        os.environ.pop(_PARENT_ENV, None)
     if failed and workers > 1:
         print(f"{prog}: error: a worker could not start (its reason is logged above); "
               "all workers were stopped", file=sys.stderr)  # fmt: skip
