@@ -389,7 +389,8 @@ def test_shim_that_stopped_without_final_checkpoint_is_reported(
 
 def _event() -> dict[str, Any]:
     return {
-        "time": "2026-12-03T20:00:00.000000Z", "request_id": "r", "caller": "c", "group": "g",
+        "time": "2026-12-03T20:00:00.000000Z", "request_id": "r", "caller_request_id": None,
+        "caller": "c", "group": "g",
         "route": "POST /v1/outbound", "direction": "outbound", "mapping": "customer",
         "mapping_version": 1, "mapping_sha256": "ab" * 32, "records": 1, "fields": [],
         "outcome": 200, "latency_ms": 1.0,
