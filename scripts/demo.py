@@ -75,6 +75,10 @@ def setup() -> tuple[dict[str, str], dict[str, str]]:
     print(f"generated {PACKAGE.relative_to(ROOT)}")
     env = {**os.environ, "PYTHONPATH": str(PACKAGE)}
     keys = OUT / "dev-keys.json"
+    if keys.exists() and "audit" not in json.loads(keys.read_text()):
+        # A keyset from before audit checkpoints: give it an audit signing key (tokens unchanged).
+        cmd = (sys.executable, "-m", "customer_shim.runtime.keys", "audit-key", str(keys))
+        keys.write_text(run(*cmd, env=env))
     if not keys.exists():
         keys.write_text(run(sys.executable, "-m", "customer_shim.runtime.keys", "new", env=env))
     api_keys = {"support-desk": secrets.token_urlsafe(24), "billing-ops": secrets.token_urlsafe(24)}
@@ -89,7 +93,7 @@ def setup() -> tuple[dict[str, str], dict[str, str]]:
         ]
     (OUT / "callers.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     audit = OUT / "audit.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".checkpoints.jsonl"):
         Path(f"{audit}{suffix}").unlink(missing_ok=True)
     env.update(
         SHIM_KEYS_FILE=str(keys),

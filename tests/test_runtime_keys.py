@@ -408,6 +408,90 @@ def test_translation_error_lists_problems() -> None:
     assert err.problems[1] == Problem("/id", "required")
 
 
+# -- the audit signing key -------------------------------------------------------------
+
+SEED = bytes(range(32))
+AUDITED = Keyset("k1", {"k1": K1}, keys_mod.AuditKey("a1", SEED))
+
+
+def test_audit_key_round_trips_through_json() -> None:
+    again = Keyset.from_json(AUDITED.to_json())
+    assert again.audit_key.key_id == "a1"
+    assert again.audit_key.public == AUDITED.audit_key.public
+    assert again.audit_key.sign(b"m") == AUDITED.audit_key.sign(b"m")  # Ed25519 is deterministic
+    assert keys_mod.verify_signature(again.audit_key.public, again.audit_key.sign(b"m"), b"m")
+    assert not keys_mod.verify_signature(again.audit_key.public, again.audit_key.sign(b"m"), b"n")
+
+
+def test_generated_keysets_have_an_audit_key() -> None:
+    assert Keyset.generate().audit_key.key_id == "a1"
+    assert Keyset.generate("k9", "audit9").audit_key.key_id == "audit9"
+    assert Keyset.generate().rotate("k2").audit_key.key_id == "a1"  # rotation keeps it
+
+
+def test_old_keyset_loads_but_has_no_audit_key() -> None:
+    old = Keyset.from_json(KS.to_json())
+    assert not old.has_audit_key and old.audit_public_keys() == {}
+    with pytest.raises(KeysetError, match=r"no audit signing key; add one with `.* audit-key FILE"):
+        old.audit_key  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "audit",
+    [
+        "a1",
+        {"id": "a1"},
+        {"id": "a1", "key": b64(SEED), "extra": 1},
+        {"id": "bad id", "key": b64(SEED)},
+        {"id": "a1", "key": b64(SEED[:31])},
+        {"id": "a1", "key": "not base64!"},
+        {"id": "a1", "key": b64(SEED), "retired": {"a0": b64(b"x" * 31)}},
+        {"id": "a1", "key": b64(SEED), "retired": {"a1": b64(b"x" * 32)}},
+        {"id": "a1", "key": b64(SEED), "retired": []},
+    ],
+)
+def test_malformed_audit_member_is_refused_without_echoing_it(audit: Any) -> None:
+    text = json.dumps({"primary": "k1", "keys": {"k1": b64(K1)}, "audit": audit})
+    with pytest.raises(KeysetError) as info:
+        Keyset.from_json(text)
+    assert b64(SEED) not in str(info.value)
+
+
+def test_repr_never_shows_the_audit_seed() -> None:
+    assert b64(SEED) not in repr(AUDITED) and SEED.hex() not in repr(AUDITED)
+    assert repr(AUDITED.audit_key) == "AuditKey(key_id='a1')"
+
+
+def test_audit_key_cli_adds_then_rotates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(KS.to_json())
+    assert main(["audit-key", str(path)]) == 0
+    first = Keyset.from_json(capsys.readouterr().out)
+    assert first.audit_key.key_id == "a1" and first.tokenize("x", "c") == KS.tokenize("x", "c")
+    path.write_text(first.to_json())
+    assert main(["audit-key", str(path)]) == 0
+    second = Keyset.from_json(capsys.readouterr().out)
+    assert second.audit_key.key_id == "a2"
+    assert second.audit_public_keys()["a1"] == first.audit_key.public
+    path.write_text(second.to_json())
+    assert main(["audit-key", str(path), "--id", "a1"]) == 2  # a retired id is never reused
+    assert "used before" in capsys.readouterr().err
+
+
+def test_audit_public_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(AUDITED.to_json())
+    assert main(["audit-public", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"audit_public": {"a1": b64(AUDITED.audit_key.public)}}
+    assert keys_mod.public_audit_keys(json.dumps(printed)) == {"a1": AUDITED.audit_key.public}
+    path.write_text(KS.to_json())
+    assert main(["audit-public", str(path)]) == 2
+    assert "no audit signing key" in capsys.readouterr().err
+
+
 # -- the runtime stays self-contained ------------------------------------------
 
 # The translation core (tokens and the generated models' transforms) must work
@@ -415,10 +499,10 @@ def test_translation_error_lists_problems() -> None:
 # core modules; the service modules may use only what the generated package
 # declares as runtime dependencies (templates/package/pyproject.toml.j2; anyio
 # comes with starlette and httpx). Every runtime module must be listed in one.
-CORE_MODULES = frozenset({"__init__", "errors", "keys", "support", "transforms"})
+CORE_MODULES = frozenset({"__init__", "audit_key", "errors", "keys", "support", "transforms"})
 SERVICE_MODULES = frozenset(
     {
-        "audit", "audit_chain", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
+        "audit", "audit_anchor", "audit_chain", "audit_checkpoint", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
         "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
         "startup",

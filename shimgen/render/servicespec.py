@@ -125,6 +125,18 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
         "With several workers add `?per_worker=1` to a SQLite URL: each worker then writes "
         "its own `PATH.w<pid>` file, and `audit verify` reads them all as one trail.",
     ),
+    (
+        "SHIM_AUDIT_CHECKPOINTS",
+        "`PATH.checkpoints.jsonl` beside a file store, `./audit-checkpoints.jsonl` for PostgreSQL",
+        "File the signed audit checkpoints are appended to (also logged, event "
+        "`audit-checkpoint`). Keep it where the audit store's writers cannot delete it.",
+    ),
+    (
+        "SHIM_AUDIT_CHECKPOINT_INTERVAL",
+        "60",
+        "Seconds between signed audit checkpoints; one more at start-up and one at shutdown. "
+        "`audit verify` reports a gap over twice this as a missing checkpoint interval.",
+    ),
     ("SHIM_MAX_BODY_BYTES", "1048576", "Larger request bodies get 413."),
     ("SHIM_MAX_BATCH", "1000", "More records in one request get 413."),
     ("SHIM_MAX_DEPTH", "32", "Deeper JSON nesting gets 400."),

@@ -12,6 +12,12 @@ deterministic (equal values give equal tokens, so partners can join on them)
 and bound to their field by associated data, so a token for one field or shim
 never detokenizes as another. ``python -m <package> keys new`` makes a
 keyset, ``... rotate FILE --id k2`` rotates one.
+
+The keyset also holds the **audit signing key** (member ``audit``, see
+:mod:`.audit_key`), which signs the audit trail's checkpoints. ``... audit-key
+FILE`` adds one to an older keyset or rotates it; ``... audit-public FILE``
+prints the public keys for whoever runs ``audit verify``. A service refuses to
+start with a keyset that has none (:attr:`Keyset.audit_key`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import binascii
 import hmac
 import json
 import os
-import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,16 +37,36 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .audit_key import (
+    AUDIT_KEY_BYTES,
+    DEFAULT_AUDIT_ID,
+    KEY_ID_RE,
+    AuditKey,
+    b64,
+    parse_audit_member,
+    parse_public_keys,
+    verify_signature,
+)
 from .errors import KeysetError, TokenError
 
-__all__ = ["Keyset", "current", "install", "load_keyset", "main", "reset"]
+__all__ = [
+    "AuditKey",
+    "Keyset",
+    "current",
+    "install",
+    "load_keyset",
+    "main",
+    "public_audit_keys",
+    "reset",
+    "verify_signature",
+]
 
 KEY_BYTES = 64
 TOKEN_PREFIX = "t1."
 _TOKEN_INFO = b"shimgen token v1"
 _HASH_INFO = b"shimgen hash v1"
 _TOKEN_AD = b"shimgen-token-v1"
-_KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+_KEY_ID_RE = KEY_ID_RE
 # AES-SIV adds a 16-byte synthetic IV; the plaintext is at least the type tag.
 _MIN_CIPHERTEXT = 17
 _MALFORMED = "not a token made by this shim"
@@ -57,7 +82,14 @@ _CMD = (
     else "python -m shimgen.runtime.keys"
 )
 _HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
-_SHAPE = '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}}'
+_SHAPE = (
+    '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}, '
+    '"audit": {"id": "<key id>", "key": "<base64 of a 32-byte Ed25519 seed>"}}'
+)
+_HOW_TO_ADD_AUDIT = (
+    f"add one with `{_CMD} audit-key FILE > NEW_FILE` and deploy NEW_FILE "
+    "(keysets made before audit checkpoints existed have none)"
+)
 _ID_RULE = "key ids are 1-32 characters from A-Z, a-z, 0-9, '_' and '-'"
 
 
@@ -99,9 +131,15 @@ class Keyset:
     key material.
     """
 
-    __slots__ = ("_hash_key", "_keys", "_primary", "_siv", "_sivs")
+    __slots__ = ("_audit", "_hash_key", "_keys", "_primary", "_retired", "_siv", "_sivs")
 
-    def __init__(self, primary: str, keys: Mapping[str, bytes]) -> None:
+    def __init__(
+        self,
+        primary: str,
+        keys: Mapping[str, bytes],
+        audit: AuditKey | None = None,
+        retired: Mapping[str, bytes] | None = None,
+    ) -> None:
         if not isinstance(keys, Mapping) or not keys:
             raise KeysetError(f"the keyset has no keys; {_HOW_TO_GENERATE}")
         for kid, key in keys.items():
@@ -127,6 +165,18 @@ class Keyset:
         }
         self._siv = self._sivs[primary]
         self._hash_key = _derive(self._keys[primary], _HASH_INFO, 32)
+        self._audit = audit
+        self._retired: dict[str, bytes] = dict(retired or {})
+        for kid, public in self._retired.items():
+            if _KEY_ID_RE.fullmatch(kid) is None or len(public) != AUDIT_KEY_BYTES:
+                raise KeysetError(
+                    f"the keyset's retired audit keys must map key ids to {AUDIT_KEY_BYTES}-byte "
+                    f"Ed25519 public keys; {_ID_RULE}"
+                )
+        if audit is not None and audit.key_id in self._retired:
+            raise KeysetError(
+                f"audit key id {audit.key_id!r} is also a retired audit key; choose a new id"
+            )
 
     @property
     def primary(self) -> str:
@@ -138,8 +188,44 @@ class Keyset:
         """Ids of every key, including retired ones kept to read old tokens."""
         return tuple(self._keys)
 
+    @property
+    def audit_key(self) -> AuditKey:
+        """The key that signs audit checkpoints; :class:`KeysetError` if the keyset has none.
+
+        A service calls this at start-up, so an old keyset stops it with a
+        message saying how to add the key: there is no unsigned mode.
+        """
+        if self._audit is None:
+            raise KeysetError(f"the keyset has no audit signing key; {_HOW_TO_ADD_AUDIT}")
+        return self._audit
+
+    @property
+    def has_audit_key(self) -> bool:
+        return self._audit is not None
+
+    def audit_public_keys(self) -> dict[str, bytes]:
+        """Every audit public key by id (the current one and retired ones): what ``verify`` needs."""
+        out = dict(self._retired)
+        if self._audit is not None:
+            out[self._audit.key_id] = self._audit.public
+        return out
+
+    def with_audit_key(self, key_id: str) -> Keyset:
+        """A copy with a new audit signing key ``key_id``; the old one's public half is retired."""
+        retired = dict(self._retired)
+        if self._audit is not None:
+            if key_id == self._audit.key_id:
+                raise KeysetError(
+                    f"audit key id {key_id!r} is the current audit key; choose a new id"
+                )
+            retired[self._audit.key_id] = self._audit.public
+        if key_id in retired:
+            raise KeysetError(f"audit key id {key_id!r} was used before; choose a new id")
+        return Keyset(self._primary, self._keys, AuditKey.generate(key_id), retired)
+
     def __repr__(self) -> str:
-        return f"Keyset(primary={self._primary!r}, key_ids={list(self._keys)!r})"
+        audit = self._audit.key_id if self._audit is not None else None
+        return f"Keyset(primary={self._primary!r}, key_ids={list(self._keys)!r}, audit={audit!r})"
 
     # -- construction -------------------------------------------------------
 
@@ -157,7 +243,7 @@ class Keyset:
                 f"the keyset is not valid JSON (line {exc.lineno}, column {exc.colno}); "
                 + _HOW_TO_GENERATE
             ) from None
-        if not isinstance(data, dict) or set(data) - {"primary", "keys"}:
+        if not isinstance(data, dict) or set(data) - {"primary", "keys", "audit"}:
             raise KeysetError(f"the keyset must be a JSON object {_SHAPE}")
         if "primary" not in data:
             raise KeysetError("the keyset has no 'primary'; set it to the id of the newest key")
@@ -165,32 +251,46 @@ class Keyset:
         if not isinstance(raw, dict) or not raw:
             raise KeysetError(f"the keyset's 'keys' is missing or empty; {_HOW_TO_GENERATE}")
         keys: dict[str, bytes] = {}
-        for kid, b64 in raw.items():
+        for kid, text in raw.items():
             if _KEY_ID_RE.fullmatch(kid) is None:
                 raise KeysetError(f"the keyset has an invalid key id; {_ID_RULE}")
             try:
-                keys[kid] = base64.b64decode(b64, validate=True)
+                keys[kid] = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError, TypeError):
                 raise KeysetError(
                     f"key {kid!r} is not a standard base64 string; {_HOW_TO_GENERATE}"
                 ) from None
-        return cls(data["primary"], keys)
+        audit, retired = parse_audit_member(data.get("audit"))
+        return cls(data["primary"], keys, audit, retired)
 
     def to_json(self) -> str:
         """Serialise to the keyset JSON format (one line, fit for an env var)."""
-        keys = {kid: base64.b64encode(key).decode("ascii") for kid, key in self._keys.items()}
-        return json.dumps({"primary": self._primary, "keys": keys})
+        data: dict[str, object] = {
+            "primary": self._primary,
+            "keys": {kid: b64(key) for kid, key in self._keys.items()},
+        }
+        if self._audit is not None:
+            audit: dict[str, object] = {"id": self._audit.key_id, "key": b64(self._audit.seed())}
+            if self._retired:
+                audit["retired"] = {kid: b64(pub) for kid, pub in self._retired.items()}
+            data["audit"] = audit
+        return json.dumps(data)
 
     @classmethod
-    def generate(cls, key_id: str = "k1") -> Keyset:
-        """A new keyset with one random key."""
-        return cls(key_id, {key_id: os.urandom(KEY_BYTES)})
+    def generate(cls, key_id: str = "k1", audit_id: str = DEFAULT_AUDIT_ID) -> Keyset:
+        """A new keyset with one random key and an audit signing key."""
+        return cls(key_id, {key_id: os.urandom(KEY_BYTES)}, AuditKey.generate(audit_id))
 
     def rotate(self, new_id: str) -> Keyset:
-        """A copy with a new random key ``new_id`` as primary; old keys stay to read old tokens."""
+        """A copy with a new random key ``new_id`` as primary; old keys stay to read old tokens.
+
+        The audit key is kept (rotate it with :meth:`with_audit_key`).
+        """
         if new_id in self._keys:
             raise KeysetError(f"key id {new_id!r} is already in the keyset; choose a new id")
-        return Keyset(new_id, {**self._keys, new_id: os.urandom(KEY_BYTES)})
+        return Keyset(
+            new_id, {**self._keys, new_id: os.urandom(KEY_BYTES)}, self._audit, self._retired
+        )
 
     @classmethod
     def ephemeral(cls) -> Keyset:
@@ -207,7 +307,7 @@ class Keyset:
         )
         sys.stderr.write(f"WARNING: {message}\n")
         sys.stderr.flush()
-        return cls.generate("dev")
+        return cls.generate("dev", "dev-audit")
 
     # -- treatments -------------------------------------------------------------
 
@@ -267,6 +367,26 @@ class Keyset:
             raise ValueError("hash length must be an integer from 1 to 64")
         msg = context.encode("utf-8") + b"\x00" + _tag(value, True)
         return hmac.digest(self._hash_key, msg, "sha256").hex()[:length]
+
+
+def public_audit_keys(text: str) -> dict[str, bytes]:
+    """Audit public keys from a keyset JSON or from ``{"audit_public": {id: base64}}``.
+
+    The second form is what ``audit-public`` prints: enough to verify
+    checkpoints, useless for signing them.
+    """
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise KeysetError(
+            f"the key file is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"audit_public"}:
+        return parse_public_keys(data["audit_public"])
+    keys = Keyset.from_json(text).audit_public_keys()
+    if not keys:
+        raise KeysetError(f"the keyset has no audit signing key; {_HOW_TO_ADD_AUDIT}")
+    return keys
 
 
 def load_keyset(environ: Mapping[str, str] | None = None) -> Keyset:
@@ -337,25 +457,54 @@ def reset() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``new [--id ID]`` prints a new keyset; ``rotate FILE --id ID`` prints it rotated."""
+    """``new``, ``rotate FILE --id ID``, ``audit-key FILE [--id ID]``, ``audit-public FILE``."""
     parser = argparse.ArgumentParser(prog=_CMD, description="Create and rotate shim keysets.")
     sub = parser.add_subparsers(dest="command", required=True)
-    new = sub.add_parser("new", help="print a new keyset JSON with one random key")
+    new = sub.add_parser("new", help="print a new keyset JSON (one random key, one audit key)")
     new.add_argument("--id", default="k1", help="key id (default: k1)")
+    new.add_argument(
+        "--audit-id", default=DEFAULT_AUDIT_ID, help="audit signing key id (default: a1)"
+    )
     rot = sub.add_parser("rotate", help="print FILE's keyset with a new primary key")
     rot.add_argument("file", metavar="FILE", help="keyset JSON file")
     rot.add_argument("--id", required=True, help="id of the new primary key")
+    aud = sub.add_parser(
+        "audit-key",
+        help="print FILE's keyset with a new audit signing key (the old one's public half "
+        "is kept under retired, so older checkpoints still verify)",
+    )
+    aud.add_argument("file", metavar="FILE", help="keyset JSON file")
+    aud.add_argument("--id", help="id of the new audit key (default: a1, or the next free aN)")
+    pub = sub.add_parser(
+        "audit-public", help="print the audit public keys of FILE's keyset, for `audit verify`"
+    )
+    pub.add_argument("file", metavar="FILE", help="keyset JSON file")
     args = parser.parse_args(argv)
     try:
         if args.command == "new":
-            keyset = Keyset.generate(args.id)
-        else:
+            keyset = Keyset.generate(args.id, args.audit_id)
+        elif args.command == "rotate":
             keyset = Keyset.from_json(_read_file(args.file)).rotate(args.id)
+        elif args.command == "audit-key":
+            old = Keyset.from_json(_read_file(args.file))
+            keyset = old.with_audit_key(args.id or _next_audit_id(old))
+        else:
+            public = public_audit_keys(_read_file(args.file))
+            print(json.dumps({"audit_public": {kid: b64(p) for kid, p in public.items()}}))
+            return 0
     except KeysetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(keyset.to_json())
     return 0
+
+
+def _next_audit_id(keyset: Keyset) -> str:
+    used = keyset.audit_public_keys()
+    n = 1
+    while f"a{n}" in used:
+        n += 1
+    return f"a{n}"
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ FIELDS: Final = (
     "instance",
     "mapping",
     "version",
+    "checkpoint",
 )
 _REFUSALS: Final = frozenset({401, 403, 413, 429})
 

@@ -10,6 +10,11 @@ Metric families (all prefixed ``shim_``):
 * ``shim_request_duration_seconds{route}``: latency histogram.
 * ``shim_audit_failures_total``: audit appends that failed (each a 503).
 * ``shim_rate_limited_total{group}``: requests refused with 429.
+* ``shim_audit_checkpoint_seq{chain}`` and ``shim_audit_checkpoint_timestamp_seconds{chain}``:
+  seq and time of each audit chain's last signed checkpoint (see
+  :mod:`.audit_checkpoint`), a copy outside the audit store: a chain that
+  is shorter in the store than here was cut. ``shim_audit_checkpoint_failures_total``
+  counts checkpoints that could not be written to the checkpoint file.
 
 The per-request cost is plain Python: :meth:`Metrics.request` adds one to a
 latency bucket and the duration to a sum in a list kept per ``(route, group,
@@ -43,6 +48,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -108,6 +114,26 @@ class Metrics:
         )
         self._rate_limited = Counter(
             "shim_rate_limited", "Requests refused by the rate limiter", ["group"], registry=reg
+        )
+        # "max": one series per chain (a chain is one process's), kept after the process ends.
+        self._checkpoint_seq = Gauge(
+            "shim_audit_checkpoint_seq",
+            "Seq of the audit chain's last signed checkpoint",
+            ["chain"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self._checkpoint_time = Gauge(
+            "shim_audit_checkpoint_timestamp_seconds",
+            "Time of the audit chain's last signed checkpoint",
+            ["chain"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self._checkpoint_failures = Counter(
+            "shim_audit_checkpoint_failures",
+            "Audit checkpoints that could not be written to the checkpoint file",
+            registry=reg,
         )
         self._lock = threading.Lock()
         # hot path: key -> cell; flush: (cell, values at the last flush, children)
@@ -199,6 +225,13 @@ class Metrics:
 
     def audit_failure(self) -> None:
         self._audit_failures.inc()
+
+    def checkpoint(self, chain: str, seq: int, unix_time: float, written: bool) -> None:
+        """Publish an audit checkpoint's seq and time (called once per interval, not per request)."""
+        self._checkpoint_seq.labels(chain).set(seq)
+        self._checkpoint_time.labels(chain).set(unix_time)
+        if not written:
+            self._checkpoint_failures.inc()
 
     def rate_limited(self, group: str | None) -> None:
         self._rate_limited.labels(group or NO_GROUP).inc()

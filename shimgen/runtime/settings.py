@@ -13,6 +13,10 @@ Variables (all optional; defaults in brackets):
     YAML file of callers and JWT settings, see :mod:`.auth`.
 ``SHIM_AUDIT_URL`` [``sqlite:///./audit.db``]
     ``sqlite:///PATH``, ``postgresql://...`` or ``jsonl:///PATH``.
+``SHIM_AUDIT_CHECKPOINTS`` [beside a file store: ``PATH.checkpoints.jsonl``; else ``./audit-checkpoints.jsonl``]
+    JSON-lines file the signed audit checkpoints are appended to.
+``SHIM_AUDIT_CHECKPOINT_INTERVAL`` [60]
+    Seconds between signed audit checkpoints (also one at start-up and at shutdown).
 ``SHIM_MAX_BODY_BYTES`` [1048576], ``SHIM_MAX_BATCH`` [1000], ``SHIM_MAX_DEPTH`` [32]
     Request body size, records per batch, JSON nesting depth.
 ``SHIM_RATE_LIMIT`` [50] and ``SHIM_RATE_BURST`` [100]
@@ -82,6 +86,8 @@ class Settings:
 
     callers_file: str | None = None
     audit_url: str = "sqlite:///./audit.db"
+    audit_checkpoints: str | None = None
+    audit_checkpoint_interval: float = 60.0
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
     max_depth: int = 32
@@ -112,6 +118,15 @@ class Settings:
             raise _bad(
                 "SHIM_AUDIT_URL", "must be sqlite:///PATH, postgresql://... or jsonl:///PATH"
             )
+        interval = self.audit_checkpoint_interval
+        if not _is_number(interval) or not 0.01 <= interval <= 86400:
+            raise ConfigError(
+                "SHIM_AUDIT_CHECKPOINT_INTERVAL must be a number of seconds from 0.01 to 86400"
+            )
+        if self.audit_checkpoints is not None and (
+            not isinstance(self.audit_checkpoints, str) or not self.audit_checkpoints
+        ):
+            raise ConfigError("SHIM_AUDIT_CHECKPOINTS must be the path of the checkpoint file")
         if self.callers_file is not None and (
             not isinstance(self.callers_file, str) or not self.callers_file
         ):
@@ -170,7 +185,7 @@ class Settings:
                 continue
             if attr in ("max_body_bytes", "max_batch", "max_depth", "rate_burst"):
                 kwargs[attr] = _parse_int(var, raw)
-            elif attr in ("rate_limit", "upstream_timeout"):
+            elif attr in ("rate_limit", "upstream_timeout", "audit_checkpoint_interval"):
                 kwargs[attr] = _parse_float(var, raw)
             elif attr == "log_level":
                 kwargs[attr] = raw.upper()
@@ -187,6 +202,8 @@ class Settings:
 _ENV: dict[str, str] = {
     "callers_file": "SHIM_CALLERS_FILE",
     "audit_url": "SHIM_AUDIT_URL",
+    "audit_checkpoints": "SHIM_AUDIT_CHECKPOINTS",
+    "audit_checkpoint_interval": "SHIM_AUDIT_CHECKPOINT_INTERVAL",
     "max_body_bytes": "SHIM_MAX_BODY_BYTES",
     "max_batch": "SHIM_MAX_BATCH",
     "max_depth": "SHIM_MAX_DEPTH",

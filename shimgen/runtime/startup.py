@@ -75,6 +75,11 @@ def check(
         keyset, dev = _keyset(environ)
         _callers(settings.callers_file, groups, environ)
         _audit(settings.audit_url)
+        _writable(
+            settings.audit_checkpoints or audit.default_checkpoints(settings.audit_url),
+            "SHIM_AUDIT_CHECKPOINTS",
+            "checkpoint file",
+        )
     except StartupError as exc:
         names = [n for n in environ if n.startswith("SHIM_") or n == upstream_env]
         raise StartupError(exc.variable, scrub(exc.message, environ, names)) from None
@@ -106,6 +111,7 @@ def _keyset(environ: Mapping[str, str]) -> tuple[keys.Keyset, bool]:
     variable = "SHIM_KEYS_FILE" if has_file and not has_json else "SHIM_KEYS"
     try:
         keyset = keys.load_keyset(environ)
+        keyset.audit_key  # noqa: B018 - no unsigned mode: a keyset without one stops here
     except KeysetError as exc:
         raise StartupError(variable, str(exc)) from None
     return keyset, not has_file and not has_json
@@ -142,13 +148,17 @@ def _audit(url: str) -> None:
             "SHIM_AUDIT_URL",
             "a PostgreSQL audit store needs psycopg: pip install 'psycopg[binary]'",
         ) from None
-    if path is None:
-        return
+    if path is not None:
+        _writable(path, "SHIM_AUDIT_URL", "audit file")
+
+
+def _writable(path: str, variable: str, what: str) -> None:
+    """A file the workers can create or append to: its directory exists and is writable."""
     file = Path(path)
     folder = file.parent if str(file.parent) else Path(".")
     if not folder.is_dir():
-        raise StartupError("SHIM_AUDIT_URL", "the audit file's directory does not exist")
+        raise StartupError(variable, f"the {what}'s directory does not exist")
     if file.is_dir():
-        raise StartupError("SHIM_AUDIT_URL", "the audit file's path is a directory")
+        raise StartupError(variable, f"the {what}'s path is a directory")
     if not os.access(file if file.exists() else folder, os.W_OK):
-        raise StartupError("SHIM_AUDIT_URL", "the audit file (or its directory) is not writable")
+        raise StartupError(variable, f"the {what} (or its directory) is not writable")

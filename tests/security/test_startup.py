@@ -180,6 +180,14 @@ def test_malformed_keyset_stops_serve_in_one_line(base_env: dict[str, str], tmp_
         [
             Case("short key", "SHIM_KEYS", {"SHIM_KEYS_FILE": None, "SHIM_KEYS": short}, hidden),
             Case("not JSON", "SHIM_KEYS_FILE", {"SHIM_KEYS_FILE": str(not_json)}, hidden),
+            Case(
+                "no audit signing key",
+                "SHIM_KEYS",
+                {
+                    "SHIM_KEYS_FILE": None,
+                    "SHIM_KEYS": json.dumps({"primary": "k1", "keys": {"k1": _b64(b"k" * 64)}}),
+                },
+            ),
         ],
         base_env,
         tmp_path,
@@ -269,8 +277,16 @@ def test_bad_audit_url_stops_serve_in_one_line(base_env: dict[str, str], tmp_pat
         "malformed PostgreSQL URL": f"postgresql://shim:{SECRET}@db.internal/audit?nonsense=1",
         "directory missing": f"sqlite:///{tmp_path / SECRET / 'audit.db'}",
     }
+    checkpoints = str(tmp_path / SECRET / "checkpoints.jsonl")
     _assert_one_line(
-        [Case(name, "SHIM_AUDIT_URL", {"SHIM_AUDIT_URL": url}) for name, url in urls.items()],
+        [Case(name, "SHIM_AUDIT_URL", {"SHIM_AUDIT_URL": url}) for name, url in urls.items()]
+        + [
+            Case(
+                "checkpoint directory missing",
+                "SHIM_AUDIT_CHECKPOINTS",
+                {"SHIM_AUDIT_CHECKPOINTS": checkpoints},
+            )
+        ],
         base_env,
         tmp_path,
     )

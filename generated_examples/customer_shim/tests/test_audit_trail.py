@@ -196,3 +196,5 @@ def test_postgres_trail_from_two_worker_processes(
         server.wait(timeout=30)
     result = verify(postgres_url)
     assert result.returncode == 0, result.stdout + result.stderr
+    # Both workers' chains match their signed checkpoints (start-up, and final at shutdown).
+    assert "signed checkpoints" in result.stdout, result.stdout

@@ -138,6 +138,8 @@ def shim_env(
         "SHIM_KEYS": keys.Keyset.generate("k1").to_json(),
         "SHIM_CALLERS_FILE": str(callers),
         "SHIM_AUDIT_URL": f"sqlite:///{tmp_path / 'audit.db'}",
+        # Each test its own signed checkpoints (the PostgreSQL default is a file in the cwd).
+        "SHIM_AUDIT_CHECKPOINTS": str(tmp_path / "audit-checkpoints.jsonl"),
         "SHIM_RATE_LIMIT": "0",
         "SHIM_UPSTREAM_TIMEOUT": "1.0",
     }

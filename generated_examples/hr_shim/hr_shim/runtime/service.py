@@ -35,6 +35,7 @@ access line is at DEBUG, so ``SHIM_LOG_LEVEL=DEBUG`` turns it on.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import time
@@ -53,6 +54,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit, keys
+from .audit_checkpoint import CheckpointPublisher
 from .callers import Caller
 from .logs import configure, exception_fields, log_request, logger
 from .metrics import CONTENT_TYPE
@@ -387,10 +389,20 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         """Keys and audit sink at start-up (a problem stops the shim), closed at shutdown."""
         try:
-            keys.install(keys.load_keyset())
+            keyset = keys.load_keyset()
+            audit_key = keyset.audit_key  # no audit signing key: no start (no unsigned mode)
+            keys.install(keyset)
             shim.keys_loaded = True
             shim.sink = audit.open_sink(settings.audit_url, settings.instance)
             shim.recorder = Recorder(shim.sink)
+            checkpoints = CheckpointPublisher(
+                shim.sink,
+                audit_key,
+                settings.audit_checkpoints or audit.default_checkpoints(settings.audit_url),
+                settings.audit_checkpoint_interval,
+                on_publish=_publish_checkpoint(shim),
+            )
+            app.state.checkpoints = checkpoints
         except Exception as exc:
             logger.critical(
                 f"cannot start: {exc}", extra={"event": "startup-failed", **exception_fields(exc)}
@@ -412,6 +424,7 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             if shim.upstream is not None:
                 await shim.upstream.aclose()
             shim.recorder.close()
+            checkpoints.close()  # the final checkpoint covers every record written
             shim.sink.close()
 
     app = _ShimApp(
@@ -424,6 +437,29 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     app.fast_envelope = _Envelope(app.router, shim, fast)
     app.state.shim = shim
     return app
+
+
+def _publish_checkpoint(shim: Shim) -> Callable[[dict[str, Any], bool], None]:
+    """Each signed audit checkpoint goes to the log and the metrics, besides its file."""
+
+    def publish(checkpoint: dict[str, Any], written: bool) -> None:
+        unix = time.time()
+        shim.metrics.checkpoint(checkpoint["chain"], checkpoint["seq"], unix, written)
+        # Logged whatever SHIM_LOG_LEVEL says (handle() skips the level check): the log is the
+        # checkpoints' copy off the box, and a quiet log level must not drop it.
+        level, message, event = (
+            (logging.INFO, "audit checkpoint", "audit-checkpoint")
+            if written
+            else (logging.ERROR, "audit checkpoint not written to its file", "audit-checkpoint")
+        )
+        logger.handle(
+            logger.makeRecord(
+                logger.name, level, __file__, 0, message, (), None,
+                extra={"event": event, "checkpoint": checkpoint},
+            )
+        )  # fmt: skip
+
+    return publish
 
 
 class _ShimApp(Starlette):

@@ -14,21 +14,28 @@ a relative PATH, so an absolute one has four slashes: ``sqlite:////var/lib/x.db`
 ``?synchronous=full`` to survive machine crashes), ``postgresql://...`` and
 ``jsonl:///PATH`` (``?fsync=1`` likewise).
 
-``python -m <package>.runtime.audit verify [URL]`` checks every chain. What a
-hash chain proves, and what it does not:
+``python -m <package>.runtime.audit verify [URL] [--checkpoints FILE]...``
+checks every chain, and with the signed checkpoints (:mod:`.audit_checkpoint`)
+also what a hash chain alone cannot show:
 
-* An edited, deleted, duplicated or reordered record in the middle of a chain
-  is detected, and so is a record moved to another chain.
-* Deleting the *last* records of a chain, or a whole chain, leaves a shorter
-  chain that is still valid: the chain alone cannot show it. Neither can it
-  stop someone with write access from rewriting a chain from some record to its
-  end (the hash is not keyed). So a deployment must also anchor the trail
-  elsewhere: ship the records off the box as they are written (JSON lines to
-  a log collector, or PostgreSQL replication to a database the shim cannot
-  write), and/or compare ``verify --heads`` (each chain's last seq and hash)
-  with heads kept elsewhere (every sink's ``head`` property, e.g. logged
-  periodically and at shutdown), and the record count with the service's
-  metrics counters of audited requests.
+* The chains alone show an edited, deleted, duplicated or reordered record in
+  the middle of a chain, and a record moved to another chain.
+* They cannot show the last records of a chain deleted, a whole chain (or
+  per-worker file) deleted, a chain rewritten from some record on with
+  recomputed hashes (the hash is not keyed), or a well-chained record appended
+  by whoever can write the store. The checkpoints can: each names a chain's seq
+  and head hash at a moment, signed with the keyset's audit key, which the
+  store never holds. ``verify`` reports a checkpointed record that is gone or
+  differs, records after a chain's final (shutdown) checkpoint, a chain that
+  no checkpoint names, a missing or unsigned checkpoint, and a gap longer than
+  the checkpoint interval.
+* Deleting a chain *and* all its checkpoints from the checkpoint file is
+  visible only in the other copies: the service log (ship it off the box) and
+  the ``shim_audit_checkpoint_seq`` metric. Keep the checkpoint file where the
+  shim can append but the audit store's writers cannot delete.
+
+Without checkpoints (none given and none at the default place) ``verify``
+checks the chains only and says so.
 """
 
 from __future__ import annotations
@@ -37,13 +44,18 @@ import argparse
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import audit_anchor
+from .audit_anchor import ChainView, Problem
 from .audit_chain import CHAIN_FIELDS, EVENT_FIELDS, GENESIS, AuditError, record_hash
 from .audit_jsonl import JsonlSink, jsonl_records
 from .audit_sinks import SQLiteSink, sqlite_records
+from .errors import KeysetError
+from .keys import load_keyset, public_audit_keys
 
 __all__ = [
     "DEFAULT_URL",
@@ -52,6 +64,7 @@ __all__ = [
     "Break",
     "Verdict",
     "check_url",
+    "default_checkpoints",
     "main",
     "open_sink",
     "read_records",
@@ -60,6 +73,7 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///./audit.db"
+_PG_CHECKPOINTS = "./audit-checkpoints.jsonl"
 _RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _CMD = f"python -m {__package__ or 'runtime'}.audit"
@@ -77,6 +91,9 @@ class AuditSink(Protocol):
 
     def check(self) -> None:
         """Raise :class:`AuditError` when an append would fail now (cheap; for ``/readyz``)."""
+
+    def snapshot(self) -> tuple[str, int, str]:
+        """``(chain, seq, hash)`` of the last stored record (seq 0 and 64 zeros before any)."""
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every stored record, in storage order, for :func:`verify`."""
@@ -165,6 +182,18 @@ def check_url(url: str) -> str | None:
     return None
 
 
+def default_checkpoints(url: str) -> str:
+    """Where the checkpoints of the store at ``url`` go unless ``SHIM_AUDIT_CHECKPOINTS`` says.
+
+    Beside a file store (``PATH.checkpoints.jsonl``); ``./audit-checkpoints.jsonl``
+    for PostgreSQL (each replica has its own unless they share a volume).
+    """
+    kind, target, _ = _split(url)
+    if kind == "postgresql":
+        return _PG_CHECKPOINTS
+    return f"{target}.checkpoints.jsonl"
+
+
 def read_records(url: str) -> Iterator[dict[str, Any]]:
     """Every record in the store at ``url``, read without creating or changing anything."""
     kind, target, _ = _split(url)
@@ -212,20 +241,31 @@ class Break:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Outcome of :func:`verify`; ``heads`` maps each chain to its last ``(seq, hash)``."""
+    """Outcome of :func:`verify`; ``heads`` maps each chain to its last ``(seq, hash)``.
+
+    ``first_bad`` is the earliest break of a chain itself; ``problems`` what the
+    checkpoints show besides (``checkpoints`` is None when none were given).
+    """
 
     ok: bool
     chains: int
     records: int
     first_bad: Break | None = None
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+    checkpoints: int | None = None
 
     def __str__(self) -> str:
         if self.first_bad is not None:
             return f"audit chain BROKEN at {self.first_bad}"
+        if self.problems:
+            return f"audit trail TAMPERED: {self.problems[0]}"
         chains = "chain" if self.chains == 1 else "chains"
         records = "record" if self.records == 1 else "records"
-        return f"audit chain OK: {self.chains:,} {chains}, {self.records:,} {records}"
+        text = f"audit chain OK: {self.chains:,} {chains}, {self.records:,} {records}"
+        if self.checkpoints is not None:
+            text += f", matching {self.checkpoints:,} signed checkpoints"
+        return text
 
 
 HASH_MISMATCH = ("hash mismatch", "record edited")
@@ -241,10 +281,12 @@ MALFORMED = ("malformed record", "not an audit record")
 class _Chain:
     """Streaming state of one chain: O(1) memory per chain however long it is."""
 
-    __slots__ = ("broken", "expected", "pending", "prev")
+    __slots__ = ("broken", "expected", "hashes", "last", "pending", "prev")
 
     def __init__(self) -> None:
         self.expected = 1
+        self.last = 0
+        self.hashes: dict[int, str] = {}
         self.prev = GENESIS
         self.broken: Break | None = None
         # A record arrived ahead of its seq: a gap, unless the missing seq shows up later.
@@ -276,14 +318,22 @@ def _marker_break(position: int, record: Mapping[str, Any]) -> Break:
     return Break(position, chain, seq, kind, meaning)
 
 
-def verify(records: Iterable[Mapping[str, Any]]) -> Verdict:
-    """Check every chain in ``records`` (storage order) and report the first break.
+def verify(
+    records: Iterable[Mapping[str, Any]],
+    checkpoints: Sequence[Mapping[str, Any]] | None = None,
+    public_keys: Mapping[str, bytes] | None = None,
+    now: float | None = None,
+) -> Verdict:
+    """Check every chain in ``records`` (storage order), and them against ``checkpoints``.
 
     Per chain, records must come in seq order 1, 2, 3... each with ``prev``
     equal to the previous ``hash`` and ``hash`` matching its content. The first
     break reported is the one earliest in storage order. Runs in one pass with
-    memory per chain, not per record.
+    memory per chain (and per checkpoint), not per record. With
+    ``checkpoints`` (signed by one of ``public_keys``; ``now`` is the time
+    their freshness is judged at), see :func:`.audit_anchor.check`.
     """
+    want = audit_anchor.wanted(checkpoints) if checkpoints is not None else {}
     chains: dict[str, _Chain] = {}
     heads: dict[str, tuple[int, str]] = {}
     breaks: list[Break] = []
@@ -299,6 +349,7 @@ def verify(records: Iterable[Mapping[str, Any]]) -> Verdict:
         if state is None:
             state = chains[name] = _Chain()
         heads[name] = (seq, record["hash"])
+        state.last = max(state.last, seq)
         if state.broken is not None:
             gap = state.pending
             if gap is not None and seq == gap.seq:  # the "missing" record was only out of place
@@ -318,22 +369,76 @@ def verify(records: Iterable[Mapping[str, Any]]) -> Verdict:
         if bad is None:
             state.expected = seq + 1
             state.prev = record["hash"]
+            if name in want and seq in want[name]:
+                state.hashes[seq] = record["hash"]
             continue
         state.broken = Break(position, name, shown, *bad)
         if bad == SEQ_GAP:
             state.pending = state.broken
     breaks.extend(state.broken for state in chains.values() if state.broken is not None)
     first = min(breaks, key=lambda b: b.position) if breaks else None
-    return Verdict(first is None, len(chains), count, first, heads)
+    problems: list[Problem] = []
+    if checkpoints is not None:
+        views = {
+            name: ChainView(
+                good=state.expected - 1,
+                last=state.last,
+                broken=state.broken.seq if state.broken is not None else None,
+                hashes=state.hashes,
+            )
+            for name, state in chains.items()
+        }
+        problems = audit_anchor.check(
+            checkpoints, views, public_keys or {}, time.time() if now is None else now
+        )
+    return Verdict(
+        first is None and not problems,
+        len(chains),
+        count,
+        first,
+        heads,
+        tuple(problems),
+        len(checkpoints) if checkpoints is not None else None,
+    )
 
 
-def verify_url(url: str) -> Verdict:
-    """Verify the store at ``url``; :class:`AuditError` when it cannot be read."""
-    return verify(read_records(url))
+def verify_url(
+    url: str,
+    checkpoint_files: Sequence[str] | None = None,
+    public_keys: Mapping[str, bytes] | None = None,
+    now: float | None = None,
+) -> Verdict:
+    """Verify the store at ``url`` (and against the checkpoints in ``checkpoint_files``).
+
+    :class:`AuditError` when the store or a checkpoint file cannot be read.
+    """
+    checkpoints = (
+        audit_anchor.read_checkpoints(checkpoint_files) if checkpoint_files is not None else None
+    )
+    return verify(read_records(url), checkpoints, public_keys, now)
+
+
+def _public_keys(path: str | None) -> dict[str, bytes]:
+    """Audit public keys from ``--keys FILE``, else from the keyset the service uses."""
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+        return public_audit_keys(text)
+    keyset = load_keyset()
+    keyset.audit_key  # noqa: B018 - raises the "no audit signing key" error
+    return keyset.audit_public_keys()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``verify [URL] [--heads]``: exit 0 when every chain holds, 1 when one is broken, 2 when unreadable."""
+    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``.
+
+    Exit 0 when every chain holds (and matches its checkpoints), 1 when
+    something is broken or tampered with, 2 when the trail, a checkpoint file
+    or the keys cannot be read.
+    """
     parser = argparse.ArgumentParser(prog=_CMD, description="Verify the shim's audit trail.")
     sub = parser.add_subparsers(dest="command", required=True)
     ver = sub.add_parser("verify", help="check every hash chain in the audit store")
@@ -348,14 +453,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also print each chain's last seq and hash, to compare with copies kept elsewhere",
     )
+    ver.add_argument(
+        "--checkpoints",
+        action="append",
+        metavar="FILE",
+        help="signed checkpoints: the checkpoint file or a service log (repeatable; default: "
+        "$SHIM_AUDIT_CHECKPOINTS, else the store's default checkpoint file if it exists)",
+    )
+    ver.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="audit public keys (from `keys audit-public`) or a keyset "
+        "(default: the keyset in $SHIM_KEYS or $SHIM_KEYS_FILE)",
+    )
     args = parser.parse_args(argv)
     url = args.url or os.environ.get("SHIM_AUDIT_URL") or DEFAULT_URL
     try:
-        verdict = verify_url(url)
-    except AuditError as exc:
+        files = args.checkpoints
+        if files is None:
+            given = os.environ.get("SHIM_AUDIT_CHECKPOINTS") or None
+            default = default_checkpoints(url)
+            files = [given] if given else [default] if os.path.exists(default) else None
+        public = _public_keys(args.keys) if files is not None else None
+        verdict = verify_url(url, files, public)
+    except (AuditError, KeysetError) as exc:
         print(f"audit trail unreadable: {exc}", file=sys.stderr)
         return 2
     print(verdict)
+    for problem in verdict.problems[0 if verdict.first_bad is not None else 1 :]:
+        print(f"also: {problem}")
+    if files is None:
+        print(
+            "warning: no checkpoints given, so only the chains were checked: deleted chain "
+            "ends, deleted chains, rewritten chains and forged appends cannot be seen; pass "
+            "--checkpoints FILE",
+            file=sys.stderr,
+        )
     if args.heads:
         for chain, (seq, digest) in sorted(verdict.heads.items()):
             print(f"head {chain} seq {seq} hash {digest}")

@@ -264,6 +264,11 @@ class ChainedSink:
         """``(chain, last seq, last hash)``: log or export it so truncation can be noticed."""
         return self.chain, self._seq, self._prev
 
+    def snapshot(self) -> tuple[str, int, str]:
+        """:attr:`head` read under the append lock: a stored record's seq and hash, never half an update."""
+        with self._lock:
+            return self.chain, self._seq, self._prev
+
     def _ready(self) -> None:
         """Refuse after close; in a forked child, start a fresh chain on a fresh handle."""
         if self._closed:
