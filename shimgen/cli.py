@@ -46,6 +46,13 @@ OutOption = Annotated[
 ]
 
 
+VERIFY_ROOT_HELP = (
+    "What the lock's input paths are relative to. Default: the first of the project holding "
+    "the shim (nearest folder above it with pyproject.toml or .git), the current folder, and "
+    "each folder above the shim, that holds the recorded mapping."
+)
+
+
 def _report(result: CheckResult) -> None:
     for finding in result.findings:
         typer.echo(finding.format(), err=True)
@@ -201,10 +208,7 @@ def version() -> None:
 @app.command()
 def verify(
     directories: Annotated[list[Path], typer.Argument(help="Generated shim directories.")],
-    root: Annotated[
-        Path | None,
-        typer.Option(help="What the lock's input paths are relative to; default: the project."),
-    ] = None,
+    root: Annotated[Path | None, typer.Option(help=VERIFY_ROOT_HELP, show_default=False)] = None,
 ) -> None:
     """Fail if a generated shim was edited by hand (tampered) or its inputs changed (stale).
 
