@@ -173,8 +173,11 @@ def translate(
 
     Example: shimgen translate mappings/customer.shim.yaml --group support < records.ndjson
 
-    A bad line is reported on stderr with its line number; good lines go on.
-    Keys come from SHIM_KEYS / SHIM_KEYS_FILE (or --dev-keys).
+    Each line is checked as the service checks a request: the input against the
+    internal schema (--inbound: the inbound payload), the output against the
+    external schema. A bad line is reported on stderr with its line number and
+    JSON pointer (never a value) and skipped; the others go on; exit 1 at the
+    end if any line failed. Keys come from SHIM_KEYS / SHIM_KEYS_FILE (or --dev-keys).
     """
     from shimgen.translate import TranslateSetupError, run
 

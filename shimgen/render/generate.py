@@ -49,6 +49,7 @@ RUNTIME_FILES = (
     "audit_jsonl.py",
     "sqlite_checkpoint.py",
     "problems.py",
+    "schemacheck.py",
     "validate.py",
     "metrics.py",
     "logs.py",
