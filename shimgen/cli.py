@@ -12,6 +12,7 @@ import typer
 from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
 from shimgen.internal_error import GuardedGroup
+from shimgen.lint.rulesets import DEFAULT_RULESET
 
 app = typer.Typer(
     cls=GuardedGroup,
@@ -96,6 +97,9 @@ def generate(
     """Write the standalone shim package for a mapping.
 
     Example: shimgen generate mappings/customer.shim.yaml -o generated_examples/customer_shim
+
+    Ends with one line counting what `shimgen lint` (default ruleset) reports; lint
+    errors do not fail generate.
     """
     from shimgen.render.generate import write_package
 
@@ -107,6 +111,17 @@ def generate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(written)} files to {out}", err=True)
+    typer.echo(_lint_note(mapping, result), err=True)
+
+
+def _lint_note(mapping: Path, result: CheckResult) -> str:
+    """One line: how many lint errors the default ruleset finds (never fails generate)."""
+    from shimgen.lint.engine import lint_mapping
+    from shimgen.lint.output import generate_note
+    from shimgen.lint.rulesets import builtin
+
+    ruleset = builtin(DEFAULT_RULESET)
+    return generate_note(lint_mapping(mapping, ruleset, checked=result), ruleset)
 
 
 @app.command()
@@ -286,11 +301,15 @@ def lint(
     ruleset: Annotated[
         str,
         typer.Option(help="authoritative, autonomous, or a ruleset YAML file (docs/lint.md)."),
-    ] = "autonomous",
+    ] = DEFAULT_RULESET,
     format_: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
     base: Annotated[
         str | None,
-        typer.Option(help="Git revision to compare against (enables the version-bump rule)."),
+        typer.Option(
+            help="The mapping's previous version, as a file or a git revision "
+            "(enables the version-bump rule).",
+            show_default=False,
+        ),
     ] = None,
     list_rules: Annotated[
         bool, typer.Option("--list-rules", help="Print the rules of the ruleset and exit.")
@@ -300,6 +319,10 @@ def lint(
         typer.Option(
             "--show-exempted", help="List findings exempted by ruleset overrides, with reasons."
         ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also name the rules that did not run (no --base)."),
     ] = False,
 ) -> None:
     """Apply the mapping style guide: safety rules and house style, Spectral-like.
@@ -312,4 +335,6 @@ def lint(
     """
     from shimgen.lint.cli import run as run_lint
 
-    raise typer.Exit(run_lint(mappings or [], ruleset, format_, base, list_rules, show_exempted))
+    raise typer.Exit(
+        run_lint(mappings or [], ruleset, format_, base, list_rules, show_exempted, verbose)
+    )

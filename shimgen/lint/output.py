@@ -26,8 +26,9 @@ _LABELS = {
 }
 
 
-def summary(result: LintResult, ruleset: Ruleset) -> str:
-    """One line per mapping, for stderr: counts by severity, and rules that did not run."""
+def summary(result: LintResult, ruleset: Ruleset, verbose: bool = False) -> str:
+    """One line per mapping, for stderr: counts by severity; with ``verbose``, the rules
+    that did not run (without ``--base``, every run would end with the same note)."""
     if not result.linted:
         return f"{result.path}: not linted, `shimgen check` reports errors"
     counts = Counter(f.severity for f in result.findings)
@@ -40,9 +41,27 @@ def summary(result: LintResult, ruleset: Ruleset) -> str:
     if result.exempted:
         text += f", {len(result.exempted)} exempted"
     text += f" (ruleset {ruleset.name})"
-    if result.skipped:
+    if result.skipped and verbose:
         text += f"; not run without --base: {', '.join(result.skipped)}"
     return text
+
+
+def generate_note(result: LintResult, ruleset: Ruleset) -> str:
+    """The line ``shimgen generate`` prints: what the default style guide thinks, never fatal.
+
+    ``check`` accepts what is valid; lint is the policy on top (e.g. a secret
+    masked where a safety rule wants it dropped). Generating does not fail on
+    it, but it names the count and the command, so nobody meets lint by surprise.
+    """
+    errors = sum(f.severity is Severity.ERROR for f in result.findings)
+    warnings = sum(f.severity is Severity.WARN for f in result.findings)
+    counts = f"{errors} error{'s' if errors != 1 else ''}"
+    if warnings:
+        counts += f", {warnings} warning{'s' if warnings != 1 else ''}"
+    return (
+        f"lint: {counts} under the default ruleset ({ruleset.name}); "
+        f"details: shimgen lint {result.path}"
+    )
 
 
 def render_text(results: list[LintResult], show_exempted: bool = False) -> str:
