@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from shimgen.diagnostics import Finding
 from shimgen.lint.engine import LintResult
 from shimgen.lint.model import LintFinding, Severity
 from shimgen.lint.rulesets import Ruleset
@@ -121,6 +123,33 @@ def rule_table(ruleset: Ruleset) -> list[dict[str, Any]]:
     ]
 
 
+def check_finding(f: Finding) -> dict[str, Any]:
+    """A checker finding as JSON (lint's ``check_findings``, ``shimgen check --format json``)."""
+    return {
+        "code": str(f.code),
+        "severity": str(f.severity),
+        "message": f.message,
+        "line": f.line,
+        "col": f.col,
+        "hint": f.hint,
+    }
+
+
+def render_check_json(checked: list[tuple[Path, int, list[Finding]]]) -> str:
+    """``shimgen check --format json``: per file, its exit code and findings."""
+    doc = {
+        "files": [
+            {
+                "file": str(path),
+                "exit_code": code,
+                "findings": [check_finding(f) for f in findings],
+            }
+            for path, code, findings in checked
+        ]
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
     doc = {
         "ruleset": ruleset.name,
@@ -131,17 +160,7 @@ def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
                 "file": str(r.path),
                 "linted": r.linted,
                 "exit_code": r.exit_code,
-                "check_findings": [
-                    {
-                        "code": str(f.code),
-                        "severity": str(f.severity),
-                        "message": f.message,
-                        "line": f.line,
-                        "col": f.col,
-                        "hint": f.hint,
-                    }
-                    for f in r.check.findings
-                ],
+                "check_findings": [check_finding(f) for f in r.check.findings],
                 "findings": [f.as_dict() for f in r.findings],
                 "exempted": [f.as_dict() for f in r.exempted],
                 "skipped": r.skipped,
