@@ -22,18 +22,18 @@ from jsonschema_rs import ValidationErrorKind as K
 
 from .errors import Problem
 
-__all__ = ["MAX_ERRORS", "SchemaValidator"]
+__all__ = ["MAX_ERRORS", "SchemaValidator", "error_problems", "escape_token"]
 
 MAX_ERRORS: Final = 100
 """Problems listed per record or batch; a hostile body cannot make the error list unbounded."""
 
 
-def _esc(token: str | int) -> str:
+def escape_token(token: str | int) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
 
 
 def _pointer(prefix: str, path: list[str | int]) -> str:
-    return prefix + "".join("/" + _esc(t) for t in path) or "/"
+    return prefix + "".join("/" + escape_token(t) for t in path) or "/"
 
 
 def _message(kind: Any) -> str:
@@ -105,7 +105,7 @@ class SchemaValidator:
             return []
         found: list[Problem] = []
         for error in self._validator.iter_errors(instance):
-            found.extend(_problems(error, prefix))
+            found.extend(error_problems(error, prefix))
             if len(found) >= MAX_ERRORS:
                 break
         return found[:MAX_ERRORS]
@@ -122,7 +122,7 @@ class SchemaValidator:
         return found
 
 
-def _problems(error: ValidationError, prefix: str) -> list[Problem]:
+def error_problems(error: ValidationError, prefix: str) -> list[Problem]:
     kind = error.kind
     path = list(error.instance_path)
     if isinstance(kind, K.Required):
