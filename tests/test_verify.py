@@ -229,5 +229,6 @@ def test_mapping_found_nowhere_says_where_it_looked(loose: Path, tmp_path: Path)
 
 
 def test_help_states_the_default_root() -> None:
-    result = CliRunner().invoke(app, ["verify", "--help"], env={"COLUMNS": "200"})
-    assert "Default: the first of the project holding the shim" in result.stdout
+    result = CliRunner().invoke(app, ["verify", "--help"])
+    text = " ".join(result.stdout.split())  # help is wrapped to the terminal's width
+    assert "Default: the first of the project holding the shim" in text
