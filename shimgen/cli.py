@@ -11,7 +11,9 @@ import typer
 
 from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
+from shimgen.diagnostics import Finding
 from shimgen.internal_error import GuardedGroup
+from shimgen.lint.rulesets import DEFAULT_RULESET
 
 app = typer.Typer(
     cls=GuardedGroup,
@@ -19,13 +21,29 @@ app = typer.Typer(
     epilog="Exit codes: 0 clean; 1 findings; 2 input that cannot be read or written; "
     "3 internal error (a bug in shimgen: one line on stderr; --debug adds the traceback).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    rich_markup_mode=None,  # plain help: rich markup ate `[a-z][a-z0-9-]*` and typed flags <bool>
     pretty_exceptions_enable=False,
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shimgen {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the shimgen version and exit.",
+        ),
+    ] = False,
     debug: Annotated[
         bool,
         typer.Option(
@@ -39,11 +57,19 @@ def _options(
 
 
 MappingArg = Annotated[
-    Path, typer.Argument(help="A mapping file, e.g. mappings/customer.shim.yaml.")
+    Path,
+    typer.Argument(metavar="MAPPING", help="A mapping file, e.g. mappings/customer.shim.yaml."),
 ]
 OutOption = Annotated[
-    Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")
+    Path | None, typer.Option("-o", "--out", metavar="FILE", help="Write here instead of stdout.")
 ]
+
+
+VERIFY_ROOT_HELP = (
+    "What the lock's input paths are relative to. Default: the first of the project holding "
+    "the shim (nearest folder above it with pyproject.toml or .git), the current folder, and "
+    "each folder above the shim, that holds the recorded mapping."
+)
 
 
 def _report(result: CheckResult) -> None:
@@ -60,22 +86,49 @@ def _checked(mapping: Path) -> CheckResult:
 
 
 @app.command()
-def check(mappings: Annotated[list[Path], typer.Argument(help="Mapping files.")]) -> None:
+def check(
+    mappings: Annotated[list[Path], typer.Argument(metavar="MAPPING", help="Mapping files.")],
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json|sarif",
+            help="text (compiler style, stderr), or json / sarif on stdout, as lint writes them.",
+        ),
+    ] = "text",
+) -> None:
     """Validate mappings against their schemas; print every finding.
 
     Example: shimgen check mappings/*.shim.yaml
 
     Exit 0: clean; 1: findings; 2: a file could not be read; 3: a bug in shimgen.
     """
+    from shimgen.lint.cli import FORMATS
+
+    if format_ not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
     worst = 0
+    checked: list[tuple[Path, int, list[Finding]]] = []
     for path in mappings:
         result = check_mapping(path)
-        _report(result)
+        checked.append((path, result.exit_code, result.findings))
+        if format_ == "text":
+            _report(result)
         worst = max(worst, result.exit_code)
         if result.exit_code == 0:
             typer.echo(
                 f"{path}: ok ({len(result.plan.rules) if result.plan else 0} fields)", err=True
             )
+    if format_ == "json":
+        from shimgen.lint.output import render_check_json
+
+        sys.stdout.write(render_check_json(checked))
+    elif format_ == "sarif":
+        from shimgen.lint.sarif import check_to_sarif
+
+        doc = check_to_sarif([(p, f) for p, _, f in checked], Path.cwd())
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     raise typer.Exit(worst)
 
 
@@ -83,12 +136,18 @@ def check(mappings: Annotated[list[Path], typer.Argument(help="Mapping files.")]
 def generate(
     mapping: MappingArg,
     out: Annotated[
-        Path, typer.Option("-o", "--out", help="Output directory (replaced if it holds a shim).")
+        Path,
+        typer.Option(
+            "-o", "--out", metavar="DIR", help="Output directory (replaced if it holds a shim)."
+        ),
     ],
 ) -> None:
     """Write the standalone shim package for a mapping.
 
     Example: shimgen generate mappings/customer.shim.yaml -o generated_examples/customer_shim
+
+    Ends with one line counting what `shimgen lint` (default ruleset) reports; lint
+    errors do not fail generate.
     """
     from shimgen.render.generate import write_package
 
@@ -100,13 +159,30 @@ def generate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(written)} files to {out}", err=True)
+    typer.echo(_lint_note(mapping, result), err=True)
+
+
+def _lint_note(mapping: Path, result: CheckResult) -> str:
+    """One line: how many lint errors the default ruleset finds (never fails generate)."""
+    from shimgen.lint.engine import lint_mapping
+    from shimgen.lint.output import generate_note
+    from shimgen.lint.rulesets import builtin
+
+    ruleset = builtin(DEFAULT_RULESET)
+    return generate_note(lint_mapping(mapping, ruleset, checked=result), ruleset)
 
 
 @app.command()
 def init(
-    name: Annotated[str, typer.Argument(help="Shim name, [a-z][a-z0-9-]*.")],
-    internal: Annotated[str, typer.Option(help="Internal schema file, optionally FILE#MODEL.")],
-    external: Annotated[str, typer.Option(help="External schema file, optionally FILE#MODEL.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Shim name, [a-z][a-z0-9-]*.")],
+    internal: Annotated[
+        str,
+        typer.Option(metavar="FILE[#MODEL]", help="Internal schema file, optionally FILE#MODEL."),
+    ],
+    external: Annotated[
+        str,
+        typer.Option(metavar="FILE[#MODEL]", help="External schema file, optionally FILE#MODEL."),
+    ],
     out: OutOption = None,
     suggest: Annotated[
         bool,
@@ -152,9 +228,11 @@ def init(
 def translate(
     mapping: MappingArg,
     input_: Annotated[
-        Path | None, typer.Argument(metavar="[INPUT]", help="NDJSON file; default stdin.")
+        Path | None, typer.Argument(metavar="INPUT", help="NDJSON file; default stdin.")
     ] = None,
-    group: Annotated[str | None, typer.Option(help="Functional group whose view to use.")] = None,
+    group: Annotated[
+        str | None, typer.Option(metavar="GROUP", help="Functional group whose view to use.")
+    ] = None,
     inbound: Annotated[
         bool, typer.Option("--inbound", help="External -> internal instead.")
     ] = False,
@@ -166,8 +244,11 @@ def translate(
 
     Example: shimgen translate mappings/customer.shim.yaml --group support < records.ndjson
 
-    A bad line is reported on stderr with its line number; good lines go on.
-    Keys come from SHIM_KEYS / SHIM_KEYS_FILE (or --dev-keys).
+    Each line is checked as the service checks a request: the input against the
+    internal schema (--inbound: the inbound payload), the output against the
+    external schema. A bad line is reported on stderr with its line number and
+    JSON pointer (never a value) and skipped; the others go on; exit 1 at the
+    end if any line failed. Keys come from SHIM_KEYS / SHIM_KEYS_FILE (or --dev-keys).
     """
     from shimgen.translate import TranslateSetupError, run
 
@@ -200,10 +281,11 @@ def version() -> None:
 
 @app.command()
 def verify(
-    directories: Annotated[list[Path], typer.Argument(help="Generated shim directories.")],
+    directories: Annotated[
+        list[Path], typer.Argument(metavar="SHIM_DIR", help="Generated shim directories.")
+    ],
     root: Annotated[
-        Path | None,
-        typer.Option(help="What the lock's input paths are relative to; default: the project."),
+        Path | None, typer.Option(metavar="DIR", help=VERIFY_ROOT_HELP, show_default=False)
     ] = None,
 ) -> None:
     """Fail if a generated shim was edited by hand (tampered) or its inputs changed (stale).
@@ -232,10 +314,15 @@ def verify(
 
 @app.command()
 def diff(
-    old: Annotated[str, typer.Argument(help="Old mapping: a file, or REV:PATH read from git.")],
-    new: Annotated[str, typer.Argument(help="New mapping: a file, or REV:PATH read from git.")],
+    old: Annotated[
+        str, typer.Argument(metavar="OLD", help="Old mapping: a file, or REV:PATH read from git.")
+    ],
+    new: Annotated[
+        str, typer.Argument(metavar="NEW", help="New mapping: a file, or REV:PATH read from git.")
+    ],
     format_: Annotated[
-        str, typer.Option("--format", help="text, or md for a pull-request comment.")
+        str,
+        typer.Option("--format", metavar="text|md", help="text, or md for a pull-request comment."),
     ] = "text",
     out: OutOption = None,
 ) -> None:
@@ -255,7 +342,10 @@ def diff(
 def review(
     mapping: MappingArg,
     format_: Annotated[
-        str, typer.Option("--format", help="md (for a code-hosting site) or html (one file).")
+        str,
+        typer.Option(
+            "--format", metavar="md|html", help="md (for a code-hosting site) or html (one file)."
+        ),
     ] = "md",
     out: OutOption = None,
 ) -> None:
@@ -274,16 +364,27 @@ def review(
 @app.command()
 def lint(
     mappings: Annotated[
-        list[Path] | None, typer.Argument(help="Mapping files.", show_default=False)
+        list[Path] | None,
+        typer.Argument(metavar="MAPPING", help="Mapping files.", show_default=False),
     ] = None,
     ruleset: Annotated[
         str,
-        typer.Option(help="authoritative, autonomous, or a ruleset YAML file (docs/lint.md)."),
-    ] = "autonomous",
-    format_: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+        typer.Option(
+            metavar="NAME|FILE",
+            help="authoritative, autonomous, or a ruleset YAML file (docs/lint.md).",
+        ),
+    ] = DEFAULT_RULESET,
+    format_: Annotated[
+        str, typer.Option("--format", metavar="text|json|sarif", help="Output format.")
+    ] = "text",
     base: Annotated[
         str | None,
-        typer.Option(help="Git revision to compare against (enables the version-bump rule)."),
+        typer.Option(
+            metavar="FILE|REV",
+            help="The mapping's previous version, as a file or a git revision "
+            "(enables the version-bump rule).",
+            show_default=False,
+        ),
     ] = None,
     list_rules: Annotated[
         bool, typer.Option("--list-rules", help="Print the rules of the ruleset and exit.")
@@ -293,6 +394,10 @@ def lint(
         typer.Option(
             "--show-exempted", help="List findings exempted by ruleset overrides, with reasons."
         ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also name the rules that did not run (no --base)."),
     ] = False,
 ) -> None:
     """Apply the mapping style guide: safety rules and house style, Spectral-like.
@@ -305,4 +410,6 @@ def lint(
     """
     from shimgen.lint.cli import run as run_lint
 
-    raise typer.Exit(run_lint(mappings or [], ruleset, format_, base, list_rules, show_exempted))
+    raise typer.Exit(
+        run_lint(mappings or [], ruleset, format_, base, list_rules, show_exempted, verbose)
+    )

@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
+from shimgen.mapping.model import ShimName
 from shimgen.mapping.yamltext import comment, scalar
 from shimgen.schema.loader import SchemaError, load_schema
 from shimgen.schema.model import (
@@ -28,6 +31,20 @@ from shimgen.suggest import Suggester
 
 class InitError(Exception):
     pass
+
+
+_SHIM_NAME: TypeAdapter[str] = TypeAdapter(ShimName)
+
+
+def check_name(name: str) -> None:
+    """The rule ``check`` applies to ``shim:`` (the mapping model's type): refuse now, not later."""
+    try:
+        _SHIM_NAME.validate_python(name)
+    except ValidationError as exc:
+        raise InitError(
+            f"shim name `{name}`: {exc.errors()[0]['msg']} "
+            "\n  hint: use lowercase letters, digits and dashes, starting with a letter: `customer`"
+        ) from None
 
 
 def _split(spec: str) -> tuple[Path, str | None]:
@@ -51,6 +68,7 @@ def initial_mapping(
     ``compact``: one ``drop`` per top-level field instead of one per leaf; the
     author opens a field inside one by adding a more specific entry below it.
     """
+    check_name(name)
     sides = {}
     for side, spec in (("internal", internal), ("external", external)):
         path, model = _split(spec)

@@ -2,7 +2,14 @@
 
 It renders the same ``translate.py`` that ``generate`` writes, with the same
 runtime, into a private temporary package and imports it, so the command and
-the deployed shim can never disagree. Input is streamed line by line.
+the deployed shim can never disagree. Each line goes through the service's
+steps for one record: the input is validated against the schema the service
+checks it with (the internal record outbound, the inbound payload inbound),
+translated, and outbound the result is validated against the external schema,
+all with the package's own ``runtime/schemacheck.py`` over its ``openapi.json``
+document. A line failing any step is reported on stderr (line number, JSON
+pointer, never a value) and skipped; the exit code counts the failures.
+Input is streamed line by line.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import orjson
 from shimgen.check.plan import ShimPlan
 from shimgen.paths import RUNTIME_DIR
 from shimgen.render.generate import RUNTIME_FILES, make_meta, render_translate
+from shimgen.render.openapi import openapi_document
 
 
 class TranslateSetupError(Exception):
@@ -76,27 +84,53 @@ def run(
             raise TranslateSetupError(str(exc)) from None
         fn = mod.to_internal if inbound else mod.to_external
         errors_mod: Any = importlib.import_module(package + ".runtime.errors")
+        schemacheck: Any = importlib.import_module(package + ".runtime.schemacheck")
+        document = openapi_document(plan)
+        check_in = schemacheck.SchemaValidator(
+            document, "InboundPayload" if inbound else "InternalRecord"
+        )
+        check_out = None if inbound else schemacheck.SchemaValidator(document, "ExternalRecord")
         failures = 0
         stream = source.open("rb") if source else sys.stdin.buffer
         try:
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
-                try:
-                    record = orjson.loads(line)
-                    out.write(orjson.dumps(fn(record, group)) + b"\n")
-                except orjson.JSONDecodeError as exc:
-                    failures += 1
-                    err.write(f"line {number}: malformed JSON at column {exc.colno}\n")
-                except errors_mod.TranslationError as exc:
-                    failures += 1
-                    for problem in exc.problems:
-                        err.write(f"line {number}: {problem.pointer}: {problem.message}\n")
-                except (TypeError, AttributeError):
-                    failures += 1
-                    err.write(f"line {number}: expected a JSON object\n")
+                answer = _one_line(line, fn, group, check_in, check_out, errors_mod)
+                if isinstance(answer, bytes):
+                    out.write(answer + b"\n")
+                    continue
+                failures += 1
+                err.writelines(f"line {number}: {text}\n" for text in answer)
         finally:
             if source:
                 stream.close()
             keys.reset()
     return failures
+
+
+def _one_line(
+    line: bytes, fn: Any, group: str | None, check_in: Any, check_out: Any, errors_mod: Any
+) -> bytes | list[str]:
+    """The translated line, or what is wrong with it (pointer and message, never a value).
+
+    The order is the service's: input schema, translation, output schema; the
+    first step that fails ends the line, as a 422 ends a request.
+    """
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return [f"malformed JSON at column {exc.colno}"]
+    problems = check_in.problems(record)
+    if problems:
+        return [f"{p.pointer}: {p.message}" for p in problems]
+    try:
+        result = fn(record, group)
+    except errors_mod.TranslationError as exc:
+        return [f"{p.pointer}: {p.message}" for p in exc.problems]
+    except (TypeError, AttributeError):  # pragma: no cover - the input schema wants an object
+        return ["expected a JSON object"]
+    problems = check_out.problems(result) if check_out is not None else []
+    if problems:
+        return [f"output {p.pointer}: {p.message} (external schema)" for p in problems]
+    return orjson.dumps(result)

@@ -28,8 +28,14 @@ from shimgen.check import check_mapping
 from shimgen.render.generate import project_root, write_package
 
 LOCK = "SHIM.lock.json"
-IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache"})
-"""Directories that running a generated package leaves behind; never part of the shim."""
+IGNORED_PARTS = frozenset(
+    {"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
+)
+"""Directories that running a generated package leaves behind, at any depth; never part of the shim."""
+BUILD_ARTEFACTS = frozenset({"build", "dist", ".venv", "venv", ".tox", ".nox"})
+"""Top-level folders that building, installing or testing the shim creates (``pip install``
+with setuptools writes ``build/`` and ``*.egg-info/``; older shims used it). Only at the top:
+a ``build/`` inside the package would be shipped with it, so there it still counts as added."""
 
 
 class VerifyError(Exception):
@@ -47,6 +53,7 @@ class Verdict:
     changed_inputs: list[str] = field(default_factory=list)  # stale: input hash differs
     regenerated: list[str] = field(default_factory=list)  # stale: files regeneration changes
     check_errors: list[str] = field(default_factory=list)  # stale: inputs no longer check
+    ignored: list[str] = field(default_factory=list)  # top-level build artefacts, not compared
 
     @property
     def tampered(self) -> bool:
@@ -65,6 +72,8 @@ class Verdict:
         where = self.directory
         if self.ok:
             yield f"{where}: ok, in sync with {self.mapping} ({self.generator})"
+            if self.ignored:
+                yield f"  ignored build artefacts (not generated): {', '.join(self.ignored)}"
             return
         if self.tampered:
             n = len(self.edited) + len(self.missing) + len(self.added)
@@ -89,18 +98,44 @@ class Verdict:
             yield f"  fix: shimgen generate {self.mapping} -o {where}"
 
 
+def find_root(directory: Path, lock: dict[str, Any]) -> Path:
+    """Where ``generate`` stood for the lock's relative paths, seen from where the user stands.
+
+    ``generate`` records paths relative to the project of the mapping (the nearest folder
+    above it with pyproject.toml or .git; outside any project, the mapping's folder). Verify
+    is run from that project, from the folder that ran generate (often the same, outside a
+    project), or from inside the shim: candidates in that order, and the first holding the
+    recorded mapping wins. Never "the one whose hash still matches": a changed mapping must
+    be reported stale, not swapped for an unchanged copy elsewhere.
+    """
+    mapping = str(lock["mapping"]["path"])
+    here = directory.resolve()
+    candidates = list(dict.fromkeys([project_root(here), Path.cwd().resolve(), *here.parents]))
+    for candidate in candidates:
+        if (candidate / mapping).is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates[:4]) + (", ..." if len(candidates) > 4 else "")
+    raise VerifyError(
+        f"{directory}/{LOCK} names mapping {mapping}, not found under {looked}; "
+        "run verify from the folder that ran generate, or pass --root"
+    )
+
+
 def verify(directory: Path, root: Path | None = None) -> Verdict:
     """Compare ``directory`` with its lock, and the lock with a fresh generation.
 
-    ``root`` is what the lock's paths are relative to: by default the project
-    holding ``directory`` (the nearest ancestor with a pyproject.toml or .git).
+    ``root`` is what the lock's paths are relative to: by default found by
+    :func:`find_root`.
     """
     lock = _read_lock(directory)
-    root = root or project_root(directory)
+    root = root or find_root(directory, lock)
     mapping = str(lock["mapping"]["path"])
     verdict = Verdict(directory, mapping, str(lock.get("generator", "shimgen ?")))
     recorded: dict[str, str] = lock["files"]
 
+    verdict.ignored = sorted(
+        f"{p.name}/" for p in directory.iterdir() if p.is_dir() and _is_build_artefact(p.name)
+    )
     on_disk = dict(_hashes(directory))
     verdict.edited = sorted(n for n in recorded if n in on_disk and on_disk[n] != recorded[n])
     verdict.missing = sorted(n for n in recorded if n not in on_disk)
@@ -151,10 +186,19 @@ def _read_lock(directory: Path) -> dict[str, Any]:
     return data  # type: ignore[no-any-return]
 
 
+def _is_build_artefact(top: str) -> bool:
+    return top in BUILD_ARTEFACTS or top.endswith(".egg-info")
+
+
 def _hashes(directory: Path) -> Iterator[tuple[str, str]]:
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory)
-        if path.is_file() and not IGNORED_PARTS & set(rel.parts) and path.suffix != ".pyc":
+        if (
+            path.is_file()
+            and not IGNORED_PARTS & set(rel.parts)
+            and not (len(rel.parts) > 1 and _is_build_artefact(rel.parts[0]))
+            and path.suffix != ".pyc"
+        ):
             yield rel.as_posix(), _sha256(path.read_bytes())
 
 

@@ -64,9 +64,11 @@ def test_generated_package_runs_standalone(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
-    """`pip install DIR` works, and the installed package (models included) imports without shimgen."""
+    """`pip install DIR` works, leaves the folder as generated (no build/, no *.egg-info/),
+    and the installed package (models and openapi.json included) imports without shimgen."""
     site, source = tmp_path / "site", tmp_path / "src"
-    shutil.copytree(GOLDEN / f"{name}_shim", source)  # building writes into the source tree
+    shutil.copytree(GOLDEN / f"{name}_shim", source)
+    before = sorted(p.relative_to(source) for p in source.rglob("*"))
     proc = subprocess.run(
         [
             sys.executable,
@@ -85,7 +87,9 @@ def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
+    assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
     package = f"{name}_shim"
+    assert (site / package / "openapi.json").is_file()
     code = (
         "import sys; sys.modules['shimgen'] = None\n"
         f"import {package}, {package}.internal_models, {package}.external_models\n"

@@ -86,7 +86,9 @@ def test_cli_authoritative_prints_compiler_style(repo: Path) -> None:
         pattern = rf"^{re.escape(str(mapping))}:{line}:\d+: error\[{rule}\]: "
         assert re.search(pattern, result.stdout, re.MULTILINE), (rule, line, result.stdout)
     assert "  hint: " in result.stdout
-    assert "not run without --base: version-bump" in result.stderr
+    assert "not run" not in result.stderr, "the skipped-rule note is shown only when asked"
+    verbose = runner.invoke(app, ["lint", str(mapping), "--ruleset", "authoritative", "-v"])
+    assert "not run without --base: version-bump" in verbose.stderr
 
 
 def test_autonomous_keeps_safety_rules_as_errors() -> None:
@@ -237,8 +239,24 @@ def test_base_bad_revision_exits_2(repo: Path) -> None:
 def test_base_outside_git_exits_2(tmp_path: Path) -> None:
     shutil.copytree(LINT, tmp_path / "lint")
     mapping = tmp_path / "lint" / "loose.shim.yaml"
-    with pytest.raises(BaseError, match="not inside a git repository"):
+    with pytest.raises(BaseError, match=r"no such file, and .* not inside a git repository"):
         lint_mapping(mapping, builtin("autonomous"), "HEAD")
+
+
+def test_base_can_be_a_plain_file_outside_git(tmp_path: Path) -> None:
+    """The previous mapping kept as a file: no repository needed."""
+    shutil.copytree(LINT, tmp_path / "lint")
+    mapping = tmp_path / "lint" / "loose.shim.yaml"
+    old = tmp_path / "released.shim.yaml"
+    shutil.copy(mapping, old)
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text + "# changed, not bumped\n", encoding="utf-8")
+    result = runner.invoke(app, ["lint", str(mapping), "--base", str(old)])
+    assert result.exit_code == 1
+    assert f":6:10: warn[version-bump]: the mapping changed since {old}" in result.stdout
+    mapping.write_text(text.replace("version: 1 ", "version: 2 "), encoding="utf-8")
+    bumped = lint_mapping(mapping, builtin("autonomous"), str(old))
+    assert "version-bump" not in {f.rule for f in bumped.findings}
 
 
 # -- the example mappings ---------------------------------------------------------
@@ -305,4 +323,18 @@ def test_examples_cli_under_their_ruleset(monkeypatch: pytest.MonkeyPatch) -> No
     n = sum(map(len, EXAMPLE_FINDINGS.values()))
     assert result.stdout == (
         f"{n} findings exempted by overrides in mappings/ruleset.yaml (use --show-exempted)\n"
+    )
+
+
+def test_generate_counts_lint_errors_without_failing(tmp_path: Path) -> None:
+    """`check` accepts what lint calls an error; generate says so in one line, exit 0."""
+    result = runner.invoke(app, ["generate", str(LOOSE), "-o", str(tmp_path / "shim")])
+    assert result.exit_code == 0, result.stderr
+    expected = lint_mapping(LOOSE, builtin("autonomous"))
+    errors = sum(f.severity is Severity.ERROR for f in expected.findings)
+    warnings = sum(f.severity is Severity.WARN for f in expected.findings)
+    assert errors and warnings
+    assert result.stderr.splitlines()[-1] == (
+        f"lint: {errors} errors, {warnings} warnings under the default ruleset (autonomous); "
+        f"details: shimgen lint {LOOSE}"
     )

@@ -211,7 +211,8 @@ def test_pyproject(name: str) -> None:
         "pyyaml",
     }
     assert data["project"]["scripts"] == {f"{name}-shim": f"{pkg(name)}.__main__:main"}
-    assert data["tool"]["setuptools"]["package-data"] == {pkg(name): ["openapi.json"]}
+    assert data["build-system"]["build-backend"] == "hatchling.build"  # builds out of tree
+    assert data["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [pkg(name)]
     test = " ".join(data["project"]["optional-dependencies"]["test"])
     assert "pytest" in test and "schemathesis" in test and "hypothesis" in test
     assert "httpx2" in test  # Starlette's TestClient warns without it

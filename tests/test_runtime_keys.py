@@ -506,7 +506,7 @@ SERVICE_MODULES = frozenset(
         "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
         "startup",
-        "sqlite_checkpoint", "validate",
+        "schemacheck", "sqlite_checkpoint", "validate",
     }
 )  # fmt: skip
 CORE_ALLOWED = frozenset(sys.stdlib_module_names) | {"cryptography"}

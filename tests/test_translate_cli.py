@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from shimgen.check import check_mapping
 from shimgen.cli import app
 from shimgen.mapping.model import mapping_json_schema
+from shimgen.render.openapi import openapi_document
+from shimgen.runtime.schemacheck import SchemaValidator
 from shimgen.translate import run
 from tests.expected import KEYS, ROOT
 
@@ -57,7 +60,7 @@ def test_inbound_rejects_fields_not_opened(keys_env: None) -> None:
         '{"status": "active", "firstName": "Mallory"}\n',
     )
     assert code == 1 and out == ""
-    assert "line 1: /firstName: this field may not be sent" in err
+    assert "line 1: /firstName: additionalProperties: this field may not be sent" in err
     assert "Mallory" not in err
 
 
@@ -120,3 +123,55 @@ def test_generate_refuses_to_replace_an_unrelated_directory(tmp_path: Path) -> N
     code, _, err = _run(["generate", str(CUSTOMER), "-o", str(tmp_path)])
     assert code == 2 and "refusing" in err
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_input_is_validated_like_the_service_does(keys_env: None) -> None:
+    """Required field missing, a pii field of the wrong type, an unknown field: line refused
+    with the very problems the service's 422 lists; the next line still translates."""
+    good = SAMPLES.read_text().splitlines()[0]
+    bad = json.loads(good)
+    del bad["id"]
+    bad["email"] = 5
+    bad["nickname"] = "Jay"
+    code, out, err = _run(
+        ["translate", str(CUSTOMER), "--group", "support"], json.dumps(bad) + "\n" + good + "\n"
+    )
+    assert code == 1
+    assert len(out.splitlines()) == 1 and json.loads(out)["customerId"]
+    plan = check_mapping(CUSTOMER).plan
+    assert plan is not None
+    service = SchemaValidator(openapi_document(plan), "InternalRecord").problems(bad)
+    assert err.splitlines() == [f"line 1: {p.pointer}: {p.message}" for p in service]
+    assert "line 1: /id: required: missing" in err
+    assert "line 1: /email: type: expected string" in err
+    assert "line 1: /nickname: additionalProperties: this field may not be sent" in err
+    assert "Jay" not in err
+
+
+def test_output_is_validated_against_the_external_schema(keys_env: None, tmp_path: Path) -> None:
+    """A record the internal schema accepts but whose translation the external one refuses."""
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    external = tmp_path / "mappings" / "schemas" / "customer.external.json"
+    doc = json.loads(external.read_text())
+    doc["$defs"]["PartnerCustomer"]["properties"]["firstName"]["pattern"] = "^[A-Z]"
+    external.write_text(json.dumps(doc))
+    record = json.loads(SAMPLES.read_text().splitlines()[0])
+    record["name"]["given"] = "jana"
+    mapping = tmp_path / "mappings" / "customer.shim.yaml"
+    code, out, err = _run(
+        ["translate", str(mapping), "--group", "support"], json.dumps(record) + "\n"
+    )
+    assert (code, out) == (1, "")
+    assert err == (
+        "line 1: output /firstName: pattern: does not match the pattern ^[A-Z] (external schema)\n"
+    )
+
+
+def test_inbound_payload_is_validated_like_the_service(keys_env: None) -> None:
+    code, out, err = _run(
+        ["translate", str(CUSTOMER), "--inbound", "--group", "support"],
+        '{"status": 7}\n{"status": "active"}\n',
+    )
+    assert code == 1
+    assert len(out.splitlines()) == 1
+    assert err.startswith("line 1: /status: ")

@@ -150,3 +150,85 @@ def test_root_option_for_a_shim_kept_outside_the_project(project: Path, tmp_path
     code, _ = _cli(str(moved), "--root", str(project))
     assert code == 0
     shutil.rmtree(moved.parent)
+
+
+def test_build_artefacts_at_the_top_are_ignored_and_named(project: Path) -> None:
+    """What `pip install DIR` with setuptools (older shims) or a venv leaves is no hand edit."""
+    shim = project / "out" / "hr_shim"
+    for leftover in (
+        "build/lib/hr_shim/translate.py",
+        "hr_shim.egg-info/PKG-INFO",
+        "dist/hr_shim-1.tar.gz",
+        ".venv/bin/python",
+        "hr_shim/runtime/.ruff_cache/x",
+    ):
+        (shim / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (shim / leftover).write_text("x\n")
+    verdict = verify(shim)
+    assert verdict.ok, list(verdict.lines())
+    code, out = _cli(str(shim))
+    assert code == 0
+    assert (
+        "ignored build artefacts (not generated): .venv/, build/, dist/, hr_shim.egg-info/" in out
+    )
+
+
+def test_a_build_folder_inside_the_package_is_still_added(project: Path) -> None:
+    """Only the top level is a build area: inside the package a file would be shipped."""
+    shim = project / "out" / "hr_shim"
+    (shim / "hr_shim" / "build").mkdir()
+    (shim / "hr_shim" / "build" / "evil.py").write_text("x = 1\n")
+    assert verify(shim).added == ["hr_shim/build/evil.py"]
+
+
+@pytest.fixture
+def loose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Outside any project: mapping and schemas in one folder, generate run from there."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("hr.shim.yaml",):
+        shutil.copy(ROOT / "mappings" / name, work / name)
+    shutil.copytree(ROOT / "mappings" / "schemas", work / "schemas")
+    monkeypatch.chdir(work)
+    assert not any((p / ".git").exists() or (p / "pyproject.toml").exists() for p in work.parents)
+    result = CliRunner().invoke(app, ["generate", "hr.shim.yaml", "-o", "out/hr_shim"])
+    assert result.exit_code == 0, result.stderr
+    return work
+
+
+def test_outside_a_project_from_the_folder_that_ran_generate(loose: Path) -> None:
+    code, out = _cli("out/hr_shim")
+    assert code == 0, out
+    assert "ok, in sync with hr.shim.yaml" in out
+
+
+def test_outside_a_project_from_inside_the_shim(
+    loose: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(loose / "out" / "hr_shim")
+    code, out = _cli(".")
+    assert code == 0, out
+
+
+def test_outside_a_project_the_changed_mapping_is_found_and_stale(
+    loose: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (loose / "hr.shim.yaml").write_text((loose / "hr.shim.yaml").read_text() + "# again\n")
+    monkeypatch.chdir(loose.parent)
+    code, out = _cli(str(loose / "out" / "hr_shim"))
+    assert code == 1 and "input changed  hr.shim.yaml" in out
+
+
+def test_mapping_found_nowhere_says_where_it_looked(loose: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "hr_shim"
+    shutil.copytree(loose / "out" / "hr_shim", moved)
+    (loose / "hr.shim.yaml").unlink()
+    code, out = _cli(str(moved))
+    assert code == 2
+    assert "names mapping hr.shim.yaml, not found under" in out and "--root" in out
+
+
+def test_help_states_the_default_root() -> None:
+    result = CliRunner().invoke(app, ["verify", "--help"])
+    text = " ".join(result.stdout.split())  # help is wrapped to the terminal's width
+    assert "Default: the first of the project holding the shim" in text

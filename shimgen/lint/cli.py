@@ -3,7 +3,7 @@
 Checker errors print to stderr exactly as ``shimgen check`` prints them, and
 the mapping is then not linted. Lint findings go to stdout in the chosen
 format (so ``--format sarif > lint.sarif`` works); one summary line per
-mapping goes to stderr. Findings exempted by ruleset overrides do not count
+mapping goes to stderr (``verbose`` adds the rules that could not run). Findings exempted by ruleset overrides do not count
 toward the exit code; ``show_exempted`` lists them in the text output.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from shimgen.lint.engine import LintResult, lint_mapping
 from shimgen.lint.gitbase import BaseError
 from shimgen.lint.output import render_json, render_rules, render_text, summary
-from shimgen.lint.rulesets import RulesetError, load_ruleset
+from shimgen.lint.rulesets import DEFAULT_RULESET, RulesetError, load_ruleset
 from shimgen.lint.sarif import to_sarif
 
 FORMATS = ("text", "json", "sarif")
@@ -28,11 +28,12 @@ def _err(text: str) -> None:
 
 def run(
     mappings: list[Path],
-    ruleset_spec: str = "autonomous",
+    ruleset_spec: str = DEFAULT_RULESET,
     format_: str = "text",
     base: str | None = None,
     list_rules: bool = False,
     show_exempted: bool = False,
+    verbose: bool = False,
 ) -> int:
     """Exit 0: no error-severity finding; 1: lint or check errors; 2: unreadable input or ruleset."""
     if format_ not in FORMATS:
@@ -66,5 +67,5 @@ def run(
     else:
         sys.stdout.write(render_text(results, show_exempted))
     for result in results:
-        _err(summary(result, ruleset))
+        _err(summary(result, ruleset, verbose))
     return max(r.exit_code for r in results)

@@ -38,14 +38,17 @@ class LintResult:
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
 
-def lint_mapping(path: Path, ruleset: Ruleset, base: str | None = None) -> LintResult:
-    """Check ``path``; if it is clean, run every rule ``ruleset`` turns on for it.
+def lint_mapping(
+    path: Path, ruleset: Ruleset, base: str | None = None, checked: CheckResult | None = None
+) -> LintResult:
+    """Check ``path`` (unless ``checked`` is its check result already); if it is clean,
+    run every rule ``ruleset`` turns on for it.
 
     Findings an override turned off go to ``exempted``, with the override's reason.
 
     Raises :class:`shimgen.lint.gitbase.BaseError` when ``base`` cannot be read.
     """
-    checked = check_mapping(path)
+    checked = checked or check_mapping(path)
     result = LintResult(path, checked)
     if checked.plan is None:
         return result

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from shimgen.diagnostics import Finding
 from shimgen.lint.engine import LintResult
 from shimgen.lint.model import LintFinding, Severity
 from shimgen.lint.rulesets import Ruleset
@@ -26,8 +28,9 @@ _LABELS = {
 }
 
 
-def summary(result: LintResult, ruleset: Ruleset) -> str:
-    """One line per mapping, for stderr: counts by severity, and rules that did not run."""
+def summary(result: LintResult, ruleset: Ruleset, verbose: bool = False) -> str:
+    """One line per mapping, for stderr: counts by severity; with ``verbose``, the rules
+    that did not run (without ``--base``, every run would end with the same note)."""
     if not result.linted:
         return f"{result.path}: not linted, `shimgen check` reports errors"
     counts = Counter(f.severity for f in result.findings)
@@ -40,9 +43,27 @@ def summary(result: LintResult, ruleset: Ruleset) -> str:
     if result.exempted:
         text += f", {len(result.exempted)} exempted"
     text += f" (ruleset {ruleset.name})"
-    if result.skipped:
+    if result.skipped and verbose:
         text += f"; not run without --base: {', '.join(result.skipped)}"
     return text
+
+
+def generate_note(result: LintResult, ruleset: Ruleset) -> str:
+    """The line ``shimgen generate`` prints: what the default style guide thinks, never fatal.
+
+    ``check`` accepts what is valid; lint is the policy on top (e.g. a secret
+    masked where a safety rule wants it dropped). Generating does not fail on
+    it, but it names the count and the command, so nobody meets lint by surprise.
+    """
+    errors = sum(f.severity is Severity.ERROR for f in result.findings)
+    warnings = sum(f.severity is Severity.WARN for f in result.findings)
+    counts = f"{errors} error{'s' if errors != 1 else ''}"
+    if warnings:
+        counts += f", {warnings} warning{'s' if warnings != 1 else ''}"
+    return (
+        f"lint: {counts} under the default ruleset ({ruleset.name}); "
+        f"details: shimgen lint {result.path}"
+    )
 
 
 def render_text(results: list[LintResult], show_exempted: bool = False) -> str:
@@ -102,6 +123,33 @@ def rule_table(ruleset: Ruleset) -> list[dict[str, Any]]:
     ]
 
 
+def check_finding(f: Finding) -> dict[str, Any]:
+    """A checker finding as JSON (lint's ``check_findings``, ``shimgen check --format json``)."""
+    return {
+        "code": str(f.code),
+        "severity": str(f.severity),
+        "message": f.message,
+        "line": f.line,
+        "col": f.col,
+        "hint": f.hint,
+    }
+
+
+def render_check_json(checked: list[tuple[Path, int, list[Finding]]]) -> str:
+    """``shimgen check --format json``: per file, its exit code and findings."""
+    doc = {
+        "files": [
+            {
+                "file": str(path),
+                "exit_code": code,
+                "findings": [check_finding(f) for f in findings],
+            }
+            for path, code, findings in checked
+        ]
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
     doc = {
         "ruleset": ruleset.name,
@@ -112,17 +160,7 @@ def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
                 "file": str(r.path),
                 "linted": r.linted,
                 "exit_code": r.exit_code,
-                "check_findings": [
-                    {
-                        "code": str(f.code),
-                        "severity": str(f.severity),
-                        "message": f.message,
-                        "line": f.line,
-                        "col": f.col,
-                        "hint": f.hint,
-                    }
-                    for f in r.check.findings
-                ],
+                "check_findings": [check_finding(f) for f in r.check.findings],
                 "findings": [f.as_dict() for f in r.findings],
                 "exempted": [f.as_dict() for f in r.exempted],
                 "skipped": r.skipped,

@@ -1,8 +1,9 @@
 """``version-bump``: a changed mapping carries a higher ``version:`` than its base.
 
 Generated shims are stamped with the mapping version; two different mappings
-with one version make audit records ambiguous. The rule needs ``--base REV``
-(usually the target branch in CI); without it the rule does not run.
+with one version make audit records ambiguous. The rule needs ``--base``: a git
+revision (usually the target branch in CI) or the previous mapping as a plain
+file; without it the rule does not run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shimgen.mapping.yamlpos import YamlError, load_yaml
 
 @rule(
     "version-bump",
-    description="A mapping that differs from its `--base REV` version has a greater `version:` (runs only with --base).",
+    description="A mapping that differs from its `--base` (revision or file) has a greater `version:` (runs only with --base).",
     hint="bump `version:` by one on every change to the mapping",
     safety=False,
     needs_base=True,

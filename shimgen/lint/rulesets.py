@@ -35,6 +35,8 @@ from shimgen.mapping.levels import LevelError, parse_levels
 from shimgen.mapping.yamlpos import DataPath, YamlError, load_with_positions
 
 BUILTIN = ("authoritative", "autonomous")
+DEFAULT_RULESET = "autonomous"
+"""What ``shimgen lint`` applies without ``--ruleset``, and what ``generate`` counts."""
 KEYS = ("extends", "rules", "overrides", "description", "levels")
 
 __all__ = ["BUILTIN", "Configured", "Ruleset", "RulesetError", "builtin", "load_ruleset"]

@@ -2,7 +2,9 @@
 
 One run, tool ``shimgen``; ``tool.driver.rules`` lists every lint rule with
 its severity in the ruleset used (``off`` rules as ``enabled: false``), plus
-the checker codes that occur when a mapping could not be linted. Locations
+the checker codes that occur when a mapping could not be linted.
+``shimgen check --format sarif`` uses the same pieces with the checker codes
+only (:func:`check_to_sarif`). Locations
 are relative to ``%SRCROOT%`` (the directory lint ran in, normally the repo
 root), which is what GitHub code scanning expects.
 
@@ -87,45 +89,36 @@ def _suppressions(f: LintFinding, root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[str, Any]:
-    rules: list[dict[str, Any]] = [
-        _descriptor(
-            c.rule.id,
-            c.rule.description,
-            c.rule.hint,
-            c.severity,
-            "safety" if c.rule.safety else "style",
-        )
-        for c in ruleset.rules.values()
-    ]
-    index = {d["id"]: i for i, d in enumerate(rules)}
-    out: list[dict[str, Any]] = []
-    for r in results:
-        for cf in r.check.findings if not r.linted else []:
-            if str(cf.code) not in index:
-                index[str(cf.code)] = len(rules)
-                rules.append(_check_descriptor(cf))
+class _Rules:
+    """``tool.driver.rules`` and each id's index in it, checker codes added on first use."""
+
+    def __init__(self, descriptors: list[dict[str, Any]]) -> None:
+        self.descriptors = descriptors
+        self.index = {d["id"]: i for i, d in enumerate(descriptors)}
+
+    def check_results(
+        self, path: Path, findings: list[Finding], root: Path
+    ) -> list[dict[str, Any]]:
+        out = []
+        for cf in findings:
+            if str(cf.code) not in self.index:
+                self.index[str(cf.code)] = len(self.descriptors)
+                self.descriptors.append(_check_descriptor(cf))
             out.append(
                 {
                     "ruleId": str(cf.code),
-                    "ruleIndex": index[str(cf.code)],
+                    "ruleIndex": self.index[str(cf.code)],
                     "level": "error" if str(cf.severity) == "error" else "warning",
                     "message": {"text": cf.message + (f" (hint: {cf.hint})" if cf.hint else "")},
-                    "locations": [_location(r.path, cf.line, cf.col, root)],
+                    "locations": [_location(path, cf.line, cf.col, root)],
                 }
             )
-        for f in sorted([*r.findings, *r.exempted], key=LintFinding.sort_key):
-            out.append(
-                {
-                    "ruleId": f.rule,
-                    "ruleIndex": index[f.rule],
-                    "level": f.severity.sarif_level,
-                    "message": {"text": f.message + (f" (hint: {f.hint})" if f.hint else "")},
-                    "locations": [_location(f.file, f.line, f.col, root)],
-                    "suppressions": _suppressions(f, root),
-                    "properties": {"shimgen-severity": f.severity.value},
-                }
-            )
+        return out
+
+
+def _document(
+    rules: _Rules, results: list[dict[str, Any]], root: Path, invocation: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -135,18 +128,55 @@ def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[st
                     "driver": {
                         "name": "shimgen",
                         "semanticVersion": __version__,
-                        "rules": rules,
+                        "rules": rules.descriptors,
                     }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root.resolve().as_uri() + "/"}},
                 "columnKind": "unicodeCodePoints",
-                "invocations": [
-                    {
-                        "executionSuccessful": all(r.linted for r in results),
-                        "properties": {"ruleset": ruleset.name},
-                    }
-                ],
-                "results": out,
+                "invocations": [invocation],
+                "results": results,
             }
         ],
     }
+
+
+def check_to_sarif(checked: list[tuple[Path, list[Finding]]], root: Path) -> dict[str, Any]:
+    """``shimgen check --format sarif``: every checker finding of every mapping."""
+    rules = _Rules([])
+    out = [r for path, findings in checked for r in rules.check_results(path, findings, root)]
+    return _document(rules, out, root, {"executionSuccessful": True})
+
+
+def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[str, Any]:
+    rules = _Rules(
+        [
+            _descriptor(
+                c.rule.id,
+                c.rule.description,
+                c.rule.hint,
+                c.severity,
+                "safety" if c.rule.safety else "style",
+            )
+            for c in ruleset.rules.values()
+        ]
+    )
+    out: list[dict[str, Any]] = []
+    for r in results:
+        out.extend(rules.check_results(r.path, r.check.findings if not r.linted else [], root))
+        for f in sorted([*r.findings, *r.exempted], key=LintFinding.sort_key):
+            out.append(
+                {
+                    "ruleId": f.rule,
+                    "ruleIndex": rules.index[f.rule],
+                    "level": f.severity.sarif_level,
+                    "message": {"text": f.message + (f" (hint: {f.hint})" if f.hint else "")},
+                    "locations": [_location(f.file, f.line, f.col, root)],
+                    "suppressions": _suppressions(f, root),
+                    "properties": {"shimgen-severity": f.severity.value},
+                }
+            )
+    invocation = {
+        "executionSuccessful": all(r.linted for r in results),
+        "properties": {"ruleset": ruleset.name},
+    }
+    return _document(rules, out, root, invocation)

@@ -52,6 +52,7 @@ RUNTIME_FILES = (
     "audit_anchor.py",
     "sqlite_checkpoint.py",
     "problems.py",
+    "schemacheck.py",
     "validate.py",
     "metrics.py",
     "logs.py",

@@ -254,5 +254,12 @@ def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> st
             fixed = format_path((*walked, joined, *rest[end:]))
             yaml_key = "; as a YAML key, in single quotes" if fixed.startswith('"') else ""
             return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`{yaml_key}"
-    known = ", ".join(format_name(k) for k in sorted(node.properties)[:8])
+    names = sorted(node.properties)
+    known = ", ".join(format_name(k) for k in names[:_SHOWN_FIELDS])
+    if len(names) > _SHOWN_FIELDS:  # say the list is cut, and by how much
+        known += f" and {len(names) - _SHOWN_FIELDS} more"
     return f"fields of {here}: {known}" if known else f"{here} has no fields"
+
+
+_SHOWN_FIELDS = 8
+"""Field names a hint lists before it says `and N more`."""

@@ -1,0 +1,115 @@
+"""Help, version, completion and output formats of the `shimgen` command (issue 11, item 9)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shimgen import __version__
+from shimgen.check import check_mapping
+from shimgen.cli import app
+from tests.test_lint_output import check_sarif
+
+ROOT = Path(__file__).resolve().parent.parent
+CUSTOMER = ROOT / "mappings" / "customer.shim.yaml"
+SG102 = ROOT / "tests" / "fixtures" / "bad" / "SG102-unknown-internal.shim.yaml"
+COMMANDS = ("check", "generate", "init", "translate", "verify", "diff", "review", "lint")
+runner = CliRunner()
+
+
+def _help(*args: str) -> str:
+    result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_init_help_shows_the_name_rule_literally() -> None:
+    assert "Shim name, [a-z][a-z0-9-]*." in _help("init")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_option_is_typed_bool(command: str) -> None:
+    """Flags take no value: help shows none (rich's help printed `<bool>` for each)."""
+    text = _help(command)
+    assert "<bool>" not in text
+    assert not re.search(r"--\w[\w-]* <str>", text), "options name what they take"
+
+
+def test_version_option_and_command() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"shimgen {__version__}\n")
+    assert runner.invoke(app, ["version"]).stdout == f"{__version__}\n"
+
+
+def test_shell_completion_is_offered() -> None:
+    top = _help()
+    assert "--install-completion" in top and "--show-completion" in top
+    proc = subprocess.run(
+        [sys.executable, "-m", "shimgen", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "SHELL": "/bin/bash"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "complete" in proc.stdout and "_SHIMGEN_COMPLETE" in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["Payroll", "payroll_benefits", "1st", "ünï", "a" * 64])
+def test_init_refuses_a_name_check_would_refuse(name: str, tmp_path: Path) -> None:
+    schema = ROOT / "mappings" / "schemas" / "customer.internal.json"
+    result = runner.invoke(
+        app, ["init", name, "--internal", f"{schema}#Customer", "--external", f"{schema}#Customer"]
+    )
+    assert result.exit_code == 2
+    assert f"error: shim name `{name}`" in result.stderr and "hint:" in result.stderr
+    # the same name in a mapping: check refuses it with SG004
+    shutil.copytree(CUSTOMER.parent, tmp_path / "mappings")
+    mapping = tmp_path / "mappings" / CUSTOMER.name
+    mapping.write_text(CUSTOMER.read_text().replace("shim: customer", f"shim: {json.dumps(name)}"))
+    assert "SG004" in {str(f.code) for f in check_mapping(mapping).findings}
+
+
+def test_sg102_hint_says_the_field_list_is_cut() -> None:
+    (finding,) = [f for f in check_mapping(SG102).findings if str(f.code) == "SG102"]
+    assert finding.hint.endswith(" and 3 more"), finding.hint
+    assert finding.hint.count(",") == 7  # eight names shown, then the count
+
+
+def test_check_format_json() -> None:
+    result = runner.invoke(app, ["check", str(CUSTOMER), str(SG102), "--format", "json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    ok, bad = doc["files"]
+    assert (ok["file"], ok["exit_code"], ok["findings"]) == (str(CUSTOMER), 0, [])
+    assert bad["exit_code"] == 1
+    codes = [f["code"] for f in bad["findings"]]
+    assert "SG102" in codes
+    first = bad["findings"][codes.index("SG102")]
+    assert set(first) == {"code", "severity", "message", "line", "col", "hint"}
+    assert "error[SG102]" not in result.stderr, "findings go in the document, not twice"
+
+
+def test_check_format_sarif(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = runner.invoke(app, ["check", str(SG102), "--format", "sarif"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    check_sarif(doc)
+    (res,) = [r for r in doc["runs"][0]["results"] if r["ruleId"] == "SG102"]
+    location = res["locations"][0]["physicalLocation"]
+    assert (
+        location["artifactLocation"]["uri"] == "tests/fixtures/bad/SG102-unknown-internal.shim.yaml"
+    )
+    assert location["region"] == {"startLine": 35, "startColumn": 3}
+
+
+def test_check_bad_format_exits_2() -> None:
+    result = runner.invoke(app, ["check", str(CUSTOMER), "--format", "xml"])
+    assert result.exit_code == 2 and "--format must be one of text, json, sarif" in result.stderr
