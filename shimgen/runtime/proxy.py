@@ -136,8 +136,13 @@ class Upstream:
         body: bytes | None,
         request_id: str,
         max_bytes: int,
+        crossing: _Crossing | None = None,
     ) -> tuple[int, str, bytes]:
-        """Status, media type and (bounded, decoded) body of the upstream's answer; 502/504 on failure."""
+        """Status, media type and (bounded, decoded) body of the upstream's answer; 502/504 on failure.
+
+        ``crossing.upstream_status`` is set as soon as the status line arrives,
+        so the audit record has it even when the body is then refused.
+        """
         headers = {"x-request-id": request_id}
         if body is not None:
             headers["content-type"] = _JSON
@@ -149,6 +154,8 @@ class Upstream:
         try:
             with anyio.fail_after(self.timeout):
                 response = await self.client.send(request, stream=True)
+                if crossing is not None:
+                    crossing.upstream_status = response.status_code
                 try:
                     chunks: list[bytes] = []
                     size = 0
@@ -356,9 +363,8 @@ class ProxyRoute:
         ]
         limit = shim.settings.max_body_bytes * 16
         code, media, raw = await upstream.call(
-            route.internal_method, path, query, payload, scope["shim.request_id"], limit
+            route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
-        crossing.upstream_status = code
         if code == 404:
             raise HTTPProblem(404, "the internal API has no such resource")
         if not 200 <= code < 300:
