@@ -261,7 +261,7 @@ class _Chain:
 
 def _shape_ok(record: Mapping[str, Any]) -> bool:
     keys = record.keys()
-    if keys != _RECORD_KEYS and keys != _RECORD_KEYS_V1:
+    if keys not in (_RECORD_KEYS, _RECORD_KEYS_V1):
         return False
     seq = record["seq"]
     return (

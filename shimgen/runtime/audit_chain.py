@@ -33,8 +33,8 @@ import orjson
 __all__ = [
     "CHAIN_FIELDS",
     "EVENT_FIELDS",
-    "OPTIONAL_FIELDS",
     "GENESIS",
+    "OPTIONAL_FIELDS",
     "AuditBusy",
     "AuditError",
     "ChainedSink",
@@ -145,7 +145,7 @@ def check_event(event: Mapping[str, Any]) -> None:
     # also builds the error message.
     if type(event) is dict:
         keys = event.keys()
-        if (keys == _EVENT_KEYS or keys == _REQUIRED_KEYS) and _plain_ok(event):
+        if keys in (_EVENT_KEYS, _REQUIRED_KEYS) and _plain_ok(event):
             return
     _check_event_full(event)
 
@@ -204,7 +204,7 @@ def _check_event_full(event: Mapping[str, Any]) -> None:
     if not isinstance(event, Mapping):
         raise AuditError("an audit event must be a mapping")
     keys = event.keys()
-    if keys != _EVENT_KEYS and keys != _REQUIRED_KEYS:
+    if keys not in (_EVENT_KEYS, _REQUIRED_KEYS):
         extra = [k for k in keys if k not in _EVENT_KEYS]
         named = sorted(k for k in extra if isinstance(k, str) and _IDENT_RE.fullmatch(k))
         hidden = len(extra) - len(named)

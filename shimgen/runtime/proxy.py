@@ -48,7 +48,6 @@ import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
 
 from .errors import Problem, TranslationError
 from .logs import logger

@@ -34,8 +34,8 @@ from .errors import Problem
 from .problems import HTTPProblem
 
 __all__ = [
-    "MAX_ERRORS",
     "INT_FORMATS",
+    "MAX_ERRORS",
     "SchemaValidator",
     "check_depth",
     "has_duplicate_keys",

@@ -32,17 +32,19 @@ from shimgen.check import check_mapping
 from shimgen.render.generate import render_package
 from shimgen.runtime import transforms
 from shimgen.runtime.settings import Settings
+from tests.security import real_upstream
 from tests.security.real_upstream import (
     BROKEN,
     MISSING,
     PLAIN,
     SLOW,
     InternalAPI,
-    internal_api,  # noqa: F401 - a fixture
-    shim,  # noqa: F401 - a fixture
 )
 from tests.service_support import KEYS_FILE, headers, sha, token
 from tests.test_service_runtime import assert_problem
+
+internal_api = real_upstream.internal_api  # the fixtures, used by name
+shim = real_upstream.shim
 
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
@@ -212,7 +214,9 @@ EXTREME_INTS = [-(2**63), 2**63 - 1, 2**63, 2**64 - 1, -(2**31) - 1, 2**31, 2**3
 EXTREME_FLOATS = [1e308, -1e308, sys.float_info.max, -sys.float_info.max, -0.0, 0.0,
                   5e-324, -5e-324, 2.2250738585072014e-308]  # fmt: skip
 ints = st.one_of(st.sampled_from(EXTREME_INTS), st.integers(-(2**63), 2**64 - 1))
-numbers_ = st.one_of(ints, st.sampled_from(EXTREME_FLOATS), st.floats(allow_nan=False, allow_infinity=False))
+numbers_ = st.one_of(
+    ints, st.sampled_from(EXTREME_FLOATS), st.floats(allow_nan=False, allow_infinity=False)
+)
 records = st.fixed_dictionaries(
     {"id": st.just("r")},
     optional={

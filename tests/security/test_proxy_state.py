@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from shimgen.runtime.settings import Settings
+from tests.security import real_upstream
 from tests.security.real_upstream import (
     BOMB,
     BROTLI,
@@ -30,11 +31,12 @@ from tests.security.real_upstream import (
     RAW_DEFLATE,
     WRONG_OBJECT,
     InternalAPI,
-    internal_api,  # noqa: F401 - a fixture
-    shim,  # noqa: F401 - a fixture
 )
 from tests.service_support import KEY_HELPDESK, KEY_PARTNER, RECORD, golden, headers, token
 from tests.test_service_runtime import assert_problem
+
+internal_api = real_upstream.internal_api  # the fixtures, used by name
+shim = real_upstream.shim
 
 Shim = tuple[TestClient, InternalAPI, Settings]
 
@@ -126,7 +128,9 @@ def test_shim_asks_only_for_encodings_it_decodes(shim: Shim) -> None:
 # -- compressed answers -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("internal_id", [GZIP, DEFLATE, RAW_DEFLATE], ids=["gzip", "deflate", "raw-deflate"])
+@pytest.mark.parametrize(
+    "internal_id", [GZIP, DEFLATE, RAW_DEFLATE], ids=["gzip", "deflate", "raw-deflate"]
+)
 def test_compressed_json_answer_is_decoded_and_translated(shim: Shim, internal_id: str) -> None:
     client, _, _ = shim
     response = client.get(url(internal_id), headers=headers())
