@@ -192,6 +192,7 @@ class _Endpoints:
                     title="Translation failed",
                     errors=problems,
                 )
+            encoded = shim.encode(out if many else out[0], indexed=many)
             status = 200
         except HTTPProblem as problem:
             status = problem.status
@@ -199,7 +200,7 @@ class _Endpoints:
         finally:
             await shim.audit(scope, caller, group, "outbound", len(records), status)
         shim.metrics.records("outbound", group, len(records))
-        return orjson.dumps(out if many else out[0])
+        return encoded
 
     async def inbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
@@ -211,7 +212,7 @@ class _Endpoints:
         shim.check_schema(shim.v_inbound, document, "the request body")
         status = 500
         try:
-            result = shim.translate_in(document, group)
+            encoded = shim.encode(shim.translate_in(document, group), indexed=False)
             status = 200
         except HTTPProblem as problem:
             status = problem.status
@@ -219,7 +220,7 @@ class _Endpoints:
         finally:
             await shim.audit(scope, caller, group, "inbound", 1, status)
         shim.metrics.records("inbound", group, 1)
-        return orjson.dumps(result)
+        return encoded
 
     async def refuse_external(
         self, scope: Scope, caller: Caller, group: str, direction: str

@@ -7,6 +7,11 @@ twice 400 (I-JSON), nested too deep 400, not valid against the schema 422. Schem
 jsonschema-rs, so a request pays one native ``is_valid`` call on the happy path
 and the error walk only when something is wrong.
 
+The integer formats of OpenAPI (``int32``, ``int64``) are ranges, but JSON
+Schema treats ``format`` as an annotation; so each compiled schema carries
+them as ``minimum``/``maximum`` too (:func:`integer_formats_as_bounds`), and a
+value outside its format is a 422 with a pointer like any other.
+
 Error messages name the failing JSON Schema keyword and schema facts (expected
 types, limits, patterns), never the offending value: jsonschema-rs' own
 messages quote the instance, so they are never used.
@@ -29,10 +34,12 @@ from .errors import Problem
 from .problems import HTTPProblem
 
 __all__ = [
+    "INT_FORMATS",
     "MAX_ERRORS",
     "SchemaValidator",
     "check_depth",
     "has_duplicate_keys",
+    "integer_formats_as_bounds",
     "parse_json",
     "read_body",
     "too_deep",
@@ -247,6 +254,39 @@ def _message(kind: Any) -> str:
     return f"{k}: {fixed.get(k, 'not valid')}"
 
 
+INT_FORMATS: Final = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+"""The ranges of OpenAPI's integer formats (OAS 3.1, Data Types)."""
+
+
+_DATA_KEYWORDS: Final = frozenset({"const", "default", "enum", "example", "examples"})
+
+
+def integer_formats_as_bounds(schema: Any) -> Any:
+    """A copy of ``schema`` where every ``format: int32|int64`` also bounds the value.
+
+    An existing ``minimum``/``maximum`` is kept when it is tighter. Other
+    keywords and formats are left as they are, and data (``enum``, ``const``,
+    ``default``, examples) is never rewritten.
+    """
+    if isinstance(schema, list):
+        return [integer_formats_as_bounds(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {
+        key: value if key in _DATA_KEYWORDS else integer_formats_as_bounds(value)
+        for key, value in schema.items()
+    }
+    bounds = INT_FORMATS.get(out["format"]) if isinstance(out.get("format"), str) else None
+    if bounds is not None:
+        low, high = bounds
+        minimum, maximum = out.get("minimum"), out.get("maximum")
+        if not isinstance(minimum, (int, float)) or isinstance(minimum, bool) or minimum < low:
+            out["minimum"] = low
+        if not isinstance(maximum, (int, float)) or isinstance(maximum, bool) or maximum > high:
+            out["maximum"] = high
+    return out
+
+
 class SchemaValidator:
     """One compiled schema from ``openapi["components"]["schemas"][name]``.
 
@@ -261,6 +301,7 @@ class SchemaValidator:
         schemas = components.get("schemas") if isinstance(components, Mapping) else None
         if not isinstance(schemas, Mapping) or name not in schemas:
             raise ValueError(f"openapi.json has no components.schemas.{name}")
+        components = integer_formats_as_bounds(components)
         document = {"$ref": f"#/components/schemas/{name}", "components": components}
         try:
             self._validator = jsonschema_rs.validator_for(document)
@@ -385,7 +426,7 @@ class InternalFit:
         schemas = components.get("schemas") if isinstance(components, Mapping) else None
         if not isinstance(schemas, Mapping) or "InternalRecord" not in schemas:
             raise ValueError("openapi.json has no components.schemas.InternalRecord")
-        loose = {name: partial_schema(s) for name, s in schemas.items()}
+        loose = {name: integer_formats_as_bounds(partial_schema(s)) for name, s in schemas.items()}
         document = {"$ref": "#/components/schemas/InternalRecord", "components": {"schemas": loose}}
         try:
             self._validator = jsonschema_rs.validator_for(document, validate_formats=True)
