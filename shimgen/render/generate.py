@@ -53,6 +53,7 @@ RUNTIME_FILES = (
     "metrics.py",
     "logs.py",
     "proxy.py",
+    "upstream.py",
     "pipeline.py",
     "recorder.py",
     "service.py",

@@ -13,10 +13,9 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
    ``to_internal`` too (mass-assignment guard, 422), and a body field that
    lands on the same internal field as a path parameter must name the same
    object (422 otherwise: ``PATCH /customers/A`` with body id B is refused);
-3. the upstream call, with one pooled ``httpx.AsyncClient`` that keeps no
-   state between requests: its cookie jar refuses every cookie, and only the
-   declared headers (:data:`DECLARED_HEADERS`) leave, whatever else is set;
-   only the declared query parameters and the translated body are sent;
+3. the upstream call (:mod:`.upstream`: one pooled client that keeps no
+   state between requests and sends only declared headers); only the
+   declared query parameters and the translated body are sent;
 4. the upstream answer: 404 -> 404; any other non-2xx, a connection error, a
    body that is not JSON, too large (before or after gzip/deflate decoding), not
    an object or list of objects, not valid against the internal schema, about
@@ -35,213 +34,28 @@ caller gets 503 and none of the answer.
 
 from __future__ import annotations
 
-import http.cookiejar
-import urllib.request
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import anyio
-import httpx
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .errors import Problem, TranslationError
 from .logs import logger
 from .problems import HTTPProblem
 from .support import put
+from .upstream import Crossing, Upstream, bad_gateway, log_upstream
 from .validate import too_deep, unfit_problem
 
 if TYPE_CHECKING:
     from .service import RouteSpec, Shim
 
-__all__ = ["DECLARED_HEADERS", "ProxyRoute", "Upstream", "decode_body"]
+__all__ = ["ProxyRoute", "Upstream"]
 
 _JSON: Final = "application/json"
 _PASS_STATUSES: Final = frozenset({200, 201, 202})
-DECLARED_HEADERS: Final = frozenset(
-    {"host", "accept", "accept-encoding", "connection", "user-agent", "x-request-id",
-     "content-type", "content-length"}
-)  # fmt: skip
-"""The only request headers the shim sends upstream; any other is removed before sending."""
-_ENCODINGS: Final = "gzip, deflate"  # what the shim can decode, with a bound (decode_body)
-
-
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """A cookie policy that stores no cookie and returns none.
-
-    The client is shared by every caller of the process: a cookie an upstream
-    sets while serving one caller must never ride on another caller's request.
-    """
-
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
-        return False
-
-
-class Upstream:
-    """The internal API: one connection-pooled client for the whole process.
-
-    The pool shares TCP connections only: the client holds no cookie (its jar
-    refuses them), no credentials and no per-caller header, and every request is
-    cut down to :data:`DECLARED_HEADERS` before it is sent. Redirects are not
-    followed (a redirect is an upstream error, 502) and the overall deadline per
-    call is ``timeout`` seconds on top of httpx's per-phase timeouts, so a
-    slow-dripping upstream still ends in a 504.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        timeout: float,
-        max_connections: int = 100,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.timeout = timeout
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            transport=transport,  # tests pass an ASGI transport; None is the real network
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max(1, max_connections // 5),
-                keepalive_expiry=30.0,
-            ),
-            follow_redirects=False,
-            cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
-            headers={"user-agent": "shimgen-shim", "accept": _JSON,
-                     "accept-encoding": _ENCODINGS},
-        )  # fmt: skip
-
-    async def reachable(self) -> bool:
-        """Readiness: any HTTP answer to ``HEAD <base URL>`` counts as reachable."""
-        try:
-            with anyio.fail_after(min(self.timeout, 2.0)):
-                await self.client.head("")
-        except (httpx.HTTPError, TimeoutError):
-            return False
-        return True
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str | int | float | bool | None]],
-        body: bytes | None,
-        request_id: str,
-        max_bytes: int,
-        crossing: _Crossing | None = None,
-    ) -> tuple[int, str, bytes]:
-        """Status, media type and (bounded, decoded) body of the upstream's answer; 502/504 on failure.
-
-        ``crossing.upstream_status`` is set as soon as the status line arrives,
-        so the audit record has it even when the body is then refused.
-        """
-        headers = {"x-request-id": request_id}
-        if body is not None:
-            headers["content-type"] = _JSON
-        request = self.client.build_request(
-            method, path, params=query, content=body, headers=headers
-        )
-        for name in [n for n in request.headers if n not in DECLARED_HEADERS]:
-            del request.headers[name]  # the allow-list is enforced here, whatever set it
-        try:
-            with anyio.fail_after(self.timeout):
-                response = await self.client.send(request, stream=True)
-                if crossing is not None:
-                    crossing.upstream_status = response.status_code
-                try:
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_raw():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            _log_upstream("upstream-too-large", response.status_code)
-                            raise _bad_gateway()
-                        chunks.append(chunk)
-                finally:
-                    await response.aclose()
-        except (httpx.TimeoutException, TimeoutError):
-            raise HTTPProblem(504, "the internal API did not answer in time") from None
-        except httpx.HTTPError as exc:
-            logger.error(
-                "upstream call failed",
-                extra={"event": "upstream-error", "error_type": type(exc).__name__},
-            )
-            raise _bad_gateway() from None
-        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-        raw = b"".join(chunks)
-        coding = response.headers.get("content-encoding")
-        if coding is not None and raw:
-            try:
-                raw = decode_body(raw, coding, max_bytes)
-            except ValueError as exc:
-                _log_upstream(str(exc), response.status_code)
-                raise _bad_gateway() from None
-        return response.status_code, media, raw
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-def decode_body(data: bytes, coding: str, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (gzip, deflate, identity; applied in the order listed).
-
-    The decoded size is bounded by ``limit`` while decoding (zlib's
-    ``max_length``), so a decompression bomb costs at most ``limit`` bytes of
-    memory. Raises ValueError naming a log event: ``upstream-too-large``, or
-    ``upstream-bad-encoding`` for an unknown coding or a corrupt stream.
-    """
-    for name in reversed([c.strip().lower() for c in coding.split(",")]):
-        if name in ("", "identity"):
-            continue
-        if name in ("gzip", "x-gzip"):
-            data = _inflate(data, 16 + zlib.MAX_WBITS, limit)
-        elif name == "deflate":
-            try:  # RFC 9110 deflate is the zlib format; some servers send raw deflate
-                data = _inflate(data, zlib.MAX_WBITS, limit)
-            except zlib.error:
-                data = _inflate(data, -zlib.MAX_WBITS, limit)
-        else:
-            raise ValueError("upstream-bad-encoding")
-    return data
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    """One zlib/gzip stream (gzip may hold several members), at most ``limit`` bytes out."""
-    out: list[bytes] = []
-    size = 0
-    while data:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            piece = inflater.decompress(data, limit - size + 1)
-            if not inflater.unconsumed_tail:
-                piece += inflater.flush()
-        except zlib.error:
-            if wbits == zlib.MAX_WBITS and not out:
-                raise  # the caller retries as raw deflate
-            raise ValueError("upstream-bad-encoding") from None
-        size += len(piece)
-        if size > limit or inflater.unconsumed_tail:
-            raise ValueError("upstream-too-large")
-        if not inflater.eof:
-            raise ValueError("upstream-bad-encoding")  # truncated stream
-        out.append(piece)
-        data = inflater.unused_data if wbits > 16 else b""  # the next gzip member
-    return b"".join(out)
-
-
-def _bad_gateway() -> HTTPProblem:
-    return HTTPProblem(502, "the internal API's answer could not be used")
-
-
-def _log_upstream(event: str, status: int | None = None) -> None:
-    logger.error("upstream answer refused", extra={"event": event, "upstream_status": status})
 
 
 def _schema_at(openapi: Mapping[str, Any], root: str, path: list[str]) -> Any:
@@ -283,14 +97,6 @@ def _pointer(path: tuple[str, ...]) -> str:
     return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
 
-@dataclass
-class _Crossing:
-    """What the audit record of one proxy request says besides its outcome."""
-
-    records: int = 0
-    upstream_status: int | None = None
-
-
 class ProxyRoute:
     """The endpoint for one :class:`RouteSpec`."""
 
@@ -319,13 +125,16 @@ class ProxyRoute:
         scope = request.scope
         scope["shim.route"] = self.label
         caller, group = shim.gate(scope, self.route.groups)
-        crossing = _Crossing()
+        crossing = Crossing()
         status = 500  # what the audit says if something unexpected breaks
         try:
             response = await self._serve(request, group, crossing)
             status = response.status_code
         except HTTPProblem as problem:
             status = problem.status
+            raise
+        except ClientDisconnect:
+            status = 499  # the caller left while its body was read: nothing was sent
             raise
         finally:
             await shim.audit(
@@ -336,7 +145,7 @@ class ProxyRoute:
             shim.metrics.records("outbound", group, crossing.records)
         return response
 
-    async def _serve(self, request: Request, group: str, crossing: _Crossing) -> Response:
+    async def _serve(self, request: Request, group: str, crossing: Crossing) -> Response:
         """The request after the gate, up to the encoded answer; ``crossing`` is filled in."""
         shim, route = self.shim, self.route
         scope = request.scope
@@ -367,8 +176,8 @@ class ProxyRoute:
         if code == 404:
             raise HTTPProblem(404, "the internal API has no such resource")
         if not 200 <= code < 300:
-            _log_upstream("upstream-status", code)
-            raise _bad_gateway()
+            log_upstream("upstream-status", code)
+            raise bad_gateway()
         if code == 204 or not raw:
             return Response(status_code=204)
         return self._outbound(group, code, media, raw, values, crossing)
@@ -426,17 +235,17 @@ class ProxyRoute:
         media: str,
         raw: bytes,
         values: list[Any],
-        crossing: _Crossing,
+        crossing: Crossing,
     ) -> Response:
         shim = self.shim
         if media != _JSON and not media.endswith("+json"):
-            _log_upstream("upstream-not-json", code)
-            raise _bad_gateway()
+            log_upstream("upstream-not-json", code)
+            raise bad_gateway()
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            _log_upstream("upstream-not-json", code)
-            raise _bad_gateway() from None
+            log_upstream("upstream-not-json", code)
+            raise bad_gateway() from None
         many = doc.__class__ is list
         records: list[Any] = doc if many else [doc]
         if (
@@ -444,8 +253,8 @@ class ProxyRoute:
             or not all(r.__class__ is dict for r in records)
             or shim.v_internal.problems_each(records)
         ):
-            _log_upstream("upstream-invalid", code)
-            raise _bad_gateway()
+            log_upstream("upstream-invalid", code)
+            raise bad_gateway()
         for record in records:  # OWASP API1: the answer must be about the object asked for
             for (_, _, path_in, _, _), value in zip(self.params, values, strict=True):
                 found = _get(record, path_in)
@@ -454,14 +263,14 @@ class ProxyRoute:
                         "upstream answered about another object than the path names",
                         extra={"event": "upstream-object-mismatch", "upstream_status": code},
                     )
-                    raise _bad_gateway()
+                    raise bad_gateway()
         try:
             out = shim.translate_out(records, group)
             if shim.v_external.problems_each(out):
                 raise HTTPProblem(422, "untranslatable")
             encoded = orjson.dumps(out if many else out[0])
         except (HTTPProblem, TypeError):  # TypeError: orjson cannot encode a value
-            _log_upstream("upstream-untranslatable", code)
-            raise _bad_gateway() from None
+            log_upstream("upstream-untranslatable", code)
+            raise bad_gateway() from None
         crossing.records = len(records)
         return Response(encoded, code if code in _PASS_STATUSES else 200, media_type=_JSON)
