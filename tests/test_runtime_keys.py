@@ -421,7 +421,7 @@ SERVICE_MODULES = frozenset(
         "audit", "audit_chain", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
         "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
-        "startup",
+        "startup", "upstream",
         "sqlite_checkpoint", "validate",
     }
 )  # fmt: skip
