@@ -109,7 +109,7 @@ def numbers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     (src / "callers.yaml").write_text(
-        f"callers:\n  - name: ops\n    groups: [ops]\n    api_keys: ['{sha(KEY)}']\n",
+        f"callers:\n  - name: ops\n    side: internal\n    groups: [ops]\n    api_keys: ['{sha(KEY)}']\n",
         encoding="utf-8",
     )
     audit = src / "audit.jsonl"
