@@ -505,7 +505,7 @@ SERVICE_MODULES = frozenset(
         "audit", "audit_anchor", "audit_chain", "audit_checkpoint", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
         "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
-        "startup",
+        "startup", "upstream",
         "schemacheck", "sqlite_checkpoint", "validate",
     }
 )  # fmt: skip

@@ -175,10 +175,10 @@ def test_get_detokenizes_forwards_declared_query_and_translates(
     assert seen["query"] == [("expand", "cards"), ("expand", "x")]
     assert seen["headers"]["x-request-id"] == response.headers["x-request-id"]  # the shim's own
     assert "x-api-key" not in seen["headers"] and "shim-group" not in seen["headers"]
-    inbound, outbound = events(client)
-    assert (inbound["direction"], inbound["outcome"]) == ("inbound", 200)
-    assert (outbound["direction"], outbound["outcome"], outbound["records"]) == ("outbound", 200, 1)
-    assert outbound["route"] == "GET /customers/{customerId}"
+    [event] = events(client)  # one record per proxy request
+    assert (event["direction"], event["outcome"], event["records"]) == ("proxy", 200, 1)
+    assert event["upstream_status"] == 200
+    assert event["route"] == "GET /customers/{customerId}"
 
 
 def test_list_route_without_params(client: TestClient, upstream: FakeUpstream) -> None:
@@ -186,8 +186,9 @@ def test_list_route_without_params(client: TestClient, upstream: FakeUpstream) -
     assert response.status_code == 200
     assert response.json() == [golden.to_external(r, "billing") for r in (RECORD, SECOND)]
     assert upstream.seen[0]["query"] == [("limit", "2")]
-    [event] = events(client)  # no inbound crossing: nothing was sent in
-    assert (event["direction"], event["records"]) == ("outbound", 2)
+    [event] = events(client)
+    assert (event["direction"], event["records"]) == ("proxy", 2)
+    assert "customerId:tokenize" in event["fields"]  # what came out
 
 
 def test_route_groups_are_enforced(client: TestClient, upstream: FakeUpstream) -> None:
@@ -225,7 +226,7 @@ def test_path_param_that_does_not_reverse_is_404(
     assert_problem(client.get(f"/customers/{bad}", headers=headers()), 404)
     assert upstream.seen == []
     [event] = events(client)
-    assert (event["direction"], event["outcome"]) == ("inbound", 404)
+    assert (event["direction"], event["outcome"], event["upstream_status"]) == ("proxy", 404, None)
 
 
 @pytest.mark.parametrize(
@@ -257,9 +258,8 @@ def test_upstream_204_is_passed_on_empty(client: TestClient) -> None:
 
 def test_untranslatable_upstream_answer_is_audited(client: TestClient) -> None:
     client.get(f"/customers/{token(uid('untranslatable'))}", headers=headers())
-    assert [(e["direction"], e["outcome"]) for e in events(client)] == [
-        ("inbound", 200),
-        ("outbound", 502),
+    assert [(e["direction"], e["outcome"], e["upstream_status"]) for e in events(client)] == [
+        ("proxy", 502, 200)
     ]
 
 
@@ -305,8 +305,8 @@ def test_integer_path_param_is_converted(monkeypatch: pytest.MonkeyPatch) -> Non
     anything = InternalFit({"components": {"schemas": {"InternalRecord": {}}}})
     endpoint.shim = type("S", (), {"spec": spec, "internal_fit": anything})()  # type: ignore[assignment]
     endpoint.route = route
-    endpoint.params = [("n", ["n"], ["k"], "k", True)]
-    assert endpoint._internal_path({"n": "42"}, "support") == "/i/42"
+    endpoint.params = [("n", ("n",), ("k",), "k", True)]
+    assert endpoint._internal_path({"n": "42"}, "support") == ("/i/42", [42])
     assert seen == [{"n": 42}]
     with pytest.raises(proxy.HTTPProblem):
         endpoint._internal_path({"n": "4x"}, "support")

@@ -57,6 +57,7 @@ RUNTIME_FILES = (
     "metrics.py",
     "logs.py",
     "proxy.py",
+    "upstream.py",
     "pipeline.py",
     "recorder.py",
     "service.py",

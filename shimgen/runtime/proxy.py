@@ -10,16 +10,26 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
    ``to_internal({<external field>: value}, group)`` (tokens detokenize) and read
    at its internal field; a parameter that does not reverse is a 404, since it
    names nothing this caller can reach. The body, if any, goes through
-   ``to_internal`` too (mass-assignment guard, 422). One inbound audit event is
-   written *before* anything is forwarded;
-3. the upstream call, with one pooled ``httpx.AsyncClient``; only the declared
-   query parameters, the translated body and ``X-Request-Id`` are sent;
+   ``to_internal`` too (mass-assignment guard, 422), and a body field that
+   lands on the same internal field as a path parameter must name the same
+   object (422 otherwise: ``PATCH /customers/A`` with body id B is refused);
+3. the upstream call (:mod:`.upstream`: one pooled client that keeps no
+   state between requests and sends only declared headers); only the
+   declared query parameters and the translated body are sent;
 4. the upstream answer: 404 -> 404; any other non-2xx, a connection error, a
-   body that is not JSON, too large, not an object or list of objects, not valid
-   against the internal schema, or untranslatable -> 502; a timeout -> 504.
-   Otherwise each record is translated outbound for the caller's group, checked
-   against ``ExternalRecord``, audited, and returned. No upstream header or body
-   byte ever reaches the caller.
+   body that is not JSON, too large (before or after gzip/deflate decoding), not
+   an object or list of objects, not valid against the internal schema, about
+   another object than the path names (object-level authorization, OWASP API1),
+   or untranslatable -> 502; a timeout -> 504. Otherwise each record is
+   translated outbound for the caller's group, checked against
+   ``ExternalRecord``, encoded, and returned. No upstream header or body byte
+   ever reaches the caller.
+
+Every proxy request that passed the gate leaves exactly one audit record
+(direction ``proxy``), written once its final status is known: the outcome is
+the status the caller is sent and ``upstream_status`` what the internal API
+answered (null when it was not called). If that record cannot be written the
+caller gets 503 and none of the answer.
 """
 
 from __future__ import annotations
@@ -28,17 +38,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import anyio
-import httpx
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Scope
 
-from .errors import TranslationError
+from .errors import Problem, TranslationError
 from .logs import logger
 from .problems import HTTPProblem
 from .support import put
+from .upstream import Crossing, Upstream, bad_gateway, log_upstream
 from .validate import too_deep, unfit_problem
 
 if TYPE_CHECKING:
@@ -48,97 +56,6 @@ __all__ = ["ProxyRoute", "Upstream"]
 
 _JSON: Final = "application/json"
 _PASS_STATUSES: Final = frozenset({200, 201, 202})
-
-
-class Upstream:
-    """The internal API: one connection-pooled client for the whole process.
-
-    Redirects are not followed (a redirect is an upstream error, 502) and the
-    overall deadline per call is ``timeout`` seconds on top of httpx's
-    per-phase timeouts, so a slow-dripping upstream still ends in a 504.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        timeout: float,
-        max_connections: int = 100,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.timeout = timeout
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            transport=transport,  # tests pass an ASGI transport; None is the real network
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max(1, max_connections // 5),
-                keepalive_expiry=30.0,
-            ),
-            follow_redirects=False,
-            headers={"user-agent": "shimgen-shim", "accept": _JSON},
-        )
-
-    async def reachable(self) -> bool:
-        """Readiness: any HTTP answer to ``HEAD <base URL>`` counts as reachable."""
-        try:
-            with anyio.fail_after(min(self.timeout, 2.0)):
-                await self.client.head("")
-        except (httpx.HTTPError, TimeoutError):
-            return False
-        return True
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str | int | float | bool | None]],
-        body: bytes | None,
-        request_id: str,
-        max_bytes: int,
-    ) -> tuple[int, str, bytes]:
-        """Status, media type and (bounded) body of the upstream's answer; 502/504 on failure."""
-        headers = {"x-request-id": request_id}
-        if body is not None:
-            headers["content-type"] = _JSON
-        request = self.client.build_request(
-            method, path, params=query, content=body, headers=headers
-        )
-        try:
-            with anyio.fail_after(self.timeout):
-                response = await self.client.send(request, stream=True)
-                try:
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_raw():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            _log_upstream("upstream-too-large", response.status_code)
-                            raise _bad_gateway()
-                        chunks.append(chunk)
-                finally:
-                    await response.aclose()
-        except (httpx.TimeoutException, TimeoutError):
-            raise HTTPProblem(504, "the internal API did not answer in time") from None
-        except httpx.HTTPError as exc:
-            logger.error(
-                "upstream call failed",
-                extra={"event": "upstream-error", "error_type": type(exc).__name__},
-            )
-            raise _bad_gateway() from None
-        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-        return response.status_code, media, b"".join(chunks)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-def _bad_gateway() -> HTTPProblem:
-    return HTTPProblem(502, "the internal API's answer could not be used")
-
-
-def _log_upstream(event: str, status: int | None = None) -> None:
-    logger.error("upstream answer refused", extra={"event": event, "upstream_status": status})
 
 
 def _schema_at(openapi: Mapping[str, Any], root: str, path: list[str]) -> Any:
@@ -164,6 +81,22 @@ def _wants_int(schema: Any) -> bool:
     return "integer" in kinds and "string" not in kinds
 
 
+_MISSING: Final = object()
+
+
+def _get(document: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested objects, or :data:`_MISSING`."""
+    for key in path:
+        if document.__class__ is not dict or key not in document:
+            return _MISSING
+        document = document[key]
+    return document
+
+
+def _pointer(path: tuple[str, ...]) -> str:
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
+
+
 class ProxyRoute:
     """The endpoint for one :class:`RouteSpec`."""
 
@@ -179,12 +112,43 @@ class ProxyRoute:
             self.params.append(
                 (name, ext_path, tuple(internal.split(".")), internal_name, wants_int)
             )
+        # The fields the audit record names: what goes in (path and body), what comes out.
+        sends = bool(self.params) or route.has_body
+        self.fields = {
+            g: tuple(dict.fromkeys((*(shim.fields["inbound"].get(g, ()) if sends else ()),
+                                    *shim.fields["outbound"].get(g, ()))))
+            for g in shim.groups
+        }  # fmt: skip
 
     async def handle(self, request: Request) -> Response:
-        shim, route = self.shim, self.route
+        shim = self.shim
         scope = request.scope
         scope["shim.route"] = self.label
-        caller, group = shim.gate(scope, route.groups)
+        caller, group = shim.gate(scope, self.route.groups)
+        crossing = Crossing()
+        status = 500  # what the audit says if something unexpected breaks
+        try:
+            response = await self._serve(request, group, crossing)
+            status = response.status_code
+        except HTTPProblem as problem:
+            status = problem.status
+            raise
+        except ClientDisconnect:
+            status = 499  # the caller left while its body was read: nothing was sent
+            raise
+        finally:
+            await shim.audit(
+                scope, caller, group, "proxy", crossing.records, status,
+                upstream_status=crossing.upstream_status, fields=self.fields.get(group, ()),
+            )  # fmt: skip
+        if crossing.records:
+            shim.metrics.records("outbound", group, crossing.records)
+        return response
+
+    async def _serve(self, request: Request, group: str, crossing: Crossing) -> Response:
+        """The request after the gate, up to the encoded answer; ``crossing`` is filled in."""
+        shim, route = self.shim, self.route
+        scope = request.scope
         body: Any = None
         if route.has_body:
             body = await shim.json_body(scope, request.receive)
@@ -196,41 +160,33 @@ class ProxyRoute:
                 "this route's internal API is not configured",
                 slug="upstream-not-configured",
             )
-        request_id: str = scope["shim.request_id"]
-        path, payload = route.internal_path, None
-        if self.params or route.has_body:
-            status = 500  # what the audit says if something unexpected breaks
-            try:
-                path = self._internal_path(request.path_params, group)
-                if route.has_body:
-                    payload = orjson.dumps(shim.translate_in(body, group))
-                status = 200
-            except HTTPProblem as problem:
-                status = problem.status
-                raise
-            finally:
-                await shim.audit(scope, caller, group, "inbound", 1, status)
+        path, values = self._internal_path(request.path_params, group)
+        payload = None
+        if route.has_body:
+            internal = shim.translate_in(body, group)
+            self._same_object(internal, values)
+            payload = orjson.dumps(internal)
         query: list[tuple[str, str | int | float | bool | None]] = [
             (k, v) for k, v in request.query_params.multi_items() if k in self.query
         ]
         limit = shim.settings.max_body_bytes * 16
         code, media, raw = await upstream.call(
-            route.internal_method, path, query, payload, request_id, limit
+            route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
         if code == 404:
             raise HTTPProblem(404, "the internal API has no such resource")
         if not 200 <= code < 300:
-            _log_upstream("upstream-status", code)
-            raise _bad_gateway()
+            log_upstream("upstream-status", code)
+            raise bad_gateway()
         if code == 204 or not raw:
             return Response(status_code=204)
-        return await self._outbound(scope, caller, group, code, media, raw)
+        return self._outbound(group, code, media, raw, values, crossing)
 
-    def _internal_path(self, values: Mapping[str, Any], group: str) -> str:
-        """Reverse every path parameter through to_internal; a 404 for one that does not."""
+    def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:
+        """The internal path and each parameter's internal value; a 404 for one that does not reverse."""
         path = self.route.internal_path
         if not self.params:
-            return path
+            return path, []
         not_found = HTTPProblem(404, "the path does not name a resource this caller can reach")
         payload: dict[str, Any] = {}
         for name, ext, _, _, wants_int in self.params:
@@ -247,30 +203,49 @@ class ProxyRoute:
         problems = self.shim.internal_fit.problems(internal)  # detokenized values must fit
         if problems:
             raise unfit_problem(problems)
+        found_values: list[Any] = []
         for _, _, path_in, internal_name, _ in self.params:
-            found: Any = internal
-            for key in path_in:
-                found = found.get(key) if isinstance(found, dict) else None
+            found = _get(internal, path_in)
             if isinstance(found, bool) or not isinstance(found, (str, int)):
                 raise not_found
             text = str(found)
             if text in ("", ".", ".."):
                 raise not_found  # would change the internal path's meaning
             path = path.replace("{" + internal_name + "}", quote(text, safe=""))
-        return path
+            found_values.append(found)
+        return path, found_values
 
-    async def _outbound(
-        self, scope: Scope, caller: Any, group: str, code: int, media: str, raw: bytes
+    def _same_object(self, internal: Mapping[str, Any], values: list[Any]) -> None:
+        """422 when a body field names another object than the path parameter on its internal field."""
+        for (_, ext, path_in, _, _), value in zip(self.params, values, strict=True):
+            found = _get(internal, path_in)
+            if found is not _MISSING and found != value:
+                raise HTTPProblem(
+                    422,
+                    "a body field names another object than the path does; see errors",
+                    slug="path-body-mismatch",
+                    title="Path and body disagree",
+                    errors=[Problem(_pointer(ext), "must name the same object as the path")],
+                )
+
+    def _outbound(
+        self,
+        group: str,
+        code: int,
+        media: str,
+        raw: bytes,
+        values: list[Any],
+        crossing: Crossing,
     ) -> Response:
         shim = self.shim
         if media != _JSON and not media.endswith("+json"):
-            _log_upstream("upstream-not-json", code)
-            raise _bad_gateway()
+            log_upstream("upstream-not-json", code)
+            raise bad_gateway()
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            _log_upstream("upstream-not-json", code)
-            raise _bad_gateway() from None
+            log_upstream("upstream-not-json", code)
+            raise bad_gateway() from None
         many = doc.__class__ is list
         records: list[Any] = doc if many else [doc]
         if (
@@ -278,19 +253,24 @@ class ProxyRoute:
             or not all(r.__class__ is dict for r in records)
             or shim.v_internal.problems_each(records)
         ):
-            _log_upstream("upstream-invalid", code)
-            raise _bad_gateway()
-        status = 500
+            log_upstream("upstream-invalid", code)
+            raise bad_gateway()
+        for record in records:  # OWASP API1: the answer must be about the object asked for
+            for (_, _, path_in, _, _), value in zip(self.params, values, strict=True):
+                found = _get(record, path_in)
+                if found is not _MISSING and found != value:
+                    logger.error(
+                        "upstream answered about another object than the path names",
+                        extra={"event": "upstream-object-mismatch", "upstream_status": code},
+                    )
+                    raise bad_gateway()
         try:
             out = shim.translate_out(records, group)
             if shim.v_external.problems_each(out):
                 raise HTTPProblem(422, "untranslatable")
-            status = code if code in _PASS_STATUSES else 200
-        except HTTPProblem:
-            status = 502
-            _log_upstream("upstream-untranslatable", code)
-            raise _bad_gateway() from None
-        finally:
-            await shim.audit(scope, caller, group, "outbound", len(records), status)
-        shim.metrics.records("outbound", group, len(records))
-        return Response(orjson.dumps(out if many else out[0]), status, media_type=_JSON)
+            encoded = orjson.dumps(out if many else out[0])
+        except (HTTPProblem, TypeError):  # TypeError: orjson cannot encode a value
+            log_upstream("upstream-untranslatable", code)
+            raise bad_gateway() from None
+        crossing.records = len(records)
+        return Response(encoded, code if code in _PASS_STATUSES else 200, media_type=_JSON)

@@ -22,7 +22,14 @@ from jsonschema_rs import ValidationErrorKind as K
 
 from .errors import Problem
 
-__all__ = ["MAX_ERRORS", "SchemaValidator", "error_problems", "escape_token"]
+__all__ = [
+    "INT_FORMATS",
+    "MAX_ERRORS",
+    "SchemaValidator",
+    "error_problems",
+    "escape_token",
+    "integer_formats_as_bounds",
+]
 
 MAX_ERRORS: Final = 100
 """Problems listed per record or batch; a hostile body cannot make the error list unbounded."""
@@ -75,6 +82,41 @@ def _message(kind: Any) -> str:
     return f"{k}: {fixed.get(k, 'not valid')}"
 
 
+INT_FORMATS: Final = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+"""The ranges of OpenAPI's integer formats (OAS 3.1, Data Types). JSON Schema treats
+``format`` as an annotation, so each compiled schema carries them as
+``minimum``/``maximum`` too, and a value outside its format is a 422 with a pointer."""
+
+
+_DATA_KEYWORDS: Final = frozenset({"const", "default", "enum", "example", "examples"})
+
+
+def integer_formats_as_bounds(schema: Any) -> Any:
+    """A copy of ``schema`` where every ``format: int32|int64`` also bounds the value.
+
+    An existing ``minimum``/``maximum`` is kept when it is tighter. Other
+    keywords and formats are left as they are, and data (``enum``, ``const``,
+    ``default``, examples) is never rewritten.
+    """
+    if isinstance(schema, list):
+        return [integer_formats_as_bounds(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {
+        key: value if key in _DATA_KEYWORDS else integer_formats_as_bounds(value)
+        for key, value in schema.items()
+    }
+    bounds = INT_FORMATS.get(out["format"]) if isinstance(out.get("format"), str) else None
+    if bounds is not None:
+        low, high = bounds
+        minimum, maximum = out.get("minimum"), out.get("maximum")
+        if not isinstance(minimum, (int, float)) or isinstance(minimum, bool) or minimum < low:
+            out["minimum"] = low
+        if not isinstance(maximum, (int, float)) or isinstance(maximum, bool) or maximum > high:
+            out["maximum"] = high
+    return out
+
+
 class SchemaValidator:
     """One compiled schema from ``openapi["components"]["schemas"][name]``.
 
@@ -89,6 +131,7 @@ class SchemaValidator:
         schemas = components.get("schemas") if isinstance(components, Mapping) else None
         if not isinstance(schemas, Mapping) or name not in schemas:
             raise ValueError(f"openapi.json has no components.schemas.{name}")
+        components = integer_formats_as_bounds(components)
         document = {"$ref": f"#/components/schemas/{name}", "components": components}
         try:
             self._validator = jsonschema_rs.validator_for(document)

@@ -3,7 +3,7 @@
 The service hands each crossing to ``sink.append(event)`` as a dict with
 exactly the contract's fields (time, request_id, caller_request_id, caller, group, route,
 direction, mapping, mapping_version, mapping_sha256, records, fields, outcome,
-latency_ms): who crossed, how, and which fields with which treatment, never a
+upstream_status, latency_ms): who crossed, how, and which fields with which treatment, never a
 value. The sink refuses any other key, so nothing else can be written, adds
 ``chain``, ``seq``, ``prev`` and ``hash`` (see :mod:`.audit_chain`) and stores
 the record before ``append`` returns; if it cannot, it raises
@@ -51,7 +51,14 @@ from typing import Any, Protocol
 
 from . import audit_anchor
 from .audit_anchor import ChainView, Problem
-from .audit_chain import CHAIN_FIELDS, EVENT_FIELDS, GENESIS, AuditError, record_hash
+from .audit_chain import (
+    CHAIN_FIELDS,
+    EVENT_FIELDS,
+    GENESIS,
+    OPTIONAL_FIELDS,
+    AuditError,
+    record_hash,
+)
 from .audit_jsonl import JsonlSink, jsonl_records
 from .audit_sinks import SQLiteSink, sqlite_records
 from .errors import KeysetError
@@ -75,6 +82,7 @@ __all__ = [
 DEFAULT_URL = "sqlite:///./audit.db"
 _PG_CHECKPOINTS = "./audit-checkpoints.jsonl"
 _RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
+_RECORD_KEYS_V1 = _RECORD_KEYS - OPTIONAL_FIELDS  # a record of an event without them
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _CMD = f"python -m {__package__ or 'runtime'}.audit"
 
@@ -294,7 +302,8 @@ class _Chain:
 
 
 def _shape_ok(record: Mapping[str, Any]) -> bool:
-    if record.keys() != _RECORD_KEYS:
+    keys = record.keys()
+    if keys not in (_RECORD_KEYS, _RECORD_KEYS_V1):
         return False
     seq = record["seq"]
     return (

@@ -34,6 +34,7 @@ __all__ = [
     "CHAIN_FIELDS",
     "EVENT_FIELDS",
     "GENESIS",
+    "OPTIONAL_FIELDS",
     "AuditBusy",
     "AuditError",
     "ChainedSink",
@@ -83,6 +84,10 @@ def _is_status(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599
 
 
+def _is_opt_status(v: object) -> bool:
+    return v is None or _is_status(v)
+
+
 def _is_latency(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 
@@ -107,9 +112,14 @@ EVENT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "records": (_is_count, "a non-negative integer"),
     "fields": (_is_fields, "a list of strings"),
     "outcome": (_is_status, "an HTTP status code"),
+    "upstream_status": (_is_opt_status, "an HTTP status code or null"),
     "latency_ms": (_is_latency, "a finite non-negative number"),
 }
 _EVENT_KEYS = frozenset(EVENT_FIELDS)
+# Keys an event may leave out: translation endpoints call no upstream (and records
+# written before the key existed have none).
+OPTIONAL_FIELDS: Final = frozenset({"upstream_status"})
+_REQUIRED_KEYS = _EVENT_KEYS - OPTIONAL_FIELDS
 
 # A fork while another thread holds a sink's lock would leave the child's copy locked forever.
 _SINKS: weakref.WeakSet[ChainedSink] = weakref.WeakSet()
@@ -133,8 +143,10 @@ def check_event(event: Mapping[str, Any]) -> None:
     # expected built-in types passes here. Anything else (subclasses included,
     # which the full check may still accept) takes the full check below, which
     # also builds the error message.
-    if type(event) is dict and event.keys() == _EVENT_KEYS and _plain_ok(event):
-        return
+    if type(event) is dict:
+        keys = event.keys()
+        if keys in (_EVENT_KEYS, _REQUIRED_KEYS) and _plain_ok(event):
+            return
     _check_event_full(event)
 
 
@@ -171,6 +183,9 @@ def _plain_ok(e: dict[str, Any]) -> bool:
     v = e["outcome"]
     if type(v) is not int or not 100 <= v <= 599:
         return False
+    v = e.get("upstream_status")
+    if v is not None and (type(v) is not int or not 100 <= v <= 599):
+        return False
     v = e["latency_ms"]
     t = type(v)
     if not ((t is float and 0.0 <= v < _INF) or (t is int and 0 <= v < _MAX_COUNT)):
@@ -189,7 +204,7 @@ def _check_event_full(event: Mapping[str, Any]) -> None:
     if not isinstance(event, Mapping):
         raise AuditError("an audit event must be a mapping")
     keys = event.keys()
-    if keys != _EVENT_KEYS:
+    if keys not in (_EVENT_KEYS, _REQUIRED_KEYS):
         extra = [k for k in keys if k not in _EVENT_KEYS]
         named = sorted(k for k in extra if isinstance(k, str) and _IDENT_RE.fullmatch(k))
         hidden = len(extra) - len(named)
@@ -197,12 +212,12 @@ def _check_event_full(event: Mapping[str, Any]) -> None:
         if extra:
             shown = ", ".join(named) + (f" and {hidden} other(s)" if hidden else "")
             parts.append(f"unexpected field(s) {shown.removeprefix(' and ')}")
-        missing = sorted(_EVENT_KEYS - set(keys))
+        missing = sorted(_REQUIRED_KEYS - set(keys))
         if missing:
             parts.append(f"missing field(s) {', '.join(missing)}")
         raise AuditError(f"audit event refused: {'; '.join(parts)}")
     for name, (ok, what) in EVENT_FIELDS.items():
-        if not ok(event[name]):
+        if name in event and not ok(event[name]):
             raise AuditError(f"audit event refused: field {name!r} must be {what}")
 
 

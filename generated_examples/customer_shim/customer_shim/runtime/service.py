@@ -194,6 +194,7 @@ class _Endpoints:
                     title="Translation failed",
                     errors=problems,
                 )
+            encoded = shim.encode(out if many else out[0], indexed=many)
             status = 200
         except HTTPProblem as problem:
             status = problem.status
@@ -201,7 +202,7 @@ class _Endpoints:
         finally:
             await shim.audit(scope, caller, group, "outbound", len(records), status)
         shim.metrics.records("outbound", group, len(records))
-        return orjson.dumps(out if many else out[0])
+        return encoded
 
     async def inbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
@@ -213,7 +214,7 @@ class _Endpoints:
         shim.check_schema(shim.v_inbound, document, "the request body")
         status = 500
         try:
-            result = shim.translate_in(document, group)
+            encoded = shim.encode(shim.translate_in(document, group), indexed=False)
             status = 200
         except HTTPProblem as problem:
             status = problem.status
@@ -221,7 +222,7 @@ class _Endpoints:
         finally:
             await shim.audit(scope, caller, group, "inbound", 1, status)
         shim.metrics.records("inbound", group, 1)
-        return orjson.dumps(result)
+        return encoded
 
     async def refuse_external(
         self, scope: Scope, caller: Caller, group: str, direction: str

@@ -21,13 +21,22 @@ from starlette.types import Receive
 
 from .errors import Problem
 from .problems import HTTPProblem
-from .schemacheck import MAX_ERRORS, SchemaValidator, error_problems, escape_token
+from .schemacheck import (
+    INT_FORMATS,
+    MAX_ERRORS,
+    SchemaValidator,
+    error_problems,
+    escape_token,
+    integer_formats_as_bounds,
+)
 
 __all__ = [
+    "INT_FORMATS",
     "MAX_ERRORS",
     "SchemaValidator",
     "check_depth",
     "has_duplicate_keys",
+    "integer_formats_as_bounds",
     "parse_json",
     "read_body",
     "too_deep",
@@ -268,7 +277,7 @@ class InternalFit:
         schemas = components.get("schemas") if isinstance(components, Mapping) else None
         if not isinstance(schemas, Mapping) or "InternalRecord" not in schemas:
             raise ValueError("openapi.json has no components.schemas.InternalRecord")
-        loose = {name: partial_schema(s) for name, s in schemas.items()}
+        loose = {name: integer_formats_as_bounds(partial_schema(s)) for name, s in schemas.items()}
         document = {"$ref": "#/components/schemas/InternalRecord", "components": {"schemas": loose}}
         try:
             self._validator = jsonschema_rs.validator_for(document, validate_formats=True)

@@ -10,9 +10,13 @@ proxy route run the very same code:
    group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
 2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
 3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
-4. ``audit``: one event per direction for every request that reached a
-   translation step, success or failure; if it cannot be written the request
-   fails with 503 and nothing translated leaves the shim.
+4. ``encode``: the answer's bytes, before the audit record is written, so a
+   value the JSON encoder cannot write is a 422 with a pointer (and the record
+   says 422), never a 500 after a record that says 200;
+5. ``audit``: one event per request that reached a translation step (one
+   per proxy request), success or failure, with the status the caller is sent;
+   if it cannot be written the request fails with 503 and nothing translated
+   leaves the shim.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 from starlette.types import Receive, Scope
 
 from . import auth
@@ -233,7 +238,33 @@ class Shim:
             raise self.translation_problem(problems[:MAX_ERRORS])
         return out
 
-    # -- 4. audit -------------------------------------------------------------------------
+    # -- 4. encoding ----------------------------------------------------------------------
+
+    @staticmethod
+    def encode(document: Any, indexed: bool = True) -> bytes:
+        """``orjson.dumps(document)``; a value it cannot write is a 422 pointing at it.
+
+        orjson writes integers in [-2**63, 2**64 - 1]; a treatment's output
+        beyond that (or any other unwritable value) is the record's problem,
+        not the server's. With ``indexed`` the document is a batch (a list) and
+        the pointers start with the record's index.
+        """
+        try:
+            return orjson.dumps(document)
+        except orjson.JSONEncodeError:
+            pointer = _unwritable(document, "") or "/"
+            if not indexed and pointer.startswith("/0"):
+                pointer = pointer[2:] or "/"
+            raise HTTPProblem(
+                422,
+                "the translated record holds a value outside what its JSON type can carry "
+                "(integers: 64 bits); see errors",
+                slug="external-schema-violation",
+                title="Translation failed",
+                errors=[Problem(pointer, "the value does not fit its external type")],
+            ) from None
+
+    # -- 5. audit -------------------------------------------------------------------------
 
     async def audit(
         self,
@@ -243,8 +274,16 @@ class Shim:
         direction: str,
         records: int,
         outcome: int,
+        *,
+        upstream_status: int | None = None,
+        fields: tuple[str, ...] | None = None,
     ) -> None:
-        """Write one audit event; 503 (and a metric, and an error log) if it cannot be written."""
+        """Write one audit event; 503 (and a metric, and an error log) if it cannot be written.
+
+        ``outcome`` is the status the caller is sent; ``upstream_status`` what the
+        internal API answered (proxy routes; None when it was not called).
+        ``fields`` defaults to the direction's fields for the group.
+        """
         spec = self.spec
         event = {
             "time": _utc_now(),
@@ -259,8 +298,11 @@ class Shim:
             "mapping_sha256": spec.sha256,
             "records": records,
             # a tuple, never mutated; none when no record crossed (a refusal)
-            "fields": self.fields[direction].get(group or "", ()) if records else (),
+            "fields": (self.fields[direction].get(group or "", ()) if fields is None else fields)
+            if records
+            else (),
             "outcome": outcome,
+            "upstream_status": upstream_status,
             "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
         }
         try:
@@ -280,3 +322,28 @@ class Shim:
                 slug="audit-unavailable",
                 title="Audit trail unavailable",
             ) from None
+
+
+_INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes
+
+
+def _unwritable(value: Any, pointer: str) -> str | None:
+    """The JSON pointer of the first value orjson cannot write, or None (only on the error path)."""
+    kind = value.__class__
+    if kind is int:
+        return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else pointer
+    if kind is dict:
+        for key, item in value.items():
+            found = _unwritable(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            if found is not None:
+                return found
+        return None
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            found = _unwritable(item, f"{pointer}/{i}")
+            if found is not None:
+                return found
+        return None
+    if value is None or kind in (str, float, bool):
+        return None
+    return pointer

@@ -239,19 +239,33 @@ def bucket(value: int | float, bounds: tuple[int | float, ...], labels: tuple[st
     """
     if not _is_number(value) or value != value:
         raise ValueError("bucket expects a number")
+    # int and float compare exactly in Python (no conversion of a big int to float).
     return labels[bisect_right(bounds, value)]
 
 
 def round_to(value: int | float, digits: int) -> int | float:
     """Round like ``round(value, digits)``; negative digits round to tens, hundreds.
 
-    An integer input stays an integer, so the external type does not change.
+    An integer input stays an integer and is rounded exactly, at any size
+    (Python's integer ``round``, never a float detour): ``-2**63`` to
+    ``-3`` digits is ``-9223372036854776000``. Whether that still fits the
+    external field (``int64``, what JSON can carry) is checked against the
+    external schema afterwards (422 with a pointer). A float whose rounding
+    overflows, or that is not finite, is refused here.
     """
     if not _is_number(value):
         raise ValueError("round expects a number")
     if not _is_int(digits):
         raise ValueError("round digits must be an integer")
-    return round(value, digits)
+    if _is_int(value):
+        return round(value, digits)
+    try:
+        out = round(value, digits)
+    except (OverflowError, ValueError):
+        raise ValueError("round: the rounded value is too large") from None
+    if not math.isfinite(out):
+        raise ValueError("round expects a finite number")
+    return out
 
 
 def prefix(value: str, n: int) -> str:

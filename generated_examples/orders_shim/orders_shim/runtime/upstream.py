@@ -1,0 +1,215 @@
+"""The internal API as the proxy routes reach it: one client that keeps no state.
+
+The client is shared by every caller of the process, so it must carry
+nothing from one request to the next: its cookie jar refuses every cookie,
+and each request is cut down to :data:`DECLARED_HEADERS` right before it is
+sent, whatever set the rest. Answers are read with a size limit, and gzip or
+deflate answers are decoded with the same limit on the decoded size (a
+decompression bomb is a 502, never a memory spike).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from typing import Final
+
+import anyio
+import httpx
+
+from .logs import logger
+from .problems import HTTPProblem
+
+__all__ = ["DECLARED_HEADERS", "Crossing", "Upstream", "bad_gateway", "decode_body", "log_upstream"]
+
+_JSON: Final = "application/json"
+DECLARED_HEADERS: Final = frozenset(
+    {"host", "accept", "accept-encoding", "connection", "user-agent", "x-request-id",
+     "content-type", "content-length"}
+)  # fmt: skip
+"""The only request headers the shim sends upstream; any other is removed before sending."""
+_ENCODINGS: Final = "gzip, deflate"  # what the shim can decode, with a bound (decode_body)
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A cookie policy that stores no cookie and returns none.
+
+    The client is shared by every caller of the process: a cookie an upstream
+    sets while serving one caller must never ride on another caller's request.
+    """
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
+class Upstream:
+    """The internal API: one connection-pooled client for the whole process.
+
+    The pool shares TCP connections only: the client holds no cookie (its jar
+    refuses them), no credentials and no per-caller header, and every request is
+    cut down to :data:`DECLARED_HEADERS` before it is sent. Redirects are not
+    followed (a redirect is an upstream error, 502) and the overall deadline per
+    call is ``timeout`` seconds on top of httpx's per-phase timeouts, so a
+    slow-dripping upstream still ends in a 504.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,  # tests pass an ASGI transport; None is the real network
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max(1, max_connections // 5),
+                keepalive_expiry=30.0,
+            ),
+            follow_redirects=False,
+            cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+            headers={"user-agent": "shimgen-shim", "accept": _JSON,
+                     "accept-encoding": _ENCODINGS},
+        )  # fmt: skip
+
+    async def reachable(self) -> bool:
+        """Readiness: any HTTP answer to ``HEAD <base URL>`` counts as reachable."""
+        try:
+            with anyio.fail_after(min(self.timeout, 2.0)):
+                await self.client.head("")
+        except (httpx.HTTPError, TimeoutError):
+            return False
+        return True
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str | int | float | bool | None]],
+        body: bytes | None,
+        request_id: str,
+        max_bytes: int,
+        crossing: Crossing | None = None,
+    ) -> tuple[int, str, bytes]:
+        """Status, media type and (bounded, decoded) body of the upstream's answer; 502/504 on failure.
+
+        ``crossing.upstream_status`` is set as soon as the status line arrives,
+        so the audit record has it even when the body is then refused.
+        """
+        headers = {"x-request-id": request_id}
+        if body is not None:
+            headers["content-type"] = _JSON
+        request = self.client.build_request(
+            method, path, params=query, content=body, headers=headers
+        )
+        for name in [n for n in request.headers if n not in DECLARED_HEADERS]:
+            del request.headers[name]  # the allow-list is enforced here, whatever set it
+        try:
+            with anyio.fail_after(self.timeout):
+                response = await self.client.send(request, stream=True)
+                if crossing is not None:
+                    crossing.upstream_status = response.status_code
+                try:
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_raw():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            log_upstream("upstream-too-large", response.status_code)
+                            raise bad_gateway()
+                        chunks.append(chunk)
+                finally:
+                    await response.aclose()
+        except (httpx.TimeoutException, TimeoutError):
+            raise HTTPProblem(504, "the internal API did not answer in time") from None
+        except httpx.HTTPError as exc:
+            logger.error(
+                "upstream call failed",
+                extra={"event": "upstream-error", "error_type": type(exc).__name__},
+            )
+            raise bad_gateway() from None
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        raw = b"".join(chunks)
+        coding = response.headers.get("content-encoding")
+        if coding is not None and raw:
+            try:
+                raw = decode_body(raw, coding, max_bytes)
+            except ValueError as exc:
+                log_upstream(str(exc), response.status_code)
+                raise bad_gateway() from None
+        return response.status_code, media, raw
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def decode_body(data: bytes, coding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate, identity; applied in the order listed).
+
+    The decoded size is bounded by ``limit`` while decoding (zlib's
+    ``max_length``), so a decompression bomb costs at most ``limit`` bytes of
+    memory. Raises ValueError naming a log event: ``upstream-too-large``, or
+    ``upstream-bad-encoding`` for an unknown coding or a corrupt stream.
+    """
+    for name in reversed([c.strip().lower() for c in coding.split(",")]):
+        if name in ("", "identity"):
+            continue
+        if name in ("gzip", "x-gzip"):
+            data = _inflate(data, 16 + zlib.MAX_WBITS, limit)
+        elif name == "deflate":
+            try:  # RFC 9110 deflate is the zlib format; some servers send raw deflate
+                data = _inflate(data, zlib.MAX_WBITS, limit)
+            except zlib.error:
+                data = _inflate(data, -zlib.MAX_WBITS, limit)
+        else:
+            raise ValueError("upstream-bad-encoding")
+    return data
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """One zlib/gzip stream (gzip may hold several members), at most ``limit`` bytes out."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            piece = inflater.decompress(data, limit - size + 1)
+            if not inflater.unconsumed_tail:
+                piece += inflater.flush()
+        except zlib.error:
+            if wbits == zlib.MAX_WBITS and not out:
+                raise  # the caller retries as raw deflate
+            raise ValueError("upstream-bad-encoding") from None
+        size += len(piece)
+        if size > limit or inflater.unconsumed_tail:
+            raise ValueError("upstream-too-large")
+        if not inflater.eof:
+            raise ValueError("upstream-bad-encoding")  # truncated stream
+        out.append(piece)
+        data = inflater.unused_data if wbits > 16 else b""  # the next gzip member
+    return b"".join(out)
+
+
+def bad_gateway() -> HTTPProblem:
+    return HTTPProblem(502, "the internal API's answer could not be used")
+
+
+def log_upstream(event: str, status: int | None = None) -> None:
+    logger.error("upstream answer refused", extra={"event": event, "upstream_status": status})
+
+
+@dataclass
+class Crossing:
+    """What the audit record of one proxy request says besides its outcome."""
+
+    records: int = 0
+    upstream_status: int | None = None
