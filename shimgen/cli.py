@@ -150,6 +150,7 @@ def generate(
     errors do not fail generate.
     """
     from shimgen.render.generate import write_package
+    from shimgen.render.models import ModelsError
 
     result = _checked(mapping)
     assert result.plan is not None
@@ -157,6 +158,14 @@ def generate(
         written = write_package(result.plan, out)
     except FileExistsError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ModelsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo(
+            "  hint: the generated service validates with pydantic classes made from the schema; "
+            "change the schema so that classes can express it (nothing was written)",
+            err=True,
+        )
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(written)} files to {out}", err=True)
     typer.echo(_lint_note(mapping, result), err=True)

@@ -6,6 +6,7 @@ an exit 2 that names the file and position.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -33,3 +34,27 @@ def test_control_character_in_mapping_is_sg001_with_position(tmp_path: Path) -> 
         in err
     )
     assert "internal error" not in err
+
+
+def test_allof_cycle_through_the_root_is_exit_2_naming_the_schema(tmp_path: Path) -> None:
+    """`#` allOf [id], id allOf [#]: valid JSON Schema, but no Python class hierarchy can
+    express it; datamodel-code-generator refused it and shimgen used to exit 3."""
+    schema = {
+        "allOf": [{"$ref": "#/$defs/id"}],
+        "properties": {"name": {"type": "string"}},
+        "$defs": {"id": {"allOf": [{"$ref": "#"}], "properties": {"id": {"type": "string"}}}},
+    }
+    (tmp_path / "internal.json").write_text(json.dumps(schema), encoding="utf-8")
+    text = (
+        "shim: fz\nversion: 1\nowner: t\ndescription: d\n"
+        "internal: {schema: internal.json}\nexternal: {schema: internal.json}\n"
+        "fields:\n  id: pass\n  name: pass\n"
+    )
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["generate", str(mapping), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "internal.json: datamodel-code-generator cannot model this schema" in result.stderr
+    assert "inheritance cycle" in result.stderr and "internal error" not in result.stderr
+    assert not out.exists()
