@@ -789,3 +789,16 @@ def test_generated_key_round_trips_through_a_callers_file(tmp_path: Path) -> Non
     authn = Authenticator(load(tmp_path, text))
     caller = authn.authenticate({"X-API-Key": key})
     assert select_group(caller, "billing", GROUPS) == "billing"
+
+
+def test_generated_package_names_its_own_callers_command() -> None:
+    """The usage line is a command that runs from the generated package (issue 11, item 9)."""
+    golden = Path(__file__).resolve().parents[1] / "generated_examples" / "customer_shim"
+    done = subprocess.run(
+        [sys.executable, "-m", "customer_shim", "callers", "--help"],
+        cwd=golden,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("usage: python -m customer_shim callers "), done.stdout
