@@ -117,6 +117,7 @@ class Derived:
     dropped_for: frozenset[str]
     why: str | None
     out_node: SchemaNode
+    count: bool = False  # the number of items of the one source, an array
 
     def emitted(self, view: View) -> bool:
         return not self.dropped_for if view is None else view not in self.dropped_for

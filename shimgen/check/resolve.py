@@ -277,14 +277,17 @@ class Resolver:
         where: tuple[str | int, ...] = ("derived", name)
         target = self.path(name, external.root, where, "external")
         has_const = "const" in spec.model_fields_set
-        if has_const == (spec.template is not None):
+        kinds = [has_const, spec.template is not None, spec.count is not None]
+        if kinds.count(True) != 1:
             self.error(
                 Code.BAD_DERIVED,
-                f"derived `{name}` needs exactly one of `template:` or `const:`",
+                f"derived `{name}` needs exactly one of `template:`, `const:` or `count:`",
                 where,
-                'write `{from: [a, b], template: "{0} {1}"}` or `{const: eu}`',
+                'write `{from: [a, b], template: "{0} {1}"}`, `{const: eu}` or `{count: items}`',
             )
             return None
+        if spec.count is not None:
+            return self.derived_count(name, spec, internal, external, target)
         sources: list[tuple[str, ...]] = []
         sensitive = False
         for i, src in enumerate(spec.from_ or []):
@@ -378,6 +381,69 @@ class Resolver:
         return Derived(
             name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node
         )
+
+    def derived_count(
+        self,
+        name: str,
+        spec: DerivedRule,
+        internal: LoadedSchema,
+        external: LoadedSchema,
+        target: tuple[tuple[str, ...], SchemaNode] | None,
+    ) -> Derived | None:
+        """``{count: path}``: the number of items of an internal array.
+
+        Only the count leaves, never an item, so it needs no ``why:`` even when
+        the items are pii (a reviewer still sees the source in ``review``).
+        """
+        where: tuple[str | int, ...] = ("derived", name)
+        if spec.from_:
+            self.error(
+                Code.BAD_DERIVED,
+                f"derived `{name}` counts `{spec.count}`; `from:` does not apply",
+                (*where, "from"),
+                "remove `from:`",
+            )
+            return None
+        found = self.path(str(spec.count), internal.root, (*where, "count"), "internal")
+        if found is None or target is None:
+            return None
+        segs, node = found
+        if node.kind is not Kind.ARRAY or ARRAY in segs:
+            self.error(
+                Code.BAD_DERIVED,
+                f"`count:` needs an array outside arrays; `{spec.count}` is {node.describe()}"
+                + (" inside an array" if ARRAY in segs else ""),
+                (*where, "count"),
+                "count a top-level or nested array field (`dependants`, `a.items`)",
+            )
+            return None
+        for group in spec.groups:
+            if group not in self.m.groups:
+                self.error(
+                    Code.UNDECLARED_GROUP,
+                    f"group `{group}` is not declared",
+                    (*where, "groups", group),
+                    "declare it under `groups:`",
+                )
+        out_segs, out_node = target
+        reason = (
+            "derived fields cannot target array items"
+            if ARRAY in out_segs
+            else _count_fit(out_node)
+        )
+        if reason:
+            self.error(
+                Code.TYPE_MISMATCH, reason, where, "count into an integer field outside arrays"
+            )
+            return None
+        dropped = frozenset(g for g, v in spec.groups.items() if v == "drop")
+        return Derived(name, out_segs, (segs,), None, None, dropped, spec.why, out_node, count=True)
+
+
+def _count_fit(node: SchemaNode) -> str | None:
+    if node.kind in (Kind.INTEGER, Kind.NUMBER, Kind.ANY) and node.enum is None:
+        return None
+    return f"a count yields an integer but the external field is {node.describe()}"
 
 
 def _const_fit(value: object, node: SchemaNode) -> str | None:

@@ -67,13 +67,19 @@ def _sources(d: Derived) -> set[str]:
     return {format_path(s) for s in d.sources}
 
 
+def _shown(d: Derived) -> str:
+    if d.count:
+        return f"count of {_names(_sources(d))}"
+    return f"from {_names(_sources(d))}" if d.sources else f"const {d.const!r}"
+
+
 def compare_derived(old: Side, new: Side) -> Iterator[Change]:
     a = {d.name: d for d in old.plan.derived}
     b = {d.name: d for d in new.plan.derived}
     for name in b.keys() - a.keys():
         d = b[name]
         line = new.line(("derived", name))
-        shown = f"from {_names(_sources(d))}" if d.sources else f"const {d.const!r}"
+        shown = _shown(d)
         if d.sources and any(d.emitted(v) for v in new.plan.views):
             reason = "a new derived field built from internal fields"
             yield Change(Kind.LOOSENED, f"derived.{name}", reason, None, shown, line=line)
@@ -83,7 +89,7 @@ def compare_derived(old: Side, new: Side) -> Iterator[Change]:
     for name in a.keys() - b.keys():
         d = a[name]
         line = old.line(("derived", name))
-        shown = f"from {_names(_sources(d))}" if d.sources else f"const {d.const!r}"
+        shown = _shown(d)
         kind = Kind.TIGHTENED if d.sources else Kind.NEUTRAL
         reason = "the derived field is gone"
         yield Change(kind, f"derived.{name}", reason, shown, None, line=line, in_old=True)

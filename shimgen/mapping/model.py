@@ -67,6 +67,9 @@ class DerivedRule(_Strict):
         default=None, description='Python format string over the sources: "{0} {1}".'
     )
     const: str | int | float | bool | None = Field(default=None, description="A constant value.")
+    count: str | None = Field(
+        default=None, description="Internal path to an array: the field is its number of items."
+    )
     groups: dict[GroupName, Literal["drop", "pass"]] = Field(
         default_factory=dict, description="Groups that do not get this field (drop)."
     )

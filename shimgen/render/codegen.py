@@ -322,6 +322,22 @@ class Generator:
     def derived_stmt(
         self, fn: Function, d: Derived, reads: dict[Path_, str], target: str, key: str
     ) -> None:
+        if d.count:
+            src = d.sources[0]
+            fn.body.append(
+                Stmt(
+                    "count",
+                    {
+                        "comment": f"derived {d.name}: number of items of {ptr(src)}",
+                        "target": target,
+                        "tkey": key,
+                        "src": reads[src[:-1]],
+                        "key": src[-1],
+                        "ptr": ptr(src),
+                    },
+                )
+            )
+            return
         if d.template is None:
             fn.body.append(
                 Stmt(

@@ -297,7 +297,13 @@ def _counts(plan: ShimPlan) -> tuple[CountRow, ...]:
 
 def _derived_row(plan: ShimPlan, d: Derived) -> DerivedRow:
     sensitive = {r.internal for r in plan.rules if r.sensitive}  # field by field
-    how = f"template {d.template!r}" if d.template is not None else f"constant {d.const!r}"
+    how = (
+        "number of items"
+        if d.count
+        else f"template {d.template!r}"
+        if d.template is not None
+        else f"constant {d.const!r}"
+    )
     return DerivedRow(
         format_path(d.external),
         tuple(format_path(s) for s in d.sources),

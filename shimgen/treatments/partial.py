@@ -77,16 +77,55 @@ class Last4(TreatmentDef):
 
 @register
 class Mask(TreatmentDef):
+    """Masks the middle of a string, keeping characters at either end in clear.
+
+    By default the output is as long as the input, so the shape of a value (a
+    phone number) stays recognisable, and its length is told. ``length: N``
+    gives every output exactly N characters instead: the same characters kept
+    in clear, the run of mask characters between them resized, so that an IBAN
+    or a card number no longer tells how long it is.
+    """
+
     name = "mask"
     category = "masked"
     rank = 55
     summary = "masked"
     example = "{mask: {keep_last: 4}}"
-    samples = (Sample({"type": "string"}, "+44 20 7946 0958", {"mask": {"keep_last": 4}}),)
+    samples = (
+        Sample({"type": "string"}, "+44 20 7946 0958", {"mask": {"keep_last": 4}}),
+        Sample(
+            {"type": "string"},
+            "NL91ABNA0417164300",
+            {"mask": {"keep_last": 4, "length": 12}},
+        ),
+        Sample({"type": "string"}, "SW1A 1AA", {"mask": {"keep_first": 2, "length": 6}}),
+        Sample(
+            {"type": "string"},
+            "DE89370400440532013000",
+            {"mask": {"keep_first": 2, "keep_last": 2, "length": 10, "char": "#"}},
+        ),
+    )
     runtime = "mask"
-    options: ClassVar[Mapping[str, Any]] = {"keep_first": 0, "keep_last": 0, "char": "*"}
+    options: ClassVar[Mapping[str, Any]] = {
+        "keep_first": 0,
+        "keep_last": 0,
+        "char": "*",
+        "length": 0,  # 0: as long as the input
+    }
     accepts = STR
     output_kind = Kind.STRING
+
+    def parse(self, arg: Any) -> tuple[tuple[str, Any], ...]:
+        params = super().parse(arg)
+        got = dict(params)
+        kept = got["keep_first"] + got["keep_last"]
+        if got["length"] and got["length"] <= kept:
+            raise TreatmentError(
+                f"`mask.length` ({got['length']}) must be greater than "
+                f"keep_first + keep_last ({kept}): at least one character is masked",
+                f"write `length: {max(kept + 1, 8)}`, or leave it out to keep the input's length",
+            )
+        return params
 
     def option(self, key: str, value: Any) -> Any:
         if key == "char":
@@ -101,13 +140,22 @@ class Mask(TreatmentDef):
         props["keep_first"] |= {"minimum": 0}
         props["keep_last"] |= {"minimum": 0}
         props["char"] |= {"minLength": 1, "maxLength": 1}
+        props["length"] |= {
+            "minimum": 0,
+            "description": "Every output has this many characters, whatever the input's "
+            "length (0: as long as the input).",
+        }
         return schema
 
     def reveals(self, t: Treatment) -> int | None:
         return int(t.param("keep_first", 0)) + int(t.param("keep_last", 0))
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
-        return f"_t.mask(v, {t.param('keep_first')}, {t.param('keep_last')}, {t.param('char')!r})"
+        first, last = int(t.param("keep_first", 0)), int(t.param("keep_last", 0))
+        char, length = str(t.param("char", "*")), int(t.param("length", 0))
+        if not length:
+            return f"_t.mask(v, {first}, {last}, {char!r})"
+        return fixed_length_mask(first, last, length, char)
 
     def compare(self, old: Treatment, new: Treatment) -> tuple[int, str]:
         ends = ("keep_first", "keep_last")
@@ -118,17 +166,50 @@ class Mask(TreatmentDef):
             return -1, "the mask keeps fewer characters in clear"
         if any(deltas):
             return 0, "the mask keeps more characters at one end and fewer at the other"
+        was, now = int(old.param("length", 0)), int(new.param("length", 0))
+        if was and not now:
+            return 1, "the masked value now tells the input's length"
+        if now and not was:
+            return -1, "the masked value no longer tells the input's length"
+        if was != now:
+            return 0, f"the masked value is {now} characters long instead of {was}"
         return 0, "only the mask character changed"
 
     def versus(self, mine: Treatment, other: Treatment) -> tuple[int, str] | None:
         if other.name != "last4":
             return None
         kept = self.reveals(mine)
-        if int(mine.param("keep_last", 0)) >= 4:
+        fixed = bool(mine.param("length", 0))
+        if int(mine.param("keep_last", 0)) >= 4 and (kept or 0) > 4:
+            return 1, f"`{mine}` shows the last four characters and more"
+        if int(mine.param("keep_last", 0)) >= 4 and not fixed:
             return 1, f"`{mine}` shows the last four characters and the length as well"
         if kept == 0:
-            return -1, f"`{mine}` shows only the length; `last4` shows four characters"
+            what = "nothing" if fixed else "only the length"
+            return -1, f"`{mine}` shows {what}; `last4` shows four characters"
         return None
+
+
+def fixed_length_mask(first: int, last: int, length: int, char: str) -> str:
+    """The expression of ``mask`` with ``length``: always ``length`` characters.
+
+    The characters kept in clear are the ones ``_t.mask(v, first, last)`` keeps
+    on the same input, under its safety rule (at most ``len(v) // 2`` kept,
+    ``keep_first`` given up first): ``keep_last`` keeps ``min(last, n // 2)``
+    and ``keep_first`` what is left of ``min(first + last, n // 2)``. The mask
+    run between them is resized so the output is ``length`` long. (Written
+    inline so that no new run-time function is needed.)
+    """
+    pad = repr(char * length)
+    tail = f"min({last}, len(v) // 2)"
+    if first == 0 and last == 0:
+        return pad
+    if first == 0:
+        return f"({pad} + v[len(v) - {tail} :])[-{length}:]"
+    if last == 0:
+        return f"(v[: min({first}, len(v) // 2)] + {pad})[:{length}]"
+    head = f"min({first + last}, len(v) // 2) - {tail}"
+    return f"(v[: {head}] + {pad})[: {length} - {tail}] + v[len(v) - {tail} :]"
 
 
 @register

@@ -1,0 +1,158 @@
+"""The documentation's shell sessions, run: a page that shows a command shows what it prints.
+
+Every ```` ```console ```` fence in README.md and docs/*.md is a shell
+transcript in cram syntax (``$ `` a command, ``> `` its continuation, then the
+output; ``[1]`` an exit code other than 0; a line ending in ``(glob)`` or
+``(re)`` matches output that differs on every run, such as a fresh token).
+prysk (the maintained successor of cram) runs each page's transcripts in order
+in one shell, in a scratch copy of the repository, and diffs what the commands
+print against what the page shows. The page itself is handed to prysk line for
+line (prose lines are prysk comments), so a failure's diff names the page's own
+line numbers.
+
+A fence that shows a ``$ `` prompt in any other language escapes this test, so
+it is refused: a transcript must be a ``console`` fence. In README.md every
+shell fence is a transcript, except the few that cannot run inside the test
+suite, listed in ``NOT_RUN`` with the reason.
+
+The generated package's README (its run section) is not executed here yet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import prysk.test
+import pytest
+from markdown_it import MarkdownIt
+
+from tests.expected import ROOT
+
+INDENT = b"  "
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+NOT_RUN = {
+    # `make test` is this test suite; `make demo` builds .venv from the network
+    # and serves until the demo ends (scripts/demo.py is the same steps as the
+    # tour's, against a live service).
+    ("README.md", "make demo"),
+}
+"""(page, first word pair of a shell fence) that the suite cannot run, with why above."""
+
+SHELLS = {"sh", "shell", "bash", "zsh"}
+
+
+def _fences(page: Path) -> list[tuple[str, str, int, int]]:
+    """(language, content, first content line, end line) of each fence, 0-based lines."""
+    tokens = MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
+    found = []
+    for tok in tokens:
+        if tok.type == "fence" and tok.map is not None:
+            lang = tok.info.split()[0] if tok.info.strip() else ""
+            found.append((lang, tok.content, tok.map[0] + 1, tok.map[1] - 1))
+    return found
+
+
+def _as_prysk(page: Path) -> list[bytes]:
+    """The page line for line: transcript lines indented, every other line a comment."""
+    lines = page.read_bytes().splitlines(keepends=True)
+    inside: set[int] = set()
+    for lang, _content, start, end in _fences(page):
+        if lang == "console":
+            inside.update(range(start, end))
+    return [INDENT + line if i in inside else line.lstrip(b" ") for i, line in enumerate(lines)]
+
+
+def _pages_with_transcripts() -> list[Path]:
+    return [p for p in PAGES if any(lang == "console" for lang, *_ in _fences(p))]
+
+
+def _scratch(tmp: Path) -> dict[str, str]:
+    """A fresh clone's files in ``tmp/repo``, and the environment a user of the tour has.
+
+    ``shimgen`` and its dependencies come from the test's interpreter (the tour
+    starts with .venv activated). ``pip install`` goes to a throwaway venv that
+    sees those packages, so the tour installs its shim without the network and
+    without touching the interpreter the tests run in.
+    """
+    repo = tmp / "repo"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        src = ROOT / os.fsdecode(name)
+        if src.is_file():
+            dst = repo / os.fsdecode(name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "shimgen-tests.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent)])
+        + os.pathsep
+        + os.environ.get("PATH", ""),
+        "PIP_PYTHON": str(venv / "bin" / "python"),
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "SHIMGEN_DEBUG": "",
+    }
+
+
+@pytest.mark.parametrize("page", _pages_with_transcripts(), ids=lambda p: p.name)
+def test_transcript_prints_what_the_page_shows(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _scratch(tmp_path)
+    repo = tmp_path / "repo"
+    before = {p.relative_to(repo) for p in repo.rglob("*")}
+    monkeypatch.chdir(repo)  # prysk's shell starts in the working directory
+    _ins, _outs, diff = prysk.test.test(
+        _as_prysk(page), shell="/bin/bash", indent=len(INDENT), env=env, testname=page
+    )
+    report = b"".join(diff).decode("utf-8", "replace")
+    assert not report, (
+        f"{page.relative_to(ROOT)} shows other output than its commands print:\n{report}"
+    )
+    _assert_ignored({p.relative_to(repo) for p in repo.rglob("*") if p.is_file()} - before)
+
+
+def _assert_ignored(made: set[Path]) -> None:
+    """What a page's commands write (keys, a generated shim) is ignored by git, except
+    the mapping the README's user writes in step 1, which belongs in the repository."""
+    candidates = sorted(str(p) for p in made if p != Path("mappings/my-customer.shim.yaml"))
+    shown = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--verbose", "--non-matching", "--stdin"],
+        cwd=ROOT,
+        input="\n".join(candidates),
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    tracked = [line.split("\t")[-1] for line in shown if line.startswith("::")]
+    assert not tracked, f"the tour leaves files git would add: {tracked}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_transcript_is_a_console_fence(page: Path) -> None:
+    """A ``$ `` prompt in a fence of another language would escape the test above."""
+    rel = page.relative_to(ROOT).as_posix()
+    for lang, content, start, _end in _fences(page):
+        first = " ".join(content.split()[:2])
+        if lang == "console":
+            assert content.startswith("$ "), f"{rel}:{start}: a console fence starts with `$ `"
+            continue
+        prompts = [line for line in content.splitlines() if line.startswith("$ ")]
+        assert not prompts, f"{rel}:{start}: a transcript in a `{lang}` fence; make it `console`"
+        if lang in SHELLS and rel == "README.md":
+            assert (rel, first) in NOT_RUN, (
+                f"{rel}:{start}: a `{lang}` fence is not run; write it as a `console` transcript"
+            )
