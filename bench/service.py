@@ -203,16 +203,23 @@ def main() -> int:
         shim, echo = f"http://127.0.0.1:{shim_port}", f"http://127.0.0.1:{echo_port}"
         wait_ready(f"{shim}/readyz", servers[0])
         wait_ready(f"{echo}/healthz", servers[1])
-        return measure(args, work, env, shim, echo)
+        code = measure(args, work, env, shim, echo)
+        stop(servers)
+        return code if verify_audit(env, work) else 1
     finally:
-        for proc in servers:
-            proc.terminate()
-        for proc in servers:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(servers)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stop(servers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in servers:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in servers:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str, echo: str) -> int:
@@ -286,14 +293,21 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str
     print("  per round (each echo round next to its outbound round):",
           " ".join(f"{o['rps'] / e['rps']:.2f}" for o, e in paired))  # fmt: skip
     print(f"outbound single p99: {out['p99']:.2f} ms (target <= 25) {'PASS' if p99_ok else 'FAIL'}")
+    return 0 if ratio_ok and p99_ok and not failed else 1
+
+
+def verify_audit(env: dict[str, str], work: Path) -> bool:
+    """Once the servers have stopped (their final checkpoints written), the audit trail
+    must verify against its signed checkpoints: every request was recorded."""
     verify = subprocess.run(
         [sys.executable, "-m", "customer_shim", "audit", "verify", env["SHIM_AUDIT_URL"]],
         capture_output=True,
         text=True,
         env=env,
+        cwd=work,
     )
     print(verify.stdout.strip() or verify.stderr.strip())
-    return 0 if ratio_ok and p99_ok and not failed and verify.returncode == 0 else 1
+    return verify.returncode == 0
 
 
 if __name__ == "__main__":
