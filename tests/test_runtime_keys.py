@@ -528,7 +528,15 @@ def test_runtime_imports_only_allowed_packages(path: Path) -> None:
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             if core:  # relative: only sibling core modules
                 assert node.level == 1, f"{where}: core module imports outside the runtime"
-                targets = [node.module] if node.module else [a.name for a in node.names]
+                # `from . import x`: the module x, or a name the package's __init__ defines
+                targets = (
+                    [node.module]
+                    if node.module
+                    else [
+                        a.name if (path.parent / f"{a.name}.py").exists() else "__init__"
+                        for a in node.names
+                    ]
+                )
                 for target in targets:
                     sibling = target.split(".")[0]
                     assert sibling in CORE_MODULES, f"{where}: core module imports .{target}"

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import audit_anchor
+from . import audit_anchor, command
 from .audit_anchor import ChainView, Problem
 from .audit_chain import (
     CHAIN_FIELDS,
@@ -84,7 +84,7 @@ _PG_CHECKPOINTS = "./audit-checkpoints.jsonl"
 _RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
 _RECORD_KEYS_V1 = _RECORD_KEYS - OPTIONAL_FIELDS  # a record of an event without them
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
-_CMD = f"python -m {__package__ or 'runtime'}.audit"
+_CMD = command("audit", "audit")  # the command that runs main() below
 
 
 class AuditSink(Protocol):

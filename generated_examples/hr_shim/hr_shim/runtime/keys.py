@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from . import command
 from .audit_key import (
     AUDIT_KEY_BYTES,
     DEFAULT_AUDIT_ID,
@@ -71,16 +72,7 @@ _KEY_ID_RE = KEY_ID_RE
 _MIN_CIPHERTEXT = 17
 _MALFORMED = "not a token made by this shim"
 
-# The command that runs main() below, as messages name it. In a generated package the runtime
-# is ``<package>.runtime`` and ``python -m <package> keys`` reaches main() through its CLI;
-# anywhere else (shimgen itself, or the private copy ``shimgen translate`` imports, which is
-# gone once it ends) the command is shimgen's own copy of this module.
-_PARENT, _, _LEAF = (__package__ or "").rpartition(".")
-_CMD = (
-    f"python -m {_PARENT} keys"
-    if _LEAF == "runtime" and _PARENT and not _PARENT.startswith(("shimgen", "_shimgen_"))
-    else "python -m shimgen.runtime.keys"
-)
+_CMD = command("keys", "keys")  # the command that runs main() below
 _HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
 _SHAPE = (
     '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}, '

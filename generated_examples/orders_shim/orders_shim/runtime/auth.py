@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 import jwt
 
+from . import command
 from .callers import Caller, Callers, JwtConfig, RateLimit
 
 __all__ = [
@@ -33,14 +34,7 @@ API_KEY_HEADER = "x-api-key"
 AUTHORIZATION_HEADER = "authorization"
 GROUP_HEADER = "shim-group"
 _MAX_TOKEN = 16_384  # longer bearer values are refused before any parsing
-# Inside a generated package the runtime is ``<package>.runtime`` and the command users
-# run is ``python -m <package> callers``; in shimgen itself, this module.
-_PARENT, _, _LEAF = (__package__ or "").rpartition(".")
-_CMD = (
-    f"python -m {_PARENT} callers"
-    if _LEAF == "runtime" and _PARENT and not _PARENT.startswith(("shimgen", "_shimgen_"))
-    else "python -m shimgen.runtime.auth"
-)
+_CMD = command("callers", "auth")  # the command that runs main() below
 
 
 class AuthError(Exception):
