@@ -344,14 +344,7 @@ class Resolver:
                 where,
                 "add `why:`",
             )
-        for group in spec.groups:
-            if group not in self.m.groups:
-                self.error(
-                    Code.UNDECLARED_GROUP,
-                    f"group `{group}` is not declared",
-                    (*where, "groups", group),
-                    "declare it under `groups:`",
-                )
+        self.derived_groups(spec, where)
         if target is None or len(sources) != len(spec.from_ or []):
             return None
         segs, out_node = target
@@ -381,6 +374,17 @@ class Resolver:
         return Derived(
             name, segs, tuple(sources), spec.template, spec.const, dropped, spec.why, out_node
         )
+
+    def derived_groups(self, spec: DerivedRule, where: tuple[str | int, ...]) -> None:
+        """A derived field's ``groups:`` may name only declared groups."""
+        for group in spec.groups:
+            if group not in self.m.groups:
+                self.error(
+                    Code.UNDECLARED_GROUP,
+                    f"group `{group}` is not declared",
+                    (*where, "groups", group),
+                    "declare it under `groups:`",
+                )
 
     def derived_count(
         self,
@@ -417,14 +421,7 @@ class Resolver:
                 "count a top-level or nested array field (`dependants`, `a.items`)",
             )
             return None
-        for group in spec.groups:
-            if group not in self.m.groups:
-                self.error(
-                    Code.UNDECLARED_GROUP,
-                    f"group `{group}` is not declared",
-                    (*where, "groups", group),
-                    "declare it under `groups:`",
-                )
+        self.derived_groups(spec, where)
         out_segs, out_node = target
         reason = (
             "derived fields cannot target array items"
