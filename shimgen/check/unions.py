@@ -25,7 +25,7 @@ Finding the branch, by the value's JSON type first:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -180,9 +180,7 @@ def _dispatch(node: SchemaNode) -> Dispatch | str:
     found = _by_discriminator(node, branches, objects) or _by_tag(objects)
     if found is not None:
         tag, values = found
-        return Dispatch(
-            node, branches, scalars, arrays, maps, objects, tag, values, fallback=fallback
-        )
+        return replace(base, tag=tag, tag_values=values)
     shapes = _shapes(objects)
     for i, a in enumerate(objects):
         for j in range(i + 1, len(objects)):
@@ -193,9 +191,7 @@ def _dispatch(node: SchemaNode) -> Dispatch | str:
                     "no discriminator, no field with a different constant in each, and a "
                     f"record of one may be a record of the other (branches: {names(objects)})"
                 )
-    return Dispatch(
-        node, branches, scalars, arrays, maps, objects, shapes=tuple(shapes), fallback=fallback
-    )
+    return replace(base, shapes=tuple(shapes))
 
 
 def _by_discriminator(
