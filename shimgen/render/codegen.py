@@ -1,10 +1,18 @@
-"""Turn a :class:`ShimPlan` into the model that ``translate.py.j2`` renders.
+"""Turn a :class:`ShimPlan` into the code model that ``translate.py.j2`` renders.
 
 For each view (functional group, plus "no group") and direction, the plan's
 rules are arranged into *scopes*: the record itself, and one scope per array
 level (``cards[]`` paired with ``paymentMethods[]``). Each scope becomes one
-straight-line function. This module decides what the statements are; the
-template only lays them out.
+straight-line function of typed statements (:mod:`shimgen.render.codemodel`).
+This module decides what the statements are, in both directions; the
+templates only lay them out.
+
+Inbound, scopes are keyed by the external side: each external object level
+gets a mass-assignment guard (its allowed keys), and each inbound field
+reverses its treatment (``pass`` re-checks the type, ``tokenize`` detokenizes
+with the field's binding, ``map`` looks the value up in the inverse table).
+Which fields a view may send is :func:`shimgen.render.servicespec.inbound_rules`,
+the one definition the OpenAPI document and the README read too.
 """
 
 from __future__ import annotations
@@ -13,54 +21,17 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from shimgen.check.plan import Derived, Rule, ShimPlan, View
+from shimgen.check.plan import Derived, Rule, ShimPlan
 from shimgen.check.unions import scalar_only
-from shimgen.render.unions import fill_union_copier
+from shimgen.render import codemodel as cm
+from shimgen.render.codemodel import Function, Module, ViewFns, ptr
+from shimgen.render.servicespec import inbound_rules
+from shimgen.render.unions import union_copier
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path
 from shimgen.treatments import PASS, Treatment
-from shimgen.treatments.base import Site
+from shimgen.treatments.base import Site, set_literal
 from shimgen.treatments.fit import untyped_field
-
-
-@dataclass
-class Stmt:
-    """One generated statement group; ``kind`` picks the template macro."""
-
-    kind: str
-    args: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.args[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-@dataclass
-class Function:
-    name: str
-    doc: str
-    params: str
-    body: list[Stmt] = field(default_factory=list)
-    returns: str = "o"
-    keys: bool = False  # needs the keyset
-    base: str = "p"  # "item": an array item function, its pointer is p + "/" + i
-
-
-@dataclass
-class ViewFns:
-    view: View
-    outbound: str
-    inbound: str
-
-
-@dataclass
-class Module:
-    constants: list[tuple[str, str]] = field(default_factory=list)
-    functions: list[Function] = field(default_factory=list)
-    views: list[ViewFns] = field(default_factory=list)
 
 
 @dataclass
@@ -147,10 +118,6 @@ def parents(paths: Iterable[Path_]) -> list[Path_]:
     return sorted({p[:i] for p in paths for i in range(1, len(p))}, key=lambda p: (len(p), p))
 
 
-def ptr(path: Path_) -> str:
-    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
-
-
 class Namer:
     def __init__(self) -> None:
         self.used: set[str] = set()
@@ -167,7 +134,7 @@ class Namer:
 
 
 class Generator:
-    """Builds the module model for one plan."""
+    """Builds the code model of one plan's ``translate.py``, outbound and inbound."""
 
     def __init__(self, plan: ShimPlan) -> None:
         self.plan = plan
@@ -183,8 +150,6 @@ class Generator:
         return self.consts[value]
 
     def build(self) -> Module:
-        from shimgen.render.inbound import inbound
-
         for view in self.plan.views:
             label = view or "no group"
             out_entries = [
@@ -194,12 +159,8 @@ class Generator:
             out_fn = self.outbound(
                 build_scopes(out_entries, derived), f"out_{view or 'nogroup'}", label
             )
-            in_entries = [
-                (r, r.treatment(view))
-                for r in self.plan.rules
-                if r.inbound and r.treatment(view).reversible and r.treatment(view).emits
-            ]
-            in_fn = inbound(self, build_scopes(in_entries, []), f"in_{view or 'nogroup'}", label)
+            in_entries = [(r, r.treatment(view)) for r in inbound_rules(self.plan, view)]
+            in_fn = self.inbound(build_scopes(in_entries, []), f"in_{view or 'nogroup'}", label)
             self.mod.views.append(ViewFns(view, out_fn, in_fn))
         return self.mod
 
@@ -220,85 +181,72 @@ class Generator:
             assert e.rule is not None and e.treatment is not None
             fn.params, fn.returns = "v: Any, p: str, i: int", ""
             fn.keys = e.treatment.definition.needs_keys
+            where = pointer_expr("", fn.base)
             fn.body.append(
-                Stmt(
-                    "return_value",
-                    {
-                        "check": self.check(e.rule.in_node, e.treatment),
-                        "expr": self.expr(
-                            e.rule,
-                            e.treatment,
-                            e.rule.in_node,
-                            e.rule.out_node,
-                            pointer_expr("", fn.base),
-                        ),
-                    },
+                cm.ReturnValue(
+                    check=self.check(e.rule.in_node, e.treatment),
+                    expr=self.expr(e.rule, e.treatment, e.rule.in_node, e.rule.out_node, where),
                 )
             )
             return fn.name
-        fn.body.append(Stmt("out_guard", {}))
+        fn.body.append(cm.OutGuard())
         local = Namer()
         reads = self.reads(fn, scope, "r", local)
         outs: dict[Path_, str] = {(): "o"}
-        fn.body.append(Stmt("new_object", {"var": "o"}))
+        fn.body.append(cm.NewObject("o"))
         for path in parents(scope.rel_paths("out")):
             outs[path] = local("o_" + "_".join(path))
-            fn.body.append(Stmt("new_object", {"var": outs[path]}))
+            fn.body.append(cm.NewObject(outs[path]))
         for e in scope.entries:
             target, key = outs[e.out_rel[:-1]], e.out_rel[-1]
             if e.derived is not None:
-                self.derived_stmt(fn, e.derived, reads, target, key)
+                fn.body.append(self.derived_stmt(e.derived, reads, target, key))
                 continue
             assert e.rule is not None and e.treatment is not None
-            fn.keys |= e.treatment.definition.needs_keys
-            src, leaf = reads[e.in_rel[:-1]], e.in_rel[-1]
-            node, out_node = e.rule.in_node, e.rule.out_node
-            assert out_node is not None
-            fn.body.append(
-                Stmt(
-                    "leaf",
-                    {
-                        "comment": f"{format_path(e.rule.internal)} -> {format_path(e.rule.external)}: {e.treatment}",
-                        "src": src,
-                        "key": leaf,
-                        "ptr": ptr(e.in_rel),
-                        "target": target,
-                        "tkey": key,
-                        "check": self.check(node, e.treatment),
-                        "expr": self.expr(
-                            e.rule,
-                            e.treatment,
-                            node,
-                            out_node,
-                            pointer_expr(ptr(e.in_rel), fn.base),
-                        ),
-                        "null_out": out_node.nullable
-                        or e.treatment.definition.output_kind is Kind.NULL,
-                        "risky": e.treatment.definition.raises,
-                        "keyerror": e.treatment.definition.lookup,
-                    },
-                )
-            )
+            fn.body.append(self.leaf(fn, e.rule, e.treatment, e.in_rel, reads, target, key))
         for c in scope.children:
             child_fn = self.outbound(c, base, label, item=True)
             fn.body.append(
-                Stmt(
-                    "array",
-                    {
-                        "src": reads[c.in_rel[:-1]],
-                        "key": c.in_rel[-1],
-                        "ptr": ptr(c.in_rel),
-                        "target": outs[c.out_rel[:-1]],
-                        "tkey": c.out_rel[-1],
-                        "fn": child_fn,
-                    },
+                cm.Array(
+                    src=reads[c.in_rel[:-1]],
+                    key=c.in_rel[-1],
+                    ptr=ptr(c.in_rel),
+                    target=outs[c.out_rel[:-1]],
+                    tkey=c.out_rel[-1],
+                    fn=child_fn,
                 )
             )
         for path in sorted((p for p in outs if p), key=lambda p: (len(p), p), reverse=True):
-            fn.body.append(
-                Stmt("attach", {"parent": outs[path[:-1]], "key": path[-1], "var": outs[path]})
-            )
+            fn.body.append(cm.Attach(parent=outs[path[:-1]], key=path[-1], var=outs[path]))
         return fn.name
+
+    def leaf(
+        self,
+        fn: Function,
+        rule: Rule,
+        t: Treatment,
+        in_rel: Path_,
+        reads: dict[Path_, str],
+        target: str,
+        key: str,
+    ) -> cm.Leaf:
+        """One treated field of an outbound function."""
+        fn.keys |= t.definition.needs_keys
+        node, out_node = rule.in_node, rule.out_node
+        assert out_node is not None
+        return cm.Leaf(
+            comment=f"{format_path(rule.internal)} -> {format_path(rule.external)}: {t}",
+            src=reads[in_rel[:-1]],
+            key=in_rel[-1],
+            ptr=ptr(in_rel),
+            target=target,
+            tkey=key,
+            check=self.check(node, t),
+            expr=self.expr(rule, t, node, out_node, pointer_expr(ptr(in_rel), fn.base)),
+            null_out=out_node.nullable or t.definition.output_kind is Kind.NULL,
+            risky=t.definition.raises,
+            keyerror=t.definition.lookup,
+        )
 
     def reads(self, fn: Function, scope: Scope, root: str, local: Namer) -> dict[Path_, str]:
         """Declare one variable per nested internal object the scope reads from."""
@@ -307,63 +255,37 @@ class Generator:
         for path in parents([*scope.rel_paths("in"), *sources]):
             reads[path] = local(f"{root}_" + "_".join(path))
             fn.body.append(
-                Stmt(
-                    "read_object",
-                    {
-                        "var": reads[path],
-                        "src": reads[path[:-1]],
-                        "key": path[-1],
-                        "ptr": ptr(path),
-                    },
-                )
+                cm.ReadObject(var=reads[path], src=reads[path[:-1]], key=path[-1], ptr=ptr(path))
             )
         return reads
 
-    def derived_stmt(
-        self, fn: Function, d: Derived, reads: dict[Path_, str], target: str, key: str
-    ) -> None:
+    def derived_stmt(self, d: Derived, reads: dict[Path_, str], target: str, key: str) -> cm.Node:
         if d.count:
             src = d.sources[0]
-            fn.body.append(
-                Stmt(
-                    "count",
-                    {
-                        "comment": f"derived {d.name}: number of items of {ptr(src)}",
-                        "target": target,
-                        "tkey": key,
-                        "src": reads[src[:-1]],
-                        "key": src[-1],
-                        "ptr": ptr(src),
-                    },
-                )
+            return cm.Count(
+                comment=f"derived {d.name}: number of items of {ptr(src)}",
+                target=target,
+                tkey=key,
+                src=reads[src[:-1]],
+                key=src[-1],
+                ptr=ptr(src),
             )
-            return
         if d.template is None:
-            fn.body.append(
-                Stmt(
-                    "const",
-                    {
-                        "comment": f"derived {d.name}: constant",
-                        "target": target,
-                        "tkey": key,
-                        "value": repr(d.const),
-                    },
-                )
+            return cm.Const(
+                comment=f"derived {d.name}: constant",
+                target=target,
+                tkey=key,
+                value=repr(d.const),
             )
-            return
-        fn.body.append(
-            Stmt(
-                "template",
-                {
-                    "comment": f"derived {d.name}: {d.template!r}",
-                    "target": target,
-                    "tkey": key,
-                    "template": fstring(d.template),
-                    "sources": [
-                        (f"a{i}", reads[s[:-1]], s[-1], ptr(s)) for i, s in enumerate(d.sources)
-                    ],
-                },
-            )
+        return cm.Template(
+            comment=f"derived {d.name}: {d.template!r}",
+            target=target,
+            tkey=key,
+            template=fstring(d.template),
+            sources=tuple(
+                cm.TemplateSource(f"a{i}", reads[s[:-1]], s[-1], ptr(s))
+                for i, s in enumerate(d.sources)
+            ),
         )
 
     def check(self, node: SchemaNode, t: Treatment) -> str:
@@ -387,6 +309,8 @@ class Generator:
         # on its own, a treated integer (`year`, `round`) is converted here
         return f"str({expr})" if to_text and not t.definition.copies else expr
 
+    # -- whole-field copies ------------------------------------------------------------
+
     def copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
         """A generated function that copies a whole object/array/map by its schema (allow-list)."""
         key = (id(node), id(out))
@@ -399,42 +323,34 @@ class Generator:
         self.mod.functions.append(fn)
         if node.kind is Kind.OBJECT or node.free_form:  # free-form: no declared field, {}
             fn.body.append(
-                Stmt(
-                    "copy_object",
-                    {
-                        "fields": [
-                            (
-                                k,
-                                ptr((k,)),
-                                self.copy_check(c),
-                                self.copy_expr(c, out.properties.get(k) if out else None),
-                            )
-                            for k, c in node.properties.items()
-                            if not untyped_field(node, k)
-                        ]
-                    },
+                cm.CopyObject(
+                    tuple(
+                        cm.CopyField(
+                            k,
+                            ptr((k,)),
+                            self.copy_check(c),
+                            self.element_copier(c, out.properties.get(k) if out else None),
+                        )
+                        for k, c in node.properties.items()
+                        if not untyped_field(node, k)
+                    )
                 )
             )
         elif node.kind is Kind.ARRAY and node.items is not None:
             fn.body.append(
-                Stmt(
-                    "copy_array",
-                    {
-                        "check": self.copy_check(node.items),
-                        "expr": self.copy_expr(node.items, out.items if out else None),
-                    },
+                cm.CopyArray(
+                    check=self.copy_check(node.items),
+                    copier=self.element_copier(node.items, out.items if out else None),
                 )
             )
-        elif node.kind is Kind.UNION:
-            fill_union_copier(self, fn, node, out)  # branch by branch: shimgen.render.unions
+        elif node.kind is Kind.UNION:  # branch by branch: shimgen.render.unions
+            fn.doc, stmt = union_copier(self, node, out)
+            fn.body.append(stmt)
         elif node.kind is Kind.MAP and node.values is not None:
             fn.body.append(
-                Stmt(
-                    "copy_map",
-                    {
-                        "check": self.copy_check(node.values),
-                        "expr": self.copy_expr(node.values, out.values if out else None),
-                    },
+                cm.CopyMap(
+                    check=self.copy_check(node.values),
+                    copier=self.element_copier(node.values, out.values if out else None),
                 )
             )
         return name
@@ -448,8 +364,76 @@ class Generator:
             return "v.__class__ is not list"
         return ""
 
-    def copy_expr(self, node: SchemaNode, out: SchemaNode | None) -> str:
-        """``q`` is the element's JSON pointer, set by the copy_* template macros."""
+    def element_copier(self, node: SchemaNode, out: SchemaNode | None) -> str:
+        """The copier of an element (called with its pointer ``q``); "" for a value copied as is."""
         if node.kind in SCALARS or scalar_only(node):
-            return "v"
-        return f"{self.copier(node, out)}(v, q)"
+            return ""
+        return self.copier(node, out)
+
+    # -- inbound ------------------------------------------------------------------------
+
+    def inbound(self, scope: Scope, base: str, label: str) -> str:
+        """The function turning one external scope back into internal fields (allow-list)."""
+        fn = Function(
+            self.names(f"_{base}"),
+            f"External -> internal, view: {label}.",
+            "d: Any, p: str, errs: list[Problem]",
+        )
+        self.mod.functions.append(fn)
+        elem = [e for e in scope.entries if e.out_rel == ()]
+        if elem:  # scalar array items
+            e = elem[0]
+            assert e.rule is not None and e.treatment is not None
+            fn.keys = e.treatment.definition.needs_keys
+            fn.body.append(cm.InValue(self.reverse(e.rule, e.treatment)))
+            fn.returns = ""
+            return fn.name
+        fn.body.append(cm.InGuard())
+        local = Namer()
+        objects: dict[Path_, str] = {(): "d"}
+        touched = scope.rel_paths("out")
+        for path in parents(touched):
+            objects[path] = local("d_" + "_".join(path))
+        for path, var in objects.items():
+            n = len(path)
+            allowed = {t[n] for t in touched if t[:n] == path and len(t) > n}
+            if path:
+                fn.body.append(
+                    cm.InObject(var=var, src=objects[path[:-1]], key=path[-1], ptr=ptr(path))
+                )
+            fn.body.append(
+                cm.InDeny(var=var, allowed=self.const("allow", set_literal(allowed)), ptr=ptr(path))
+            )
+        fn.body.append(cm.NewObject("o"))
+        for e in scope.entries:
+            assert e.rule is not None and e.treatment is not None
+            fn.keys |= e.treatment.definition.needs_keys
+            fn.body.append(
+                cm.InLeaf(
+                    comment=f"{format_path(e.rule.external)} -> {format_path(e.rule.internal)}:"
+                    f" reverse {e.treatment}",
+                    src=objects[e.out_rel[:-1]],
+                    key=e.out_rel[-1],
+                    ptr=ptr(e.out_rel),
+                    put=e.in_rel,
+                    expr=self.reverse(e.rule, e.treatment),
+                    nullable=e.rule.in_node.nullable,
+                )
+            )
+        for c in scope.children:
+            child = self.inbound(c, base, label)
+            fn.body.append(
+                cm.InArray(
+                    src=objects[c.out_rel[:-1]],
+                    key=c.out_rel[-1],
+                    ptr=ptr(c.out_rel),
+                    put=c.in_rel,
+                    fn=child,
+                )
+            )
+        return fn.name
+
+    def reverse(self, rule: Rule, t: Treatment) -> str:
+        """Expression turning checked external ``v`` into the internal value (the treatment's)."""
+        site = Site(rule.in_node, rule.out_node, repr(self.plan.context(rule)), "p")
+        return t.definition.inbound(t, self, site)

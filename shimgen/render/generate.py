@@ -25,12 +25,13 @@ from shimgen.check.plan import ShimPlan
 from shimgen.paths import RUNTIME_DIR, TEMPLATES_DIR
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
+from shimgen.render.codemodel import macro_for
 from shimgen.render.fixtures import fixture_file, inbound_pairs
 from shimgen.render.formatting import fmt
 from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
 from shimgen.render.openapi import endpoints, openapi_document
-from shimgen.render.servicespec import ENV_VARS, route_views, service_context
+from shimgen.render.servicespec import ENV_VARS, route_views, sends, service_context
 from shimgen.schema.model import format_path
 
 RUNTIME_FILES = (
@@ -109,6 +110,7 @@ def environment() -> jinja2.Environment:
     env.filters["pyrepr"] = repr
     env.filters["ptrexpr"] = pointer_expr
     env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+    env.globals["macro_for"] = macro_for  # translate.py.j2: one macro per statement kind
     return env
 
 
@@ -259,7 +261,7 @@ def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
             "internal": r.label,
             "external": format_path(r.external) if r.out_node is not None else "",
             "cells": [str(r.treatment(v)) for v in plan.views],
-            "inbound": r.inbound,
+            "inbound": any(sends(r, v) for v in plan.views),
         }
         for r in plan.rules
     ]

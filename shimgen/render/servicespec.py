@@ -36,14 +36,19 @@ def fields_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _sends(rule: Rule, view: View) -> bool:
-    """``view`` may send ``rule``'s field back: opted in and reversible for that view."""
+def sends(rule: Rule, view: View) -> bool:
+    """``view`` may send ``rule``'s field back: opted in, emitted and reversible for that view.
+
+    The one definition of the rule (deny by default): the translator's inbound functions
+    (``codegen``), the OpenAPI ``InboundPayload``, the service's ``fields_in``, the generated
+    tests' inbound pairs and the README's inbound column all read it through here.
+    """
     return rule.inbound and rule.treatment(view).reversible and rule.treatment(view).emits
 
 
 def inbound_rules(plan: ShimPlan, view: View) -> list[Rule]:
     """Rules ``view`` may send back: opted in and reversible for that view (deny by default)."""
-    return [r for r in plan.rules if _sends(r, view)]
+    return [r for r in plan.rules if sends(r, view)]
 
 
 def fields_in(plan: ShimPlan, view: View) -> tuple[str, ...]:
@@ -59,7 +64,7 @@ def any_inbound(plan: ShimPlan) -> list[Rule]:
     One pass over the rules: asking ``r in inbound_rules(plan, v)`` per rule was quadratic
     (170 of 560 profiled seconds of `generate` on a 10,000-field schema).
     """
-    return [r for r in plan.rules if any(_sends(r, v) for v in plan.views)]
+    return [r for r in plan.rules if any(sends(r, v) for v in plan.views)]
 
 
 def inbound_paths(plan: ShimPlan) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:

@@ -1,8 +1,9 @@
 """Code model of a union copy: find the value's branch, copy that branch only.
 
 The decisions are :func:`shimgen.check.unions.dispatch`'s (the same the checker
-accepted); this module only turns them into one ``copy_union`` statement whose
-groups the template lays out as ``if`` blocks, one per JSON type. Object
+accepted); this module only turns them into one :class:`CopyUnion` statement whose
+groups (typed, one class per way of telling branches apart) the templates lay out as
+``if`` blocks, one per JSON type. Object
 branches are copied by the ordinary whole-object copiers, so an undeclared
 field of a branch's record is never emitted.
 """
@@ -10,7 +11,7 @@ field of a branch's record is never emitted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shimgen.check.types import pass_fit
 from shimgen.check.unions import (
@@ -22,19 +23,22 @@ from shimgen.check.unions import (
     nullable,
     pairs,
 )
+from shimgen.render.codemodel import (
+    CopyGroup,
+    CopyUnion,
+    ShapeGroup,
+    TagGroup,
+    TryGroup,
+    UnionGroup,
+    ValueGroup,
+    ptr,
+)
 from shimgen.schema.model import SchemaNode
-
-if TYPE_CHECKING:
-    from shimgen.render.codegen import Function, Generator
+from shimgen.treatments.base import Emitter, set_literal
 
 
-def fill_union_copier(
-    gen: Generator, fn: Function, node: SchemaNode, out: SchemaNode | None
-) -> None:
-    """Fill ``fn`` (``(v, p) -> copy``) for union ``node`` copied onto ``out``."""
-    from shimgen.render.codegen import Stmt, ptr
-    from shimgen.treatments.base import set_literal
-
+def union_copier(gen: Emitter, node: SchemaNode, out: SchemaNode | None) -> tuple[str, CopyUnion]:
+    """The docstring and body of the ``(v, p) -> copy`` function of union ``node`` onto ``out``."""
     d = dispatch(node)
     if not isinstance(d, Dispatch):  # the checker refused it; never reached from a clean plan
         raise AssertionError(d)
@@ -43,7 +47,7 @@ def fill_union_copier(
     def copier(branch: SchemaNode) -> str:
         return str(gen.copier(branch, target.get(id(branch))))
 
-    groups: list[dict[str, Any]] = []
+    groups: list[UnionGroup] = []
     by_class: dict[str, list[SchemaNode]] = {}
     for b in d.scalars:
         for cls in PY_CLASSES[b.kind]:
@@ -55,36 +59,29 @@ def fill_union_copier(
             if all(e is not None for e in enums)
             else ""
         )
-        groups.append({"test": f"c is {cls}", "how": "value", "enum": allowed})
+        groups.append(ValueGroup(f"c is {cls}", allowed))
     for branches, cls in ((d.arrays, "list"), (d.maps, "dict")):
         if len(branches) == 1:
-            groups.append({"test": f"c is {cls}", "how": "copy", "fn": copier(branches[0])})
+            groups.append(CopyGroup(f"c is {cls}", copier(branches[0])))
         elif branches:  # plain copies only (checked): whichever fits gives the same output
-            groups.append(
-                {
-                    "test": f"c is {cls}",
-                    "how": "try",
-                    "fns": [copier(b) for b in branches],
-                    "names": names(branches),
-                }
-            )
+            fns = tuple(copier(b) for b in branches)
+            groups.append(TryGroup(f"c is {cls}", fns, names(branches)))
     objects = d.objects
     default = copier(d.fallback) if d.fallback is not None else ""
     if not objects and default:
-        groups.append({"test": "c is dict", "how": "copy", "fn": default})
+        groups.append(CopyGroup("c is dict", default))
     elif len(objects) == 1 and not default:
-        groups.append({"test": "c is dict", "how": "copy", "fn": copier(objects[0])})
+        groups.append(CopyGroup("c is dict", copier(objects[0])))
     elif objects and d.tag is not None:
         groups.append(
-            {
-                "test": "c is dict",
-                "how": "tag",
-                "prop": d.tag,
-                "ptr": ptr((d.tag,)),
-                "cases": [(value, copier(objects[i])) for value, i in d.tag_values],
-                "names": ", ".join(repr(v) for v, _ in d.tag_values),
-                "default": default,
-            }
+            TagGroup(
+                "c is dict",
+                prop=d.tag,
+                ptr=ptr((d.tag,)),
+                cases=tuple((value, copier(objects[i])) for value, i in d.tag_values),
+                names=", ".join(repr(v) for v, _ in d.tag_values),
+                default=default,
+            )
         )
     elif objects:
         shapes = gen.const(
@@ -100,27 +97,22 @@ def fill_union_copier(
             + ")",
         )
         groups.append(
-            {
-                "test": "c is dict",
-                "how": "shape",
-                "shapes": shapes,
-                "fns": [copier(o) for o in objects],
-                "names": names(objects),
-                "default": default,
-            }
+            ShapeGroup(
+                "c is dict",
+                shapes=shapes,
+                fns=tuple(copier(o) for o in objects),
+                names=names(objects),
+                default=default,
+            )
         )
     shown = names(d.branches).replace("\\", "/").replace('"', "'")
-    fn.doc = f"Copy a union ({shown}): the matching branch's declared fields only."
-    fn.body.append(
-        Stmt(
-            "copy_union",
-            {
-                "nullable": nullable(node),
-                "groups": groups,
-                "names": ", ".join(label(b) for b in d.branches),
-            },
-        )
+    doc = f"Copy a union ({shown}): the matching branch's declared fields only."
+    stmt = CopyUnion(
+        nullable=nullable(node),
+        groups=tuple(groups),
+        names=", ".join(label(b) for b in d.branches),
     )
+    return doc, stmt
 
 
 def union_canary(
