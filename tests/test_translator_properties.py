@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shimgen.check.plan import ShimPlan
+from shimgen.render.servicespec import inbound_rules
 from shimgen.schema.model import ARRAY, Kind, SchemaNode
 from tests.expected import EXAMPLES, plan_of, translator
 
@@ -126,11 +127,7 @@ def test_inbound_round_trips_and_refuses_the_rest(
     record = data.draw(record_strategy(plan))
     for view in plan.views:
         out = mod.to_external(record, view)
-        inbound = {
-            r.external[0]
-            for r in plan.rules
-            if r.inbound and r.treatment(view).reversible and r.treatment(view).emits
-        }
+        inbound = {r.external[0] for r in inbound_rules(plan, view)}
         payload = {k: v for k, v in out.items() if k in inbound}
         back = mod.to_internal(payload, view)
         for rule in plan.rules:

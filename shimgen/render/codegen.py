@@ -381,12 +381,12 @@ class Generator:
         )
         self.mod.functions.append(fn)
         elem = [e for e in scope.entries if e.out_rel == ()]
-        if elem:  # scalar array items
+        if elem:  # scalar array items: the function reverses one value
             e = elem[0]
             assert e.rule is not None and e.treatment is not None
+            fn.params, fn.returns = "v: Any, p: str, errs: list[Problem]", ""
             fn.keys = e.treatment.definition.needs_keys
             fn.body.append(cm.InValue(self.reverse(e.rule, e.treatment)))
-            fn.returns = ""
             return fn.name
         fn.body.append(cm.InGuard())
         local = Namer()
