@@ -28,9 +28,13 @@ META = Meta("demo", "demo_shim", 1, "", "", "0", "demo.shim.yaml", "0" * 64, ())
 def kinds(base: type[cm.Node]) -> dict[str, type[cm.Node]]:
     """Every concrete class under ``base`` (one with a ``kind``), by kind."""
     found: dict[str, type[cm.Node]] = {}
+    seen: set[type[cm.Node]] = set()
     todo = list(base.__subclasses__())
     while todo:
         cls = todo.pop()
+        if cls in seen:  # reached twice through two bases (Reads and Writes)
+            continue
+        seen.add(cls)
         todo.extend(cls.__subclasses__())
         if cls.__module__ == cm.__name__ and cls.kind:
             assert cls.kind not in found, f"two classes of kind {cls.kind!r}"
@@ -74,11 +78,11 @@ class BogusGroup(cm.UnionGroup):
 
 def test_an_unknown_statement_kind_fails_the_render_naming_it() -> None:
     with pytest.raises(cm.UnknownStatement, match="'bogus_kind' \\(Bogus\\)"):
-        render(cm.NewObject("o"), Bogus())
+        render(cm.NewObject(var="o"), Bogus())
 
 
 def test_an_unknown_union_group_kind_fails_the_render_naming_it() -> None:
-    union = cm.CopyUnion(nullable=False, groups=(BogusGroup("c is int"),), names="x")
+    union = cm.CopyUnion(nullable=False, groups=(BogusGroup(test="c is int"),), names="x")
     with pytest.raises(cm.UnknownStatement, match="'bogus_group'"):
         render(union)
 
@@ -91,20 +95,21 @@ def test_a_node_without_a_kind_fails_the_render() -> None:
 def test_an_inbound_store_follows_the_internal_path() -> None:
     """A flat internal field is assigned, a nested one goes through ``_s.put`` (a typed
     path, where the template used to test the text of a half-built statement)."""
-    flat = cm.InLeaf("c", "d", "k", "/k", ("a",), "v", nullable=True)
-    nested = cm.InLeaf("c", "d", "k", "/k", ("a", "b"), "v", nullable=True)
+    where = {"comment": "c", "src": "d", "key": "k", "ptr": "/k", "expr": "v", "nullable": True}
+    flat, nested = cm.InLeaf(put=("a",), **where), cm.InLeaf(put=("a", "b"), **where)
     assert "o['a'] = v\n" in render(flat) and "o['a'] = None\n" in render(flat)
     text = render(nested)
     assert "_s.put(o, ('a', 'b'), v)\n" in text and "_s.put(o, ('a', 'b'), None)\n" in text
-    items = render(cm.InArray("d", "k", "/k", ("a", "b"), "_item"))
+    items = render(cm.InArray(src="d", key="k", ptr="/k", put=("a", "b"), fn="_item"))
     assert "_s.put(o, ('a', 'b'), [_item(e, p + \"/k/\" + str(i), errs) for i" in items
 
 
 def test_a_copy_sets_the_pointer_only_for_an_element_copier() -> None:
-    plain, nested = cm.CopyArray("", ""), cm.CopyArray("", "_copy_x")
+    plain, nested = cm.CopyArray(check="", copier=""), cm.CopyArray(check="", copier="_copy_x")
+    plain_map = cm.CopyMap(check="", copier="")
     assert "q = " not in render(plain) and "out.append(v)" in render(plain)
     assert 'q = f"{p}/{i}"' in render(nested) and "out.append(_copy_x(v, q))" in render(nested)
-    assert "q = " not in render(cm.CopyMap("", "")) and "out[k] = v" in render(cm.CopyMap("", ""))
+    assert "q = " not in render(plain_map) and "out[k] = v" in render(plain_map)
 
 
 def _imports(path: Path) -> set[str]:

@@ -193,10 +193,10 @@ class Generator:
         local = Namer()
         reads = self.reads(fn, scope, "r", local)
         outs: dict[Path_, str] = {(): "o"}
-        fn.body.append(cm.NewObject("o"))
+        fn.body.append(cm.NewObject(var="o"))
         for path in parents(scope.rel_paths("out")):
             outs[path] = local("o_" + "_".join(path))
-            fn.body.append(cm.NewObject(outs[path]))
+            fn.body.append(cm.NewObject(var=outs[path]))
         for e in scope.entries:
             target, key = outs[e.out_rel[:-1]], e.out_rel[-1]
             if e.derived is not None:
@@ -324,7 +324,7 @@ class Generator:
         if node.kind is Kind.OBJECT or node.free_form:  # free-form: no declared field, {}
             fn.body.append(
                 cm.CopyObject(
-                    tuple(
+                    fields=tuple(
                         cm.CopyField(
                             k,
                             ptr((k,)),
@@ -386,7 +386,7 @@ class Generator:
             assert e.rule is not None and e.treatment is not None
             fn.params, fn.returns = "v: Any, p: str, errs: list[Problem]", ""
             fn.keys = e.treatment.definition.needs_keys
-            fn.body.append(cm.InValue(self.reverse(e.rule, e.treatment)))
+            fn.body.append(cm.InValue(expr=self.reverse(e.rule, e.treatment)))
             return fn.name
         fn.body.append(cm.InGuard())
         local = Namer()
@@ -404,7 +404,7 @@ class Generator:
             fn.body.append(
                 cm.InDeny(var=var, allowed=self.const("allow", set_literal(allowed)), ptr=ptr(path))
             )
-        fn.body.append(cm.NewObject("o"))
+        fn.body.append(cm.NewObject(var="o"))
         for e in scope.entries:
             assert e.rule is not None and e.treatment is not None
             fn.keys |= e.treatment.definition.needs_keys

@@ -57,10 +57,27 @@ def ptr(path: Path_) -> str:
     return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Reads(Node):
+    """A statement that reads the input field ``src[key]``, at JSON pointer ``ptr``."""
+
+    src: str
+    key: str
+    ptr: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Writes(Node):
+    """A statement that writes the output field ``target[tkey]``."""
+
+    target: str
+    tkey: str
+
+
 # -- outbound: internal record -> external record ------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewObject(Node):
     """``var`` starts as an empty output object."""
 
@@ -68,35 +85,27 @@ class NewObject(Node):
     var: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutGuard(Node):
     """The record (``r``) must be an object."""
 
     kind: ClassVar[str] = "out_guard"
 
 
-@dataclass(frozen=True)
-class ReadObject(Node):
-    """``var`` = the nested input object ``src[key]`` (empty when absent)."""
+@dataclass(frozen=True, kw_only=True)
+class ReadObject(Reads):
+    """``var`` = the nested input object (empty when absent)."""
 
     kind: ClassVar[str] = "read_object"
     var: str
-    src: str
-    key: str
-    ptr: str
 
 
-@dataclass(frozen=True)
-class Leaf(Node):
-    """One treated field: check ``src[key]``, store the treatment's value at ``target[tkey]``."""
+@dataclass(frozen=True, kw_only=True)
+class Leaf(Reads, Writes):
+    """One treated field: the treatment's value of the checked input, written out."""
 
     kind: ClassVar[str] = "leaf"
     comment: str
-    src: str
-    key: str
-    ptr: str
-    target: str
-    tkey: str
     check: str  # a condition true for unacceptable input; "" when any value is accepted
     expr: str
     null_out: bool  # an explicit null input becomes an explicit null output
@@ -104,20 +113,15 @@ class Leaf(Node):
     keyerror: bool  # the treatment looks the value up (KeyError: not mapped)
 
 
-@dataclass(frozen=True)
-class Array(Node):
+@dataclass(frozen=True, kw_only=True)
+class Array(Reads, Writes):
     """An array of records: each item goes through the item function ``fn``."""
 
     kind: ClassVar[str] = "array"
-    src: str
-    key: str
-    ptr: str
-    target: str
-    tkey: str
     fn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Attach(Node):
     """A nested output object ``var`` goes into ``parent[key]`` when it is not empty."""
 
@@ -127,28 +131,21 @@ class Attach(Node):
     var: str
 
 
-@dataclass(frozen=True)
-class Const(Node):
+@dataclass(frozen=True, kw_only=True)
+class Const(Writes):
     """A derived field with a constant value (``value`` is its Python literal)."""
 
     kind: ClassVar[str] = "const"
     comment: str
-    target: str
-    tkey: str
     value: str
 
 
-@dataclass(frozen=True)
-class Count(Node):
-    """A derived field: the number of items of the array at ``src[key]``."""
+@dataclass(frozen=True, kw_only=True)
+class Count(Reads, Writes):
+    """A derived field: the number of items of the input array."""
 
     kind: ClassVar[str] = "count"
     comment: str
-    target: str
-    tkey: str
-    src: str
-    key: str
-    ptr: str
 
 
 @dataclass(frozen=True)
@@ -161,19 +158,17 @@ class TemplateSource:
     ptr: str
 
 
-@dataclass(frozen=True)
-class Template(Node):
+@dataclass(frozen=True, kw_only=True)
+class Template(Writes):
     """A derived field formatted from other fields (``template`` is an f-string literal)."""
 
     kind: ClassVar[str] = "template"
     comment: str
-    target: str
-    tkey: str
     template: str
     sources: tuple[TemplateSource, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReturnValue(Node):
     """A scalar array item (``v``): checked, treated and returned."""
 
@@ -195,7 +190,7 @@ class CopyField:
     copier: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CopyObject(Node):
     """Copy an object's declared fields only."""
 
@@ -203,7 +198,7 @@ class CopyObject(Node):
     fields: tuple[CopyField, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CopyArray(Node):
     """Copy each item; ``copier`` is "" for items copied as they are (no pointer needed)."""
 
@@ -212,23 +207,21 @@ class CopyArray(Node):
     copier: str
 
 
-@dataclass(frozen=True)
-class CopyMap(Node):
-    """Copy each value of a map; ``copier`` as for :class:`CopyArray`."""
+@dataclass(frozen=True, kw_only=True)
+class CopyMap(CopyArray):
+    """Copy each value of a map; ``check`` and ``copier`` as for :class:`CopyArray`."""
 
     kind: ClassVar[str] = "copy_map"
-    check: str
-    copier: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnionGroup(Node):
     """The ``if`` block of a union copy for one Python class of value (``test``)."""
 
     test: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ValueGroup(UnionGroup):
     """Scalar branches: the value itself, within ``enum`` (a constant's name; "" for any)."""
 
@@ -236,7 +229,7 @@ class ValueGroup(UnionGroup):
     enum: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CopyGroup(UnionGroup):
     """One branch of this class: copied by ``fn``."""
 
@@ -244,7 +237,7 @@ class CopyGroup(UnionGroup):
     fn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TryGroup(UnionGroup):
     """Several plain-copy branches: the first copier that accepts the value."""
 
@@ -253,7 +246,7 @@ class TryGroup(UnionGroup):
     names: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TagGroup(UnionGroup):
     """Object branches told apart by the value of property ``prop``."""
 
@@ -265,7 +258,7 @@ class TagGroup(UnionGroup):
     default: str  # the fallback branch's copier; "" for none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShapeGroup(UnionGroup):
     """Object branches told apart by their shapes (``shapes``: a constant's name)."""
 
@@ -276,7 +269,7 @@ class ShapeGroup(UnionGroup):
     default: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CopyUnion(Node):
     """Copy a union value by the branch it matches (:mod:`shimgen.render.unions`)."""
 
@@ -289,25 +282,22 @@ class CopyUnion(Node):
 # -- inbound: external payload -> internal record --------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InGuard(Node):
     """The payload (``d``) must be an object; otherwise one problem and an empty record."""
 
     kind: ClassVar[str] = "in_guard"
 
 
-@dataclass(frozen=True)
-class InObject(Node):
-    """``var`` = the nested payload object ``src[key]``."""
+@dataclass(frozen=True, kw_only=True)
+class InObject(Reads):
+    """``var`` = the nested payload object."""
 
     kind: ClassVar[str] = "in_object"
     var: str
-    src: str
-    key: str
-    ptr: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InDeny(Node):
     """Mass-assignment guard: a key of ``var`` outside ``allowed`` (a constant) is a problem."""
 
@@ -317,33 +307,27 @@ class InDeny(Node):
     ptr: str
 
 
-@dataclass(frozen=True)
-class InLeaf(Node):
-    """One inbound field: reverse its treatment and store it at internal path ``put``."""
+@dataclass(frozen=True, kw_only=True)
+class InLeaf(Reads):
+    """One inbound field: its treatment reversed, stored at internal path ``put``."""
 
     kind: ClassVar[str] = "in_leaf"
     comment: str
-    src: str
-    key: str
-    ptr: str
     put: Path_  # relative to the function's record ``o``
     expr: str
     nullable: bool
 
 
-@dataclass(frozen=True)
-class InArray(Node):
+@dataclass(frozen=True, kw_only=True)
+class InArray(Reads):
     """An inbound array: each item through the item function ``fn``, stored at ``put``."""
 
     kind: ClassVar[str] = "in_array"
-    src: str
-    key: str
-    ptr: str
     put: Path_
     fn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InValue(Node):
     """A scalar array item (``v``) reversed and returned."""
 

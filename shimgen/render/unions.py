@@ -59,23 +59,23 @@ def union_copier(gen: Emitter, node: SchemaNode, out: SchemaNode | None) -> tupl
             if all(e is not None for e in enums)
             else ""
         )
-        groups.append(ValueGroup(f"c is {cls}", allowed))
+        groups.append(ValueGroup(test=f"c is {cls}", enum=allowed))
     for branches, cls in ((d.arrays, "list"), (d.maps, "dict")):
         if len(branches) == 1:
-            groups.append(CopyGroup(f"c is {cls}", copier(branches[0])))
+            groups.append(CopyGroup(test=f"c is {cls}", fn=copier(branches[0])))
         elif branches:  # plain copies only (checked): whichever fits gives the same output
             fns = tuple(copier(b) for b in branches)
-            groups.append(TryGroup(f"c is {cls}", fns, names(branches)))
+            groups.append(TryGroup(test=f"c is {cls}", fns=fns, names=names(branches)))
     objects = d.objects
     default = copier(d.fallback) if d.fallback is not None else ""
     if not objects and default:
-        groups.append(CopyGroup("c is dict", default))
+        groups.append(CopyGroup(test="c is dict", fn=default))
     elif len(objects) == 1 and not default:
-        groups.append(CopyGroup("c is dict", copier(objects[0])))
+        groups.append(CopyGroup(test="c is dict", fn=copier(objects[0])))
     elif objects and d.tag is not None:
         groups.append(
             TagGroup(
-                "c is dict",
+                test="c is dict",
                 prop=d.tag,
                 ptr=ptr((d.tag,)),
                 cases=tuple((value, copier(objects[i])) for value, i in d.tag_values),
@@ -98,7 +98,7 @@ def union_copier(gen: Emitter, node: SchemaNode, out: SchemaNode | None) -> tupl
         )
         groups.append(
             ShapeGroup(
-                "c is dict",
+                test="c is dict",
                 shapes=shapes,
                 fns=tuple(copier(o) for o in objects),
                 names=names(objects),
