@@ -421,8 +421,8 @@ def test_logs_never_carry_values_or_keys(client: TestClient, log_stream: io.Stri
     for secret in (*SECRETS, "Novák", "+420601234567"):
         assert secret not in log_stream.getvalue()
     ok = next(line for line in lines if line.get("status") == 200)
-    assert ok["level"] == "debug" and ok["caller"] == "key:partner" and ok["group"] == "support"
-    assert ok["route"] == "POST /v1/outbound"
+    assert ok["level"] == "info" and ok["caller"] == "key:partner" and ok["group"] == "support"
+    assert ok["method"] == "POST" and ok["route"] == "/v1/outbound"
 
 
 # -- health, readiness, metrics ---------------------------------------------------------------------

@@ -57,6 +57,7 @@ RUNTIME_FILES = (
     "validate.py",
     "metrics.py",
     "logs.py",
+    "access_log.py",
     "proxy.py",
     "upstream.py",
     "pipeline.py",

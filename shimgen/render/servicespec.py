@@ -163,6 +163,11 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
         "INFO",
         "DEBUG, INFO, WARNING, ERROR or CRITICAL; logs never carry data values.",
     ),
+    (
+        "SHIM_ACCESS_LOG",
+        "on",
+        "`on` or `off`: one JSON log line per request (see [Logs](#logs)).",
+    ),
 )
 """The service's environment variables, for the generated README (``runtime/settings.py``
 and ``runtime/keys.py`` read them; a test holds this list to those modules)."""

@@ -3,8 +3,9 @@
 One JSON object per line on stderr, for the platform's log collector::
 
     {"time": "2026-11-24T20:00:00.123Z", "level": "warning", "logger": "shim",
-     "event": "request", "request_id": "...", "route": "POST /v1/outbound",
-     "group": "billing", "caller": "partner-portal", "status": 403, "latency_ms": 0.41}
+     "message": "request", "event": "request", "request_id": "...", "method": "POST",
+     "route": "/v1/outbound", "group": "billing", "caller": "key:partner-portal",
+     "side": "external", "status": 403, "latency_ms": 0.41}
 
 Only the fields in :data:`FIELDS` are ever written (anything else passed in
 ``extra`` is dropped), and the shim only passes names, statuses, numbers and its
@@ -12,9 +13,10 @@ own fixed texts. Exceptions are logged as their type and the file:line where
 they were raised, never their message or traceback: both can quote the data
 being processed.
 
-Levels: a request answered 5xx logs at ERROR, a refusal (401, 403, 413, 429)
-at WARNING, other 4xx at INFO, and a successful one at DEBUG, so the access
-log per request costs nothing unless ``SHIM_LOG_LEVEL=DEBUG``.
+The per-request access line is :mod:`.access_log`'s (on by default,
+``SHIM_ACCESS_LOG=off`` turns it off). uvicorn's own access log is always
+turned off (:func:`configure`): it prints the concrete request line, whose path
+and query carry tokens and ids.
 """
 
 from __future__ import annotations
@@ -28,17 +30,19 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["FIELDS", "JsonFormatter", "configure", "exception_fields", "log_request", "logger"]
+__all__ = ["FIELDS", "JsonFormatter", "configure", "exception_fields", "logger"]
 
 logger: Final = logging.getLogger("shim")
 
 FIELDS: Final = (
     "event",
     "request_id",
-    "route",
+    "caller_request_id",
     "method",
+    "route",
     "group",
     "caller",
+    "side",
     "status",
     "latency_ms",
     "records",
@@ -52,23 +56,33 @@ FIELDS: Final = (
     "version",
     "checkpoint",
 )
-_REFUSALS: Final = frozenset({401, 403, 413, 429})
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON line with only the allow-listed fields."""
+    """Formats a record as one JSON line with only the allow-listed fields.
+
+    It runs once per request (the access line), so it is kept cheap: the
+    timestamp's seconds are formatted once per second, not per line.
+    """
+
+    _second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
         t = record.created
+        whole = int(t)
+        second, stamp = self._second
+        if second != whole:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            self._second = (whole, stamp)  # one assignment: safe for handlers on other threads
+        fields = record.__dict__
         out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
-            + f".{int(t % 1 * 1000):03d}Z",
+            "time": f"{stamp}.{int((t - whole) * 1000):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.msg if isinstance(record.msg, str) else "",
         }
         for name in FIELDS:
-            value = record.__dict__.get(name)
+            value = fields.get(name)
             if value is not None:
                 out[name] = value
         # record.args, exc_info and stack_info are deliberately never rendered.
@@ -76,10 +90,22 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
-    """Send the ``shim`` logger's records to stderr as JSON at ``level``.
+    """Send the ``shim`` logger's records to stderr as JSON at ``level``; silence uvicorn's access log.
 
     Idempotent, so building several apps (tests, reloads) adds one handler.
+    uvicorn's access log (logger ``uvicorn.access``) writes the raw request
+    line, ``GET /customers/<token>?expand=... HTTP/1.1``: values. ``serve``
+    already starts uvicorn without it; silencing the logger here also covers
+    uvicorn run by hand on the factory or on a built app, which has it on by
+    default. The filter outlives a later ``logging.config.dictConfig`` (uvicorn
+    configures its loggers when it starts, which re-enables a disabled logger
+    but keeps its filters); disabling the logger as well spares uvicorn
+    building each line. The shim's own access line replaces it.
     """
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    if _drop not in uvicorn_access.filters:
+        uvicorn_access.addFilter(_drop)
+    uvicorn_access.disabled = True
     logger.setLevel(level)
     logger.propagate = False
     if not any(getattr(h, "_shim_json", False) for h in logger.handlers):
@@ -87,6 +113,11 @@ def configure(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
         handler._shim_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+
+
+def _drop(record: logging.LogRecord) -> bool:
+    """A logging filter that lets nothing through (uvicorn's access log, see :func:`configure`)."""
+    return False
 
 
 def exception_fields(exc: BaseException) -> dict[str, str]:
@@ -98,37 +129,3 @@ def exception_fields(exc: BaseException) -> dict[str, str]:
         where = f"{os.path.basename(code.co_filename)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return {"error_type": type(exc).__name__, "where": where}
-
-
-def log_request(
-    request_id: str,
-    route: str,
-    group: str | None,
-    caller: str | None,
-    status: int,
-    latency_ms: float,
-) -> None:
-    """The access-log line for one request, at a level that depends on its status."""
-    if status >= 500:
-        level = logging.ERROR
-    elif status in _REFUSALS:
-        level = logging.WARNING
-    elif status >= 400:
-        level = logging.INFO
-    else:
-        level = logging.DEBUG
-    if not logger.isEnabledFor(level):
-        return
-    logger.log(
-        level,
-        "request",
-        extra={
-            "event": "request",
-            "request_id": request_id,
-            "route": route,
-            "group": group,
-            "caller": caller,
-            "status": status,
-            "latency_ms": round(latency_ms, 3),
-        },
-    )

@@ -134,6 +134,7 @@ class Shim:
                 self.refuse_failed_auth(scope)
                 raise
             scope["shim.caller"] = caller.identity
+            scope["shim.side"] = caller.side
             group = headers.get("shim-group")
             # Fast path for a member's group, as select_group would accept it: group names
             # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.

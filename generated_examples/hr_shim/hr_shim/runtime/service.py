@@ -28,8 +28,8 @@ metrics are plain-Python counts flushed to prometheus-client periodically and
 before each scrape, and audit events reach the sink through
 :class:`~.recorder.Recorder` (group commit when the sink supports it).
 
-Logging: errors and refusals are logged as JSON (:mod:`.logs`); the per-request
-access line is at DEBUG, so ``SHIM_LOG_LEVEL=DEBUG`` turns it on.
+Logging: JSON lines (:mod:`.logs`); one access line per request, with the route's
+template and never a value (:mod:`.access_log`; ``SHIM_ACCESS_LOG=off`` turns it off).
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit, keys
+from .access_log import log_access
 from .audit_checkpoint import CheckpointPublisher
 from .callers import Caller
-from .logs import configure, exception_fields, log_request, logger
+from .logs import configure, exception_fields, logger
 from .metrics import CONTENT_TYPE
 from .pipeline import Shim
 from .problems import HTTPProblem, http_exception_handler, problem_handler, problem_response
@@ -299,6 +300,7 @@ class _Envelope:
         self.mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}".encode()
         self._rid_prefix = os.urandom(8).hex().encode()
         self._rid_counter = itertools.count(1)
+        self.access_log = shim.settings.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -333,11 +335,13 @@ class _Envelope:
             # /metrics right after its response already sees the request counted.
             nonlocal done
             done = True
-            route = scope.get("shim.route") or "unmatched"
-            group = scope.get("shim.group")
+            route = scope.get("shim.route")
             elapsed = time.perf_counter() - start
-            self.shim.metrics.request(route, group, status, elapsed)
-            log_request(request_id, route, group, scope.get("shim.caller"), status, elapsed * 1000)
+            self.shim.metrics.request(
+                route or "unmatched", scope.get("shim.group"), status, elapsed
+            )
+            if self.access_log:
+                log_access(scope, route, status, elapsed * 1000)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status

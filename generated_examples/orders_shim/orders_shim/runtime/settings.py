@@ -27,6 +27,9 @@ Variables (all optional; defaults in brackets):
     Name of this replica in audit records and logs.
 ``SHIM_LOG_LEVEL`` [INFO]
     DEBUG, INFO, WARNING, ERROR or CRITICAL.
+``SHIM_ACCESS_LOG`` [on]
+    ``on`` or ``off``: one JSON log line per request (route template, status,
+    latency, caller, group; never a value), see :mod:`.access_log`.
 
 The internal API's base URL is read from the variable whose *name* the mapping
 gives (``upstream: {url_env: CUSTOMER_UPSTREAM_URL}``), passed as
@@ -51,6 +54,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUDIT_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "jsonl:///")
 _INT_RE = re.compile(r"[0-9]+", re.ASCII)
 _MAX_INSTANCE = 255
+_SWITCH = {"on": True, "off": False}
 
 
 class ConfigError(ValueError):
@@ -96,6 +100,7 @@ class Settings:
     upstream_timeout: float = 5.0
     instance: str = field(default_factory=_default_instance)
     log_level: str = "INFO"
+    access_log: bool = True
     upstream_url: str | None = None
     upstream_env: str | None = None
 
@@ -142,6 +147,8 @@ class Settings:
             )
         if self.log_level not in LOG_LEVELS:
             raise _bad("SHIM_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+        if not isinstance(self.access_log, bool):
+            raise _bad("SHIM_ACCESS_LOG", "must be on or off")
         if self.upstream_url is not None and not _is_base_url(self.upstream_url):
             raise ConfigError(
                 f"{self.upstream_env or 'the upstream URL variable'} must be an http:// or "
@@ -189,6 +196,8 @@ class Settings:
                 kwargs[attr] = _parse_float(var, raw)
             elif attr == "log_level":
                 kwargs[attr] = raw.upper()
+            elif attr == "access_log":
+                kwargs[attr] = _parse_switch(var, raw)
             else:
                 kwargs[attr] = raw
         if upstream_env is not None:
@@ -212,6 +221,7 @@ _ENV: dict[str, str] = {
     "upstream_timeout": "SHIM_UPSTREAM_TIMEOUT",
     "instance": "SHIM_INSTANCE",
     "log_level": "SHIM_LOG_LEVEL",
+    "access_log": "SHIM_ACCESS_LOG",
 }
 
 
@@ -224,6 +234,14 @@ def _parse_int(var: str, raw: str) -> int:
     if _INT_RE.fullmatch(raw) is None:
         raise _bad(var, "must be a whole number of at least 1 (digits only)")
     return int(raw)
+
+
+def _parse_switch(var: str, raw: str) -> bool:
+    # Only the two words (any case): "0", "false" or "no" would be guesses at what was meant.
+    word = raw.lower()
+    if word not in _SWITCH:
+        raise _bad(var, "must be on or off")
+    return _SWITCH[word]
 
 
 def _parse_float(var: str, raw: str) -> float:
