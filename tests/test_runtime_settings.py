@@ -23,6 +23,7 @@ def test_defaults_from_empty_environment() -> None:
     assert s.upstream_timeout == 5.0
     assert s.instance == (socket.gethostname() or "shim")
     assert s.log_level == "INFO"
+    assert s.access_log is True  # the access line is on unless SHIM_ACCESS_LOG=off
     assert s.upstream_url is None and s.upstream_env is None
     assert Settings() == s
 
@@ -39,6 +40,7 @@ def test_every_variable_is_read() -> None:
         "SHIM_UPSTREAM_TIMEOUT": "0.25",
         "SHIM_INSTANCE": "shim-eu-1",
         "SHIM_LOG_LEVEL": "debug",
+        "SHIM_ACCESS_LOG": "Off",
         "CUSTOMER_UPSTREAM_URL": "https://internal.example:8443/api/",
     }
     s = Settings.from_env(env, upstream_env="CUSTOMER_UPSTREAM_URL")
@@ -53,6 +55,7 @@ def test_every_variable_is_read() -> None:
         upstream_timeout=0.25,
         instance="shim-eu-1",
         log_level="DEBUG",
+        access_log=False,
         upstream_url="https://internal.example:8443/api",  # trailing slash dropped for joining
         upstream_env="CUSTOMER_UPSTREAM_URL",
     )
@@ -106,6 +109,9 @@ BAD_VALUES = [
     ("SHIM_AUDIT_URL", "sqlite://relative.db"),
     ("SHIM_AUDIT_URL", "/var/audit.db"),
     ("SHIM_LOG_LEVEL", "LOUD"),
+    ("SHIM_ACCESS_LOG", "quiet"),
+    ("SHIM_ACCESS_LOG", "0"),  # only on or off: a number or yes/no is a guess at what was meant
+    ("SHIM_ACCESS_LOG", "no"),
     ("SHIM_INSTANCE", "bad\x00name"),
     ("SHIM_INSTANCE", "x" * 300),
 ]
@@ -187,6 +193,8 @@ def test_settings_are_frozen_and_replace_validates() -> None:
         dataclasses.replace(s, max_depth=True)
     with pytest.raises(ConfigError, match="SHIM_LOG_LEVEL"):
         dataclasses.replace(s, log_level="info")
+    with pytest.raises(ConfigError, match="SHIM_ACCESS_LOG"):
+        dataclasses.replace(s, access_log="off")  # the word is parsed by from_env, not here
     with pytest.raises(ConfigError, match="the upstream URL variable"):
         dataclasses.replace(s, upstream_url="nope")
 

@@ -329,6 +329,7 @@ def test_bad_other_settings_stop_serve_in_one_line(
     _assert_one_line(
         [
             Case("log level", "SHIM_LOG_LEVEL", {"SHIM_LOG_LEVEL": f"LOUD{SECRET}"}),
+            Case("access log switch", "SHIM_ACCESS_LOG", {"SHIM_ACCESS_LOG": f"quiet{SECRET}"}),
             Case(
                 "metrics directory",
                 "PROMETHEUS_MULTIPROC_DIR",
