@@ -163,7 +163,9 @@ def test_rate_limited_and_oversized_requests_are_logged(
 ) -> None:
     client = client_for(max_body_bytes=4096)
     slow = headers(KEY_SLOW)
-    statuses = [client.post("/v1/outbound", json=RECORD, headers=slow).status_code for _ in range(3)]
+    statuses = [
+        client.post("/v1/outbound", json=RECORD, headers=slow).status_code for _ in range(3)
+    ]
     assert statuses == [200, 200, 429]
     big = {**RECORD, "email": "x" * 5000 + "@example.com"}
     assert client.post("/v1/outbound", json=big, headers=headers()).status_code == 413
@@ -195,9 +197,7 @@ def test_switched_off_there_is_no_access_line(client_for: Client, log_stream: io
     assert access_lines(log_stream) == []
 
 
-def test_the_log_level_filters_the_access_line(
-    client_for: Client, log_stream: io.StringIO
-) -> None:
+def test_the_log_level_filters_the_access_line(client_for: Client, log_stream: io.StringIO) -> None:
     client = client_for(log_level="WARNING")
     client.post("/v1/outbound", json=RECORD, headers=headers())
     client.post("/v1/outbound", json=RECORD, headers=headers(key=KEY_PARTNER + "x"))
