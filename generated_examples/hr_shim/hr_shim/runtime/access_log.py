@@ -43,16 +43,16 @@ __all__ = ["UNMATCHED", "level_for", "log_access"]
 
 UNMATCHED: Final = "unmatched"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_REFUSALS: Final = frozenset({401, 403, 413, 429})
+# The level of each status that is not INFO: one dict lookup per request, no branches.
+_LEVELS: Final = {
+    **dict.fromkeys((401, 403, 413, 429), logging.WARNING),
+    **dict.fromkeys(range(500, 600), logging.ERROR),
+}
 
 
 def level_for(status: int) -> int:
     """The log level of the access line of a request answered ``status``."""
-    if status >= 500:
-        return logging.ERROR
-    if status in _REFUSALS:
-        return logging.WARNING
-    return logging.INFO
+    return _LEVELS.get(status, logging.INFO)
 
 
 def log_access(scope: Scope, route: str | None, status: int, latency_ms: float) -> None:
@@ -62,7 +62,7 @@ def log_access(scope: Scope, route: str | None, status: int, latency_ms: float) 
     the authenticated caller, the accepted group), never from the request's
     own path, query, headers or body.
     """
-    level = level_for(status)
+    level = _LEVELS.get(status, logging.INFO)  # level_for, inline: this runs per request
     if not logger.isEnabledFor(level):
         return
     method = scope["method"]
