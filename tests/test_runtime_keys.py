@@ -503,7 +503,7 @@ CORE_MODULES = frozenset({"__init__", "audit_key", "errors", "keys", "support", 
 SERVICE_MODULES = frozenset(
     {
         "audit", "audit_anchor", "audit_chain", "audit_checkpoint", "audit_jsonl", "audit_pg", "audit_sinks", "auth", "callers", "cli",
-        "echo", "logs",
+        "access_log", "echo", "logs",
         "metrics", "pipeline", "problems", "proxy", "recorder", "service", "settings",
         "startup", "upstream",
         "schemacheck", "sqlite_checkpoint", "validate",
