@@ -37,15 +37,19 @@ class TranslateSetupError(Exception):
 
 
 @contextmanager
-def loaded_translator(plan: ShimPlan) -> Iterator[ModuleType]:
-    """Import the rendered translator for ``plan`` from a temporary package."""
+def loaded_translator(plan: ShimPlan, source: str | None = None) -> Iterator[ModuleType]:
+    """Import the rendered translator for ``plan`` from a temporary package.
+
+    ``source`` is ``translate.py`` when the caller rendered it already (``generate``
+    does), so a large schema's translator is not rendered twice.
+    """
     meta = make_meta(plan)
     tmp = Path(tempfile.mkdtemp(prefix="shimgen-"))
     name = f"_shimgen_{meta.package}_{meta.mapping_sha256[:12]}"
     pkg = tmp / name
     (pkg / "runtime").mkdir(parents=True)
     (pkg / "__init__.py").write_text("", encoding="utf-8")
-    (pkg / "translate.py").write_text(render_translate(plan, meta), encoding="utf-8")
+    (pkg / "translate.py").write_text(source or render_translate(plan, meta), encoding="utf-8")
     for file in RUNTIME_FILES:
         shutil.copyfile(RUNTIME_DIR / file, pkg / "runtime" / file)
     sys.path.insert(0, str(tmp))

@@ -15,13 +15,21 @@ it is refused: a transcript must be a ``console`` fence. In README.md every
 shell fence is a transcript, except the few that cannot run inside the test
 suite, listed in ``NOT_RUN`` with the reason.
 
-The generated package's README (its run section) is not executed here yet.
+Each generated example's README (``generated_examples/*/README.md``) is run
+the same way in a scratch copy of its package: its "Run the service" section
+installs the package, makes a keyset and a caller, serves, asks the service
+with curl, stops it and verifies the audit trail. The page's port 8080 is
+replaced by a free one, so parallel runs do not collide; nothing else of the
+page is changed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -36,6 +44,11 @@ from tests.expected import ROOT
 INDENT = b"  "
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+GENERATED = sorted((ROOT / "generated_examples").glob("*/README.md"))
+"""The generated packages' READMEs, whose run section serves the shim and calls it."""
+
+PORT = b"8080"
 
 NOT_RUN = {
     # `make test` is this test suite; `make demo` builds .venv from the network
@@ -59,13 +72,21 @@ def _fences(page: Path) -> list[tuple[str, str, int, int]]:
     return found
 
 
-def _as_prysk(page: Path) -> list[bytes]:
-    """The page line for line: transcript lines indented, every other line a comment."""
+def _as_prysk(page: Path, port: int | None = None) -> list[bytes]:
+    """The page line for line: transcript lines indented, every other line a comment.
+
+    With ``port``, the transcripts' port 8080 becomes that port.
+    """
     lines = page.read_bytes().splitlines(keepends=True)
     inside: set[int] = set()
     for lang, _content, start, end in _fences(page):
         if lang == "console":
             inside.update(range(start, end))
+    if port is not None:
+        lines = [
+            re.sub(rb"\b" + PORT + rb"\b", str(port).encode(), line) if i in inside else line
+            for i, line in enumerate(lines)
+        ]
     return [INDENT + line if i in inside else line.lstrip(b" ") for i, line in enumerate(lines)]
 
 
@@ -73,24 +94,33 @@ def _pages_with_transcripts() -> list[Path]:
     return [p for p in PAGES if any(lang == "console" for lang, *_ in _fences(p))]
 
 
+def _copy_tracked(folder: Path, dest: Path) -> None:
+    """The files git tracks under ``folder`` (as a fresh clone has them), copied to ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=folder, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        src = folder / os.fsdecode(name)
+        if src.is_file():
+            dst = dest / os.fsdecode(name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+
 def _scratch(tmp: Path) -> dict[str, str]:
-    """A fresh clone's files in ``tmp/repo``, and the environment a user of the tour has.
+    """A fresh clone's files in ``tmp/repo``, and the environment a user of the tour has."""
+    _copy_tracked(ROOT, tmp / "repo")
+    return _user_env(tmp)
+
+
+def _user_env(tmp: Path) -> dict[str, str]:
+    """The environment of a user with shimgen's .venv active, and a throwaway venv for pip.
 
     ``shimgen`` and its dependencies come from the test's interpreter (the tour
     starts with .venv activated). ``pip install`` goes to a throwaway venv that
-    sees those packages, so the tour installs its shim without the network and
+    sees those packages, so a page installs its shim without the network and
     without touching the interpreter the tests run in.
     """
-    repo = tmp / "repo"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.split(b"\0")
-    for name in filter(None, listed):
-        src = ROOT / os.fsdecode(name)
-        if src.is_file():
-            dst = repo / os.fsdecode(name)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
@@ -141,7 +171,60 @@ def _assert_ignored(made: set[Path]) -> None:
     assert not tracked, f"the tour leaves files git would add: {tracked}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the run section calls the shim with curl")
+@pytest.mark.parametrize("page", GENERATED, ids=lambda p: p.parent.name)
+def test_generated_run_section_serves_and_answers(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generated README, run word for word in a copy of its package: a served shim answers."""
+    env = _user_env(tmp_path)
+    package = tmp_path / page.parent.name
+    _copy_tracked(page.parent, package)
+    monkeypatch.chdir(package)
+    try:
+        _ins, _outs, diff = prysk.test.test(
+            _as_prysk(page, port=_free_port()),
+            shell="/bin/bash",
+            indent=len(INDENT),
+            env=env,
+            testname=page,
+        )
+        report = b"".join(diff).decode("utf-8", "replace")
+    finally:
+        _stop_left_behind(tmp_path)
+    log = package / "serve.log"
+    assert not report, (
+        f"{page.relative_to(ROOT)} shows other output than its commands print:\n{report}"
+        + (f"\nserve.log:\n{log.read_text()}" if log.exists() else "")
+    )
+
+
+def _stop_left_behind(scratch: Path) -> None:
+    """Stop a server the page started and a failing page did not stop (found by its cwd)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue  # the test itself stands in the scratch folder (monkeypatch.chdir)
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd.is_relative_to(scratch):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize("page", PAGES + GENERATED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_transcript_is_a_console_fence(page: Path) -> None:
     """A ``$ `` prompt in a fence of another language would escape the test above."""
     rel = page.relative_to(ROOT).as_posix()

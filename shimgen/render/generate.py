@@ -26,6 +26,7 @@ from shimgen.paths import RUNTIME_DIR, TEMPLATES_DIR
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
 from shimgen.render.codemodel import macro_for
+from shimgen.render.example import run_example
 from shimgen.render.fixtures import fixture_file, inbound_pairs
 from shimgen.render.formatting import fmt
 from shimgen.render.httpcanary import valid_canary
@@ -186,6 +187,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         "meta": meta,
         "views": _field_table(plan),
         "routes": [asdict(view) for view in route_views(plan)],
+        "example": run_example(plan, files[f"{pkg}/translate.py"], http_record, unfit, inbound),
     }
     for template, target in (
         ("package/__init__.py.j2", f"{pkg}/__init__.py"),

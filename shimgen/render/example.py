@@ -1,0 +1,142 @@
+"""The generated README's worked example: what the service answers to its own test record.
+
+The README's run section is a shell transcript (``$ `` a command, then what it
+prints) that shimgen's test suite runs against a served shim, so the answers
+it shows must be the service's real answers. They are computed here, at
+generation time, by the same code the service runs: the rendered translator
+and the package's runtime (``shimgen.translate.loaded_translator``), the input
+checked against the internal schema and the answer against the external one,
+as the service checks them.
+
+The record is ``tests/http_canary.json``'s, which is schema-valid by
+construction, so the README needs no sample data of its own. A value that
+depends on the keyset (a token, a keyed hash) differs on every installation:
+the answer is computed under two fresh keysets, and each string that differs
+between them is shown as its common prefix up to the last ``.`` followed by
+``*`` (``t1.k1.*``), in a line marked ``(glob)`` for the transcript runner.
+
+Whatever stops the example (a record the schema still refuses, a mapping
+without groups, a translation that fails) leaves the README without it: the
+page then shows the steps up to a served, ready shim, never an answer it
+could not compute.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from shimgen.check.plan import ShimPlan, View
+from shimgen.schema.model import Path_
+
+_VARIES = "\ue000varies\ue000"  # a private-use character: JSON writes it as it is
+
+
+@dataclass(frozen=True)
+class RunExample:
+    """One group's round trip through the service, as the README's transcript shows it."""
+
+    group: str
+    outbound: str
+    """The answer to ``POST /v1/outbound`` of the test record, as the transcript shows it."""
+    inbound_fields: tuple[str, ...]
+    """Top-level external fields the group may send back (the inbound payload keeps these)."""
+    inbound: str
+    """The answer to ``POST /v1/inbound`` of those fields, as the transcript shows it."""
+
+
+def run_example(
+    plan: ShimPlan,
+    translate_source: str,
+    record: dict[str, Any],
+    unfit: list[Any],
+    inbound: dict[View, list[tuple[Path_, Path_]]],
+) -> RunExample | None:
+    """The first group's outbound and inbound answers to ``record``, or None if there are none.
+
+    ``inbound`` is the (internal, external) pairs each view may send back.
+    Only top-level external fields are picked by the README's one-line
+    payload filter; a group that may send a nested field gets no example.
+    """
+    if unfit or not plan.groups:
+        return None
+    group = next(iter(plan.groups))
+    fields = tuple(external[0] for _internal, external in inbound.get(group, []))
+    if not fields or any(len(external) != 1 for _i, external in inbound.get(group, [])):
+        return None
+    try:
+        first, second = (
+            _round_trip(plan, translate_source, record, group, fields) for _ in range(2)
+        )
+    except _NoExample:
+        return None
+    if first is None or second is None:
+        return None
+    out = _shown(first[0], second[0])
+    back = _shown(first[1], second[1])
+    return RunExample(group, out, fields, back)
+
+
+class _NoExample(Exception):
+    """The record could not make the round trip (the service would refuse it too)."""
+
+
+def _round_trip(
+    plan: ShimPlan, source: str, record: dict[str, Any], group: str, fields: tuple[str, ...]
+) -> tuple[Any, Any] | None:
+    """(outbound answer, inbound answer) under a fresh keyset, checked as the service checks."""
+    from shimgen.translate import loaded_translator  # it imports render.generate, which imports us
+
+    with loaded_translator(plan, source) as mod:
+        package = mod.__name__.rpartition(".")[0]
+        keys: Any = importlib.import_module(package + ".runtime.keys")
+        errors: Any = importlib.import_module(package + ".runtime.errors")
+        schemacheck: Any = importlib.import_module(package + ".runtime.schemacheck")
+        from shimgen.render.openapi import openapi_document
+
+        document = openapi_document(plan)
+        keys.install(keys.Keyset.generate())
+        try:
+            if schemacheck.SchemaValidator(document, "InternalRecord").problems(record):
+                return None
+            out = mod.to_external(record, group)
+            if schemacheck.SchemaValidator(document, "ExternalRecord").problems(out):
+                return None
+            payload = {name: out[name] for name in fields if name in out}
+            if not payload:
+                return None
+            if schemacheck.SchemaValidator(document, "InboundPayload").problems(payload):
+                return None
+            back = mod.to_internal(payload, group)
+        except errors.TranslationError:
+            raise _NoExample from None
+        finally:
+            keys.reset()
+    return out, back
+
+
+def _shown(first: Any, second: Any) -> str:
+    """The answer as one transcript line; values that differ by keyset become globs."""
+    merged = _merge(first, second)
+    text = orjson.dumps(merged).decode()
+    if _VARIES not in text:
+        return text
+    return text.replace("\\", "\\\\").replace(_VARIES, "*") + " (glob)"
+
+
+def _merge(first: Any, second: Any) -> Any:
+    """``first``, with each string that ``second`` has otherwise cut to its stable prefix."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        return {k: _merge(v, second.get(k)) for k, v in first.items()}
+    if isinstance(first, list) and isinstance(second, list) and len(first) == len(second):
+        return [_merge(a, b) for a, b in zip(first, second, strict=True)]
+    if first == second or not isinstance(first, str) or not isinstance(second, str):
+        return first
+    common = 0
+    while common < min(len(first), len(second)) and first[common] == second[common]:
+        common += 1
+    stable = first[:common].rpartition(".")
+    return (stable[0] + stable[1] if stable[1] else "") + _VARIES
