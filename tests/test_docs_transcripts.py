@@ -25,6 +25,7 @@ page is changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -218,10 +219,8 @@ def _stop_left_behind(scratch: Path) -> None:
         except OSError:
             continue
         if cwd.is_relative_to(scratch):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGKILL)
-            except OSError:
-                pass
 
 
 @pytest.mark.parametrize("page", PAGES + GENERATED, ids=lambda p: str(p.relative_to(ROOT)))
