@@ -23,6 +23,7 @@ from prysk.diff import glob
 from shimgen.render.example import RunExample, _merge, _shown, run_example
 from shimgen.render.fixtures import inbound_pairs
 from shimgen.render.generate import make_meta, render_translate
+from shimgen.render.openapi import openapi_document
 from tests.expected import EXAMPLES, ROOT, plan_of, translator
 
 JSON = st.recursive(
@@ -39,7 +40,8 @@ def _example(name: str) -> tuple[RunExample | None, dict[str, Any]]:
     )
     source = render_translate(plan, make_meta(plan))
     record = canary["record"]
-    return run_example(plan, source, record, canary["unfit"], inbound_pairs(plan)), record
+    doc = openapi_document(plan)
+    return run_example(plan, source, doc, record, canary["unfit"], inbound_pairs(plan)), record
 
 
 def _matches(shown: str, actual: bytes) -> bool:
@@ -77,16 +79,21 @@ def test_a_token_keeps_its_prefix_and_a_keyed_hash_is_a_star() -> None:
 def test_no_example_when_the_record_cannot_make_the_round_trip() -> None:
     plan = plan_of("customer")
     source = render_translate(plan, make_meta(plan))
+    doc = openapi_document(plan)
     _example_ok, record = _example("customer")
     pairs = inbound_pairs(plan)
+    assert run_example(plan, source, doc, record, [], pairs) is not None
     # The schema still refuses part of the record: the service would answer 422.
-    assert run_example(plan, source, record, ["/birth_date"], pairs) is None
-    assert run_example(plan, source, {"id": 5}, [], pairs) is None
+    assert run_example(plan, source, doc, record, ["/birth_date"], pairs) is None
+    assert run_example(plan, source, doc, {**record, "id": 5}, [], pairs) is None
     # A nested inbound field is not what the page's one-line payload filter picks.
     nested = {v: [(("id",), ("customer", "id"))] for v in pairs}
-    assert run_example(plan, source, record, [], nested) is None
+    assert run_example(plan, source, doc, record, [], nested) is None
+    # No field to send back: no inbound step to show.
+    assert run_example(plan, source, doc, record, [], {v: [] for v in pairs}) is None
     # Without groups there is no Shim-Group to call the service in.
-    assert run_example(dataclasses.replace(plan, groups={}), source, record, [], pairs) is None
+    no_groups = dataclasses.replace(plan, groups={})
+    assert run_example(no_groups, source, doc, record, [], pairs) is None
 
 
 def test_a_glob_line_escapes_backslashes_only() -> None:

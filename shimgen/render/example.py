@@ -51,43 +51,47 @@ class RunExample:
 def run_example(
     plan: ShimPlan,
     translate_source: str,
+    document: dict[str, Any],
     record: dict[str, Any],
     unfit: list[Any],
     inbound: dict[View, list[tuple[Path_, Path_]]],
 ) -> RunExample | None:
     """The first group's outbound and inbound answers to ``record``, or None if there are none.
 
-    ``inbound`` is the (internal, external) pairs each view may send back.
-    Only top-level external fields are picked by the README's one-line
-    payload filter; a group that may send a nested field gets no example.
+    ``document`` is the package's OpenAPI document (the schemas the service
+    validates with); ``inbound`` the (internal, external) pairs each view may
+    send back. Only top-level external fields are picked by the README's
+    one-line payload filter; a group that may send a nested field gets no example.
     """
     if unfit or not plan.groups:
         return None
     group = next(iter(plan.groups))
-    fields = tuple(external[0] for _internal, external in inbound.get(group, []))
-    if not fields or any(len(external) != 1 for _i, external in inbound.get(group, [])):
+    pairs = inbound.get(group, [])
+    if not pairs or any(len(external) != 1 for _internal, external in pairs):
         return None
-    try:
-        first, second = (
-            _round_trip(plan, translate_source, record, group, fields) for _ in range(2)
-        )
-    except _NoExample:
+    fields = tuple(external[0] for _internal, external in pairs)
+    answers = _round_trips(plan, translate_source, document, record, group, fields)
+    if answers is None:
         return None
-    if first is None or second is None:
-        return None
-    out = _shown(first[0], second[0])
-    back = _shown(first[1], second[1])
-    return RunExample(group, out, fields, back)
+    (out, back), (out2, back2) = answers
+    return RunExample(group, _shown(out, out2), fields, _shown(back, back2))
 
 
-class _NoExample(Exception):
-    """The record could not make the round trip (the service would refuse it too)."""
+def _round_trips(
+    plan: ShimPlan,
+    source: str,
+    document: dict[str, Any],
+    record: dict[str, Any],
+    group: str,
+    fields: tuple[str, ...],
+) -> list[tuple[Any, Any]] | None:
+    """(outbound answer, inbound answer) under each of two fresh keysets, or None.
 
-
-def _round_trip(
-    plan: ShimPlan, source: str, record: dict[str, Any], group: str, fields: tuple[str, ...]
-) -> tuple[Any, Any] | None:
-    """(outbound answer, inbound answer) under a fresh keyset, checked as the service checks."""
+    Each step is checked as the service checks it (input against the internal
+    schema, answer against the external one, the payload against the inbound
+    one); None where the service would refuse, so the page never shows an
+    answer the service would not give.
+    """
     from shimgen.translate import loaded_translator  # it imports render.generate, which imports us
 
     with loaded_translator(plan, source) as mod:
@@ -95,27 +99,27 @@ def _round_trip(
         keys: Any = importlib.import_module(package + ".runtime.keys")
         errors: Any = importlib.import_module(package + ".runtime.errors")
         schemacheck: Any = importlib.import_module(package + ".runtime.schemacheck")
-        from shimgen.render.openapi import openapi_document
-
-        document = openapi_document(plan)
-        keys.install(keys.Keyset.generate())
-        try:
-            if schemacheck.SchemaValidator(document, "InternalRecord").problems(record):
+        internal = schemacheck.SchemaValidator(document, "InternalRecord")
+        external = schemacheck.SchemaValidator(document, "ExternalRecord")
+        payloads = schemacheck.SchemaValidator(document, "InboundPayload")
+        if internal.problems(record):
+            return None
+        answers = []
+        for _ in range(2):
+            keys.install(keys.Keyset.generate())
+            try:
+                out = mod.to_external(record, group)
+                if external.problems(out):
+                    return None
+                payload = {name: out[name] for name in fields if name in out}
+                if not payload or payloads.problems(payload):
+                    return None
+                answers.append((out, mod.to_internal(payload, group)))
+            except errors.TranslationError:
                 return None
-            out = mod.to_external(record, group)
-            if schemacheck.SchemaValidator(document, "ExternalRecord").problems(out):
-                return None
-            payload = {name: out[name] for name in fields if name in out}
-            if not payload:
-                return None
-            if schemacheck.SchemaValidator(document, "InboundPayload").problems(payload):
-                return None
-            back = mod.to_internal(payload, group)
-        except errors.TranslationError:
-            raise _NoExample from None
-        finally:
-            keys.reset()
-    return out, back
+            finally:
+                keys.reset()
+    return answers
 
 
 def _shown(first: Any, second: Any) -> str:

@@ -187,7 +187,9 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         "meta": meta,
         "views": _field_table(plan),
         "routes": [asdict(view) for view in route_views(plan)],
-        "example": run_example(plan, files[f"{pkg}/translate.py"], http_record, unfit, inbound),
+        "example": run_example(
+            plan, files[f"{pkg}/translate.py"], doc, http_record, unfit, inbound
+        ),
     }
     for template, target in (
         ("package/__init__.py.j2", f"{pkg}/__init__.py"),
