@@ -187,6 +187,7 @@ def test_generated_run_section_serves_and_answers(
     env = _user_env(tmp_path)
     package = tmp_path / page.parent.name
     _copy_tracked(page.parent, package)
+    shipped = _files(package)
     monkeypatch.chdir(package)
     try:
         _ins, _outs, diff = prysk.test.test(
@@ -199,11 +200,23 @@ def test_generated_run_section_serves_and_answers(
         report = b"".join(diff).decode("utf-8", "replace")
     finally:
         _stop_left_behind(tmp_path)
-    log = package / "serve.log"
+    log = tmp_path / f"{page.parent.name.replace('_', '-')}-run" / "serve.log"
     assert not report, (
         f"{page.relative_to(ROOT)} shows other output than its commands print:\n{report}"
         + (f"\nserve.log:\n{log.read_text()}" if log.exists() else "")
     )
+    # The run keeps its keys, callers and audit trail outside the generated folder, which
+    # `shimgen verify` would otherwise report as tampered (files added by hand).
+    assert _files(package) == shipped, sorted(_files(package) - shipped)
+
+
+def _files(folder: Path) -> set[Path]:
+    """The files under ``folder``, without Python's byte-code caches."""
+    return {
+        p.relative_to(folder)
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def _stop_left_behind(scratch: Path) -> None:
