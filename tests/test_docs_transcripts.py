@@ -17,9 +17,10 @@ suite, listed in ``NOT_RUN`` with the reason.
 
 Each generated example's README (``generated_examples/*/README.md``) is run
 the same way in a scratch copy of its package: its "Run the service" section
-installs the package, makes a keyset and a caller, serves, asks the service
-with curl, stops it and verifies the audit trail. The page's port 8080 is
-replaced by a free one, so parallel runs do not collide; nothing else of the
+installs the package, makes a keyset and a caller, serves (with a stand-in
+internal API when the mapping has proxy routes), asks the service with curl,
+stops it and verifies the audit trail. The page's ports 8080 and 8081 are
+replaced by free ones, so parallel runs do not collide; nothing else of the
 page is changed.
 """
 
@@ -49,7 +50,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 GENERATED = sorted((ROOT / "generated_examples").glob("*/README.md"))
 """The generated packages' READMEs, whose run section serves the shim and calls it."""
 
-PORT = b"8080"
+PORTS = (b"8080", b"8081")
+"""The ports the generated run section uses: the shim's and the stand-in internal API's."""
 
 NOT_RUN = {
     # `make test` is this test suite; `make demo` builds .venv from the network
@@ -73,19 +75,19 @@ def _fences(page: Path) -> list[tuple[str, str, int, int]]:
     return found
 
 
-def _as_prysk(page: Path, port: int | None = None) -> list[bytes]:
+def _as_prysk(page: Path, ports: tuple[int, ...] = ()) -> list[bytes]:
     """The page line for line: transcript lines indented, every other line a comment.
 
-    With ``port``, the transcripts' port 8080 becomes that port.
+    ``ports`` replace the transcripts' ports 8080 and 8081, in that order.
     """
     lines = page.read_bytes().splitlines(keepends=True)
     inside: set[int] = set()
     for lang, _content, start, end in _fences(page):
         if lang == "console":
             inside.update(range(start, end))
-    if port is not None:
+    for shown, port in zip(PORTS, ports, strict=False):
         lines = [
-            re.sub(rb"\b" + PORT + rb"\b", str(port).encode(), line) if i in inside else line
+            re.sub(rb"\b" + shown + rb"\b", str(port).encode(), line) if i in inside else line
             for i, line in enumerate(lines)
         ]
     return [INDENT + line if i in inside else line.lstrip(b" ") for i, line in enumerate(lines)]
@@ -172,10 +174,13 @@ def _assert_ignored(made: set[Path]) -> None:
     assert not tracked, f"the tour leaves files git would add: {tracked}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(count: int) -> tuple[int, ...]:
+    """``count`` distinct ports free on the loopback interface now."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return tuple(int(s.getsockname()[1]) for s in sockets)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the run section calls the shim with curl")
@@ -191,7 +196,7 @@ def test_generated_run_section_serves_and_answers(
     monkeypatch.chdir(package)
     try:
         _ins, _outs, diff = prysk.test.test(
-            _as_prysk(page, port=_free_port()),
+            _as_prysk(page, ports=_free_ports(len(PORTS))),
             shell="/bin/bash",
             indent=len(INDENT),
             env=env,

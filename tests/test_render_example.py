@@ -120,3 +120,23 @@ def test_two_strings_that_differ_keep_their_common_prefix_to_its_last_dot(a: str
     assert a.startswith(prefix) and b.startswith(prefix)
     assert prefix == "" or prefix.endswith(".")
     assert re.fullmatch(r'".*\*" \(glob\)', shown)
+
+
+def test_a_mapping_with_a_get_route_gets_a_proxy_call_from_the_answer() -> None:
+    example, _record = _example("customer")
+    assert example is not None and example.route is not None
+    route = example.route
+    assert (route.before, route.field, route.after) == ("/customers/", "customerId", "")
+    assert route.upstream_env == "CUSTOMER_UPSTREAM_URL"
+    plan = plan_of("customer")
+    source = render_translate(plan, make_meta(plan))
+    canary = json.loads(
+        (ROOT / "generated_examples" / "customer_shim" / "tests" / "http_canary.json").read_text()
+    )
+    args = (source, openapi_document(plan), canary["record"], [], inbound_pairs(plan))
+    # No internal API declared: no proxy call, the rest of the example stays.
+    without = run_example(dataclasses.replace(plan, upstream=None), *args)
+    assert without is not None and without.route is None
+    # A route the group may not call is not shown.
+    others = tuple(dataclasses.replace(r, groups=("billing",)) for r in plan.routes)
+    assert run_example(dataclasses.replace(plan, routes=others), *args).route is None  # type: ignore[union-attr]

@@ -24,6 +24,7 @@ could not compute.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,19 @@ from shimgen.check.plan import ShimPlan, View
 from shimgen.schema.model import Path_
 
 _VARIES = "\ue000varies\ue000"  # a private-use character: JSON writes it as it is
+
+
+@dataclass(frozen=True)
+class RouteExample:
+    """A GET proxy route the README calls, its one path parameter taken from the answer."""
+
+    before: str
+    """The external path up to the parameter, e.g. ``/customers/``."""
+    field: str
+    """The top-level external field of the outbound answer that fills the parameter."""
+    after: str
+    """The rest of the path after the parameter."""
+    upstream_env: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,9 @@ class RunExample:
     """Top-level external fields the group may send back (the inbound payload keeps these)."""
     inbound: str
     """The answer to ``POST /v1/inbound`` of those fields, as the transcript shows it."""
+    route: RouteExample | None = None
+    """A proxy route whose internal API is a stand-in answering with the same record, so
+    its answer is ``outbound`` again; None if the mapping has no route the page can call."""
 
 
 def run_example(
@@ -74,7 +91,34 @@ def run_example(
     if answers is None:
         return None
     (out, back), (out2, back2) = answers
-    return RunExample(group, _shown(out, out2), fields, _shown(back, back2))
+    route = _route(plan, group, out, out2)
+    return RunExample(group, _shown(out, out2), fields, _shown(back, back2), route)
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _route(plan: ShimPlan, group: str, out: Any, out2: Any) -> RouteExample | None:
+    """The first GET route of ``group`` with one path parameter the answer holds URL-safe.
+
+    The stand-in internal API answers every request with the record itself, so
+    the route's answer is the outbound answer again; the parameter (a token,
+    typically) comes from that answer, as a partner holding it would send it.
+    """
+    if plan.upstream is None:
+        return None
+    for route in plan.routes:
+        if route.method != "GET" or group not in route.groups or len(route.params) != 1:
+            continue
+        param = route.params[0]
+        before, brace, rest = route.path.partition("{" + param.name + "}")
+        if not brace or "{" in before + rest or len(param.external) != 1:
+            continue
+        name = param.external[0]
+        values = [out.get(name), out2.get(name)]
+        if all(isinstance(v, str) and _URL_SAFE.fullmatch(v) for v in values):
+            return RouteExample(before, name, rest, plan.upstream.url_env)
+    return None
 
 
 def _round_trips(
