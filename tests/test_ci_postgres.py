@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _in_ci
+from tests.conftest import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".ci" / "postgres.sh"
@@ -29,7 +29,7 @@ def _can_run() -> bool:
 
 
 pytestmark = pytest.mark.skipif(
-    not _can_run() and not _in_ci(),
+    not _can_run() and not in_ci(),
     reason="needs root and an installed PostgreSQL (CI has both: .ci/postgres.sh installs it)",
 )
 

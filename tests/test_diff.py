@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from shimgen.cli import app
 from shimgen.diff import Kind, diff_specs
 from shimgen.diff.source import _subtree, parse_git_spec
+from tests.conftest import skip_or_fail
 from tests.diff_support import FIXTURES, OLD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def git(repo: Path, *args: str) -> str:
 def repo(tmp_path: Path) -> Path:
     """A git repository whose two commits hold the old and the un-bumped new fixture."""
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        skip_or_fail("git is not installed")
     root = tmp_path / "repo"
     shutil.copytree(FIXTURES, root / "maps")
     git(root, "init", "-q")
@@ -190,7 +191,9 @@ def test_customer_history_of_this_repository(monkeypatch: pytest.MonkeyPatch) ->
         check=False,
     )
     if probe.returncode != 0:
-        pytest.skip("the repository history is not available")
+        skip_or_fail(
+            f"the history of this repository is not available (a shallow clone?): {probe.stderr!r}"
+        )
     monkeypatch.chdir(ROOT)
     result = diff_specs(
         "d3acb1c:mappings/customer.shim.yaml", "4d6a58a:mappings/customer.shim.yaml"

@@ -34,11 +34,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from shimgen.cli import app
+from tests.conftest import in_ci
 from tests.expected import ROOT
 from tests.fuzz_mappings import mappings
 from tests.fuzz_schemas import Doc, documents, property_features
 
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+IN_CI = in_ci()
 # SHIMGEN_FUZZ_EXAMPLES=N runs N examples; SHIMGEN_FUZZ_RANDOM=1 explores new ones each run
 # (hypothesis seeds; --hypothesis-seed=S replays). CI always runs the same fixed set.
 _ASKED = int(os.environ.get("SHIMGEN_FUZZ_EXAMPLES", "0") or 0)

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +26,7 @@ from shimgen.lint.engine import lint_mapping
 from shimgen.lint.rulesets import builtin
 from shimgen.render.generate import write_package
 from shimgen.review.model import build_report
-from tests.conftest import _in_ci
+from tests.conftest import skip_or_fail
 from tests.expected import ROOT, translator
 
 SCHEMA = ROOT / "tests" / "fixtures" / "specific" / "person.schema.json"
@@ -362,9 +361,7 @@ FHIR_PATIENT = ROOT.parent / "shared" / "real-schemas" / "fhir-r4-patient.schema
 def _fhir() -> None:
     """Skip without the real schemas on a developer machine; fail in CI, which must have them."""
     if not FHIR_PATIENT.is_file():
-        if _in_ci():
-            pytest.fail(f"real schemas missing: {FHIR_PATIENT}; CI must provide them")
-        pytest.skip(f"real schemas not available at {FHIR_PATIENT}")
+        skip_or_fail(f"real schemas not available at {FHIR_PATIENT}")
 
 
 OPENED = {  # 16 fields opened under otherwise dropped subtrees

@@ -51,7 +51,7 @@ from shimgen.schema.model import (
     lookup,
 )
 from shimgen.treatments.fit import untyped_field
-from tests.conftest import _in_ci
+from tests.conftest import skip_or_fail
 from tests.record_synth import Synthesizer
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-schemas"
@@ -280,10 +280,7 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("case", _params())
 def test_chain(case: Case | None, tmp_path: Path) -> None:
     if case is None:
-        where = f"real schemas missing at {REAL}"
-        if _in_ci():
-            pytest.fail(f"{where}; CI must provide them")
-        pytest.skip(where)
+        skip_or_fail(f"real schemas missing at {REAL}")
     mapping = tmp_path / f"{case.shim}.shim.yaml"
     sides = ["--internal", case.internal.spec, "--external", case.external.spec]
     result = CliRunner().invoke(app, ["init", case.shim, *sides, "-o", str(mapping)])

@@ -15,7 +15,7 @@ import pytest
 
 from shimgen.schema.loader import load_schema
 from shimgen.schema.model import Kind, LoadedSchema, format_path, iter_leaves
-from tests.conftest import _in_ci
+from tests.conftest import skip_or_fail
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-schemas"
 
@@ -119,9 +119,7 @@ _cache: dict[tuple[str, str | None], LoadedSchema] = {}
 @pytest.fixture(scope="module")
 def real_dir() -> Path:
     if not REAL.is_dir():
-        if _in_ci():
-            pytest.fail(f"real schemas missing at {REAL}; CI must provide them")
-        pytest.skip(f"real schemas not available at {REAL}")
+        skip_or_fail(f"real schemas not available at {REAL}")
     return REAL
 
 

@@ -16,7 +16,7 @@ import pytest
 from shimgen.check import check_mapping
 from shimgen.review import build_report, review
 from tests.browser import Rendered, chromium_or_reason, png_pixels, render
-from tests.conftest import _in_ci
+from tests.conftest import skip_or_fail
 from tests.expected import EXAMPLES
 from tests.review_support import example, hostile_mapping
 
@@ -25,11 +25,7 @@ from tests.review_support import example, hostile_mapping
 def chromium() -> Path:
     browser, reason = chromium_or_reason()
     if browser is None:
-        if _in_ci():
-            pytest.fail(
-                f"{reason} (CI=true, so the browser test may not be skipped)", pytrace=False
-            )
-        pytest.skip(reason)
+        skip_or_fail(reason)
     return browser
 
 
