@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import in_ci
 from tests.expected import ROOT
 
-SKIPPING = '''
+SKIPPING = """
 import pytest
 
 def test_skip_call():
@@ -47,7 +47,7 @@ def test_known_bug():
 
 def test_passes():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize(
