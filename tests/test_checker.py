@@ -27,9 +27,6 @@ EXAMPLES = sorted((ROOT / "mappings").glob("*.shim.yaml"))
 EXPECT = re.compile(r"#\s*expect:\s*((?:SG\d{3}\s*)+)")
 ALSO = re.compile(r"^#\s*also:\s*((?:SG\d{3}\s*)+)", re.MULTILINE)
 FORMAT = re.compile(r"^.+:\d+:\d+: error\[SG\d{3}\]: ")
-UNREADABLE: set[Code] = set()  # fixtures are readable files: findings exit 1
-
-KNOWN_BUGS: dict[str, str] = {}  # fixture file -> reason, for a strict xfail while a bug is open
 
 
 def markers(path: Path) -> list[tuple[int, Code]]:
@@ -50,15 +47,6 @@ def also(path: Path) -> set[Code]:
 
 def fixture_code(path: Path) -> Code:
     return Code(path.name.split("-", 1)[0])
-
-
-def _params() -> list[object]:
-    out = []
-    for path in FIXTURES:
-        reason = KNOWN_BUGS.get(path.name)
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        out.append(pytest.param(path, id=path.name.removesuffix(".shim.yaml"), marks=marks))
-    return out
 
 
 def describe(findings: list[Finding]) -> str:
@@ -94,7 +82,7 @@ def test_fixture_is_well_formed(path: Path) -> None:
 # -- each code fires at its line -----------------------------------------------------
 
 
-@pytest.mark.parametrize("path", _params())
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name.removesuffix(".shim.yaml"))
 def test_finding_fires_at_marked_line(path: Path) -> None:
     code = fixture_code(path)
     result = check_mapping(path)
@@ -111,8 +99,9 @@ def test_finding_fires_at_marked_line(path: Path) -> None:
     extra = {f.code for f in findings} - {code} - also(path)
     assert not extra, f"unexpected {sorted(extra)}:\n{report}"
 
-    # (3) exit code: 2 for input that cannot be read, else 1
-    assert result.exit_code == (2 if code in UNREADABLE else 1)
+    # (3) exit code 1: findings (every fixture is a readable file; exit 2 for unreadable
+    # input is tested below, at SCHEMA_UNREADABLE)
+    assert result.exit_code == 1
     assert result.plan is None
 
     # (4) compiler-style text with a fix hint
@@ -257,11 +246,11 @@ def test_example_mapping_checks_clean(path: Path) -> None:
 
 def test_cli_every_broken_fixture_exits_1_with_its_code() -> None:
     """The acceptance line, through the real command: each fixture exits 1 and names its code."""
+    assert FIXTURES
     for path in FIXTURES:
-        if path.name.startswith("SG"):
-            result = runner.invoke(app, ["check", str(path)])
-            code = path.name.split("-", 1)[0]
-            assert result.exit_code == 1, (path.name, result.output)
-            assert re.search(
-                rf"^{re.escape(str(path))}:\d+:\d+: error\[{code}\]: ", result.stderr, re.M
-            ), path.name
+        result = runner.invoke(app, ["check", str(path)])
+        code = fixture_code(path)
+        assert result.exit_code == 1, (path.name, result.output)
+        assert re.search(
+            rf"^{re.escape(str(path))}:\d+:\d+: error\[{code}\]: ", result.stderr, re.M
+        ), path.name
