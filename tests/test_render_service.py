@@ -264,11 +264,6 @@ def test_readme_documents_the_service(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_rendering_is_deterministic(name: str) -> None:
-    assert generate.render_package(plan_of(name)) == rendered(name)
-
-
-@pytest.mark.parametrize("name", EXAMPLES)
 def test_app_serves_its_document(name: str, tmp_path: Path) -> None:
     """app.py against the real runtime: the app builds and serves openapi.json, without shimgen."""
     out = tmp_path / f"{name}_shim"
