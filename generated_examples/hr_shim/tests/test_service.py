@@ -14,7 +14,7 @@ import pytest
 
 from hr_shim.app import SPEC
 
-from .conftest import CANARY, HTTP, UPSTREAM_SECRET, api_key, headers
+from .conftest import CANARY, HTTP, UPSTREAM_SECRET, api_key, emitted, headers, pick, place
 
 FORBIDDEN = HTTP.forbidden
 INBOUND = HTTP.inbound
@@ -32,18 +32,6 @@ def leaks(text: str, group: str | None) -> list[str]:
         if any(secret[i : i + window] in text for i in range(len(secret) - window + 1)):
             found.append(secret[:4] + "...")
     return found
-
-
-def pick(doc: Any, path: tuple[str, ...]) -> Any:
-    for step in path:
-        doc = doc[step]
-    return doc
-
-
-def place(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for step in path[:-1]:
-        doc = doc.setdefault(step, {})
-    doc[path[-1]] = value
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
@@ -68,25 +56,25 @@ def test_canary_does_not_leak_over_http(client: Any, group: str) -> None:
 
 @pytest.mark.parametrize("group", SPEC.groups)
 def test_inbound_round_trip_over_http(client: Any, group: str) -> None:
-    """What a group received goes back in and becomes the original internal values."""
-    if not INBOUND[group]:
-        pytest.skip("no inbound fields for this group")
+    """What a group received goes back in and becomes the original internal values.
+
+    Every inbound field, inside arrays too; one the group no longer receives fails here.
+    A group with no inbound field has its own output refused.
+    """
     out = client.post("/v1/outbound", json=CANARY, headers=headers(group=group)).json()
     payload: dict[str, Any] = {}
     expected: dict[str, Any] = {}
     for internal, external in INBOUND[group]:
-        if "[]" in internal or "[]" in external:
-            continue
-        try:
-            place(payload, external, pick(out, external))
-        except KeyError:
-            continue
+        place(payload, external, emitted(out, external, group))
         place(expected, internal, pick(CANARY, internal))
-    if not payload:
-        pytest.skip("the inbound fields of this group are inside arrays")
-    response = client.post("/v1/inbound", json=payload, headers=headers(group=group))
-    assert response.status_code == 200, response.text
-    assert response.json() == expected
+    response = client.post(
+        "/v1/inbound", json=payload if INBOUND[group] else out, headers=headers(group=group)
+    )
+    if INBOUND[group] or not out:
+        assert response.status_code == 200, response.text
+        assert response.json() == expected
+    else:
+        assert_problem(response, 422)
 
 
 def route_call(client: Any, route: dict[str, Any], group: str, hdrs: dict[str, str]) -> Any:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,12 @@ from starlette.testclient import TestClient
 from orders_shim.app import SPEC, create_app
 from orders_shim.runtime import keys
 from orders_shim.runtime.settings import Settings
+
+
+def in_ci() -> bool:
+    """``CI`` set to anything but empty, ``0``, ``false`` or ``no`` (services set ``true`` or ``1``):
+    there a test that cannot run fails, as a CI run must not claim a check it did not make."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,41 @@ def load_fixture(name: str) -> Fixture:
         inbound={v["group"]: [(tuple(i), tuple(e)) for i, e in v["inbound"]] for v in views},
         unfit=data.get("unfit", []),
     )
+
+
+def pick(doc: Any, path: Sequence[str]) -> Any:
+    """The value at a path; an array step gives a list of the items' values."""
+    if not path:
+        return doc
+    head, rest = path[0], path[1:]
+    if rest and rest[0] == "[]":
+        return [pick(item, rest[1:]) for item in doc[head]]
+    return pick(doc[head], rest)
+
+
+def place(doc: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    """Inverse of pick: build the nested document that holds ``value``."""
+    head, rest = path[0], path[1:]
+    if rest and rest[0] == "[]":
+        if not rest[1:]:
+            doc[head] = list(value)
+            return
+        items = doc.setdefault(head, [{} for _ in value])
+        for item, v in zip(items, value, strict=True):
+            place(item, rest[1:], v)
+        return
+    if not rest:
+        doc[head] = value
+        return
+    place(doc.setdefault(head, {}), rest, value)
+
+
+def emitted(out: Any, path: Sequence[str], view: str | None) -> Any:
+    """The value of an inbound field in a view's output; its absence is a failure, not a skip."""
+    try:
+        return pick(out, path)
+    except (KeyError, TypeError, IndexError):
+        pytest.fail(f"inbound field {'.'.join(path)} is not in the output of view {view!r}")
 
 
 HTTP = load_fixture("http_canary.json")  # the canary repaired to pass the internal schema
@@ -248,8 +289,8 @@ def postgres_url() -> Iterator[str]:
     """
     base = os.environ.get("SHIM_TEST_POSTGRES_URL")
     if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but SHIM_TEST_POSTGRES_URL is unset: start PostgreSQL first")
+        if in_ci():
+            pytest.fail("CI is set but SHIM_TEST_POSTGRES_URL is unset: start PostgreSQL first")
         pytest.skip("SHIM_TEST_POSTGRES_URL is unset; PostgreSQL audit tests need a server")
     import psycopg
 
