@@ -84,3 +84,7 @@ class PartnerCustomer(BaseModel):
     """
     Data residency region of the customer record.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = PartnerCustomer

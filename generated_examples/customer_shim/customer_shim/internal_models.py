@@ -87,3 +87,7 @@ class Customer(BaseModel):
     """
     Fraud model output between 0 and 1; null until the first scoring run.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = Customer

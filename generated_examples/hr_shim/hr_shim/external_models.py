@@ -151,3 +151,7 @@ class DirectoryEntry(BaseModel):
     """
     Skills the person lists about themselves; editable by the person.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = DirectoryEntry

@@ -154,3 +154,7 @@ class Employee(BaseModel):
     """
     Self-declared skills, maintained by the employee.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = Employee

@@ -145,3 +145,7 @@ class Invoice(BaseModel):
     """
     Total charged, minor units.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = Invoice

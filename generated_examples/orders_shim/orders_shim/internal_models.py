@@ -171,3 +171,7 @@ class OrderRecord(BaseModel):
     """
     Amount charged, in minor units of the currency, after discounts.
     """
+
+
+# The mapping's model: the type of a whole record.
+ROOT_MODEL = OrderRecord
