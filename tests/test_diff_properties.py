@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 
 from shimgen.diff import Kind
 from shimgen.diff.treat import compare_treatments
-from shimgen.treatments import Treatment, parse_treatment
+from shimgen.treatments import REVEAL_LIMIT, Treatment, parse_treatment
 from tests.diff_support import OLD, diff_files, only, variant
 
 MIRROR = {Kind.LOOSENED: Kind.TIGHTENED, Kind.TIGHTENED: Kind.LOOSENED, Kind.NEUTRAL: Kind.NEUTRAL}
 
 masks = st.fixed_dictionaries(
     {"keep_first": st.integers(0, 6), "keep_last": st.integers(0, 6), "char": st.sampled_from("*#")}
-)
+).filter(lambda m: m["keep_first"] + m["keep_last"] <= REVEAL_LIMIT)  # what check accepts
 maps = st.dictionaries(
     st.sampled_from(["A", "S", "X"]), st.sampled_from(["a", "b", "c"]), min_size=1
 )
@@ -37,7 +37,7 @@ def _string_specs() -> st.SearchStrategy[Any]:
         st.builds(lambda t: {"redact": t}, st.sampled_from(["[x]", "[hidden]"])),
         st.builds(lambda m: {"mask": m}, masks),
         st.builds(lambda n: {"hash": {"length": n}}, st.integers(8, 64)),
-        st.builds(lambda n: {"prefix": n}, st.integers(1, 8)),
+        st.builds(lambda n: {"prefix": n}, st.integers(1, REVEAL_LIMIT)),
         st.builds(lambda m: {"map": m}, maps),
     )
 

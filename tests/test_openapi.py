@@ -170,7 +170,8 @@ def test_inbound_payload_nests_external_paths() -> None:
     assert set(orders["properties"]) == {"customerRef", "status"}
     plan = plan_of("orders")
     items = next(r for r in plan.rules if r.key == "lines[].sku")
-    plan.rules[plan.rules.index(items)] = replace(items, inbound=True)
+    rules = tuple(replace(r, inbound=True) if r is items else r for r in plan.rules)
+    plan = replace(plan, rules=rules)
     payload = openapi_document(plan)["components"]["schemas"]["InboundPayload"]
     sku = payload["properties"]["items"]
     assert sku["type"] == "array" and sku["items"]["additionalProperties"] is False
@@ -217,12 +218,12 @@ def _routed(plan: ShimPlan) -> ShimPlan:
     """The customer plan with routes added by hand (independent of the checker's routes)."""
     rule = next(r for r in plan.rules if r.key == "id")
     param = RouteParam("customerId", rule.external, rule.internal, "id")
-    plan.routes = [
+    routes = (
         Route("GET", "/accounts/{customerId}", "GET", "/int/{id}", ("billing",), (param,), ("a",)),
         Route("PUT", "/accounts/{customerId}", "PUT", "/int/{id}", ("support",), (param,), ()),
         Route("GET", "/accounts", "GET", "/int", ("billing", "support"), (), ("q", "page")),
-    ]
-    return plan
+    )
+    return replace(plan, routes=routes)
 
 
 def test_proxy_routes_are_operations() -> None:

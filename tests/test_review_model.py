@@ -167,7 +167,7 @@ def test_warnings_are_reported_and_errors_refused() -> None:
     warning = Finding(
         Code.BAD_CLASSIFICATION, "a warning", result.loaded.path, 3, 1, severity=Severity.WARNING
     )
-    result.loaded.findings.append(warning)
+    result = dataclasses.replace(result, findings=[*result.findings, warning])
     assert build_report(result).warnings == (warning.format(),)
     with pytest.raises(ValueError, match="errors"):
         build_report(dataclasses.replace(result, plan=None))

@@ -100,7 +100,7 @@ def test_no_routes_and_no_upstream_is_fine(tmp_path: Path) -> None:
     )
     assert result.findings == []
     assert result.plan is not None
-    assert result.plan.upstream is None and result.plan.routes == []
+    assert result.plan.upstream is None and result.plan.routes == ()
 
 
 def test_upstream_without_routes_is_kept(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from shimgen.diff import Kind as DiffKind
 from shimgen.diff import diff_specs
 from shimgen.diff.treat import compare_treatments
 from shimgen.mapping.model import mapping_json_schema
-from shimgen.render.canary import canary_record, forbidden, leak_window
+from shimgen.render.canary import canary_record, forbidden
 from shimgen.review.model import build_report
 from shimgen.review.render import render_report
 from shimgen.runtime import transforms
@@ -158,7 +158,7 @@ def conformance(name: str, tmp: Path) -> None:
     assert leak_test == clean, "the generated leak test fails: it reveals more than it declares"
     shown = json.dumps(out, ensure_ascii=False)
     for t, sample in zip(treats, d.samples, strict=True):
-        window = leak_window(t.reveals)
+        window = t.leak_window
         if window is not None and t.emits:
             text = str(sample.value).split("@")[0]
             leaked = [run for run in _runs(text, window) if run in shown]

@@ -1,4 +1,10 @@
-"""Check a mapping: load it, resolve it against its schemas, collect findings."""
+"""Check a mapping: load it, resolve it against its schemas, collect findings.
+
+Every stage reports through one :class:`~shimgen.check.report.Report` (the
+resolver, the routes, then the whole-mapping checks that read the built
+plan), and the :class:`~shimgen.check.plan.ShimPlan` is built once, frozen,
+from what the stages resolved: nothing downstream changes it.
+"""
 
 from __future__ import annotations
 
@@ -7,66 +13,87 @@ from pathlib import Path
 
 from shimgen.check import coverage
 from shimgen.check.plan import ShimPlan
+from shimgen.check.report import Report
 from shimgen.check.resolve import Resolver
 from shimgen.check.routes import check_routes
 from shimgen.check.specific import expand
 from shimgen.diagnostics import Finding, has_errors
 from shimgen.mapping.load import LoadedMapping, load_mapping
+from shimgen.mapping.model import Mapping
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckResult:
+    """One mapping checked: every finding, and the plan when none is an error."""
+
     loaded: LoadedMapping
     plan: ShimPlan | None  # None unless the mapping is free of errors
-
-    @property
-    def findings(self) -> list[Finding]:
-        return sorted(self.loaded.findings, key=Finding.sort_key)
+    findings: list[Finding]  # the loader's and the checks', in file order
+    unreadable: bool = False  # the mapping or a schema file cannot be read
 
     @property
     def exit_code(self) -> int:
-        if self.loaded.unreadable:
+        if self.unreadable:
             return 2
-        return 1 if has_errors(self.loaded.findings) else 0
+        return 1 if has_errors(self.findings) else 0
 
 
 def check_mapping(path: Path) -> CheckResult:
     """Run every check; the plan is returned only when there is no error."""
     lm = load_mapping(path)
-    m = lm.mapping
-    if m is None:
-        return CheckResult(lm, None)
-    r = Resolver(lm, m)
+    report = Report(lm)
+    plan = build_plan(lm.mapping, report) if lm.mapping is not None else None
+    findings = sorted([*lm.findings, *report.findings], key=Finding.sort_key)
+    return CheckResult(
+        lm,
+        None if has_errors(findings) else plan,
+        findings,
+        unreadable=lm.unreadable or report.unreadable,
+    )
+
+
+def build_plan(m: Mapping, report: Report) -> ShimPlan | None:
+    """Resolve ``m`` and build its plan, once; every problem goes to ``report``.
+
+    None when a schema cannot be loaded (nothing else can be resolved). The
+    plan is built even when rules have findings (left out of it), so that the
+    whole-mapping checks still run on the rest; ``check_mapping`` withholds it.
+    """
+    r = Resolver(report, m)
     r.classes.load_levels()
     internal = r.load_side("internal", m.internal)
     external = r.load_side("external", m.external)
     if internal is None or external is None:
-        lm.findings.extend(r.findings)
-        return CheckResult(lm, None)
+        return None
+    r.classes.schema_levels("internal", internal)
+    r.classes.schema_levels("external", external)
+    r.classes.resolve_paths(internal, r.path)
+    written = [rule for key in m.fields if (rule := r.rule(key, internal, external)) is not None]
+    rules, entries = expand(r, written, external)
+    derived = tuple(
+        d
+        for name, spec in m.derived.items()
+        if (d := r.derived(name, spec, internal, external)) is not None
+    )
+    upstream, routes = check_routes(report, m, rules, derived)
     plan = ShimPlan(
         m.shim,
         m.version,
         m.owner,
         m.description,
-        path,
-        lm.sha256,
+        report.loaded.path,
+        report.loaded.sha256,
         internal,
         external,
         dict(m.groups),
+        rules=tuple(rules),
+        entries=tuple(entries),
         levels=r.levels,
+        derived=derived,
+        upstream=upstream,
+        routes=routes,
     )
-    r.classes.schema_levels("internal", internal)
-    r.classes.schema_levels("external", external)
-    r.classes.resolve_paths(internal, r.path)
-    written = [rule for key in m.fields if (rule := r.rule(key, internal, external)) is not None]
-    plan.rules, plan.entries = expand(r, written, external)
-    for name, spec in m.derived.items():
-        derived = r.derived(name, spec, internal, external)
-        if derived is not None:
-            plan.derived.append(derived)
-    lm.findings.extend(r.findings)
-    coverage.apply(lm, coverage.coverage(internal.root, r.mapped))
-    coverage.apply(lm, coverage.targets(plan))
-    coverage.apply(lm, coverage.required(plan))
-    check_routes(lm, m, plan)
-    return CheckResult(lm, None if has_errors(lm.findings) else plan)
+    coverage.coverage(internal.root, r.mapped, report)
+    coverage.targets(plan, report)
+    coverage.required(plan, report)
+    return plan

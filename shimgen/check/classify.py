@@ -19,7 +19,7 @@ from shimgen.schema.model import LoadedSchema, Path_, PathError, SchemaNode, loo
 
 Where = tuple[str | int, ...]
 ErrorFn = Callable[..., None]
-"""``Resolver.error(code, message, where, hint, value=...)``."""
+"""``Report.error(code, message, where, hint, value=...)``: the run's one way to report."""
 PathFn = Callable[[str, SchemaNode, Where, str, Code], tuple[Path_, SchemaNode] | None]
 """``Resolver.path``: resolve a written path, reporting a finding when it does not exist."""
 

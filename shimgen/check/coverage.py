@@ -1,7 +1,8 @@
 """Whole-mapping checks: deny by default, one source per target, arrays, required.
 
 These need every rule at once, so they run after each rule was resolved on
-its own (``shimgen.check.resolve``).
+its own (``shimgen.check.resolve``); they read the built plan and report to
+the run's :class:`~shimgen.check.report.Report`.
 """
 
 from __future__ import annotations
@@ -9,33 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from shimgen.check.plan import ShimPlan, View
+from shimgen.check.report import Report
 from shimgen.diagnostics import Code
-from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.yamltext import scalar
 from shimgen.schema.model import ARRAY, Kind, Path_, SchemaNode, format_path, iter_leaves
 
-Report = list[tuple[Code, str, tuple[str | int, ...], str]]
 
-
-def coverage(root: SchemaNode, mapped: dict[Path_, str]) -> Report:
+def coverage(root: SchemaNode, mapped: dict[Path_, str], report: Report) -> None:
     """Every internal field must be named, itself or through an ancestor.
 
     An entry inside another one is not an overlap: the more specific entry
     governs its own subtree and the enclosing one every other field under it
     (``shimgen.check.resolve.Resolver.expand``).
     """
-    report: Report = []
     for path in _uncovered(root, (), mapped, ()):
         text = format_path(path)
-        report.append(
-            (
-                Code.UNCOVERED_FIELD,
-                f"internal field `{text}` is not in the mapping (deny by default)",
-                ("fields",),
-                f"add `{scalar(text)}: drop`, or map it",
-            )
+        report.error(
+            Code.UNCOVERED_FIELD,
+            f"internal field `{text}` is not in the mapping (deny by default)",
+            ("fields",),
+            f"add `{scalar(text)}: drop`, or map it",
         )
-    return report
 
 
 def _uncovered(
@@ -86,9 +81,8 @@ def _prefix(node: SchemaNode, path: Path_) -> Path_:
     return (*path, ARRAY) if node.kind is Kind.ARRAY else path
 
 
-def targets(plan: ShimPlan) -> Report:
+def targets(plan: ShimPlan, report: Report) -> None:
     """One source per external path, and array levels paired one to one."""
-    report: Report = []
     claims: list[tuple[Path_, str, tuple[str | int, ...], frozenset[View]]] = []
     for rule in plan.rules:
         views = frozenset(v for v in plan.views if rule.treatment(v).emits)
@@ -101,14 +95,12 @@ def targets(plan: ShimPlan) -> Report:
         path, who, where, _ = claims[i]
         other_path, other, _, _ = claims[j]
         what = "the same external field" if path == other_path else "overlapping external fields"
-        report.append(
-            (
-                Code.DUPLICATE_TARGET,
-                f"`{who}` and `{other}` both write {what} "
-                f"`{format_path(path if len(path) >= len(other_path) else other_path)}`",
-                where,
-                "give each external field exactly one source",
-            )
+        report.error(
+            Code.DUPLICATE_TARGET,
+            f"`{who}` and `{other}` both write {what} "
+            f"`{format_path(path if len(path) >= len(other_path) else other_path)}`",
+            where,
+            "give each external field exactly one source",
         )
     pairs: dict[Path_, tuple[Path_, str]] = {}
     back: dict[Path_, tuple[Path_, str]] = {}
@@ -122,17 +114,14 @@ def targets(plan: ShimPlan) -> Report:
             seen_back = back.setdefault(dst, (src, rule.key))
             if seen[0] != dst or seen_back[0] != src:
                 other = seen[1] if seen[0] != dst else seen_back[1]
-                report.append(
-                    (
-                        Code.ARRAY_SHAPE,
-                        f"`{rule.key}` pairs array `{format_path(src)}` with "
-                        f"`{format_path(dst)}`, but `{other}` pairs them differently",
-                        ("fields", rule.key),
-                        "each internal array feeds exactly one external array",
-                    )
+                report.error(
+                    Code.ARRAY_SHAPE,
+                    f"`{rule.key}` pairs array `{format_path(src)}` with "
+                    f"`{format_path(dst)}`, but `{other}` pairs them differently",
+                    ("fields", rule.key),
+                    "each internal array feeds exactly one external array",
                 )
                 break
-    return report
 
 
 def first_conflicts(claims: list[tuple[Path_, frozenset[View]]]) -> list[tuple[int, int]]:
@@ -162,25 +151,21 @@ def _array_prefixes(path: Path_) -> list[Path_]:
     return [path[: i + 1] for i, seg in enumerate(path) if seg == ARRAY]
 
 
-def required(plan: ShimPlan) -> Report:
+def required(plan: ShimPlan, report: Report) -> None:
     """Every required external field has a source in every group's view."""
-    report: Report = []
     views: list[View] = list(plan.groups) or [None]
     for view in views:
         sourced = {r.external for r in plan.rules if r.treatment(view).emits}
         sourced |= {d.external for d in plan.derived if d.emitted(view)}
         for path in _unsourced(plan.external.root, (), sourced, ()):
             who = f"group `{view}`" if view else "the default view"
-            report.append(
-                (
-                    Code.REQUIRED_UNSOURCED,
-                    f"required external field `{format_path(path)}` has no source for {who}",
-                    ("external",),
-                    f"map an internal field to `{format_path(path)}`, derive it, "
-                    "or make it optional in the external schema",
-                )
+            report.error(
+                Code.REQUIRED_UNSOURCED,
+                f"required external field `{format_path(path)}` has no source for {who}",
+                ("external",),
+                f"map an internal field to `{format_path(path)}`, derive it, "
+                "or make it optional in the external schema",
             )
-    return report
 
 
 def _unsourced(
@@ -206,8 +191,3 @@ def _unsourced(
             yield from _unsourced(child, child_path, sourced, stack, above)
         elif name in node.required:
             yield child_path
-
-
-def apply(lm: LoadedMapping, report: Report) -> None:
-    for code, message, where, hint in report:
-        lm.findings.append(lm.finding(code, message, where, hint))

@@ -7,7 +7,8 @@ read only this model, never the YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,14 @@ class Route:
         return self.method in ("POST", "PUT", "PATCH")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShimPlan:
+    """The whole shim, built once by ``check`` from what it resolved; never changed after.
+
+    Every stage that reads it (render, translate, review, diff, lint) sees the
+    same plan; a variant for a test is ``dataclasses.replace(plan, ...)``.
+    """
+
     name: str
     version: int
     owner: str
@@ -169,13 +176,13 @@ class ShimPlan:
     mapping_sha256: str
     internal: LoadedSchema
     external: LoadedSchema
-    groups: dict[str, str]
-    rules: list[Rule] = field(default_factory=list)  # what is generated: one rule per field
-    entries: list[Rule] = field(default_factory=list)  # as written, defaults included
+    groups: Mapping[str, str]  # group -> description, in mapping order
+    rules: tuple[Rule, ...] = ()  # what is generated: one rule per field
+    entries: tuple[Rule, ...] = ()  # as written, defaults included
     levels: Levels = BUILTIN
-    derived: list[Derived] = field(default_factory=list)
+    derived: tuple[Derived, ...] = ()
     upstream: Upstream | None = None
-    routes: list[Route] = field(default_factory=list)
+    routes: tuple[Route, ...] = ()
 
     @property
     def views(self) -> list[View]:

@@ -12,11 +12,11 @@ import string
 
 from shimgen.check.classify import Classifier
 from shimgen.check.plan import Derived, Rule, array_depth
+from shimgen.check.report import Report
 from shimgen.check.specific import default_to, enclosing
 from shimgen.check.types import applicable, treatment_fit
-from shimgen.diagnostics import Code, Finding
+from shimgen.diagnostics import Code
 from shimgen.mapping.levels import Levels
-from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.model import DerivedRule, Mapping, SchemaRef
 from shimgen.schema.loader import SchemaError, load_schema
 from shimgen.schema.model import (
@@ -36,12 +36,15 @@ from shimgen.treatments import Treatment, TreatmentError, parse_treatment
 
 
 class Resolver:
-    def __init__(self, lm: LoadedMapping, mapping: Mapping) -> None:
-        self.lm = lm
+    """Resolves each rule on its own, reporting every problem to the run's one :class:`Report`."""
+
+    def __init__(self, report: Report, mapping: Mapping) -> None:
+        self.report = report
+        self.lm = report.loaded
         self.m = mapping
-        self.findings: list[Finding] = []
+        self.error = report.error
         self.mapped: dict[tuple[str, ...], str] = {}  # every internal path the mapping names
-        self.classes = Classifier(lm, mapping, self.error)
+        self.classes = Classifier(self.lm, mapping, self.error)
         self.keys: dict[Path_, str] = {}  # every field key that parses, by path
         for key in mapping.fields:
             try:
@@ -54,20 +57,6 @@ class Resolver:
     def levels(self) -> Levels:
         return self.classes.levels
 
-    def error(
-        self,
-        code: Code,
-        message: str,
-        where: tuple[str | int, ...],
-        hint: str = "",
-        *,
-        value: bool = False,
-        offset: int | None = None,
-    ) -> None:
-        self.findings.append(
-            self.lm.finding(code, message, where, hint, value=value, offset=offset)
-        )
-
     # -- schemas ---------------------------------------------------------------
 
     def load_side(self, side: str, ref: SchemaRef) -> LoadedSchema | None:
@@ -75,7 +64,7 @@ class Resolver:
         try:
             return load_schema(path, ref.model)
         except SchemaError as exc:
-            self.lm.unreadable = self.lm.unreadable or not path.is_file()  # exit 2: nothing to read
+            self.report.unreadable |= not path.is_file()  # exit 2: nothing to read
             self.error(
                 Code.SCHEMA_UNREADABLE,
                 f"{side} schema: {exc.message}",

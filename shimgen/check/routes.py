@@ -1,23 +1,25 @@
-"""Check ``upstream:`` and ``routes:`` (proxy routes) and resolve them into the plan.
+"""Check ``upstream:`` and ``routes:`` (proxy routes) and resolve them for the plan.
 
 A proxy route lets a caller reach the internal API through the shim. Every
 path parameter the caller sends is an external field the shim reverses
 (detokenizes, unmaps) into the internal field the internal path needs, so a
 parameter is only allowed where the mapping already lets that field travel
 inbound, reversibly, for every group that may call the route. Problems are
-collected, one finding per defect, and a route with any finding is left out
-of the plan.
+reported, one finding per defect, and a route with any finding is left out
+of the plan. The routes are checked against the resolved rules before the
+plan is built, and the plan is built with the routes that are sound.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shimgen.check.plan import Route, RouteParam, Rule, ShimPlan, Upstream
-from shimgen.diagnostics import Code, Finding
-from shimgen.mapping.load import LoadedMapping
+from shimgen.check.plan import Derived, Route, RouteParam, Rule, Upstream
+from shimgen.check.report import Report
+from shimgen.diagnostics import Code
 from shimgen.mapping.model import ENV_NAME, QUERY_NAME, Mapping, RouteRule
 from shimgen.schema.model import SCALARS, format_path, parse_path
 
@@ -108,36 +110,36 @@ def parse_endpoint(text: str) -> Endpoint:
 
 
 class RouteChecker:
-    """Checks one mapping's upstream and routes against its resolved plan."""
+    """Checks one mapping's upstream and routes against its resolved rules and derived fields."""
 
-    def __init__(self, lm: LoadedMapping, mapping: Mapping, plan: ShimPlan) -> None:
-        self.lm = lm
+    def __init__(
+        self,
+        report: Report,
+        mapping: Mapping,
+        rules: Sequence[Rule],
+        derived: Sequence[Derived],
+    ) -> None:
+        self.report = report
         self.m = mapping
-        self.plan = plan
-        self.findings: list[Finding] = []
+        self.rules = rules
+        self.derived = derived
 
     def error(self, code: Code, message: str, where: Where, hint: str) -> None:
-        self.findings.append(self.lm.finding(code, message, where, hint, value=True))
+        self.report.error(code, message, where, hint, value=True)
 
-    def run(self) -> list[Finding]:
-        """Check everything and fill ``plan.upstream`` / ``plan.routes`` with what is sound."""
+    def run(self) -> tuple[Upstream | None, tuple[Route, ...]]:
+        """Check everything; the upstream (None if unsound or absent) and the sound routes."""
         upstream = self.upstream()
         if self.m.routes and self.m.upstream is None:
-            self.findings.append(
-                self.lm.finding(
-                    Code.NO_UPSTREAM,
-                    "`routes:` without `upstream:`: there is no internal API to forward to",
-                    ("routes",),
-                    "add `upstream: {url_env: NAME_OF_ENV_VAR_WITH_BASE_URL}`",
-                )
+            self.report.error(
+                Code.NO_UPSTREAM,
+                "`routes:` without `upstream:`: there is no internal API to forward to",
+                ("routes",),
+                "add `upstream: {url_env: NAME_OF_ENV_VAR_WITH_BASE_URL}`",
             )
         seen: dict[tuple[str, str], int] = {}
-        for i, spec in enumerate(self.m.routes):
-            route = self.route(i, spec, seen)
-            if route is not None:
-                self.plan.routes.append(route)
-        self.plan.upstream = upstream
-        return self.findings
+        routes = (self.route(i, spec, seen) for i, spec in enumerate(self.m.routes))
+        return upstream, tuple(route for route in routes if route is not None)
 
     # -- upstream ------------------------------------------------------------------
 
@@ -176,7 +178,7 @@ class RouteChecker:
 
     def route(self, i: int, spec: RouteRule, seen: dict[tuple[str, str], int]) -> Route | None:
         where: Where = ("routes", i)
-        before = len(self.findings)
+        before = len(self.report)
         ext = self.endpoint(spec.external, (*where, "external"))
         inn = self.endpoint(spec.internal, (*where, "internal"))
         if ext is not None:
@@ -186,7 +188,7 @@ class RouteChecker:
         groups = self.groups(spec, where)
         self.query(spec, where)
         params = self.params(ext, inn, groups, where) if ext and inn else None
-        if len(self.findings) != before or ext is None or inn is None or params is None:
+        if len(self.report) != before or ext is None or inn is None or params is None:
             return None
         return Route(
             ext.method,
@@ -217,7 +219,7 @@ class RouteChecker:
             return
         key = (ext.method, ext.shape)
         if key in seen:
-            first = self.lm.at(("routes", seen[key], "external"), value=True)
+            first = self.report.loaded.at(("routes", seen[key], "external"), value=True)
             self.error(
                 Code.DUPLICATE_ROUTE,
                 f"`{ext.method} {ext.path}` matches the same requests as the route at line "
@@ -328,9 +330,9 @@ class RouteChecker:
 
     def param_rule(self, name: str, groups: list[str], where: Where) -> Rule | None:
         path = parse_path(name)
-        rules = [r for r in self.plan.rules if r.out_node is not None and r.external == path]
+        rules = [r for r in self.rules if r.out_node is not None and r.external == path]
         if not rules:
-            derived = any(d.external == path for d in self.plan.derived)
+            derived = any(d.external == path for d in self.derived)
             self.error(
                 Code.ROUTE_PARAM_FIELD,
                 f"`{{{name}}}` is "
@@ -377,7 +379,7 @@ class RouteChecker:
     def inbound_hint(self) -> str:
         names = [
             format_path(r.external)
-            for r in self.plan.rules
+            for r in self.rules
             if r.inbound and r.out_node is not None and r.in_node.kind in SCALARS
         ]
         if not names:
@@ -385,12 +387,14 @@ class RouteChecker:
         return "a path parameter names an inbound external field: " + ", ".join(names)
 
     def unbound_hint(self, name: str) -> str:
-        for r in self.plan.rules:
+        for r in self.rules:
             if format_path(r.internal) == name and r.inbound and r.out_node is not None:
                 return f"add `{{{format_path(r.external)}}}` to the external path"
         return "internal parameters are filled from external ones: use the internal path of an inbound field"
 
 
-def check_routes(lm: LoadedMapping, mapping: Mapping, plan: ShimPlan) -> None:
-    """Add route findings to ``lm`` and the sound upstream and routes to ``plan``."""
-    lm.findings.extend(RouteChecker(lm, mapping, plan).run())
+def check_routes(
+    report: Report, mapping: Mapping, rules: Sequence[Rule], derived: Sequence[Derived]
+) -> tuple[Upstream | None, tuple[Route, ...]]:
+    """The sound upstream and routes of ``mapping``; every defect goes to ``report``."""
+    return RouteChecker(report, mapping, rules, derived).run()

@@ -112,7 +112,9 @@ def _check_at(where: GitPath, subtree: str) -> CheckResult:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(root, filter="data")
         result = check_mapping(root / where.path)
-        result.loaded.findings[:] = [_relabel(f, root, where) for f in result.loaded.findings]
+        result = dataclasses.replace(
+            result, findings=[_relabel(f, root, where) for f in result.findings]
+        )
     result.loaded.path = Path(f"{where.rev}:{where.path}")
     return result
 

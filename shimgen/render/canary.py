@@ -2,8 +2,8 @@
 
 Every internal field is filled with a value that is unique, valid for its
 schema type and easy to search for. A field that is not passed in a view
-must leave no trace of its canary (no substring of eight characters or more)
-in that view's output.
+must leave no trace of its canary (no run of ``LEAK_WINDOW`` characters, from
+``shimgen.treatments``) in that view's output.
 
 The record holds a value at exactly the fields the mapping lists (``iter_leaves``):
 a node met again on the walk stack, or a recursion hub met anywhere but at its one
@@ -22,6 +22,7 @@ from shimgen.check.plan import ShimPlan, View
 from shimgen.render.unions import union_canary
 from shimgen.schema.datelike import date_shapes
 from shimgen.schema.model import ARRAY, SCALARS, Kind, Path_, SchemaNode, format_path, held
+from shimgen.treatments import LEAK_WINDOW
 
 UNKNOWN_FIELD = "zz_not_in_schema"
 """A field no schema declares: the canary carries it at the root and in each union branch."""
@@ -119,7 +120,7 @@ def secrets(value: Any) -> list[str]:
     text = str(value)
     if isinstance(value, str) and "@" in text:
         text = text.split("@")[0]  # mask_email shows the domain by design
-    return [text] if len(text) >= 8 else []
+    return [text] if len(text) >= LEAK_WINDOW else []
 
 
 def _at(doc: Any, path: Path_) -> list[Any]:
@@ -131,35 +132,18 @@ def _at(doc: Any, path: Path_) -> list[Any]:
     return _at(doc[head], rest) if isinstance(doc, dict) and head in doc else []
 
 
-MIN_WINDOW = 8
-"""The shortest run of canary characters the leak test looks for.
-
-Shorter runs would match by chance (a year, a label); a treatment that can
-show ``n`` characters of its input is searched with ``n + 1``.
-"""
-
-
-def leak_window(reveals: int | None) -> int | None:
-    """The leak test's window for a treatment revealing ``reveals`` characters (None: not tested).
-
-    It reads the number each treatment declares (``Treatment.reveals``), so a
-    mapping ``check`` accepts passes the generated leak test: ``prefix: 12``
-    reveals 12 characters and is searched for runs of 13.
-    """
-    return None if reveals is None else max(MIN_WINDOW, reveals + 1)
-
-
 def forbidden(plan: ShimPlan, record: dict[str, Any]) -> dict[View, list[tuple[str, int]]]:
     """Per view, the canary texts that must not appear in its output, with their windows.
 
     A field whose treatment may show the whole value (``pass``, ``map``,
     ``round``, ``truncate``) and enum fields (public labels) are not searched.
+    Each window is the treatment's ``leak_window``, the number ``check`` bounds.
     """
     out: dict[View, list[tuple[str, int]]] = {}
     for view in plan.views:
-        texts = {(t, MIN_WINDOW) for t in secrets(record.get(UNKNOWN_FIELD))}
+        texts = {(t, LEAK_WINDOW) for t in secrets(record.get(UNKNOWN_FIELD))}
         for rule in plan.rules:
-            window = leak_window(rule.treatment(view).reveals)
+            window = rule.treatment(view).leak_window
             if window is None or rule.in_node.enum:
                 continue
             for value in _at(record, rule.internal):

@@ -22,7 +22,9 @@ from shimgen.treatments import passthrough, keyed, lookup, numbers, dates, parti
 from shimgen.treatments.base import (
     CATEGORIES,
     HIDING,
+    LEAK_WINDOW,
     REGISTRY,
+    REVEAL_LIMIT,
     Treatment,
     TreatmentDef,
     TreatmentError,
@@ -32,8 +34,10 @@ __all__ = [
     "CATEGORIES",
     "DROP",
     "HIDING",
+    "LEAK_WINDOW",
     "PASS",
     "REGISTRY",
+    "REVEAL_LIMIT",
     "Treatment",
     "TreatmentDef",
     "TreatmentError",
@@ -54,7 +58,11 @@ DROP = Treatment("drop")
 
 
 def parse_treatment(spec: TreatSpec) -> Treatment:
-    """``"drop"`` or ``{mask: {keep_last: 4}}`` -> :class:`Treatment`."""
+    """``"drop"`` or ``{mask: {keep_last: 4}}`` -> :class:`Treatment`.
+
+    Every part that reads a mapping parses its treatments here, so none accepts
+    a partial reveal past :data:`REVEAL_LIMIT` (the leak test could not check it).
+    """
     arg: Any
     if isinstance(spec, str):
         name, arg = spec, None
@@ -69,7 +77,16 @@ def parse_treatment(spec: TreatSpec) -> Treatment:
     if definition is None:
         known = ", ".join(REGISTRY)
         raise TreatmentError(f"unknown treatment `{name}`", f"known treatments: {known}")
-    return Treatment(name, definition.parse(arg))
+    t = Treatment(name, definition.parse(arg))
+    shown = t.reveals
+    if shown is not None and shown > REVEAL_LIMIT:
+        raise TreatmentError(
+            f"`{t}` can show {shown} characters of a value; a partial treatment shows at most "
+            f"{REVEAL_LIMIT} (the generated leak test searches runs of {LEAK_WINDOW})",
+            f"show fewer, e.g. `{definition.example}`; or `pass` the field, with `why:`, "
+            "if it may be shown whole",
+        )
+    return t
 
 
 def category_of(name: str) -> str:

@@ -59,6 +59,27 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
 )
 """Plain-language categories for ``review``, least revealing last."""
 
+LEAK_WINDOW = 8
+"""The run of a canary value's characters the generated leak test searches the output for.
+
+Every generated package's leak test (``tests/test_translate.py``, and over
+HTTP ``tests/test_service.py``) fills each internal field with a canary value
+and fails if a run of this many of its characters appears where the field's
+treatment should hide it. Shorter runs would match by chance (a year, a
+label), so canary texts shorter than this are not searched.
+"""
+
+REVEAL_LIMIT = LEAK_WINDOW - 1
+"""The most characters of its input a partial treatment may show (``reveals``).
+
+``parse_treatment`` refuses more (check reports SG115 at the ``treat:``):
+a treatment showing ``LEAK_WINDOW`` characters would show a whole run the
+leak test looks for, so that test could not tell it from a leak. What
+``check`` accepts, the generated leak test passes, and it can still fail.
+Treatments that may show everything (``reveals`` None: ``pass``, ``map``)
+are not partial reveals; the leak test does not search them.
+"""
+
 HIDING = frozenset({"tokenized", "hashed", "redacted", "dropped"})
 """Categories whose output says nothing about the value beyond equality.
 
@@ -112,6 +133,17 @@ class Treatment:
     def reveals(self) -> int | None:
         """Characters of the input the output can show verbatim; None: all of it."""
         return self.definition.reveals(self)
+
+    @property
+    def leak_window(self) -> int | None:
+        """The run of canary characters the leak test searches for (None: not searched).
+
+        :data:`LEAK_WINDOW` for every treatment ``check`` accepts (it reveals at
+        most :data:`REVEAL_LIMIT`); one more than ``reveals`` for a treatment
+        built by hand past the limit, so the window never matches what it may show.
+        """
+        shown = self.reveals
+        return None if shown is None else max(LEAK_WINDOW, shown + 1)
 
     def __str__(self) -> str:
         return self.definition.label(self)
@@ -256,9 +288,10 @@ class TreatmentDef(abc.ABC):
     def reveals(self, t: Treatment) -> int | None:
         """How many characters of its input the output can show verbatim (None: all).
 
-        The generated leak test reads this number: it looks for windows of
-        ``max(8, reveals + 1)`` characters of each canary value, so anything
-        ``check`` accepts passes the generated tests.
+        ``check`` refuses a treatment revealing more than :data:`REVEAL_LIMIT`
+        (SG115), and the generated leak test searches the output for runs of
+        ``Treatment.leak_window`` characters of each canary value, both from
+        this number, so anything ``check`` accepts passes the generated tests.
         """
 
     # -- code -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments.base import (
+    REVEAL_LIMIT,
     Emitter,
     Sample,
     Site,
@@ -30,7 +31,7 @@ class Prefix(TreatmentDef):
     example = "{prefix: 3}"
     samples = (
         Sample({"type": "string"}, "SW1A 1AA", {"prefix": 3}),
-        Sample({"type": "string"}, "NL91ABNA0417164300", {"prefix": 12}),
+        Sample({"type": "string"}, "NL91ABNA0417164300", {"prefix": REVEAL_LIMIT}),
     )
     runtime = "prefix"
     accepts = STR
@@ -42,7 +43,7 @@ class Prefix(TreatmentDef):
         return (("length", int_param(self.name, "length", arg, 1)),)
 
     def spec_schema(self) -> list[dict[str, Any]]:
-        return [self.object_form({"type": "integer", "minimum": 1})]
+        return [self.object_form({"type": "integer", "minimum": 1, "maximum": REVEAL_LIMIT})]
 
     def reveals(self, t: Treatment) -> int | None:
         return int(t.param("length"))
@@ -137,8 +138,9 @@ class Mask(TreatmentDef):
     def options_schema(self) -> dict[str, Any]:
         schema = super().options_schema()
         props = schema["properties"]
-        props["keep_first"] |= {"minimum": 0}
-        props["keep_last"] |= {"minimum": 0}
+        # each end alone within the limit; their sum is checked on parsing
+        props["keep_first"] |= {"minimum": 0, "maximum": REVEAL_LIMIT}
+        props["keep_last"] |= {"minimum": 0, "maximum": REVEAL_LIMIT}
         props["char"] |= {"minLength": 1, "maxLength": 1}
         props["length"] |= {
             "minimum": 0,
