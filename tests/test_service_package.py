@@ -115,7 +115,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_serve_two_workers(package: dict[str, str], tmp_path: Path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = "from customer_shim.runtime.cli import main; raise SystemExit(main('customer_shim'))"
+    serve = "from customer_shim.runtime.service.cli import main; raise SystemExit(main('customer_shim'))"
     proc = subprocess.Popen(
         [sys.executable, "-c", serve, "serve", "--port", str(port), "--workers", "2"],
         env=package,

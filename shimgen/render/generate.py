@@ -32,42 +32,9 @@ from shimgen.render.formatting import fmt
 from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
 from shimgen.render.openapi import endpoints, openapi_document
+from shimgen.render.runtime import runtime_files
 from shimgen.render.servicespec import ENV_VARS, route_views, sends, service_context
 from shimgen.schema.model import format_path
-
-RUNTIME_FILES = (
-    "__init__.py",
-    "errors.py",
-    "keys.py",
-    "audit_key.py",
-    "support.py",
-    "transforms.py",
-    "settings.py",
-    "auth.py",
-    "callers.py",
-    "audit.py",
-    "audit_chain.py",
-    "audit_sinks.py",
-    "audit_pg.py",
-    "audit_jsonl.py",
-    "audit_checkpoint.py",
-    "audit_anchor.py",
-    "sqlite_checkpoint.py",
-    "problems.py",
-    "schemacheck.py",
-    "validate.py",
-    "metrics.py",
-    "logs.py",
-    "access_log.py",
-    "proxy.py",
-    "upstream.py",
-    "pipeline.py",
-    "recorder.py",
-    "service.py",
-    "cli.py",
-    "startup.py",
-    "echo.py",
-)
 
 
 def package_name(plan: ShimPlan) -> str:
@@ -159,7 +126,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
             plan.external.path, plan.external.model, _schema_label(plan, "external")
         )
     )
-    for name in RUNTIME_FILES:
+    for name in runtime_files():  # all three parts: the service needs them all
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
     doc = openapi_document(plan)
     files[f"{pkg}/openapi.json"] = json.dumps(doc, indent=2, sort_keys=True) + "\n"
