@@ -53,7 +53,7 @@ RECORD: dict[str, Any] = {
 
 
 def install_golden_keys() -> None:
-    """The golden translator uses its own copy of runtime.keys; give it the test keyset."""
+    """The golden translator uses its own copy of runtime.core.keys; give it the test keyset."""
     golden_keys.install(golden_keys.Keyset.from_json(KEYS_FILE.read_text(encoding="utf-8")))
 
 

@@ -11,7 +11,9 @@ runtime file, found on disk, and ``shimgen translate`` copies the core alone.
 from __future__ import annotations
 
 import ast
+import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from shimgen.paths import RUNTIME_DIR
 from shimgen.render import runtime as layout
 from shimgen.render.generate import render_package
+from shimgen.render.toolchain import TOOLS, toolchain
 from shimgen.translate import loaded_translator
 from tests.expected import plan_of
 
@@ -136,3 +139,28 @@ def test_translate_copies_the_core_only() -> None:
 def test_unknown_part_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown runtime part"):
         layout.runtime_files(["cli"])
+
+
+def test_every_part_ships_in_shimgen_wheel() -> None:
+    """setuptools lists packages explicitly: a part missing there is missing from the wheel."""
+    pyproject = tomllib.loads((RUNTIME_DIR.parents[1] / "pyproject.toml").read_text("utf-8"))
+    packages = set(pyproject["tool"]["setuptools"]["packages"])
+    assert {f"shimgen.runtime.{part}" for part in layout.PARTS} <= packages
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_tools_that_write_generated_files_are_pinned_around_the_installed_version(
+    tool: str,
+) -> None:
+    """A lower and an upper bound, and what is installed (and tested) lies between them."""
+    pyproject = tomllib.loads((RUNTIME_DIR.parents[1] / "pyproject.toml").read_text("utf-8"))
+    spec = next(d for d in pyproject["project"]["dependencies"] if d.startswith(f"{tool}>"))
+    match = re.fullmatch(rf"{re.escape(tool)}>=([\d.]+),<([\d.]+)", spec)
+    assert match, f"{spec}: pin {tool} as >=LOW,<HIGH"
+    low, high = match.groups()
+    installed = _numbers(toolchain()[tool])
+    assert _numbers(low) <= installed < _numbers(high), (spec, installed)
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3])

@@ -5,8 +5,9 @@ style; see ``formatting``) -> write. The generated tests' fixtures (canary recor
 what each view must not show, inbound pairs) are JSON data files beside the tests,
 written with ``json.dumps`` and never formatted: on a large schema they are the
 biggest thing generated, and as Python literals they made formatting the slowest step.
-Everything written is a pure function of the mapping, the two schemas and
-the shimgen version, so regenerating gives byte-identical files.
+Everything written is a pure function of the mapping, the two schemas, the
+shimgen version and the toolchain the lock records (runtime version, ruff,
+datamodel-code-generator), so regenerating gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from shimgen.render.models import pydantic_models
 from shimgen.render.openapi import endpoints, openapi_document
 from shimgen.render.runtime import runtime_files
 from shimgen.render.servicespec import ENV_VARS, route_views, sends, service_context
+from shimgen.render.toolchain import toolchain
 from shimgen.schema.model import format_path
 
 
@@ -190,6 +192,9 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
     root = project_root(plan.mapping_path)
     data: dict[str, Any] = {
         "generator": f"shimgen {__version__}",
+        # What else decides the files: the copied runtime and the tools that write and
+        # format them, so that `shimgen verify` can name the one that changed.
+        "toolchain": toolchain(),
         "shim": plan.name,
         "mapping": {
             "path": meta.mapping_file,
