@@ -1,9 +1,6 @@
 """Tests for ``shimgen.runtime.core.keys``: tokens, hashes, keysets, loading, CLI.
 
-Also checks that the runtime package stays self-contained, since it is copied
-verbatim into every generated shim: the translation core imports only the
-stdlib and ``cryptography``, the service modules only the generated package's
-declared runtime dependencies, and nothing imports ``shimgen``.
+What the runtime's parts may import is checked in ``tests/test_runtime_layout.py``.
 """
 
 from __future__ import annotations

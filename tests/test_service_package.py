@@ -1,6 +1,6 @@
 """The runtime copied verbatim into a package, as `shimgen generate` does, and served for real.
 
-A copy of the golden customer package gets today's shimgen/runtime/*.py, the
+A copy of the golden customer package gets today's shimgen/runtime/ (all parts), the
 fixture openapi.json and a small hand-written app.py (what the generator's
 app.py template renders). This proves the runtime works with relative imports
 only, with the package's own TranslationError, and under uvicorn with two
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from shimgen.paths import RUNTIME_DIR
+from shimgen.render.runtime import runtime_files
 from tests.service_support import (
     FIELDS_IN,
     FIELDS_OUT,
@@ -30,7 +32,6 @@ from tests.service_support import (
     KEYS_FILE,
     OPENAPI,
     RECORD,
-    ROOT,
     write_callers,
 )
 
@@ -38,8 +39,8 @@ APP_PY = f"""
 import json
 from importlib import resources
 
-from .runtime.service import ShimSpec, build_app
-from .runtime.settings import Settings
+from .runtime.service.app import ShimSpec, build_app
+from .runtime.service.settings import Settings
 from .translate import GROUPS, MAPPING_SHA256, MAPPING_VERSION, SHIM, to_external, to_internal
 
 SPEC = ShimSpec(
@@ -61,8 +62,10 @@ def package(tmp_path: Path) -> dict[str, str]:
     root = tmp_path / "pkg"
     target = root / "customer_shim"
     shutil.copytree(GOLDEN / "customer_shim", target)
-    for source in (ROOT / "shimgen" / "runtime").glob("*.py"):
-        shutil.copy(source, target / "runtime" / source.name)
+    shutil.rmtree(target / "runtime")
+    for name in runtime_files():
+        (target / "runtime" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(RUNTIME_DIR / name, target / "runtime" / name)
     (target / "openapi.json").write_text(json.dumps(OPENAPI), encoding="utf-8")
     (target / "app.py").write_text(APP_PY, encoding="utf-8")
     return {
