@@ -108,11 +108,14 @@ def test_a_layering_violation_is_found(tmp_path: Path) -> None:
 
 
 def test_graph_command_prints_the_parts(capsys: pytest.CaptureFixture[str]) -> None:
-    assert layout.main() == 0
+    assert layout.main([]) == 0
     out = capsys.readouterr().out
     assert "  core -> (no other part)\n" in out
     assert "  audit -> core: " in out and "  service -> audit: " in out
-    assert "layering violations: 0" in out
+    assert out.endswith("layering violations: 0\n") and "modules:" not in out
+    assert layout.main(["--modules"]) == 0
+    out = capsys.readouterr().out
+    assert "  core/keys.py -> core/__init__.py, core/audit_key.py, core/errors.py\n" in out
 
 
 def test_generated_package_ships_every_runtime_file() -> None:

@@ -12,6 +12,7 @@ so anyone can see it.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import sys
 from collections.abc import Iterable
@@ -105,8 +106,9 @@ def violations(edges: Iterable[Edge]) -> list[str]:
     return bad
 
 
-def render_graph(edges: list[Edge]) -> str:
-    """The graph by part (which parts import which, with the modules), then each module's imports."""
+def render_graph(edges: list[Edge], modules: bool = False) -> str:
+    """The graph by part (which parts import which, with the modules), then, if asked,
+    each module's imports, and the count of layering violations (each named)."""
     lines = ["runtime import graph by part (shimgen/runtime/):"]
     for source in PARTS:
         for target in PARTS:
@@ -115,21 +117,29 @@ def render_graph(edges: list[Edge]) -> str:
                 lines.append(f"  {source} -> {target}: {', '.join(mods)}")
         if not any(e.parts[0] == source and e.parts[1] != source for e in edges):
             lines.append(f"  {source} -> (no other part)")
-    lines.append("modules:")
-    for file in runtime_files():
-        targets = sorted({e.target for e in edges if e.source == file})
-        lines.append(f"  {file} -> {', '.join(targets) if targets else '-'}")
+    if modules:
+        lines.append("modules:")
+        for file in runtime_files():
+            targets = sorted({e.target for e in edges if e.source == file})
+            lines.append(f"  {file} -> {', '.join(targets) if targets else '-'}")
     bad = violations(edges)
     lines.append(f"layering violations: {len(bad)}")
     lines += [f"  {line}" for line in bad]
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Print the graph; exit 1 if the layering is broken."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shimgen.render.runtime",
+        description="Print the import graph of shimgen/runtime/ by part (core, audit, service).",
+    )
+    parser.add_argument("--modules", action="store_true", help="also list each module's imports")
+    args = parser.parse_args(argv)
     edges = import_graph()
-    print(render_graph(edges))
+    print(render_graph(edges, modules=args.modules))
     return 1 if violations(edges) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
