@@ -96,6 +96,7 @@ def test_a_layering_violation_is_found(tmp_path: Path) -> None:
         "audit/trail.py": "from ..core import keys\nfrom ..service.app import build\n",
         "service/__init__.py": "",
         "service/app.py": "from .. import __version__\nfrom ..audit import trail\n",
+        "service/cli.py": "from ...shimgen import paths\n",
     }.items():
         (tmp_path / file).parent.mkdir(exist_ok=True)
         (tmp_path / file).write_text(text, encoding="utf-8")
@@ -104,6 +105,7 @@ def test_a_layering_violation_is_found(tmp_path: Path) -> None:
         "core/keys.py:1: core imports service (service/app.py)",
         "audit/trail.py:2: audit imports service (service/app.py)",
         "service/app.py:1: imports __init__.py (the runtime's top)",
+        "service/cli.py:1: imports ../shimgen, outside the runtime",
     ]
 
 

@@ -77,9 +77,10 @@ def import_graph(root: Path = RUNTIME_DIR) -> list[Edge]:
 
 def _targets(node: ast.ImportFrom, package: Path, root: Path) -> list[str]:
     """The files ``from <dots><module> import <names>`` in ``package`` loads."""
-    base = package
-    for _ in range(node.level - 1):
-        base = base.parent
+    climb = node.level - 1
+    if climb > len(package.parts):  # above the runtime's top: named as it is written
+        return ["../" * (climb - len(package.parts)) + (node.module or "").replace(".", "/")]
+    base = Path(*package.parts[: len(package.parts) - climb])
     if node.module:
         base = base.joinpath(*node.module.split("."))
         module = base.with_suffix(".py")
@@ -94,12 +95,15 @@ def _targets(node: ast.ImportFrom, package: Path, root: Path) -> list[str]:
 
 
 def violations(edges: Iterable[Edge]) -> list[str]:
-    """Imports that break the layering: a part importing a later part, or the top ``__init__``."""
+    """Imports that break the layering: a part importing a later part or the top ``__init__``,
+    or a relative import that climbs out of the runtime."""
     rank = {part: i for i, part in enumerate(PARTS)}
     bad = []
     for edge in edges:
         source, target = edge.parts
-        if target == "runtime" or source == "runtime":
+        if target not in rank and target != "runtime":
+            bad.append(f"{edge.source}:{edge.line}: imports {edge.target}, outside the runtime")
+        elif target == "runtime" or source == "runtime":
             bad.append(f"{edge.source}:{edge.line}: imports {edge.target} (the runtime's top)")
         elif rank[target] > rank[source]:
             bad.append(f"{edge.source}:{edge.line}: {source} imports {target} ({edge.target})")
