@@ -15,14 +15,14 @@ relative imports, never the generator's own package.
   settings, logs, metrics, CLI); imports ``core`` and ``audit``.
 
 Core imports neither other part and audit does not import service
-(``tests/test_runtime_layout.py``); ``python -m shimgen.runtime.graph`` prints
+(``tests/test_runtime_layout.py``); ``python -m shimgen.render.runtime`` prints
 the import graph by part. Which files a generated package gets is derived from
-this directory (``shimgen.runtime.files``), never listed by hand.
+this directory (``shimgen.render.runtime``), never listed by hand.
 
 ``__version__`` is the runtime's own version, recorded in every generated
 package's ``SHIM.lock.json`` so that ``shimgen verify`` can say when a newer
-runtime is what makes a shim stale. Raise it whenever a runtime file changes
-(``tests/test_runtime_layout.py`` holds it to a digest of the files).
+runtime is what makes a shim stale. Raise it whenever a runtime file changes:
+a shim whose runtime files differ under the same version is reported as such.
 """
 
 __version__ = "0.2.0"
