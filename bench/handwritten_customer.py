@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from customer_shim.runtime import keys
-from customer_shim.runtime import transforms as t
-from customer_shim.runtime.errors import Problem, TranslationError
+from customer_shim.runtime.core import keys
+from customer_shim.runtime.core import transforms as t
+from customer_shim.runtime.core.errors import Problem, TranslationError
 
 STATUS = {"A": "active", "S": "suspended", "X": "closed"}
 # Every mapped field is a string in the internal schema; anything else is refused

@@ -115,7 +115,7 @@ def setup(work: Path, audit_url: str | None) -> dict[str, str]:
     """Keys, callers file and audit database for the shim, all in a temporary directory."""
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR)}
     keys = subprocess.run(
-        [sys.executable, "-m", "customer_shim.runtime.keys", "new", "--id", "bench1"],
+        [sys.executable, "-m", "customer_shim.runtime.core.keys", "new", "--id", "bench1"],
         capture_output=True,
         text=True,
         check=True,
@@ -190,7 +190,9 @@ def main() -> int:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "customer_shim.runtime.echo:build_echo_app",
+                "--app-dir",
+                str(Path(__file__).resolve().parent),
+                "echo:build_echo_app",
                 "--port",
                 str(echo_port),
                 *uvicorn_opts,

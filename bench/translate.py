@@ -31,10 +31,10 @@ from glom import SKIP, Coalesce, GlomError, Iter, glom
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "generated_examples" / "customer_shim"))
 
-from customer_shim.runtime import keys  # noqa: E402
-from customer_shim.runtime import support as _s  # noqa: E402
-from customer_shim.runtime import transforms as t  # noqa: E402
-from customer_shim.runtime.errors import TranslationError  # noqa: E402
+from customer_shim.runtime.core import keys  # noqa: E402
+from customer_shim.runtime.core import support as _s  # noqa: E402
+from customer_shim.runtime.core import transforms as t  # noqa: E402
+from customer_shim.runtime.core.errors import TranslationError  # noqa: E402
 from customer_shim.translate import MAP, to_external  # noqa: E402
 from handwritten_customer import to_billing  # noqa: E402
 

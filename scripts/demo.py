@@ -77,10 +77,12 @@ def setup() -> tuple[dict[str, str], dict[str, str]]:
     keys = OUT / "dev-keys.json"
     if keys.exists() and "audit" not in json.loads(keys.read_text()):
         # A keyset from before audit checkpoints: give it an audit signing key (tokens unchanged).
-        cmd = (sys.executable, "-m", "customer_shim.runtime.keys", "audit-key", str(keys))
+        cmd = (sys.executable, "-m", "customer_shim.runtime.core.keys", "audit-key", str(keys))
         keys.write_text(run(*cmd, env=env))
     if not keys.exists():
-        keys.write_text(run(sys.executable, "-m", "customer_shim.runtime.keys", "new", env=env))
+        keys.write_text(
+            run(sys.executable, "-m", "customer_shim.runtime.core.keys", "new", env=env)
+        )
     api_keys = {"support-desk": secrets.token_urlsafe(24), "billing-ops": secrets.token_urlsafe(24)}
     lines = ["# demo callers: made by `make demo`, never committed", "callers:"]
     for name, group in (("support-desk", "support"), ("billing-ops", "billing")):

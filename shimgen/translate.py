@@ -6,9 +6,11 @@ the deployed shim can never disagree. Each line goes through the service's
 steps for one record: the input is validated against the schema the service
 checks it with (the internal record outbound, the inbound payload inbound),
 translated, and outbound the result is validated against the external schema,
-all with the package's own ``runtime/schemacheck.py`` over its ``openapi.json``
-document. A line failing any step is reported on stderr (line number, JSON
-pointer, never a value) and skipped; the exit code counts the failures.
+all with the runtime's ``service/schemacheck.py`` (the file every generated
+package carries) over the ``openapi.json`` document. Only the runtime's core is
+copied into the private package: the translator needs nothing else. A line
+failing any step is reported on stderr (line number, JSON pointer, never a
+value) and skipped; the exit code counts the failures.
 Input is streamed line by line.
 """
 
@@ -28,8 +30,10 @@ import orjson
 
 from shimgen.check.plan import ShimPlan
 from shimgen.paths import RUNTIME_DIR
-from shimgen.render.generate import RUNTIME_FILES, make_meta, render_translate
+from shimgen.render.generate import make_meta, render_translate
 from shimgen.render.openapi import openapi_document
+from shimgen.render.runtime import runtime_files
+from shimgen.runtime.service import schemacheck
 
 
 class TranslateSetupError(Exception):
@@ -47,10 +51,10 @@ def loaded_translator(plan: ShimPlan, source: str | None = None) -> Iterator[Mod
     tmp = Path(tempfile.mkdtemp(prefix="shimgen-"))
     name = f"_shimgen_{meta.package}_{meta.mapping_sha256[:12]}"
     pkg = tmp / name
-    (pkg / "runtime").mkdir(parents=True)
+    (pkg / "runtime" / "core").mkdir(parents=True)
     (pkg / "__init__.py").write_text("", encoding="utf-8")
     (pkg / "translate.py").write_text(source or render_translate(plan, meta), encoding="utf-8")
-    for file in RUNTIME_FILES:
+    for file in runtime_files(["core"]):  # the translator needs the core only
         shutil.copyfile(RUNTIME_DIR / file, pkg / "runtime" / file)
     sys.path.insert(0, str(tmp))
     try:
@@ -81,14 +85,13 @@ def run(
     err = err or sys.stderr
     with loaded_translator(plan) as mod:
         package = mod.__name__.rpartition(".")[0]
-        keys: Any = importlib.import_module(package + ".runtime.keys")
+        keys: Any = importlib.import_module(package + ".runtime.core.keys")
         try:
             keys.install(keys.Keyset.ephemeral() if dev_keys else keys.load_keyset())
         except keys.KeysetError as exc:
             raise TranslateSetupError(str(exc)) from None
         fn = mod.to_internal if inbound else mod.to_external
-        errors_mod: Any = importlib.import_module(package + ".runtime.errors")
-        schemacheck: Any = importlib.import_module(package + ".runtime.schemacheck")
+        errors_mod: Any = importlib.import_module(package + ".runtime.core.errors")
         document = openapi_document(plan)
         check_in = schemacheck.SchemaValidator(
             document, "InboundPayload" if inbound else "InternalRecord"

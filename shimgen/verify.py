@@ -10,11 +10,17 @@ Two different failures, reported apart because they call for different fixes:
   now gives other files. The fix is ``shimgen generate`` again.
 
 Regeneration happens into a temporary directory, from the inputs the lock
-names, exactly as ``shimgen generate`` would write them.
+names, exactly as ``shimgen generate`` would write them. An edited file is shown
+as a unified diff against that regeneration (as ``sqlc diff`` does), cut after
+:data:`MAX_DIFF_LINES` lines. A stale shim whose inputs did not change names the
+part of the toolchain that did (the lock records shimgen's version, the runtime's
+and the formatting and model tools'; ``shimgen.render.toolchain``), e.g.
+``runtime 0.2.0 in the lock, 0.3.0 now``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tempfile
@@ -26,6 +32,7 @@ from typing import Any
 from shimgen import __version__
 from shimgen.check import check_mapping
 from shimgen.render.generate import project_root, write_package
+from shimgen.render.toolchain import changes, toolchain
 
 LOCK = "SHIM.lock.json"
 IGNORED_PARTS = frozenset(
@@ -36,6 +43,11 @@ BUILD_ARTEFACTS = frozenset({"build", "dist", ".venv", "venv", ".tox", ".nox"})
 """Top-level folders that building, installing or testing the shim creates (``pip install``
 with setuptools writes ``build/`` and ``*.egg-info/``; older shims used it). Only at the top:
 a ``build/`` inside the package would be shipped with it, so there it still counts as added."""
+MAX_DIFF_LINES = 40
+"""Lines of unified diff shown per edited file; the rest are counted, not printed."""
+VERSION_FIELDS = ("generator", "toolchain")
+"""Lock fields that say what generated the files, not what was generated: when only these
+differ and every file is the same, the shim is in sync (a new formatter that changes nothing)."""
 
 
 class VerifyError(Exception):
@@ -54,6 +66,8 @@ class Verdict:
     regenerated: list[str] = field(default_factory=list)  # stale: files regeneration changes
     check_errors: list[str] = field(default_factory=list)  # stale: inputs no longer check
     ignored: list[str] = field(default_factory=list)  # top-level build artefacts, not compared
+    toolchain: list[str] = field(default_factory=list)  # "ruff 0.9 in the lock, 0.10 now"
+    diffs: dict[str, list[str]] = field(default_factory=dict)  # edited file -> its unified diff
 
     @property
     def tampered(self) -> bool:
@@ -74,11 +88,14 @@ class Verdict:
             yield f"{where}: ok, in sync with {self.mapping} ({self.generator})"
             if self.ignored:
                 yield f"  ignored build artefacts (not generated): {', '.join(self.ignored)}"
+            yield from (f"  same files, other toolchain: {line}" for line in self.toolchain)
             return
         if self.tampered:
             n = len(self.edited) + len(self.missing) + len(self.added)
             yield f"{where}: tampered: {n} generated file(s) changed by hand since generation"
-            yield from (f"  edited   {name}" for name in self.edited)
+            for name in self.edited:
+                yield f"  edited   {name}"
+                yield from (f"    {line}" for line in self.diffs.get(name, []))
             yield from (f"  deleted  {name}" for name in self.missing)
             yield from (f"  added    {name}" for name in self.added)
             yield (
@@ -89,10 +106,15 @@ class Verdict:
             yield f"{where}: stale: regenerating from {self.mapping} gives other files"
             yield from (f"  input changed  {name}" for name in self.changed_inputs)
             yield from (f"  input error    {line}" for line in self.check_errors)
-            if not self.changed_inputs and not self.check_errors:
+            yield from (f"  toolchain      {line}" for line in self.toolchain)
+            if any("/runtime/" in name for name in self.regenerated) and not any(
+                line.startswith("runtime ") for line in self.toolchain
+            ):
+                yield "  runtime files differ under the same runtime version (it was not raised)"
+            elif not (self.changed_inputs or self.check_errors or self.toolchain):
                 yield (
-                    f"  inputs unchanged: the generator differs "
-                    f"({self.generator} in the lock, shimgen {__version__} now)"
+                    f"  inputs and toolchain unchanged: shimgen {__version__} itself "
+                    "writes other files (its templates changed)"
                 )
             yield from (f"  would change   {name}" for name in self.regenerated)
             yield f"  fix: shimgen generate {self.mapping} -o {where}"
@@ -131,6 +153,7 @@ def verify(directory: Path, root: Path | None = None) -> Verdict:
     root = root or find_root(directory, lock)
     mapping = str(lock["mapping"]["path"])
     verdict = Verdict(directory, mapping, str(lock.get("generator", "shimgen ?")))
+    verdict.toolchain = changes(_versions(lock), {"shimgen": __version__, **toolchain()})
     recorded: dict[str, str] = lock["files"]
 
     verdict.ignored = sorted(
@@ -160,14 +183,50 @@ def verify(directory: Path, root: Path | None = None) -> Verdict:
         fresh_dir = Path(tmp) / directory.name
         write_package(result.plan, fresh_dir)
         fresh = dict(_hashes(fresh_dir))
+        verdict.diffs = {name: _diff(name, fresh_dir, directory) for name in verdict.edited}
+        fresh_lock = json.loads((fresh_dir / LOCK).read_text(encoding="utf-8"))
     fresh_files = {n: h for n, h in fresh.items() if n != LOCK}
     verdict.regenerated = sorted(
         set(fresh_files) ^ set(recorded)
         | {n for n in fresh_files if n in recorded and fresh_files[n] != recorded[n]}
     )
-    if not verdict.stale and fresh.get(LOCK) != on_disk.get(LOCK):
+    if not verdict.stale and _without_versions(fresh_lock) != _without_versions(lock):
         verdict.edited.append(LOCK)  # same inputs and files, yet another lock: edited by hand
     return verdict
+
+
+def _versions(lock: dict[str, Any]) -> dict[str, str]:
+    """What the lock says generated the files; a lock older than the toolchain field has none."""
+    generator = str(lock.get("generator", "shimgen ?")).removeprefix("shimgen ")
+    recorded = lock.get("toolchain")
+    return {"shimgen": generator, **(recorded if isinstance(recorded, dict) else {})}
+
+
+def _without_versions(lock: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in lock.items() if key not in VERSION_FIELDS}
+
+
+def _diff(name: str, fresh_dir: Path, directory: Path) -> list[str]:
+    """The edit as a unified diff from the regenerated file to the one on disk, cut to length."""
+    generated = _text_lines(fresh_dir / name)
+    lines = [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(
+            generated, _text_lines(directory / name), f"{name} (generated)", f"{name} (on disk)"
+        )
+    ]
+    if len(lines) > MAX_DIFF_LINES:
+        rest = len(lines) - MAX_DIFF_LINES
+        lines = [*lines[:MAX_DIFF_LINES], f"... {rest} more diff line(s) not shown"]
+    return lines
+
+
+def _text_lines(path: Path) -> list[str]:
+    """A file's lines for a diff; a file regeneration no longer writes reads as empty."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace").splitlines(keepends=True)
+    except FileNotFoundError:
+        return []
 
 
 def _read_lock(directory: Path) -> dict[str, Any]:

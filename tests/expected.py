@@ -35,7 +35,7 @@ def plan_of(name: str) -> ShimPlan:
 @contextmanager
 def translator(plan: ShimPlan) -> Iterator[ModuleType]:
     with loaded_translator(plan) as mod:
-        keys: Any = importlib.import_module(mod.__package__ + ".runtime.keys")
+        keys: Any = importlib.import_module(mod.__package__ + ".runtime.core.keys")
         keys.install(keys.Keyset.from_json(KEYS.read_text()))
         try:
             yield mod
@@ -55,7 +55,7 @@ def fill_tokens(
         return doc
     rule = next(r for r in plan.rules if r.external == path)
     value: str | int = line if rule.in_node.kind is Kind.INTEGER else f"{plan.name}-sample-{line}"
-    keys: Any = importlib.import_module(mod.__package__ + ".runtime.keys")
+    keys: Any = importlib.import_module(mod.__package__ + ".runtime.core.keys")
     return keys.current().tokenize(value, plan.context(rule))
 
 

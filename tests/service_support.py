@@ -28,11 +28,11 @@ if str(GOLDEN) not in sys.path:
     sys.path.insert(0, str(GOLDEN))
 
 from customer_shim import translate as golden  # noqa: E402
-from customer_shim.runtime import errors as golden_errors  # noqa: E402
-from customer_shim.runtime import keys as golden_keys  # noqa: E402
+from customer_shim.runtime.core import errors as golden_errors  # noqa: E402
+from customer_shim.runtime.core import keys as golden_keys  # noqa: E402
 
-from shimgen.runtime.errors import Problem, TranslationError  # noqa: E402
-from shimgen.runtime.service import RouteSpec, ShimSpec  # noqa: E402
+from shimgen.runtime.core.errors import Problem, TranslationError  # noqa: E402
+from shimgen.runtime.service.app import RouteSpec, ShimSpec  # noqa: E402
 
 KEY_PARTNER = "partner-" + "p" * 40
 KEY_HELPDESK = "helpdesk-" + "h" * 40
@@ -53,7 +53,7 @@ RECORD: dict[str, Any] = {
 
 
 def install_golden_keys() -> None:
-    """The golden translator uses its own copy of runtime.keys; give it the test keyset."""
+    """The golden translator uses its own copy of runtime.core.keys; give it the test keyset."""
     golden_keys.install(golden_keys.Keyset.from_json(KEYS_FILE.read_text(encoding="utf-8")))
 
 

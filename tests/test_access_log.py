@@ -1,9 +1,9 @@
-"""The access log (runtime/access_log.py): one JSON line per request, route template, never values.
+"""The access log (runtime/service/access_log.py): one JSON line per request, route template, never values.
 
 The app is the real service built around the golden customer translator
 (tests/service_support.py), run with its lifespan by Starlette's TestClient;
 the ``shim`` logger's records are collected through the service's own
-:class:`~shimgen.runtime.logs.JsonFormatter`, so what is asserted is the line
+:class:`~shimgen.runtime.service.logs.JsonFormatter`, so what is asserted is the line
 an operator's collector receives. The attack version (canaries in every part
 of a request, the real ``serve``) is tests/security/test_log_leaks.py.
 """
@@ -23,10 +23,10 @@ import pytest
 import uvicorn.config
 from starlette.testclient import TestClient
 
-from shimgen.runtime import logs
-from shimgen.runtime.access_log import UNMATCHED, level_for
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.service import logs
+from shimgen.runtime.service.access_log import UNMATCHED, level_for
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import Settings
 from tests.service_support import (
     KEY_PARTNER,
     KEY_PORTAL,

@@ -140,7 +140,8 @@ def test_generated_package_installs_with_pip(name: str, tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['shimgen'] = None\n"
         f"import {package}, {package}.internal_models, {package}.external_models\n"
-        f"from {package}.runtime import keys\n"
+        f"from {package}.runtime.core import keys\n"
+        f"import {package}.runtime.audit.trail, {package}.runtime.service.app\n"  # every part installed
         "keys.install(keys.Keyset.generate())\n"
         f"print({package}.to_external({{}}, None))\n"
     )

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shimgen.check  # noqa: F401  (shimgen.treatments is imported through the checker)
-from shimgen.runtime import transforms
+from shimgen.runtime.core import transforms
 from shimgen.treatments import parse_treatment
 from shimgen.treatments.base import TreatmentError
 from shimgen.treatments.partial import fixed_length_mask

@@ -40,7 +40,7 @@ def doc_of(name: str) -> dict[str, Any]:
 
 
 def validator(doc: dict[str, Any], name: str) -> Any:
-    """Compiled the way runtime/validate.py compiles it."""
+    """Compiled the way runtime/service/validate.py compiles it."""
     return jsonschema_rs.validator_for(
         {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
     )

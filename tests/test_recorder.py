@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shimgen.runtime import recorder as recorder_module
-from shimgen.runtime.recorder import Recorder
+from shimgen.runtime.audit import recorder as recorder_module
+from shimgen.runtime.audit.recorder import Recorder
 
 
 class FakeSink:

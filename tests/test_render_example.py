@@ -56,7 +56,7 @@ def test_each_example_shows_the_translation_under_any_keyset() -> None:
         plan = plan_of(name)
         assert example.group == next(iter(plan.groups))
         with translator(plan) as mod:
-            keys: Any = importlib.import_module(mod.__package__ + ".runtime.keys")
+            keys: Any = importlib.import_module(mod.__package__ + ".runtime.core.keys")
             keys.install(keys.Keyset.generate())
             out = mod.to_external(record, example.group)
             payload = {k: out[k] for k in example.inbound_fields if k in out}

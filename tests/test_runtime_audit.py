@@ -31,8 +31,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from shimgen.runtime import audit
-from shimgen.runtime.audit import AuditError, Verdict, open_sink, read_records, verify
+from shimgen.runtime.audit import trail as audit
+from shimgen.runtime.audit.trail import AuditError, Verdict, open_sink, read_records, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 GENESIS = "0" * 64
@@ -323,7 +323,7 @@ def test_subclassed_values_take_the_full_check(sqlite_sink: audit.AuditSink) -> 
 
 
 def test_chained_line_is_the_canonical_record() -> None:
-    from shimgen.runtime.audit_chain import chained
+    from shimgen.runtime.audit.chain import chained
 
     tricky = ',"latency_ms":\\"hash":"x"}\u2028'
     for ev in (event(), event(7, request_id=tricky, caller=None, group=tricky, fields=[tricky])):
@@ -781,7 +781,7 @@ def test_verify_while_another_writer_appends(file_store: Store) -> None:
 
 _WORKER = """
 import json, sys, time
-from shimgen.runtime.audit import open_sink
+from shimgen.runtime.audit.trail import open_sink
 url, name, n, start, template = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5])
 sink = open_sink(url, name)
 while time.time() < start:
@@ -971,7 +971,7 @@ def test_cli_as_module(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     fill(url, 2)
     result = subprocess.run(
-        [sys.executable, "-m", "shimgen.runtime.audit", "verify", url],
+        [sys.executable, "-m", "shimgen.runtime.audit.trail", "verify", url],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -993,7 +993,7 @@ def test_sqlite_append_is_cheap(sqlite_sink: audit.AuditSink) -> None:
 
 def test_fork_while_the_checkpoint_thread_is_inside_sqlite(tmp_path: Path) -> None:
     """A child forked at any moment of a checkpoint can still use SQLite (it once hung in CI)."""
-    from shimgen.runtime.sqlite_checkpoint import Checkpointer
+    from shimgen.runtime.audit.sqlite_checkpoint import Checkpointer
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     sink = open_sink(url, "t")

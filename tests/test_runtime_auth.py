@@ -1,4 +1,4 @@
-"""Tests for ``shimgen.runtime.auth``: callers file, API keys, JWTs, groups, rate limits, CLI."""
+"""Tests for ``shimgen.runtime.service.auth``: callers file, API keys, JWTs, groups, rate limits, CLI."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from shimgen.runtime.auth import (
+from shimgen.runtime.service.auth import (
     Authenticator,
     AuthError,
     Caller,
@@ -38,7 +38,7 @@ from shimgen.runtime.auth import (
     new_api_key,
     select_group,
 )
-from shimgen.runtime.settings import ConfigError
+from shimgen.runtime.service.settings import ConfigError
 
 GROUPS = frozenset({"support", "billing", "fraud-review"})
 KEY_A, HASH_A = new_api_key()
@@ -774,7 +774,7 @@ def test_main_hash_reads_stdin(
 
 def test_module_runs_as_script() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "shimgen.runtime.auth", "new-key"],
+        [sys.executable, "-m", "shimgen.runtime.service.auth", "new-key"],
         capture_output=True,
         text=True,
         check=True,

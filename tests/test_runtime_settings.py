@@ -1,4 +1,4 @@
-"""Tests for ``shimgen.runtime.settings``: environment parsing, validation, redaction."""
+"""Tests for ``shimgen.runtime.service.settings``: environment parsing, validation, redaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shimgen.runtime.settings import ConfigError, Settings, redact_url
+from shimgen.runtime.service.settings import ConfigError, Settings, redact_url
 
 SECRET = "s3cr3t-Value-42"
 

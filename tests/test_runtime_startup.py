@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shimgen.runtime.startup import StartupError, check, scrub
+from shimgen.runtime.service.startup import StartupError, check, scrub
 from tests.service_support import KEYS_FILE, write_callers
 
 GROUPS = ("support", "billing")

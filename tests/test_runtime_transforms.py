@@ -1,4 +1,4 @@
-"""Property tests for the value treatments in ``shimgen.runtime.transforms``.
+"""Property tests for the value treatments in ``shimgen.runtime.core.transforms``.
 
 These functions decide what leaves the internal domain, so the tests pin the
 safety properties (how much a mask reveals, what survives ``mask_email``)
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from shimgen.runtime.transforms import (
+from shimgen.runtime.core.transforms import (
     bucket,
     bucket_labels,
     last4,

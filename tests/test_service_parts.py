@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 import pytest
 
-from shimgen.runtime import cli, logs
-from shimgen.runtime.errors import Problem
-from shimgen.runtime.metrics import Metrics
-from shimgen.runtime.problems import HTTPProblem, problem_body
-from shimgen.runtime.validate import MAX_ERRORS, SchemaValidator, check_depth, too_deep
+from shimgen.runtime.core.errors import Problem
+from shimgen.runtime.service import cli, logs
+from shimgen.runtime.service.metrics import Metrics
+from shimgen.runtime.service.problems import HTTPProblem, problem_body
+from shimgen.runtime.service.validate import MAX_ERRORS, SchemaValidator, check_depth, too_deep
 from tests.service_support import KEYS_FILE, OPENAPI, RECORD
 
 # -- validate ----------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_metrics_registry_per_app() -> None:
 def test_metrics_multiprocess_mode(tmp_path: Path) -> None:
     """Two processes write to PROMETHEUS_MULTIPROC_DIR; either one's exposition sums both."""
     code = (
-        "import sys; from shimgen.runtime.metrics import Metrics; m = Metrics(); "
+        "import sys; from shimgen.runtime.service.metrics import Metrics; m = Metrics(); "
         "m.request('POST /v1/outbound', 'billing', 200, 0.01); "
         "m.records('outbound', 'billing', 2); "
         "sys.stdout.write(m.exposition().decode()) if sys.argv[1] == 'show' else None"
@@ -190,7 +190,7 @@ def test_metrics_batched_counts_equal_prometheus_client_observe() -> None:
     """Bucket edges (``le`` inclusive), +Inf, sum and count as Histogram.observe has them."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-    from shimgen.runtime.metrics import _BUCKETS
+    from shimgen.runtime.service.metrics import _BUCKETS
 
     reference = CollectorRegistry()
     requests = Counter("shim_requests", "", ["route", "group", "status"], registry=reference)
@@ -246,7 +246,7 @@ def test_metrics_multiprocess_periodic_flush(tmp_path: Path) -> None:
     """A running worker's counts reach the shared directory without an exposition of its own."""
     code = (
         "import asyncio, sys\n"
-        "from shimgen.runtime.metrics import Metrics\n"
+        "from shimgen.runtime.service.metrics import Metrics\n"
         "async def main():\n"
         "    m = Metrics(); m.start_flushing(0.01)\n"
         "    m.request('POST /v1/outbound', 'billing', 200, 0.01)\n"
@@ -264,7 +264,7 @@ def test_metrics_multiprocess_periodic_flush(tmp_path: Path) -> None:
     try:
         assert worker.stdout is not None and worker.stdout.readline() == "flushed\n"
         show = (
-            "import sys; from shimgen.runtime.metrics import Metrics; "
+            "import sys; from shimgen.runtime.service.metrics import Metrics; "
             "sys.stdout.write(Metrics().exposition().decode())"
         )
         out = subprocess.run(
@@ -307,7 +307,7 @@ def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert cli.main("customer_shim", ["serve", "--port", "9999", "--workers", "3"]) == 0
     [(app, kw)] = calls
     # The package's create_app, guarded at start-up (cli.worker_app).
-    assert app == "customer_shim.runtime.cli:worker_app"
+    assert app == "customer_shim.runtime.service.cli:worker_app"
     assert kw["factory"] is True and kw["workers"] == 3 and kw["port"] == 9999
     assert kw["host"] == "127.0.0.1" and kw["access_log"] is False
     # scope["client"] stays the TCP peer: the recorder batches audit writes by connection.

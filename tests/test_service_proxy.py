@@ -1,4 +1,4 @@
-"""Proxy routes (shimgen/runtime/proxy.py) against a fake internal API.
+"""Proxy routes (shimgen/runtime/service/proxy.py) against a fake internal API.
 
 The fake upstream is a Starlette app reached through httpx.ASGITransport, so
 the tests see exactly what the shim forwards (path, query, headers, body) and
@@ -23,10 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from shimgen.runtime import proxy, service
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import Settings
-from shimgen.runtime.validate import InternalFit
+from shimgen.runtime.service import app as service
+from shimgen.runtime.service import proxy
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import Settings
+from shimgen.runtime.service.validate import InternalFit
 from tests.service_support import (
     KEY_HELPDESK,
     KEYS_FILE,

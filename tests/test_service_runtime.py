@@ -1,4 +1,4 @@
-"""The service runtime (shimgen/runtime/service.py and friends) end to end through Starlette.
+"""The service runtime (shimgen/runtime/service/app.py and friends) end to end through Starlette.
 
 The app is built from a hand-made ShimSpec around the golden customer translator
 (see tests/service_support.py) and exercised with Starlette's TestClient, which
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from shimgen.runtime import logs
-from shimgen.runtime.audit import AuditError
-from shimgen.runtime.echo import build_echo_app
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import Settings
+from bench.echo import build_echo_app
+from shimgen.runtime.audit.trail import AuditError
+from shimgen.runtime.service import logs
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import Settings
 from tests.service_support import (
     KEY_HELPDESK,
     KEY_PARTNER,

@@ -14,7 +14,7 @@ from shimgen.check import check_mapping
 from shimgen.cli import app
 from shimgen.mapping.model import mapping_json_schema
 from shimgen.render.openapi import openapi_document
-from shimgen.runtime.schemacheck import SchemaValidator
+from shimgen.runtime.service.schemacheck import SchemaValidator
 from shimgen.translate import run
 from tests.expected import KEYS, ROOT
 

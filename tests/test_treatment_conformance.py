@@ -28,7 +28,7 @@ from shimgen.mapping.model import mapping_json_schema
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.review.model import build_report
 from shimgen.review.render import render_report
-from shimgen.runtime import transforms
+from shimgen.runtime.core import transforms
 from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments import DROP, PASS, REGISTRY, parse_treatment
 from shimgen.treatments.base import (

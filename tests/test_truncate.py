@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shimgen.runtime.transforms import mask_email, month, truncate, year
+from shimgen.runtime.core.transforms import mask_email, month, truncate, year
 
 UNITS = ["year", "month", "day", "hour", "minute"]
 FORMATS = jsonschema.FormatChecker()  # checks `date`; `date-time` needs an extra package

@@ -1,4 +1,4 @@
-"""Strict request input (runtime/validate.py): duplicate member names, and the internal
+"""Strict request input (runtime/service/validate.py): duplicate member names, and the internal
 schema that inbound values are held to. The attacks themselves: tests/security/."""
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shimgen.runtime.problems import HTTPProblem
-from shimgen.runtime.validate import InternalFit, has_duplicate_keys, parse_json, partial_schema
+from shimgen.runtime.service.problems import HTTPProblem
+from shimgen.runtime.service.validate import (
+    InternalFit,
+    has_duplicate_keys,
+    parse_json,
+    partial_schema,
+)
 from tests.service_support import OPENAPI
 
 names = st.text(alphabet=st.sampled_from('ab:"\\ {}[],é'), max_size=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 from shimgen.check import check_mapping
 from shimgen.cli import app
 from shimgen.render.generate import write_package
-from shimgen.verify import LOCK, verify
+from shimgen.render.toolchain import toolchain
+from shimgen.runtime import __version__ as runtime_version
+from shimgen.verify import LOCK, MAX_DIFF_LINES, verify
 from tests.expected import ROOT
 
 
@@ -232,3 +235,102 @@ def test_help_states_the_default_root() -> None:
     result = CliRunner().invoke(app, ["verify", "--help"])
     text = " ".join(result.stdout.split())  # help is wrapped to the terminal's width
     assert "Default: the first of the project holding the shim" in text
+
+
+# -- what changed: the edit as a diff, the toolchain by name -------------------
+
+
+def _rewrite_lock(shim: Path, change: dict[str, object]) -> dict[str, object]:
+    lock: dict[str, object] = json.loads((shim / LOCK).read_text())
+    lock.update(change)
+    (shim / LOCK).write_text(json.dumps(lock, indent=2) + "\n")
+    return lock
+
+
+def test_an_edited_file_is_shown_as_a_unified_diff(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    target = shim / "hr_shim" / "translate.py"
+    lines = target.read_text().splitlines(keepends=True)
+    lines[3] = "# hand edit\n"
+    target.write_text("".join(lines))
+    verdict = verify(shim)
+    diff = verdict.diffs["hr_shim/translate.py"]
+    assert diff[:2] == [
+        "--- hr_shim/translate.py (generated)",
+        "+++ hr_shim/translate.py (on disk)",
+    ]
+    assert "+# hand edit" in diff and any(line.startswith("-") for line in diff[2:])
+    code, out = _cli(str(shim))
+    assert code == 1 and "    +# hand edit" in out
+
+
+def test_a_long_diff_is_cut(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    target = shim / "README.md"
+    target.write_text("".join(f"line {i}\n" for i in range(500)))
+    diff = verify(shim).diffs["README.md"]
+    assert len(diff) == MAX_DIFF_LINES + 1
+    assert diff[-1].startswith("... ") and diff[-1].endswith(" more diff line(s) not shown")
+
+
+def test_a_new_runtime_version_is_named_as_the_cause(project: Path) -> None:
+    """The runtime changed since generation: the copy on disk matches the lock, not today's."""
+    shim = project / "out" / "hr_shim"
+    target = shim / "hr_shim" / "runtime" / "core" / "errors.py"
+    target.write_text(target.read_text() + "# the older runtime\n")
+    lock = json.loads((shim / LOCK).read_text())
+    lock["files"]["hr_shim/runtime/core/errors.py"] = _sha(target)
+    lock["toolchain"]["runtime"] = "0.0.9"
+    _rewrite_lock(shim, lock)
+    verdict = verify(shim)
+    assert (verdict.stale, verdict.tampered) == (True, False)
+    assert verdict.regenerated == ["hr_shim/runtime/core/errors.py"]
+    text = "\n".join(verdict.lines())
+    assert f"toolchain      runtime 0.0.9 in the lock, {runtime_version} now" in text
+    assert "input changed" not in text
+
+
+def test_runtime_files_changed_without_a_new_version_say_so(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    target = shim / "hr_shim" / "runtime" / "core" / "errors.py"
+    target.write_text(target.read_text() + "# the older runtime\n")
+    lock = json.loads((shim / LOCK).read_text())
+    lock["files"]["hr_shim/runtime/core/errors.py"] = _sha(target)
+    _rewrite_lock(shim, lock)
+    text = "\n".join(verify(shim).lines())
+    assert "runtime files differ under the same runtime version (it was not raised)" in text
+
+
+def test_another_formatter_version_with_the_same_files_is_in_sync(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    lock = json.loads((shim / LOCK).read_text())
+    lock["toolchain"]["ruff"] = "0.0.1"
+    _rewrite_lock(shim, lock)
+    verdict = verify(shim)
+    assert verdict.ok, list(verdict.lines())
+    assert f"same files, other toolchain: ruff 0.0.1 in the lock, {toolchain()['ruff']} now" in (
+        "\n".join(verdict.lines())
+    )
+
+
+def test_a_lock_from_before_the_toolchain_field_still_verifies(project: Path) -> None:
+    shim = project / "out" / "hr_shim"
+    lock = json.loads((shim / LOCK).read_text())
+    del lock["toolchain"]
+    (shim / LOCK).write_text(json.dumps(lock, indent=2) + "\n")
+    verdict = verify(shim)
+    assert verdict.ok, list(verdict.lines())
+    assert any(
+        f"runtime unrecorded in the lock, {runtime_version} now" in x for x in verdict.lines()
+    )
+
+
+def test_the_lock_records_the_toolchain(project: Path) -> None:
+    lock = json.loads((project / "out" / "hr_shim" / LOCK).read_text())
+    assert lock["toolchain"] == toolchain()
+    assert list(lock["toolchain"]) == ["runtime", "ruff", "datamodel-code-generator"]
+    assert lock["toolchain"]["runtime"] == runtime_version
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

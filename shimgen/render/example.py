@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from shimgen.check.plan import ShimPlan, View
+from shimgen.runtime.service import schemacheck
 from shimgen.schema.model import Path_
 
 _VARIES = "\ue000varies\ue000"  # a private-use character: JSON writes it as it is
@@ -140,9 +141,8 @@ def _round_trips(
 
     with loaded_translator(plan, source) as mod:
         package = mod.__name__.rpartition(".")[0]
-        keys: Any = importlib.import_module(package + ".runtime.keys")
-        errors: Any = importlib.import_module(package + ".runtime.errors")
-        schemacheck: Any = importlib.import_module(package + ".runtime.schemacheck")
+        keys: Any = importlib.import_module(package + ".runtime.core.keys")
+        errors: Any = importlib.import_module(package + ".runtime.core.errors")
         internal = schemacheck.SchemaValidator(document, "InternalRecord")
         external = schemacheck.SchemaValidator(document, "ExternalRecord")
         payloads = schemacheck.SchemaValidator(document, "InboundPayload")

@@ -5,8 +5,9 @@ style; see ``formatting``) -> write. The generated tests' fixtures (canary recor
 what each view must not show, inbound pairs) are JSON data files beside the tests,
 written with ``json.dumps`` and never formatted: on a large schema they are the
 biggest thing generated, and as Python literals they made formatting the slowest step.
-Everything written is a pure function of the mapping, the two schemas and
-the shimgen version, so regenerating gives byte-identical files.
+Everything written is a pure function of the mapping, the two schemas, the
+shimgen version and the toolchain the lock records (runtime version, ruff,
+datamodel-code-generator), so regenerating gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -32,42 +33,10 @@ from shimgen.render.formatting import fmt
 from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
 from shimgen.render.openapi import endpoints, openapi_document
+from shimgen.render.runtime import runtime_files
 from shimgen.render.servicespec import ENV_VARS, route_views, sends, service_context
+from shimgen.render.toolchain import toolchain
 from shimgen.schema.model import format_path
-
-RUNTIME_FILES = (
-    "__init__.py",
-    "errors.py",
-    "keys.py",
-    "audit_key.py",
-    "support.py",
-    "transforms.py",
-    "settings.py",
-    "auth.py",
-    "callers.py",
-    "audit.py",
-    "audit_chain.py",
-    "audit_sinks.py",
-    "audit_pg.py",
-    "audit_jsonl.py",
-    "audit_checkpoint.py",
-    "audit_anchor.py",
-    "sqlite_checkpoint.py",
-    "problems.py",
-    "schemacheck.py",
-    "validate.py",
-    "metrics.py",
-    "logs.py",
-    "access_log.py",
-    "proxy.py",
-    "upstream.py",
-    "pipeline.py",
-    "recorder.py",
-    "service.py",
-    "cli.py",
-    "startup.py",
-    "echo.py",
-)
 
 
 def package_name(plan: ShimPlan) -> str:
@@ -159,7 +128,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
             plan.external.path, plan.external.model, _schema_label(plan, "external")
         )
     )
-    for name in RUNTIME_FILES:
+    for name in runtime_files():  # all three parts: the service needs them all
         files[f"{pkg}/runtime/{name}"] = (RUNTIME_DIR / name).read_text(encoding="utf-8")
     doc = openapi_document(plan)
     files[f"{pkg}/openapi.json"] = json.dumps(doc, indent=2, sort_keys=True) + "\n"
@@ -223,6 +192,9 @@ def lock(plan: ShimPlan, meta: Meta, files: dict[str, str]) -> str:
     root = project_root(plan.mapping_path)
     data: dict[str, Any] = {
         "generator": f"shimgen {__version__}",
+        # What else decides the files: the copied runtime and the tools that write and
+        # format them, so that `shimgen verify` can name the one that changed.
+        "toolchain": toolchain(),
         "shim": plan.name,
         "mapping": {
             "path": meta.mapping_file,

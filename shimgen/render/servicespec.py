@@ -169,8 +169,8 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
         "`on` or `off`: one JSON log line per request (see [Logs](#logs)).",
     ),
 )
-"""The service's environment variables, for the generated README (``runtime/settings.py``
-and ``runtime/keys.py`` read them; a test holds this list to those modules)."""
+"""The service's environment variables, for the generated README (``runtime/service/settings.py``
+and ``runtime/core/keys.py`` read them; a test holds this list to those modules)."""
 
 
 def service_context(plan: ShimPlan) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Importing this package registers every treatment module below (in this
 order, which is the order of docs, glossaries and ``shimgen schema``). A new
 treatment is one class in one of these modules (or a new module added to
 the import list) plus, if it needs one, a run-time function in
-``shimgen/runtime/transforms.py``; see :mod:`shimgen.treatments.base` for
+``shimgen/runtime/core/transforms.py``; see :mod:`shimgen.treatments.base` for
 what it declares.
 """
 

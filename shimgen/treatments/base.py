@@ -11,7 +11,7 @@ checker, the code generator, review, diff, lint, the generated leak test and
 treatment cannot be half added: a missing piece is an abstract method (the
 class cannot be instantiated) or an error at registration.
 
-The run-time functions stay in ``shimgen/runtime/transforms.py`` (generated
+The run-time functions stay in ``shimgen/runtime/core/transforms.py`` (generated
 code never imports shimgen); a treatment names the one it emits in
 :attr:`TreatmentDef.runtime`.
 """
@@ -193,7 +193,7 @@ class TreatmentDef(abc.ABC):
     summary: ClassVar[str]  # review glossary: what the output is
     example: ClassVar[str]  # a spec as written in YAML, for hints and docs
     samples: ClassVar[tuple[Sample, ...]]
-    runtime: ClassVar[str | None] = None  # the function in runtime/transforms.py it calls
+    runtime: ClassVar[str | None] = None  # the function in runtime/core/transforms.py it calls
     options: ClassVar[Mapping[str, Any]] = {}  # named option -> default
     accepts: ClassVar[frozenset[Kind] | None] = None  # internal kinds; None: any
     output_kind: ClassVar[Kind | None] = None  # None: the input's kind

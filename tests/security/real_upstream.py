@@ -29,8 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import Settings
 from tests.service_support import KEYS_FILE, RECORD, make_spec, write_callers
 
 # Internal ids (uuids, as the internal schema wants) that pick the upstream's answer.

@@ -20,8 +20,8 @@ import orjson
 import uvicorn
 from starlette.testclient import TestClient
 
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import Settings
 from tests.service_support import make_spec
 from tests.test_service_proxy import FakeUpstream
 

@@ -30,8 +30,8 @@ from starlette.testclient import TestClient
 
 from shimgen.check import check_mapping
 from shimgen.render.generate import render_package
-from shimgen.runtime import transforms
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.core import transforms
+from shimgen.runtime.service.settings import Settings
 from tests.security import real_upstream
 from tests.security.real_upstream import (
     BROKEN,

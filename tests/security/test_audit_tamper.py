@@ -30,14 +30,16 @@ import pytest
 from psycopg import sql
 from starlette.testclient import TestClient
 
-from shimgen.runtime import audit, keys, logs
-from shimgen.runtime.audit_anchor import read_checkpoints
-from shimgen.runtime.audit_chain import AuditError, chained
-from shimgen.runtime.audit_checkpoint import CheckpointPublisher, make_checkpoint
-from shimgen.runtime.errors import KeysetError
-from shimgen.runtime.keys import AuditKey, Keyset
-from shimgen.runtime.service import build_app
-from shimgen.runtime.settings import ConfigError, Settings
+from shimgen.runtime.audit import trail as audit
+from shimgen.runtime.audit.anchor import read_checkpoints
+from shimgen.runtime.audit.chain import AuditError, chained
+from shimgen.runtime.audit.checkpoint import CheckpointPublisher, make_checkpoint
+from shimgen.runtime.core import keys
+from shimgen.runtime.core.errors import KeysetError
+from shimgen.runtime.core.keys import AuditKey, Keyset
+from shimgen.runtime.service import logs
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.settings import ConfigError, Settings
 from tests.service_support import KEYS_FILE, RECORD, headers, make_spec, write_callers
 
 KINDS = ["sqlite", "jsonl", "postgresql"]

@@ -19,8 +19,8 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from shimgen.runtime.callers import Callers
-from shimgen.runtime.settings import ConfigError, Settings
+from shimgen.runtime.service.callers import Callers
+from shimgen.runtime.service.settings import ConfigError, Settings
 from tests.security.sides_support import audit_events, live_upstream, settings_for, shim_client
 from tests.service_support import (
     KEY_PORTAL,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from shimgen.runtime.settings import Settings
+from shimgen.runtime.service.settings import Settings
 from tests.security import real_upstream
 from tests.security.real_upstream import (
     BOMB,

@@ -3,7 +3,7 @@
 The attack (or the accident) is a configuration that makes every worker fail:
 uvicorn used to start each worker, print a 40-line traceback and restart it
 forever, or stop with exit code 0 so that an orchestrator saw a clean exit.
-The control is the start-up check (``runtime/startup.py``), run by ``serve``
+The control is the start-up check (``runtime/service/startup.py``), run by ``serve``
 in the parent before any worker starts, and a guard in each worker that stops
 the whole service (exit code 3) instead of a restart loop.
 

@@ -36,8 +36,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from customer_shim.app import SPEC, create_app
-from customer_shim.runtime import keys
-from customer_shim.runtime.settings import Settings
+from customer_shim.runtime.core import keys
+from customer_shim.runtime.service.settings import Settings
 
 
 def in_ci() -> bool:

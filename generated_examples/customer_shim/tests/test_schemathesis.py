@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from customer_shim.app import SPEC, create_app
-from customer_shim.runtime import keys
-from customer_shim.runtime.settings import Settings
+from customer_shim.runtime.core import keys
+from customer_shim.runtime.service.settings import Settings
 
 from .conftest import Upstream, api_key, callers_yaml
 

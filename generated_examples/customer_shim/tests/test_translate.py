@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from customer_shim import GROUPS, to_external, to_internal
-from customer_shim.runtime import keys
-from customer_shim.runtime.errors import TokenError, TranslationError
+from customer_shim.runtime.core import keys
+from customer_shim.runtime.core.errors import TokenError, TranslationError
 
 from .conftest import emitted, load_fixture, pick, place
 

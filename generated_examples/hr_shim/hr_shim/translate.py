@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .runtime import keys as _keys
-from .runtime import support as _s
-from .runtime import transforms as _t
-from .runtime.errors import Problem, TranslationError
-from .runtime.support import UnknownGroup
+from .runtime.core import keys as _keys
+from .runtime.core import support as _s
+from .runtime.core import transforms as _t
+from .runtime.core.errors import Problem, TranslationError
+from .runtime.core.support import UnknownGroup
 
 SHIM = "hr"
 MAPPING_VERSION = 2

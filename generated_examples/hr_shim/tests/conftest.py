@@ -36,8 +36,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hr_shim.app import SPEC, create_app
-from hr_shim.runtime import keys
-from hr_shim.runtime.settings import Settings
+from hr_shim.runtime.core import keys
+from hr_shim.runtime.service.settings import Settings
 
 
 def in_ci() -> bool:

@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hr_shim.app import SPEC, create_app
-from hr_shim.runtime import keys
-from hr_shim.runtime.settings import Settings
+from hr_shim.runtime.core import keys
+from hr_shim.runtime.service.settings import Settings
 
 from .conftest import Upstream, api_key, callers_yaml
 

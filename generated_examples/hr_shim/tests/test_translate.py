@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from hr_shim import GROUPS, to_external, to_internal
-from hr_shim.runtime import keys
-from hr_shim.runtime.errors import TokenError, TranslationError
+from hr_shim.runtime.core import keys
+from hr_shim.runtime.core.errors import TokenError, TranslationError
 
 from .conftest import emitted, load_fixture, pick, place
 

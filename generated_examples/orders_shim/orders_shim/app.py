@@ -15,8 +15,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from .runtime.service import RouteSpec, ShimSpec, build_app
-from .runtime.settings import Settings
+from .runtime.service.app import RouteSpec, ShimSpec, build_app
+from .runtime.service.settings import Settings
 from .translate import GROUPS, MAPPING_SHA256, MAPPING_VERSION, SHIM, to_external, to_internal
 
 

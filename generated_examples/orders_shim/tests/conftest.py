@@ -36,8 +36,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from orders_shim.app import SPEC, create_app
-from orders_shim.runtime import keys
-from orders_shim.runtime.settings import Settings
+from orders_shim.runtime.core import keys
+from orders_shim.runtime.service.settings import Settings
 
 
 def in_ci() -> bool:

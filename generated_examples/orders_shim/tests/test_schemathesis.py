@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders_shim.app import SPEC, create_app
-from orders_shim.runtime import keys
-from orders_shim.runtime.settings import Settings
+from orders_shim.runtime.core import keys
+from orders_shim.runtime.service.settings import Settings
 
 from .conftest import Upstream, api_key, callers_yaml
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from orders_shim import GROUPS, to_external, to_internal
-from orders_shim.runtime import keys
-from orders_shim.runtime.errors import TokenError, TranslationError
+from orders_shim.runtime.core import keys
+from orders_shim.runtime.core.errors import TokenError, TranslationError
 
 from .conftest import emitted, load_fixture, pick, place
 

@@ -1,0 +1,509 @@
+"""The audit trail: one hash-chained record per crossing, and the means to verify it.
+
+The service hands each crossing to ``sink.append(event)`` as a dict with
+exactly the contract's fields (time, request_id, caller_request_id, caller, group, route,
+direction, mapping, mapping_version, mapping_sha256, records, fields, outcome,
+upstream_status, latency_ms): who crossed, how, and which fields with which treatment, never a
+value. The sink refuses any other key, so nothing else can be written, adds
+``chain``, ``seq``, ``prev`` and ``hash`` (see :mod:`.audit_chain`) and stores
+the record before ``append`` returns; if it cannot, it raises
+:class:`AuditError` and the request fails (no unrecorded crossing).
+
+Stores (``SHIM_AUDIT_URL``): ``sqlite:///PATH`` (default ``sqlite:///./audit.db``;
+a relative PATH, so an absolute one has four slashes: ``sqlite:////var/lib/x.db``;
+``?synchronous=full`` to survive machine crashes), ``postgresql://...`` and
+``jsonl:///PATH`` (``?fsync=1`` likewise).
+
+``python -m <package>.runtime.audit verify [URL] [--checkpoints FILE]...``
+checks every chain, and with the signed checkpoints (:mod:`.audit_checkpoint`)
+also what a hash chain alone cannot show:
+
+* The chains alone show an edited, deleted, duplicated or reordered record in
+  the middle of a chain, and a record moved to another chain.
+* They cannot show the last records of a chain deleted, a whole chain (or
+  per-worker file) deleted, a chain rewritten from some record on with
+  recomputed hashes (the hash is not keyed), or a well-chained record appended
+  by whoever can write the store. The checkpoints can: each names a chain's seq
+  and head hash at a moment, signed with the keyset's audit key, which the
+  store never holds. ``verify`` reports a checkpointed record that is gone or
+  differs, records after a chain's final (shutdown) checkpoint, a chain that
+  no checkpoint names, a missing or unsigned checkpoint, and a gap longer than
+  the checkpoint interval.
+* Deleting a chain *and* all its checkpoints from the checkpoint file is
+  visible only in the other copies: the service log (ship it off the box) and
+  the ``shim_audit_checkpoint_seq`` metric. Keep the checkpoint file where the
+  shim can append but the audit store's writers cannot delete.
+
+Without checkpoints (none given and none at the default place) ``verify``
+checks the chains only and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..core import command
+from ..core.errors import KeysetError
+from ..core.keys import load_keyset, public_audit_keys
+from . import anchor
+from .anchor import ChainView, Problem
+from .chain import (
+    CHAIN_FIELDS,
+    EVENT_FIELDS,
+    GENESIS,
+    OPTIONAL_FIELDS,
+    AuditError,
+    record_hash,
+)
+from .jsonl import JsonlSink, jsonl_records
+from .sinks import SQLiteSink, sqlite_records
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditError",
+    "AuditSink",
+    "Break",
+    "Verdict",
+    "check_url",
+    "default_checkpoints",
+    "main",
+    "open_sink",
+    "read_records",
+    "verify",
+    "verify_url",
+]
+
+DEFAULT_URL = "sqlite:///./audit.db"
+_PG_CHECKPOINTS = "./audit-checkpoints.jsonl"
+_RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
+_RECORD_KEYS_V1 = _RECORD_KEYS - OPTIONAL_FIELDS  # a record of an event without them
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_CMD = command("audit", "audit.trail")  # the command that runs main() below
+
+
+class AuditSink(Protocol):
+    """What the service needs from an audit store."""
+
+    #: True when ``append`` may wait on the network or a disk flush, so the
+    #: service should call it in a worker thread rather than on the event loop.
+    blocking: bool
+
+    def append(self, event: Mapping[str, Any]) -> None:
+        """Chain and store ``event``; durable before it returns; :class:`AuditError` on any failure; thread-safe."""
+
+    def check(self) -> None:
+        """Raise :class:`AuditError` when an append would fail now (cheap; for ``/readyz``)."""
+
+    def snapshot(self) -> tuple[str, int, str]:
+        """``(chain, seq, hash)`` of the last stored record (seq 0 and 64 zeros before any)."""
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, in storage order, for :func:`verify`."""
+
+    def close(self) -> None:
+        """Release the store; later appends raise :class:`AuditError`."""
+
+
+def _split(url: str) -> tuple[str, str, dict[str, str]]:
+    """``(kind, target, options)`` of an audit URL; PostgreSQL URLs stay whole (libpq parses them)."""
+    if not isinstance(url, str):
+        raise AuditError("the audit URL must be a string")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql", url, {}
+    for kind in ("sqlite", "jsonl"):
+        prefix = f"{kind}:///"
+        if url.startswith(prefix):
+            path, _, query = url[len(prefix) :].partition("?")
+            if not path:
+                break
+            options: dict[str, str] = {}
+            for part in filter(None, query.split("&")):
+                name, _, value = part.partition("=")
+                options[name] = value
+            return kind, path, options
+    raise AuditError("the audit URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH")
+
+
+_BOOL = ("0", "1", "true", "false")
+# The query options each file store takes, and their values.
+_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sqlite": {"synchronous": ("normal", "full", "extra"), "per_worker": _BOOL},
+    "jsonl": {"fsync": _BOOL},
+}
+
+
+def _option(options: dict[str, str], kind: str, allowed: dict[str, tuple[str, ...]]) -> None:
+    for name, value in options.items():
+        if name not in allowed:
+            raise AuditError(
+                f"unknown {kind} audit URL option {name!r}; known: {', '.join(allowed)}"
+            )
+        if value.lower() not in allowed[name]:
+            raise AuditError(
+                f"{kind} audit URL option {name!r} must be one of {', '.join(allowed[name])}"
+            )
+
+
+def open_sink(url: str, instance: str) -> AuditSink:
+    """Open the store named by ``url`` for appending records of replica ``instance``.
+
+    A file store that cannot be opened raises :class:`AuditError` at once (the
+    shim should not start); a PostgreSQL server that is down does not (the shim
+    starts unready and the sink reconnects), a malformed PostgreSQL URL does.
+    """
+    kind, target, options = _split(url)
+    if kind in _OPTIONS:
+        _option(options, kind, _OPTIONS[kind])
+    if kind == "sqlite":
+        return SQLiteSink(
+            target,
+            instance,
+            synchronous=options.get("synchronous", "normal"),
+            per_worker=options.get("per_worker", "0").lower() in ("1", "true"),
+        )
+    if kind == "jsonl":
+        return JsonlSink(target, instance, fsync=options.get("fsync", "0").lower() in ("1", "true"))
+    from .pg import PostgresSink  # psycopg is imported only when used
+
+    return PostgresSink(target, instance)
+
+
+def check_url(url: str) -> str | None:
+    """Check ``url`` as :func:`open_sink` would, opening and creating nothing.
+
+    For the start-up check, which runs in the parent process before any worker
+    opens the store. Returns the file of a file store (None for PostgreSQL).
+    """
+    kind, target, options = _split(url)
+    if kind in _OPTIONS:
+        _option(options, kind, _OPTIONS[kind])
+        return target
+    from .pg import check_url as check_pg_url
+
+    check_pg_url(target)
+    return None
+
+
+def default_checkpoints(url: str) -> str:
+    """Where the checkpoints of the store at ``url`` go unless ``SHIM_AUDIT_CHECKPOINTS`` says.
+
+    Beside a file store (``PATH.checkpoints.jsonl``); ``./audit-checkpoints.jsonl``
+    for PostgreSQL (each replica has its own unless they share a volume).
+    """
+    kind, target, _ = _split(url)
+    if kind == "postgresql":
+        return _PG_CHECKPOINTS
+    return f"{target}.checkpoints.jsonl"
+
+
+def read_records(url: str) -> Iterator[dict[str, Any]]:
+    """Every record in the store at ``url``, read without creating or changing anything."""
+    kind, target, _ = _split(url)
+    if kind == "sqlite":
+        return sqlite_records(target)
+    if kind == "jsonl":
+        return jsonl_records(target)
+    from .pg import pg_records
+
+    return pg_records(target)
+
+
+# -- verification -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """Where a chain first fails to hold, and why.
+
+    ``position`` is the record's place in storage order (1-based; the line for
+    JSON lines). ``seq`` is the first seq at which the chain breaks, e.g. the
+    missing one for a deleted record. ``chain`` and ``seq`` are None when the
+    record is too damaged to name them.
+    """
+
+    position: int
+    chain: str | None
+    seq: int | None
+    kind: str
+    meaning: str
+
+    @property
+    def reason(self) -> str:
+        """``"hash mismatch: record edited"`` and the like."""
+        return f"{self.kind}: {self.meaning}"
+
+    def __str__(self) -> str:
+        where = (
+            f"chain {self.chain} seq {self.seq}"
+            if self.chain is not None and self.seq is not None
+            else f"record #{self.position}"
+        )
+        return f"{where}: {self.meaning} ({self.kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Outcome of :func:`verify`; ``heads`` maps each chain to its last ``(seq, hash)``.
+
+    ``first_bad`` is the earliest break of a chain itself; ``problems`` what the
+    checkpoints show besides (``checkpoints`` is None when none were given).
+    """
+
+    ok: bool
+    chains: int
+    records: int
+    first_bad: Break | None = None
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+    checkpoints: int | None = None
+
+    def __str__(self) -> str:
+        if self.first_bad is not None:
+            return f"audit chain BROKEN at {self.first_bad}"
+        if self.problems:
+            return f"audit trail TAMPERED: {self.problems[0]}"
+        chains = "chain" if self.chains == 1 else "chains"
+        records = "record" if self.records == 1 else "records"
+        text = f"audit chain OK: {self.chains:,} {chains}, {self.records:,} {records}"
+        if self.checkpoints is not None:
+            text += f", matching {self.checkpoints:,} signed checkpoints"
+        return text
+
+
+HASH_MISMATCH = ("hash mismatch", "record edited")
+PREV_MISMATCH = ("prev does not match", "record missing or reordered")
+SEQ_GAP = ("seq gap", "record deleted")
+DUPLICATE = ("duplicate seq", "record repeated")
+OUT_OF_ORDER = ("seq out of order", "records reordered")
+MISPLACED = ("key mismatch", "record stored under another chain or seq")
+UNREADABLE = ("unreadable record", "not valid JSON")
+MALFORMED = ("malformed record", "not an audit record")
+
+
+class _Chain:
+    """Streaming state of one chain: O(1) memory per chain however long it is."""
+
+    __slots__ = ("broken", "expected", "hashes", "last", "pending", "prev")
+
+    def __init__(self) -> None:
+        self.expected = 1
+        self.last = 0
+        self.hashes: dict[int, str] = {}
+        self.prev = GENESIS
+        self.broken: Break | None = None
+        # A record arrived ahead of its seq: a gap, unless the missing seq shows up later.
+        self.pending: Break | None = None
+
+
+def _shape_ok(record: Mapping[str, Any]) -> bool:
+    keys = record.keys()
+    if keys not in (_RECORD_KEYS, _RECORD_KEYS_V1):
+        return False
+    seq = record["seq"]
+    return (
+        isinstance(record["chain"], str)
+        and isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and seq >= 1
+        and isinstance(record["prev"], str)
+        and _HEX64.fullmatch(record["prev"]) is not None
+        and isinstance(record["hash"], str)
+        and _HEX64.fullmatch(record["hash"]) is not None
+    )
+
+
+def _marker_break(position: int, record: Mapping[str, Any]) -> Break:
+    chain, seq = record.get("chain"), record.get("seq")
+    chain = chain if isinstance(chain, str) else None
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    problem = record.get("problem") if len(record.keys() - {"chain", "seq", "line"}) == 1 else None
+    kind, meaning = {"misplaced": MISPLACED, "unreadable": UNREADABLE}.get(str(problem), MALFORMED)
+    return Break(position, chain, seq, kind, meaning)
+
+
+def verify(
+    records: Iterable[Mapping[str, Any]],
+    checkpoints: Sequence[Mapping[str, Any]] | None = None,
+    public_keys: Mapping[str, bytes] | None = None,
+    now: float | None = None,
+) -> Verdict:
+    """Check every chain in ``records`` (storage order), and them against ``checkpoints``.
+
+    Per chain, records must come in seq order 1, 2, 3... each with ``prev``
+    equal to the previous ``hash`` and ``hash`` matching its content. The first
+    break reported is the one earliest in storage order. Runs in one pass with
+    memory per chain (and per checkpoint), not per record. With
+    ``checkpoints`` (signed by one of ``public_keys``; ``now`` is the time
+    their freshness is judged at), see :func:`.anchor.check`.
+    """
+    want = anchor.wanted(checkpoints) if checkpoints is not None else {}
+    chains: dict[str, _Chain] = {}
+    heads: dict[str, tuple[int, str]] = {}
+    breaks: list[Break] = []
+    count = 0
+    for position, record in enumerate(records, 1):
+        count = position
+        if not isinstance(record, Mapping) or not _shape_ok(record):
+            breaks.append(_marker_break(position, record if isinstance(record, Mapping) else {}))
+            continue
+        name: str = record["chain"]
+        seq: int = record["seq"]
+        state = chains.get(name)
+        if state is None:
+            state = chains[name] = _Chain()
+        heads[name] = (seq, record["hash"])
+        state.last = max(state.last, seq)
+        if state.broken is not None:
+            gap = state.pending
+            if gap is not None and seq == gap.seq:  # the "missing" record was only out of place
+                state.broken = Break(gap.position, name, gap.seq, *OUT_OF_ORDER)
+                state.pending = None
+            continue
+        bad: tuple[str, str] | None = None
+        shown = seq
+        if record_hash(record) != record["hash"]:
+            bad = HASH_MISMATCH
+        elif seq < state.expected:
+            bad = DUPLICATE
+        elif seq > state.expected:
+            bad, shown = SEQ_GAP, state.expected
+        elif record["prev"] != state.prev:
+            bad = PREV_MISMATCH
+        if bad is None:
+            state.expected = seq + 1
+            state.prev = record["hash"]
+            if name in want and seq in want[name]:
+                state.hashes[seq] = record["hash"]
+            continue
+        state.broken = Break(position, name, shown, *bad)
+        if bad == SEQ_GAP:
+            state.pending = state.broken
+    breaks.extend(state.broken for state in chains.values() if state.broken is not None)
+    first = min(breaks, key=lambda b: b.position) if breaks else None
+    problems: list[Problem] = []
+    if checkpoints is not None:
+        views = {
+            name: ChainView(
+                good=state.expected - 1,
+                last=state.last,
+                broken=state.broken.seq if state.broken is not None else None,
+                hashes=state.hashes,
+            )
+            for name, state in chains.items()
+        }
+        problems = anchor.check(
+            checkpoints, views, public_keys or {}, time.time() if now is None else now
+        )
+    return Verdict(
+        first is None and not problems,
+        len(chains),
+        count,
+        first,
+        heads,
+        tuple(problems),
+        len(checkpoints) if checkpoints is not None else None,
+    )
+
+
+def verify_url(
+    url: str,
+    checkpoint_files: Sequence[str] | None = None,
+    public_keys: Mapping[str, bytes] | None = None,
+    now: float | None = None,
+) -> Verdict:
+    """Verify the store at ``url`` (and against the checkpoints in ``checkpoint_files``).
+
+    :class:`AuditError` when the store or a checkpoint file cannot be read.
+    """
+    checkpoints = (
+        anchor.read_checkpoints(checkpoint_files) if checkpoint_files is not None else None
+    )
+    return verify(read_records(url), checkpoints, public_keys, now)
+
+
+def _public_keys(path: str | None) -> dict[str, bytes]:
+    """Audit public keys from ``--keys FILE``, else from the keyset the service uses."""
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+        return public_audit_keys(text)
+    keyset = load_keyset()
+    keyset.audit_key  # noqa: B018 - raises the "no audit signing key" error
+    return keyset.audit_public_keys()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``.
+
+    Exit 0 when every chain holds (and matches its checkpoints), 1 when
+    something is broken or tampered with, 2 when the trail, a checkpoint file
+    or the keys cannot be read.
+    """
+    parser = argparse.ArgumentParser(prog=_CMD, description="Verify the shim's audit trail.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ver = sub.add_parser("verify", help="check every hash chain in the audit store")
+    ver.add_argument(
+        "url",
+        nargs="?",
+        metavar="URL",
+        help=f"audit store (default: $SHIM_AUDIT_URL, else {DEFAULT_URL})",
+    )
+    ver.add_argument(
+        "--heads",
+        action="store_true",
+        help="also print each chain's last seq and hash, to compare with copies kept elsewhere",
+    )
+    ver.add_argument(
+        "--checkpoints",
+        action="append",
+        metavar="FILE",
+        help="signed checkpoints: the checkpoint file or a service log (repeatable; default: "
+        "$SHIM_AUDIT_CHECKPOINTS, else the store's default checkpoint file if it exists)",
+    )
+    ver.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="audit public keys (from `keys audit-public`) or a keyset "
+        "(default: the keyset in $SHIM_KEYS or $SHIM_KEYS_FILE)",
+    )
+    args = parser.parse_args(argv)
+    url = args.url or os.environ.get("SHIM_AUDIT_URL") or DEFAULT_URL
+    try:
+        files = args.checkpoints
+        if files is None:
+            given = os.environ.get("SHIM_AUDIT_CHECKPOINTS") or None
+            default = default_checkpoints(url)
+            files = [given] if given else [default] if os.path.exists(default) else None
+        public = _public_keys(args.keys) if files is not None else None
+        verdict = verify_url(url, files, public)
+    except (AuditError, KeysetError) as exc:
+        print(f"audit trail unreadable: {exc}", file=sys.stderr)
+        return 2
+    print(verdict)
+    for problem in verdict.problems[0 if verdict.first_bad is not None else 1 :]:
+        print(f"also: {problem}")
+    if files is None:
+        print(
+            "warning: no checkpoints given, so only the chains were checked: deleted chain "
+            "ends, deleted chains, rewritten chains and forged appends cannot be seen; pass "
+            "--checkpoints FILE",
+            file=sys.stderr,
+        )
+    if args.heads:
+        for chain, (seq, digest) in sorted(verdict.heads.items()):
+            print(f"head {chain} seq {seq} hash {digest}")
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

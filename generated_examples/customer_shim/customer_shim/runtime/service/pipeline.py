@@ -1,0 +1,350 @@
+"""The steps every protected request goes through, in the contract's order.
+
+:class:`Shim` holds what one app needs at run time (spec, settings, compiled
+validators, authenticator, rate limiter, metrics, audit sink, upstream client)
+and offers the steps as methods, so the two translation endpoints and every
+proxy route run the very same code:
+
+1. ``gate``: size limit (``Content-Length``, 413), authenticate (401, or 429 once
+   the client address has failed too often), select the
+   group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
+2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
+3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
+4. ``encode``: the answer's bytes, before the audit record is written, so a
+   value the JSON encoder cannot write is a 422 with a pointer (and the record
+   says 422), never a 500 after a record that says 200;
+5. ``audit``: one event per request that reached a translation step (one
+   per proxy request), success or failure, with the status the caller is sent;
+   if it cannot be written the request fails with 503 and nothing translated
+   leaves the shim.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+from starlette.types import Receive, Scope
+
+from ..audit.recorder import Recorder
+from ..core.errors import Problem, TranslationError
+from . import auth
+from .logs import exception_fields, logger
+from .metrics import Metrics
+from .problems import HTTPProblem
+from .validate import (
+    MAX_ERRORS,
+    InternalFit,
+    SchemaValidator,
+    parse_json,
+    read_body,
+    unfit_problem,
+)
+
+if TYPE_CHECKING:
+    from .app import ShimSpec
+    from .proxy import Upstream
+    from .settings import Settings
+
+__all__ = ["Shim"]
+
+_JSON: Final = "application/json"
+_ONE_AT_A_TIME: Final = frozenset({"1.0", "1.1"})
+_second: list[Any] = [0, ""]  # the last whole second formatted, and its text
+
+
+def _utc_now() -> str:
+    """``2026-11-24T20:00:00.123456Z``; the date part is formatted once per second."""
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+
+
+def _connection(scope: Scope) -> Any:
+    """The request's HTTP/1.1 connection as ``(host, port)``, or None when that is unknown.
+
+    The recorder writes a batch early once every active connection waits on it,
+    which is sound only when a connection carries one request at a time (not
+    HTTP/2) and the address is the connection's own (not a proxy header's, port 0).
+    """
+    client = scope.get("client")
+    if client and client[1] and scope.get("http_version") in _ONE_AT_A_TIME:
+        return client if client.__class__ is tuple else tuple(client)
+    return None
+
+
+class Shim:
+    """Run-time state of one app plus the request steps that use it.
+
+    Everything that can be prepared is prepared here, once: validators are
+    compiled, the callers file is loaded and checked, per-group field lists
+    are frozen. ``sink`` and ``upstream`` are opened by the app's lifespan.
+    """
+
+    def __init__(self, spec: ShimSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.groups = frozenset(spec.groups)
+        self.metrics = Metrics()
+        callers = auth.Callers.load(settings.callers_file, spec.groups)
+        self.authenticator = auth.Authenticator(callers, realm=spec.name)
+        self.failed_auth = auth.FailedAuthLimiter(callers.failed_auth)
+        self.limiter = auth.RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.v_internal = SchemaValidator(spec.openapi, "InternalRecord")
+        self.v_external = SchemaValidator(spec.openapi, "ExternalRecord")
+        self.v_inbound = SchemaValidator(spec.openapi, "InboundPayload")
+        self.internal_fit = InternalFit(spec.openapi, spec.inbound_paths)
+        self.fields = {
+            "outbound": {g: tuple(f) for g, f in spec.fields_out.items()},
+            "inbound": {g: tuple(f) for g, f in spec.fields_in.items()},
+        }
+        self.sink: Any = None
+        self.recorder: Recorder | None = None
+        self.upstream: Upstream | None = None
+        self.keys_loaded = False
+
+    # -- 1. the gate ------------------------------------------------------------
+
+    def gate(self, scope: Scope, route_groups: frozenset[str]) -> tuple[auth.Caller, str]:
+        """Size, authentication, group, route groups and rate limit; returns caller and group.
+
+        Reads the headers the envelope collected in ``scope["shim.headers"]``
+        (lower-case names, first occurrence wins, like Starlette's ``Headers``).
+        """
+        headers: dict[str, str] = scope["shim.headers"]
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise HTTPProblem(400, "the Content-Length header is not a number")
+            if int(length) > self.settings.max_body_bytes:
+                raise HTTPProblem(
+                    413, f"the request body is larger than {self.settings.max_body_bytes} bytes"
+                )
+        try:
+            # The names are lower case already: plain lookups, no case-insensitive scan.
+            try:
+                caller = self.authenticator.credentials(
+                    headers.get("x-api-key"), headers.get("authorization")
+                )
+            except auth.AuthError:
+                self.refuse_failed_auth(scope)
+                raise
+            scope["shim.caller"] = caller.identity
+            scope["shim.side"] = caller.side
+            group = headers.get("shim-group")
+            # Fast path for a member's group, as select_group would accept it: group names
+            # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
+            # Anything else gets select_group's stripping and its refusals.
+            if group not in caller.groups or group not in self.groups:
+                group = auth.select_group(caller, group, self.groups)
+        except auth.AuthError as exc:
+            raise HTTPProblem(
+                exc.status, exc.detail, title=exc.title, headers=exc.headers
+            ) from None
+        scope["shim.group"] = group
+        if group not in route_groups:
+            raise HTTPProblem(
+                403, "the group named in Shim-Group may not call this route", title="Forbidden"
+            )
+        wait = self.limiter.for_caller(caller)
+        if wait is not None:
+            self.metrics.rate_limited(group)
+            raise HTTPProblem(
+                429,
+                "the caller's request rate is over its limit; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return caller, group
+
+    def refuse_failed_auth(self, scope: Scope) -> None:
+        """429 instead of 401 once the client address has failed authentication too often."""
+        client = scope.get("client")
+        wait = self.failed_auth.failed(client[0] if client else "")
+        if wait is not None:
+            self.metrics.rate_limited(None)
+            raise HTTPProblem(
+                429,
+                "too many requests from this address failed authentication; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    # -- 2. the body --------------------------------------------------------------
+
+    async def json_body(self, scope: Scope, receive: Receive) -> Any:
+        """The parsed JSON body: 415 if not JSON, 413 if too large, 400 if malformed or too deep."""
+        ctype = scope["shim.headers"].get("content-type", "")
+        if ctype != _JSON and ctype.partition(";")[0].strip().lower() != _JSON:
+            raise HTTPProblem(415, "send the body as application/json")
+        body = await read_body(receive, self.settings.max_body_bytes)
+        # malformed, too deep or naming a member twice (I-JSON): 400
+        return parse_json(body, self.settings.max_depth)
+
+    # -- 3. schema and translation ---------------------------------------------------
+
+    @staticmethod
+    def check_schema(validator: SchemaValidator, document: Any, what: str) -> None:
+        """422 listing every schema problem of ``document`` (one record)."""
+        problems = validator.problems(document)
+        if problems:
+            raise HTTPProblem(422, f"{what} does not match its schema; see errors", errors=problems)
+
+    @staticmethod
+    def translation_problem(problems: list[Problem]) -> HTTPProblem:
+        """The 422 for records the translator refused, in either direction."""
+        return HTTPProblem(
+            422,
+            "the record cannot be translated; see errors",
+            slug="translation-failed",
+            title="Translation failed",
+            errors=problems,
+        )
+
+    def translate_in(self, document: Any, group: str) -> dict[str, Any]:
+        """``to_internal`` for one payload; the translator's problems, or internal values
+        the internal schema refuses, as one 422."""
+        try:
+            internal = self.spec.to_internal(document, group)
+        except TranslationError as exc:
+            raise self.translation_problem(exc.problems) from None
+        problems = self.internal_fit.problems(internal)  # e.g. a token minted for "../admin"
+        if problems:
+            raise unfit_problem(problems)
+        return internal
+
+    def translate_out(
+        self, records: list[Any], group: str, indexed: bool = True
+    ) -> list[dict[str, Any]]:
+        """``to_external`` for each record; every failing record's problems in one 422.
+
+        With ``indexed`` the pointers start with the record's index in the batch.
+        """
+        to_external = self.spec.to_external
+        out: list[dict[str, Any]] = []
+        problems: list[Problem] = []
+        for i, record in enumerate(records):
+            try:
+                out.append(to_external(record, group))
+            except TranslationError as exc:
+                prefix = f"/{i}" if indexed else ""
+                for p in exc.problems:
+                    pointer = prefix + p.pointer if p.pointer != "/" else prefix or "/"
+                    problems.append(Problem(pointer, p.message))
+                if len(problems) >= MAX_ERRORS:
+                    break
+        if problems:
+            raise self.translation_problem(problems[:MAX_ERRORS])
+        return out
+
+    # -- 4. encoding ----------------------------------------------------------------------
+
+    @staticmethod
+    def encode(document: Any, indexed: bool = True) -> bytes:
+        """``orjson.dumps(document)``; a value it cannot write is a 422 pointing at it.
+
+        orjson writes integers in [-2**63, 2**64 - 1]; a treatment's output
+        beyond that (or any other unwritable value) is the record's problem,
+        not the server's. With ``indexed`` the document is a batch (a list) and
+        the pointers start with the record's index.
+        """
+        try:
+            return orjson.dumps(document)
+        except orjson.JSONEncodeError:
+            pointer = _unwritable(document, "") or "/"
+            if not indexed and pointer.startswith("/0"):
+                pointer = pointer[2:] or "/"
+            raise HTTPProblem(
+                422,
+                "the translated record holds a value outside what its JSON type can carry "
+                "(integers: 64 bits); see errors",
+                slug="external-schema-violation",
+                title="Translation failed",
+                errors=[Problem(pointer, "the value does not fit its external type")],
+            ) from None
+
+    # -- 5. audit -------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        scope: Scope,
+        caller: auth.Caller | None,
+        group: str | None,
+        direction: str,
+        records: int,
+        outcome: int,
+        *,
+        upstream_status: int | None = None,
+        fields: tuple[str, ...] | None = None,
+    ) -> None:
+        """Write one audit event; 503 (and a metric, and an error log) if it cannot be written.
+
+        ``outcome`` is the status the caller is sent; ``upstream_status`` what the
+        internal API answered (proxy routes; None when it was not called).
+        ``fields`` defaults to the direction's fields for the group.
+        """
+        spec = self.spec
+        event = {
+            "time": _utc_now(),
+            "request_id": scope["shim.request_id"],
+            "caller": caller.identity if caller is not None else None,
+            "caller_request_id": scope.get("shim.caller_request_id"),
+            "group": group,
+            "route": scope.get("shim.route"),
+            "direction": direction,
+            "mapping": spec.name,
+            "mapping_version": spec.version,
+            "mapping_sha256": spec.sha256,
+            "records": records,
+            # a tuple, never mutated; none when no record crossed (a refusal)
+            "fields": (self.fields[direction].get(group or "", ()) if fields is None else fields)
+            if records
+            else (),
+            "outcome": outcome,
+            "upstream_status": upstream_status,
+            "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
+        }
+        try:
+            if self.recorder is None:
+                raise RuntimeError("audit sink not open")
+            await self.recorder.append(event, _connection(scope))
+        except Exception as exc:
+            self.metrics.audit_failure()
+            logger.error(
+                "audit record could not be written",
+                extra={"event": "audit-failure", "request_id": event["request_id"],
+                       **exception_fields(exc)},
+            )  # fmt: skip
+            raise HTTPProblem(
+                503,
+                "the audit record could not be written, so nothing was translated; retry later",
+                slug="audit-unavailable",
+                title="Audit trail unavailable",
+            ) from None
+
+
+_INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes
+
+
+def _unwritable(value: Any, pointer: str) -> str | None:
+    """The JSON pointer of the first value orjson cannot write, or None (only on the error path)."""
+    kind = value.__class__
+    if kind is int:
+        return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else pointer
+    if kind is dict:
+        for key, item in value.items():
+            found = _unwritable(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            if found is not None:
+                return found
+        return None
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            found = _unwritable(item, f"{pointer}/{i}")
+            if found is not None:
+                return found
+        return None
+    if value is None or kind in (str, float, bool):
+        return None
+    return pointer
