@@ -41,7 +41,8 @@ def test_inbound_fields_inside_arrays_round_trip(tmp_path: Path) -> None:
     """orders with `lines[].sku` inbound: the round trips carry it (no longer passed over)."""
     plan = plan_of("orders")
     sku = next(r for r in plan.rules if r.key == "lines[].sku")
-    plan.rules[plan.rules.index(sku)] = replace(sku, inbound=True)
+    rules = tuple(replace(r, inbound=True) if r is sku else r for r in plan.rules)
+    plan = replace(plan, rules=rules)
     write_package(plan, tmp_path)
     canary = json.loads((tmp_path / "tests" / "canary.json").read_text(encoding="utf-8"))
     pairs = [pair for view in canary["views"] for pair in view["inbound"]]
