@@ -26,6 +26,7 @@ from shimgen.schema.model import (
     format_path,
     iter_leaves,
 )
+from shimgen.schema.refs import available_models
 from shimgen.suggest import Suggester
 
 
@@ -76,6 +77,13 @@ def initial_mapping(
             sides[side] = load_schema(path.resolve(), model)
         except SchemaError as exc:
             raise InitError(f"{side} schema: {exc.message} ({exc.hint})") from None
+        if model is None and not any(True for _ in iter_leaves(sides[side].root)):
+            # A file of definitions ($defs, components) has no fields at its root: without
+            # a model the mapping would list nothing, which `check` then calls malformed.
+            raise InitError(
+                f"{side} schema: {path} has no fields at its root; name the model to map "
+                f"as {path}#MODEL ({available_models(path)})"
+            )
     lines = _header(name, sides, out_dir)
     if compact:
         lines += COMPACT_HEAD

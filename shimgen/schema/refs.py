@@ -451,6 +451,11 @@ def _dig(data: Any, keys: tuple[str, ...]) -> Any:
     return data
 
 
+def available_models(path: Path) -> str:
+    """The named schemas of the document at ``path``, as the model-not-found hint lists them."""
+    return _available(DocumentStore().open(path).data)
+
+
 def _available(data: Any) -> str:
     names: list[str] = []
     if isinstance(data, dict):

@@ -58,14 +58,16 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
         from ..audit import trail as audit
 
         return audit.main(rest)  # it defaults URL to SHIM_AUDIT_URL itself
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog, description="The shim's command line: serve it, check its audit trail, make keys."
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     serve = sub.add_parser("serve", help="run the service under uvicorn")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     sub.add_parser("audit", help="audit verify [URL]: check the audit trail's hash chains")
-    sub.add_parser("keys", help="keys new|rotate: make or rotate a keyset")
+    sub.add_parser("keys", help="keys new|rotate|audit-key|audit-public: make or rotate a keyset")
     sub.add_parser("callers", help="callers new-key: make an API key and its hash line")
     ns = parser.parse_args(args)
     return serve_app(package, ns.host, ns.port, ns.workers)

@@ -1,0 +1,48 @@
+"""`shimgen init` as a new user meets it: a schema file of definitions, an output folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shimgen.cli import app
+
+DEFS = {
+    "$defs": {
+        "Employee": {"type": "object", "properties": {"id": {"type": "string"}}},
+        "Team": {"type": "object", "properties": {"name": {"type": "string"}}},
+    }
+}
+
+
+def test_a_file_of_definitions_without_a_model_is_refused_with_the_models(tmp_path: Path) -> None:
+    """Found by a new user: without `#Model` init wrote `fields:` with nothing under it,
+    exit 0, and `check` then said only that `fields:` is not a dictionary."""
+    schema = tmp_path / "defs.json"
+    schema.write_text(json.dumps(DEFS), encoding="utf-8")
+    out = tmp_path / "m.shim.yaml"
+    result = CliRunner().invoke(
+        app,
+        ["init", "t", "--internal", str(schema), "--external", f"{schema}#Team", "-o", str(out)],
+    )
+    assert result.exit_code == 2
+    assert "has no fields at its root" in result.output
+    assert "#MODEL" in result.output and "available models: Employee, Team" in result.output
+    assert not out.exists()
+
+
+def test_a_model_named_in_the_file_of_definitions_is_mapped(tmp_path: Path) -> None:
+    schema = tmp_path / "defs.json"
+    schema.write_text(json.dumps(DEFS), encoding="utf-8")
+    out = tmp_path / "new" / "folder" / "m.shim.yaml"  # made by init, like generate's -o
+    result = CliRunner().invoke(
+        app,
+        ["init", "t", "--internal", f"{schema}#Employee", "--external", f"{schema}#Team",
+         "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "  id: drop" in text
+    assert "schema: ../../defs.json, model: Employee" in text
