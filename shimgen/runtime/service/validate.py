@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 import jsonschema_rs
@@ -25,9 +26,9 @@ from .schemacheck import (
     INT_FORMATS,
     MAX_ERRORS,
     SchemaValidator,
-    error_problems,
     escape_token,
     integer_formats_as_bounds,
+    iter_problems,
 )
 
 __all__ = [
@@ -292,13 +293,8 @@ class InternalFit:
         """Problems of the internal values in ``internal``, pointing at external fields."""
         if self._is_valid(internal):
             return []
-        found: list[Problem] = []
-        for error in self._validator.iter_errors(internal):
-            for problem in error_problems(error, ""):
-                found.append(Problem(self.external_pointer(problem.pointer), problem.message))
-            if len(found) >= MAX_ERRORS:
-                break
-        return found[:MAX_ERRORS]
+        kept = islice(iter_problems(self._validator.iter_errors(internal), ""), MAX_ERRORS)
+        return [Problem(self.external_pointer(p.pointer), p.message) for p in kept]
 
     def external_pointer(self, pointer: str) -> str:
         """The external field's pointer for an internal one (``/`` if it maps to none)."""
