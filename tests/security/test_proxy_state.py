@@ -36,6 +36,7 @@ from tests.security.real_upstream import (
     OTHER,
     PLAIN,
     RAW_DEFLATE,
+    TWO_IDS,
     TWO_MEMBERS,
     WRONG_OBJECT,
     InternalAPI,
@@ -242,3 +243,14 @@ def test_answer_about_another_object_is_502_and_audited(shim: Shim) -> None:
     [event] = audit(settings)
     assert (event["direction"], event["outcome"], event["upstream_status"]) == ("proxy", 502, 200)
     assert event["records"] == 0  # nothing was translated for the caller
+
+
+def test_answer_naming_a_member_twice_is_502_and_audited(shim: Shim) -> None:
+    """I-JSON for answers too: with two "id" members the object check read one, the caller another."""
+    client, api, settings = shim
+    response = client.get(url(TWO_IDS), headers=headers())
+    assert_problem(response, 502)
+    assert token(OTHER) not in response.text and "Jana" not in response.text
+    assert api.seen[-1]["id"] == TWO_IDS
+    [event] = audit(settings)
+    assert (event["outcome"], event["upstream_status"], event["records"]) == (502, 200, 0)

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_ERRORS",
     "SchemaValidator",
     "check_depth",
+    "deep_or_repeated",
     "has_duplicate_keys",
     "integer_formats_as_bounds",
     "parse_json",
@@ -164,6 +165,23 @@ def has_duplicate_keys(body: bytes, document: Any) -> bool:
         return False
     colons = body.count(b":")
     return colons != 0 and colons != _shape(document, None)[1] and _repeats(body)
+
+
+def deep_or_repeated(body: bytes, document: Any, max_depth: int) -> bool:
+    """Whether ``document`` (parsed from ``body``) nests deeper than ``max_depth`` or repeats a name.
+
+    For JSON the shim did not parse as a request (an upstream answer): the same
+    I-JSON rule as :func:`parse_json`, in the one walk the depth check needs anyway,
+    so an answer with two ``id`` members cannot pass a check that reads one.
+    """
+    cls = document.__class__
+    if cls is not dict and cls is not list:
+        return False
+    deep, members = _shape(document, max_depth)
+    if deep:
+        return True
+    colons = body.count(b":")
+    return colons != members and _repeats(body)
 
 
 def too_deep(document: Any, max_depth: int) -> bool:
