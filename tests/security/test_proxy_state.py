@@ -254,3 +254,25 @@ def test_answer_naming_a_member_twice_is_502_and_audited(shim: Shim) -> None:
     assert api.seen[-1]["id"] == TWO_IDS
     [event] = audit(settings)
     assert (event["outcome"], event["upstream_status"], event["records"]) == (502, 200, 0)
+
+
+# -- only declared methods and paths are served -----------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PUT", "DELETE"])
+def test_undeclared_method_on_a_proxy_route_is_405_and_not_forwarded(
+    shim: Shim, method: str
+) -> None:
+    client, api, _ = shim
+    response = client.request(method, url(PLAIN), headers=headers())
+    assert response.status_code == 405
+    if method != "HEAD":  # a HEAD answer has no body to check
+        assert_problem(response, 405)
+    assert "HEAD" not in response.headers.get("allow", "")
+    assert api.seen == []  # the internal API was not called (Starlette turned HEAD into GET)
+
+
+def test_head_is_405_on_every_route_of_the_app(shim: Shim) -> None:
+    client, _, _ = shim
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        assert "HEAD" not in (route.methods or set()), route.path
