@@ -276,3 +276,17 @@ def test_head_is_405_on_every_route_of_the_app(shim: Shim) -> None:
     client, _, _ = shim
     for route in client.app.routes:  # type: ignore[attr-defined]
         assert "HEAD" not in (route.methods or set()), route.path
+
+
+@pytest.mark.parametrize("suffix", ["/", "//"])
+def test_trailing_slash_is_404_not_a_redirect_to_the_callers_host(shim: Shim, suffix: str) -> None:
+    client, api, _ = shim
+    response = client.get(
+        url(PLAIN) + suffix,
+        headers={**headers(), "Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert_problem(response, 404)
+    assert "location" not in response.headers
+    assert token(PLAIN) not in response.text
+    assert api.seen == []

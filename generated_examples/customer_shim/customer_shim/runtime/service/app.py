@@ -439,6 +439,10 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPProblem: problem_handler, HTTPException: http_exception_handler},
     )
+    # No redirect to the path with(out) a trailing slash: Starlette builds its Location
+    # from the caller's Host header, before any authentication, so a token in the path
+    # would be sent to whatever host the caller named. Such a path is a 404.
+    app.router.redirect_slashes = False
     app.add_middleware(_Envelope, shim=shim, fast=fast)
     app.fast_envelope = _Envelope(app.router, shim, fast)
     app.state.shim = shim
