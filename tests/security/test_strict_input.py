@@ -316,3 +316,31 @@ def test_huge_body_of_unknown_members_is_422_with_a_capped_list(
     assert response.status_code == 422, response.text
     assert len(response.json()["errors"]) <= MAX_ERRORS
     assert 0 < counted.built <= MAX_ERRORS
+
+
+# -- a refused token says nothing about the keyset ------------------------------------------------
+
+
+def test_refused_tokens_get_one_message_whatever_check_failed(client: TestClient) -> None:
+    """An unknown key id, another field's token, an altered one and a malformed one read alike:
+    different messages told a caller which key ids the shim's keyset holds."""
+    good = token(RECORD["id"])
+    prefix, kid, body = good.split(".")
+    refused = {
+        "unknown-key": f"{prefix}.zz{kid}.{body}",
+        "altered": f"{prefix}.{kid}.{body[:-2]}{'AB' if body[-2:] != 'AB' else 'CD'}",
+        "malformed": f"{prefix}.{kid}.",
+    }
+    answers = {}
+    for name, value in refused.items():
+        response = client.post(
+            "/v1/inbound", json={"customerId": value}, headers=headers(key=KEY_PARTNER)
+        )
+        assert response.status_code == 422, (name, response.text)
+        problem = response.json()
+        answers[name] = (
+            problem["detail"],
+            [(e["pointer"], e["message"]) for e in problem["errors"]],
+        )
+        assert value not in response.text and kid not in json.dumps(problem["errors"])
+    assert len(set(map(repr, answers.values()))) == 1, answers
