@@ -46,6 +46,10 @@ WRONG_OBJECT = "77777777-7777-4777-8777-777777777777"
 MISSING = "88888888-8888-4888-8888-888888888888"
 BROKEN = "99999999-9999-4999-8999-999999999999"
 SLOW = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+MANY_MEMBERS = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+TWO_MEMBERS = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+EMPTY_GZIP = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+TWO_IDS = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
 
 MAX_BODY = 65_536  # SHIM_MAX_BODY_BYTES in these tests: upstream answers may be 16 times that
 BOMB_SIZE = 64 * MAX_BODY  # decoded bytes of the bomb: 4 MiB of JSON whitespace, ~4 KiB on the wire
@@ -62,6 +66,8 @@ def _encoded(body: bytes, coding: str) -> Callable[[], Response]:
 
 
 _BOMB = gzip.compress(b" " * BOMB_SIZE + b"{}", compresslevel=9)
+_EMPTY_MEMBER = gzip.compress(b"", mtime=0)  # 20 bytes that decode to nothing
+_TWO = _record(TWO_MEMBERS)
 _deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS)
 _RAW_DEFLATE = _deflater.compress(_record(RAW_DEFLATE)) + _deflater.flush()
 
@@ -72,6 +78,13 @@ ANSWERS: dict[str, Callable[[], Response]] = {
     BOMB: _encoded(_BOMB, "gzip"),
     BROTLI: _encoded(_record(BROTLI), "br"),
     CORRUPT: _encoded(gzip.compress(_record(CORRUPT))[:-12], "gzip"),
+    MANY_MEMBERS: _encoded(_EMPTY_MEMBER * 40_000 + gzip.compress(b"{}"), "gzip"),  # 800 KB
+    TWO_MEMBERS: _encoded(gzip.compress(_TWO[:10]) + gzip.compress(_TWO[10:]), "gzip"),
+    EMPTY_GZIP: _encoded(_EMPTY_MEMBER, "gzip"),
+    # Another customer's record, then the asked-for id again: orjson keeps the last "id".
+    TWO_IDS: lambda: Response(
+        _record(OTHER)[:-1] + f', "id": "{TWO_IDS}"}}'.encode(), media_type="application/json"
+    ),
     WRONG_OBJECT: lambda: JSONResponse({**RECORD, "id": OTHER}),  # an answer about another customer
     MISSING: lambda: JSONResponse({"error": "no such customer"}, 404),
     BROKEN: lambda: JSONResponse({"error": "database down"}, 500),

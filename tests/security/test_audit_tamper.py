@@ -32,7 +32,7 @@ from starlette.testclient import TestClient
 
 from shimgen.runtime.audit import trail as audit
 from shimgen.runtime.audit.anchor import read_checkpoints
-from shimgen.runtime.audit.chain import AuditError, chained
+from shimgen.runtime.audit.chain import GENESIS, AuditError, chained
 from shimgen.runtime.audit.checkpoint import CheckpointPublisher, make_checkpoint
 from shimgen.runtime.core import keys
 from shimgen.runtime.core.errors import KeysetError
@@ -496,3 +496,31 @@ def test_unwritable_checkpoint_file_stops_the_service(
     app = build_app(make_spec(), service_settings(tmp_path, url, audit_checkpoints=nowhere))
     with pytest.raises(AuditError, match="cannot write audit checkpoint file"), TestClient(app):
         pass
+
+
+# -- what verify prints from the store cannot drive the terminal ---------------------------------
+
+HOSTILE_CHAIN = "c1\x1b]0;pwned\x07\r\x1b[2Kaudit chain OK\u202e\x9b"
+
+
+@pytest.mark.parametrize("break_it", [False, True], ids=["ok", "broken"])
+def test_verify_escapes_control_characters_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], break_it: bool
+) -> None:
+    """A chain id with ESC, CR, BEL, a bidi override and a C1 CSI is printed escaped."""
+    path = tmp_path / "audit.jsonl"
+    lines, prev = [], GENESIS
+    for seq in range(1, 3):
+        digest, line = chained(_event(), HOSTILE_CHAIN, seq, prev)
+        lines.append(line.decode())
+        prev = digest
+    if break_it:
+        lines.pop(0)  # the chain no longer starts where it should
+    path.write_text("".join(text + "\n" for text in lines))
+    capsys.readouterr()
+    code = audit.main(["verify", f"jsonl:///{path}", "--heads"])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code == (1 if break_it else 0), text
+    assert "c1\\x1b]0;pwned\\x07\\x0d\\x1b[2Kaudit chain OK\\u202e\\x9b" in text
+    assert not any(ch in text for ch in "\x1b\r\x07\u202e\x9b"), repr(text)

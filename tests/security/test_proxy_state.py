@@ -11,24 +11,33 @@ for (OWASP API1, broken object-level authorization).
 
 from __future__ import annotations
 
+import gzip
 import json
+import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from shimgen.runtime.service import upstream as upstream_module
 from shimgen.runtime.service.settings import Settings
+from shimgen.runtime.service.upstream import MAX_GZIP_MEMBERS, decode_body
 from tests.security import real_upstream
 from tests.security.real_upstream import (
     BOMB,
     BROTLI,
     CORRUPT,
     DEFLATE,
+    EMPTY_GZIP,
     GZIP,
+    MANY_MEMBERS,
     OTHER,
     PLAIN,
     RAW_DEFLATE,
+    TWO_IDS,
+    TWO_MEMBERS,
     WRONG_OBJECT,
     InternalAPI,
 )
@@ -155,6 +164,54 @@ def test_truncated_gzip_is_502(shim: Shim) -> None:
     assert_problem(client.get(url(CORRUPT), headers=headers()), 502)
 
 
+def test_gzip_of_many_members_is_502_and_audited(shim: Shim) -> None:
+    client, _, settings = shim
+    assert_problem(client.get(url(MANY_MEMBERS), headers=headers()), 502)
+    [event] = audit(settings)
+    assert (event["outcome"], event["upstream_status"]) == (502, 200)
+
+
+def test_gzip_of_two_members_is_decoded(shim: Shim) -> None:
+    client, _, _ = shim
+    response = client.get(url(TWO_MEMBERS), headers=headers())
+    assert response.status_code == 200, response.text
+    assert response.json() == golden.to_external({**RECORD, "id": TWO_MEMBERS}, "support")
+
+
+def test_gzip_that_decodes_to_nothing_is_502_not_204(shim: Shim) -> None:
+    client, _, settings = shim
+    assert_problem(client.get(url(EMPTY_GZIP), headers=headers()), 502)
+    [event] = audit(settings)
+    assert (event["outcome"], event["records"]) == (502, 0)
+
+
+def test_gzip_member_count_is_bounded() -> None:
+    empty = gzip.compress(b"", mtime=0)
+    assert (
+        decode_body(empty * (MAX_GZIP_MEMBERS - 1) + gzip.compress(b"{}"), "gzip", 1 << 20) == b"{}"
+    )
+    with pytest.raises(ValueError, match="upstream-too-many-members"):
+        decode_body(empty * MAX_GZIP_MEMBERS + gzip.compress(b"{}"), "gzip", 1 << 20)
+
+
+def test_gzip_decoding_is_linear_in_the_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the member bound, 100,000 empty members (2 MB) took 21 s (quadratic copying)."""
+    monkeypatch.setattr(upstream_module, "MAX_GZIP_MEMBERS", 10**6)
+    started = time.perf_counter()
+    assert decode_body(gzip.compress(b"", mtime=0) * 100_000, "gzip", 16 * 2**20) == b""
+    assert time.perf_counter() - started < 5.0  # linear: well under a second on a laptop
+
+
+def test_slices_do_not_change_what_a_large_stream_decodes_to() -> None:
+    body = json.dumps([{"n": i, "pad": "x" * (i % 97)} for i in range(5_000)]).encode()
+    assert decode_body(gzip.compress(body) * 2, "gzip", 4 * len(body)) == body * 2
+    assert decode_body(zlib.compress(body) + b"trailing", "deflate", len(body)) == body
+    with pytest.raises(ValueError, match="upstream-too-large"):
+        decode_body(gzip.compress(body), "gzip", len(body) - 1)
+    with pytest.raises(ValueError, match="upstream-bad-encoding"):
+        decode_body(gzip.compress(body)[:-100], "gzip", len(body))
+
+
 # -- one object per request -----------------------------------------------------------------------
 
 
@@ -186,3 +243,50 @@ def test_answer_about_another_object_is_502_and_audited(shim: Shim) -> None:
     [event] = audit(settings)
     assert (event["direction"], event["outcome"], event["upstream_status"]) == ("proxy", 502, 200)
     assert event["records"] == 0  # nothing was translated for the caller
+
+
+def test_answer_naming_a_member_twice_is_502_and_audited(shim: Shim) -> None:
+    """I-JSON for answers too: with two "id" members the object check read one, the caller another."""
+    client, api, settings = shim
+    response = client.get(url(TWO_IDS), headers=headers())
+    assert_problem(response, 502)
+    assert token(OTHER) not in response.text and "Jana" not in response.text
+    assert api.seen[-1]["id"] == TWO_IDS
+    [event] = audit(settings)
+    assert (event["outcome"], event["upstream_status"], event["records"]) == (502, 200, 0)
+
+
+# -- only declared methods and paths are served -----------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PUT", "DELETE"])
+def test_undeclared_method_on_a_proxy_route_is_405_and_not_forwarded(
+    shim: Shim, method: str
+) -> None:
+    client, api, _ = shim
+    response = client.request(method, url(PLAIN), headers=headers())
+    assert response.status_code == 405
+    if method != "HEAD":  # a HEAD answer has no body to check
+        assert_problem(response, 405)
+    assert "HEAD" not in response.headers.get("allow", "")
+    assert api.seen == []  # the internal API was not called (Starlette turned HEAD into GET)
+
+
+def test_head_is_405_on_every_route_of_the_app(shim: Shim) -> None:
+    client, _, _ = shim
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        assert "HEAD" not in (route.methods or set()), route.path
+
+
+@pytest.mark.parametrize("suffix", ["/", "//"])
+def test_trailing_slash_is_404_not_a_redirect_to_the_callers_host(shim: Shim, suffix: str) -> None:
+    client, api, _ = shim
+    response = client.get(
+        url(PLAIN) + suffix,
+        headers={**headers(), "Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert_problem(response, 404)
+    assert "location" not in response.headers
+    assert token(PLAIN) not in response.text
+    assert api.seen == []

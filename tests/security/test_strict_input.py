@@ -11,6 +11,7 @@ docs/threat-model.md, "Strict input, one identity per caller".
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
+from shimgen.runtime.core.errors import Problem
+from shimgen.runtime.service import schemacheck
 from shimgen.runtime.service.callers import Callers
+from shimgen.runtime.service.schemacheck import MAX_ERRORS
 from shimgen.runtime.service.settings import ConfigError, Settings
 from tests.security.sides_support import audit_events, live_upstream, settings_for, shim_client
 from tests.service_support import KEY_PARTNER, KEYS_FILE, RECORD, headers, sha, token
@@ -258,3 +262,85 @@ def test_unknown_groups_format_is_refused_at_start_up(tmp_path: Path, value: str
         Callers.load(
             write_callers(tmp_path, jwt_extra=f"  groups_format: {value}\n"), ["support", "billing"]
         )
+
+
+# -- huge bodies cost what the error list keeps, not what they hold ---------------------------
+
+
+class _Counted(Problem):
+    """A Problem that counts its constructions (work done, not wall time)."""
+
+    built = 0
+
+    def __init__(self, pointer: str, message: str) -> None:
+        _Counted.built += 1
+        super().__init__(pointer, message)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> type[_Counted]:
+    _Counted.built = 0
+    monkeypatch.setattr(schemacheck, "Problem", _Counted)
+    return _Counted
+
+
+CLOSED = {"components": {"schemas": {"R": {
+    "type": "object", "additionalProperties": False, "properties": {"n": {"type": "integer"}},
+}}}}  # fmt: skip
+
+
+def test_unknown_members_build_at_most_max_errors_problems(counted: type[_Counted]) -> None:
+    body = {f"m{i}": 1 for i in range(90_000)}  # the 979 KB attack: 90,000 unknown members
+    problems = schemacheck.SchemaValidator(CLOSED, "R").problems(body)
+    assert len(problems) == MAX_ERRORS
+    assert counted.built == MAX_ERRORS  # was 90,000 built, 100 kept
+
+
+def test_a_batch_of_bad_items_builds_at_most_max_errors_problems(counted: type[_Counted]) -> None:
+    items = [{"n": "x", "extra": 1} for _ in range(10_000)]  # two problems per item
+    problems = schemacheck.SchemaValidator(CLOSED, "R").problems_each(items)
+    assert len(problems) == MAX_ERRORS
+    assert counted.built == MAX_ERRORS
+    assert problems[-1].pointer.startswith("/49/")
+
+
+def test_huge_body_of_unknown_members_is_422_with_a_capped_list(
+    client: TestClient, counted: type[_Counted]
+) -> None:
+    body = {"customerId": token(RECORD["id"]), **{f"m{i}": 1 for i in range(20_000)}}
+    response = client.post(
+        "/v1/inbound",
+        content=json.dumps(body),
+        headers={**bearer(), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert len(response.json()["errors"]) <= MAX_ERRORS
+    assert 0 < counted.built <= MAX_ERRORS
+
+
+# -- a refused token says nothing about the keyset ------------------------------------------------
+
+
+def test_refused_tokens_get_one_message_whatever_check_failed(client: TestClient) -> None:
+    """An unknown key id, another field's token, an altered one and a malformed one read alike:
+    different messages told a caller which key ids the shim's keyset holds."""
+    good = token(RECORD["id"])
+    prefix, kid, body = good.split(".")
+    refused = {
+        "unknown-key": f"{prefix}.zz{kid}.{body}",
+        "altered": f"{prefix}.{kid}.{body[:-2]}{'AB' if body[-2:] != 'AB' else 'CD'}",
+        "malformed": f"{prefix}.{kid}.",
+    }
+    answers = {}
+    for name, value in refused.items():
+        response = client.post(
+            "/v1/inbound", json={"customerId": value}, headers=headers(key=KEY_PARTNER)
+        )
+        assert response.status_code == 422, (name, response.text)
+        problem = response.json()
+        answers[name] = (
+            problem["detail"],
+            [(e["pointer"], e["message"]) for e in problem["errors"]],
+        )
+        assert value not in response.text and kid not in json.dumps(problem["errors"])
+    assert len(set(map(repr, answers.values()))) == 1, answers

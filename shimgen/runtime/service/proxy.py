@@ -47,7 +47,7 @@ from ..core.support import put
 from .logs import logger
 from .problems import HTTPProblem
 from .upstream import Crossing, Upstream, bad_gateway, log_upstream
-from .validate import too_deep, unfit_problem
+from .validate import deep_or_repeated, unfit_problem
 
 if TYPE_CHECKING:
     from .app import RouteSpec, Shim
@@ -249,7 +249,7 @@ class ProxyRoute:
         many = doc.__class__ is list
         records: list[Any] = doc if many else [doc]
         if (
-            too_deep(doc, shim.settings.max_depth)
+            deep_or_repeated(raw, doc, shim.settings.max_depth)
             or not all(r.__class__ is dict for r in records)
             or shim.v_internal.problems_each(records)
         ):

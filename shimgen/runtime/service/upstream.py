@@ -5,7 +5,8 @@ nothing from one request to the next: its cookie jar refuses every cookie,
 and each request is cut down to :data:`DECLARED_HEADERS` right before it is
 sent, whatever set the rest. Answers are read with a size limit, and gzip or
 deflate answers are decoded with the same limit on the decoded size (a
-decompression bomb is a 502, never a memory spike).
+decompression bomb is a 502, never a memory spike), in linear time, off the
+event loop and inside the upstream deadline.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import anyio
+import anyio.to_thread
 import httpx
 
 from .logs import logger
@@ -31,6 +33,9 @@ DECLARED_HEADERS: Final = frozenset(
 )  # fmt: skip
 """The only request headers the shim sends upstream; any other is removed before sending."""
 _ENCODINGS: Final = "gzip, deflate"  # what the shim can decode, with a bound (decode_body)
+MAX_GZIP_MEMBERS: Final = 64
+"""Members one gzip answer may hold; more is a 502 (real servers send one, rarely a few)."""
+_SLICE: Final = 64 * 1024  # input bytes fed to zlib at once (bounds the unused_data copy)
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -129,6 +134,10 @@ class Upstream:
                         chunks.append(chunk)
                 finally:
                     await response.aclose()
+                raw = b"".join(chunks)
+                coding = response.headers.get("content-encoding")
+                if coding is not None and raw:
+                    raw = await _decode_off_loop(raw, coding, max_bytes, response.status_code)
         except (httpx.TimeoutException, TimeoutError):
             raise HTTPProblem(504, "the internal API did not answer in time") from None
         except httpx.HTTPError as exc:
@@ -138,18 +147,31 @@ class Upstream:
             )
             raise bad_gateway() from None
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-        raw = b"".join(chunks)
-        coding = response.headers.get("content-encoding")
-        if coding is not None and raw:
-            try:
-                raw = decode_body(raw, coding, max_bytes)
-            except ValueError as exc:
-                log_upstream(str(exc), response.status_code)
-                raise bad_gateway() from None
         return response.status_code, media, raw
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def _decode_off_loop(raw: bytes, coding: str, limit: int, status: int) -> bytes:
+    """:func:`decode_body` in a worker thread, inside the caller's upstream deadline.
+
+    Decoding is CPU work on up to ``limit`` bytes: on the event loop it would
+    stall every other request, and outside the deadline a slow decode would not
+    end in a 504. An answer whose body decodes to nothing is no JSON (502), not
+    a 204.
+    """
+    try:
+        decoded = await anyio.to_thread.run_sync(
+            decode_body, raw, coding, limit, abandon_on_cancel=True
+        )
+    except ValueError as exc:
+        log_upstream(str(exc), status)
+        raise bad_gateway() from None
+    if not decoded:
+        log_upstream("upstream-not-json", status)
+        raise bad_gateway()
+    return decoded
 
 
 def decode_body(data: bytes, coding: str, limit: int) -> bytes:
@@ -157,7 +179,9 @@ def decode_body(data: bytes, coding: str, limit: int) -> bytes:
 
     The decoded size is bounded by ``limit`` while decoding (zlib's
     ``max_length``), so a decompression bomb costs at most ``limit`` bytes of
-    memory. Raises ValueError naming a log event: ``upstream-too-large``, or
+    memory; the time is linear in the input, and a gzip answer may hold at most
+    :data:`MAX_GZIP_MEMBERS` members. Raises ValueError naming a log event:
+    ``upstream-too-large``, ``upstream-too-many-members``, or
     ``upstream-bad-encoding`` for an unknown coding or a corrupt stream.
     """
     for name in reversed([c.strip().lower() for c in coding.split(",")]):
@@ -176,26 +200,40 @@ def decode_body(data: bytes, coding: str, limit: int) -> bytes:
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    """One zlib/gzip stream (gzip may hold several members), at most ``limit`` bytes out."""
+    """One zlib/gzip stream (gzip may hold several members), at most ``limit`` bytes out.
+
+    The input is fed in slices of at most :data:`_SLICE` bytes of a memoryview:
+    zlib copies what a member leaves unread into ``unused_data``, and feeding it
+    the whole rest of the body would copy that rest once per member (quadratic
+    time for an answer of many tiny members). Here each member copies at most
+    one slice, and the members are counted.
+    """
+    view = memoryview(data)
+    end = len(view)
     out: list[bytes] = []
-    size = 0
-    while data:
+    size = pos = members = 0
+    while pos < end:
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise ValueError("upstream-too-many-members")
         inflater = zlib.decompressobj(wbits)
-        try:
-            piece = inflater.decompress(data, limit - size + 1)
-            if not inflater.unconsumed_tail:
-                piece += inflater.flush()
-        except zlib.error:
-            if wbits == zlib.MAX_WBITS and not out:
-                raise  # the caller retries as raw deflate
-            raise ValueError("upstream-bad-encoding") from None
-        size += len(piece)
-        if size > limit or inflater.unconsumed_tail:
-            raise ValueError("upstream-too-large")
-        if not inflater.eof:
-            raise ValueError("upstream-bad-encoding")  # truncated stream
-        out.append(piece)
-        data = inflater.unused_data if wbits > 16 else b""  # the next gzip member
+        while not inflater.eof:
+            if pos >= end:
+                raise ValueError("upstream-bad-encoding")  # truncated stream
+            piece_in = view[pos : pos + _SLICE]
+            try:
+                piece = inflater.decompress(piece_in, limit - size + 1)
+            except zlib.error:
+                if wbits == zlib.MAX_WBITS and members == 1 and pos == 0:
+                    raise  # the caller retries as raw deflate
+                raise ValueError("upstream-bad-encoding") from None
+            size += len(piece)
+            if size > limit or inflater.unconsumed_tail:
+                raise ValueError("upstream-too-large")
+            out.append(piece)
+            pos += len(piece_in) - len(inflater.unused_data)
+        if wbits < 16:
+            break  # zlib and raw deflate hold one stream; bytes after it are ignored
     return b"".join(out)
 
 

@@ -70,7 +70,10 @@ _TOKEN_AD = b"shimgen-token-v1"
 _KEY_ID_RE = KEY_ID_RE
 # AES-SIV adds a 16-byte synthetic IV; the plaintext is at least the type tag.
 _MIN_CIPHERTEXT = 17
-_MALFORMED = "not a token made by this shim"
+_REFUSED = "not a token of this field made by this shim"
+"""The one message for every token that does not detokenize: which check failed (an
+unknown key id, another field's token, a malformed one) would tell a caller which key
+ids the keyset holds; that detail is :attr:`TokenError.reason`, never the message."""
 
 _CMD = command("keys", "core.keys")  # the command that runs main() below
 _HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
@@ -318,27 +321,26 @@ class Keyset:
 
         Raises :class:`TokenError` if the token is malformed, names an unknown
         key, or does not authenticate for ``context`` (another field or shim,
-        or altered). Messages never contain the token.
+        or altered): always with the same message, the failed check in
+        ``reason``. Messages never contain the token.
         """
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
-            raise TokenError(_MALFORMED)
+            raise TokenError(_REFUSED, "malformed")
         kid, _, body = token[len(TOKEN_PREFIX) :].partition(".")
         try:
             ct = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         except ValueError:  # binascii.Error, or non-ASCII text
-            raise TokenError(_MALFORMED) from None
+            raise TokenError(_REFUSED, "malformed") from None
         # Only the canonical spelling is accepted, so one ciphertext has one token.
         if len(ct) < _MIN_CIPHERTEXT or base64.urlsafe_b64encode(ct).rstrip(b"=") != body.encode():
-            raise TokenError(_MALFORMED)
+            raise TokenError(_REFUSED, "malformed")
         siv = self._sivs.get(kid)
         if siv is None:
-            raise TokenError("token was made with a key that is not in this shim's keyset")
+            raise TokenError(_REFUSED, "unknown-key")
         try:
             plain = siv.decrypt(ct, [_TOKEN_AD, context.encode("utf-8")])
         except InvalidTag:
-            raise TokenError(
-                "token does not belong to this field (made for another field or shim, or altered)"
-            ) from None
+            raise TokenError(_REFUSED, "not-this-field") from None
         tag, payload = plain[:1], plain[1:]
         try:
             if tag == b"s":
@@ -347,7 +349,7 @@ class Keyset:
                 return int(payload)
         except ValueError:
             pass
-        raise TokenError("token has an unknown value type")
+        raise TokenError(_REFUSED, "unknown-type")
 
     def hash(self, value: str | int | float, context: str, length: int = 32) -> str:
         """Keyed HMAC-SHA256 pseudonym of ``value`` in ``context``, lowercase hex.

@@ -13,7 +13,8 @@ messages quote the instance, so they are never used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, Final
 
 import jsonschema_rs
@@ -29,6 +30,7 @@ __all__ = [
     "error_problems",
     "escape_token",
     "integer_formats_as_bounds",
+    "iter_problems",
 ]
 
 MAX_ERRORS: Final = 100
@@ -146,35 +148,44 @@ class SchemaValidator:
         """Every problem found (up to :data:`MAX_ERRORS`), pointers prefixed with ``prefix``."""
         if self._is_valid(instance):
             return []
-        found: list[Problem] = []
-        for error in self._validator.iter_errors(instance):
-            found.extend(error_problems(error, prefix))
-            if len(found) >= MAX_ERRORS:
-                break
-        return found[:MAX_ERRORS]
+        return list(
+            islice(iter_problems(self._validator.iter_errors(instance), prefix), MAX_ERRORS)
+        )
 
     def problems_each(self, items: list[Any]) -> list[Problem]:
-        """Problems of every item of a batch, pointers prefixed with the item index."""
-        found: list[Problem] = []
-        is_valid = self._is_valid
-        for i, item in enumerate(items):
-            if not is_valid(item):
-                found.extend(self.problems(item, f"/{i}"))
-                if len(found) >= MAX_ERRORS:
-                    return found[:MAX_ERRORS]
-        return found
+        """Problems of every item of a batch, pointers prefixed with the item index.
+
+        Lazy across the batch too: the walk stops once :data:`MAX_ERRORS` are built.
+        """
+        is_valid, iter_errors = self._is_valid, self._validator.iter_errors
+
+        def each() -> Iterator[Problem]:
+            for i, item in enumerate(items):
+                if not is_valid(item):
+                    yield from iter_problems(iter_errors(item), f"/{i}")
+
+        return list(islice(each(), MAX_ERRORS))
 
 
-def error_problems(error: ValidationError, prefix: str) -> list[Problem]:
+def iter_problems(errors: Iterable[ValidationError], prefix: str) -> Iterator[Problem]:
+    """The problems of ``errors``, one at a time: a caller that keeps :data:`MAX_ERRORS`
+    builds that many and stops (a body with 90,000 unknown members is one error whose
+    expansion would otherwise build 90,000 problems to keep 100)."""
+    for error in errors:
+        yield from error_problems(error, prefix)
+
+
+def error_problems(error: ValidationError, prefix: str) -> Iterator[Problem]:
+    """The problems of one validation error, lazily (see :func:`iter_problems`)."""
     kind = error.kind
     path = list(error.instance_path)
     if isinstance(kind, K.Required):
         # Point at the missing member; its name comes from the schema.
-        return [Problem(_pointer(prefix, [*path, kind.property]), "required: missing")]
-    if isinstance(kind, (K.AdditionalProperties, K.UnevaluatedProperties)):
+        yield Problem(_pointer(prefix, [*path, kind.property]), "required: missing")
+    elif isinstance(kind, (K.AdditionalProperties, K.UnevaluatedProperties)):
         # One problem per member the caller may not send, like the translator's guard.
-        return [
-            Problem(_pointer(prefix, [*path, name]), f"{kind.name}: this field may not be sent")
-            for name in kind.unexpected
-        ]
-    return [Problem(_pointer(prefix, path), _message(kind))]
+        message = f"{kind.name}: this field may not be sent"
+        for name in kind.unexpected:
+            yield Problem(_pointer(prefix, [*path, name]), message)
+    else:
+        yield Problem(_pointer(prefix, path), _message(kind))

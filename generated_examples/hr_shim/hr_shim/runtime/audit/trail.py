@@ -47,7 +47,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ..core import command
 from ..core.errors import KeysetError
@@ -442,6 +442,30 @@ def _public_keys(path: str | None) -> dict[str, bytes]:
     return keyset.audit_public_keys()
 
 
+_UNPRINTABLE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)  # C0/C1 controls (ESC, CR, BEL), line separators, bidi and invisible format marks
+
+
+def printable(text: object) -> str:
+    """``text`` with every control or bidi character as a visible escape (``\\x1b``).
+
+    Chain ids, seqs and error details come from the store, which whoever can write it
+    controls: printed raw, an ESC or CR rewrites the operator's terminal (a "chain OK"
+    over a BROKEN line). Every line ``verify`` prints goes through here.
+    """
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _say(text: object, err: bool = False) -> None:
+    print(printable(text), file=sys.stderr if err else sys.stdout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``.
 
@@ -487,21 +511,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         public = _public_keys(args.keys) if files is not None else None
         verdict = verify_url(url, files, public)
     except (AuditError, KeysetError) as exc:
-        print(f"audit trail unreadable: {exc}", file=sys.stderr)
+        _say(f"audit trail unreadable: {exc}", err=True)
         return 2
-    print(verdict)
+    _say(verdict)
     for problem in verdict.problems[0 if verdict.first_bad is not None else 1 :]:
-        print(f"also: {problem}")
+        _say(f"also: {problem}")
     if files is None:
-        print(
+        _say(
             "warning: no checkpoints given, so only the chains were checked: deleted chain "
             "ends, deleted chains, rewritten chains and forged appends cannot be seen; pass "
             "--checkpoints FILE",
-            file=sys.stderr,
+            err=True,
         )
     if args.heads:
         for chain, (seq, digest) in sorted(verdict.heads.items()):
-            print(f"head {chain} seq {seq} hash {digest}")
+            _say(f"head {chain} seq {seq} hash {digest}")
     return 0 if verdict.ok else 1
 
 

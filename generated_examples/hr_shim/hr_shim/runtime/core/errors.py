@@ -63,3 +63,9 @@ class TokenError(ValueError):
     authentication (it was made for another field or shim, or was tampered
     with). The message never contains the token itself.
     """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Which check failed (``malformed``, ``unknown-key``, ``not-this-field``,
+        ``unknown-type``): for logs and tests, never shown to a caller."""

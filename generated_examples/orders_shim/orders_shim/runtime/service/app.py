@@ -381,15 +381,15 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     ep = _Endpoints(shim)
     fast = {"/v1/outbound": _Translate(ep.outbound), "/v1/inbound": _Translate(ep.inbound)}
     routes = [
-        Route("/v1/outbound", fast["/v1/outbound"], methods=["POST"]),
-        Route("/v1/inbound", fast["/v1/inbound"], methods=["POST"]),
-        Route("/healthz", ep.healthz, methods=["GET"]),
-        Route("/readyz", ep.readyz, methods=["GET"]),
-        Route("/metrics", ep.metrics, methods=["GET"]),
-        Route("/openapi.json", ep.openapi_json, methods=["GET"]),
+        _route("/v1/outbound", fast["/v1/outbound"], "POST"),
+        _route("/v1/inbound", fast["/v1/inbound"], "POST"),
+        _route("/healthz", ep.healthz, "GET"),
+        _route("/readyz", ep.readyz, "GET"),
+        _route("/metrics", ep.metrics, "GET"),
+        _route("/openapi.json", ep.openapi_json, "GET"),
     ]
     for route in spec.routes:
-        routes.append(Route(route.path, ProxyRoute(shim, route).handle, methods=[route.method]))
+        routes.append(_route(route.path, ProxyRoute(shim, route).handle, route.method))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -439,10 +439,25 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPProblem: problem_handler, HTTPException: http_exception_handler},
     )
+    # No redirect to the path with(out) a trailing slash: Starlette builds its Location
+    # from the caller's Host header, before any authentication, so a token in the path
+    # would be sent to whatever host the caller named. Such a path is a 404.
+    app.router.redirect_slashes = False
     app.add_middleware(_Envelope, shim=shim, fast=fast)
     app.fast_envelope = _Envelope(app.router, shim, fast)
     app.state.shim = shim
     return app
+
+
+def _route(path: str, endpoint: Any, method: str) -> Route:
+    """A route that serves ``method`` and nothing else (any other is a 405 problem).
+
+    Starlette adds HEAD to every GET route; on a proxy route a HEAD would call the
+    internal API with GET and be audited as a GET, a method nobody declared.
+    """
+    route = Route(path, endpoint, methods=[method])
+    route.methods = {method}
+    return route
 
 
 def _publish_checkpoint(shim: Shim) -> Callable[[dict[str, Any], bool], None]:

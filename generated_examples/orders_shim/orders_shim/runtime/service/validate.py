@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 import jsonschema_rs
@@ -25,9 +26,9 @@ from .schemacheck import (
     INT_FORMATS,
     MAX_ERRORS,
     SchemaValidator,
-    error_problems,
     escape_token,
     integer_formats_as_bounds,
+    iter_problems,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_ERRORS",
     "SchemaValidator",
     "check_depth",
+    "deep_or_repeated",
     "has_duplicate_keys",
     "integer_formats_as_bounds",
     "parse_json",
@@ -165,6 +167,23 @@ def has_duplicate_keys(body: bytes, document: Any) -> bool:
     return colons != 0 and colons != _shape(document, None)[1] and _repeats(body)
 
 
+def deep_or_repeated(body: bytes, document: Any, max_depth: int) -> bool:
+    """Whether ``document`` (parsed from ``body``) nests deeper than ``max_depth`` or repeats a name.
+
+    For JSON the shim did not parse as a request (an upstream answer): the same
+    I-JSON rule as :func:`parse_json`, in the one walk the depth check needs anyway,
+    so an answer with two ``id`` members cannot pass a check that reads one.
+    """
+    cls = document.__class__
+    if cls is not dict and cls is not list:
+        return False
+    deep, members = _shape(document, max_depth)
+    if deep:
+        return True
+    colons = body.count(b":")
+    return colons != members and _repeats(body)
+
+
 def too_deep(document: Any, max_depth: int) -> bool:
     """Whether arrays/objects nest more than ``max_depth`` levels (the top one is level 1).
 
@@ -292,13 +311,8 @@ class InternalFit:
         """Problems of the internal values in ``internal``, pointing at external fields."""
         if self._is_valid(internal):
             return []
-        found: list[Problem] = []
-        for error in self._validator.iter_errors(internal):
-            for problem in error_problems(error, ""):
-                found.append(Problem(self.external_pointer(problem.pointer), problem.message))
-            if len(found) >= MAX_ERRORS:
-                break
-        return found[:MAX_ERRORS]
+        kept = islice(iter_problems(self._validator.iter_errors(internal), ""), MAX_ERRORS)
+        return [Problem(self.external_pointer(p.pointer), p.message) for p in kept]
 
     def external_pointer(self, pointer: str) -> str:
         """The external field's pointer for an internal one (``/`` if it maps to none)."""
