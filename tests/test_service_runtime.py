@@ -213,7 +213,8 @@ def test_outbound_batch(client: TestClient, settings: Settings) -> None:
 def test_outbound_batch_over_max_batch_is_413(client: TestClient, settings: Settings) -> None:
     response = client.post("/v1/outbound", json=[RECORD] * 6, headers=headers())
     assert_problem(response, 413)
-    assert audit_events(settings) == []
+    [event] = audit_events(settings)  # refused after the gate: recorded, nothing crossed
+    assert (event["outcome"], event["records"], event["fields"]) == (413, 0, [])
 
 
 def test_outbound_schema_violations_list_every_pointer(client: TestClient) -> None:
@@ -243,7 +244,7 @@ def test_translation_error_is_422_and_audited(client: TestClient, settings: Sett
     assert [e["pointer"] for e in body["errors"]] == ["/birth_date"]
     assert "not a date" not in json.dumps(body)
     [event] = audit_events(settings)
-    assert (event["outcome"], event["records"]) == (422, 1)
+    assert (event["outcome"], event["records"], event["fields"]) == (422, 0, [])  # none crossed
 
 
 def test_result_violating_external_schema_is_422(client: TestClient, settings: Settings) -> None:

@@ -42,7 +42,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 import anyio.to_thread
 import orjson
@@ -58,7 +58,6 @@ from ..audit.checkpoint import CheckpointPublisher
 from ..audit.recorder import Recorder
 from ..core import keys
 from .access_log import log_access
-from .callers import Caller
 from .logs import configure, exception_fields, logger
 from .metrics import CONTENT_TYPE
 from .pipeline import Shim
@@ -161,28 +160,28 @@ class _Endpoints:
     async def outbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
         scope["shim.route"] = OUTBOUND
-        caller, group = shim.gate(scope, self.all_groups)
-        if not caller.internal:
-            await self.refuse_external(scope, caller, group, "outbound")
-        document = await shim.json_body(scope, receive)
-        many = document.__class__ is list
-        if many:
-            if len(document) > shim.settings.max_batch:
-                raise HTTPProblem(
-                    413, f"a batch may hold at most {shim.settings.max_batch} records"
-                )
-            records = document
-            problems = shim.v_internal.problems_each(records)
-        else:
-            records = [document]
-            problems = shim.v_internal.problems(document)
-        if problems:
-            raise HTTPProblem(
-                422, "the request body does not match the internal schema; see errors",
-                errors=problems,
-            )  # fmt: skip
-        status = 500
+        caller, group = await shim.gate(scope, self.all_groups, "outbound")
+        status, crossed = 500, 0  # what the audit says if something unexpected breaks
         try:
+            if not caller.internal:
+                raise self.external_refused()
+            document = await shim.json_body(scope, receive)
+            many = document.__class__ is list
+            if many:
+                if len(document) > shim.settings.max_batch:
+                    raise HTTPProblem(
+                        413, f"a batch may hold at most {shim.settings.max_batch} records"
+                    )
+                records = document
+                problems = shim.v_internal.problems_each(records)
+            else:
+                records = [document]
+                problems = shim.v_internal.problems(document)
+            if problems:
+                raise HTTPProblem(
+                    422, "the request body does not match the internal schema; see errors",
+                    errors=problems,
+                )  # fmt: skip
             out = shim.translate_out(records, group, indexed=many)
             problems = (
                 shim.v_external.problems_each(out) if many else shim.v_external.problems(out[0])
@@ -197,46 +196,50 @@ class _Endpoints:
                     errors=problems,
                 )
             encoded = shim.encode(out if many else out[0], indexed=many)
-            status = 200
+            status, crossed = 200, len(records)
         except HTTPProblem as problem:
             status = problem.status
             raise
+        except ClientDisconnect:
+            status = 499  # the caller left while its body was read: nothing was sent
+            raise
         finally:
-            await shim.audit(scope, caller, group, "outbound", len(records), status)
-        shim.metrics.records("outbound", group, len(records))
+            await shim.audit(scope, caller, group, "outbound", crossed, status)
+        shim.metrics.records("outbound", group, crossed)
         return encoded
 
     async def inbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
         scope["shim.route"] = INBOUND
-        caller, group = shim.gate(scope, self.all_groups)
-        if not caller.internal:
-            await self.refuse_external(scope, caller, group, "inbound")
-        document = await shim.json_body(scope, receive)
-        shim.check_schema(shim.v_inbound, document, "the request body")
-        status = 500
+        caller, group = await shim.gate(scope, self.all_groups, "inbound")
+        status, crossed = 500, 0
         try:
+            if not caller.internal:
+                raise self.external_refused()
+            document = await shim.json_body(scope, receive)
+            shim.check_schema(shim.v_inbound, document, "the request body")
             encoded = shim.encode(shim.translate_in(document, group), indexed=False)
-            status = 200
+            status, crossed = 200, 1
         except HTTPProblem as problem:
             status = problem.status
             raise
+        except ClientDisconnect:
+            status = 499
+            raise
         finally:
-            await shim.audit(scope, caller, group, "inbound", 1, status)
+            await shim.audit(scope, caller, group, "inbound", crossed, status)
         shim.metrics.records("inbound", group, 1)
         return encoded
 
-    async def refuse_external(
-        self, scope: Scope, caller: Caller, group: str, direction: str
-    ) -> NoReturn:
-        """403 for an external caller on a translation endpoint, and an audit record of it.
+    @staticmethod
+    def external_refused() -> HTTPProblem:
+        """403 for an external caller on a translation endpoint (audited, with no records).
 
         Outbound takes internal records (a caller choosing them could mint a token for
         any internal value) and inbound returns internal values (detokenization): both
-        belong to the internal domain only. The refusal is audited with no records.
+        belong to the internal domain only.
         """
-        await self.shim.audit(scope, caller, group, direction, 0, 403)
-        raise HTTPProblem(
+        return HTTPProblem(
             403,
             "this endpoint serves internal callers only; external callers use the proxy routes",
             slug="internal-only",

@@ -59,7 +59,8 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
 
         return audit.main(rest)  # it defaults URL to SHIM_AUDIT_URL itself
     parser = argparse.ArgumentParser(
-        prog=prog, description="The shim's command line: serve it, check its audit trail, make keys."
+        prog=prog,
+        description="The shim's command line: serve it, check its audit trail, make keys.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     serve = sub.add_parser("serve", help="run the service under uvicorn")

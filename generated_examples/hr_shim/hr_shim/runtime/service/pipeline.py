@@ -6,17 +6,18 @@ and offers the steps as methods, so the two translation endpoints and every
 proxy route run the very same code:
 
 1. ``gate``: size limit (``Content-Length``, 413), authenticate (401, or 429 once
-   the client address has failed too often), select the
-   group (403), the route's groups (403), rate limit (429 + ``Retry-After``);
+   the client address has failed too often), rate limit (429 + ``Retry-After``),
+   select the group (403), the route's groups (403); a refusal after
+   authentication is audited with no records;
 2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
 3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
 4. ``encode``: the answer's bytes, before the audit record is written, so a
    value the JSON encoder cannot write is a 422 with a pointer (and the record
    says 422), never a 500 after a record that says 200;
-5. ``audit``: one event per request that reached a translation step (one
-   per proxy request), success or failure, with the status the caller is sent;
-   if it cannot be written the request fails with 503 and nothing translated
-   leaves the shim.
+5. ``audit``: one event per authenticated request, success or failure, with
+   the status the caller is sent and the number of records that crossed (0,
+   and no fields, for a refusal); if it cannot be written the request fails
+   with 503 and nothing translated leaves the shim.
 """
 
 from __future__ import annotations
@@ -109,11 +110,17 @@ class Shim:
 
     # -- 1. the gate ------------------------------------------------------------
 
-    def gate(self, scope: Scope, route_groups: frozenset[str]) -> tuple[auth.Caller, str]:
-        """Size, authentication, group, route groups and rate limit; returns caller and group.
+    async def gate(
+        self, scope: Scope, route_groups: frozenset[str], direction: str
+    ) -> tuple[auth.Caller, str]:
+        """Size, authentication, rate limit, group and route groups; returns caller and group.
 
         Reads the headers the envelope collected in ``scope["shim.headers"]``
         (lower-case names, first occurrence wins, like Starlette's ``Headers``).
+        A refusal after authentication (429, or 403 for the group) is audited
+        with no records, so every authenticated request leaves one record; the
+        rate limit counts every authenticated request, refused ones too, so a
+        caller cannot probe groups without limit.
         """
         headers: dict[str, str] = scope["shim.headers"]
         length = headers.get("content-length")
@@ -126,38 +133,44 @@ class Shim:
                 )
         try:
             # The names are lower case already: plain lookups, no case-insensitive scan.
-            try:
-                caller = self.authenticator.credentials(
-                    headers.get("x-api-key"), headers.get("authorization")
-                )
-            except auth.AuthError:
-                self.refuse_failed_auth(scope)
-                raise
-            scope["shim.caller"] = caller.identity
-            scope["shim.side"] = caller.side
-            group = headers.get("shim-group")
-            # Fast path for a member's group, as select_group would accept it: group names
-            # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
-            # Anything else gets select_group's stripping and its refusals.
-            if group not in caller.groups or group not in self.groups:
-                group = auth.select_group(caller, group, self.groups)
+            caller = self.authenticator.credentials(
+                headers.get("x-api-key"), headers.get("authorization")
+            )
         except auth.AuthError as exc:
+            self.refuse_failed_auth(scope)
             raise HTTPProblem(
                 exc.status, exc.detail, title=exc.title, headers=exc.headers
             ) from None
+        scope["shim.caller"] = caller.identity
+        scope["shim.side"] = caller.side
+        group: str | None = headers.get("shim-group")
+        # Fast path for a member's group, as select_group would accept it: group names
+        # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
+        if group not in caller.groups or group not in self.groups:
+            group = None
+        try:
+            wait = self.limiter.for_caller(caller)
+            if wait is not None:
+                self.metrics.rate_limited(group)
+                raise HTTPProblem(
+                    429,
+                    "the caller's request rate is over its limit; retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            if group is None:  # anything else gets select_group's stripping and refusals
+                try:
+                    group = auth.select_group(caller, headers.get("shim-group"), self.groups)
+                except auth.AuthError as exc:
+                    raise HTTPProblem(exc.status, exc.detail, title=exc.title) from None
+            scope["shim.group"] = group
+            if group not in route_groups:
+                raise HTTPProblem(
+                    403, "the group named in Shim-Group may not call this route", title="Forbidden"
+                )
+        except HTTPProblem as problem:
+            await self.audit(scope, caller, group, direction, 0, problem.status)
+            raise
         scope["shim.group"] = group
-        if group not in route_groups:
-            raise HTTPProblem(
-                403, "the group named in Shim-Group may not call this route", title="Forbidden"
-            )
-        wait = self.limiter.for_caller(caller)
-        if wait is not None:
-            self.metrics.rate_limited(group)
-            raise HTTPProblem(
-                429,
-                "the caller's request rate is over its limit; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
         return caller, group
 
     def refuse_failed_auth(self, scope: Scope) -> None:

@@ -124,7 +124,7 @@ class ProxyRoute:
         shim = self.shim
         scope = request.scope
         scope["shim.route"] = self.label
-        caller, group = shim.gate(scope, self.route.groups)
+        caller, group = await shim.gate(scope, self.route.groups, "proxy")
         crossing = Crossing()
         status = 500  # what the audit says if something unexpected breaks
         try:
