@@ -16,12 +16,19 @@ runs cannot change the output: generation stays a pure function of its inputs.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 
 from ruff import find_ruff_bin
 
 LINE_LENGTH = 100
 TARGET = "py311"
+
+
+@functools.cache
+def _ruff() -> str:
+    """The ruff binary's path, looked up once per process (the lookup reads sysconfig)."""
+    return str(find_ruff_bin())
 
 
 class FormatError(RuntimeError):
@@ -32,7 +39,7 @@ def fmt(source: str, line_length: int = LINE_LENGTH) -> str:
     """``source`` formatted in black's style (line length 100, Python 3.11)."""
     proc = subprocess.run(
         [
-            find_ruff_bin(),
+            _ruff(),
             "format",
             "--isolated",
             f"--line-length={line_length}",

@@ -12,6 +12,7 @@ datamodel-code-generator), so regenerating gives byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -71,7 +72,9 @@ class Meta:
     groups: tuple[str, ...]
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """One environment per process: templates are parsed once, not on every render."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,

@@ -9,6 +9,7 @@ site. The HTML report carries its CSS inline and fetches nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -42,8 +43,12 @@ def md_code(value: object) -> str:
     return fence + text.replace("|", "\\|") + fence
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    """Autoescaping on for ``*.html.j2``; Markdown escapes through its filters."""
+    """Autoescaping on for ``*.html.j2``; Markdown escapes through its filters.
+
+    One environment per process: templates are parsed once, not on every render.
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
