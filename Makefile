@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 ## test: lint, type-check and run every test (generated shims' own tests included)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

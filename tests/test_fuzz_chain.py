@@ -163,10 +163,10 @@ def chain(pair: tuple[Doc, Doc | None], data: st.DataObject, styles: tuple[str, 
         assert_no_crash(_run("generate", str(mapping), "-o", str(root / "out")), "generate")
 
 
-# The examples run in SHARDS tests of their own, each from a fixed seed of its own, so that
+# The examples run in SHARDS tests of their own (about 25 s each in CI), each from a fixed seed of its own, so that
 # pytest-xdist spreads them over the CPUs (one test of them all would keep one CPU busy for
 # minutes while the other idles). Exploring (SHIMGEN_FUZZ_RANDOM) draws fresh seeds instead.
-SHARDS = 4
+SHARDS = 8
 _SHARD_SETTINGS = {**_SETTINGS, "derandomize": False}
 
 

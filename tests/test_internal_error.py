@@ -98,11 +98,15 @@ def test_debug_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_os_refusal_is_exit_2_not_a_bug(tmp_path: Path) -> None:
-    """Writing into a directory that does not exist is the user's input, not a crash."""
+    """Writing under a path whose parent is a file is the user's input, not a crash.
+
+    (``init -o`` makes missing parent folders, so a missing folder is no longer an error.)
+    """
     args, _, _ = CASES["init"]
-    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "no" / "such" / "m.yaml")])
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: No such file or directory: ")
+    (tmp_path / "plain").write_text("a file, not a folder")
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "plain" / "sub" / "m.yaml")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(("error: Not a directory: ", "error: File exists: ")), result.stderr
     assert "internal error" not in result.stderr
 
 
