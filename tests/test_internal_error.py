@@ -106,7 +106,9 @@ def test_os_refusal_is_exit_2_not_a_bug(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("a file, not a folder")
     result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "plain" / "sub" / "m.yaml")])
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(("error: Not a directory: ", "error: File exists: ")), result.stderr
+    assert result.stderr.startswith(("error: Not a directory: ", "error: File exists: ")), (
+        result.stderr
+    )
     assert "internal error" not in result.stderr
 
 
