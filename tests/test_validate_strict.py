@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shimgen.runtime.service.problems import HTTPProblem
 from shimgen.runtime.service.validate import (
     InternalFit,
+    _repeats,
     has_duplicate_keys,
     parse_json,
     partial_schema,
@@ -52,6 +53,68 @@ def test_any_repeated_name_is_found(obj: dict[str, Any], data: st.DataObject) ->
     with pytest.raises(HTTPProblem) as info:
         parse_json(body)
     assert (info.value.status, info.value.slug) == (400, "duplicate-key")
+
+
+# JSON text as a hostile client may write it: members as pairs (names may repeat), any ':'
+# inside a string raw or escaped (\u003a, \u003A), other characters sometimes escaped, and
+# white space around the separators.
+_spaces = st.sampled_from(["", " ", "\n", "\t "])
+_pairs_docs = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda v: ("list", v))
+        | st.lists(st.tuples(names, inner), max_size=4).map(lambda v: ("pairs", v))
+    ),
+    max_leaves=20,
+)
+
+
+def _write(doc: Any, draw: st.DrawFn) -> str:
+    """``doc`` (scalars, ("list", items), ("pairs", [(name, value)])) as JSON text."""
+    if isinstance(doc, tuple) and doc and doc[0] in ("list", "pairs"):
+        kind, items = doc
+        if kind == "list":
+            inner = [_write(item, draw) for item in items]
+            return "[" + ",".join(draw(_spaces) + i + draw(_spaces) for i in inner) + "]"
+        members = [
+            _string(name, draw) + draw(_spaces) + ":" + draw(_spaces) + _write(value, draw)
+            for name, value in items
+        ]
+        return "{" + ",".join(draw(_spaces) + m for m in members) + "}"
+    if isinstance(doc, str):
+        return _string(doc, draw)
+    return orjson.dumps(doc).decode()
+
+
+def _string(text: str, draw: st.DrawFn) -> str:
+    out = []
+    for ch in text:
+        if ch == ":":
+            out.append(draw(st.sampled_from([":", "\\u003a", "\\u003A"])))
+        elif ch in ('"', "\\") or draw(st.integers(0, 7)) == 0:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+@settings(max_examples=500, deadline=None)
+@given(_pairs_docs, st.data())
+def test_the_fast_duplicate_check_agrees_with_the_exact_one(doc: Any, data: st.DataObject) -> None:
+    """Whatever the escapes and white space, parse_json refuses exactly the bodies in which
+    the stdlib parser sees a repeated name (``_repeats``), with and without a depth limit."""
+    body = _write(doc, data.draw).encode()
+    repeated = _repeats(body)
+    assert has_duplicate_keys(body, orjson.loads(body)) == repeated
+    for depth in (None, 64, 2):
+        try:
+            parse_json(body, max_depth=depth)
+        except HTTPProblem as problem:
+            assert problem.slug in ("duplicate-key", "too-deep"), problem.slug
+            if problem.slug == "duplicate-key":
+                assert repeated
+            continue
+        assert not repeated
 
 
 def test_deep_body_with_colons_is_400_never_a_recursion_error() -> None:

@@ -87,22 +87,23 @@ def parse_json(body: bytes, max_depth: int | None = None) -> Any:
     cls = document.__class__
     if cls is not dict and cls is not list:
         return document
-    # Nesting deeper than max_depth needs more than max_depth brackets, and a member needs
-    # a colon: counted in C, so most bodies need one walk (for both checks) or none.
-    colons = body.count(b":")
-    deep = max_depth is not None and body.count(b"[") + body.count(b"{") > max_depth
-    if deep or colons:
-        too_deep_, members = _shape(document, max_depth if deep else None)
+    # Nesting deeper than max_depth needs more than max_depth brackets: counted in C, so
+    # most bodies skip the walk; the duplicate-name check is then C work only (_may_repeat).
+    if max_depth is not None and body.count(b"[") + body.count(b"{") > max_depth:
+        too_deep_, members = _shape(document, max_depth)
         if too_deep_:
-            raise _too_deep(max_depth or 0)
-        if colons != members and _repeats(body):
-            raise HTTPProblem(
-                400,
-                "the request body has an object with the same member name twice; "
-                "send each name once (I-JSON, RFC 7493)",
-                slug="duplicate-key",
-                title="Duplicate member name",
-            )
+            raise _too_deep(max_depth)
+        suspect = body.count(b":") != members
+    else:
+        suspect = _may_repeat(body, document)
+    if suspect and _repeats(body):
+        raise HTTPProblem(
+            400,
+            "the request body has an object with the same member name twice; "
+            "send each name once (I-JSON, RFC 7493)",
+            slug="duplicate-key",
+            title="Duplicate member name",
+        )
     return document
 
 
@@ -155,16 +156,34 @@ def has_duplicate_keys(body: bytes, document: Any) -> bool:
 
     orjson, like most parsers, keeps the last of a repeated name silently, and two
     parsers on one path could then see two different requests (RFC 7493 forbids
-    it). Each member in the text has one ``:`` outside strings, and the parsed
-    objects hold one member per distinct name; so when the body's ``:`` count (in
-    C) equals the members parsed (one walk), nothing repeats. Otherwise (colons
+    it). :func:`_may_repeat` rules most bodies out in C; for the rest (colons
     inside strings, or a repeat) :func:`_repeats` decides.
     """
     cls = document.__class__
     if cls is not dict and cls is not list:
         return False
-    colons = body.count(b":")
-    return colons != 0 and colons != _shape(document, None)[1] and _repeats(body)
+    return _may_repeat(body, document) and _repeats(body)
+
+
+_COLON_ESCAPE = b"\\u003"  # the start of \u003a and \u003A, the escapes that write a ':'
+
+
+def _may_repeat(body: bytes, document: Any) -> bool:
+    """False only if no object in the JSON text ``body`` (parsed as ``document``) repeats a name.
+
+    Counted in C, without walking ``document``. Each member in the text has one ``:``
+    outside strings; a ``:`` inside a string is written raw or escaped (``\\u003a``).
+    So the body's ``:`` plus its ``\\u003`` count is at least the members in the text
+    plus the colons in its strings. orjson writing ``document`` back gives one ``:`` per
+    member kept and every string's colons raw; a repeated name is kept once. The two
+    counts are equal only when no name repeats (and no escape hid a colon): otherwise
+    :func:`_repeats` decides.
+    """
+    try:
+        written = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # not expected of what orjson parsed: let the exact check decide
+        return True
+    return body.count(b":") + body.count(_COLON_ESCAPE) != written.count(b":")
 
 
 def deep_or_repeated(body: bytes, document: Any, max_depth: int) -> bool:
