@@ -285,10 +285,13 @@ def test_inbound_bad_token_is_422_and_audited(client: TestClient, settings: Sett
 # -- the order of the checks -----------------------------------------------------------------
 
 
-def test_content_length_over_limit_is_413_before_auth(client_for: Client) -> None:
+def test_content_length_over_limit_is_413_after_auth(client_for: Client) -> None:
+    """Neither answer reads the body; the size is judged once the caller is known, so the
+    413 is charged to its rate limit and audited (tests/security/test_audit_refusals.py)."""
     client = client_for(max_body_bytes=100)
     response = client.post("/v1/outbound", content=b"x" * 101, headers={"X-API-Key": "wrong"})
-    assert_problem(response, 413)
+    assert_problem(response, 401)
+    assert_problem(client.post("/v1/outbound", content=b"x" * 101, headers=headers()), 413)
 
 
 def test_chunked_body_over_limit_is_413(client_for: Client) -> None:

@@ -9,9 +9,12 @@ limited. A caller could so try values and groups without a line in the trail.
 
 Now every request that passed authentication leaves exactly one record with the
 status the caller got; ``records`` counts what crossed (0, and no fields, for a
-refusal); the rate limit counts refused requests too. Requests that never
-authenticated (401) are not the audit trail's: the failed-auth limiter and the
-access log cover them. See docs/threat-model.md, "Every crossing recorded".
+refusal); the rate limit counts refused requests too. A caller over its limit
+leaves one record when its throttling starts, not one per 429 (seen in a second
+attack: 500 requests over the limit wrote 500 rows, so one key could make the
+store grow as fast as it could send). Requests that never authenticated (401)
+are not the audit trail's: the failed-auth limiter and the access log cover
+them. See docs/threat-model.md, "Requests that leave no trace".
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ REFUSALS: dict[str, tuple[int, tuple[Any, ...], dict[str, Any]]] = {
     "not JSON at all": (
         415, ("POST", "/v1/outbound"),
         {"content": b"id=1", "headers": headers(**{"Content-Type": "text/plain"})},
+    ),
+    "a Content-Length over the limit": (
+        413, ("POST", "/v1/outbound"),
+        {"content": b"{}", "headers": headers(**{"Content-Length": "99999999"})},
+    ),
+    "a Content-Length that only looks like digits": (
+        400, ("POST", "/v1/outbound"),
+        {"content": b"{}", "headers": {**headers(), "Content-Length": "\u00b2".encode("latin-1")}},
     ),
     "a batch over the limit": (
         413, ("POST", "/v1/outbound"), {"json": [RECORD] * 1001, "headers": headers()},
@@ -144,6 +155,35 @@ def test_probing_groups_is_rate_limited_and_each_probe_recorded(
     assert third.headers["retry-after"]
     outcomes = [(e["caller"], e["outcome"], e["records"]) for e in audit_events(settings)]
     assert outcomes == [("key:slow", 403, 0), ("key:slow", 403, 0), ("key:slow", 429, 0)]
+
+
+def test_a_caller_over_its_limit_cannot_make_the_store_write_at_will(
+    client: TestClient, settings: Settings
+) -> None:
+    """500 requests from ``slow`` (burst 2, then 0.01/s): 2 admitted, 498 refused with 429,
+    and the trail holds the 2 and one record of the throttling: not 500 rows."""
+    statuses = [client.post("/v1/outbound", json=RECORD, headers=headers(key=KEY_SLOW)).status_code
+                for _ in range(500)]  # fmt: skip
+    assert statuses.count(200) == 2 and statuses.count(429) == 498
+    outcomes = [e["outcome"] for e in audit_events(settings)]
+    assert outcomes == [200, 200, 429]
+
+
+def test_the_rate_limit_metric_does_not_tell_which_groups_a_caller_is_in(
+    client: TestClient,
+) -> None:
+    """Over its limit, ``slow`` (a member of support only) naming support or billing is
+    counted under the group named; a group the service lacks, under none."""
+    for _ in range(2):
+        client.post("/v1/outbound", json=RECORD, headers=headers(key=KEY_SLOW))
+    for group in ("support", "billing", "admin"):
+        response = client.post(
+            "/v1/outbound", json=RECORD, headers=headers(key=KEY_SLOW, group=group)
+        )
+        assert response.status_code == 429
+    text = client.get("/metrics").text
+    for label in ("support", "billing", "none"):
+        assert f'shim_rate_limited_total{{group="{label}"}} 1.0' in text, text
 
 
 def test_an_unauthenticated_request_is_not_an_audit_record(

@@ -5,10 +5,10 @@ validators, authenticator, rate limiter, metrics, audit sink, upstream client)
 and offers the steps as methods, so the two translation endpoints and every
 proxy route run the very same code:
 
-1. ``gate``: size limit (``Content-Length``, 413), authenticate (401, or 429 once
-   the client address has failed too often), rate limit (429 + ``Retry-After``),
-   select the group (403), the route's groups (403); a refusal after
-   authentication is audited with no records;
+1. ``gate``: authenticate (401, or 429 once the client address has failed too
+   often), rate limit (429 + ``Retry-After``), size limit (``Content-Length``,
+   413), select the group (403), the route's groups (403); a refusal after
+   authentication is audited with no records (a 429 once per throttling episode);
 2. ``json_body``: content type (415), bounded read (413), JSON (400), depth (400);
 3. ``check_schema`` (422), ``translate_out`` / ``to_internal`` (422);
 4. ``encode``: the answer's bytes, before the audit record is written, so a
@@ -113,24 +113,17 @@ class Shim:
     async def gate(
         self, scope: Scope, route_groups: frozenset[str], direction: str
     ) -> tuple[auth.Caller, str]:
-        """Size, authentication, rate limit, group and route groups; returns caller and group.
+        """Authentication, rate limit, size, group and route groups; returns caller and group.
 
         Reads the headers the envelope collected in ``scope["shim.headers"]``
         (lower-case names, first occurrence wins, like Starlette's ``Headers``).
-        A refusal after authentication (429, or 403 for the group) is audited
-        with no records, so every authenticated request leaves one record; the
-        rate limit counts every authenticated request, refused ones too, so a
-        caller cannot probe groups without limit.
+        The rate limit is charged first, for every authenticated request, so
+        refused ones (a bad size, a group probe) spend the caller's budget too.
+        Every refusal after authentication is audited with no records, except
+        429s: only the first of a throttling episode is, so a caller over its
+        limit cannot make the audit store write faster than its limit allows.
         """
         headers: dict[str, str] = scope["shim.headers"]
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise HTTPProblem(400, "the Content-Length header is not a number")
-            if int(length) > self.settings.max_body_bytes:
-                raise HTTPProblem(
-                    413, f"the request body is larger than {self.settings.max_body_bytes} bytes"
-                )
         try:
             # The names are lower case already: plain lookups, no case-insensitive scan.
             caller = self.authenticator.credentials(
@@ -143,23 +136,35 @@ class Shim:
             ) from None
         scope["shim.caller"] = caller.identity
         scope["shim.side"] = caller.side
-        group: str | None = headers.get("shim-group")
+        named = headers.get("shim-group")
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
-        if group not in caller.groups or group not in self.groups:
-            group = None
+        group = named if named in caller.groups and named in self.groups else None
+        wait = self.limiter.for_caller(caller)
+        if wait is not None:
+            # labelled by the group named if the service has it, member or not: the
+            # metric must not tell a reader of /metrics which groups a caller is in
+            self.metrics.rate_limited(named if named in self.groups else None)
+            if self.limiter.throttle_started(caller.identity):
+                await self.audit(scope, caller, group, direction, 0, 429)
+            raise HTTPProblem(
+                429,
+                "the caller's request rate is over its limit; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         try:
-            wait = self.limiter.for_caller(caller)
-            if wait is not None:
-                self.metrics.rate_limited(group)
-                raise HTTPProblem(
-                    429,
-                    "the caller's request rate is over its limit; retry later",
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                )
+            length = headers.get("content-length")
+            if length is not None:
+                if not (length.isascii() and length.isdigit()):  # "²".isdigit() is True
+                    raise HTTPProblem(400, "the Content-Length header is not a number")
+                if int(length) > self.settings.max_body_bytes:
+                    raise HTTPProblem(
+                        413,
+                        f"the request body is larger than {self.settings.max_body_bytes} bytes",
+                    )
             if group is None:  # anything else gets select_group's stripping and refusals
                 try:
-                    group = auth.select_group(caller, headers.get("shim-group"), self.groups)
+                    group = auth.select_group(caller, named, self.groups)
                 except auth.AuthError as exc:
                     raise HTTPProblem(exc.status, exc.detail, title=exc.title) from None
             scope["shim.group"] = group
@@ -170,7 +175,6 @@ class Shim:
         except HTTPProblem as problem:
             await self.audit(scope, caller, group, direction, 0, problem.status)
             raise
-        scope["shim.group"] = group
         return caller, group
 
     def refuse_failed_auth(self, scope: Scope) -> None:
