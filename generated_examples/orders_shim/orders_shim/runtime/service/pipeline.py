@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .app import ShimSpec
     from .proxy import Upstream
     from .settings import Settings
+    from .shared import SharedLimiter
 
 __all__ = ["Shim"]
 
@@ -106,6 +107,8 @@ class Shim:
         self.sink: Any = None
         self.recorder: Recorder | None = None
         self.upstream: Upstream | None = None
+        # SHIM_SHARED_STORE_URL: opened by the lifespan; None keeps the limits per process
+        self.shared: SharedLimiter | None = None
         self.keys_loaded = False
 
     # -- 1. the gate ------------------------------------------------------------
@@ -149,7 +152,12 @@ class Shim:
         if group not in caller.groups or group not in self.groups:
             group = None
         try:
-            wait = self.limiter.for_caller(caller)
+            shared = self.shared  # without a store: a plain call, no await
+            wait = (
+                self.limiter.for_caller(caller)
+                if shared is None
+                else await shared.for_caller(caller)
+            )
             if wait is not None:
                 self.metrics.rate_limited(group)
                 raise HTTPProblem(
