@@ -11,7 +11,8 @@ from typing import NoReturn
 import pytest
 
 _PG_ENV = "SHIM_TEST_POSTGRES_URL"
-_pg_start_error = ""
+_REDIS_ENV = "SHIM_TEST_REDIS_URL"
+_start_errors: dict[str, str] = {}
 
 
 def in_ci() -> bool:
@@ -50,29 +51,34 @@ def pytest_runtest_makereport(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under CI without a server URL, start the test server as `.ci/run` does.
+    """Under CI without a server URL, start the test servers as `.ci/run` does.
 
-    So ``CI=true make test`` on a fresh clone runs the PostgreSQL tests too. The
-    URL goes into the environment, where the generated packages' tests (run in
-    subprocesses) read it as well.
+    So ``CI=true make test`` on a fresh clone runs the PostgreSQL and Redis tests
+    too. The URLs go into the environment, where the generated packages' tests
+    (run in subprocesses) read them as well.
     """
-    global _pg_start_error
-    if not in_ci() or os.environ.get(_PG_ENV, "").strip():
+    if not in_ci():
         return
-    script = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
+    for variable, script in ((_PG_ENV, "postgres.sh"), (_REDIS_ENV, "redis.sh")):
+        if not os.environ.get(variable, "").strip():
+            _start_server(variable, script)
+
+
+def _start_server(variable: str, script: str) -> None:
+    path = Path(__file__).resolve().parents[1] / ".ci" / script
     try:
         done = subprocess.run(
-            ["bash", str(script)], capture_output=True, text=True, timeout=600, check=False
+            ["bash", str(path)], capture_output=True, text=True, timeout=600, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _pg_start_error = str(exc)
+        _start_errors[variable] = str(exc)
         return
-    prefix = f"export {_PG_ENV}="
+    prefix = f"export {variable}="
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(prefix)]
     if done.returncode != 0 or not lines:
-        _pg_start_error = done.stderr.strip() or f".ci/postgres.sh exited {done.returncode}"
+        _start_errors[variable] = done.stderr.strip() or f".ci/{script} exited {done.returncode}"
         return
-    os.environ[_PG_ENV] = lines[-1][len(prefix) :]
+    os.environ[variable] = lines[-1][len(prefix) :]
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +92,20 @@ def postgres_url() -> str:
     url = os.environ.get(_PG_ENV, "").strip()
     if not url:
         how = f'{_PG_ENV} is not set; start a test server with: eval "$(.ci/postgres.sh)"'
-        why = f"; starting one failed: {_pg_start_error}" if _pg_start_error else ""
-        skip_or_fail(how + why)
+        error = _start_errors.get(_PG_ENV)
+        skip_or_fail(how + (f"; starting one failed: {error}" if error else ""))
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a Redis server the tests may freely use, from ``SHIM_TEST_REDIS_URL``.
+
+    Like :func:`postgres_url`: skipped on a developer machine without it, a failure under CI.
+    """
+    url = os.environ.get(_REDIS_ENV, "").strip()
+    if not url:
+        how = f'{_REDIS_ENV} is not set; start a test server with: eval "$(.ci/redis.sh)"'
+        error = _start_errors.get(_REDIS_ENV)
+        skip_or_fail(how + (f"; starting one failed: {error}" if error else ""))
     return url

@@ -91,6 +91,7 @@ def _run(tmp_path: Path, ci: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["PYTHONPATH"] = str(ROOT)
     env["SHIM_TEST_POSTGRES_URL"] = "postgresql://unused/"  # keeps pytest_configure idle
+    env["SHIM_TEST_REDIS_URL"] = "redis://unused/"
     if ci is not None:
         env["CI"] = ci
     proc = subprocess.run(

@@ -34,6 +34,7 @@ CORE_ALLOWED = frozenset(sys.stdlib_module_names) | {"cryptography"}
 AUDIT_ALLOWED = CORE_ALLOWED | {"orjson", "psycopg"}
 SERVICE_ALLOWED = AUDIT_ALLOWED | {
     "starlette", "uvicorn", "httpx", "jwt", "yaml", "prometheus_client", "jsonschema_rs", "anyio",
+    "redis",
 }  # fmt: skip
 ALLOWED = {"runtime": CORE_ALLOWED, "core": CORE_ALLOWED, "audit": AUDIT_ALLOWED}
 ALLOWED["service"] = SERVICE_ALLOWED

@@ -148,10 +148,25 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
     (
         "SHIM_RATE_LIMIT",
         "50",
-        "Requests per second per caller (token bucket); `0` turns it off. Buckets live in each "
-        "worker process: with W workers and R replicas a caller may reach W x R times this rate.",
+        "Requests per second per caller (token bucket); `0` turns it off. Without "
+        "`SHIM_SHARED_STORE_URL` the buckets live in each worker process: with W workers and "
+        "R replicas a caller may reach W x R times this rate.",
     ),
     ("SHIM_RATE_BURST", "100", "Requests a caller may make at once before the rate applies."),
+    (
+        "SHIM_SHARED_STORE_URL",
+        "none: limits per process",
+        "`redis://HOST:PORT/DB` (`rediss://` for TLS; a password as `redis://:PASSWORD@HOST...`): "
+        "one Redis server for every worker and replica, so each caller's rate limit holds for "
+        "the whole service. See [Rate limits across workers and replicas]"
+        "(#rate-limits-across-workers-and-replicas).",
+    ),
+    (
+        "SHIM_SHARED_STORE_TIMEOUT",
+        "0.05",
+        "Seconds a rate-limit check may wait for that Redis server (0.001 to 5); then this "
+        "process's own limit decides.",
+    ),
     (
         "SHIM_UPSTREAM_TIMEOUT",
         "5.0",

@@ -15,6 +15,10 @@ Metric families (all prefixed ``shim_``):
   :mod:`.audit_checkpoint`), a copy outside the audit store: a chain that
   is shorter in the store than here was cut. ``shim_audit_checkpoint_failures_total``
   counts checkpoints that could not be written to the checkpoint file.
+* ``shim_shared_store_up`` (only with ``SHIM_SHARED_STORE_URL``): 1 while the
+  shared rate-limit store answers, 0 while this process falls back to its own
+  limits (the lowest over the live workers); ``shim_shared_store_fallbacks_total``
+  counts the rate-limit checks decided locally because the store was down.
 
 The per-request cost is plain Python: :meth:`Metrics.request` adds one to a
 latency bucket and the duration to a sum in a list kept per ``(route, group,
@@ -135,6 +139,9 @@ class Metrics:
             "Audit checkpoints that could not be written to the checkpoint file",
             registry=reg,
         )
+        # made by the first shared_store() call: without a store neither series exists
+        self._store_up: Gauge | None = None
+        self._store_fallbacks: Counter | None = None
         self._lock = threading.Lock()
         # hot path: key -> cell; flush: (cell, values at the last flush, children)
         self._request_cells: dict[tuple[str, str, int], list[float]] = {}
@@ -232,6 +239,26 @@ class Metrics:
         self._checkpoint_time.labels(chain).set(unix_time)
         if not written:
             self._checkpoint_failures.inc()
+
+    def shared_store(self, up: bool) -> None:
+        """The shared store answers (``up``) or not; called at start and when that changes."""
+        if self._store_up is None:
+            self._store_up = Gauge(
+                "shim_shared_store_up",
+                "1 while the shared rate-limit store answers, 0 while limits are per process",
+                registry=self.registry,
+                multiprocess_mode="livemin",
+            )
+            self._store_fallbacks = Counter(
+                "shim_shared_store_fallbacks",
+                "Rate-limit checks decided by the local limiter because the shared store was down",
+                registry=self.registry,
+            )
+        self._store_up.set(1 if up else 0)
+
+    def shared_store_fallback(self) -> None:
+        if self._store_fallbacks is not None:
+            self._store_fallbacks.inc()
 
     def rate_limited(self, group: str | None) -> None:
         self._rate_limited.labels(group or NO_GROUP).inc()

@@ -48,10 +48,12 @@ if TYPE_CHECKING:
     from .app import ShimSpec
     from .proxy import Upstream
     from .settings import Settings
+    from .shared import SharedLimiter
 
 __all__ = ["Shim"]
 
 _JSON: Final = "application/json"
+_MAX_THROTTLED: Final = 10_000
 _ONE_AT_A_TIME: Final = frozenset({"1.0", "1.1"})
 _second: list[Any] = [0, ""]  # the last whole second formatted, and its text
 
@@ -106,6 +108,10 @@ class Shim:
         self.sink: Any = None
         self.recorder: Recorder | None = None
         self.upstream: Upstream | None = None
+        # SHIM_SHARED_STORE_URL: opened by the lifespan; None keeps the limits per process
+        self.shared: SharedLimiter | None = None
+        # callers refused by the rate limit since their last admitted request (this worker)
+        self.throttled: set[str] = set()
         self.keys_loaded = False
 
     # -- 1. the gate ------------------------------------------------------------
@@ -140,12 +146,22 @@ class Shim:
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
         group = named if named in caller.groups and named in self.groups else None
-        wait = self.limiter.for_caller(caller)
-        if wait is not None:
+        shared = self.shared  # without a store: a plain call, no await
+        wait = (
+            self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
+        )
+        throttled = self.throttled
+        if wait is None:
+            if throttled:
+                throttled.discard(caller.identity)
+        else:
             # labelled by the group named if the service has it, member or not: the
             # metric must not tell a reader of /metrics which groups a caller is in
             self.metrics.rate_limited(named if named in self.groups else None)
-            if self.limiter.throttle_started(caller.identity):
+            if caller.identity not in throttled:  # the first 429 of an episode is recorded
+                if len(throttled) >= _MAX_THROTTLED:
+                    throttled.clear()  # bounded memory; costs at most a record per caller
+                throttled.add(caller.identity)
                 await self.audit(scope, caller, group, direction, 0, 429)
             raise HTTPProblem(
                 429,

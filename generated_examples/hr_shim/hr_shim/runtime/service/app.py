@@ -423,6 +423,16 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
                 spec.upstream_timeout or settings.upstream_timeout, settings.upstream_timeout
             )
             shim.upstream = Upstream(settings.upstream_url, timeout)
+        if settings.shared_store_url is not None:
+            from .shared import SharedLimiter  # imports redis: only when a store is set
+
+            shim.shared = SharedLimiter.connect(
+                settings.shared_store_url,
+                shim.limiter,
+                spec.name,
+                settings.shared_store_timeout,
+                shim.metrics,
+            )
         # Batched metric counts reach prometheus-client (and so the other workers' /metrics)
         # at most this late; the last ones at shutdown.
         shim.metrics.start_flushing()
@@ -430,6 +440,9 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             yield
         finally:
             shim.metrics.stop_flushing()
+            if shim.shared is not None:
+                await shim.shared.aclose()
+                shim.shared = None
             if shim.upstream is not None:
                 await shim.upstream.aclose()
             shim.recorder.close()

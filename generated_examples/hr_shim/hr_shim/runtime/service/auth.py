@@ -233,8 +233,8 @@ class RateLimiter:
         self.max_buckets = max_buckets
         self._clock = clock
         self._lock = threading.Lock()
-        # name -> [tokens, last use, rate, burst, throttled (1.0 from a refusal until the next
-        # admission)]; eviction orders by last use (no reordering of the dict on every request)
+        # name -> [tokens, last use, rate, burst]; eviction orders by last use (no reordering
+        # of the dict on every request)
         self._buckets: dict[str, list[float]] = {}
 
     def retry_after(
@@ -271,7 +271,7 @@ class RateLimiter:
                 if len(buckets) >= self.max_buckets:
                     self._evict(now)
                 tokens = burst
-                bucket = buckets[name] = [burst, now, rate, burst, 0.0]
+                bucket = buckets[name] = [burst, now, rate, burst]
             else:
                 tokens = bucket[0]
                 elapsed = now - bucket[1]
@@ -284,32 +284,17 @@ class RateLimiter:
                 bucket[3] = burst
             if tokens >= 1.0:
                 bucket[0] = tokens - 1.0
-                bucket[4] = 0.0
                 return None
             bucket[0] = tokens
             return (1.0 - tokens) / rate
         finally:
             lock.release()
 
-    def throttle_started(self, name: str) -> bool:
-        """After a refusal: True if it is the first since ``name`` was last admitted.
-
-        Lets the service record the start of a throttling episode once rather
-        than every refused request (which would let a caller over its limit
-        make the audit store write as fast as it can send).
-        """
-        with self._lock:
-            bucket = self._buckets.get(name)
-            if bucket is None or bucket[4]:
-                return False
-            bucket[4] = 1.0
-            return True
-
     def __len__(self) -> int:
         return len(self._buckets)
 
     def _evict(self, now: float) -> None:
-        full = [k for k, (t, last, r, b, _) in self._buckets.items() if t + (now - last) * r >= b]
+        full = [k for k, (t, last, r, b) in self._buckets.items() if t + (now - last) * r >= b]
         for key in full:
             del self._buckets[key]
         excess = len(self._buckets) - (self.max_buckets * 9) // 10

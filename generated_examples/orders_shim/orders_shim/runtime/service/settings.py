@@ -21,6 +21,13 @@ Variables (all optional; defaults in brackets):
     Request body size, records per batch, JSON nesting depth.
 ``SHIM_RATE_LIMIT`` [50] and ``SHIM_RATE_BURST`` [100]
     Requests per second per caller (0 turns rate limiting off) and bucket size.
+``SHIM_SHARED_STORE_URL`` [unset: limits are per worker process]
+    ``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (or ``rediss://`` for TLS): a Redis
+    server shared by every worker and replica, so a caller's rate limit holds
+    for the whole service; see :mod:`.shared`.
+``SHIM_SHARED_STORE_TIMEOUT`` [0.05]
+    Seconds a rate-limit check may wait for that server (0.001 to 5); when it
+    does not answer in time the process's own limit decides.
 ``SHIM_UPSTREAM_TIMEOUT`` [5.0]
     Seconds to wait for the internal API.
 ``SHIM_INSTANCE`` [host name]
@@ -51,6 +58,7 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = ["LOG_LEVELS", "ConfigError", "Settings", "redact_url"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+STORE_SCHEMES = ("redis", "rediss")
 AUDIT_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "jsonl:///")
 _INT_RE = re.compile(r"[0-9]+", re.ASCII)
 _MAX_INSTANCE = 255
@@ -98,6 +106,8 @@ class Settings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     upstream_timeout: float = 5.0
+    shared_store_url: str | None = None
+    shared_store_timeout: float = 0.05
     instance: str = field(default_factory=_default_instance)
     log_level: str = "INFO"
     access_log: bool = True
@@ -117,6 +127,14 @@ class Settings:
         timeout = self.upstream_timeout
         if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
             raise _bad("SHIM_UPSTREAM_TIMEOUT", "must be a number of seconds greater than 0")
+        if self.shared_store_url is not None and not _is_store_url(self.shared_store_url):
+            raise _bad(
+                "SHIM_SHARED_STORE_URL",
+                "must be redis://HOST[:PORT][/DB] or rediss://... (a Redis server)",
+            )
+        store_timeout = self.shared_store_timeout
+        if not _is_number(store_timeout) or not 0.001 <= store_timeout <= 5:
+            raise _bad("SHIM_SHARED_STORE_TIMEOUT", "must be a number of seconds from 0.001 to 5")
         if not isinstance(self.audit_url, str) or not any(
             self.audit_url.startswith(s) and len(self.audit_url) > len(s) for s in AUDIT_SCHEMES
         ):
@@ -162,7 +180,9 @@ class Settings:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("audit_url", "upstream_url") and isinstance(value, str):
+            if f.name in ("audit_url", "upstream_url", "shared_store_url") and isinstance(
+                value, str
+            ):
                 value = redact_url(value)
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
@@ -192,7 +212,12 @@ class Settings:
                 continue
             if attr in ("max_body_bytes", "max_batch", "max_depth", "rate_burst"):
                 kwargs[attr] = _parse_int(var, raw)
-            elif attr in ("rate_limit", "upstream_timeout", "audit_checkpoint_interval"):
+            elif attr in (
+                "rate_limit",
+                "upstream_timeout",
+                "audit_checkpoint_interval",
+                "shared_store_timeout",
+            ):
                 kwargs[attr] = _parse_float(var, raw)
             elif attr == "log_level":
                 kwargs[attr] = raw.upper()
@@ -219,6 +244,8 @@ _ENV: dict[str, str] = {
     "rate_limit": "SHIM_RATE_LIMIT",
     "rate_burst": "SHIM_RATE_BURST",
     "upstream_timeout": "SHIM_UPSTREAM_TIMEOUT",
+    "shared_store_url": "SHIM_SHARED_STORE_URL",
+    "shared_store_timeout": "SHIM_SHARED_STORE_TIMEOUT",
     "instance": "SHIM_INSTANCE",
     "log_level": "SHIM_LOG_LEVEL",
     "access_log": "SHIM_ACCESS_LOG",
@@ -270,6 +297,24 @@ def _is_base_url(url: object) -> bool:
         and not parts.fragment
         and url.isprintable()
         and " " not in url
+    )
+
+
+def _is_store_url(url: object) -> bool:
+    if not isinstance(url, str) or not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    db = parts.path.lstrip("/")
+    return (
+        parts.scheme in STORE_SCHEMES
+        and bool(parts.hostname)
+        and port_ok
+        and (db == "" or (_INT_RE.fullmatch(db) is not None and int(db) < 16_384))
+        and not parts.fragment
     )
 
 

@@ -1,0 +1,224 @@
+"""Rate limits shared by every worker and replica through one Redis server.
+
+Without ``SHIM_SHARED_STORE_URL`` each worker process keeps its own token
+buckets (:class:`.auth.RateLimiter`): a caller limited to 50 requests/s gets
+50/s from *each* process, so workers x replicas times the limit in all. With it,
+every check is one atomic call to Redis: a Lua token bucket (:data:`TOKEN_BUCKET`)
+keyed by the mapping's name and the caller's identity (``key:<name>``,
+``jwt:<issuer>#<sub>``), that takes the time from the Redis server (``TIME``),
+so the replicas' clocks do not matter, and reads and writes the bucket in one
+step, so no two checks can both spend the last token (the failure of limiters
+that GET and then SET).
+
+A check never waits longer than ``SHIM_SHARED_STORE_TIMEOUT``: when the store
+does not answer in time, refuses the connection or fails in any other way, the
+request is decided by the local limiter of this process, and the store is
+marked down: one WARNING log line (event ``shared-store-down``), the gauge
+``shim_shared_store_up`` at 0, and ``shim_shared_store_fallbacks_total``
+counting every check decided locally while it is down. While it is down,
+requests do not wait on it at all; one request at a time tries it again after a
+backoff (:data:`BACKOFF_FIRST`, doubling up to :data:`BACKOFF_MAX` seconds), and
+the first that succeeds marks it up again (INFO log, event ``shared-store-up``).
+During an outage a caller's limit is per process again, as without a store.
+
+The ``redis`` package is imported only when a store is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from .logs import exception_fields, logger
+
+if TYPE_CHECKING:
+    from .auth import Caller, RateLimiter
+    from .metrics import Metrics
+
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "TOKEN_BUCKET", "SharedLimiter", "bucket_key"]
+
+BACKOFF_FIRST: Final = 0.5  # seconds before the first retry of a store that failed
+BACKOFF_MAX: Final = 4.0  # the longest wait between two retries
+
+# KEYS[1]: the bucket; ARGV[1]: rate (tokens per second, > 0), ARGV[2]: burst (>= 1).
+# Returns the seconds to wait as a string ("0": a token was taken); a Lua number would be
+# truncated to an integer by Redis. The bucket expires once it would be full again anyway.
+TOKEN_BUCKET: Final = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+else
+  local elapsed = now - ts
+  if elapsed > 0 then tokens = tokens + elapsed * rate end
+  if tokens > burst then tokens = burst end
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return string.format('%.17g', wait)
+"""
+TOKEN_BUCKET_SHA: Final = hashlib.sha1(TOKEN_BUCKET.encode()).hexdigest()
+
+
+def bucket_key(service: str, identity: str) -> str:
+    """The Redis key of a caller's bucket: one service's callers never share another's."""
+    return f"shim:{service}:rate:{identity}"
+
+
+class SharedLimiter:
+    """The rate limit through Redis, with the process's own limiter when Redis fails.
+
+    ``client`` is a ``redis.asyncio.Redis`` (see :meth:`connect`); ``local`` the
+    per-process limiter whose default rate and burst apply to callers without
+    their own limit, and which decides while the store is down.
+    """
+
+    __slots__ = (
+        "_backoff",
+        "_client",
+        "_clock",
+        "_probing",
+        "_retry_at",
+        "local",
+        "metrics",
+        "service",
+        "timeout",
+        "up",
+    )
+
+    def __init__(
+        self,
+        client: Any,
+        local: RateLimiter,
+        service: str,
+        timeout: float,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self.local = local
+        self.service = service
+        self.timeout = timeout
+        self.metrics = metrics
+        self._clock = clock
+        self.up = True
+        self._probing = False
+        self._retry_at = 0.0
+        self._backoff = BACKOFF_FIRST
+        if metrics is not None:
+            metrics.shared_store(True)
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        local: RateLimiter,
+        service: str,
+        timeout: float,
+        metrics: Metrics | None = None,
+    ) -> SharedLimiter:
+        """A limiter with a client for ``url`` (nothing is sent until the first check).
+
+        redis-py's own retries are turned off: a failed check falls back at once.
+        """
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            decode_responses=False,
+        )
+        return cls(client, local, service, timeout, metrics)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def for_caller(self, caller: Caller) -> float | None:
+        """None if the request may go ahead, else seconds until the caller's next token."""
+        limit = caller.rate_limit
+        if limit is None:
+            rate, burst = self.local.rate, self.local.burst
+        else:
+            rate, burst = limit.per_second, limit.burst
+        if rate <= 0:
+            return None
+        probe = False
+        if not self.up:
+            if self._probing or self._clock() < self._retry_at:
+                return self._fallback(caller)
+            self._probing = probe = True
+        try:
+            async with asyncio.timeout(self.timeout):
+                wait = await self.check(bucket_key(self.service, caller.identity), rate, burst)
+        except Exception as exc:  # unreachable, timed out, refused, a script error: all local
+            self._down(exc, probe)
+            return self._fallback(caller)
+        finally:
+            if probe:
+                self._probing = False
+        if not self.up:
+            self._recovered()
+        return wait
+
+    async def check(self, key: str, rate: float, burst: int) -> float | None:
+        """One atomic token-bucket step on the server (EVALSHA, EVAL if the script is not cached)."""
+        from redis.exceptions import NoScriptError
+
+        args = (key, repr(float(rate)), str(int(burst)))
+        try:
+            raw = await self._client.evalsha(TOKEN_BUCKET_SHA, 1, *args)
+        except NoScriptError:
+            raw = await self._client.eval(TOKEN_BUCKET, 1, *args)
+        wait = float(raw)
+        return wait if wait > 0 else None
+
+    def _fallback(self, caller: Caller) -> float | None:
+        if self.metrics is not None:
+            self.metrics.shared_store_fallback()
+        return self.local.for_caller(caller)
+
+    def _down(self, exc: BaseException, probe: bool) -> None:
+        now = self._clock()
+        if self.up:
+            self.up = False
+            self._backoff = BACKOFF_FIRST
+            if self.metrics is not None:
+                self.metrics.shared_store(False)
+            logger.warning(
+                "shared store unreachable: rate limits are per process until it is back",
+                extra={"event": "shared-store-down", **exception_fields(exc)},
+            )
+        elif probe:  # checks that were under way when it went down change nothing
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        else:
+            return
+        self._retry_at = now + self._backoff
+
+    def _recovered(self) -> None:
+        self.up = True
+        self._backoff = BACKOFF_FIRST
+        if self.metrics is not None:
+            self.metrics.shared_store(True)
+        logger.info(
+            "shared store reachable again: rate limits are shared",
+            extra={"event": "shared-store-up"},
+        )
