@@ -17,6 +17,7 @@ from shimgen.check.plan import Derived, Rule, ShimPlan, View
 from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
+from shimgen.render.servicespec import sends
 from shimgen.schema.model import LoadedSchema, Path_, format_path
 from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
 from shimgen.treatments import REGISTRY, Treatment
@@ -242,7 +243,7 @@ def _cell(rule: Rule, view: View) -> Cell:
         str(treat),
         REGISTRY[treat.name].category,
         format_path(rule.external) if treat.emits else "",
-        rule.inbound and treat.emits and treat.reversible,
+        sends(rule, view),  # the one inbound rule, as the translator and service read it
     )
 
 
