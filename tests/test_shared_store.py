@@ -274,7 +274,7 @@ def test_bad_store_settings_name_the_variable(env: dict[str, str], variable: str
 
 def test_store_settings_default_and_hide_the_password() -> None:
     assert Settings.from_env({}).shared_store_url is None
-    assert Settings.from_env({}).shared_store_timeout == 0.05
+    assert Settings.from_env({}).shared_store_timeout == 0.25
     settings = Settings.from_env(
         {
             "SHIM_SHARED_STORE_URL": "redis://:s3cret@cache:6380/2",

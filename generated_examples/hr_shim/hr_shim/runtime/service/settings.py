@@ -25,7 +25,7 @@ Variables (all optional; defaults in brackets):
     ``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (or ``rediss://`` for TLS): a Redis
     server shared by every worker and replica, so a caller's rate limit holds
     for the whole service; see :mod:`.shared`.
-``SHIM_SHARED_STORE_TIMEOUT`` [0.05]
+``SHIM_SHARED_STORE_TIMEOUT`` [0.25]
     Seconds a rate-limit check may wait for that server (0.001 to 5); when it
     does not answer in time the process's own limit decides.
 ``SHIM_UPSTREAM_TIMEOUT`` [5.0]
@@ -107,7 +107,7 @@ class Settings:
     rate_burst: int = 100
     upstream_timeout: float = 5.0
     shared_store_url: str | None = None
-    shared_store_timeout: float = 0.05
+    shared_store_timeout: float = 0.25
     instance: str = field(default_factory=_default_instance)
     log_level: str = "INFO"
     access_log: bool = True
