@@ -120,6 +120,8 @@ _EVENT_KEYS = frozenset(EVENT_FIELDS)
 # written before the key existed have none).
 OPTIONAL_FIELDS: Final = frozenset({"upstream_status"})
 _REQUIRED_KEYS = _EVENT_KEYS - OPTIONAL_FIELDS
+_SPLICE_KEYS: Final = (_EVENT_KEYS, _REQUIRED_KEYS)  # key sets whose "hash" goes just before
+_HASH_BEFORE: Final = b',"latency_ms":'
 
 # A fork while another thread holds a sink's lock would leave the child's copy locked forever.
 _SINKS: weakref.WeakSet[ChainedSink] = weakref.WeakSet()
@@ -228,13 +230,23 @@ def record_hash(record: Mapping[str, Any]) -> str:
 
 
 def chained(event: Mapping[str, Any], chain: str, seq: int, prev: str) -> tuple[str, bytes]:
-    """The record for ``event`` at ``seq`` of ``chain``: its hash and its canonical JSON line."""
-    record = dict(event)
-    record["chain"] = chain
-    record["seq"] = seq
-    record["prev"] = prev
+    """The record for ``event`` at ``seq`` of ``chain``: its hash and its canonical JSON line.
+
+    The hash is over the sorted compact JSON of the record without ``hash``; the
+    line is the same JSON with ``hash`` in its sorted place. For a contract event
+    that place is just before ``latency_ms`` (no contract key sorts between them),
+    and in orjson's output ``,"latency_ms":`` can only be that member (a quote
+    inside a string is always escaped, and no value is an object), so the line is
+    spliced instead of written a second time. Any other key set is written twice.
+    """
+    record = {**event, "chain": chain, "seq": seq, "prev": prev}
     try:
-        digest = hashlib.sha256(orjson.dumps(record, option=_SORT)).hexdigest()
+        body = orjson.dumps(record, option=_SORT)
+        digest = hashlib.sha256(body).hexdigest()
+        if event.keys() in _SPLICE_KEYS:
+            at = body.find(_HASH_BEFORE)
+            if at > 0:
+                return digest, b'%s,"hash":"%s"%s' % (body[:at], digest.encode(), body[at:])
         record["hash"] = digest
         return digest, orjson.dumps(record, option=_SORT)
     except orjson.JSONEncodeError:  # e.g. a string with a lone surrogate
