@@ -296,7 +296,7 @@ class _Endpoints:
 class _Envelope:
     """Pure ASGI middleware: request id, ``Shim-Mapping``, last-resort 500, metrics, access log."""
 
-    def __init__(self, app: ASGIApp, shim: Shim, fast: Mapping[str, ASGIApp]) -> None:
+    def __init__(self, app: ASGIApp, shim: Shim, fast: Mapping[str, _Translate]) -> None:
         self.app = app
         self.shim = shim
         self.fast = dict(fast)  # POST path -> endpoint, called without routing
@@ -359,7 +359,21 @@ class _Envelope:
 
         try:
             fast = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
-            await (fast or self.app)(scope, receive, send_with_headers)
+            if fast is None:
+                await self.app(scope, receive, send_with_headers)
+            else:  # a translation endpoint: its handler, then the answer sent from here
+                try:
+                    body = await fast.handler(scope, receive)
+                except HTTPProblem as refused:
+                    await problem_response(refused, request_id)(scope, receive, send_with_headers)
+                else:
+                    status = 200
+                    await send({"type": "http.response.start", "status": 200, "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"%d" % len(body)), *extra,
+                    ]})  # fmt: skip
+                    finish()  # before the last body byte, as send_with_headers does
+                    await send({"type": "http.response.body", "body": body})
         except ClientDisconnect:
             status = status or 499  # nginx's "client closed request"; nothing can be sent
         except Exception as exc:
