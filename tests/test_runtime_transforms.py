@@ -13,9 +13,10 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from shimgen.runtime.core import transforms
 from shimgen.runtime.core.transforms import (
     bucket,
     bucket_labels,
@@ -291,3 +292,34 @@ def test_round_to_matches_round_and_keeps_type(value: int | float, digits: int) 
 def test_round_to_rejects(args: tuple[Any, Any]) -> None:
     with pytest.raises(ValueError):
         round_to(*args)
+
+
+_DATE_LIKE = st.from_regex(r"[0-9\u0662]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True) | st.text(
+    alphabet="0123456789-TZ:+.x ", min_size=8, max_size=12
+)
+
+
+def _year_or_none(value: str, full: bool) -> int | None:
+    try:
+        if full:
+            return int(transforms._parse_date(value, "year", False)[1])
+        return transforms.year(value)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DATE_LIKE | st.dates().map(lambda d: d.isoformat()))
+def test_year_of_a_plain_date_agrees_with_the_full_parse(value: str) -> None:
+    """``year`` judges YYYY-MM-DD without the regex; it must accept and refuse exactly
+    what the full parse does (year 0, 29 February, non-ASCII digits, other shapes)."""
+    assert _year_or_none(value, full=False) == _year_or_none(value, full=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2024-02-29", 2024), ("2000-02-29", 2000), ("1900-02-29", None), ("2023-02-29", None),
+     ("0000-01-01", None), ("2024-13-01", None), ("2024-04-31", None), ("\u0662024-01-01", None)],
+)  # fmt: skip
+def test_year_of_a_plain_date_at_the_edges(value: str, expected: int | None) -> None:
+    assert _year_or_none(value, full=False) == expected

@@ -130,12 +130,7 @@ def _parse_date(value: str, name: str, partial: bool) -> re.Match[str]:
     m = _DATE_RE.fullmatch(value)
     if m is None or (m[3] is None and not partial):
         raise ValueError(f"{name} expects an ISO date (YYYY-MM-DD) or RFC 3339 date-time")
-    y = int(m[1])
-    mo = int(m[2]) if m[2] is not None else 1
-    d = int(m[3]) if m[3] is not None else 1
-    ok = y >= 1 and 1 <= mo <= 12 and 1 <= d <= _DAYS[mo]
-    if ok and mo == 2 and d == 29:
-        ok = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    ok = _real_day(int(m[1]), int(m[2] or 1), int(m[3] or 1))
     if ok and m[4] is not None:
         # Leap seconds (:60) are valid in RFC 3339.
         ok = int(m[5]) <= 23 and int(m[6]) <= 59 and int(m[7]) <= 60
@@ -146,8 +141,22 @@ def _parse_date(value: str, name: str, partial: bool) -> re.Match[str]:
     return m
 
 
+def _real_day(y: int, mo: int, d: int) -> bool:
+    """A day of the proleptic Gregorian calendar (year 1 on)."""
+    ok = y >= 1 and 1 <= mo <= 12 and 1 <= d <= _DAYS[mo]
+    if ok and mo == 2 and d == 29:
+        ok = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    return ok
+
+
 def year(value: str, partial: bool = False) -> int:
     """Generalise a date or date-time to its year, as written (no time-zone shift)."""
+    # A plain YYYY-MM-DD, the usual case, is judged without the regex, by the same rules.
+    if value.__class__ is str and len(value) == 10 and value[4] == "-" == value[7]:
+        y, mo, d = value[:4], value[5:7], value[8:]
+        digits = value.isascii() and y.isdigit() and mo.isdigit() and d.isdigit()
+        if digits and _real_day(int(y), int(mo), int(d)):
+            return int(y)
     return int(_parse_date(value, "year", partial)[1])
 
 
