@@ -24,6 +24,8 @@ import yaml
 from shimgen.render import generate
 from shimgen.render.openapi import openapi_document
 from shimgen.render.servicespec import ENV_VARS, fields_in, fields_out, service_context
+from shimgen.runtime.service.settings import _ENV as SETTINGS_ENV
+from shimgen.runtime.service.settings import Settings
 from tests.expected import EXAMPLES, plan_of
 
 RUNTIME = Path(generate.RUNTIME_DIR)
@@ -225,6 +227,19 @@ def _settings_variables() -> set[str]:
 def test_env_var_table_covers_the_settings_module() -> None:
     documented = {name for name, _, _ in ENV_VARS}
     assert _settings_variables() <= documented, _settings_variables() - documented
+
+
+def test_env_var_table_shows_the_numeric_defaults_the_service_uses() -> None:
+    """The README's default column is written by hand; a changed default must change it."""
+    defaults = Settings.from_env({})
+    attributes = {variable: attr for attr, variable in SETTINGS_ENV.items()}
+    checked = 0
+    for name, shown, _ in ENV_VARS:
+        value = getattr(defaults, attributes[name], None) if name in attributes else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            assert float(shown) == value, f"{name}: the table says {shown}, settings.py {value}"
+            checked += 1
+    assert checked >= 8, checked  # body, batch, depth, rate, burst, timeouts, checkpoints
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

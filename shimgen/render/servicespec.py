@@ -163,7 +163,7 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "SHIM_SHARED_STORE_TIMEOUT",
-        "0.05",
+        "0.25",
         "Seconds a rate-limit check may wait for that Redis server (0.001 to 5); then this "
         "process's own limit decides.",
     ),
