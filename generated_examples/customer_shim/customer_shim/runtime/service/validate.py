@@ -88,15 +88,10 @@ def parse_json(body: bytes, max_depth: int | None = None) -> Any:
     if cls is not dict and cls is not list:
         return document
     # Nesting deeper than max_depth needs more than max_depth brackets: counted in C, so
-    # most bodies skip the walk; the duplicate-name check is then C work only (_may_repeat).
+    # most bodies skip the walk. Depth first: the exact duplicate check may recurse.
     if max_depth is not None and body.count(b"[") + body.count(b"{") > max_depth:
-        too_deep_, members = _shape(document, max_depth)
-        if too_deep_:
-            raise _too_deep(max_depth)
-        suspect = body.count(b":") != members
-    else:
-        suspect = _may_repeat(body, document)
-    if suspect and _repeats(body):
+        check_depth(document, max_depth)
+    if has_duplicate_keys(body, document):
         raise HTTPProblem(
             400,
             "the request body has an object with the same member name twice; "
@@ -105,28 +100,6 @@ def parse_json(body: bytes, max_depth: int | None = None) -> Any:
             title="Duplicate member name",
         )
     return document
-
-
-def _shape(document: Any, max_depth: int | None) -> tuple[bool, int]:
-    """(nests deeper than ``max_depth``, members of all its objects): one iterative walk."""
-    count = 0
-    limit = max_depth if max_depth is not None else -1
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node, depth = pop()
-        if depth == limit + 1 and limit >= 0:
-            return True, count
-        if node.__class__ is dict:
-            count += len(node)
-            values: Any = node.values()
-        else:
-            values = node
-        for child in values:
-            c = child.__class__
-            if c is dict or c is list:
-                push((child, depth + 1))
-    return False, count
 
 
 class _Duplicate(Exception):
@@ -190,17 +163,10 @@ def deep_or_repeated(body: bytes, document: Any, max_depth: int) -> bool:
     """Whether ``document`` (parsed from ``body``) nests deeper than ``max_depth`` or repeats a name.
 
     For JSON the shim did not parse as a request (an upstream answer): the same
-    I-JSON rule as :func:`parse_json`, in the one walk the depth check needs anyway,
-    so an answer with two ``id`` members cannot pass a check that reads one.
+    depth limit and I-JSON rule as :func:`parse_json`, so an answer with two
+    ``id`` members cannot pass a check that reads one.
     """
-    cls = document.__class__
-    if cls is not dict and cls is not list:
-        return False
-    deep, members = _shape(document, max_depth)
-    if deep:
-        return True
-    colons = body.count(b":")
-    return colons != members and _repeats(body)
+    return too_deep(document, max_depth) or has_duplicate_keys(body, document)
 
 
 def too_deep(document: Any, max_depth: int) -> bool:
