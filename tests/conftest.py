@@ -89,12 +89,7 @@ def postgres_url() -> str:
     (where :func:`pytest_configure` tried to start the server): a CI
     run that silently skipped them would claim coverage it does not have.
     """
-    url = os.environ.get(_PG_ENV, "").strip()
-    if not url:
-        how = f'{_PG_ENV} is not set; start a test server with: eval "$(.ci/postgres.sh)"'
-        error = _start_errors.get(_PG_ENV)
-        skip_or_fail(how + (f"; starting one failed: {error}" if error else ""))
-    return url
+    return _server_url(_PG_ENV, "postgres.sh")
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +98,14 @@ def redis_url() -> str:
 
     Like :func:`postgres_url`: skipped on a developer machine without it, a failure under CI.
     """
-    url = os.environ.get(_REDIS_ENV, "").strip()
+    return _server_url(_REDIS_ENV, "redis.sh")
+
+
+def _server_url(variable: str, script: str) -> str:
+    """The URL in ``variable``; else a skip (a failure under CI) saying how to start one."""
+    url = os.environ.get(variable, "").strip()
     if not url:
-        how = f'{_REDIS_ENV} is not set; start a test server with: eval "$(.ci/redis.sh)"'
-        error = _start_errors.get(_REDIS_ENV)
+        how = f'{variable} is not set; start a test server with: eval "$(.ci/{script})"'
+        error = _start_errors.get(variable)
         skip_or_fail(how + (f"; starting one failed: {error}" if error else ""))
     return url

@@ -154,11 +154,7 @@ class SharedLimiter:
 
     async def for_caller(self, caller: Caller) -> float | None:
         """None if the request may go ahead, else seconds until the caller's next token."""
-        limit = caller.rate_limit
-        if limit is None:
-            rate, burst = self.local.rate, self.local.burst
-        else:
-            rate, burst = limit.per_second, limit.burst
+        rate, burst = self.local.limit_of(caller)
         if rate <= 0:
             return None
         probe = False

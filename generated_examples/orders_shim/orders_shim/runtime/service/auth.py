@@ -253,10 +253,14 @@ class RateLimiter:
         The bucket is the caller's ``identity`` (``key:<name>``, ``jwt:<issuer>#<sub>``),
         so a JWT subject named like an API-key caller never drains that caller's bucket.
         """
+        return self._take(caller.identity, *self.limit_of(caller))
+
+    def limit_of(self, caller: Caller) -> tuple[float, int]:
+        """``(rate, burst)`` for ``caller``: its own from the callers file, else the default."""
         limit = caller.rate_limit
         if limit is None:
-            return self._take(caller.identity, self.rate, self.burst)
-        return self._take(caller.identity, limit.per_second, limit.burst)
+            return self.rate, self.burst
+        return limit.per_second, limit.burst
 
     def _take(self, name: str, rate: float, burst: float) -> float | None:
         if rate <= 0:
