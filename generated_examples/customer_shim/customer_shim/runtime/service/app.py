@@ -122,9 +122,11 @@ def _json(data: Any, status: int = 200) -> Response:
 class _Translate:
     """A translation endpoint as a raw ASGI app: no Request object, no Response class.
 
-    These are the hot paths, so they skip Starlette's per-request machinery:
-    the envelope calls them directly (they are also mounted as ordinary
-    routes, which is the path taken when the app runs under a root path).
+    These are the hot paths, so they skip Starlette's per-request machinery.
+    On the hot path the envelope runs ``handler`` and sends this same answer
+    itself (with its headers, no wrapping ``send``); ``__call__`` serves when
+    the endpoint is reached as an ordinary route, under a root path. Keep the
+    two answers alike.
     """
 
     def __init__(self, handler: Callable[[Scope, Receive], Awaitable[bytes]]) -> None:
@@ -361,7 +363,7 @@ class _Envelope:
             fast = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
             if fast is None:
                 await self.app(scope, receive, send_with_headers)
-            else:  # a translation endpoint: its handler, then the answer sent from here
+            else:  # a translation endpoint: its handler, then _Translate's answer sent from here
                 try:
                     body = await fast.handler(scope, receive)
                 except HTTPProblem as refused:
