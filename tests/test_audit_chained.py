@@ -36,7 +36,7 @@ events = st.fixed_dictionaries(
         "latency_ms": st.integers(0, 10**6)
         | st.floats(0, 1e9, allow_nan=False, allow_infinity=False),
     },
-    optional={"upstream_status": st.none() | status},
+    optional={"upstream_status": st.none() | status, "grant": text},
 )
 
 

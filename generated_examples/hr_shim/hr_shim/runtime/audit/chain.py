@@ -19,16 +19,17 @@ request it could not record.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import re
 import secrets
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Final
 
 import orjson
+
+from .errors import AuditBusy, AuditError
+from .events import CROSSING_KEYSETS, EVENT_FIELDS, OPTIONAL_FIELDS, check_event
 
 __all__ = [
     "CHAIN_FIELDS",
@@ -47,81 +48,10 @@ __all__ = [
 GENESIS = "0" * 64
 CHAIN_FIELDS = ("chain", "seq", "prev", "hash")
 _SORT = orjson.OPT_SORT_KEYS
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}", re.ASCII)
-
-
-class AuditBusy(RuntimeError):
-    """The store is locked by another writer right now; nothing was written, try again shortly.
-
-    Raised only by ``append_many(events, wait=False)``, so the service can retry on a
-    later event-loop iteration instead of sleeping in SQLite's busy handler, which
-    would stall every other request of the worker.
-    """
-
-
-class AuditError(RuntimeError):
-    """An audit record could not be written, or the audit store cannot be read.
-
-    The service turns it into a 500/503: a crossing that cannot be recorded does
-    not happen. Messages name the store and the kind of failure, never a record's
-    content or a password.
-    """
-
-
-def _is_str(v: object) -> bool:
-    return isinstance(v, str)
-
-
-def _is_opt_str(v: object) -> bool:
-    return v is None or isinstance(v, str)
-
-
-def _is_count(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
-
-
-def _is_status(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599
-
-
-def _is_opt_status(v: object) -> bool:
-    return v is None or _is_status(v)
-
-
-def _is_latency(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
-def _is_fields(v: object) -> bool:
-    return isinstance(v, list | tuple) and all(isinstance(f, str) for f in v)
-
-
-# The audit event of the issue 3 contract: these keys, nothing else. Checking the
-# key set on every append is what guarantees no data value can reach the store.
-EVENT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "time": (_is_str, "a string"),
-    "request_id": (_is_str, "a string"),
-    "caller_request_id": (_is_opt_str, "a string or null"),
-    "caller": (_is_opt_str, "a string or null"),
-    "group": (_is_opt_str, "a string or null"),
-    "route": (_is_str, "a string"),
-    "direction": (_is_str, "a string"),
-    "mapping": (_is_str, "a string"),
-    "mapping_version": (_is_count, "a non-negative integer"),
-    "mapping_sha256": (_is_str, "a string"),
-    "records": (_is_count, "a non-negative integer"),
-    "fields": (_is_fields, "a list of strings"),
-    "outcome": (_is_status, "an HTTP status code"),
-    "upstream_status": (_is_opt_status, "an HTTP status code or null"),
-    "latency_ms": (_is_latency, "a finite non-negative number"),
-}
-_EVENT_KEYS = frozenset(EVENT_FIELDS)
-# Keys an event may leave out: translation endpoints call no upstream (and records
-# written before the key existed have none).
-OPTIONAL_FIELDS: Final = frozenset({"upstream_status"})
-_REQUIRED_KEYS = _EVENT_KEYS - OPTIONAL_FIELDS
-_SPLICE_KEYS: Final = (_EVENT_KEYS, _REQUIRED_KEYS)  # key sets whose "hash" goes just before
+# Crossing key sets, whose "hash" goes just before latency_ms (see chained)
+_SPLICE_KEYS: Final = CROSSING_KEYSETS
 _HASH_BEFORE: Final = b',"latency_ms":'
+
 
 # A fork while another thread holds a sink's lock would leave the child's copy locked forever.
 _SINKS: weakref.WeakSet[ChainedSink] = weakref.WeakSet()
@@ -133,94 +63,6 @@ def _unlock_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_unlock_after_fork)
-
-
-def check_event(event: Mapping[str, Any]) -> None:
-    """Refuse anything but a well-formed contract event.
-
-    Unexpected keys are named only when they look like identifiers, so a value
-    mistakenly used as a key is never echoed.
-    """
-    # Fast path: a plain dict with the contract keys and values of exactly the
-    # expected built-in types passes here. Anything else (subclasses included,
-    # which the full check may still accept) takes the full check below, which
-    # also builds the error message.
-    if type(event) is dict:
-        keys = event.keys()
-        if keys in (_EVENT_KEYS, _REQUIRED_KEYS) and _plain_ok(event):
-            return
-    _check_event_full(event)
-
-
-_MAX_COUNT: Final = 2**63
-_INF: Final = math.inf
-
-
-def _plain_ok(e: dict[str, Any]) -> bool:
-    """True when ``e`` (with exactly the contract keys) has values of exactly the expected types."""
-    v = e["caller"]
-    if v is not None and type(v) is not str:
-        return False
-    v = e["caller_request_id"]
-    if v is not None and type(v) is not str:
-        return False
-    v = e["group"]
-    if v is not None and type(v) is not str:
-        return False
-    if not (
-        type(e["time"]) is str
-        and type(e["request_id"]) is str
-        and type(e["route"]) is str
-        and type(e["direction"]) is str
-        and type(e["mapping"]) is str
-        and type(e["mapping_sha256"]) is str
-    ):
-        return False
-    v = e["mapping_version"]
-    if type(v) is not int or not 0 <= v < _MAX_COUNT:
-        return False
-    v = e["records"]
-    if type(v) is not int or not 0 <= v < _MAX_COUNT:
-        return False
-    v = e["outcome"]
-    if type(v) is not int or not 100 <= v <= 599:
-        return False
-    v = e.get("upstream_status")
-    if v is not None and (type(v) is not int or not 100 <= v <= 599):
-        return False
-    v = e["latency_ms"]
-    t = type(v)
-    if not ((t is float and 0.0 <= v < _INF) or (t is int and 0 <= v < _MAX_COUNT)):
-        return False
-    v = e["fields"]
-    t = type(v)
-    if t is not list and t is not tuple:
-        return False
-    for f in v:  # noqa: SIM110 - a plain loop, no generator: this runs on every request
-        if type(f) is not str:
-            return False
-    return True
-
-
-def _check_event_full(event: Mapping[str, Any]) -> None:
-    if not isinstance(event, Mapping):
-        raise AuditError("an audit event must be a mapping")
-    keys = event.keys()
-    if keys not in (_EVENT_KEYS, _REQUIRED_KEYS):
-        extra = [k for k in keys if k not in _EVENT_KEYS]
-        named = sorted(k for k in extra if isinstance(k, str) and _IDENT_RE.fullmatch(k))
-        hidden = len(extra) - len(named)
-        parts = []
-        if extra:
-            shown = ", ".join(named) + (f" and {hidden} other(s)" if hidden else "")
-            parts.append(f"unexpected field(s) {shown.removeprefix(' and ')}")
-        missing = sorted(_REQUIRED_KEYS - set(keys))
-        if missing:
-            parts.append(f"missing field(s) {', '.join(missing)}")
-        raise AuditError(f"audit event refused: {'; '.join(parts)}")
-    for name, (ok, what) in EVENT_FIELDS.items():
-        if name in event and not ok(event[name]):
-            raise AuditError(f"audit event refused: field {name!r} must be {what}")
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

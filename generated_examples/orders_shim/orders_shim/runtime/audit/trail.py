@@ -54,14 +54,8 @@ from ..core.errors import KeysetError
 from ..core.keys import load_keyset, public_audit_keys
 from . import anchor
 from .anchor import ChainView, Problem
-from .chain import (
-    CHAIN_FIELDS,
-    EVENT_FIELDS,
-    GENESIS,
-    OPTIONAL_FIELDS,
-    AuditError,
-    record_hash,
-)
+from .chain import CHAIN_FIELDS, GENESIS, AuditError, record_hash
+from .events import event_keysets
 from .jsonl import JsonlSink, jsonl_records
 from .sinks import SQLiteSink, sqlite_records
 
@@ -82,8 +76,8 @@ __all__ = [
 
 DEFAULT_URL = "sqlite:///./audit.db"
 _PG_CHECKPOINTS = "./audit-checkpoints.jsonl"
-_RECORD_KEYS = frozenset(EVENT_FIELDS) | frozenset(CHAIN_FIELDS)
-_RECORD_KEYS_V1 = _RECORD_KEYS - OPTIONAL_FIELDS  # a record of an event without them
+# A stored record: an event of any kind (events.event_keysets) plus the chain fields
+_RECORD_KEYSETS = tuple(keys | frozenset(CHAIN_FIELDS) for keys in event_keysets())
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _CMD = command("audit", "audit.trail")  # the command that runs main() below
 
@@ -304,7 +298,7 @@ class _Chain:
 
 def _shape_ok(record: Mapping[str, Any]) -> bool:
     keys = record.keys()
-    if keys not in (_RECORD_KEYS, _RECORD_KEYS_V1):
+    if keys not in _RECORD_KEYSETS:
         return False
     seq = record["seq"]
     return (
