@@ -41,7 +41,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio.to_thread
@@ -58,6 +58,7 @@ from ..audit.checkpoint import CheckpointPublisher
 from ..audit.recorder import Recorder
 from ..core import keys
 from .access_log import log_access
+from .elevation import ElevatedSpec
 from .logs import configure, exception_fields, logger
 from .metrics import CONTENT_TYPE
 from .pipeline import Shim
@@ -65,7 +66,7 @@ from .problems import HTTPProblem, http_exception_handler, problem_handler, prob
 from .proxy import ProxyRoute, Upstream
 from .settings import Settings
 
-__all__ = ["INBOUND", "OUTBOUND", "RouteSpec", "Shim", "ShimSpec", "build_app"]
+__all__ = ["INBOUND", "OUTBOUND", "ElevatedSpec", "RouteSpec", "Shim", "ShimSpec", "build_app"]
 
 OUTBOUND: Final = "POST /v1/outbound"
 INBOUND: Final = "POST /v1/inbound"
@@ -113,6 +114,9 @@ class ShimSpec:
     # (internal field path, external field path) of every inbound field, as segments
     # ("[]" for array items): points a misfit internal value back at what the caller sent
     inbound_paths: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    # elevated group -> how it is held (rotational access, see .elevation); other groups
+    # are standing memberships
+    elevated: Mapping[str, ElevatedSpec] = field(default_factory=dict)
 
 
 def _json(data: Any, status: int = 200) -> Response:
