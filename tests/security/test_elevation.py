@@ -1,0 +1,382 @@
+"""Elevated groups (issue 13 §1): what a caller, an approver or an attacker can and cannot do.
+
+Each test is one threat or one rule of the contract, named after it. The apps
+are the real service runtime around the golden customer translator; several
+apps sharing one SQLite audit store stand for several workers (each its own
+connection, audit chain and event loop), with one controllable wall clock.
+``billing`` is elevated: 2 approvals by members of ``support``, one holder at
+a time, excluding ``support``, 900 s of break-glass (tests/security/elevation_support.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shimgen.runtime.audit import trail
+from shimgen.runtime.service import logs
+from tests.security.elevation_support import (
+    BILLING,
+    act,
+    active_grant,
+    as_,
+    cluster,
+    outbound,
+    request_grant,
+)
+from tests.service_support import KEYS_FILE
+
+
+@pytest.fixture(autouse=True)
+def _keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    monkeypatch.delenv("SHIM_KEYS", raising=False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logs.logger.addHandler(handler)
+    yield stream
+    logs.logger.removeHandler(handler)
+
+
+# -- eligibility and approval -------------------------------------------------------------
+
+
+def test_eligible_without_grant_is_403(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        answer = outbound(c.clients[0], "dave")
+        assert answer.status_code == 403
+        body = answer.json()
+        assert body["type"].endswith("/no-active-grant")
+        assert "no active grant for 'billing'" in body["detail"]
+        assert "access request billing" in body["detail"]
+        refused = [r for r in c.records() if r.get("route") == "POST /v1/outbound"]
+        assert [(r["caller"], r["group"], r["outcome"], r["records"]) for r in refused] == [
+            ("key:dave", "billing", 403, 0)
+        ]
+
+
+def test_standing_group_needs_no_grant(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        answer = outbound(c.clients[0], "bob", "support")
+        assert answer.status_code == 200
+        (crossing,) = [r for r in c.records() if r.get("route") == "POST /v1/outbound"]
+        assert "grant" not in crossing
+
+
+def test_self_approval_is_refused(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "alice").json()["grant"]["id"]  # alice is in support too
+        answer = act(client, "alice", gid, "approve")
+        assert answer.status_code == 403
+        assert answer.json()["type"].endswith("/self-approval")
+        assert c.grant_events("grant-approved") == []
+
+
+def test_same_approver_twice_counts_once(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        gid = request_grant(c.clients[0], "dave").json()["grant"]["id"]
+        first = act(c.clients[0], "bob", gid, "approve")
+        again = act(c.clients[1], "bob", gid, "approve")  # another worker, same approver
+        assert first.status_code == again.status_code == 200
+        assert again.json()["grant"]["state"] == "pending"
+        assert again.json()["grant"]["approved_by"] == ["key:bob"]
+        assert outbound(c.clients[1], "dave").status_code == 403
+        assert len(c.grant_events("grant-approved")) == 1
+        assert act(c.clients[1], "carol", gid, "approve").json()["grant"]["state"] == "active"
+        assert outbound(c.clients[0], "dave").status_code == 200
+
+
+def test_non_approver_cannot_approve(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        answer = act(client, "erin", gid, "approve")  # eligible for billing, approves nothing
+        assert answer.status_code == 404  # not even visible to erin: ids are no oracle
+        assert act(client, "erin", gid, "deny").status_code == 404
+        assert act(client, "erin", gid, "revoke").status_code == 404
+
+
+def test_approving_a_forged_id_is_404(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        for forged in ("g-000000000000000000000000", "' OR 1=1 --", "%00", "x" * 300):
+            answer = client.post(f"/v1/access/grants/{forged}/approve", headers=as_("bob"))
+            assert answer.status_code == 404, forged
+            assert forged not in answer.text
+
+
+def test_racing_two_approvals_activate_once(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        gid = request_grant(c.clients[0], "dave").json()["grant"]["id"]
+        results: list[int] = []
+
+        def approve(i: int, name: str) -> None:
+            results.append(act(c.clients[i], name, gid, "approve").status_code)
+
+        threads = [
+            threading.Thread(target=approve, args=(0, "bob")),
+            threading.Thread(target=approve, args=(1, "carol")),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [200, 200]
+        assert len(c.grant_events("grant-approved")) == 2
+        assert len(c.grant_events("grant-activated")) == 1
+
+
+def test_request_longer_than_max_is_refused(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        for seconds in (BILLING.max_seconds + 1, 0, -5, 1.5, True, "60"):
+            answer = request_grant(client, "dave", seconds=seconds)
+            assert answer.status_code == 422, seconds
+        assert c.grant_events() == []
+
+
+def test_requesting_a_standing_or_unknown_group_is_refused(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        standing = request_grant(client, "bob", group="support")
+        assert standing.status_code == 422
+        assert standing.json()["type"].endswith("/not-elevated")
+        assert request_grant(client, "bob", group="root").status_code == 422
+        not_member = request_grant(client, "bob")  # bob is not eligible for billing
+        assert not_member.status_code == 403
+        assert not_member.json()["type"].endswith("/not-eligible")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": "line one\nforged: audit line"},
+        {"reason": "bell\x07"},
+        {"reason": ""},
+        {"reason": "r" * 1025},
+        {"reason": 7},
+        {"reason": "ok", "ticket": "TCK\r\n1"},
+        {"reason": "ok", "extra": "member"},
+        {"reason": "ok", "break_glass": "yes"},
+    ],
+    ids=["newline", "control", "empty", "too-long", "not-text", "ticket-crlf", "extra", "glass"],
+)
+def test_reason_and_body_are_checked(tmp_path: Path, body: dict[str, object]) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        answer = request_grant(c.clients[0], "dave", **body)
+        assert answer.status_code == 422
+        assert c.grant_events() == []
+
+
+def test_requests_need_credentials(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        assert client.post("/v1/access/grants", json={"group": "billing"}).status_code == 401
+        assert client.get("/v1/access/grants").status_code == 401
+        bad = {"X-API-Key": "nope"}
+        assert client.post("/v1/access/grants/g-1/approve", headers=bad).status_code == 401
+
+
+# -- expiry and revocation -----------------------------------------------------------------
+
+
+def test_expiry_at_second_n_is_enforced_at_second_n_on_every_worker(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        start = c.clock.now
+        answer = request_grant(c.clients[0], "dave", seconds=60)
+        gid = answer.json()["grant"]["id"]
+        act(c.clients[0], "bob", gid, "approve")
+        activated = act(c.clients[1], "carol", gid, "approve").json()["grant"]
+        assert activated["state"] == "active"
+        c.clock.now = start + 59.999
+        assert [outbound(w, "dave").status_code for w in c.clients] == [200, 200]
+        c.clock.now = start + 60  # second N: refused everywhere, with no tail
+        assert [outbound(w, "dave").status_code for w in c.clients] == [403, 403]
+        expired = c.grant_events("grant-expired")
+        assert len(expired) == 1  # noticed by both workers, recorded once
+        assert expired[0]["grant"] == gid and expired[0]["request_id"] is None
+        assert expired[0]["actor"] is None
+
+
+def test_revoked_grant_is_refused_at_once_on_another_worker(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        gid = active_grant(c.clients[0], "dave")
+        assert outbound(c.clients[1], "dave").status_code == 200
+        revoked = act(c.clients[0], "bob", gid, "revoke", reason="left the incident")
+        assert revoked.status_code == 200 and revoked.json()["grant"]["state"] == "revoked"
+        assert outbound(c.clients[1], "dave").status_code == 403
+        (event,) = c.grant_events("grant-revoked")
+        assert (event["actor"], event["reason"]) == ("key:bob", "left the incident")
+
+
+def test_holder_can_end_its_own_grant_early(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        gid = active_grant(c.clients[0], "dave")
+        assert act(c.clients[0], "dave", gid, "revoke").status_code == 200
+        assert outbound(c.clients[0], "dave").status_code == 403
+        assert act(c.clients[0], "dave", gid, "revoke").status_code == 409
+
+
+# -- holder limit, exclusion, one group per caller ----------------------------------------------
+
+
+def test_holder_limit_queues_and_activates_oldest_first(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        first = active_grant(c.clients[0], "dave")
+        asked = request_grant(c.clients[1], "erin")
+        assert "holder limit" in asked.json()["note"]
+        gid = asked.json()["grant"]["id"]
+        act(c.clients[1], "bob", gid, "approve")
+        waiting = act(c.clients[1], "carol", gid, "approve").json()
+        assert waiting["grant"]["state"] == "queued"
+        assert "waits in the queue" in waiting["note"]
+        assert outbound(c.clients[0], "erin").status_code == 403
+        act(c.clients[0], "dave", first, "revoke")  # the slot frees: erin's grant activates
+        assert outbound(c.clients[1], "erin").status_code == 200
+        assert [e["grant"] for e in c.grant_events("grant-activated")] == [first, gid]
+
+
+def test_queued_grant_activates_when_the_holder_expires(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        start = c.clock.now
+        active_grant(c.clients[0], "dave")  # the full 3600 s
+        gid = request_grant(c.clients[1], "erin", seconds=120).json()["grant"]["id"]
+        act(c.clients[1], "bob", gid, "approve")
+        act(c.clients[1], "carol", gid, "approve")
+        c.clock.now = start + 3600
+        assert outbound(c.clients[0], "erin").status_code == 200  # her request sweeps
+        c.clock.now = start + 3600 + 120
+        assert outbound(c.clients[1], "erin").status_code == 403  # 120 s from activation
+
+
+def test_excluded_groups_are_never_active_together(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        assert outbound(c.clients[0], "alice", "support").status_code == 200
+        gid = active_grant(c.clients[0], "alice")
+        assert outbound(c.clients[1], "alice", "billing").status_code == 200
+        refused = outbound(c.clients[1], "alice", "support")
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/excluded-group")
+        act(c.clients[0], "alice", gid, "revoke")
+        assert outbound(c.clients[1], "alice", "support").status_code == 200
+
+
+def test_one_elevated_group_per_caller(tmp_path: Path) -> None:
+    rules = {
+        "billing": BILLING,
+        "support": BILLING.__class__(600, 1, frozenset({"billing"})),
+    }
+    with cluster(tmp_path, workers=1, **rules) as c:
+        client = c.clients[0]
+        request_grant(client, "alice")
+        again = request_grant(client, "alice", group="support")
+        assert again.status_code == 409
+        assert again.json()["type"].endswith("/one-elevated-group")
+        assert "one elevated group at a time" in again.json()["detail"]
+        twice = request_grant(client, "alice")
+        assert twice.status_code == 409
+
+
+# -- break-glass -----------------------------------------------------------------------------
+
+
+def test_break_glass_alerts(tmp_path: Path, log_lines: io.StringIO) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        answer = request_grant(client, "dave", break_glass=True, reason="prod outage, INC-9")
+        assert answer.status_code == 201
+        grant = answer.json()["grant"]
+        assert grant["state"] == "active" and grant["break_glass"] is True
+        assert grant["seconds"] == BILLING.break_glass_seconds  # capped: the default
+        assert outbound(client, "dave").status_code == 200
+        # the alert: an audit event, a metric and a WARNING line
+        (event,) = c.grant_events("grant-break-glass")
+        assert event["grant"] == grant["id"] and event["reason"] == "prod outage, INC-9"
+        metrics = client.get("/metrics").text
+        assert 'shim_grant_break_glass_total{group="billing"} 1.0' in metrics
+        warnings = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+        alert = [w for w in warnings if w.get("event") == "grant-break-glass"]
+        assert alert and alert[0]["level"] == "warning" and alert[0]["grant"] == grant["id"]
+        assert "INC-9" not in log_lines.getvalue()  # the reason is free text: never logged
+        # listed for after-the-fact review, for approvers
+        listed = client.get("/v1/access/grants", headers=as_("bob")).json()
+        assert listed["review"] == [grant["id"]]
+
+
+def test_break_glass_is_capped(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        over = request_grant(c.clients[0], "dave", break_glass=True, seconds=901)
+        assert over.status_code == 422
+        no_glass = {"billing": BILLING.__class__(600, 1, frozenset({"support"}))}
+    with cluster(tmp_path / "b", workers=1, **no_glass) as c:
+        refused = request_grant(c.clients[0], "dave", break_glass=True)
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/no-break-glass")
+
+
+# -- the audit trail -------------------------------------------------------------------------------
+
+
+def test_crossing_carries_grant_id(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        gid = active_grant(c.clients[0], "dave")
+        assert outbound(c.clients[0], "dave").status_code == 200
+        (crossing,) = [
+            r for r in c.records() if r.get("route") == "POST /v1/outbound" and r["outcome"] == 200
+        ]
+        assert crossing["grant"] == gid
+
+
+def test_grant_events_verify_in_the_chain(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=2) as c:
+        start = c.clock.now
+        gid = active_grant(c.clients[0], "dave")
+        denied = request_grant(c.clients[1], "erin").json()["grant"]["id"]
+        act(c.clients[1], "bob", denied, "deny")
+        c.clock.now = start + 3600
+        outbound(c.clients[1], "dave")
+        request_grant(c.clients[0], "erin", break_glass=True)
+        act(c.clients[0], "bob", gid, "revoke")  # already expired: 409, audited
+    records = list(trail.read_records(c.audit_url))
+    verdict = trail.verify(records)
+    assert verdict.ok, str(verdict)
+    kinds = [r["event"] for r in records if str(r.get("event", "")).startswith("grant-")]
+    assert set(kinds) == {
+        "grant-requested", "grant-approved", "grant-denied", "grant-activated",
+        "grant-expired", "grant-break-glass",
+    }  # fmt: skip
+    assert any(r.get("direction") == "access" and r["outcome"] == 409 for r in records)
+
+
+def test_a_grant_change_whose_event_cannot_be_recorded_does_not_happen(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        shim = c.clients[0].app.state.shim  # type: ignore[attr-defined]
+        shim.sink.close()
+        answer = request_grant(c.clients[0], "dave")
+        assert answer.status_code == 503
+        rows = shim.access.grants.db.read("SELECT COUNT(*) FROM grants")
+        assert rows[0][0] == 0
+
+
+def test_openapi_lists_the_grant_endpoints(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        doc = c.clients[0].get("/openapi.json").json()
+        assert {"post", "get"} <= set(doc["paths"]["/v1/access/grants"])
+        for action in ("approve", "deny", "revoke"):
+            assert "post" in doc["paths"][f"/v1/access/grants/{{grant}}/{action}"]
+        assert doc["components"]["schemas"]["GrantRequest"]["properties"]["group"]["enum"] == [
+            "billing"
+        ]
