@@ -31,6 +31,9 @@ from tests.security.elevation_support import (
     request_grant,
 )
 from tests.service_support import KEYS_FILE
+from tests.test_runtime_audit import pg_schema, schema_url  # noqa: F401 - pg_schema: a fixture
+
+STORES = ["sqlite", "jsonl", "postgresql"]
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +51,21 @@ def log_lines() -> Iterator[io.StringIO]:
     logs.logger.addHandler(handler)
     yield stream
     logs.logger.removeHandler(handler)
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An audit URL of each kind (``@pytest.mark.parametrize("store", STORES, indirect=True)``);
+    the grants live beside it: a SQLite side file, or a table in the PostgreSQL schema."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    if kind == "jsonl":
+        return f"jsonl:///{tmp_path / 'audit.jsonl'}"
+    return schema_url(request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema"))
+
+
+per_store = pytest.mark.parametrize("store", STORES, indirect=True)
 
 
 # -- eligibility and approval -------------------------------------------------------------
@@ -85,8 +103,9 @@ def test_self_approval_is_refused(tmp_path: Path) -> None:
         assert c.grant_events("grant-approved") == []
 
 
-def test_same_approver_twice_counts_once(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_same_approver_twice_counts_once(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         gid = request_grant(c.clients[0], "dave").json()["grant"]["id"]
         first = act(c.clients[0], "bob", gid, "approve")
         again = act(c.clients[1], "bob", gid, "approve")  # another worker, same approver
@@ -118,8 +137,9 @@ def test_approving_a_forged_id_is_404(tmp_path: Path) -> None:
             assert forged not in answer.text
 
 
-def test_racing_two_approvals_activate_once(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_racing_two_approvals_activate_once(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         gid = request_grant(c.clients[0], "dave").json()["grant"]["id"]
         results: list[int] = []
 
@@ -193,8 +213,11 @@ def test_requests_need_credentials(tmp_path: Path) -> None:
 # -- expiry and revocation -----------------------------------------------------------------
 
 
-def test_expiry_at_second_n_is_enforced_at_second_n_on_every_worker(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_expiry_at_second_n_is_enforced_at_second_n_on_every_worker(
+    tmp_path: Path, store: str
+) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         start = c.clock.now
         answer = request_grant(c.clients[0], "dave", seconds=60)
         gid = answer.json()["grant"]["id"]
@@ -211,8 +234,9 @@ def test_expiry_at_second_n_is_enforced_at_second_n_on_every_worker(tmp_path: Pa
         assert expired[0]["actor"] is None
 
 
-def test_revoked_grant_is_refused_at_once_on_another_worker(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_revoked_grant_is_refused_at_once_on_another_worker(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         gid = active_grant(c.clients[0], "dave")
         assert outbound(c.clients[1], "dave").status_code == 200
         revoked = act(c.clients[0], "bob", gid, "revoke", reason="left the incident")
@@ -233,8 +257,9 @@ def test_holder_can_end_its_own_grant_early(tmp_path: Path) -> None:
 # -- holder limit, exclusion, one group per caller ----------------------------------------------
 
 
-def test_holder_limit_queues_and_activates_oldest_first(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_holder_limit_queues_and_activates_oldest_first(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         first = active_grant(c.clients[0], "dave")
         asked = request_grant(c.clients[1], "erin")
         assert "holder limit" in asked.json()["note"]
@@ -262,8 +287,9 @@ def test_queued_grant_activates_when_the_holder_expires(tmp_path: Path) -> None:
         assert outbound(c.clients[1], "erin").status_code == 403  # 120 s from activation
 
 
-def test_excluded_groups_are_never_active_together(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_excluded_groups_are_never_active_together(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         assert outbound(c.clients[0], "alice", "support").status_code == 200
         gid = active_grant(c.clients[0], "alice")
         assert outbound(c.clients[1], "alice", "billing").status_code == 200
@@ -330,8 +356,9 @@ def test_break_glass_is_capped(tmp_path: Path) -> None:
 # -- the audit trail -------------------------------------------------------------------------------
 
 
-def test_crossing_carries_grant_id(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=1) as c:
+@per_store
+def test_crossing_carries_grant_id(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=1) as c:
         gid = active_grant(c.clients[0], "dave")
         assert outbound(c.clients[0], "dave").status_code == 200
         (crossing,) = [
@@ -340,8 +367,9 @@ def test_crossing_carries_grant_id(tmp_path: Path) -> None:
         assert crossing["grant"] == gid
 
 
-def test_grant_events_verify_in_the_chain(tmp_path: Path) -> None:
-    with cluster(tmp_path, workers=2) as c:
+@per_store
+def test_grant_events_verify_in_the_chain(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
         start = c.clock.now
         gid = active_grant(c.clients[0], "dave")
         denied = request_grant(c.clients[1], "erin").json()["grant"]["id"]

@@ -46,7 +46,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS grants_caller ON grants (caller, state)",
     "CREATE INDEX IF NOT EXISTS grants_state ON grants (state, grp)",
 )
-_PG_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shimgen-grants'))"
+# one lock per schema: shims (or tests) in other schemas of the database do not wait on it
+_PG_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shimgen-grants:' || current_schema()))"
 
 
 class GrantStoreError(Exception):
