@@ -33,7 +33,7 @@ from shimgen.render.fixtures import fixture_file, inbound_pairs
 from shimgen.render.formatting import fmt
 from shimgen.render.httpcanary import valid_canary
 from shimgen.render.models import pydantic_models
-from shimgen.render.openapi import endpoints, openapi_document
+from shimgen.render.openapi import elevated_groups, endpoints, openapi_document
 from shimgen.render.runtime import runtime_files
 from shimgen.render.servicespec import ENV_VARS, route_views, sends, service_context
 from shimgen.render.toolchain import toolchain
@@ -152,7 +152,9 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         inbound,
         unfit=unfit,
     )
+    elevated = bool(elevated_groups(plan))  # their tests and README section
     context = {
+        "elevated": elevated,
         "service": service_context(plan),
         "env_vars": ENV_VARS,
         "endpoints": endpoints(doc),
@@ -177,6 +179,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         ("package/tests/test_service.py.j2", "tests/test_service.py"),
         ("package/tests/test_audit_trail.py.j2", "tests/test_audit_trail.py"),
         ("package/tests/test_schemathesis.py.j2", "tests/test_schemathesis.py"),
+        *([("package/tests/test_access.py.j2", "tests/test_access.py")] if elevated else []),
     ):
         text = env.get_template(template).render(**context)
         files[target] = fmt(text) if target.endswith(".py") else text

@@ -17,6 +17,7 @@ from shimgen import __version__
 from shimgen.check.plan import Route, ShimPlan
 from shimgen.render.bundle import REF_PREFIX, Bundle, bundle_schemas, subschema
 from shimgen.render.servicespec import any_inbound
+from shimgen.runtime.service.access_openapi import with_access_paths
 from shimgen.schema.model import ARRAY, Path_
 
 PROBLEM_TYPE = "application/problem+json"
@@ -108,7 +109,19 @@ def openapi_document(plan: ShimPlan) -> dict[str, Any]:
             },
         },
     }
+    groups = elevated_groups(plan)
+    if groups:  # the grant endpoints, as the runtime serves them (one definition, its own)
+        doc = with_access_paths(doc, groups)
     return doc
+
+
+def elevated_groups(plan: ShimPlan) -> list[str]:
+    """The mapping's elevated groups, sorted; none when the plan has none.
+
+    Read from ``plan.elevated`` (group -> its rules), the generator model's field
+    for them; everything rendered only for elevated groups asks this.
+    """
+    return sorted(getattr(plan, "elevated", None) or ())
 
 
 def inbound_payload(plan: ShimPlan, bundle: Bundle) -> dict[str, Any]:

@@ -135,17 +135,21 @@ class SQLiteGrantDB(GrantDB):
 
 
 class PostgresGrantDB(GrantDB):
-    """The grant table in the audit trail's PostgreSQL database; reconnects after a failure."""
+    """The grant table in the audit trail's PostgreSQL database; reconnects after a failure.
+
+    Like the PostgreSQL audit sink, opening does not fail while the server is
+    down: the shim starts, grant checks answer 503 until the server is back.
+    """
 
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
         self._conn: Any = None
-        with self.exclusive() as run:  # the lock also serialises replicas creating the table
-            for statement in SCHEMA:
-                run(statement, ())
+        with contextlib.suppress(GrantStoreError), self._lock:
+            self._connection()
 
     def _connection(self) -> Any:
+        """The open connection, or a new one (the table made if missing); under ``_lock``."""
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn
@@ -153,12 +157,20 @@ class PostgresGrantDB(GrantDB):
 
         from ..audit.pg import _connect
 
+        conn = None
         try:
-            self._conn = _connect(self._url, autocommit=True)
+            conn = _connect(self._url, autocommit=True)
+            with conn.transaction():  # the lock also serialises replicas creating the table
+                conn.execute(_PG_LOCK)
+                for statement in SCHEMA:
+                    conn.execute(statement)
         except psycopg.Error as exc:
             self._conn = None
+            if conn is not None:
+                conn.close()
             raise GrantStoreError(f"grant store unavailable: {reason(exc)}") from None
-        return self._conn
+        self._conn = conn
+        return conn
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg

@@ -55,6 +55,7 @@ FIELDS: Final = (
     "mapping",
     "version",
     "checkpoint",
+    "grant",
 )
 
 

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope
 from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
+from .access import Access
 from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
@@ -113,6 +114,9 @@ class Shim:
         # callers refused by the rate limit since their last admitted request (this worker)
         self.throttled: set[str] = set()
         self.keys_loaded = False
+        # elevated groups (rotational access): None and an empty set when the mapping has none
+        self.access: Access | None = Access(self) if spec.elevated else None
+        self.guarded = self.access.guarded if self.access is not None else frozenset()
 
     # -- 1. the gate ------------------------------------------------------------
 
@@ -130,18 +134,7 @@ class Shim:
         limit cannot make the audit store write faster than its limit allows.
         """
         headers: dict[str, str] = scope["shim.headers"]
-        try:
-            # The names are lower case already: plain lookups, no case-insensitive scan.
-            caller = self.authenticator.credentials(
-                headers.get("x-api-key"), headers.get("authorization")
-            )
-        except auth.AuthError as exc:
-            self.refuse_failed_auth(scope)
-            raise HTTPProblem(
-                exc.status, exc.detail, title=exc.title, headers=exc.headers
-            ) from None
-        scope["shim.caller"] = caller.identity
-        scope["shim.side"] = caller.side
+        caller = self.authenticate(scope, headers)
         named = headers.get("shim-group")
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
@@ -150,24 +143,11 @@ class Shim:
         wait = (
             self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
         )
-        throttled = self.throttled
         if wait is None:
-            if throttled:
-                throttled.discard(caller.identity)
+            if self.throttled:
+                self.throttled.discard(caller.identity)
         else:
-            # labelled by the group named if the service has it, member or not: the
-            # metric must not tell a reader of /metrics which groups a caller is in
-            self.metrics.rate_limited(named if named in self.groups else None)
-            if caller.identity not in throttled:  # the first 429 of an episode is recorded
-                if len(throttled) >= _MAX_THROTTLED:
-                    throttled.clear()  # bounded memory; costs at most a record per caller
-                throttled.add(caller.identity)
-                await self.audit(scope, caller, group, direction, 0, 429)
-            raise HTTPProblem(
-                429,
-                "the caller's request rate is over its limit; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+            await self.rate_refused(scope, caller, named, group, direction, wait)
         try:
             length = headers.get("content-length")
             if length is not None:
@@ -188,10 +168,63 @@ class Shim:
                 raise HTTPProblem(
                     403, "the group named in Shim-Group may not call this route", title="Forbidden"
                 )
+            if group in self.guarded:  # elevated, or excluded by one: the grant store decides
+                grant = await self.access.check(caller, group)  # type: ignore[union-attr]
+                if grant is not None:
+                    scope["shim.grant"] = grant
         except HTTPProblem as problem:
             await self.audit(scope, caller, group, direction, 0, problem.status)
             raise
         return caller, group
+
+    def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:
+        """The caller of the request's credentials; 401 (or 429 for a guessing address)."""
+        try:
+            # The names are lower case already: plain lookups, no case-insensitive scan.
+            caller = self.authenticator.credentials(
+                headers.get("x-api-key"), headers.get("authorization")
+            )
+        except auth.AuthError as exc:
+            self.refuse_failed_auth(scope)
+            raise HTTPProblem(
+                exc.status, exc.detail, title=exc.title, headers=exc.headers
+            ) from None
+        scope["shim.caller"] = caller.identity
+        scope["shim.side"] = caller.side
+        return caller
+
+    async def rate_refused(
+        self, scope: Scope, caller: auth.Caller, named: str | None, group: str | None,
+        direction: str, wait: float,
+    ) -> None:  # fmt: skip
+        """The 429 for a caller over its rate limit; only an episode's first is audited."""
+        # labelled by the group named if the service has it, member or not: the
+        # metric must not tell a reader of /metrics which groups a caller is in
+        self.metrics.rate_limited(named if named in self.groups else None)
+        throttled = self.throttled
+        if caller.identity not in throttled:  # the first 429 of an episode is recorded
+            if len(throttled) >= _MAX_THROTTLED:
+                throttled.clear()  # bounded memory; costs at most a record per caller
+            throttled.add(caller.identity)
+            await self.audit(scope, caller, group, direction, 0, 429)
+        raise HTTPProblem(
+            429,
+            "the caller's request rate is over its limit; retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+    async def admit(self, scope: Scope, direction: str) -> auth.Caller:
+        """Authentication and rate limit only, for requests that act in no group (grants)."""
+        caller = self.authenticate(scope, scope["shim.headers"])
+        shared = self.shared
+        wait = (
+            self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
+        )
+        if wait is None:
+            self.throttled.discard(caller.identity)
+        else:
+            await self.rate_refused(scope, caller, None, None, direction, wait)
+        return caller
 
     def refuse_failed_auth(self, scope: Scope) -> None:
         """429 instead of 401 once the client address has failed authentication too often."""
@@ -339,6 +372,9 @@ class Shim:
             "upstream_status": upstream_status,
             "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
         }
+        grant = scope.get("shim.grant")
+        if grant is not None:  # acted under an elevation grant: the crossing names it
+            event["grant"] = grant
         try:
             if self.recorder is None:
                 raise RuntimeError("audit sink not open")

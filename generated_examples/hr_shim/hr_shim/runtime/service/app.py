@@ -58,6 +58,7 @@ from ..audit.checkpoint import CheckpointPublisher
 from ..audit.recorder import Recorder
 from ..core import keys
 from .access_log import log_access
+from .access_openapi import with_access_paths
 from .elevation import ElevatedSpec
 from .logs import configure, exception_fields, logger
 from .metrics import CONTENT_TYPE
@@ -161,7 +162,10 @@ class _Endpoints:
     def __init__(self, shim: Shim) -> None:
         self.shim = shim
         self.all_groups = shim.groups
-        self.openapi = orjson.dumps(shim.spec.openapi)
+        doc = shim.spec.openapi
+        if shim.access is not None:  # the grant endpoints this app serves are in its document
+            doc = with_access_paths(doc, sorted(shim.spec.elevated))
+        self.openapi = orjson.dumps(doc)
 
     async def outbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
@@ -413,6 +417,10 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     ]
     for route in spec.routes:
         routes.append(_route(route.path, ProxyRoute(shim, route).handle, route.method))
+    if shim.access is not None:  # elevated groups: the grant endpoints (see .access)
+        routes += [
+            _route(path, endpoint, method) for path, endpoint, method in shim.access.routes()
+        ]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -453,6 +461,13 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
                 settings.shared_store_timeout,
                 shim.metrics,
             )
+        if shim.access is not None:
+            try:
+                await shim.access.open()
+            except Exception as exc:
+                logger.critical(f"cannot start: {exc}",
+                                extra={"event": "startup-failed", **exception_fields(exc)})  # fmt: skip
+                raise
         # Batched metric counts reach prometheus-client (and so the other workers' /metrics)
         # at most this late; the last ones at shutdown.
         shim.metrics.start_flushing()
@@ -460,6 +475,8 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             yield
         finally:
             shim.metrics.stop_flushing()
+            if shim.access is not None:
+                await shim.access.close()
             if shim.shared is not None:
                 await shim.shared.aclose()
                 shim.shared = None

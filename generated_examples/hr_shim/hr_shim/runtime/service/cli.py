@@ -13,6 +13,8 @@ Verbs:
     Make or rotate a keyset (:mod:`.keys`).
 ``callers new-key``
     Print a fresh API key and the ``sha256:`` line for the callers file (:mod:`.auth`).
+``access request|approve|deny|revoke|list``
+    Elevation grants, through the running shim's endpoints (:mod:`.access_cli`).
 
 Exit codes: 0 fine, 1 findings (e.g. a broken audit chain), 2 usage or configuration
 errors (``serve`` prints one line naming the variable), 3 the service could not start
@@ -54,6 +56,10 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
         from . import auth
 
         return auth.main(rest)
+    if verb == "access":
+        from . import access_cli
+
+        return access_cli.main(rest, prog)
     if verb == "audit":
         from ..audit import trail as audit
 
@@ -70,6 +76,7 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
     sub.add_parser("audit", help="audit verify [URL]: check the audit trail's hash chains")
     sub.add_parser("keys", help="keys new|rotate|audit-key|audit-public: make or rotate a keyset")
     sub.add_parser("callers", help="callers new-key: make an API key and its hash line")
+    sub.add_parser("access", help="access request|approve|deny|revoke|list: elevation grants")
     ns = parser.parse_args(args)
     return serve_app(package, ns.host, ns.port, ns.workers)
 

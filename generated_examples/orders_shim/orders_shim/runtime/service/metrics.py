@@ -15,6 +15,8 @@ Metric families (all prefixed ``shim_``):
   :mod:`.audit_checkpoint`), a copy outside the audit store: a chain that
   is shorter in the store than here was cut. ``shim_audit_checkpoint_failures_total``
   counts checkpoints that could not be written to the checkpoint file.
+* ``shim_grant_break_glass_total{group}``: break-glass grants taken (each also an
+  audit event and a WARNING log line): alert on any increase.
 * ``shim_shared_store_up`` (only with ``SHIM_SHARED_STORE_URL``): 1 while the
   shared rate-limit store answers, 0 while this process falls back to its own
   limits (the lowest over the live workers); ``shim_shared_store_fallbacks_total``
@@ -139,6 +141,12 @@ class Metrics:
             "Audit checkpoints that could not be written to the checkpoint file",
             registry=reg,
         )
+        self._break_glass = Counter(
+            "shim_grant_break_glass",
+            "Break-glass grants taken (elevated access without approval)",
+            ["group"],
+            registry=reg,
+        )
         # made by the first shared_store() call: without a store neither series exists
         self._store_up: Gauge | None = None
         self._store_fallbacks: Counter | None = None
@@ -259,6 +267,9 @@ class Metrics:
     def shared_store_fallback(self) -> None:
         if self._store_fallbacks is not None:
             self._store_fallbacks.inc()
+
+    def break_glass(self, group: str) -> None:
+        self._break_glass.labels(group).inc()
 
     def rate_limited(self, group: str | None) -> None:
         self._rate_limited.labels(group or NO_GROUP).inc()

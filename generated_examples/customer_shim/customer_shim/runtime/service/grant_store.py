@@ -1,0 +1,222 @@
+"""Where elevation grants are kept: one table every worker and replica reads and writes.
+
+A grant must look the same from every process serving the shim (a revocation
+seen by one worker and not another would be a tail), so grants live in a
+database beside the audit trail, never in process memory:
+
+* ``postgresql://...`` audit URL: table ``grants`` in the same database. A state
+  change runs in one transaction that first takes a transaction-scoped advisory
+  lock, so changes from all replicas happen one after another (grant changes
+  are human-paced; serialising them costs nothing and makes the holder limit,
+  the one-grant-per-caller rule and approval counting plainly atomic).
+* ``sqlite:///PATH`` or ``jsonl:///PATH``: the SQLite file ``PATH.grants.db``,
+  shared by every worker of the host (WAL mode, ``BEGIN IMMEDIATE`` for a
+  change). Not the audit file itself: a change writes its audit events *before*
+  it commits (so a change whose event cannot be recorded does not happen), and
+  in one file the change would hold the write lock the audit writer needs; and
+  ``?per_worker=1`` splits the audit file per process, while grants must be one.
+  These stores serve one host; several replicas need PostgreSQL (as the audit
+  trail does).
+
+Every call here blocks (disk, network): the service runs them in worker threads
+(``anyio.to_thread``), never on the event loop. One connection per process,
+used under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..audit.chain import reason
+
+__all__ = ["GrantDB", "GrantStoreError", "grants_location", "open_grant_db"]
+
+Run = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS grants (id TEXT PRIMARY KEY, grp TEXT NOT NULL, "
+    "caller TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, ticket TEXT, "
+    "seconds INTEGER NOT NULL, break_glass INTEGER NOT NULL, "
+    "requested DOUBLE PRECISION NOT NULL, starts DOUBLE PRECISION, expires DOUBLE PRECISION, "
+    "approved_by TEXT NOT NULL, ended_by TEXT, ended DOUBLE PRECISION)",
+    "CREATE INDEX IF NOT EXISTS grants_caller ON grants (caller, state)",
+    "CREATE INDEX IF NOT EXISTS grants_state ON grants (state, grp)",
+)
+# one lock per schema: shims (or tests) in other schemas of the database do not wait on it
+_PG_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shimgen-grants:' || current_schema()))"
+
+
+class GrantStoreError(Exception):
+    """The grant store cannot be read or written now (the request gets a 503)."""
+
+
+def grants_location(audit_url: str) -> tuple[str, str]:
+    """``("sqlite", file)`` or ``("postgresql", url)``: where the grants of this audit URL live."""
+    if audit_url.startswith(("postgresql://", "postgres://")):
+        return "postgresql", audit_url
+    for prefix in ("sqlite:///", "jsonl:///"):
+        if audit_url.startswith(prefix):
+            return "sqlite", audit_url[len(prefix) :].partition("?")[0] + ".grants.db"
+    raise GrantStoreError("the audit URL names no store grants can live in")
+
+
+class GrantDB:
+    """One connection to the grant table; ``read`` for lookups, ``exclusive`` for changes."""
+
+    kind = "grant"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError  # pragma: no cover
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Run]:
+        raise NotImplementedError  # pragma: no cover
+
+    def close(self) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+
+class SQLiteGrantDB(GrantDB):
+    """The grant table in a SQLite file in WAL mode (readers never wait for the writer)."""
+
+    def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
+        super().__init__()
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            with self.exclusive() as run:
+                for statement in SCHEMA:
+                    run(statement, ())
+        except sqlite3.Error as exc:
+            raise GrantStoreError(f"cannot open the grant store {path}: {reason(exc)}") from None
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Run]:
+        """A write transaction (``BEGIN IMMEDIATE``: the file's write lock from the start)."""
+        conn = self._conn
+
+        def run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, params).fetchall()
+
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+            try:
+                yield run
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PostgresGrantDB(GrantDB):
+    """The grant table in the audit trail's PostgreSQL database; reconnects after a failure.
+
+    Like the PostgreSQL audit sink, opening does not fail while the server is
+    down: the shim starts, grant checks answer 503 until the server is back.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._conn: Any = None
+        with contextlib.suppress(GrantStoreError), self._lock:
+            self._connection()
+
+    def _connection(self) -> Any:
+        """The open connection, or a new one (the table made if missing); under ``_lock``."""
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        import psycopg  # imported only for a PostgreSQL store
+
+        from ..audit.pg import _connect
+
+        conn = None
+        try:
+            conn = _connect(self._url, autocommit=True)
+            with conn.transaction():  # the lock also serialises replicas creating the table
+                conn.execute(_PG_LOCK)
+                for statement in SCHEMA:
+                    conn.execute(statement)
+        except psycopg.Error as exc:
+            self._conn = None
+            if conn is not None:
+                conn.close()
+            raise GrantStoreError(f"grant store unavailable: {reason(exc)}") from None
+        self._conn = conn
+        return conn
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with self._lock:
+            conn = self._connection()
+            try:
+                return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
+            except psycopg.Error as exc:
+                self._drop()
+                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Run]:
+        """A transaction holding the grants' advisory lock until it commits or rolls back."""
+        import psycopg
+
+        with self._lock:
+            conn = self._connection()
+
+            def run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                cur = conn.execute(sql.replace("?", "%s"), params)
+                return list(cur.fetchall()) if cur.description is not None else []
+
+            try:
+                with conn.transaction():
+                    conn.execute(_PG_LOCK)
+                    yield run
+            except psycopg.Error as exc:
+                self._drop()
+                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+def open_grant_db(audit_url: str) -> GrantDB:
+    """The grant table that belongs with the audit store at ``audit_url`` (created if missing)."""
+    kind, target = grants_location(audit_url)
+    if kind == "postgresql":
+        return PostgresGrantDB(target)
+    return SQLiteGrantDB(target)
