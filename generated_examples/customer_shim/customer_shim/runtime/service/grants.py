@@ -25,115 +25,16 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, Final
 
 from .elevation import ElevatedSpec
+from .grant_model import COLUMNS, LIVE, MAX_TEXT, Grant, GrantError, activate, end, insert, iso
 from .grant_store import GrantDB, Run
 
-__all__ = ["LIVE", "Grant", "GrantError", "Grants", "iso"]
+__all__ = ["LIVE", "MAX_TEXT", "Grant", "GrantError", "Grants", "iso"]
 
-LIVE: Final = ("pending", "queued", "active")
-_COLUMNS: Final = (
-    "id, grp, caller, state, reason, ticket, seconds, break_glass, requested, starts, "
-    "expires, approved_by, ended_by, ended"
-)
 _MAX_LISTED: Final = 200
-MAX_TEXT: Final = 1024
-
-
-def iso(unix: float | None) -> str | None:
-    """``2026-11-24T20:00:00.123456Z``, or None."""
-    if unix is None:
-        return None
-    whole = int(unix)
-    micros = round((unix - whole) * 1_000_000)
-    if micros == 1_000_000:
-        whole, micros = whole + 1, 0
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
-
-
-class GrantError(Exception):
-    """A grant operation refused: the HTTP status, a slug and what to do about it."""
-
-    def __init__(self, status: int, slug: str, detail: str) -> None:
-        super().__init__(status, slug, detail)
-        self.status, self.slug, self.detail = status, slug, detail
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """One row of the grant table."""
-
-    id: str
-    group: str
-    caller: str
-    state: str
-    reason: str
-    ticket: str | None
-    seconds: int
-    break_glass: bool
-    requested: float
-    starts: float | None
-    expires: float | None
-    approved_by: tuple[str, ...]
-    ended_by: str | None
-    ended: float | None
-
-    @classmethod
-    def of(cls, row: tuple[Any, ...]) -> Grant:
-        (
-            gid,
-            group,
-            caller,
-            state,
-            why,
-            ticket,
-            seconds,
-            glass,
-            requested,
-            starts,
-            expires,
-            approved,
-            ended_by,
-            ended,
-        ) = row
-        return cls(
-            gid,
-            group,
-            caller,
-            state,
-            why,
-            ticket,
-            int(seconds),
-            bool(glass),
-            float(requested),
-            starts,
-            expires,
-            tuple(json.loads(approved)),
-            ended_by,
-            ended,
-        )
-
-    def public(self, rule: ElevatedSpec | None) -> dict[str, Any]:
-        """The grant as the HTTP API shows it."""
-        return {
-            "id": self.id,
-            "group": self.group,
-            "caller": self.caller,
-            "state": self.state,
-            "break_glass": self.break_glass,
-            "reason": self.reason,
-            "ticket": self.ticket,
-            "seconds": self.seconds,
-            "requested": iso(self.requested),
-            "starts": iso(self.starts),
-            "expires": iso(self.expires),
-            "approved_by": list(self.approved_by),
-            "approvals_required": 0 if rule is None or self.break_glass else rule.approvals,
-            "ended_by": self.ended_by,
-            "ended": iso(self.ended),
-        }
 
 
 class Grants:
@@ -203,7 +104,7 @@ class Grants:
             now = self.clock()
             events = self._sweep(run, now)
             mine = run(
-                f"SELECT {_COLUMNS} FROM grants WHERE caller = ? AND state IN "
+                f"SELECT {COLUMNS} FROM grants WHERE caller = ? AND state IN "
                 "('pending', 'queued', 'active')",
                 (caller,),
             )
@@ -232,20 +133,22 @@ class Grants:
                 None,
                 None,
             )
-            self._insert(run, grant)
+            insert(run, grant)
             if break_glass:
-                grant = self._activate(run, grant, now)
+                grant = activate(run, grant, now)
                 events.append(
-                    self._event("grant-break-glass", grant, caller, request_id, reason, now)
+                    grant.event("grant-break-glass", caller, request_id, reason, now, self.mapping)
                 )
-                events.append(self._event("grant-activated", grant, None, request_id, None, now))
+                events.append(
+                    grant.event("grant-activated", None, request_id, None, now, self.mapping)
+                )
                 note = (
                     "break-glass: active now without approval; this raised an alert and the "
                     "grant is listed for review"
                 )
             else:
                 events.append(
-                    self._event("grant-requested", grant, caller, request_id, reason, now)
+                    grant.event("grant-requested", caller, request_id, reason, now, self.mapping)
                 )
                 note = f"waiting for {rule.approvals} approval(s) from members of " + ", ".join(
                     sorted(rule.approvers)
@@ -291,12 +194,14 @@ class Grants:
             if actor in grant.approved_by:
                 self.write_events(events)
                 return grant, "your approval was already counted; approvals count once per approver"
-            grant = _replace(grant, approved_by=(*grant.approved_by, actor))
+            grant = replace(grant, approved_by=(*grant.approved_by, actor))
             run(
                 "UPDATE grants SET approved_by = ? WHERE id = ?",
                 (json.dumps(grant.approved_by), gid),
             )
-            events.append(self._event("grant-approved", grant, actor, request_id, comment, now))
+            events.append(
+                grant.event("grant-approved", actor, request_id, comment, now, self.mapping)
+            )
             note = f"{len(grant.approved_by)} of {rule.approvals} approval(s)"
             if len(grant.approved_by) >= rule.approvals:
                 grant, note = self._complete(run, grant, rule, now, request_id, events)
@@ -330,8 +235,10 @@ class Grants:
                     f"the grant is {grant.state}; only a "
                     "pending or queued request can be denied (revoke an active one)",
                 )
-            grant = self._end(run, grant, "denied", actor, now)
-            events.append(self._event("grant-denied", grant, actor, request_id, comment, now))
+            grant = end(run, grant, "denied", actor, now)
+            events.append(
+                grant.event("grant-denied", actor, request_id, comment, now, self.mapping)
+            )
             self.write_events(events)
         return grant
 
@@ -350,8 +257,10 @@ class Grants:
             grant, _ = self._visible(run, gid, actor, groups)  # its holder, or an approver
             if grant.state not in LIVE:
                 raise GrantError(409, "not-live", f"the grant is {grant.state} already")
-            grant = self._end(run, grant, "revoked", actor, now)
-            events.append(self._event("grant-revoked", grant, actor, request_id, comment, now))
+            grant = end(run, grant, "revoked", actor, now)
+            events.append(
+                grant.event("grant-revoked", actor, request_id, comment, now, self.mapping)
+            )
             events += self._promote(run, grant.group, now)
             self.write_events(events)
         return grant
@@ -361,7 +270,7 @@ class Grants:
         self.sweep()
         marks = ", ".join("?" for _ in approves) or "NULL"
         rows = self.db.read(
-            f"SELECT {_COLUMNS} FROM grants WHERE caller = ? OR grp IN ({marks}) "
+            f"SELECT {COLUMNS} FROM grants WHERE caller = ? OR grp IN ({marks}) "
             f"ORDER BY requested DESC LIMIT {_MAX_LISTED}",
             (caller, *sorted(approves)),
         )
@@ -386,7 +295,7 @@ class Grants:
         events: list[dict[str, Any]] = []
         groups = set()
         for row in run(
-            f"SELECT {_COLUMNS} FROM grants WHERE state = 'active' AND expires <= ? "
+            f"SELECT {COLUMNS} FROM grants WHERE state = 'active' AND expires <= ? "
             "ORDER BY expires",
             (now,),
         ):
@@ -395,8 +304,8 @@ class Grants:
                 "UPDATE grants SET state = 'expired', ended = ? WHERE id = ?",
                 (grant.expires, grant.id),
             )
-            grant = _replace(grant, state="expired", ended=grant.expires)
-            events.append(self._event("grant-expired", grant, None, None, None, now))
+            grant = replace(grant, state="expired", ended=grant.expires)
+            events.append(grant.event("grant-expired", None, None, None, now, self.mapping))
             groups.add(grant.group)
         for (group,) in run("SELECT DISTINCT grp FROM grants WHERE state = 'queued'", ()):
             groups.add(group)
@@ -411,15 +320,15 @@ class Grants:
         if rule is None:
             return events
         queued = run(
-            f"SELECT {_COLUMNS} FROM grants WHERE grp = ? AND state = 'queued' "
+            f"SELECT {COLUMNS} FROM grants WHERE grp = ? AND state = 'queued' "
             "ORDER BY requested, id",
             (group,),
         )
         for row in queued:
             if self._full(run, group, rule, now):
                 break
-            grant = self._activate(run, Grant.of(row), now)
-            events.append(self._event("grant-activated", grant, None, None, None, now))
+            grant = activate(run, Grant.of(row), now)
+            events.append(grant.event("grant-activated", None, None, None, now, self.mapping))
         return events
 
     def _complete(
@@ -434,14 +343,14 @@ class Grants:
         """Approvals complete: active now, or queued when the holder limit is reached."""
         if self._full(run, grant.group, rule, now):
             run("UPDATE grants SET state = 'queued' WHERE id = ?", (grant.id,))
-            grant = _replace(grant, state="queued")
+            grant = replace(grant, state="queued")
             return grant, (
                 "approved, but the group is at its holder limit "
                 f"({rule.max_holders}): the grant waits in the queue and activates "
                 "when a slot frees, oldest first"
             )
-        grant = self._activate(run, grant, now)
-        events.append(self._event("grant-activated", grant, None, request_id, None, now))
+        grant = activate(run, grant, now)
+        events.append(grant.event("grant-activated", None, request_id, None, now, self.mapping))
         return grant, f"active until {iso(grant.expires)}"
 
     def _full(self, run: Run, group: str, rule: ElevatedSpec, now: float) -> bool:
@@ -453,42 +362,6 @@ class Grants:
         )
         return int(rows[0][0]) >= rule.max_holders
 
-    def _activate(self, run: Run, grant: Grant, now: float) -> Grant:
-        expires = now + grant.seconds
-        run(
-            "UPDATE grants SET state = 'active', starts = ?, expires = ? WHERE id = ?",
-            (now, expires, grant.id),
-        )
-        return _replace(grant, state="active", starts=now, expires=expires)
-
-    def _end(self, run: Run, grant: Grant, state: str, actor: str, now: float) -> Grant:
-        run(
-            "UPDATE grants SET state = ?, ended_by = ?, ended = ? WHERE id = ?",
-            (state, actor, now, grant.id),
-        )
-        return _replace(grant, state=state, ended_by=actor, ended=now)
-
-    def _insert(self, run: Run, g: Grant) -> None:
-        run(
-            f"INSERT INTO grants ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                g.id,
-                g.group,
-                g.caller,
-                g.state,
-                g.reason,
-                g.ticket,
-                g.seconds,
-                int(g.break_glass),
-                g.requested,
-                g.starts,
-                g.expires,
-                "[]",
-                None,
-                None,
-            ),
-        )
-
     def _visible(
         self, run: Run, gid: str, actor: str, groups: frozenset[str]
     ) -> tuple[Grant, bool]:
@@ -497,40 +370,10 @@ class Grants:
         A grant that is neither the actor's own nor of a group it approves is a
         404, like one that does not exist: ids are not an oracle.
         """
-        rows = run(f"SELECT {_COLUMNS} FROM grants WHERE id = ?", (gid,))
+        rows = run(f"SELECT {COLUMNS} FROM grants WHERE id = ?", (gid,))
         grant = Grant.of(rows[0]) if rows else None
         rule = self.elevated.get(grant.group) if grant is not None else None
         may_approve = rule is not None and not rule.approvers.isdisjoint(groups)
         if grant is None or rule is None or not (grant.caller == actor or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve
-
-    def _event(
-        self,
-        kind: str,
-        g: Grant,
-        actor: str | None,
-        request_id: str | None,
-        reason: str | None,
-        now: float,
-    ) -> dict[str, Any]:
-        return {
-            "time": iso(now),
-            "event": kind,
-            "request_id": request_id,
-            "grant": g.id,
-            "group": g.group,
-            "caller": g.caller,
-            "actor": actor,
-            "reason": reason,
-            "ticket": g.ticket,
-            "starts": iso(g.starts),
-            "expires": iso(g.expires),
-            **self.mapping,
-        }
-
-
-def _replace(grant: Grant, **changes: Any) -> Grant:
-    from dataclasses import replace
-
-    return replace(grant, **changes)
