@@ -184,6 +184,15 @@ class Shim:
                 except auth.AuthError as exc:
                     raise HTTPProblem(exc.status, exc.detail, title=exc.title) from None
             scope["shim.group"] = group
+            if group in self.spec.elevated:
+                # Deny by default: this runtime holds no grants yet, so nobody acts in an
+                # elevated group (being listed for one makes a caller eligible, no more).
+                raise HTTPProblem(
+                    403,
+                    f"'{group}' is an elevated group: acting in it needs an active grant, "
+                    "and this service issues none",
+                    title="Grant required",
+                )
             if group not in route_groups:
                 raise HTTPProblem(
                     403, "the group named in Shim-Group may not call this route", title="Forbidden"
