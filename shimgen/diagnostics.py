@@ -53,6 +53,7 @@ class Code(enum.StrEnum):
     ROUTE_PARAM_UNBOUND = "SG125"  # external and internal path parameters do not pair up
     BAD_QUERY = "SG126"  # query parameter name invalid or repeated
     BAD_UPSTREAM = "SG127"  # upstream url_env not an env var name, or timeout not > 0
+    BAD_ELEVATION = "SG128"  # an elevated group's durations, approvers, excludes or beyond
 
 
 RETIRED = frozenset({Code.OVERLAP, Code.RECURSIVE_PASS})

@@ -1,10 +1,12 @@
-"""A generated package with elevated groups: its own access tests pass, standalone.
+"""Generated packages with elevated groups: their own access tests pass, standalone.
 
-Until an example mapping declares an elevated group, the package is the
-customer example generated as if its plan had one (``elevated_groups``), with
-``billing`` elevated in its ``app.py`` the way the generator renders
-``ShimSpec.elevated``. Its ``tests/test_access.py`` (rendered only then) runs
-with shimgen hidden from the import path, like every generated test suite.
+The mappings are the customer example with ``billing`` elevated two ways
+(tests/fixtures/elevated/: one holder, two approvals, an exclusion and
+break-glass; no holder cap and no break-glass), so the generated tests' every
+branch runs; the hr example's ``payroll-corrections`` runs in the golden
+record (tests/test_examples.py). Each package is generated into a temporary
+directory and its ``tests/test_access.py`` (rendered only for elevated groups)
+runs with shimgen hidden from the import path, like every generated suite.
 """
 
 from __future__ import annotations
@@ -16,46 +18,30 @@ from pathlib import Path
 
 import pytest
 
-from shimgen.render import generate, openapi
-from tests.expected import plan_of
+from shimgen.check import check_mapping
+from shimgen.render.generate import render_package
 
-ELEVATE = """
-
-# -- added by tests/test_generated_access.py: billing elevated, as the generator renders it
-import dataclasses as _dataclasses
-
-from .runtime.service.elevation import ElevatedSpec as _ElevatedSpec
-
-SPEC = _dataclasses.replace(SPEC, elevated={ELEVATED})
-"""
-RULES = {
-    "one-holder": "{'billing': _ElevatedSpec(3600, 2, frozenset({'support'}), 1, "
-    "frozenset({'support'}), 900)}",
-    "no-cap-no-glass": "{'billing': _ElevatedSpec(600, 1, frozenset({'support'}))}",
-}
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "elevated"
+MAPPINGS = sorted(FIXTURES.glob("*.shim.yaml"))
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: str) -> Path:
-    monkeypatch.setattr(openapi, "elevated_groups", lambda plan: ["billing"])
-    monkeypatch.setattr(generate, "elevated_groups", lambda plan: ["billing"])
-    files = generate.render_package(plan_of("customer"))
-    root = tmp_path / "customer_shim"
-    for name, text in files.items():
-        path = root / name
+def write_package(mapping: Path, target: Path) -> Path:
+    result = check_mapping(mapping)
+    assert result.plan is not None, [f.format() for f in result.findings]
+    for name, text in render_package(result.plan).items():
+        path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    app = root / "customer_shim" / "app.py"
-    app.write_text(app.read_text(encoding="utf-8") + ELEVATE.format(ELEVATED=rules))
-    return root
+    return target
 
 
-@pytest.mark.parametrize("rules", sorted(RULES))
-def test_generated_access_tests_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: str
-) -> None:
-    root = write_package(tmp_path, monkeypatch, RULES[rules])
+@pytest.mark.parametrize("mapping", MAPPINGS, ids=lambda p: p.name.split(".")[0])
+def test_generated_access_tests_pass(tmp_path: Path, mapping: Path) -> None:
+    root = write_package(mapping, tmp_path / "pkg")
     assert (root / "tests" / "test_access.py").is_file()
     assert "### Elevated access" in (root / "README.md").read_text(encoding="utf-8")
+    assert "/v1/access/grants" in (root / "customer_shim" / "openapi.json").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIM_", "PROMETHEUS_"))}
     env["PYTHONPATH"] = str(root)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -72,6 +58,9 @@ def test_generated_access_tests_pass(
 
 
 def test_without_elevated_groups_nothing_is_rendered() -> None:
-    files = generate.render_package(plan_of("customer"))
+    result = check_mapping(ROOT / "mappings" / "customer.shim.yaml")
+    assert result.plan is not None
+    files = render_package(result.plan)
     assert "tests/test_access.py" not in files
     assert "Elevated access" not in files["README.md"]
+    assert "/v1/access/grants" not in files["customer_shim/openapi.json"]

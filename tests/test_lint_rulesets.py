@@ -28,7 +28,11 @@ def test_builtins() -> None:
     assert set(strict.rules) == set(loose.rules) == set(all_rules())
     assert {c.severity for c in strict.rules.values()} == {Severity.ERROR}
     for rule_id, c in loose.rules.items():
-        assert c.severity is (Severity.ERROR if c.rule.safety else Severity.WARN), rule_id
+        if c.rule.authoritative_only:  # a central team's policy: off unless a ruleset names it
+            assert c.severity is Severity.OFF, rule_id
+        else:
+            assert c.severity is (Severity.ERROR if c.rule.safety else Severity.WARN), rule_id
+    assert any(c.rule.authoritative_only for c in loose.rules.values())
 
 
 def test_extends_and_overrides(tmp_path: Path) -> None:

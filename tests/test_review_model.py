@@ -156,10 +156,42 @@ def test_orders_and_hr_counts() -> None:
     assert orders["dropped"] == (6, 6, 4, 6)
     hr = build_report(example("hr"))
     counts = {c.category: (c.by_default, *c.by_view) for c in hr.counts}
-    assert counts["dropped"] == (12, 12, 7, 9, 11, 13)
-    assert counts["hashed"] == (1, 1, 1, 1, 1, 1)
+    # default, directory, hr-ops, payroll, it-provisioning, payroll-corrections, no group
+    assert counts["dropped"] == (12, 12, 7, 9, 11, 9, 13)
+    assert counts["hashed"] == (1, 1, 1, 1, 1, 1, 1)
     assert len(hr.sensitive) == 14
     assert hr.routes == () and hr.upstream == ""
+
+
+def test_an_elevation_lists_exactly_what_it_reveals_beyond_its_standing_group() -> None:
+    """What an approver approves: payroll-corrections over payroll, field by field."""
+    (row,) = build_report(example("hr")).elevated
+    assert (row.group, row.beyond, row.max_duration, row.approvals) == (
+        "payroll-corrections", "payroll", "4h", 1,
+    )  # fmt: skip
+    assert (row.approvers, row.max_holders, row.excludes, row.break_glass) == (
+        ("hr-ops",), "2", ("it-provisioning",), "30m",
+    )  # fmt: skip
+    got = {(f.internal, f.ordinary, f.elevated) for f in row.exposes}
+    # currency and bic pass to payroll already: the grant adds nothing there
+    assert got == {
+        ("salary.amount", "round(digits=-3)", "pass"),
+        ("bank_account.iban", "mask(keep_last=4)", "pass"),
+    }
+    assert {f.classification for f in row.exposes} == {"secret"}
+    assert build_report(example("customer")).elevated == ()
+
+
+def test_an_elevation_without_beyond_is_compared_with_no_group(tmp_path: Path) -> None:
+    text = (ROOT / "mappings" / "hr.shim.yaml").read_text(encoding="utf-8")
+    (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")
+    path = tmp_path / "hr.shim.yaml"
+    path.write_text(text.replace("      beyond: payroll\n", ""), encoding="utf-8")
+    (row,) = build_report(check_mapping(path)).elevated
+    assert row.beyond == "no group"
+    got = {(f.internal, f.ordinary) for f in row.exposes}
+    assert ("salary.amount", "drop") in got and ("bank_account.bic", "drop") in got
+    assert ("skills", "drop") not in {(f.internal, f.ordinary) for f in row.exposes}
 
 
 def test_warnings_are_reported_and_errors_refused() -> None:

@@ -156,6 +156,20 @@ def test_request_id_is_always_the_shims_own(client: TestClient) -> None:
     assert len(seen) == 5
 
 
+def test_the_hot_path_and_every_other_route_share_one_request_id_sequence(
+    client: TestClient,
+) -> None:
+    """The translation endpoints' envelope and Starlette's are two objects; their ids are
+    one process-wide sequence: one prefix, counting up, never the same id twice."""
+    ids = [
+        client.request(method, path).headers["x-request-id"]
+        for method, path in [("POST", "/v1/outbound"), ("GET", "/healthz")] * 3
+    ]
+    assert len({i[:16] for i in ids}) == 1
+    counts = [int(i[16:], 16) for i in ids]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)
+
+
 def test_405_keeps_allow_header(client: TestClient) -> None:
     response = client.get("/v1/inbound")
     assert_problem(response, 405)

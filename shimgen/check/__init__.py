@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shimgen.check import coverage
+from shimgen.check.elevation import elevations
 from shimgen.check.plan import ShimPlan
 from shimgen.check.report import Report
 from shimgen.check.resolve import Resolver
@@ -85,13 +86,14 @@ def build_plan(m: Mapping, report: Report) -> ShimPlan | None:
         report.loaded.sha256,
         internal,
         external,
-        dict(m.groups),
+        {name: m.group_description(name) for name in m.groups},
         rules=tuple(rules),
         entries=tuple(entries),
         levels=r.levels,
         derived=derived,
         upstream=upstream,
         routes=routes,
+        elevated=elevations(m, report),
     )
     coverage.coverage(internal.root, r.mapped, report)
     coverage.targets(plan, report)

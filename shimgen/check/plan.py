@@ -8,7 +8,7 @@ read only this model, never the YAML.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,17 @@ from shimgen.treatments import Treatment
 View = str | None
 """A functional group name, or None for a request made in no group."""
 
-__all__ = ["SENSITIVE", "Derived", "Levels", "Route", "RouteParam", "Rule", "ShimPlan", "Upstream"]
+__all__ = [
+    "SENSITIVE",
+    "Derived",
+    "Elevation",
+    "Levels",
+    "Route",
+    "RouteParam",
+    "Rule",
+    "ShimPlan",
+    "Upstream",
+]
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,24 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Elevation:
+    """How an elevated group is held (rotational access): its holders act in it only under a grant.
+
+    ``excludes`` is as written; the service closes it both ways. ``beyond`` is the
+    standing group the review compares the elevated view with (None: the view of
+    no group, the most restrictive).
+    """
+
+    max_seconds: int
+    approvals: int
+    approvers: tuple[str, ...]
+    max_holders: int | None = None
+    excludes: tuple[str, ...] = ()
+    break_glass_seconds: int | None = None
+    beyond: str | None = None
+
+
+@dataclass(frozen=True)
 class ShimPlan:
     """The whole shim, built once by ``check`` from what it resolved; never changed after.
 
@@ -183,6 +211,7 @@ class ShimPlan:
     derived: tuple[Derived, ...] = ()
     upstream: Upstream | None = None
     routes: tuple[Route, ...] = ()
+    elevated: Mapping[str, Elevation] = field(default_factory=dict)  # elevated group -> its rules
 
     @property
     def views(self) -> list[View]:

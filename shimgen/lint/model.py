@@ -89,6 +89,7 @@ class LintRule:
     options: Mapping[str, Any] = field(default_factory=dict)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed option values
     needs_base: bool = False  # runs only when `--base REV` is given
+    authoritative_only: bool = False  # off in `autonomous` (a policy a central team opts into)
 
 
 @dataclass(frozen=True)

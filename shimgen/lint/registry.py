@@ -28,11 +28,13 @@ def rule(
     options: Mapping[str, Any] | None = None,
     choices: Mapping[str, tuple[Any, ...]] | None = None,
     needs_base: bool = False,
+    authoritative_only: bool = False,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register the decorated check function as rule ``id``.
 
     A rule's own default severity is ``error`` for safety rules and ``warn``
-    for the others unless ``severity`` says otherwise.
+    for the others unless ``severity`` says otherwise. An ``authoritative_only`` rule
+    is off in ``autonomous``: a policy a central security team owns, not a team default.
     """
 
     def register(fn: CheckFn) -> CheckFn:
@@ -48,6 +50,7 @@ def rule(
             options=dict(options or {}),
             choices=dict(choices or {}),
             needs_base=needs_base,
+            authoritative_only=authoritative_only,
         )
         return fn
 

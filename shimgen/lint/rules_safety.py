@@ -61,6 +61,34 @@ def secret_strict(ctx: Context) -> Iterator[Hit]:
 
 
 @rule(
+    "secret-views-elevated",
+    description="A group whose view reveals a secret field (anything but drop, hash, tokenize, null or redact) is an elevated group, held only under an expiring, approved grant.",
+    hint="make the group elevated (`groups: {NAME: {description: ..., elevated: {max_duration: 4h, approvals: 1, approvers: [...]}}}`), or hide the field from it",
+    safety=False,
+    authoritative_only=True,
+    options={"allowed": hiding_names()},
+)
+def secret_views_elevated(ctx: Context) -> Iterator[Hit]:
+    allowed = set(ctx.option("allowed"))
+    for r in ctx.plan.rules:
+        if r.level != "secret":
+            continue
+        for group, t in placements(r):
+            views = [
+                v
+                for v in views_using(ctx.plan.views, r, group)
+                if v not in ctx.plan.elevated and t.name not in allowed
+            ]
+            if views:
+                yield Hit(
+                    f"{_level(r)} field `{r.label}` is revealed as `{t}` to "
+                    f"{views_text(views, ctx.plan.views)}, which is not elevated",
+                    treat_at(ctx.loaded, r.key, group),
+                    value=True,
+                )
+
+
+@rule(
     "no-view-exposes-all-pii",
     description="No single view (functional group or no group) exposes every pii/secret field of the mapping.",
     hint="split the group by function, or drop, hash or tokenize the fields this group does not need",

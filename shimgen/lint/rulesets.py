@@ -2,7 +2,8 @@
 
 Two are built in. ``authoritative`` makes every rule an error (a central
 security team owns the boundary); ``autonomous`` keeps the safety rules as
-errors and turns the rest into warnings (teams own their own style). A
+errors and turns the rest into warnings (teams own their own style), except the
+rules only a central team applies (``authoritative_only``), which it leaves off. A
 ruleset file (YAML) ``extends:`` one of them, or another file, changes
 severities or options, and may exempt given mappings or locations in them,
 with a reason (:mod:`.overrides`)::
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shimgen.lint.model import Severity
+from shimgen.lint.model import LintRule, Severity
 from shimgen.lint.overrides import FileRule, Override, for_file, parse_overrides
 from shimgen.lint.registry import all_rules
 from shimgen.lint.settings import Configured, RulesetError, Source, parse_setting
@@ -69,13 +70,16 @@ def builtin(name: str) -> Ruleset:
     if name == "autonomous":
         return Ruleset(
             name,
-            {
-                i: Configured(r, Severity.ERROR if r.safety else Severity.WARN, dict(r.options))
-                for i, r in rules.items()
-            },
+            {i: Configured(r, _autonomous(r), dict(r.options)) for i, r in rules.items()},
             frozenset(rules),
         )
     raise RulesetError(f"unknown built-in ruleset `{name}` (known: {', '.join(BUILTIN)})")
+
+
+def _autonomous(r: LintRule) -> Severity:
+    if r.authoritative_only:
+        return Severity.OFF
+    return Severity.ERROR if r.safety else Severity.WARN
 
 
 def load_ruleset(spec: str) -> Ruleset:

@@ -77,6 +77,53 @@ class DerivedRule(_Strict):
     description: str | None = None
 
 
+DURATION = r"^[1-9][0-9]*[smh]$"
+"""A duration as written: ``90s``, ``30m``, ``4h`` (or a whole number of seconds); SG128 checks the range."""
+
+Duration = Annotated[int, Field(strict=True)] | Annotated[str, Field(pattern=DURATION)]
+
+
+class ElevationRule(_Strict):
+    """How an elevated group is held: callers listed for it are only eligible (rotational access)."""
+
+    max_duration: Duration = Field(
+        description="Longest grant a caller may ask for: `30m`, `4h`, or seconds; 1 minute to 24 hours.",
+    )
+    approvals: Annotated[int, Field(ge=1, le=10, strict=True)] = Field(
+        description="Distinct approvers a request needs; the requester never counts.",
+    )
+    approvers: list[GroupName] = Field(
+        min_length=1,
+        description="Standing (not elevated) groups whose members may approve or deny requests.",
+    )
+    max_holders: Annotated[int, Field(ge=1, strict=True)] | None = Field(
+        default=None, description="Grants active at once, over all callers; omitted: no cap."
+    )
+    excludes: list[GroupName] = Field(
+        default_factory=list,
+        description="Groups a holder may not act in while the grant is active (separation of duty).",
+    )
+    break_glass: Duration | None = Field(
+        default=None,
+        description="Emergency grants without approval, up to this long (at most 1 hour), "
+        "always alerting; omitted: no emergency access.",
+    )
+    beyond: GroupName | None = Field(
+        default=None,
+        description="The standing group holders normally act in; the review shows what the "
+        "elevation adds beyond it. Omitted: beyond the most restrictive view.",
+    )
+
+
+class GroupSpec(_Strict):
+    """A functional group written out in full (needed for an elevated group)."""
+
+    description: str = Field(min_length=1, description="What the group is for.")
+    elevated: ElevationRule | None = Field(
+        default=None, description="Held only under a grant that expires (rotational access)."
+    )
+
+
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 """What ``upstream.url_env`` must look like; the checker reports a mismatch (SG127)."""
 QUERY_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -131,8 +178,10 @@ class Mapping(_Strict):
     description: str = Field(default="", description="What this boundary is for.")
     internal: SchemaRef
     external: SchemaRef
-    groups: dict[GroupName, str] = Field(
-        default_factory=dict, description="Functional groups and what they are for."
+    groups: dict[GroupName, str | GroupSpec] = Field(
+        default_factory=dict,
+        description="Functional groups and what they are for: a description, or "
+        "`{description, elevated: {...}}` for a group held only under a grant.",
     )
     extends: str | None = Field(
         default=None,
@@ -161,6 +210,16 @@ class Mapping(_Strict):
     routes: list[RouteRule] = Field(
         default_factory=list, description="Proxy routes: external path -> internal API."
     )
+
+    def group_description(self, name: str) -> str:
+        """What group ``name`` is for, however it is written."""
+        value = self.groups[name]
+        return value if isinstance(value, str) else value.description
+
+    def elevation(self, name: str) -> ElevationRule | None:
+        """How group ``name`` is held when it is elevated; None for a standing group."""
+        value = self.groups[name]
+        return None if isinstance(value, str) else value.elevated
 
     def rule(self, key: str) -> FieldRule:
         """The rule for a field key, expanding the bare-treatment shorthand."""

@@ -116,12 +116,8 @@ def openapi_document(plan: ShimPlan) -> dict[str, Any]:
 
 
 def elevated_groups(plan: ShimPlan) -> list[str]:
-    """The mapping's elevated groups, sorted; none when the plan has none.
-
-    Read from ``plan.elevated`` (group -> its rules), the generator model's field
-    for them; everything rendered only for elevated groups asks this.
-    """
-    return sorted(getattr(plan, "elevated", None) or ())
+    """The mapping's elevated groups, sorted: everything rendered only for them asks this."""
+    return sorted(plan.elevated)
 
 
 def inbound_payload(plan: ShimPlan, bundle: Bundle) -> dict[str, Any]:

@@ -110,6 +110,44 @@ def _route_view(route: Route) -> RouteView:
     )
 
 
+@dataclass(frozen=True)
+class ElevatedView:
+    """An elevated group as ``app.py`` renders it into ``ElevatedSpec`` (sorted, closed values)."""
+
+    group: str
+    max_seconds: int
+    approvals: int
+    approvers: tuple[str, ...]
+    max_holders: int | None
+    excludes: tuple[str, ...]  # both ways: a group that excludes this one is listed too
+    break_glass_seconds: int | None
+
+
+def elevated_views(plan: ShimPlan) -> list[ElevatedView]:
+    """Every elevated group, with ``excludes`` closed both ways.
+
+    Separation of duty is symmetric: if holding `a` excludes acting in `b`, then an
+    active grant for `b` excludes acting in `a`. The mapping may say it once.
+    """
+    excludes: dict[str, set[str]] = {g: set() for g in plan.groups}
+    for group, e in plan.elevated.items():
+        for other in e.excludes:
+            excludes[group].add(other)
+            excludes[other].add(group)
+    return [
+        ElevatedView(
+            group,
+            e.max_seconds,
+            e.approvals,
+            tuple(sorted(e.approvers)),
+            e.max_holders,
+            tuple(sorted(excludes[group])),
+            e.break_glass_seconds,
+        )
+        for group, e in plan.elevated.items()
+    ]
+
+
 ENV_VARS: tuple[tuple[str, str, str], ...] = (
     ("SHIM_KEYS", "none", "The keyset (JSON) for tokens and hashes."),
     ("SHIM_KEYS_FILE", "none", "A file holding the keyset, instead of `SHIM_KEYS`."),
@@ -197,6 +235,7 @@ def service_context(plan: ShimPlan) -> dict[str, Any]:
         "fields_in": [(g, fields_in(plan, g)) for g in groups],
         "routes": route_views(plan),
         "inbound_paths": inbound_paths(plan),
+        "elevated": elevated_views(plan),
         "upstream_env": upstream.url_env if upstream else None,
         "upstream_timeout": (
             float(upstream.timeout) if upstream and upstream.timeout is not None else None

@@ -18,6 +18,7 @@ from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
 from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
 from shimgen.render.servicespec import sends
+from shimgen.review.elevation import ElevationRow, elevation_rows
 from shimgen.schema.model import LoadedSchema, Path_, format_path
 from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
 from shimgen.treatments import REGISTRY, Treatment
@@ -170,6 +171,7 @@ class Report:
     unjustified: tuple[str, ...]  # pii/secret fields leaving in some view without why:
     glossary: tuple[GlossaryRow, ...]
     warnings: tuple[str, ...]
+    elevated: tuple[ElevationRow, ...] = ()  # what each elevated group exposes, and how it is held
 
 
 def build_report(result: CheckResult) -> Report:
@@ -225,6 +227,7 @@ def build_report(result: CheckResult) -> Report:
         ),
         glossary=_glossary(plan),
         warnings=tuple(f.format() for f in result.findings if f.severity is Severity.WARNING),
+        elevated=elevation_rows(plan, NO_GROUP),
     )
 
 

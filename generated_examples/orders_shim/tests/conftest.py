@@ -216,6 +216,16 @@ def client(make_client: Any) -> Any:
     return make_client()
 
 
+# Standing groups: a member acts in them at once; members of an elevated group are
+# only eligible, and act in it under a grant.
+STANDING = [g for g in SPEC.groups if g not in SPEC.elevated]
+
+
+def standing(groups: Sequence[str]) -> str:
+    """The first standing group of ``groups`` (the one a test acts in without a grant)."""
+    return next((g for g in groups if g in STANDING), groups[0])
+
+
 def headers(caller: str = "all", group: str | None = None) -> dict[str, str]:
     out = {"X-API-Key": api_key(caller), "Content-Type": "application/json"}
     if group is not None:

@@ -20,7 +20,7 @@ import pytest
 
 from orders_shim.app import SPEC
 
-from .conftest import CANARY, api_key, free_port, headers
+from .conftest import CANARY, STANDING, api_key, free_port, headers
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def db_path(url: str) -> Path:
 @pytest.fixture
 def trail(client: Any, shim_env: dict[str, str]) -> Path:
     """An audit database holding a few crossings in both directions."""
-    group = SPEC.groups[0]
+    group = STANDING[0]
     for _ in range(3):
         assert (
             client.post("/v1/outbound", json=CANARY, headers=headers(group=group)).status_code
@@ -69,7 +69,7 @@ def test_every_crossing_is_recorded_without_values(trail: Path) -> None:
     records = [r for _, _, r in rows(trail)]
     crossings = [r for r in records if r["outcome"] == 200]
     assert [r["direction"] for r in crossings] == ["outbound"] * 3 + ["inbound"]
-    group = SPEC.groups[0]
+    group = STANDING[0]
     for record in crossings:
         assert record["mapping"] == SPEC.name and record["mapping_version"] == SPEC.version
         assert record["mapping_sha256"] == SPEC.sha256 and record["group"] == group
@@ -135,7 +135,7 @@ def test_reordered_records_are_named(trail: Path) -> None:
 def test_unwritable_audit_sink_fails_closed(make_client: Any, url: str) -> None:
     """No unrecorded crossing: the request fails with 503 and no translated data."""
     client = make_client(SHIM_AUDIT_URL=url)
-    response = client.post("/v1/outbound", json=CANARY, headers=headers(group=SPEC.groups[0]))
+    response = client.post("/v1/outbound", json=CANARY, headers=headers(group=STANDING[0]))
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     for secret in strings(CANARY):
@@ -171,7 +171,7 @@ def test_postgres_trail_from_two_worker_processes(
                     raise
                 time.sleep(0.2)
         body = json.dumps(CANARY).encode()
-        hdrs = headers(group=SPEC.groups[0])
+        hdrs = headers(group=STANDING[0])
 
         def send(_: int) -> int:
             request = urllib.request.Request(

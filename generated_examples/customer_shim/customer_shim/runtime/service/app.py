@@ -303,17 +303,35 @@ class _Endpoints:
         return Response(self.openapi, media_type=_JSON)
 
 
+class _RequestIds:
+    """The shim's own request ids: a random per-process prefix and a counter, no syscall each.
+
+    One per app, shared by its two envelopes (the hot path's and Starlette's), so every
+    request id of a process has the same prefix and none repeats.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex().encode()
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> bytes:
+        return b"%s%016x" % (self._prefix, next(self._counter))
+
+
 class _Envelope:
     """Pure ASGI middleware: request id, ``Shim-Mapping``, last-resort 500, metrics, access log."""
 
-    def __init__(self, app: ASGIApp, shim: Shim, fast: Mapping[str, _Translate]) -> None:
+    def __init__(
+        self, app: ASGIApp, shim: Shim, fast: Mapping[str, _Translate], ids: _RequestIds
+    ) -> None:
         self.app = app
         self.shim = shim
         self.fast = dict(fast)  # POST path -> endpoint, called without routing
         spec = shim.spec
         self.mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}".encode()
-        self._rid_prefix = os.urandom(8).hex().encode()
-        self._rid_counter = itertools.count(1)
+        self.ids = ids
         self.access_log = shim.settings.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -333,8 +351,7 @@ class _Envelope:
         # The request id is always the shim's own, so a caller can neither collide with nor
         # impersonate another request in the audit trail; the caller's X-Request-Id (sane
         # ones only: 1-128 of [A-Za-z0-9._:-]) is kept beside it as caller_request_id.
-        # Unique without a syscall per request: a random per-process prefix and a counter.
-        rid = b"%s%016x" % (self._rid_prefix, next(self._rid_counter))
+        rid = self.ids()
         request_id = rid.decode()
         scope["shim.headers"] = headers
         scope["shim.request_id"] = request_id
@@ -496,8 +513,9 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     # from the caller's Host header, before any authentication, so a token in the path
     # would be sent to whatever host the caller named. Such a path is a 404.
     app.router.redirect_slashes = False
-    app.add_middleware(_Envelope, shim=shim, fast=fast)
-    app.fast_envelope = _Envelope(app.router, shim, fast)
+    ids = _RequestIds()
+    app.add_middleware(_Envelope, shim=shim, fast=fast, ids=ids)
+    app.fast_envelope = _Envelope(app.router, shim, fast, ids)
     app.state.shim = shim
     return app
 

@@ -164,14 +164,14 @@ class Shim:
                 except auth.AuthError as exc:
                     raise HTTPProblem(exc.status, exc.detail, title=exc.title) from None
             scope["shim.group"] = group
-            if group not in route_groups:
-                raise HTTPProblem(
-                    403, "the group named in Shim-Group may not call this route", title="Forbidden"
-                )
             if group in self.guarded:  # elevated, or excluded by one: the grant store decides
                 grant = await self.access.check(caller, group)  # type: ignore[union-attr]
                 if grant is not None:
                     scope["shim.grant"] = grant
+            if group not in route_groups:
+                raise HTTPProblem(
+                    403, "the group named in Shim-Group may not call this route", title="Forbidden"
+                )
         except HTTPProblem as problem:
             await self.audit(scope, caller, group, direction, 0, problem.status)
             raise

@@ -1,0 +1,76 @@
+"""Compare how groups are held: an elevation removed or relaxed lets members in more easily.
+
+Each rule of an elevated group is one change of its own, so a reviewer sees
+"approvals 2 -> 1" as loosening even when nothing else moved. Longer grants,
+fewer approvals, more holders, a new or longer break-glass and a dropped
+exclusion loosen; the opposite tightens; a different approver group or
+``beyond`` is neutral (who vouches changed, not how much).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shimgen.check.plan import Elevation
+from shimgen.diff.model import Change, Kind
+from shimgen.diff.side import Side
+
+__all__ = ["compare_elevations"]
+
+_NO_CAP = float("inf")
+
+
+def _names(items: tuple[str, ...]) -> str:
+    return ", ".join(sorted(items)) or "none"
+
+
+def compare_elevations(old: Side, new: Side) -> Iterator[Change]:
+    """Changes in which groups are elevated and in each elevated group's rules."""
+    a, b = old.plan.elevated, new.plan.elevated
+    for name in sorted(old.plan.groups.keys() & new.plan.groups.keys()):
+        subject, line = f"group {name}", new.line(("groups", name))
+        ea, eb = a.get(name), b.get(name)
+        if ea is not None and eb is None:
+            why = "no longer elevated: its members act in it without a grant"
+            yield Change(Kind.LOOSENED, subject, why, "elevated", "standing", line=line)
+        elif ea is None and eb is not None:
+            why = "now elevated: its members act in it only under an approved, expiring grant"
+            yield Change(Kind.TIGHTENED, subject, why, "standing", "elevated", line=line)
+        elif ea is not None and eb is not None and ea != eb:
+            yield from _rules(subject, ea, eb, line)
+
+
+def _rules(subject: str, a: Elevation, b: Elevation, line: int | None) -> Iterator[Change]:
+    # (what, old, new, old as a number, new as a number, more is looser)
+    glass_a, glass_b = a.break_glass_seconds or 0, b.break_glass_seconds or 0
+    holders_a = a.max_holders if a.max_holders is not None else _NO_CAP
+    holders_b = b.max_holders if b.max_holders is not None else _NO_CAP
+    numbers = (
+        ("max_duration", f"{a.max_seconds}s", f"{b.max_seconds}s", a.max_seconds, b.max_seconds, True),
+        ("approvals", str(a.approvals), str(b.approvals), a.approvals, b.approvals, False),
+        ("max_holders", str(a.max_holders or "no cap"), str(b.max_holders or "no cap"),
+         holders_a, holders_b, True),
+        ("break_glass", f"{glass_a}s" if glass_a else "none", f"{glass_b}s" if glass_b else "none",
+         glass_a, glass_b, True),
+    )  # fmt: skip
+    for what, old, new, x, y, looser_up in numbers:
+        if x != y:
+            looser = (y > x) == looser_up
+            kind = Kind.LOOSENED if looser else Kind.TIGHTENED
+            yield Change(kind, subject, f"elevation {what} {old} -> {new}", old, new, line=line)
+    dropped, added = set(a.excludes) - set(b.excludes), set(b.excludes) - set(a.excludes)
+    if dropped:
+        why = f"elevation no longer excludes {_names(tuple(dropped))}"
+        yield Change(Kind.LOOSENED, subject, why, _names(a.excludes), _names(b.excludes), line=line)
+    if added:
+        why = f"elevation now excludes {_names(tuple(added))}"
+        yield Change(
+            Kind.TIGHTENED, subject, why, _names(a.excludes), _names(b.excludes), line=line
+        )
+    if set(a.approvers) != set(b.approvers):
+        why = "elevation approvers changed"
+        old, new = _names(a.approvers), _names(b.approvers)
+        yield Change(Kind.NEUTRAL, subject, why, old, new, line=line)
+    if a.beyond != b.beyond:
+        why = "the group the review compares the elevation with changed"
+        yield Change(Kind.NEUTRAL, subject, why, a.beyond, b.beyond, line=line)
