@@ -11,11 +11,14 @@ audit chain.
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 from starlette.testclient import TestClient
 
 from shimgen.runtime.audit import trail
@@ -45,13 +48,33 @@ def key(name: str) -> str:
     return f"elevation-test-key-{name}-" + "k" * 24
 
 
+JWT_SECRET_ENV = "ELEVATION_TEST_JWT_SECRET"
+JWT_SECRET = "elevation-test-jwt-secret-" + "s" * 32
+ISSUER = "https://idp.elevation.test/"
+
+
 def write_callers(path: Path) -> Path:
+    """The API-key callers, and an internal JWT issuer: the same people's second credential."""
     lines = ["callers:"]
     for name, groups in CALLERS.items():
         lines += [f"  - name: {name}", "    side: internal", f"    groups: [{', '.join(groups)}]"]
         lines += [f"    api_keys: ['{sha(key(name))}']"]
+    lines += ["jwt:", f"  issuer: {ISSUER}", "  audience: customer-shim", "  algorithms: [HS256]"]
+    lines += [f"  secret_env: {JWT_SECRET_ENV}", "  side: internal"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def as_jwt(name: str, groups: tuple[str, ...], group: str | None = None) -> dict[str, str]:
+    """Request headers of ``name``'s JWT (the second credential), with ``groups`` in it."""
+    now = int(time.time())
+    claims = {"sub": name, "iss": ISSUER, "aud": "customer-shim", "exp": now + 600,
+              "groups": list(groups)}  # fmt: skip
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    out = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if group is not None:
+        out["Shim-Group"] = group
+    return out
 
 
 def as_(name: str, group: str | None = None) -> dict[str, str]:
@@ -112,7 +135,10 @@ def cluster(
     url = audit_url or f"sqlite:///{tmp / 'audit.db'}"
     spec = make_spec(elevated=rules or {"billing": BILLING})
     found = Cluster(tmp, url)
+    before = os.environ.get(JWT_SECRET_ENV)
+    os.environ[JWT_SECRET_ENV] = JWT_SECRET
     with contextlib.ExitStack() as stack:
+        stack.callback(_restore, JWT_SECRET_ENV, before)
         for i in range(workers):
             app = build_app(spec, settings(tmp, url, f"worker{i}"))
             client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
@@ -120,6 +146,13 @@ def cluster(
             access.grants.clock = found.clock
             found.clients.append(client)
         yield found
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def request_grant(client: TestClient, name: str, **body: Any) -> Any:

@@ -26,11 +26,12 @@ from tests.security.elevation_support import (
     act,
     active_grant,
     as_,
+    as_jwt,
     cluster,
     outbound,
     request_grant,
 )
-from tests.service_support import KEYS_FILE
+from tests.service_support import KEYS_FILE, RECORD
 from tests.test_runtime_audit import pg_schema, schema_url  # noqa: F401 - pg_schema: a fixture
 
 STORES = ["sqlite", "jsonl", "postgresql"]
@@ -208,6 +209,56 @@ def test_requests_need_credentials(tmp_path: Path) -> None:
         assert client.get("/v1/access/grants").status_code == 401
         bad = {"X-API-Key": "nope"}
         assert client.post("/v1/access/grants/g-1/approve", headers=bad).status_code == 401
+
+
+# -- a second credential of the same person -----------------------------------------------
+
+
+def test_self_approval_with_a_second_credential_is_refused(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]  # dave's API key asks
+        url = f"/v1/access/grants/{gid}/approve"
+        answer = client.post(url, headers=as_jwt("dave", ("support",)))  # dave's JWT approves
+        assert answer.status_code == 403
+        assert answer.json()["type"].endswith("/self-approval")
+
+
+def test_one_approver_with_two_credentials_counts_once(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        assert act(client, "bob", gid, "approve").status_code == 200
+        url = f"/v1/access/grants/{gid}/approve"
+        again = client.post(url, headers=as_jwt("bob", ("support",)))
+        assert again.status_code == 200
+        assert again.json()["grant"]["state"] == "pending"
+        assert len(again.json()["grant"]["approved_by"]) == 1
+
+
+def test_a_second_credential_neither_uses_the_grant_nor_escapes_its_exclusion(
+    tmp_path: Path,
+) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        active_grant(client, "alice")  # held by alice's API key
+        record = {"json": RECORD}
+        in_billing = client.post(
+            "/v1/outbound", headers=as_jwt("alice", ("billing",), "billing"), **record
+        )
+        assert in_billing.status_code == 403
+        assert "credential that requested it" in in_billing.json()["detail"]
+        in_support = client.post(
+            "/v1/outbound", headers=as_jwt("alice", ("support",), "support"), **record
+        )
+        assert in_support.status_code == 403
+        assert in_support.json()["type"].endswith("/excluded-group")
+        again = client.post(
+            "/v1/access/grants",
+            json={"group": "billing", "reason": "second credential"},
+            headers=as_jwt("alice", ("billing",)),
+        )
+        assert again.status_code == 409
 
 
 # -- expiry and revocation -----------------------------------------------------------------

@@ -29,7 +29,18 @@ from dataclasses import replace
 from typing import Any, Final
 
 from .elevation import ElevatedSpec
-from .grant_model import COLUMNS, LIVE, MAX_TEXT, Grant, GrantError, activate, end, insert, iso
+from .grant_model import (
+    COLUMNS,
+    LIVE,
+    MAX_TEXT,
+    Grant,
+    GrantError,
+    activate,
+    end,
+    insert,
+    iso,
+    person,
+)
 from .grant_store import GrantDB, Run
 
 __all__ = ["LIVE", "MAX_TEXT", "Grant", "GrantError", "Grants", "iso"]
@@ -60,9 +71,11 @@ class Grants:
 
     # -- the per-request check ----------------------------------------------------------
 
-    def active(self, caller: str) -> tuple[str, str] | None:
-        """``(grant id, group)`` of the caller's grant active at this instant, or None.
+    def active(self, caller: str) -> tuple[str, str, str] | None:
+        """``(grant id, group, holder identity)`` of the grant the caller's person holds now.
 
+        The person, not the credential: a grant requested with an API key is held
+        by that key only, but excludes its groups for a JWT of the same name too.
         Read from the store on every call (no cache can outlive a revocation). A
         grant past ``expires`` is inactive here already; a stale row (expired but
         not yet marked, or queued) triggers a sweep so its events are written and
@@ -70,15 +83,15 @@ class Grants:
         """
         for attempt in (1, 2):
             rows = self.db.read(
-                "SELECT id, grp, state, expires FROM grants WHERE caller = ? "
+                "SELECT id, grp, state, expires, caller FROM grants WHERE person = ? "
                 "AND state IN ('active', 'queued')",
-                (caller,),
+                (person(caller),),
             )
             now = self.clock()
             held, stale = None, False
-            for gid, group, state, expires in rows:
+            for gid, group, state, expires, holder in rows:
                 if state == "active" and expires is not None and now < expires:
-                    held = (gid, group)
+                    held = (gid, group, holder)
                 else:
                     stale = True
             if not stale or attempt == 2:
@@ -103,10 +116,10 @@ class Grants:
         with self.db.exclusive() as run:
             now = self.clock()
             events = self._sweep(run, now)
-            mine = run(
-                f"SELECT {COLUMNS} FROM grants WHERE caller = ? AND state IN "
+            mine = run(  # by person: a second credential of the same name holds no second group
+                f"SELECT {COLUMNS} FROM grants WHERE person = ? AND state IN "
                 "('pending', 'queued', 'active')",
-                (caller,),
+                (person(caller),),
             )
             if mine:
                 held = Grant.of(mine[0])
@@ -176,7 +189,7 @@ class Grants:
             now = self.clock()
             events = self._sweep(run, now)
             grant, may_approve = self._visible(run, gid, actor, groups)
-            if grant.caller == actor:
+            if person(grant.caller) == person(actor):  # with any of its credentials
                 raise GrantError(
                     403,
                     "self-approval",
@@ -191,7 +204,7 @@ class Grants:
             if grant.state != "pending":
                 raise GrantError(409, "not-pending", f"the grant is {grant.state}, not pending")
             rule = self.elevated[grant.group]
-            if actor in grant.approved_by:
+            if person(actor) in {person(a) for a in grant.approved_by}:
                 self.write_events(events)
                 return grant, "your approval was already counted; approvals count once per approver"
             grant = replace(grant, approved_by=(*grant.approved_by, actor))
@@ -221,7 +234,7 @@ class Grants:
             now = self.clock()
             events = self._sweep(run, now)
             grant, may_approve = self._visible(run, gid, actor, groups)
-            if not may_approve or grant.caller == actor:
+            if not may_approve or person(grant.caller) == person(actor):
                 raise GrantError(
                     403,
                     "not-an-approver",
@@ -270,9 +283,9 @@ class Grants:
         self.sweep()
         marks = ", ".join("?" for _ in approves) or "NULL"
         rows = self.db.read(
-            f"SELECT {COLUMNS} FROM grants WHERE caller = ? OR grp IN ({marks}) "
+            f"SELECT {COLUMNS} FROM grants WHERE person = ? OR grp IN ({marks}) "
             f"ORDER BY requested DESC LIMIT {_MAX_LISTED}",
-            (caller, *sorted(approves)),
+            (person(caller), *sorted(approves)),
         )
         return [Grant.of(row) for row in rows]
 
@@ -374,6 +387,7 @@ class Grants:
         grant = Grant.of(rows[0]) if rows else None
         rule = self.elevated.get(grant.group) if grant is not None else None
         may_approve = rule is not None and not rule.approvers.isdisjoint(groups)
-        if grant is None or rule is None or not (grant.caller == actor or may_approve):
+        own = grant is not None and person(grant.caller) == person(actor)
+        if grant is None or rule is None or not (own or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve

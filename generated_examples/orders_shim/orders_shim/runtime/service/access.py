@@ -124,7 +124,8 @@ class Access:
         except GrantError:
             raise
         except Exception as exc:
-            self.shim.metrics.audit_failure()
+            if not isinstance(exc, GrantStoreError):  # the audit sink refused the events
+                self.shim.metrics.audit_failure()
             logger.error(
                 "grant store or audit trail unavailable",
                 extra={"event": "grant-store-failure", **exception_fields(exc)},
@@ -148,6 +149,14 @@ class Access:
                     403,
                     f"no active grant for {group!r}; request one with "
                     f"`access request {group} --reason ...` (POST {GRANTS}) and have it approved",
+                    slug="no-active-grant",
+                    title="Elevation required",
+                )
+            if held[2] != caller.identity:
+                raise HTTPProblem(
+                    403,
+                    f"your grant for {group!r} is held by the credential that requested it; "
+                    "act with that one",
                     slug="no-active-grant",
                     title="Elevation required",
                 )

@@ -15,7 +15,18 @@ from typing import Any, Final
 from .elevation import ElevatedSpec
 from .grant_store import Run
 
-__all__ = ["COLUMNS", "LIVE", "MAX_TEXT", "Grant", "GrantError", "activate", "end", "insert", "iso"]
+__all__ = [
+    "COLUMNS",
+    "LIVE",
+    "MAX_TEXT",
+    "Grant",
+    "GrantError",
+    "activate",
+    "end",
+    "insert",
+    "iso",
+    "person",
+]
 
 LIVE: Final = ("pending", "queued", "active")
 COLUMNS: Final = (
@@ -34,6 +45,20 @@ def iso(unix: float | None) -> str | None:
     if micros == 1_000_000:
         whole, micros = whole + 1, 0
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
+
+
+def person(identity: str) -> str:
+    """The name behind a credential: ``key:alice`` and ``jwt:<issuer>#alice`` are both alice.
+
+    Grants are held by the credential that asked, but the rules about people
+    (no self-approval, approvers counted once, one elevated group at a time,
+    exclusions) go by this name, so a second credential of the same name gains
+    nothing. Two principals that merely share a name are treated as one: the
+    safe direction.
+    """
+    if identity.startswith("jwt:"):
+        return identity.rpartition("#")[2]
+    return identity.partition(":")[2] or identity
 
 
 class GrantError(Exception):
@@ -166,7 +191,8 @@ def end(run: Run, grant: Grant, state: str, actor: str, now: float) -> Grant:
 def insert(run: Run, g: Grant) -> None:
     """Store a new grant (no approvals yet)."""
     run(
-        f"INSERT INTO grants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO grants ({COLUMNS}, person) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             g.id,
             g.group,
@@ -182,5 +208,6 @@ def insert(run: Run, g: Grant) -> None:
             "[]",
             None,
             None,
+            person(g.caller),
         ),
     )

@@ -42,8 +42,8 @@ SCHEMA = (
     "caller TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, ticket TEXT, "
     "seconds INTEGER NOT NULL, break_glass INTEGER NOT NULL, "
     "requested DOUBLE PRECISION NOT NULL, starts DOUBLE PRECISION, expires DOUBLE PRECISION, "
-    "approved_by TEXT NOT NULL, ended_by TEXT, ended DOUBLE PRECISION)",
-    "CREATE INDEX IF NOT EXISTS grants_caller ON grants (caller, state)",
+    "approved_by TEXT NOT NULL, ended_by TEXT, ended DOUBLE PRECISION, person TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS grants_person ON grants (person, state)",
     "CREATE INDEX IF NOT EXISTS grants_state ON grants (state, grp)",
 )
 # one lock per schema: shims (or tests) in other schemas of the database do not wait on it
