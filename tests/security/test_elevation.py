@@ -339,6 +339,46 @@ def test_queued_grant_activates_when_the_holder_expires(tmp_path: Path) -> None:
 
 
 @per_store
+def test_racing_last_approvals_never_pass_the_holder_limit(tmp_path: Path, store: str) -> None:
+    """Two grants get their last approval at once on two workers: one activates, one queues."""
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
+        grants = [
+            request_grant(c.clients[0], who).json()["grant"]["id"] for who in ("dave", "erin")
+        ]
+        for gid in grants:
+            act(c.clients[0], "bob", gid, "approve")
+        states: list[str] = []
+
+        def last(i: int, gid: str) -> None:
+            states.append(act(c.clients[i], "carol", gid, "approve").json()["grant"]["state"])
+
+        threads = [threading.Thread(target=last, args=(i, g)) for i, g in enumerate(grants)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(states) == ["active", "queued"]
+        assert len(c.grant_events("grant-activated")) == 1
+
+
+@per_store
+def test_racing_requests_of_one_caller_make_one_grant(tmp_path: Path, store: str) -> None:
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
+        codes: list[int] = []
+
+        def ask(i: int) -> None:
+            codes.append(request_grant(c.clients[i % 2], "dave").status_code)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(codes) == [201, 409, 409, 409]
+        assert len(c.grant_events("grant-requested")) == 1
+
+
+@per_store
 def test_excluded_groups_are_never_active_together(tmp_path: Path, store: str) -> None:
     with cluster(tmp_path, audit_url=store, workers=2) as c:
         assert outbound(c.clients[0], "alice", "support").status_code == 200
