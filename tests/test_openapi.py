@@ -23,6 +23,7 @@ import schemathesis
 from shimgen.check.plan import Route, RouteParam, ShimPlan
 from shimgen.render.bundle import bundle_schemas, sanitize
 from shimgen.render.openapi import PROBLEM_TYPE, openapi_document
+from shimgen.runtime.service import access_openapi
 from tests.expected import EXAMPLES, ROOT, fill_tokens, plan_of, translator
 from tests.test_real_schemas import FHIR, GITHUB, K8S, STRIPE, real_dir
 
@@ -30,6 +31,7 @@ __all__ = ["real_dir"]  # the fixture, re-used
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 FIXED = {"InternalRecord", "ExternalRecord", "InboundPayload", "Problem"}
+ACCESS_SCHEMAS = access_openapi.SCHEMAS
 _docs: dict[str, dict[str, Any]] = {}
 
 
@@ -98,7 +100,9 @@ def test_document_shape(name: str) -> None:
     schemas = doc["components"]["schemas"]
     assert set(schemas) >= FIXED
     assert all(NAME.match(n) for n in schemas)
-    assert all(n in FIXED or n.startswith(("internal.", "external.")) for n in schemas)
+    grants = ACCESS_SCHEMAS if plan.elevated else frozenset()  # the grant endpoints' own
+    assert set(schemas) >= grants
+    assert all(n in FIXED | grants or n.startswith(("internal.", "external.")) for n in schemas)
     assert list(schemas) == sorted(schemas)
     assert {"/v1/outbound", "/v1/inbound", "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
     for r in plan.routes:
@@ -203,6 +207,13 @@ def test_operations_document_groups_security_and_problems(name: str) -> None:
         if not protected:
             continue
         assert op["security"] == [{"apiKey": []}, {"bearer": []}]
+        statuses = set(op["responses"])
+        assert {"401", "429", "500", "503"} <= statuses
+        assert "Retry-After" in op["responses"]["429"]["headers"]
+        if path.startswith("/v1/access/"):  # grant endpoints act in no group (docs/access.md)
+            assert plan.elevated
+            assert all(p["name"] != "Shim-Group" for p in op.get("parameters", ()))
+            continue
         group = next(p for p in op["parameters"] if p["name"] == "Shim-Group")
         assert group["in"] == "header" and group["required"] is True
         assert set(group["schema"]["enum"]) <= set(plan.groups)

@@ -111,7 +111,7 @@ def openapi_document(plan: ShimPlan) -> dict[str, Any]:
     }
     groups = elevated_groups(plan)
     if groups:  # the grant endpoints, as the runtime serves them (one definition, its own)
-        doc = with_access_paths(doc, groups)
+        doc = with_access_paths(doc, groups, mapping)
     return doc
 
 

@@ -164,7 +164,9 @@ class _Endpoints:
         self.all_groups = shim.groups
         doc = shim.spec.openapi
         if shim.access is not None:  # the grant endpoints this app serves are in its document
-            doc = with_access_paths(doc, sorted(shim.spec.elevated))
+            spec = shim.spec
+            mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}"
+            doc = with_access_paths(doc, sorted(spec.elevated), mapping)
         self.openapi = orjson.dumps(doc)
 
     async def outbound(self, scope: Scope, receive: Receive) -> bytes:

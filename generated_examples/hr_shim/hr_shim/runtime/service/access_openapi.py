@@ -15,7 +15,9 @@ from typing import Any
 
 from .grants import MAX_TEXT
 
-__all__ = ["access_paths", "with_access_paths"]
+__all__ = ["SCHEMAS", "access_paths", "with_access_paths"]
+
+SCHEMAS = frozenset({"GrantRequest", "GrantAction", "Grant", "GrantAnswer", "GrantList"})
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -98,22 +100,65 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _problems(*statuses: int) -> dict[str, Any]:
-    problem = {"application/problem+json": {"schema": _ref("Problem")}}
-    return {str(s): {"description": "refused", "content": problem} for s in statuses}
+_ERRORS: dict[int, str] = {
+    400: "Malformed JSON, or a request the service cannot read.",
+    401: "No credentials, or credentials that are not valid.",
+    403: "Not eligible, not an approver, the requester approving its own grant, "
+    "or no break-glass for the group.",
+    404: "No grant with this id is visible to the caller.",
+    409: "The caller already has a grant (one elevated group at a time), "
+    "or the grant is not in a state this action applies to.",
+    413: "Body larger than SHIM_MAX_BODY_BYTES.",
+    415: "The body is not application/json.",
+    422: "Not an elevated group, a duration over the maximum, a reason or ticket that is not "
+    "1 to 1024 printable characters, or an unknown member; `errors` names each JSON pointer.",
+    429: "Over the caller's rate limit; retry after Retry-After seconds.",
+    500: "Unexpected error; the request id finds it in the service log.",
+    503: "The grant store or the audit trail is unavailable: nothing changed.",
+}
 
 
-def _answer(status: int, schema: str, what: str) -> dict[str, Any]:
-    return {
-        str(status): {
+def _responses(
+    header: dict[str, Any], ok: int, schema: str, what: str, errors: Sequence[int]
+) -> dict[str, Any]:
+    """The responses as every operation of the document has them: ``Shim-Mapping`` on each,
+    problem details for errors, ``Retry-After`` with 429."""
+    out: dict[str, Any] = {
+        str(ok): {
             "description": what,
+            "headers": header,
             "content": {"application/json": {"schema": _ref(schema)}},
         }
     }
+    for status in sorted({*errors, 401, 429, 500, 503}):
+        headers = dict(header)
+        if status == 429:
+            headers["Retry-After"] = {
+                "description": "Seconds until the caller's rate allows a request again.",
+                "schema": {"type": "string"},
+            }
+        out[str(status)] = {
+            "description": _ERRORS[status],
+            "headers": headers,
+            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+        }
+    return out
 
 
-def access_paths(groups: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(paths, schemas)`` of the grant endpoints for a shim with these elevated groups."""
+def access_paths(groups: Sequence[str], mapping: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(paths, schemas)`` of the grant endpoints for a shim with these elevated groups.
+
+    ``mapping`` is the ``Shim-Mapping`` header value (``<name>; version=<n>; sha256=<hex>``).
+    They take no ``Shim-Group``: they act in no group (see :mod:`.access`).
+    """
+    header = {
+        "Shim-Mapping": {
+            "description": "The mapping that made this response: name, version and sha256.",
+            "required": True,
+            "schema": {"type": "string", "const": mapping},
+        }
+    }
+    body_errors = (400, 403, 409, 413, 415, 422)
     action_body = {
         "required": False,
         "content": {"application/json": {"schema": _ref("GrantAction")}},
@@ -128,16 +173,15 @@ def access_paths(groups: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]
                     "required": True,
                     "content": {"application/json": {"schema": _ref("GrantRequest")}},
                 },
-                "responses": {
-                    **_answer(201, "GrantAnswer", "requested (or active: break-glass)"),
-                    **_problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
-                },
+                "responses": _responses(
+                    header, 201, "GrantAnswer", "Requested (or active: break-glass)", body_errors
+                ),
             },
             "get": {
                 "operationId": "listGrants",
                 "summary": "Your grants, and those of the groups you approve (break-glass for review)",
                 "security": _SECURITY,
-                "responses": {**_answer(200, "GrantList", "grants"), **_problems(401, 429, 503)},
+                "responses": _responses(header, 200, "GrantList", "The grants", ()),
             },
         },
     }
@@ -153,24 +197,21 @@ def access_paths(groups: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]
                 "security": _SECURITY,
                 "parameters": [_ID],
                 "requestBody": action_body,
-                "responses": {
-                    **_answer(200, "GrantAnswer", "done"),
-                    **_problems(400, 401, 403, 404, 409, 415, 422, 429, 503),
-                },
+                "responses": _responses(header, 200, "GrantAnswer", "Done", (*body_errors, 404)),
             }
         }
     return paths, _schemas(groups)
 
 
-def with_access_paths(doc: dict[str, Any], groups: Sequence[str]) -> dict[str, Any]:
+def with_access_paths(doc: dict[str, Any], groups: Sequence[str], mapping: str) -> dict[str, Any]:
     """A copy of ``doc`` with the grant endpoints added (what is there already is kept)."""
     out = copy.deepcopy(doc)
-    paths, schemas = access_paths(groups)
+    paths, schemas = access_paths(groups, mapping)
     for path, item in paths.items():
         out.setdefault("paths", {}).setdefault(path, item)
     components = out.setdefault("components", {})
-    for name, schema in schemas.items():
-        components.setdefault("schemas", {}).setdefault(name, schema)
+    merged = {**schemas, **components.get("schemas", {})}
+    components["schemas"] = dict(sorted(merged.items()))  # sorted, like the generator's
     schemes = components.setdefault("securitySchemes", {})
     schemes.setdefault("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     schemes.setdefault("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})

@@ -26,8 +26,10 @@ used under a lock.
 from __future__ import annotations
 
 import contextlib
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -83,38 +85,66 @@ class GrantDB:
 
 
 class SQLiteGrantDB(GrantDB):
-    """The grant table in a SQLite file in WAL mode (readers never wait for the writer)."""
+    """The grant table in a SQLite file in WAL mode (readers never wait for the writer).
+
+    Opened at first use, not at start-up: a file that cannot be opened refuses
+    the guarded requests and the grant endpoints (503) while every other group
+    is served, and the next use tries again.
+    """
 
     def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
         super().__init__()
         self.path = path
-        try:
-            self._conn = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            with self.exclusive() as run:
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection, or a new one with the table made; under ``_lock``."""
+        if self._conn is not None:
+            return self._conn
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            conn = None
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout, isolation_level=None,
+                    check_same_thread=False,
+                )  # fmt: skip
+                # Switching a new file to WAL answers "locked" at once (no busy wait) when
+                # workers starting together race for it: retried below, briefly.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("BEGIN IMMEDIATE")
                 for statement in SCHEMA:
-                    run(statement, ())
-        except sqlite3.Error as exc:
-            raise GrantStoreError(f"cannot open the grant store {path}: {reason(exc)}") from None
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.005 + random.random() * 0.02)
+                    continue
+                why = reason(exc)
+                raise GrantStoreError(f"cannot open the grant store {self.path}: {why}") from None
+            self._conn = conn
+            return conn
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
+            conn = self._connection()
             try:
-                return self._conn.execute(sql, params).fetchall()
+                return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise GrantStoreError(f"grant store: {reason(exc)}") from None
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[Run]:
         """A write transaction (``BEGIN IMMEDIATE``: the file's write lock from the start)."""
-        conn = self._conn
-
-        def run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-            return conn.execute(sql, params).fetchall()
-
         with self._lock:
+            conn = self._connection()
+
+            def run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                return conn.execute(sql, params).fetchall()
+
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -131,7 +161,9 @@ class SQLiteGrantDB(GrantDB):
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class PostgresGrantDB(GrantDB):
