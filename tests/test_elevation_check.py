@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from shimgen.check import check_mapping
-from shimgen.check.elevation import seconds
 from shimgen.check.plan import Elevation
 from shimgen.diagnostics import Code
 from shimgen.diff import Kind
+from shimgen.mapping.model import duration_seconds
 from shimgen.render.servicespec import elevated_views
 from tests.diff_support import diff_files, only, variant
 from tests.expected import ROOT
@@ -97,20 +97,50 @@ def test_break_glass_may_not_outlast_the_grant(tmp_path: Path) -> None:
     assert "1m to 10m" in result.findings[0].message
 
 
-def test_the_format_refuses_what_is_not_a_duration_or_count(tmp_path: Path) -> None:
-    for bad in ("max_duration: 4 hours", "approvals: 0", "max_holders: 0"):
-        key = bad.split(":")[0]
-        block = "\n".join(
-            f"      {bad}" if line.strip().startswith(f"{key}:") else line
-            for line in ELEVATED.splitlines()
-        )
-        result = check_mapping(with_elevation(tmp_path, block=block + "\n"))
-        assert result.exit_code == 1 and result.findings[0].code is Code.BAD_STRUCTURE, bad
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("max_duration: 4 hours", "write a duration as 90s, 30m, 4h or a whole number of seconds"),
+        ("max_duration: 1d", "not '1d'"),
+        ("max_duration: 4H", "not '4H'"),
+        ("max_duration: 4.5h", "not '4.5h'"),
+        ("break_glass: true", "not True"),
+        ("approvals: 0", "greater than or equal to 1"),
+        ("max_holders: 0", "greater than or equal to 1"),
+    ],
+)
+def test_the_format_refuses_what_is_not_a_duration_or_count_at_the_value(
+    tmp_path: Path, bad: str, message: str
+) -> None:
+    key = bad.split(":")[0]
+    block = "\n".join(
+        f"      {bad}" if line.strip().startswith(f"{key}:") else line
+        for line in ELEVATED.splitlines()
+    )
+    path = with_elevation(tmp_path, block=block + "\n")
+    result = check_mapping(path)
+    (finding,) = result.findings
+    assert finding.code is Code.BAD_STRUCTURE and message in finding.message, finding.format()
+    assert finding.message.startswith(f"groups.fraud-review.elevated.{key}: ")
+    line = path.read_text(encoding="utf-8").splitlines()[finding.line - 1]
+    assert line.strip() == bad and finding.col == line.index(":") + 3, finding.format()
+    assert "max_duration: 4h" in finding.hint
+
+
+@pytest.mark.parametrize("empty", ["    elevated:\n", "    elevated: null\n", "    elevated: ~\n"])
+def test_an_empty_elevated_key_is_refused_not_read_as_standing(tmp_path: Path, empty: str) -> None:
+    """Commenting out an elevation's rules must not quietly give its members standing access."""
+    block = "  fraud-review:\n    description: Fraud investigations\n" + empty
+    result = check_mapping(with_elevation(tmp_path, block=block))
+    assert result.plan is None
+    (finding,) = result.findings
+    assert finding.code is Code.BAD_STRUCTURE
+    assert "`elevated:` is empty" in finding.message, finding.format()
 
 
 @pytest.mark.parametrize(("text", "total"), [("90s", 90), ("30m", 1800), ("4h", 14400), (600, 600)])
 def test_durations(text: str | int, total: int) -> None:
-    assert seconds(text) == total
+    assert duration_seconds(text) == total
 
 
 # -- diff ------------------------------------------------------------------------------
@@ -119,12 +149,12 @@ def test_durations(text: str | int, total: int) -> None:
 @pytest.mark.parametrize(
     ("edit", "kind", "reason"),
     [
-        (("max_duration: 4h", "max_duration: 8h"), Kind.LOOSENED, "max_duration 14400s -> 28800s"),
+        (("max_duration: 4h", "max_duration: 8h"), Kind.LOOSENED, "max_duration 4h -> 8h"),
         (("approvals: 2", "approvals: 1"), Kind.LOOSENED, "approvals 2 -> 1"),
         (("max_holders: 1", "max_holders: 3"), Kind.LOOSENED, "max_holders 1 -> 3"),
         (("      max_holders: 1\n", ""), Kind.LOOSENED, "max_holders 1 -> no cap"),
-        (("break_glass: 15m", "break_glass: 30m"), Kind.LOOSENED, "break_glass 900s -> 1800s"),
-        (("      break_glass: 15m\n", ""), Kind.TIGHTENED, "break_glass 900s -> none"),
+        (("break_glass: 15m", "break_glass: 30m"), Kind.LOOSENED, "break_glass 15m -> 30m"),
+        (("      break_glass: 15m\n", ""), Kind.TIGHTENED, "break_glass 15m -> none"),
         (("excludes: [billing]", "excludes: []"), Kind.LOOSENED, "no longer excludes billing"),
         (("approvals: 2", "approvals: 3"), Kind.TIGHTENED, "approvals 2 -> 3"),
         (("approvers: [support]", "approvers: [billing]"), Kind.NEUTRAL, "approvers changed"),
@@ -137,6 +167,10 @@ def test_diff_classifies_each_rule_change(
     new = with_elevation(tmp_path, "new", ELEVATED.replace(*edit))
     changes = only(diff_files(old, new), "group fraud-review")
     assert [(c.kind, c.reason) for c in changes] == [(kind, f"elevation {reason}")]
+    key = reason.split()[0] if reason.split()[0] != "no" else "excludes"
+    lines = new.read_text(encoding="utf-8").splitlines()
+    if f"{key}:" in new.read_text(encoding="utf-8"):  # a removed key: the group's line instead
+        assert lines[changes[0].line - 1].strip().startswith(f"{key}:"), changes[0]
 
 
 def test_diff_an_elevation_removed_is_loosening_and_added_tightening(tmp_path: Path) -> None:
@@ -156,4 +190,4 @@ def test_diff_a_new_elevated_group_says_so(tmp_path: Path) -> None:
     old = variant(tmp_path, "plain")
     (change,) = only(diff_files(old, with_elevation(tmp_path, "new")), "group fraud-review")
     assert change.kind is Kind.LOOSENED, change
-    assert change.reason.endswith("; elevated: its members act in it only under a grant")
+    assert change.reason.endswith("; elevated: callers listed for it act in it only under a grant")

@@ -424,6 +424,7 @@ SUPPORTED = {
     "maximum",
     "minLength",
     "minItems",
+    "uniqueItems",
     "minProperties",
     "maxLength",
     "pattern",
@@ -488,6 +489,12 @@ def validate(inst: Any, schema: Any, root: dict[str, Any], where: str = "") -> l
         errors.append(f"{where}: {inst} > {schema['maximum']}")
     if isinstance(inst, list) and len(inst) < schema.get("minItems", 0):
         errors.append(f"{where}: fewer than {schema['minItems']} items")
+    if (
+        isinstance(inst, list)
+        and schema.get("uniqueItems")
+        and len(set(map(repr, inst))) < len(inst)
+    ):
+        errors.append(f"{where}: items repeat")
     if isinstance(inst, dict) and len(inst) < schema.get("minProperties", 0):
         errors.append(f"{where}: fewer than {schema['minProperties']} properties")
     if isinstance(inst, list) and "items" in schema:
@@ -554,6 +561,13 @@ def test_schema_is_well_formed(format_schema: dict[str, Any]) -> None:
         re.compile(json.loads(f'"{pattern}"'))
 
 
+_BILLING = "  billing: Billing operations - payment data, masked contact details\n"
+_ELEVATED = (
+    "  fraud:\n    description: Fraud review\n    elevated:\n      max_duration: 4h\n"
+    "      approvals: 1\n      approvers: [support]\n      break_glass: 900\n"
+)
+
+
 @pytest.mark.parametrize("path", [*EXAMPLES, BASE], ids=lambda p: p.name)
 def test_schema_validates_good_mappings(format_schema: dict[str, Any], path: Path) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -574,6 +588,10 @@ def test_schema_validates_good_mappings(format_schema: dict[str, Any], path: Pat
         ("classification:\n", "levels: {confidential: private}\nclassification:\n"),
         ("  region: {const: eu}\n", "  region: {const: eu, groups: {support: mask}}\n"),
         ("  region: {const: eu}\n", "  region: {const: [eu]}\n"),
+        (_BILLING, _BILLING + _ELEVATED.replace("max_duration: 4h", "max_duration: 1d")),
+        (_BILLING, _BILLING + _ELEVATED.replace("approvals: 1", "approvals: 0")),
+        (_BILLING, _BILLING + "  fraud:\n    description: x\n    elevated: null\n"),
+        (_BILLING, _BILLING + _ELEVATED.replace("approvers: [support]", "approvers: []")),
     ],
 )
 def test_schema_rejects_what_the_loader_rejects(
@@ -582,6 +600,12 @@ def test_schema_rejects_what_the_loader_rejects(
     text = BASE.read_text(encoding="utf-8").replace(old, new)
     assert load_mapping(write(tmp_path, text)).mapping is None
     assert validate(yaml.safe_load(text), format_schema, format_schema) != []
+
+
+def test_schema_accepts_an_elevated_group(format_schema: dict[str, Any], tmp_path: Path) -> None:
+    text = BASE.read_text(encoding="utf-8").replace(_BILLING, _BILLING + _ELEVATED)
+    assert load_mapping(write(tmp_path, text)).mapping is not None
+    assert validate(yaml.safe_load(text), format_schema, format_schema) == []
 
 
 def test_schema_rejects_bad_group_names(format_schema: dict[str, Any], tmp_path: Path) -> None:
@@ -633,3 +657,22 @@ def test_schema_knows_every_treatment_from_the_registry(
     else:
         parsed = True
     assert parsed is ok, "the editor schema and the parser agree"
+
+
+def test_an_alias_loop_is_a_yaml_error_not_a_crash() -> None:
+    """``&d [*d]`` names a node inside itself: following it would never end."""
+    with pytest.raises(YamlError, match="loop") as info:
+        load_with_positions("shim: x\ndescription: &d [*d]\n")
+    assert info.value.pos == Pos(2, 14)  # the node that contains its own alias
+    with pytest.raises(YamlError, match="loop"):
+        load_with_positions("a: &a {b: {c: *a}}\n")
+
+
+def test_aliases_may_repeat_a_node_but_not_expand_without_bound() -> None:
+    """Nine levels of nine aliases stand for 387 million values (billion laughs)."""
+    shared = load_with_positions("a: &a [1, 2]\nb: [*a, *a]\n")[0]
+    assert shared == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    with pytest.raises(YamlError, match="more than 1,000,000 values"):
+        load_with_positions("\n".join(lines))

@@ -13,6 +13,7 @@ from shimgen.check import check_mapping
 from shimgen.diagnostics import Code, Finding, Severity
 from shimgen.review import NO_GROUP, build_report
 from shimgen.review.model import Cell, categories
+from shimgen.review.render import render_report
 from shimgen.treatments import REGISTRY
 from tests.expected import ROOT
 from tests.review_support import example
@@ -203,3 +204,26 @@ def test_warnings_are_reported_and_errors_refused() -> None:
     assert build_report(result).warnings == (warning.format(),)
     with pytest.raises(ValueError, match="errors"):
         build_report(dataclasses.replace(result, plan=None))
+
+
+def test_an_elevation_lists_the_routes_it_opens(tmp_path: Path) -> None:
+    """Write access is exposure too: a route the grant opens beyond billing is listed."""
+    text = (ROOT / "mappings" / "customer.shim.yaml").read_text(encoding="utf-8")
+    (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")
+    text = text.replace(
+        "  billing: Billing operations - payment data, masked contact details\n",
+        "  billing: Billing operations - payment data, masked contact details\n"
+        "  fraud-review:\n    description: Fraud review of accounts\n    elevated:\n"
+        "      {max_duration: 2h, approvals: 2, approvers: [support], beyond: billing}\n",
+    ).replace("    groups: [support]\n", "    groups: [support, fraud-review]\n")
+    path = tmp_path / "customer.shim.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = check_mapping(path)
+    assert result.plan is not None, [f.format() for f in result.findings]
+    (row,) = build_report(result).elevated
+    assert row.routes == ("PATCH /customers/{customerId}",)  # the GET is billing's already
+    md = render_report(build_report(result), "md")
+    assert (
+        "Proxy routes the grant opens that billing may not call: `PATCH /customers/{customerId}`"
+        in md
+    )

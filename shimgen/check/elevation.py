@@ -10,37 +10,16 @@ a finding (SG128, or SG110 for an undeclared group) at its place in the YAML.
 
 from __future__ import annotations
 
-import re
-
 from shimgen.check.plan import Elevation
 from shimgen.check.report import Report
 from shimgen.diagnostics import Code
-from shimgen.mapping.model import ElevationRule, Mapping
+from shimgen.mapping.model import ElevationRule, Mapping, format_duration
 
-__all__ = ["MAX_BREAK_GLASS", "MAX_DURATION", "MIN_DURATION", "elevations", "seconds"]
+__all__ = ["MAX_BREAK_GLASS", "MAX_DURATION", "MIN_DURATION", "elevations"]
 
 MIN_DURATION = 60
 MAX_DURATION = 24 * 3600  # Entra PIM's longest activation
 MAX_BREAK_GLASS = 3600  # emergency access is short: an hour at most
-_UNIT = {"s": 1, "m": 60, "h": 3600}
-_DURATION = re.compile(r"([1-9][0-9]*)([smh])")
-
-
-def seconds(value: int | str) -> int:
-    """``90s``, ``30m``, ``4h`` or a whole number of seconds, in seconds (the model checked the form)."""
-    if isinstance(value, int):
-        return value
-    match = _DURATION.fullmatch(value)
-    if match is None:  # pragma: no cover - the mapping model's pattern refuses it first
-        raise ValueError(f"not a duration: {value!r}")
-    return int(match[1]) * _UNIT[match[2]]
-
-
-def _say(total: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if total % size == 0:
-            return f"{total // size}{unit}"
-    return f"{total}s"
 
 
 def elevations(m: Mapping, report: Report) -> dict[str, Elevation]:
@@ -122,13 +101,12 @@ class _Group:
             beyond=rule.beyond,
         )
 
-    def duration(self, key: str, value: int | str, low: int, high: int) -> int | None:
-        total = seconds(value)
+    def duration(self, key: str, total: int, low: int, high: int) -> int | None:
         if low <= total <= high:
             return total
         self.error(
             Code.BAD_ELEVATION,
-            f"`{key}` of `{self.name}` is {_say(total)}; it must be {_say(low)} to {_say(high)}",
+            f"`{key}` of `{self.name}` is {format_duration(total)}; it must be {format_duration(low)} to {format_duration(high)}",
             (key,),
             "write it as `30m`, `4h` or seconds"
             + ("; break-glass may not outlast max_duration" if key == "break_glass" else ""),

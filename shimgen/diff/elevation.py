@@ -9,11 +9,13 @@ exclusion loosen; the opposite tightens; a different approver group or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from shimgen.check.plan import Elevation
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side
+from shimgen.mapping.model import format_duration
 
 __all__ = ["compare_elevations"]
 
@@ -31,46 +33,63 @@ def compare_elevations(old: Side, new: Side) -> Iterator[Change]:
         subject, line = f"group {name}", new.line(("groups", name))
         ea, eb = a.get(name), b.get(name)
         if ea is not None and eb is None:
-            why = "no longer elevated: its members act in it without a grant"
+            why = "no longer elevated: every caller listed for it acts in it without a grant"
             yield Change(Kind.LOOSENED, subject, why, "elevated", "standing", line=line)
         elif ea is None and eb is not None:
-            why = "now elevated: its members act in it only under an approved, expiring grant"
+            why = "now elevated: callers listed for it act in it only under an approved, expiring grant"
             yield Change(Kind.TIGHTENED, subject, why, "standing", "elevated", line=line)
         elif ea is not None and eb is not None and ea != eb:
-            yield from _rules(subject, ea, eb, line)
+            yield from _rules(subject, ea, eb, partial(_key_line, new, name))
 
 
-def _rules(subject: str, a: Elevation, b: Elevation, line: int | None) -> Iterator[Change]:
+def _key_line(side: Side, group: str, key: str) -> int | None:
+    return side.line(("groups", group, "elevated", key))
+
+
+def _rules(
+    subject: str, a: Elevation, b: Elevation, line: Callable[[str], int | None]
+) -> Iterator[Change]:
+    """One change per rule that moved; ``line(key)`` is where NEW writes that key."""
     # (what, old, new, old as a number, new as a number, more is looser)
     glass_a, glass_b = a.break_glass_seconds or 0, b.break_glass_seconds or 0
     holders_a = a.max_holders if a.max_holders is not None else _NO_CAP
     holders_b = b.max_holders if b.max_holders is not None else _NO_CAP
     numbers = (
-        ("max_duration", f"{a.max_seconds}s", f"{b.max_seconds}s", a.max_seconds, b.max_seconds, True),
+        ("max_duration", format_duration(a.max_seconds), format_duration(b.max_seconds),
+         a.max_seconds, b.max_seconds, True),
         ("approvals", str(a.approvals), str(b.approvals), a.approvals, b.approvals, False),
         ("max_holders", str(a.max_holders or "no cap"), str(b.max_holders or "no cap"),
          holders_a, holders_b, True),
-        ("break_glass", f"{glass_a}s" if glass_a else "none", f"{glass_b}s" if glass_b else "none",
-         glass_a, glass_b, True),
+        ("break_glass", format_duration(glass_a) if glass_a else "none",
+         format_duration(glass_b) if glass_b else "none", glass_a, glass_b, True),
     )  # fmt: skip
     for what, old, new, x, y, looser_up in numbers:
         if x != y:
             looser = (y > x) == looser_up
             kind = Kind.LOOSENED if looser else Kind.TIGHTENED
-            yield Change(kind, subject, f"elevation {what} {old} -> {new}", old, new, line=line)
+            reason = f"elevation {what} {old} -> {new}"
+            yield Change(kind, subject, reason, old, new, line=line(what))
     dropped, added = set(a.excludes) - set(b.excludes), set(b.excludes) - set(a.excludes)
     if dropped:
         why = f"elevation no longer excludes {_names(tuple(dropped))}"
-        yield Change(Kind.LOOSENED, subject, why, _names(a.excludes), _names(b.excludes), line=line)
+        yield Change(
+            Kind.LOOSENED,
+            subject,
+            why,
+            _names(a.excludes),
+            _names(b.excludes),
+            line=line("excludes"),
+        )
     if added:
         why = f"elevation now excludes {_names(tuple(added))}"
         yield Change(
-            Kind.TIGHTENED, subject, why, _names(a.excludes), _names(b.excludes), line=line
-        )
+            Kind.TIGHTENED, subject, why, _names(a.excludes), _names(b.excludes),
+            line=line("excludes"),
+        )  # fmt: skip
     if set(a.approvers) != set(b.approvers):
         why = "elevation approvers changed"
         old, new = _names(a.approvers), _names(b.approvers)
-        yield Change(Kind.NEUTRAL, subject, why, old, new, line=line)
+        yield Change(Kind.NEUTRAL, subject, why, old, new, line=line("approvers"))
     if a.beyond != b.beyond:
         why = "the group the review compares the elevation with changed"
-        yield Change(Kind.NEUTRAL, subject, why, a.beyond, b.beyond, line=line)
+        yield Change(Kind.NEUTRAL, subject, why, a.beyond, b.beyond, line=line("beyond"))

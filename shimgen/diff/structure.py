@@ -44,7 +44,7 @@ def compare_groups(old: Side, new: Side) -> Iterator[Change]:
         if seen:
             reason = f"a new group that sees {len(seen)} item(s): {_summary(seen)}"
             if name in new.plan.elevated:
-                reason += "; elevated: its members act in it only under a grant"
+                reason += "; elevated: callers listed for it act in it only under a grant"
             yield Change(Kind.LOOSENED, f"group {name}", reason, None, b[name], line=line)
         else:
             reason = "a new group that sees nothing yet"

@@ -111,7 +111,8 @@ def load_mapping(path: Path) -> LoadedMapping:
 
 def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
     findings: list[Finding] = []
-    errors = [(err, _data_path(err["loc"])) for err in exc.errors()]
+    # a `X | None` field reports its None branch too ("Input should be None"): noise
+    errors = [(e, _data_path(e["loc"])) for e in exc.errors() if e["type"] != "none_required"]
     locs = {loc for _, loc in errors}
     seen: set[DataPath] = set()
     for err, loc in errors:
@@ -129,7 +130,7 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
         else:
             code, hint = Code.BAD_STRUCTURE, _hint(err["type"], loc)
         where = ".".join(str(p) for p in loc) or "the file"
-        message = f"{where}: {err['msg']}"
+        message = f"{where}: {err['msg'].removeprefix('Value error, ')}"
         if err["type"] == "extra_forbidden":
             message = f"unknown key `{loc[-1]}`" + (
                 f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else ""
@@ -142,7 +143,13 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
 
 def _data_path(loc: tuple[int | str, ...]) -> DataPath:
     """Drop pydantic's union-branch labels (``FieldRule``, ``str``) from a location."""
-    return tuple(p for p in loc if p not in ("FieldRule", "str", "DerivedRule", "int", "bool"))
+    return tuple(p for p in loc if p not in _BRANCHES)
+
+
+_BRANCHES = frozenset(
+    {"FieldRule", "str", "DerivedRule", "int", "bool", "GroupSpec", "ElevationRule"}
+)
+"""pydantic's labels for union branches: not keys of the YAML."""
 
 
 def _hint(kind: str, loc: DataPath) -> str:
@@ -155,6 +162,11 @@ def _hint(kind: str, loc: DataPath) -> str:
     if loc and loc[0] == "routes":
         return (
             "a route is {external: METHOD /path, internal: METHOD /path, groups: [g], query: [q]}"
+        )
+    if "elevated" in loc:
+        return (
+            "elevated is {max_duration: 4h, approvals: 1, approvers: [group], and optionally "
+            "max_holders: N, excludes: [group], break_glass: 30m, beyond: group}"
         )
     if loc and loc[0] == "upstream":
         return "upstream is {url_env: ENV_VAR_NAME, timeout: SECONDS}"

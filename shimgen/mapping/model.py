@@ -7,9 +7,19 @@ them. They check shape only; meaning (paths, types, groups) is the checker's.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 TreatSpec = str | dict[str, Any]
 """A treatment as written: ``drop``, ``mask_email``, ``{mask: {keep_last: 4}}``."""
@@ -78,9 +88,46 @@ class DerivedRule(_Strict):
 
 
 DURATION = r"^[1-9][0-9]*[smh]$"
-"""A duration as written: ``90s``, ``30m``, ``4h`` (or a whole number of seconds); SG128 checks the range."""
+"""A duration as written: ``90s``, ``30m``, ``4h``, or a whole number of seconds."""
+_UNIT = {"s": 1, "m": 60, "h": 3600}
 
-Duration = Annotated[int, Field(strict=True)] | Annotated[str, Field(pattern=DURATION)]
+
+def duration_seconds(value: object) -> int:
+    """``90s``, ``30m``, ``4h`` or a whole number of seconds, in seconds.
+
+    Anything else (``1d``, ``4H``, ``4.5h``, ``true``) is refused with the forms it may
+    take; whether the length is allowed is the checker's (SG128), so it can say why.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(DURATION, value):
+        return int(value[:-1]) * _UNIT[value[-1]]
+    raise ValueError(
+        f"write a duration as 90s, 30m, 4h or a whole number of seconds, not {value!r}"
+    )
+
+
+def format_duration(seconds: int) -> str:
+    """``4h``, ``30m``, ``90s``: how the mapping would write ``seconds`` (for messages and reports)."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(duration_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 60, "maximum": 86400},
+                {"type": "string", "pattern": DURATION},
+            ]
+        }
+    ),
+]
+"""A duration, held in seconds once read."""
 
 
 class ElevationRule(_Strict):
@@ -95,6 +142,7 @@ class ElevationRule(_Strict):
     approvers: list[GroupName] = Field(
         min_length=1,
         description="Standing (not elevated) groups whose members may approve or deny requests.",
+        json_schema_extra={"uniqueItems": True},
     )
     max_holders: Annotated[int, Field(ge=1, strict=True)] | None = Field(
         default=None, description="Grants active at once, over all callers; omitted: no cap."
@@ -102,6 +150,7 @@ class ElevationRule(_Strict):
     excludes: list[GroupName] = Field(
         default_factory=list,
         description="Groups a holder may not act in while the grant is active (separation of duty).",
+        json_schema_extra={"uniqueItems": True},
     )
     break_glass: Duration | None = Field(
         default=None,
@@ -118,10 +167,20 @@ class ElevationRule(_Strict):
 class GroupSpec(_Strict):
     """A functional group written out in full (needed for an elevated group)."""
 
-    description: str = Field(min_length=1, description="What the group is for.")
-    elevated: ElevationRule | None = Field(
+    description: str = Field(description="What the group is for.")
+    elevated: ElevationRule | SkipJsonSchema[None] = Field(
         default=None, description="Held only under a grant that expires (rotational access)."
     )
+
+    @field_validator("elevated", mode="before")
+    @classmethod
+    def _written_out(cls, value: object) -> object:
+        """``elevated:`` left empty must not quietly make the group standing (fail open)."""
+        if value is None:
+            raise ValueError(
+                "`elevated:` is empty; write its rules, or remove the key for a standing group"
+            )
+        return value
 
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"

@@ -104,7 +104,7 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
         return None, positions, dups
     positions.values[()] = _pos(node.start_mark)
     try:
-        data = _build(node, (), positions, dups)
+        data = _Builder(positions, dups).build(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise YamlError(str(exc.problem), _pos(mark) if mark else Pos(1, 1)) from None
@@ -155,12 +155,46 @@ def load_yaml(text: str) -> Any:
     return load_with_positions(text)[0]
 
 
-def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[DuplicateKey]) -> Any:
-    if isinstance(node, yaml.MappingNode):
+MAX_NODES = 1_000_000
+"""Values a document may expand to: aliases repeat what they name, so a few lines
+(``a: &a [*b, *b, ...]``, nine deep) could otherwise stand for billions."""
+
+
+class _Builder:
+    """Plain data from composed nodes, with positions; aliases are followed, never in a loop."""
+
+    def __init__(self, pos: Positions, dups: list[DuplicateKey]) -> None:
+        self.pos, self.dups = pos, dups
+        self.open: set[int] = set()  # the nodes being built, from the root down to here
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: DataPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise YamlError(
+                f"the document expands to more than {MAX_NODES:,} values through aliases",
+                _pos(node.start_mark),
+            )
+        if id(node) in self.open:
+            raise YamlError(
+                "an alias names a node that contains it (a loop)", _pos(node.start_mark)
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self.mapping(node, path)
+                return self.sequence(node, path)
+            finally:
+                self.open.discard(id(node))
+        return _scalar.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.MappingNode, path: DataPath) -> dict[Any, Any]:
+        pos = self.pos
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if _merge(key_node):  # `<<: *anchor` merges, local keys win
-                merged = _build(value_node, path, pos, dups)
+                merged = self.build(value_node, path)
                 for part in merged if isinstance(merged, list) else [merged]:
                     if not isinstance(part, dict):
                         raise YamlError("`<<` merges mappings only", _pos(value_node.start_mark))
@@ -170,21 +204,21 @@ def _build(node: yaml.Node, path: DataPath, pos: Positions, dups: list[Duplicate
             key = _key(key_node)
             child = (*path, key)
             if key in out:
-                dups.append(DuplicateKey(child, pos.keys[child], _pos(key_node.start_mark)))
+                self.dups.append(DuplicateKey(child, pos.keys[child], _pos(key_node.start_mark)))
             pos.keys[child] = _pos(key_node.start_mark)
             pos.values[child] = _pos(value_node.start_mark)
-            out[key] = _build(value_node, child, pos, dups)
+            out[key] = self.build(value_node, child)
             _note_inline(pos, child, key_node, key, value_node, out[key])
         return out
-    if isinstance(node, yaml.SequenceNode):
+
+    def sequence(self, node: yaml.SequenceNode, path: DataPath) -> list[Any]:
         items = []
         for i, item in enumerate(node.value):
             child = (*path, i)
-            pos.keys[child] = pos.values[child] = _pos(item.start_mark)
-            items.append(_build(item, child, pos, dups))
-            _note_inline(pos, child, None, None, item, items[-1])
+            self.pos.keys[child] = self.pos.values[child] = _pos(item.start_mark)
+            items.append(self.build(item, child))
+            _note_inline(self.pos, child, None, None, item, items[-1])
         return items
-    return _scalar.construct_object(node, deep=True)
 
 
 def _note_inline(

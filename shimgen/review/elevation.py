@@ -4,7 +4,8 @@ For each elevated group the report lists how it is held (duration, approvals,
 approvers, holders, excludes, break-glass) and exactly which fields its view
 receives in a more revealing form than the standing group its holders act in
 every day (``beyond``; the view of no group when the mapping names none), with
-both treatments side by side. An approver reads this table, not the YAML.
+both treatments side by side, and the proxy routes the grant opens that the
+``beyond`` group may not call. An approver reads this table, not the YAML.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shimgen.check.plan import Elevation, ShimPlan
+from shimgen.mapping.model import format_duration
 from shimgen.schema.model import format_path
 
 __all__ = ["ElevatedField", "ElevationRow", "elevation_rows"]
@@ -39,13 +41,7 @@ class ElevationRow:
     excludes: tuple[str, ...]
     break_glass: str  # ``30m``, or ``none``
     exposes: tuple[ElevatedField, ...]
-
-
-def _duration(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    routes: tuple[str, ...] = ()  # proxy routes the grant opens that the beyond view may not call
 
 
 def elevation_rows(plan: ShimPlan, no_group: str) -> tuple[ElevationRow, ...]:
@@ -71,11 +67,16 @@ def _row(plan: ShimPlan, group: str, e: Elevation, no_group: str) -> ElevationRo
     return ElevationRow(
         group=group,
         beyond=e.beyond or no_group,
-        max_duration=_duration(e.max_seconds),
+        max_duration=format_duration(e.max_seconds),
         approvals=e.approvals,
         approvers=e.approvers,
         max_holders=str(e.max_holders) if e.max_holders is not None else "no cap",
         excludes=e.excludes,
-        break_glass=_duration(e.break_glass_seconds) if e.break_glass_seconds else "none",
+        break_glass=format_duration(e.break_glass_seconds) if e.break_glass_seconds else "none",
         exposes=tuple(exposes),
+        routes=tuple(
+            f"{r.method} {r.path}"
+            for r in plan.routes
+            if group in r.groups and (e.beyond is None or e.beyond not in r.groups)
+        ),
     )
