@@ -119,6 +119,8 @@ def settings(tmp: Path, audit_url: str, instance: str) -> Settings:
     return Settings(
         callers_file=str(write_callers(tmp / "callers.yaml")),
         audit_url=audit_url,
+        # never the PostgreSQL default, ./audit-checkpoints.jsonl in the working directory
+        audit_checkpoints=str(tmp / f"checkpoints-{instance}.jsonl"),
         instance=instance,
         rate_limit=1000.0,
         rate_burst=1000,
