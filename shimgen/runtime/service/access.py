@@ -111,6 +111,12 @@ class Access:
         sink = self.shim.sink
         if sink is None:
             raise GrantStoreError("the audit sink is not open")
+        if not events:
+            return
+        many = getattr(sink, "append_many", None)
+        if many is not None:  # one transaction: a change's events are stored all, or none
+            many(events)
+            return
         for event in events:
             sink.append(event)
 
