@@ -207,7 +207,6 @@ def schedule(rng: random.Random, callers: list[Caller], per_kind: int, days: int
             exporters = [c for c in pool if any(k in ("out", "list") for _, k in c.routes)]
             candidates = exporters if kind == "volume" else pool
             c = candidates[i % len(candidates)]
-            ]
             t0 = 0.0
             for _ in range(1000):
                 day = rng.randint(8, days - 1)
