@@ -92,6 +92,7 @@ def build_plan(m: Mapping, report: Report) -> ShimPlan | None:
         derived=derived,
         upstream=upstream,
         routes=routes,
+        tracking={str(kind): str(effect) for kind, effect in m.tracking.items()},
     )
     coverage.coverage(internal.root, r.mapped, report)
     coverage.targets(plan, report)

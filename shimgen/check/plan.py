@@ -8,7 +8,7 @@ read only this model, never the YAML.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,7 @@ class ShimPlan:
     derived: tuple[Derived, ...] = ()
     upstream: Upstream | None = None
     routes: tuple[Route, ...] = ()
+    tracking: Mapping[str, str] = field(default_factory=dict)  # kind -> effect (mapping)
 
     @property
     def views(self) -> list[View]:

@@ -124,6 +124,15 @@ SPEC = ShimSpec(
         (("preferred_name",), ("preferredName",)),
         (("skills",), ("skills",)),
     ),
+    # sensitive levels a record in each group's view carries (heuristic tracking's volume)
+    classes_out={
+        "directory": ("pii",),
+        "hr-ops": ("pii",),
+        "payroll": ("pii", "secret"),
+        "it-provisioning": ("pii",),
+    },
+    # what each tracking detection does (the mapping's tracking:); unnamed kinds: log
+    tracking={},
 )
 
 

@@ -55,6 +55,10 @@ FIELDS: Final = (
     "mapping",
     "version",
     "checkpoint",
+    "incident",
+    "kind",
+    "effect",
+    "evidence",
 )
 
 

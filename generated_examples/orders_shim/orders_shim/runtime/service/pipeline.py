@@ -17,7 +17,11 @@ proxy route run the very same code:
 5. ``audit``: one event per authenticated request, success or failure, with
    the status the caller is sent and the number of records that crossed (0,
    and no fields, for a refusal); if it cannot be written the request fails
-   with 503 and nothing translated leaves the shim.
+   with 503 and nothing translated leaves the shim. The same request is then
+   one observation for heuristic tracking (:mod:`.tracking`), whose incidents
+   go into the same hash chain; an open ``deny`` or ``throttle`` incident is
+   enforced in ``gate`` (403 or a tenth of the caller's rate), right after
+   authentication.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ from starlette.types import Receive, Scope
 from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
+from .incidents import TrackingConfig
 from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
+from .tracking import Tracker
+from .tracking_hooks import enforce, observe
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -113,6 +120,14 @@ class Shim:
         # callers refused by the rate limit since their last admitted request (this worker)
         self.throttled: set[str] = set()
         self.keys_loaded = False
+        self.tracker: Tracker | None = None  # SHIM_TRACKING=off: None, nothing observed
+        if settings.tracking:
+            config = TrackingConfig(
+                window=settings.tracking_window,
+                warmup_seconds=settings.tracking_warmup_hours * 3600,
+                warmup_requests=settings.tracking_warmup_requests,
+            )
+            self.tracker = Tracker(config, spec.tracking, spec.classes_out)
 
     # -- 1. the gate ------------------------------------------------------------
 
@@ -146,6 +161,9 @@ class Shim:
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
         group = named if named in caller.groups and named in self.groups else None
+        tracker = self.tracker
+        if tracker is not None and caller.identity in tracker.enforced:
+            await enforce(self, scope, tracker, caller, group, direction)
         shared = self.shared  # without a store: a plain call, no await
         wait = (
             self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
@@ -356,6 +374,9 @@ class Shim:
                 slug="audit-unavailable",
                 title="Audit trail unavailable",
             ) from None
+        tracker = self.tracker
+        if tracker is not None and caller is not None and "shim.untracked" not in scope:
+            await observe(self, tracker, scope, caller, group, direction, records, outcome)
 
 
 _INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes

@@ -1,0 +1,89 @@
+"""Heuristic tracking's vocabulary: kinds, effects, thresholds, incidents and their audit events.
+
+Kept apart from :mod:`.tracking` (the detector) so the names a reviewer, the
+mapping, the metrics and the audit trail share are in one short module.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["EFFECTS", "KINDS", "Change", "Incident", "TrackingConfig", "incident_event"]
+
+KINDS: Final = ("volume", "enumeration", "first-use", "probing", "mass-assignment", "off-hours")
+EFFECTS: Final = ("log", "flag", "throttle", "deny")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    """Thresholds; the service reads window and warm-up from settings, the rest are defaults."""
+
+    window: float = 60.0
+    warmup_seconds: float = 7 * 86_400.0  # CloudTrail Insights' seven-day baseline
+    warmup_requests: int = 100
+    quiet: float | None = None  # seconds without the condition before closing; None: one window
+    max_callers: int = 10_000
+    max_ids: int = 4096
+    volume_floor: float = 100.0  # records in a window: the burst rule (factor x p99)
+    volume_sustained_floor: float = 30.0  # records in a window: the sustained rule
+    volume_mean_factor: float = 3.0  # sustained rule: records over this times the mean ...
+    volume_requests_floor: float = 5.0  # ... by more requests than 1.5 x p99 (and this)
+    enumeration_floor: float = 30.0
+    probing_floor: float = 10.0
+    probing_share: float = 0.5
+    rejection_floor: float = 5.0
+    factor: float = 2.0  # times the caller's p99 per window
+    offhours_min: int = 3  # requests in an unusual hour before it counts
+
+    def __post_init__(self) -> None:
+        if not self.window > 0 or self.max_callers < 1 or self.max_ids < 1:
+            raise ValueError("window must be > 0, max_callers and max_ids >= 1")
+
+
+@dataclass(slots=True)
+class Incident:
+    """One open (or just closed) incident; ``evidence`` holds numbers only."""
+
+    id: str
+    caller: str
+    kind: str
+    effect: str
+    group: str | None
+    route: str | None
+    opened: float
+    last: float  # the last time the condition held
+    evidence: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An incident opened or closed at ``at``."""
+
+    event: str  # "incident-opened" or "incident-closed"
+    incident: Incident
+    at: float
+
+
+def incident_event(change: Change, mapping: str, version: int, sha256: str) -> dict[str, Any]:
+    """The audit event (``INCIDENT_FIELDS`` of ``runtime/audit/events.py``) for one change."""
+    incident = change.incident
+    whole = int(change.at)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return {
+        "time": f"{stamp}.{int((change.at - whole) * 1_000_000):06d}Z",
+        "event": change.event,
+        "incident": incident.id,
+        "caller": incident.caller,
+        "group": incident.group,
+        "route": incident.route,
+        "kind": incident.kind,
+        "effect": incident.effect,
+        "evidence": dict(incident.evidence)
+        if change.event == "incident-opened"
+        else {"open_seconds": round(change.at - incident.opened, 3)},
+        "mapping": mapping,
+        "mapping_version": version,
+        "mapping_sha256": sha256,
+    }
