@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from shimgen.runtime.audit import trail
-from shimgen.runtime.audit.events import GRANT_FIELDS, INCIDENT_FIELDS, check_event
 from shimgen.runtime.audit.errors import AuditError
+from shimgen.runtime.audit.events import GRANT_FIELDS, INCIDENT_FIELDS, check_event
 
 MAPPING = {"mapping": "customer", "mapping_version": 3, "mapping_sha256": "ab" * 32}
 
