@@ -149,3 +149,25 @@ def test_tracking_off_observes_nothing(client_for: Client, settings: Settings) -
         client.post("/v1/outbound", json=RECORD, headers=headers(KEY_HELPDESK)).status_code == 200
     )
     assert incidents(settings) == []
+
+
+def test_audit_anomalies_reports_the_incidents(
+    client_for: Client, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The offline report reads the store: the incident, its evidence, the caller's traffic."""
+    from shimgen.runtime.audit.anomalies import main as anomalies
+    from shimgen.runtime.service.cli import main as cli
+
+    client = client_for({"tracking": {"probing": "flag"}})
+    probe(client)
+    assert anomalies([settings.audit_url, "--since", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "incidents since" in out and ": 1 (0 closed, 1 open)" in out
+    assert "probing  effect=flag  caller=key:helpdesk" in out
+    assert "evidence: " in out and "observed=" in out
+    assert "key:helpdesk: 12 requests, 0 records, 12 refused (4xx)" in out
+    # through the package CLI's verb, and with a period that excludes it
+    assert cli("customer_shim", ["audit", "anomalies", settings.audit_url, "--since", "1h"]) == 0
+    assert "1 open" in capsys.readouterr().out
+    assert anomalies([settings.audit_url], now=10**10) == 0
+    assert ": 0 (0 closed, 0 open)" in capsys.readouterr().out.splitlines()[-1]

@@ -320,14 +320,21 @@ class Tracker:
         seen: float,
         threshold: float,
     ) -> list[Change] | None:
-        """The condition holds: refresh the open incident of this kind, or open one."""
+        """The condition holds: refresh the open incident of this kind, or open one.
+
+        An off-hours incident holds until its hour is over (the condition is the
+        hour itself), so a slow session at 3 a.m. is one incident, not one a minute.
+        """
+        held = now
+        if kind == "off-hours":
+            held = max(now, (st.hour + 1) * 3600 - self.quiet)
         incident = st.open.get(kind)
         if incident is not None:
-            incident.last = now
+            incident.last = max(incident.last, held)
             return changes
         incident = Incident(
             f"{self._prefix}-{next(self._ids):x}", caller, kind, self.effects[kind], group, route,
-            now, now, self._evidence(st, kind, seen, threshold, now),
+            now, held, self._evidence(st, kind, seen, threshold, now),
         )  # fmt: skip
         st.open[kind] = incident
         self.open_callers.add(caller)
