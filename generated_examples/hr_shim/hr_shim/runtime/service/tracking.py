@@ -8,26 +8,13 @@ into the audit chain, counts them in ``shim_detections_total``, logs them and
 applies the effects. ``bench/anomaly.py`` drives the very same class with a
 simulated clock.
 
-Kinds (the names used in code, metric labels, the mapping's ``tracking:``, docs):
-
-``volume``
-    records of a pii- or secret-carrying view sent per window, over
-    ``max(floor, factor x p99)`` of the caller's past windows;
-``enumeration``
-    distinct path parameters (ids, tokens detokenized) of proxy routes per
-    window, over ``max(floor, factor x p99)``;
-``first-use``
-    a route or group the caller never used before, after warm-up;
-``probing``
-    401/403/422 answers per window at least ``max(floor, factor x p99)`` and at
-    least half of the caller's requests (a 401 names no caller, so only
-    credentials that pass can be tracked: the failed-auth limiter covers the rest);
-``mass-assignment``
-    inbound rejections (a 422 on ``/v1/inbound`` or a proxy route with a body:
-    fields the caller may not send) per window over ``max(floor, factor x p99)``;
-``off-hours``
-    requests in an hour-of-week (UTC) the caller never used, nor the hour either
-    side, after warm-up.
+Kinds (the names used in code, metric labels, the mapping's ``tracking:``, docs;
+the thresholds are in the generating project's ``docs/access.md``): ``volume``
+(records of a pii- or secret-carrying view), ``enumeration`` (distinct path
+parameters of proxy routes), ``first-use`` (a new route or group), ``probing``
+(401/403/422 answers), ``mass-assignment`` (inbound rejections: a 422 on a
+request with a body), ``off-hours`` (an hour-of-week never used, nor either
+neighbour).
 
 Counters are kept **per caller**, summed over its groups and routes, so spreading
 an enumeration or an export over several groups or routes does not hide it;
