@@ -19,7 +19,7 @@ import json
 
 from shimgen.runtime.service.incidents import TrackingConfig, incident_event
 from shimgen.runtime.service.tracking import Tracker
-from tests.test_tracking import CLASSES, LOOKUP, next_weekday_at, office_history, opened
+from tests.test_tracking_detector import CLASSES, LOOKUP, next_weekday_at, office_history, opened
 
 PATCH = "PATCH /customers/{customerId}"
 

@@ -10,7 +10,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["EFFECTS", "KINDS", "Change", "Incident", "TrackingConfig", "incident_event"]
+from .baselines import hour_of_week
+
+__all__ = [
+    "EFFECTS",
+    "KINDS",
+    "Change",
+    "Incident",
+    "TrackingConfig",
+    "evidence_of",
+    "incident_event",
+]
 
 KINDS: Final = ("volume", "enumeration", "first-use", "probing", "mass-assignment", "off-hours")
 EFFECTS: Final = ("log", "flag", "throttle", "deny")
@@ -87,3 +97,37 @@ def incident_event(change: Change, mapping: str, version: int, sha256: str) -> d
         "mapping_version": version,
         "mapping_sha256": sha256,
     }
+
+
+def evidence_of(
+    st: Any, kind: str, seen: float, threshold: float, now: float, window: float
+) -> dict[str, float]:
+    """What the detection saw: counts, thresholds, baselines; never a value that crossed."""
+    evidence: dict[str, float] = {
+        "observed": round(seen, 3),
+        "history_seconds": round(now - st.first, 3),
+        "history_requests": st.requests,
+        "window_seconds": window,
+        "window_requests": st.cur_req,
+    }
+    if threshold:
+        evidence["threshold"] = round(threshold, 3)
+    baseline = {"volume": st.h_vol, "enumeration": st.h_ids, "probing": st.h_err,
+                "mass-assignment": st.h_rej}.get(kind)  # fmt: skip
+    if baseline is not None:
+        evidence["baseline_p50"] = baseline.quantile(0.5)
+        evidence["baseline_p99"] = baseline.quantile(0.99)
+        evidence["baseline_windows"] = baseline.total
+    if kind == "volume":
+        evidence["baseline_mean"] = round(st.h_vol.mean(), 3)
+        evidence["requests_with_records"] = st.cur_vreq
+        evidence["pii_records"] = st.cur_pii
+        evidence["secret_records"] = st.cur_secret
+    elif kind == "probing":
+        evidence["errors"] = st.cur_err
+    elif kind == "first-use":
+        evidence["routes_known"] = len(st.routes)
+        evidence["groups_known"] = len(st.groups)
+    elif kind == "off-hours":
+        evidence["hour_of_week"] = hour_of_week(now)
+    return evidence

@@ -51,7 +51,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .baselines import HourOfWeek, LogHistogram, hour_of_week
-from .incidents import EFFECTS, KINDS, Change, Incident, TrackingConfig, incident_event
+from .incidents import (
+    EFFECTS,
+    KINDS,
+    Change,
+    Incident,
+    TrackingConfig,
+    evidence_of,
+    incident_event,
+)
 
 __all__ = [
     "EFFECTS",
@@ -321,7 +329,7 @@ class Tracker:
             return changes
         incident = Incident(
             f"{self._prefix}-{next(self._ids):x}", caller, kind, self.effects[kind], group, route,
-            now, held, self._evidence(st, kind, seen, threshold, now),
+            now, held, evidence_of(st, kind, seen, threshold, now, self.window),
         )  # fmt: skip
         st.open[kind] = incident
         self.open_callers.add(caller)
@@ -331,39 +339,6 @@ class Tracker:
             return [change]
         changes.append(change)
         return changes
-
-    def _evidence(
-        self, st: _Caller, kind: str, seen: float, threshold: float, now: float
-    ) -> dict[str, float]:
-        """What the detection saw: counts, thresholds, baselines; never a value that crossed."""
-        evidence: dict[str, float] = {
-            "observed": round(seen, 3),
-            "history_seconds": round(now - st.first, 3),
-            "history_requests": st.requests,
-            "window_seconds": self.window,
-            "window_requests": st.cur_req,
-        }
-        if threshold:
-            evidence["threshold"] = round(threshold, 3)
-        baseline = {"volume": st.h_vol, "enumeration": st.h_ids, "probing": st.h_err,
-                    "mass-assignment": st.h_rej}.get(kind)  # fmt: skip
-        if baseline is not None:
-            evidence["baseline_p50"] = baseline.quantile(0.5)
-            evidence["baseline_p99"] = baseline.quantile(0.99)
-            evidence["baseline_windows"] = baseline.total
-        if kind == "volume":
-            evidence["baseline_mean"] = round(st.h_vol.mean(), 3)
-            evidence["requests_with_records"] = st.cur_vreq
-            evidence["pii_records"] = st.cur_pii
-            evidence["secret_records"] = st.cur_secret
-        elif kind == "probing":
-            evidence["errors"] = st.cur_err
-        elif kind == "first-use":
-            evidence["routes_known"] = len(st.routes)
-            evidence["groups_known"] = len(st.groups)
-        elif kind == "off-hours":
-            evidence["hour_of_week"] = hour_of_week(now)
-        return evidence
 
     def _close_quiet(self, caller: str, st: _Caller, now: float) -> list[Change]:
         if not st.open:
