@@ -161,9 +161,6 @@ class Shim:
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
         group = named if named in caller.groups and named in self.groups else None
-        tracker = self.tracker
-        if tracker is not None and caller.identity in tracker.enforced:
-            await enforce(self, scope, tracker, caller, group, direction)
         shared = self.shared  # without a store: a plain call, no await
         wait = (
             self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
@@ -186,6 +183,9 @@ class Shim:
                 "the caller's request rate is over its limit; retry later",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
+        tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
+        if tracker is not None and caller.identity in tracker.enforced:
+            await enforce(self, scope, tracker, caller, group, direction)
         try:
             length = headers.get("content-length")
             if length is not None:

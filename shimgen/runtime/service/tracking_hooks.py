@@ -76,6 +76,8 @@ async def enforce(
 ) -> None:
     """403 (``deny``) or a tenth of the rate (``throttle``) while such an incident is open.
 
+    Runs after the ordinary rate limit, so a denied or throttled caller still
+    spends its budget and cannot make the audit store write faster than its limit.
     The refusal is audited but not observed (``shim.untracked``): a denied
     caller's own 403s must not keep its incident open, so it closes once the
     caller has been quiet for a window.
