@@ -171,3 +171,14 @@ def test_audit_anomalies_reports_the_incidents(
     assert "1 open" in capsys.readouterr().out
     assert anomalies([settings.audit_url], now=10**10) == 0
     assert ": 0 (0 closed, 0 open)" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_422_on_outbound_is_probing_not_mass_assignment(
+    client_for: Client, settings: Settings
+) -> None:
+    """Mass-assignment is about what a caller sends in; a bad /v1/outbound body is not that."""
+    client = client_for()
+    for _ in range(12):
+        response = client.post("/v1/outbound", json="not a record", headers=headers(KEY_PARTNER))
+        assert response.status_code == 422
+    assert [e["kind"] for e in incidents(settings)] == ["probing"]

@@ -41,7 +41,7 @@ from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
 from .tracking import Tracker
-from .tracking_hooks import enforce, observe
+from .tracking_hooks import enforce, observe, write_incidents
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -376,7 +376,9 @@ class Shim:
             ) from None
         tracker = self.tracker
         if tracker is not None and caller is not None and "shim.untracked" not in scope:
-            await observe(self, tracker, scope, caller, group, direction, records, outcome)
+            changes = observe(tracker, scope, caller, group, direction, records, outcome)
+            if changes:  # rare: an incident opened or closed
+                await write_incidents(self, changes)
 
 
 _INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes

@@ -31,8 +31,7 @@ _THROTTLE: Final = 10  # a throttled caller gets a tenth of its rate and burst
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def observe(
-    shim: Shim,
+def observe(
     tracker: Tracker,
     scope: Scope,
     caller: auth.Caller,
@@ -40,8 +39,10 @@ async def observe(
     direction: str,
     records: int,
     outcome: int,
-) -> None:
+) -> tuple[Change, ...]:
     """One audited request as a tracking observation; sets ``shim.flag`` for the envelope.
+
+    Synchronous (no coroutine per request); the caller writes the changes it returns.
 
     Records count as leaving except on ``/v1/inbound`` (its one record goes in);
     a 422 on a request with a body is an inbound rejection (fields the caller may
@@ -55,15 +56,15 @@ async def observe(
         scope.get("shim.route"),
         records if direction != "inbound" else 0,
         outcome,
-        outcome == 422 and (direction == "inbound" or scope["method"] in _BODY_METHODS),
+        outcome == 422
+        and (direction == "inbound" or (direction == "proxy" and scope["method"] in _BODY_METHODS)),
         params.values() if params else None,
         time.time(),
     )
-    if changes:
-        await write_incidents(shim, changes)
     flag = tracker.flags.get(identity)
     if flag is not None:
         scope["shim.flag"] = flag
+    return changes
 
 
 async def enforce(
