@@ -297,7 +297,10 @@ class Tracker:
             st.t_vmean = max(
                 config.volume_sustained_floor, config.volume_mean_factor * st.h_vol.mean()
             )
-            st.t_vreq = max(config.volume_requests_floor, 1.5 * st.h_vreq.quantile(0.99))
+            st.t_vreq = max(
+                config.volume_requests_floor,
+                config.volume_requests_factor * st.h_vreq.quantile(0.99),
+            )
             st.t_enum = max(config.enumeration_floor, factor * st.h_ids.quantile(0.99))
             st.t_err = max(config.probing_floor, factor * st.h_err.quantile(0.99))
             st.t_rej = max(config.rejection_floor, factor * st.h_rej.quantile(0.99))

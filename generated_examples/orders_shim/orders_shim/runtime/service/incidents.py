@@ -39,7 +39,8 @@ class TrackingConfig:
     volume_floor: float = 100.0  # records in a window: the burst rule (factor x p99)
     volume_sustained_floor: float = 30.0  # records in a window: the sustained rule
     volume_mean_factor: float = 3.0  # sustained rule: records over this times the mean ...
-    volume_requests_floor: float = 5.0  # ... by more requests than 1.5 x p99 (and this)
+    volume_requests_floor: float = 5.0  # ... by more requests than this and than
+    volume_requests_factor: float = 1.5  # this times their p99 (1.25: faster, 5x the alarms)
     enumeration_floor: float = 30.0
     probing_floor: float = 10.0
     probing_share: float = 0.5
