@@ -36,9 +36,10 @@ examples: $(STAMP)
 expected: $(STAMP)
 	$(BIN)/python -m tests.expected
 
-## bench: translator throughput, service latency, and check/generate at scale
+## bench: translator throughput, service latency, tracking detections, and check/generate at scale
 bench: $(STAMP)
 	$(BIN)/python bench/translate.py
+	$(BIN)/python bench/anomaly.py
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/generate.py

@@ -94,6 +94,7 @@ def build_plan(m: Mapping, report: Report) -> ShimPlan | None:
         upstream=upstream,
         routes=routes,
         elevated=elevations(m, report),
+        tracking={str(kind): str(effect) for kind, effect in m.tracking.items()},
     )
     coverage.coverage(internal.root, r.mapped, report)
     coverage.targets(plan, report)

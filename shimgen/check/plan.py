@@ -212,6 +212,7 @@ class ShimPlan:
     upstream: Upstream | None = None
     routes: tuple[Route, ...] = ()
     elevated: Mapping[str, Elevation] = field(default_factory=dict)  # elevated group -> its rules
+    tracking: Mapping[str, str] = field(default_factory=dict)  # kind -> effect (mapping)
 
     @property
     def views(self) -> list[View]:

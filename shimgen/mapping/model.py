@@ -28,6 +28,12 @@ ShimName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_le
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
 Classification = Literal["public", "internal", "pii", "secret"]
 """A built-in level (``shimgen.mapping.levels.BUILTIN_LEVELS``)."""
+TrackingKind = Literal[
+    "volume", "enumeration", "first-use", "probing", "mass-assignment", "off-hours"
+]
+"""A heuristic-tracking detection (``shimgen.runtime.service.incidents.KINDS``)."""
+TrackingEffect = Literal["log", "flag", "throttle", "deny"]
+"""What a detection does (``shimgen.runtime.service.incidents.EFFECTS``), weakest first."""
 LevelName = Annotated[str, StringConstraints(min_length=1)]
 """A level as written under ``classification:``: built in, or declared under ``levels:``."""
 
@@ -268,6 +274,12 @@ class Mapping(_Strict):
     )
     routes: list[RouteRule] = Field(
         default_factory=list, description="Proxy routes: external path -> internal API."
+    )
+    tracking: dict[TrackingKind, TrackingEffect] = Field(
+        default_factory=dict,
+        description="What each heuristic-tracking detection does: log (the default), flag "
+        "(also a Shim-Flag response header), throttle (also a lower rate limit) or deny (also "
+        "403) while its incident is open: `{enumeration: deny, volume: flag}`.",
     )
 
     def group_description(self, name: str) -> str:

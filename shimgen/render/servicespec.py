@@ -36,6 +36,16 @@ def fields_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
     return tuple(out)
 
 
+def classes_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
+    """The sensitive levels (``pii``, ``secret``) a record in ``view`` carries, for tracking.
+
+    A field counts whatever its treatment (a masked email or a token is still about
+    a person): heuristic tracking measures how many such records a caller takes.
+    """
+    levels = {r.level for r in plan.rules if r.out_node is not None and r.treatment(view).emits}
+    return tuple(level for level in ("pii", "secret") if level in levels)
+
+
 def sends(rule: Rule, view: View) -> bool:
     """``view`` may send ``rule``'s field back: opted in, emitted and reversible for that view.
 
@@ -221,6 +231,24 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
         "on",
         "`on` or `off`: one JSON log line per request (see [Logs](#logs)).",
     ),
+    (
+        "SHIM_TRACKING",
+        "on",
+        "`on` or `off`: heuristic tracking of each caller (see [Tracking](#tracking)); what "
+        "each detection does is set in the mapping's `tracking:`.",
+    ),
+    ("SHIM_TRACKING_WINDOW", "60", "Seconds per tracking window (1 to 3600)."),
+    (
+        "SHIM_TRACKING_WARMUP_HOURS",
+        "168",
+        "Hours of history a caller needs before its baselines are used (and "
+        "`SHIM_TRACKING_WARMUP_REQUESTS`).",
+    ),
+    (
+        "SHIM_TRACKING_WARMUP_REQUESTS",
+        "100",
+        "Requests a caller needs before its baselines are used.",
+    ),
 )
 """The service's environment variables, for the generated README (``runtime/service/settings.py``
 and ``runtime/core/keys.py`` read them; a test holds this list to those modules)."""
@@ -236,6 +264,8 @@ def service_context(plan: ShimPlan) -> dict[str, Any]:
         "routes": route_views(plan),
         "inbound_paths": inbound_paths(plan),
         "elevated": elevated_views(plan),
+        "classes_out": [(g, classes_out(plan, g)) for g in groups],
+        "tracking": dict(sorted(plan.tracking.items())),
         "upstream_env": upstream.url_env if upstream else None,
         "upstream_timeout": (
             float(upstream.timeout) if upstream and upstream.timeout is not None else None

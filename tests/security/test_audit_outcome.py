@@ -253,7 +253,8 @@ def test_numeric_treatments_on_extreme_numbers_are_200_schema_valid_or_422_never
     before = len(audit_lines(audit))
     response = outbound(client, record)
     assert response.status_code in (200, 422), (record, response.text)
-    written = audit_lines(audit)[before:]
+    # crossings only: a run of 422s may also open a tracking incident (its own event)
+    written = [line for line in audit_lines(audit)[before:] if '"event":' not in line]
     # A record the internal schema refuses never reaches translation, so it leaves no record;
     # every request that does leaves exactly one, saying what the caller got.
     assert len(written) == 1 if response.status_code == 200 else len(written) <= 1

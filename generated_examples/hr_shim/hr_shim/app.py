@@ -154,6 +154,16 @@ SPEC = ShimSpec(
             break_glass_seconds=1800,
         ),
     },
+    # sensitive levels a record in each group's view carries (heuristic tracking's volume)
+    classes_out={
+        "directory": ("pii",),
+        "hr-ops": ("pii",),
+        "payroll": ("pii", "secret"),
+        "it-provisioning": ("pii",),
+        "payroll-corrections": ("pii", "secret"),
+    },
+    # what each tracking detection does (the mapping's tracking:); unnamed kinds: log
+    tracking={},
 )
 
 

@@ -89,6 +89,13 @@ SPEC = ShimSpec(
     # (internal, external) path of each inbound field: detokenized values are checked
     # against the internal schema, and a misfit points at the external field
     inbound_paths=((("customer_id",), ("customerRef",)), (("status",), ("status",))),
+    # sensitive levels a record in each group's view carries (heuristic tracking's volume)
+    classes_out={
+        "customer-portal": ("pii", "secret"),
+        "accounting": ("pii", "secret"),
+    },
+    # what each tracking detection does (the mapping's tracking:); unnamed kinds: log
+    tracking={},
 )
 
 

@@ -9,6 +9,8 @@ Verbs:
     one worker, Prometheus multiprocess mode is switched on (see :mod:`.metrics`).
 ``audit verify [URL]``
     Check the audit trail's hash chains (URL defaults to ``SHIM_AUDIT_URL``).
+``audit anomalies [URL] [--since 24h]``
+    Print the heuristic-tracking incidents in the audit store (:mod:`..audit.anomalies`).
 ``keys new [--id ID]`` / ``keys rotate FILE --id ID``
     Make or rotate a keyset (:mod:`.keys`).
 ``callers new-key``
@@ -60,6 +62,10 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
         from . import access_cli
 
         return access_cli.main(rest, prog)
+    if verb == "audit" and rest[:1] == ["anomalies"]:
+        from ..audit.anomalies import main as anomalies
+
+        return anomalies(rest[1:])
     if verb == "audit":
         from ..audit import trail as audit
 
@@ -73,7 +79,11 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
-    sub.add_parser("audit", help="audit verify [URL]: check the audit trail's hash chains")
+    sub.add_parser(
+        "audit",
+        help="audit verify [URL]: check the audit trail's hash chains; audit anomalies [URL] "
+        "[--since 24h]: print tracking incidents",
+    )
     sub.add_parser("keys", help="keys new|rotate|audit-key|audit-public: make or rotate a keyset")
     sub.add_parser("callers", help="callers new-key: make an API key and its hash line")
     sub.add_parser("access", help="access request|approve|deny|revoke|list: elevation grants")

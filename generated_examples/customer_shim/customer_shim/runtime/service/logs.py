@@ -56,6 +56,10 @@ FIELDS: Final = (
     "version",
     "checkpoint",
     "grant",
+    "incident",
+    "kind",
+    "effect",
+    "evidence",
 )
 
 

@@ -17,7 +17,11 @@ proxy route run the very same code:
 5. ``audit``: one event per authenticated request, success or failure, with
    the status the caller is sent and the number of records that crossed (0,
    and no fields, for a refusal); if it cannot be written the request fails
-   with 503 and nothing translated leaves the shim.
+   with 503 and nothing translated leaves the shim. The same request is then
+   one observation for heuristic tracking (:mod:`.tracking`), whose incidents
+   go into the same hash chain; an open ``deny`` or ``throttle`` incident is
+   enforced in ``gate`` (403 or a tenth of the caller's rate), right after
+   authentication.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
+from .incidents import TrackingConfig
 from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
+from .tracking import Tracker
+from .tracking_hooks import enforce, observe, write_incidents
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -117,6 +124,14 @@ class Shim:
         # elevated groups (rotational access): None and an empty set when the mapping has none
         self.access: Access | None = Access(self) if spec.elevated else None
         self.guarded = self.access.guarded if self.access is not None else frozenset()
+        self.tracker: Tracker | None = None  # SHIM_TRACKING=off: None, nothing observed
+        if settings.tracking:
+            config = TrackingConfig(
+                window=settings.tracking_window,
+                warmup_seconds=settings.tracking_warmup_hours * 3600,
+                warmup_requests=settings.tracking_warmup_requests,
+            )
+            self.tracker = Tracker(config, spec.tracking, spec.classes_out)
 
     # -- 1. the gate ------------------------------------------------------------
 
@@ -148,6 +163,9 @@ class Shim:
                 self.throttled.discard(caller.identity)
         else:
             await self.rate_refused(scope, caller, named, group, direction, wait)
+        tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
+        if tracker is not None and caller.identity in tracker.enforced:
+            await enforce(self, scope, tracker, caller, group, direction)
         try:
             length = headers.get("content-length")
             if length is not None:
@@ -392,6 +410,11 @@ class Shim:
                 slug="audit-unavailable",
                 title="Audit trail unavailable",
             ) from None
+        tracker = self.tracker
+        if tracker is not None and caller is not None and "shim.untracked" not in scope:
+            changes = observe(tracker, scope, caller, group, direction, records, outcome)
+            if changes:  # rare: an incident opened or closed
+                await write_incidents(self, changes)
 
 
 _INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes

@@ -118,6 +118,10 @@ class ShimSpec:
     # elevated group -> how it is held (rotational access, see .elevation); other groups
     # are standing memberships
     elevated: Mapping[str, ElevatedSpec] = field(default_factory=dict)
+    # group -> sensitive levels ("pii", "secret") a record in its view carries, and
+    # tracking kind -> effect (the mapping's tracking:); see .tracking
+    classes_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    tracking: Mapping[str, str] = field(default_factory=dict)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -382,6 +386,9 @@ class _Envelope:
             if kind == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
+                flag = scope.get("shim.flag")
+                if flag:  # heuristic tracking: an open incident with effect flag or stronger
+                    message["headers"].append((b"shim-flag", flag.encode()))
             elif kind == "http.response.body" and not message.get("more_body") and not done:
                 finish()
             await send(message)
@@ -397,10 +404,14 @@ class _Envelope:
                     await problem_response(refused, request_id)(scope, receive, send_with_headers)
                 else:
                     status = 200
-                    await send({"type": "http.response.start", "status": 200, "headers": [
+                    sent = [
                         (b"content-type", b"application/json"),
                         (b"content-length", b"%d" % len(body)), *extra,
-                    ]})  # fmt: skip
+                    ]  # fmt: skip
+                    flag = scope.get("shim.flag")
+                    if flag:
+                        sent.append((b"shim-flag", flag.encode()))
+                    await send({"type": "http.response.start", "status": 200, "headers": sent})
                     finish()  # before the last body byte, as send_with_headers does
                     await send({"type": "http.response.body", "body": body})
         except ClientDisconnect:

@@ -36,6 +36,11 @@ itself); each worker then writes its samples there and ``/metrics`` on any
 worker reports the sum over all workers. The variable must be set before
 ``prometheus_client`` is first imported, which is why the CLI sets it.
 
+* ``shim_detections_total{caller, kind}``: heuristic-tracking incidents opened
+  (:mod:`.tracking`). ``caller`` is the audit trail's identity for the first
+  :data:`MAX_CALLER_LABELS` callers that had one in this process and ``other``
+  after that, so JWT subjects cannot grow the series without bound.
+
 ``/metrics`` answers without authentication: expose it only on the cluster's
 internal network (e.g. do not route it through the public ingress).
 """
@@ -71,6 +76,7 @@ _BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # A request cell: a count per bucket (bisect_left finds the first bound >= the value, like
 # prometheus-client's `value <= bound`; index len(_BUCKETS) is +Inf), then the sum of durations.
 _SUM: Final = len(_BUCKETS) + 1
+MAX_CALLER_LABELS: Final = 100
 
 _live: weakref.WeakSet[Metrics] = weakref.WeakSet()
 
@@ -147,6 +153,13 @@ class Metrics:
             ["group"],
             registry=reg,
         )
+        self._detections = Counter(
+            "shim_detections",
+            "Heuristic-tracking incidents opened, by caller and kind",
+            ["caller", "kind"],
+            registry=reg,
+        )
+        self._caller_labels: set[str] = set()
         # made by the first shared_store() call: without a store neither series exists
         self._store_up: Gauge | None = None
         self._store_fallbacks: Counter | None = None
@@ -270,6 +283,15 @@ class Metrics:
 
     def break_glass(self, group: str) -> None:
         self._break_glass.labels(group).inc()
+
+    def detection(self, caller: str, kind: str) -> None:
+        """One incident opened (rare: not on the per-request path)."""
+        labels = self._caller_labels
+        if caller not in labels and len(labels) >= MAX_CALLER_LABELS:
+            caller = "other"
+        else:
+            labels.add(caller)
+        self._detections.labels(caller, kind).inc()
 
     def rate_limited(self, group: str | None) -> None:
         self._rate_limited.labels(group or NO_GROUP).inc()

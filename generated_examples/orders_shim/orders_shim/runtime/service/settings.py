@@ -37,6 +37,13 @@ Variables (all optional; defaults in brackets):
 ``SHIM_ACCESS_LOG`` [on]
     ``on`` or ``off``: one JSON log line per request (route template, status,
     latency, caller, group; never a value), see :mod:`.access_log`.
+``SHIM_TRACKING`` [on]
+    ``on`` or ``off``: heuristic tracking (per-caller baselines, incidents), see
+    :mod:`.tracking`; what each detection does is in the mapping (``tracking:``).
+``SHIM_TRACKING_WINDOW`` [60]
+    Seconds per tracking window (1 to 3600); an incident closes after a quiet window.
+``SHIM_TRACKING_WARMUP_HOURS`` [168] and ``SHIM_TRACKING_WARMUP_REQUESTS`` [100]
+    History a caller needs (both) before baseline detections apply to it.
 
 The internal API's base URL is read from the variable whose *name* the mapping
 gives (``upstream: {url_env: CUSTOMER_UPSTREAM_URL}``), passed as
@@ -111,11 +118,16 @@ class Settings:
     instance: str = field(default_factory=_default_instance)
     log_level: str = "INFO"
     access_log: bool = True
+    tracking: bool = True
+    tracking_window: float = 60.0
+    tracking_warmup_hours: float = 168.0
+    tracking_warmup_requests: int = 100
     upstream_url: str | None = None
     upstream_env: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_batch", "max_depth", "rate_burst"):
+        for name in ("max_body_bytes", "max_batch", "max_depth", "rate_burst",
+                     "tracking_warmup_requests"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _bad(_ENV[name], "must be a whole number of at least 1")
@@ -167,6 +179,13 @@ class Settings:
             raise _bad("SHIM_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
         if not isinstance(self.access_log, bool):
             raise _bad("SHIM_ACCESS_LOG", "must be on or off")
+        if not isinstance(self.tracking, bool):
+            raise _bad("SHIM_TRACKING", "must be on or off")
+        if not _is_number(self.tracking_window) or not 1 <= self.tracking_window <= 3600:
+            raise _bad("SHIM_TRACKING_WINDOW", "must be a number of seconds from 1 to 3600")
+        hours = self.tracking_warmup_hours
+        if not _is_number(hours) or not 0 <= hours <= 8760:
+            raise _bad("SHIM_TRACKING_WARMUP_HOURS", "must be a number of hours from 0 to 8760")
         if self.upstream_url is not None and not _is_base_url(self.upstream_url):
             raise ConfigError(
                 f"{self.upstream_env or 'the upstream URL variable'} must be an http:// or "
@@ -210,18 +229,21 @@ class Settings:
             raw = get(var)
             if raw is None:
                 continue
-            if attr in ("max_body_bytes", "max_batch", "max_depth", "rate_burst"):
+            if attr in ("max_body_bytes", "max_batch", "max_depth", "rate_burst",
+                        "tracking_warmup_requests"):  # fmt: skip
                 kwargs[attr] = _parse_int(var, raw)
             elif attr in (
                 "rate_limit",
                 "upstream_timeout",
                 "audit_checkpoint_interval",
                 "shared_store_timeout",
+                "tracking_window",
+                "tracking_warmup_hours",
             ):
                 kwargs[attr] = _parse_float(var, raw)
             elif attr == "log_level":
                 kwargs[attr] = raw.upper()
-            elif attr == "access_log":
+            elif attr in ("access_log", "tracking"):
                 kwargs[attr] = _parse_switch(var, raw)
             else:
                 kwargs[attr] = raw
@@ -249,6 +271,10 @@ _ENV: dict[str, str] = {
     "instance": "SHIM_INSTANCE",
     "log_level": "SHIM_LOG_LEVEL",
     "access_log": "SHIM_ACCESS_LOG",
+    "tracking": "SHIM_TRACKING",
+    "tracking_window": "SHIM_TRACKING_WINDOW",
+    "tracking_warmup_hours": "SHIM_TRACKING_WARMUP_HOURS",
+    "tracking_warmup_requests": "SHIM_TRACKING_WARMUP_REQUESTS",
 }
 
 

@@ -1,0 +1,114 @@
+"""Per-caller baselines for heuristic tracking: bounded memory, math only at a window's end.
+
+A baseline must answer "is this window unusual for this caller?" for every
+caller the shim has seen, so each one is a fixed-size summary, never a list of
+past windows:
+
+* :class:`LogHistogram`: how many of a caller's active windows had a count in
+  each geometric bucket (ratio 1.25, so a quantile is known to within 25 %,
+  which is plenty for a threshold that is a multiple of it). When it holds more
+  than :data:`HISTORY` windows every count is halved, so old behaviour fades
+  (about a week of active minutes) and a caller's normal can move.
+* :class:`HourOfWeek`: in how many distinct hours each of the 168 UTC
+  hours-of-week was used; an hour is *usual* when it or a neighbour was used.
+
+Both are read once per window roll (:mod:`.tracking` precomputes thresholds
+then), so the per-request path only compares a counter with a number.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Final
+
+__all__ = ["HISTORY", "HOURS_OF_WEEK", "HourOfWeek", "LogHistogram", "hour_of_week"]
+
+RATIO: Final = 1.25
+BUCKETS: Final = 80  # 1.25**79 is about 4.6e7: more records per window than any shim serves
+HISTORY: Final = 10_080  # active windows kept at full weight (a week of minutes), then halved
+HOURS_OF_WEEK: Final = 168
+_LOG_RATIO: Final = math.log(RATIO)
+_UPPER: Final = tuple(
+    RATIO**b for b in range(BUCKETS)
+)  # bucket b >= 1 holds [1.25**(b-1), 1.25**b)
+
+
+def _bucket(value: float) -> int:
+    if value < 1:
+        return 0
+    return min(BUCKETS - 1, 1 + int(math.log(value) / _LOG_RATIO))
+
+
+class LogHistogram:
+    """Counts of per-window values in geometric buckets; bucket 0 holds the zeros."""
+
+    __slots__ = ("counts", "sum", "total")
+
+    def __init__(self) -> None:
+        self.counts = array("I", bytes(4 * BUCKETS))
+        self.total = 0
+        self.sum = 0.0  # of the values, halved with the counts: the mean is sum / total
+
+    def add(self, value: float) -> None:
+        """Record one window's value; halve everything once :data:`HISTORY` windows are held."""
+        self.counts[_bucket(value)] += 1
+        self.total += 1
+        self.sum += value
+        if self.total > HISTORY:
+            counts = self.counts
+            for i in range(BUCKETS):
+                counts[i] >>= 1
+            self.total = sum(counts)
+            self.sum /= 2
+
+    def mean(self) -> float:
+        return self.sum / self.total if self.total else 0.0
+
+    def quantile(self, q: float) -> float:
+        """The upper bound of the bucket holding the ``q`` quantile (0 for none or zeros).
+
+        The upper bound, not the middle: a threshold built on it errs towards
+        fewer alarms, which is what a baseline of one noisy caller needs.
+        """
+        if self.total == 0:
+            return 0.0
+        rank = q * self.total
+        seen = 0
+        for b, count in enumerate(self.counts):
+            seen += count
+            if seen >= rank and count:
+                return 0.0 if b == 0 else _UPPER[b]
+        return _UPPER[BUCKETS - 1]
+
+
+def hour_of_week(unix: float) -> int:
+    """0..167: the UTC hour of the week (0 is Monday 00:00 UTC)."""
+    # 1970-01-01 was a Thursday: shift by three days so that 0 is a Monday.
+    return (int(unix // 3600) + 72) % HOURS_OF_WEEK
+
+
+class HourOfWeek:
+    """How many distinct hours each hour-of-week was used in (the caller's rhythm)."""
+
+    __slots__ = ("hours",)
+
+    def __init__(self) -> None:
+        self.hours = array("H", bytes(2 * HOURS_OF_WEEK))
+
+    def used(self, how: int) -> None:
+        """The caller used hour-of-week ``how`` (called once per distinct hour)."""
+        if self.hours[how] < 65_535:
+            self.hours[how] += 1
+
+    def usual(self, how: int) -> bool:
+        """Used before in this hour-of-week or the hour either side of it.
+
+        One hour of slack on each side lets a caller start a little early or
+        finish a little late without an alarm; a weekday caller on a Sunday,
+        or a daytime caller at 3 a.m., is still unusual.
+        """
+        hours = self.hours
+        return bool(
+            hours[how] or hours[how - 1] or hours[(how + 1) % HOURS_OF_WEEK]
+        )  # how - 1 == -1 reads 167: the week wraps

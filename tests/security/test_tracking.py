@@ -1,0 +1,79 @@
+"""Threat-model cases for heuristic tracking (OWASP API1/API4/API6 2023, NIST AC-2(12)).
+
+Each case is an attacker holding valid credentials, after the caller's warm-up,
+against the real :class:`Tracker` with a simulated clock (the service wiring is
+in tests/test_service_tracking.py):
+
+* BOLA enumeration: walking ids on a proxy route is an incident within 60 s;
+* probing: 403s/422s from trying groups and routes the caller may not use;
+* evasion by spreading: an enumeration spread over two groups and two routes is
+  still one caller's enumeration (counters are per caller);
+* evasion by teaching: an attack kept up for an hour does not become the
+  caller's normal (windows with an open incident are not learnt);
+* leakage: an incident event carries counts only, never an id the caller sent.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shimgen.runtime.service.incidents import TrackingConfig, incident_event
+from shimgen.runtime.service.tracking import Tracker
+from tests.test_tracking_detector import CLASSES, LOOKUP, next_weekday_at, office_history, opened
+
+PATCH = "PATCH /customers/{customerId}"
+
+
+def warmed() -> tuple[Tracker, float]:
+    t = Tracker(TrackingConfig(), classes_out=CLASSES)
+    return t, next_weekday_at(office_history(t), 11)
+
+
+def test_an_enumerating_caller_is_caught_within_60_simulated_seconds() -> None:
+    t, start = warmed()
+    for i in range(120):
+        kinds = opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, (f"tok-{i}",), start + i / 2))  # fmt: skip
+        if "enumeration" in kinds:
+            assert i / 2 <= 60
+            return
+    raise AssertionError("enumeration not caught in 60 s")
+
+
+def test_probing_other_groups_is_caught() -> None:
+    t, start = warmed()
+    kinds = []
+    for i in range(30):
+        kinds += opened(t.observe("key:ana", None, LOOKUP, 0, 403, False, None, start + i))
+    assert kinds == ["probing"]
+
+
+def test_spreading_an_enumeration_over_groups_and_routes_does_not_hide_it() -> None:
+    t, start = warmed()
+    for i in range(120):
+        group = ("support", "billing")[i % 2]
+        route = (LOOKUP, PATCH)[i // 2 % 2]
+        kinds = opened(t.observe("key:ana", group, route, 1, 200, False, (i,), start + i / 2))
+        if "enumeration" in kinds:
+            assert i / 2 <= 60
+            return
+    raise AssertionError("a spread enumeration was not caught")
+
+
+def test_an_attack_kept_up_does_not_become_normal() -> None:
+    t, start = warmed()
+    st = t.callers["key:ana"]
+    before = st.h_ids.total
+    for i in range(3600):  # an hour at two distinct ids a second
+        t.observe("key:ana", "support", LOOKUP, 1, 200, False, (10**6 + i,), start + i)
+    # of the hour's 60 windows only those that ended before the detection were learnt
+    assert st.h_ids.total - before <= 2
+    assert "enumeration" in {i.kind for i in t.open_incidents()}
+
+
+def test_an_incident_event_carries_no_value_the_caller_sent() -> None:
+    t, start = warmed()
+    changes = []
+    for i in range(120):
+        changes += t.observe("key:ana", "support", LOOKUP, 1, 200, False, (f"tok_SECRET_{i}",), start + i / 2)  # fmt: skip
+    text = json.dumps([incident_event(c, "customer", 3, "ab" * 32) for c in changes])
+    assert changes and "SECRET" not in text and "tok_" not in text
