@@ -114,10 +114,12 @@ def _burst(base: str, n: int = 30) -> list[int]:
 
 
 def _chains(url: str, grant: str | None, outcome: int) -> set[str]:
+    """Chains holding a crossing of this outcome (incidents name a route too, but no outcome)."""
     return {
         r["chain"]
         for r in trail.read_records(url)
-        if r.get("route") == "POST /v1/outbound"
+        if "event" not in r
+        and r.get("route") == "POST /v1/outbound"
         and r.get("grant") == grant
         and r["outcome"] == outcome
     }

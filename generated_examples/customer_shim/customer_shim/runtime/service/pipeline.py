@@ -30,13 +30,13 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
 from starlette.types import Receive, Scope
 
 from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
+from .encoding import encode
 from .incidents import TrackingConfig
 from .logs import exception_fields, logger
 from .metrics import Metrics
@@ -325,29 +325,7 @@ class Shim:
 
     # -- 4. encoding ----------------------------------------------------------------------
 
-    @staticmethod
-    def encode(document: Any, indexed: bool = True) -> bytes:
-        """``orjson.dumps(document)``; a value it cannot write is a 422 pointing at it.
-
-        orjson writes integers in [-2**63, 2**64 - 1]; a treatment's output
-        beyond that (or any other unwritable value) is the record's problem,
-        not the server's. With ``indexed`` the document is a batch (a list) and
-        the pointers start with the record's index.
-        """
-        try:
-            return orjson.dumps(document)
-        except orjson.JSONEncodeError:
-            pointer = _unwritable(document, "") or "/"
-            if not indexed and pointer.startswith("/0"):
-                pointer = pointer[2:] or "/"
-            raise HTTPProblem(
-                422,
-                "the translated record holds a value outside what its JSON type can carry "
-                "(integers: 64 bits); see errors",
-                slug="external-schema-violation",
-                title="Translation failed",
-                errors=[Problem(pointer, "the value does not fit its external type")],
-            ) from None
+    encode = staticmethod(encode)  # the answer's bytes, or a 422 (see .encoding)
 
     # -- 5. audit -------------------------------------------------------------------------
 
@@ -415,28 +393,3 @@ class Shim:
             changes = observe(tracker, scope, caller, group, direction, records, outcome)
             if changes:  # rare: an incident opened or closed
                 await write_incidents(self, changes)
-
-
-_INT_RANGE: Final = (-(2**63), 2**64 - 1)  # what orjson writes
-
-
-def _unwritable(value: Any, pointer: str) -> str | None:
-    """The JSON pointer of the first value orjson cannot write, or None (only on the error path)."""
-    kind = value.__class__
-    if kind is int:
-        return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else pointer
-    if kind is dict:
-        for key, item in value.items():
-            found = _unwritable(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
-            if found is not None:
-                return found
-        return None
-    if kind is list or kind is tuple:
-        for i, item in enumerate(value):
-            found = _unwritable(item, f"{pointer}/{i}")
-            if found is not None:
-                return found
-        return None
-    if value is None or kind in (str, float, bool):
-        return None
-    return pointer
