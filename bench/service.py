@@ -140,6 +140,8 @@ def setup(work: Path, audit_url: str | None) -> dict[str, str]:
         SHIM_LOG_LEVEL="WARNING",
         # Signed audit checkpoints every 5 s (default 60 s): measured with them on, often.
         SHIM_AUDIT_CHECKPOINT_INTERVAL="5",
+        # Heuristic tracking observes every request (issue 13: measured with it on).
+        SHIM_TRACKING="on",
     )
     return env
 
@@ -272,7 +274,7 @@ def measure(args: argparse.Namespace, work: Path, env: dict[str, str], shim: str
         f"customer shim under uvicorn, {args.workers} workers, wrk {args.threads} threads, "
         f"{args.connections} connections, median of {args.rounds} rounds of {args.seconds} s, "
         f"group {GROUP}, "
-        f"audit: {env['SHIM_AUDIT_URL'].split(':')[0]}"
+        f"audit: {env['SHIM_AUDIT_URL'].split(':')[0]}, tracking: {env['SHIM_TRACKING']}"
     )
     print(
         f"{'scenario':26} {'req/s':>9} {'records/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>7}"
