@@ -40,7 +40,7 @@ class TrackingConfig:
     volume_sustained_floor: float = 30.0  # records in a window: the sustained rule
     volume_mean_factor: float = 3.0  # sustained rule: records over this times the mean ...
     volume_requests_floor: float = 5.0  # ... by more requests than this and than
-    volume_requests_factor: float = 1.5  # this times their p99 (1.25: faster, 5x the alarms)
+    volume_requests_factor: float = 1.35  # this times their p99 (lower: faster, more alarms)
     enumeration_floor: float = 30.0
     probing_floor: float = 10.0
     probing_share: float = 0.5
