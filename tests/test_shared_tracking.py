@@ -30,7 +30,7 @@ from shimgen.runtime.service.incidents import Change, Incident, TrackingConfig
 from shimgen.runtime.service.metrics import Metrics
 from shimgen.runtime.service.settings import Settings
 from shimgen.runtime.service.shared import BACKOFF_FIRST, SharedLimiter
-from shimgen.runtime.service.shared_tracking import SharedTracking, counts_key
+from shimgen.runtime.service.shared_tracking import SharedTracking, counts_key, ids_key
 from shimgen.runtime.service.tracking import Tracker
 from shimgen.runtime.service.tracking_hooks import write_incidents
 from tests.service_support import KEY_HELPDESK, KEYS_FILE, RECORD, headers, make_spec, write_callers
@@ -261,6 +261,15 @@ def test_store_killed_counts_go_local_without_a_stall_and_come_back(
             await asyncio.sleep(BACKOFF_FIRST + 0.05)
             assert await a.push(t0 + 12)  # tried again after the backoff: back by itself
             assert a.store.up and a.global_
+            import redis.asyncio as aioredis
+
+            admin = aioredis.Redis.from_url(url)
+            try:  # the request and id counted during the outage were pushed now
+                number = int(t0 // HOUR)
+                assert int(await admin.hget(counts_key("test", number, caller), "req")) == 1
+                assert await admin.pfcount(ids_key("test", number, caller)) == 1
+            finally:
+                await admin.aclose()
             for _ in range(4):  # b's connection died with the server: it may fail once too
                 if await b.push(t0 + 12):
                     break

@@ -14,9 +14,10 @@ totals. The tracker then judges that caller's window by its own count plus the
 other workers' share (``o_*`` = global total - what this worker had pushed),
 so detection sees the sum, at most one push interval late.
 
-Ids go to the store as keyed BLAKE2b digests (never the values): Python's
-``hash()`` differs between processes, and a HyperLogLog counts distinct ids
-within about 1 %.
+Ids go to the store as BLAKE2b digests keyed by the mapping's name, never the
+values (Python's ``hash()`` differs between processes); they are pseudonyms
+only: whoever reads Redis and knows the name can confirm a guessed id. A
+HyperLogLog counts distinct ids within about 1 %.
 
 Incidents: each worker that sees the condition opens the incident locally and
 applies its effect; only the one that claims ``caller x kind`` in the store
@@ -30,6 +31,8 @@ step is), the other workers' shares are forgotten and the tracker judges on
 local counts, as without a store; an unclaimable incident is written by this
 worker. When it is back the next push makes the counts global again. Deltas
 not pushed when a caller's window ends (at most one interval's) stay local.
+The trail's ``incident-closed`` is the claiming worker's: another worker whose
+requests still meet the condition keeps its effect a little longer.
 """
 
 from __future__ import annotations
@@ -171,8 +174,8 @@ class SharedTracking:
             self._eval, keys + claims, [len(batch), ttl, self.claim_ms, *args]
         )
         if not ok or totals is None:
-            for st, _, _, ids in batch:  # pushed next time, if the window has not ended
-                if st.pending is not None:
+            for st, start, _, ids in batch:  # pushed next time, if the window has not ended
+                if st.start == start and st.pending is not None:
                     st.pending[:0] = ids
             self._local()
             return False
