@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .proxy import Upstream
     from .settings import Settings
     from .shared import SharedLimiter
+    from .shared_tracking import SharedTracking
 
 __all__ = ["Shim"]
 
@@ -118,6 +119,7 @@ class Shim:
         self.upstream: Upstream | None = None
         # SHIM_SHARED_STORE_URL: opened by the lifespan; None keeps the limits per process
         self.shared: SharedLimiter | None = None
+        self.tracking_sync: SharedTracking | None = None  # with a store: global tracking counts
         # callers refused by the rate limit since their last admitted request (this worker)
         self.throttled: set[str] = set()
         self.keys_loaded = False

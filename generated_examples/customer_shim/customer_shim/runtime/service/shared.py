@@ -20,6 +20,8 @@ requests do not wait on it at all; one request at a time tries it again after a
 backoff (:data:`BACKOFF_FIRST`, doubling up to :data:`BACKOFF_MAX` seconds), and
 the first that succeeds marks it up again (INFO log, event ``shared-store-up``).
 During an outage a caller's limit is per process again, as without a store.
+The same client and the same up/down state carry heuristic tracking's counts
+(:mod:`.shared_tracking`), so one outage is one WARNING for both.
 
 The ``redis`` package is imported only when a store is configured.
 """
@@ -29,14 +31,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .logs import exception_fields, logger
 
 if TYPE_CHECKING:
     from .auth import Caller, RateLimiter
     from .metrics import Metrics
+
+T = TypeVar("T")
 
 __all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "TOKEN_BUCKET", "SharedLimiter", "bucket_key"]
 
@@ -149,6 +153,11 @@ class SharedLimiter:
         )
         return cls(client, local, service, timeout, metrics)
 
+    @property
+    def client(self) -> Any:
+        """The Redis client, for the tracking counts (:mod:`.shared_tracking`) to share."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -157,23 +166,35 @@ class SharedLimiter:
         rate, burst = self.local.limit_of(caller)
         if rate <= 0:
             return None
+        ok, wait = await self.call(
+            self.check, bucket_key(self.service, caller.identity), rate, burst
+        )
+        return wait if ok else self._fallback(caller)
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[bool, T | None]:
+        """``(True, await fn(*args))`` within the timeout, else ``(False, None)``.
+
+        The one place that decides whether the store is up: rate-limit checks and
+        the tracking counts' pushes (:mod:`.shared_tracking`) share its state, its
+        backoff and its log lines, so an outage is said once and tried one call at a time.
+        """
         probe = False
         if not self.up:
             if self._probing or self._clock() < self._retry_at:
-                return self._fallback(caller)
+                return False, None
             self._probing = probe = True
         try:
             async with asyncio.timeout(self.timeout):
-                wait = await self.check(bucket_key(self.service, caller.identity), rate, burst)
+                result = await fn(*args)
         except Exception as exc:  # unreachable, timed out, refused, a script error: all local
             self._down(exc, probe)
-            return self._fallback(caller)
+            return False, None
         finally:
             if probe:
                 self._probing = False
         if not self.up:
             self._recovered()
-        return wait
+        return True, result
 
     async def check(self, key: str, rate: float, burst: int) -> float | None:
         """One atomic token-bucket step on the server (EVALSHA, EVAL if the script is not cached)."""
@@ -200,7 +221,8 @@ class SharedLimiter:
             if self.metrics is not None:
                 self.metrics.shared_store(False)
             logger.warning(
-                "shared store unreachable: rate limits are per process until it is back",
+                "shared store unreachable: rate limits and tracking counts are per process"
+                " until it is back",
                 extra={"event": "shared-store-down", **exception_fields(exc)},
             )
         elif probe:  # checks that were under way when it went down change nothing
@@ -215,6 +237,6 @@ class SharedLimiter:
         if self.metrics is not None:
             self.metrics.shared_store(True)
         logger.info(
-            "shared store reachable again: rate limits are shared",
+            "shared store reachable again: rate limits and tracking counts are shared",
             extra={"event": "shared-store-up"},
         )

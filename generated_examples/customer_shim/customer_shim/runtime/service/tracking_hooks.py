@@ -120,11 +120,24 @@ async def write_incidents(shim: Shim, changes: tuple[Change, ...]) -> None:
 
     An incident event that cannot be written is an audit failure (metric and
     error log) but does not fail the request: its crossing is written already,
-    and the effect holds either way.
+    and the effect holds either way. With a shared store an opened incident is
+    claimed first (:meth:`.SharedTracking.claim`): when another worker holds the
+    caller x kind, it writes the events and this worker only applies the effect.
     """
     spec = shim.spec
+    sync = shim.tracking_sync
     for change in changes:
         incident = change.incident
+        opened = change.event == "incident-opened"
+        if sync is not None and opened:
+            await sync.claim(incident)  # bounded by the store's timeout; down: claimed
+        if not incident.claimed:  # another worker writes this caller x kind's events
+            logger.info(
+                "tracking incident held by another worker",
+                extra={"event": change.event + "-elsewhere", "incident": incident.id,
+                       "caller": incident.caller, "kind": incident.kind},
+            )  # fmt: skip
+            continue
         event = incident_event(change, spec.name, spec.version, spec.sha256)
         try:
             if shim.recorder is None:
@@ -137,7 +150,6 @@ async def write_incidents(shim: Shim, changes: tuple[Change, ...]) -> None:
                 extra={"event": "audit-failure", "incident": incident.id,
                        **exception_fields(exc)},
             )  # fmt: skip
-        opened = change.event == "incident-opened"
         if opened:
             shim.metrics.detection(incident.caller, incident.kind)
         logger.warning(

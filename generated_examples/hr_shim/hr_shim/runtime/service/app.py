@@ -491,6 +491,11 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
                 settings.shared_store_timeout,
                 shim.metrics,
             )
+            if shim.tracker is not None:  # tracking counts through the same store and client
+                from .shared_tracking import SharedTracking
+
+                shim.tracking_sync = SharedTracking(shim.shared, shim.tracker)
+                shim.tracking_sync.start()
         if shim.access is not None:
             try:
                 await shim.access.open()
@@ -507,6 +512,9 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             shim.metrics.stop_flushing()
             if shim.access is not None:
                 await shim.access.close()
+            if shim.tracking_sync is not None:
+                await shim.tracking_sync.stop()
+                shim.tracking_sync = None
             if shim.shared is not None:
                 await shim.shared.aclose()
                 shim.shared = None

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["HISTORY", "HOURS_OF_WEEK", "HourOfWeek", "LogHistogram", "hour_of_week"]
+if TYPE_CHECKING:
+    from .incidents import Incident, TrackingConfig
+
+__all__ = ["HISTORY", "HOURS_OF_WEEK", "CallerState", "HourOfWeek", "LogHistogram", "hour_of_week"]
 
 RATIO: Final = 1.25
 BUCKETS: Final = 80  # 1.25**79 is about 4.6e7: more records per window than any shim serves
@@ -112,3 +115,45 @@ class HourOfWeek:
         return bool(
             hours[how] or hours[how - 1] or hours[(how + 1) % HOURS_OF_WEEK]
         )  # how - 1 == -1 reads 167: the week wraps
+
+
+class CallerState:
+    """One caller's windows, baselines and open incidents (here, so :mod:`.tracking` stays short)."""
+
+    __slots__ = (
+        "cur_err", "cur_ids", "cur_pii", "cur_rej", "cur_req", "cur_secret", "cur_vol", "cur_vreq", "end",
+        "first", "groups", "h_err", "h_ids", "h_rej", "h_vol", "h_vreq", "hour", "hour_requests",
+        "hour_unusual", "hourly", "o_err", "o_ids", "o_rej", "o_req", "o_vol", "o_vreq", "open",
+        "pending", "prev_err", "prev_ids", "prev_rej", "prev_req",
+        "prev_vol", "prev_vreq", "pushed", "requests", "routes", "seen", "start", "t_enum", "t_err", "t_rej",
+        "t_vmean", "t_vol", "t_vreq", "warm",
+    )  # fmt: skip
+
+    def __init__(self, now: float, window: float, config: TrackingConfig) -> None:
+        self.first = self.seen = self.start = now
+        self.end = now + window
+        self.requests = 0
+        self.warm = False
+        self.cur_vol = self.cur_pii = self.cur_secret = self.cur_err = self.cur_req = 0
+        self.cur_rej = self.cur_vreq = 0
+        self.cur_ids: set[int] = set()
+        self.prev_vol = self.prev_ids = self.prev_err = self.prev_req = self.prev_rej = 0
+        self.prev_vreq = 0
+        # the other workers' share of this window (shared store, .shared_tracking; else 0),
+        # what this worker has pushed of it, and the ids it has not pushed yet (None: local)
+        self.o_vol = self.o_vreq = self.o_ids = self.o_err = self.o_req = self.o_rej = 0
+        self.pushed: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+        self.pending: list[Any] | None = None
+        self.h_vol, self.h_vreq, self.h_ids, self.h_err, self.h_rej = (
+            LogHistogram() for _ in range(5)
+        )
+        self.hourly = HourOfWeek()
+        self.hour = -1
+        self.hour_requests = 0
+        self.hour_unusual = False
+        self.routes: set[str] = set()
+        self.groups: set[str] = set()
+        self.open: dict[str, Incident] = {}
+        self.t_vol = self.t_vmean = self.t_vreq = self.t_enum = math.inf
+        self.t_err = config.probing_floor
+        self.t_rej = config.rejection_floor

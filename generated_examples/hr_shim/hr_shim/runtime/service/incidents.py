@@ -66,6 +66,9 @@ class Incident:
     opened: float
     last: float  # the last time the condition held
     evidence: dict[str, float]
+    # False: another worker claimed this caller x kind in the shared store and writes its
+    # events; this worker applies the effect only (.shared_tracking)
+    claimed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ def evidence_of(
         "history_seconds": round(now - st.first, 3),
         "history_requests": st.requests,
         "window_seconds": window,
-        "window_requests": st.cur_req,
+        "window_requests": st.cur_req + st.o_req,  # o_: other workers' (shared store)
     }
     if threshold:
         evidence["threshold"] = round(threshold, 3)
@@ -125,7 +128,7 @@ def evidence_of(
         evidence["pii_records"] = st.cur_pii
         evidence["secret_records"] = st.cur_secret
     elif kind == "probing":
-        evidence["errors"] = st.cur_err
+        evidence["errors"] = st.cur_err + st.o_err
     elif kind == "first-use":
         evidence["routes_known"] = len(st.routes)
         evidence["groups_known"] = len(st.groups)

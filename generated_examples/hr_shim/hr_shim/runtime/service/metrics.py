@@ -18,8 +18,8 @@ Metric families (all prefixed ``shim_``):
 * ``shim_grant_break_glass_total{group}``: break-glass grants taken (each also an
   audit event and a WARNING log line): alert on any increase.
 * ``shim_shared_store_up`` (only with ``SHIM_SHARED_STORE_URL``): 1 while the
-  shared rate-limit store answers, 0 while this process falls back to its own
-  limits (the lowest over the live workers); ``shim_shared_store_fallbacks_total``
+  shared store answers, 0 while this process falls back to its own rate limits
+  and tracking counts (the lowest over the live workers); ``shim_shared_store_fallbacks_total``
   counts the rate-limit checks decided locally because the store was down.
 
 The per-request cost is plain Python: :meth:`Metrics.request` adds one to a

@@ -45,12 +45,11 @@ and groups it used, and at most ``max_ids`` hashed ids of the current window.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from .baselines import HourOfWeek, LogHistogram, hour_of_week
+from .baselines import CallerState, hour_of_week
 from .incidents import (
     EFFECTS,
     KINDS,
@@ -74,42 +73,6 @@ __all__ = [
 _RANK: Final = {effect: i for i, effect in enumerate(EFFECTS)}
 PROBE_STATUSES: Final = frozenset({401, 403, 422})
 _NONE: Final[tuple[Change, ...]] = ()
-
-
-class _Caller:
-    """One caller's windows, baselines and open incidents."""
-
-    __slots__ = (
-        "cur_err", "cur_ids", "cur_pii", "cur_rej", "cur_req", "cur_secret", "cur_vol", "cur_vreq", "end",
-        "first", "groups", "h_err", "h_ids", "h_rej", "h_vol", "h_vreq", "hour", "hour_requests",
-        "hour_unusual", "hourly", "open", "prev_err", "prev_ids", "prev_rej", "prev_req",
-        "prev_vol", "prev_vreq", "requests", "routes", "seen", "start", "t_enum", "t_err", "t_rej",
-        "t_vmean", "t_vol", "t_vreq", "warm",
-    )  # fmt: skip
-
-    def __init__(self, now: float, window: float, config: TrackingConfig) -> None:
-        self.first = self.seen = self.start = now
-        self.end = now + window
-        self.requests = 0
-        self.warm = False
-        self.cur_vol = self.cur_pii = self.cur_secret = self.cur_err = self.cur_req = 0
-        self.cur_rej = self.cur_vreq = 0
-        self.cur_ids: set[int] = set()
-        self.prev_vol = self.prev_ids = self.prev_err = self.prev_req = self.prev_rej = 0
-        self.prev_vreq = 0
-        self.h_vol, self.h_vreq, self.h_ids, self.h_err, self.h_rej = (
-            LogHistogram() for _ in range(5)
-        )
-        self.hourly = HourOfWeek()
-        self.hour = -1
-        self.hour_requests = 0
-        self.hour_unusual = False
-        self.routes: set[str] = set()
-        self.groups: set[str] = set()
-        self.open: dict[str, Incident] = {}
-        self.t_vol = self.t_vmean = self.t_vreq = self.t_enum = math.inf
-        self.t_err = config.probing_floor
-        self.t_rej = config.rejection_floor
 
 
 class Tracker:
@@ -137,11 +100,14 @@ class Tracker:
                 raise ValueError(f"tracking: unknown kind or effect for {kind!r}")
             self.effects[kind] = effect
         self.classes_out = {g: c for g, c in (classes_out or {}).items() if c}
-        self.callers: dict[str, _Caller] = {}
+        self.callers: dict[str, CallerState] = {}
         self.open_callers: set[str] = set()
         self.flags: dict[str, str] = {}
         self.enforced: dict[str, str] = {}
         self.next_sweep = 0.0
+        self.shared = (
+            False  # set by .shared_tracking: windows on the epoch's grid, ids kept to push
+        )
         self._prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
 
@@ -200,37 +166,47 @@ class Tracker:
                     st.cur_pii += records_out
                 if "secret" in classes:
                     st.cur_secret += records_out
-                seen = st.cur_vol + st.prev_vol * weight
+                seen = st.cur_vol + st.o_vol + st.prev_vol * weight
                 # a burst far over the caller's p99, or many more requests than usual
                 # carrying several times its mean (sustained export through small pages)
                 if seen > st.t_vol or (
-                    seen > st.t_vmean and st.cur_vreq + st.prev_vreq * weight > st.t_vreq
+                    seen > st.t_vmean
+                    and st.cur_vreq + st.o_vreq + st.prev_vreq * weight > st.t_vreq
                 ):
                     changes = self._fire(
                         changes, caller, st, "volume", group, route, now, seen, st.t_vol
                     )
         if ids:
             distinct = st.cur_ids
-            if len(distinct) < self.config.max_ids:
+            pending = st.pending
+            if len(distinct) >= self.config.max_ids:
+                pass
+            elif pending is None:
                 for value in ids:
                     distinct.add(hash(value))
-            seen = len(distinct) + st.prev_ids * weight
+            else:  # shared: new ids are kept for the next push (hash() is per process)
+                for value in ids:
+                    h = hash(value)
+                    if h not in distinct:
+                        distinct.add(h)
+                        pending.append(value)
+            seen = len(distinct) + st.o_ids + st.prev_ids * weight
             if seen > st.t_enum:
                 changes = self._fire(
                     changes, caller, st, "enumeration", group, route, now, seen, st.t_enum
                 )
         if status in PROBE_STATUSES:
             st.cur_err += 1
-            seen = st.cur_err + st.prev_err * weight
+            seen = st.cur_err + st.o_err + st.prev_err * weight
             if seen >= st.t_err and seen >= self.config.probing_share * (
-                st.cur_req + st.prev_req * weight
+                st.cur_req + st.o_req + st.prev_req * weight
             ):
                 changes = self._fire(
                     changes, caller, st, "probing", group, route, now, seen, st.t_err
                 )
         if rejected:
             st.cur_rej += 1
-            seen = st.cur_rej + st.prev_rej * weight
+            seen = st.cur_rej + st.o_rej + st.prev_rej * weight
             if seen >= st.t_rej:
                 changes = self._fire(
                     changes, caller, st, "mass-assignment", group, route, now, seen, st.t_rej
@@ -249,10 +225,14 @@ class Tracker:
 
     # -- windows, incidents ----------------------------------------------------------
 
-    def _new(self, caller: str, now: float) -> _Caller:
+    def _new(self, caller: str, now: float) -> CallerState:
         if len(self.callers) >= self.config.max_callers:
             self._evict()
-        st = self.callers[caller] = _Caller(now, self.window, self.config)
+        st = self.callers[caller] = CallerState(now, self.window, self.config)
+        if self.shared:  # every worker's window of a caller is the same one: its key in the store
+            st.start = now // self.window * self.window
+            st.end = st.start + self.window
+            st.pending = []
         return st
 
     def _evict(self) -> None:
@@ -263,30 +243,37 @@ class Tracker:
         for _, name in idle[: max(1, len(self.callers) // 10)]:
             del self.callers[name]
 
-    def _roll(self, caller: str, st: _Caller, now: float) -> list[Change]:
+    def _roll(self, caller: str, st: CallerState, now: float) -> list[Change]:
         """End the caller's window: baselines learn it, thresholds are recomputed, quiet incidents close."""
         window = self.window
+        # the window's counts: this worker's plus, with a shared store, the others' last known
+        vol, vreq, ids = st.cur_vol + st.o_vol, st.cur_vreq + st.o_vreq, len(st.cur_ids) + st.o_ids
+        err, req, rej = st.cur_err + st.o_err, st.cur_req + st.o_req, st.cur_rej + st.o_rej
         if st.cur_req:  # only active windows make a baseline
             opened = st.open
             if "volume" not in opened:
-                st.h_vol.add(st.cur_vol)
-                st.h_vreq.add(st.cur_vreq)
+                st.h_vol.add(vol)
+                st.h_vreq.add(vreq)
             if "enumeration" not in opened:
-                st.h_ids.add(len(st.cur_ids))
+                st.h_ids.add(ids)
             if "probing" not in opened:
-                st.h_err.add(st.cur_err)
+                st.h_err.add(err)
             if "mass-assignment" not in opened:
-                st.h_rej.add(st.cur_rej)
+                st.h_rej.add(rej)
         passed = int((now - st.start) // window)
         if passed == 1:
-            st.prev_vol, st.prev_vreq, st.prev_ids = st.cur_vol, st.cur_vreq, len(st.cur_ids)
-            st.prev_err, st.prev_req, st.prev_rej = st.cur_err, st.cur_req, st.cur_rej
+            st.prev_vol, st.prev_vreq, st.prev_ids = vol, vreq, ids
+            st.prev_err, st.prev_req, st.prev_rej = err, req, rej
         else:
             st.prev_vol = st.prev_ids = st.prev_err = st.prev_req = st.prev_rej = 0
             st.prev_vreq = 0
         st.cur_vol = st.cur_pii = st.cur_secret = st.cur_err = st.cur_req = st.cur_rej = 0
         st.cur_vreq = 0
         st.cur_ids = set()
+        if st.pending is not None:
+            st.o_vol = st.o_vreq = st.o_ids = st.o_err = st.o_req = st.o_rej = 0
+            st.pushed = (0, 0, 0, 0, 0, 0)
+            st.pending = []
         st.start += passed * window
         st.end = st.start + window
         config = self.config
@@ -310,7 +297,7 @@ class Tracker:
         self,
         changes: list[Change] | None,
         caller: str,
-        st: _Caller,
+        st: CallerState,
         kind: str,
         group: str | None,
         route: str | None,
@@ -343,7 +330,7 @@ class Tracker:
         changes.append(change)
         return changes
 
-    def _close_quiet(self, caller: str, st: _Caller, now: float) -> list[Change]:
+    def _close_quiet(self, caller: str, st: CallerState, now: float) -> list[Change]:
         if not st.open:
             return []
         closed = [
@@ -359,7 +346,7 @@ class Tracker:
             self._effects_of(caller, st)
         return closed
 
-    def _effects_of(self, caller: str, st: _Caller) -> None:
+    def _effects_of(self, caller: str, st: CallerState) -> None:
         """Recompute the caller's ``Shim-Flag`` header and enforcement from its open incidents."""
         flagged = sorted(i.kind for i in st.open.values() if _RANK[i.effect] >= 1)
         if flagged:

@@ -1,0 +1,223 @@
+"""Heuristic tracking's counts made global through the shared store (``SHIM_SHARED_STORE_URL``).
+
+Without a store each worker's :class:`~.tracking.Tracker` counts only the
+requests it served, so with W workers a caller's traffic is split W ways and an
+enumeration spread over them can stay under every worker's threshold. With a
+store, the request path stays as it is (local, synchronous, no I/O): each
+worker keeps counting, and :class:`SharedTracking` (one background task per
+worker, started by the app's lifespan) pushes, every :data:`INTERVAL` seconds,
+each active caller's *deltas* since its last push in one atomic Lua call
+(:data:`PUSH`): ``HINCRBY`` of the counters and ``PFADD`` of the new ids into
+keys per caller and window (windows on the epoch's grid, so every worker has
+the same ones), which expire after two windows; the call answers the global
+totals. The tracker then judges that caller's window by its own count plus the
+other workers' share (``o_*`` = global total - what this worker had pushed),
+so detection sees the sum, at most one push interval late.
+
+Ids go to the store as BLAKE2b digests keyed by the mapping's name, never the
+values (Python's ``hash()`` differs between processes); they are pseudonyms
+only: whoever reads Redis and knows the name can confirm a guessed id. A
+HyperLogLog counts distinct ids within about 1 %.
+
+Incidents: each worker that sees the condition opens the incident locally and
+applies its effect; only the one that claims ``caller x kind`` in the store
+(``SET NX`` with a TTL of ``quiet`` seconds, refreshed by every push while its
+incident is open) writes ``incident-opened`` and ``incident-closed`` to the
+audit trail and counts it in ``shim_detections_total``.
+
+The store is :class:`~.shared.SharedLimiter`'s: one client, one timeout, one
+up/down state. While it is down pushes are not tried (one after each backoff
+step is), the other workers' shares are forgotten and the tracker judges on
+local counts, as without a store; an unclaimable incident is written by this
+worker. When it is back the next push makes the counts global again. Deltas
+not pushed when a caller's window ends (at most one interval's) stay local.
+The trail's ``incident-closed`` is the claiming worker's: another worker whose
+requests still meet the condition keeps its effect a little longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from .logs import exception_fields, logger
+
+if TYPE_CHECKING:
+    from .incidents import Incident
+    from .shared import SharedLimiter
+    from .tracking import Tracker
+
+__all__ = ["INTERVAL", "PUSH", "SharedTracking", "claim_key", "counts_key", "ids_key"]
+
+INTERVAL: Final = 1.0  # seconds between two pushes of a worker
+_FIELDS: Final = ("req", "vol", "vreq", "err", "rej")
+_IDS_PER_PFADD: Final = 1000  # Lua's unpack() has a stack limit
+
+# KEYS: per caller, its counters (hash) and ids (HyperLogLog), then the claims to refresh.
+# ARGV[1]: callers, ARGV[2]: TTL of the counts (ms), ARGV[3]: TTL of a claim (ms), then per
+# caller the five deltas of _FIELDS, the number of new ids and the ids.
+# Returns per caller the five totals and the distinct ids.
+PUSH: Final = """
+local n = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local fields = {'req', 'vol', 'vreq', 'err', 'rej'}
+local a = 4
+local out = {}
+for i = 1, n do
+  local h = KEYS[2 * i - 1]
+  local hll = KEYS[2 * i]
+  for j = 1, 5 do
+    out[#out + 1] = redis.call('HINCRBY', h, fields[j], tonumber(ARGV[a + j - 1]))
+  end
+  local ids = tonumber(ARGV[a + 5])
+  local first = a + 6
+  while ids > 0 do
+    local take = math.min(ids, 1000)
+    redis.call('PFADD', hll, unpack(ARGV, first, first + take - 1))
+    first = first + take
+    ids = ids - take
+  end
+  a = first
+  redis.call('PEXPIRE', h, ttl)
+  redis.call('PEXPIRE', hll, ttl)
+  out[#out + 1] = redis.call('PFCOUNT', hll)
+end
+for k = 2 * n + 1, #KEYS do
+  redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[3]))
+end
+return out
+"""
+PUSH_SHA: Final = hashlib.sha1(PUSH.encode()).hexdigest()
+
+
+def counts_key(service: str, window: int, caller: str) -> str:
+    """The hash of a caller's counters in window number ``window`` (start // length)."""
+    return f"shim:{service}:track:{window}:c:{caller}"
+
+
+def ids_key(service: str, window: int, caller: str) -> str:
+    """The HyperLogLog of the caller's distinct ids in window number ``window``."""
+    return f"shim:{service}:track:{window}:i:{caller}"
+
+
+def claim_key(service: str, kind: str, caller: str) -> str:
+    """Who writes the audit events of the caller's open incident of ``kind``."""
+    return f"shim:{service}:incident:{kind}:{caller}"
+
+
+class SharedTracking:
+    """Pushes a worker's tracking deltas to the store and keeps the global totals (module doc)."""
+
+    def __init__(self, store: SharedLimiter, tracker: Tracker) -> None:
+        self.store = store
+        self.tracker = tracker
+        self.service = store.service
+        self.window = tracker.window
+        self.claim_ms = max(1, int(tracker.quiet * 1000))
+        self._salt = hashlib.blake2b(store.service.encode(), digest_size=16).digest()
+        self.global_ = False  # the last push succeeded: o_* hold the other workers' shares
+        self._task: asyncio.Task[None] | None = None
+        tracker.shared = True
+
+    # -- the background task ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(INTERVAL)
+            try:
+                await self.push(time.time())
+            except Exception as exc:  # a bug here must not end the task: counts stay local
+                self._local()
+                logger.error(
+                    "tracking push failed", extra={"event": "error", **exception_fields(exc)}
+                )
+
+    # -- one push ----------------------------------------------------------------------------
+
+    async def push(self, now: float) -> bool:
+        """Push every active caller's deltas; True when the counts are global now."""
+        tracker = self.tracker
+        batch: list[tuple[Any, float, tuple[int, ...], list[Any]]] = []
+        keys: list[str] = []
+        args: list[Any] = []
+        for name, st in tracker.callers.items():
+            if not st.cur_req or now >= st.end or st.pending is None:
+                continue
+            snap = (st.cur_req, st.cur_vol, st.cur_vreq, st.cur_err, st.cur_rej, len(st.cur_ids))
+            ids, st.pending = st.pending, []
+            batch.append((st, st.start, snap, ids))
+            number = int(st.start // self.window)
+            keys += (counts_key(self.service, number, name), ids_key(self.service, number, name))
+            args += (snap[i] - st.pushed[i] for i in range(5))
+            args.append(len(ids))
+            args += (self._digest(v) for v in ids)
+        claims = [
+            claim_key(self.service, i.kind, i.caller) for i in tracker.open_incidents() if i.claimed
+        ]
+        if not batch and not claims:
+            return self.global_
+        ttl = int(2 * self.window * 1000)
+        ok, totals = await self.store.call(
+            self._eval, keys + claims, [len(batch), ttl, self.claim_ms, *args]
+        )
+        if not ok or totals is None:
+            for st, start, _, ids in batch:  # pushed next time, if the window has not ended
+                if st.start == start and st.pending is not None:
+                    st.pending[:0] = ids
+            self._local()
+            return False
+        for i, (st, start, sent, _) in enumerate(batch):
+            if st.start != start:  # the window ended meanwhile: its counts are history
+                continue
+            t = totals[6 * i : 6 * i + 6]
+            st.pushed = sent
+            st.o_req, st.o_vol, st.o_vreq, st.o_err, st.o_rej, st.o_ids = (
+                max(0, int(t[k]) - sent[k]) for k in range(6)
+            )
+        self.global_ = True
+        return True
+
+    async def _eval(self, keys: list[str], args: list[Any]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        client = self.store.client
+        try:
+            return await client.evalsha(PUSH_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(PUSH, len(keys), *keys, *args)
+
+    def _digest(self, value: Any) -> bytes:
+        return hashlib.blake2b(str(value).encode(), digest_size=8, key=self._salt).digest()
+
+    def _local(self) -> None:
+        """The store is down: forget the other workers' shares, judge on local counts."""
+        if not self.global_:
+            return
+        self.global_ = False
+        for st in self.tracker.callers.values():
+            st.o_vol = st.o_vreq = st.o_ids = st.o_err = st.o_req = st.o_rej = 0
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    async def claim(self, incident: Incident) -> bool:
+        """True if this worker writes the incident's events (it claimed it, or the store is down)."""
+        key = claim_key(self.service, incident.kind, incident.caller)
+        ok, won = await self.store.call(self._set_nx, key, incident.id)
+        incident.claimed = bool(won) if ok else True
+        return incident.claimed
+
+    async def _set_nx(self, key: str, value: str) -> Any:
+        return await self.store.client.set(key, value, nx=True, px=self.claim_ms)

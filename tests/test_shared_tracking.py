@@ -1,0 +1,301 @@
+"""Tracking counts shared through Redis (``SHIM_SHARED_STORE_URL``, runtime/service/shared_tracking.py).
+
+Against a real Redis server (``SHIM_TEST_REDIS_URL``, ``eval "$(.ci/redis.sh)"``),
+two trackers stand for two workers, each with its own client: an enumeration
+split between them, under the threshold in each, is detected once they have
+pushed; an id both saw counts once; one incident-opened is written across two
+real apps; and with the store killed the push falls back within the timeout,
+the counts are local again, and they are global again once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from shimgen.runtime.service.app import build_app
+from shimgen.runtime.service.auth import RateLimiter
+from shimgen.runtime.service.incidents import Change, Incident, TrackingConfig
+from shimgen.runtime.service.metrics import Metrics
+from shimgen.runtime.service.settings import Settings
+from shimgen.runtime.service.shared import BACKOFF_FIRST, SharedLimiter
+from shimgen.runtime.service.shared_tracking import SharedTracking, counts_key, ids_key
+from shimgen.runtime.service.tracking import Tracker
+from shimgen.runtime.service.tracking_hooks import write_incidents
+from tests.service_support import KEY_HELPDESK, KEYS_FILE, RECORD, headers, make_spec, write_callers
+from tests.test_service_runtime import audit_events
+from tests.test_shared_store import _server_proc
+from tests.test_shared_store import own_redis as _own_redis
+
+own_redis = _own_redis  # the fixture: a Redis server of the test alone (it is killed)
+LOOKUP = "GET /customers/{customerId}"
+HOUR = 3600.0
+TIMEOUT = 0.05
+
+
+def _worker(url: str, service: str, metrics: Metrics | None = None) -> SharedTracking:
+    """One worker: a tracker (no warm-up to wait for, hour windows) and its own store client."""
+    tracker = Tracker(TrackingConfig(window=HOUR, warmup_seconds=0, warmup_requests=1))
+    store = SharedLimiter.connect(url, RateLimiter(50, 100), service, TIMEOUT, metrics)
+    return SharedTracking(store, tracker)
+
+
+def _warm(sync: SharedTracking, caller: str, t0: float) -> None:
+    """One request in the last window, one in this: the caller is warm (enumeration floor 30)."""
+    sync.tracker.observe(caller, "support", LOOKUP, 1, 200, False, None, t0 - HOUR + 1)
+    sync.tracker.observe(caller, "support", LOOKUP, 1, 200, False, None, t0 + 1)
+
+
+def _lookups(sync: SharedTracking, caller: str, ids: list[str], now: float) -> list[str]:
+    kinds: list[str] = []
+    for i in ids:
+        changes: tuple[Change, ...] = sync.tracker.observe(
+            caller, "support", LOOKUP, 1, 200, False, (i,), now
+        )
+        kinds += [c.incident.kind for c in changes if c.event == "incident-opened"]
+    return kinds
+
+
+def _t0() -> float:
+    return time.time() // HOUR * HOUR
+
+
+def test_an_enumeration_split_over_two_workers_is_detected(redis_url: str) -> None:
+    caller = f"key:{uuid.uuid4().hex}"
+    t0 = _t0()
+
+    async def run() -> None:
+        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
+        try:
+            _warm(a, caller, t0)
+            _warm(b, caller, t0)
+            now = t0 + 10
+            assert _lookups(a, caller, [f"a{i}" for i in range(20)], now) == []
+            assert _lookups(b, caller, [f"b{i}" for i in range(20)], now) == []  # 20 < 30 each
+            assert await a.push(now) and await b.push(now) and await a.push(now)
+            st_a, st_b = a.tracker.callers[caller], b.tracker.callers[caller]
+            assert (st_a.o_ids, st_b.o_ids) == (20, 20)  # the other worker's share
+            assert (st_a.o_req, st_b.o_req) == (21, 21)
+            assert _lookups(b, caller, ["b20"], now) == ["enumeration"]  # 21 + 20 = 41 > 30
+            evidence = b.tracker.open_incidents()[0].evidence
+            assert evidence["observed"] == 41 and evidence["window_requests"] == 43
+        finally:
+            await a.store.aclose()
+            await b.store.aclose()
+
+    asyncio.run(run())
+
+
+def test_an_id_seen_by_both_workers_counts_once(redis_url: str) -> None:
+    caller = f"key:{uuid.uuid4().hex}"
+    t0 = _t0()
+
+    async def run() -> None:
+        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
+        try:
+            _warm(a, caller, t0)
+            _warm(b, caller, t0)
+            same = [f"x{i}" for i in range(25)]
+            assert _lookups(a, caller, same, t0 + 10) == []
+            assert _lookups(b, caller, same, t0 + 10) == []
+            assert await a.push(t0 + 10) and await b.push(t0 + 10)
+            assert b.tracker.callers[caller].o_ids == 0  # 25 distinct in all, not 50
+            assert _lookups(b, caller, ["x0"], t0 + 11) == []
+            assert b.tracker.open_incidents() == []
+            import redis.asyncio as aioredis
+
+            admin = aioredis.Redis.from_url(redis_url)
+            try:  # the counts expire after two windows; no id is stored, only digests
+                key = counts_key("test", int(t0 // HOUR), caller)
+                assert 0 < await admin.pttl(key) <= 2 * HOUR * 1000
+                assert int(await admin.hget(key, "req")) == 2 + 2 * 25
+            finally:
+                await admin.aclose()
+        finally:
+            await a.store.aclose()
+            await b.store.aclose()
+
+    asyncio.run(run())
+
+
+# -- one incident-opened across two real apps -------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    monkeypatch.delenv("SHIM_KEYS", raising=False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+@pytest.fixture
+def two_apps(tmp_path: Path, redis_url: str) -> Iterator[list[tuple[TestClient, Settings]]]:
+    """Two apps ("workers") of one service, one Redis, each its own audit file."""
+    spec = make_spec(name=f"t{uuid.uuid4().hex[:12]}")  # its own keys in the store
+    base = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit0.jsonl'}",
+        instance="test",
+        rate_limit=1000.0,
+        rate_burst=1000,
+        shared_store_url=redis_url,
+        tracking_window=3600.0,
+    )
+    apps = []
+    for n in range(2):
+        settings = replace(base, audit_url=f"jsonl:///{tmp_path / f'audit{n}.jsonl'}")
+        client = TestClient(build_app(spec, settings), raise_server_exceptions=False)
+        client.__enter__()
+        apps.append((client, settings))
+    yield apps
+    for client, _ in apps:
+        client.__exit__(None, None, None)
+
+
+def _probe(client: TestClient, times: int) -> None:
+    """helpdesk (support only) names billing: a 403 each time, audited and observed."""
+    for _ in range(times):
+        response = client.post(
+            "/v1/outbound", json=RECORD, headers=headers(KEY_HELPDESK, "billing")
+        )
+        assert response.status_code == 403
+
+
+def _clear_of_a_window_edge(window: float, margin: float = 15.0) -> None:
+    """With a store, windows sit on fixed boundaries: a test crossing one splits its counts."""
+    left = window - time.time() % window
+    if left < margin:
+        time.sleep(left + 0.5)
+
+
+def test_two_workers_write_one_incident_opened(two_apps: list[tuple[TestClient, Settings]]) -> None:
+    _clear_of_a_window_edge(3600.0)
+    (a, sa), (b, sb) = two_apps
+    _probe(a, 6)
+    _probe(b, 6)  # probing floor 10: neither worker alone gets there
+    time.sleep(2.5)  # each worker's task pushes (every second) and reads the sum back
+    assert [
+        e for s in (sa, sb) for e in audit_events(s) if e.get("event") == "incident-opened"
+    ] == []
+    _probe(a, 1)
+    _probe(b, 1)
+    opened = [e for s in (sa, sb) for e in audit_events(s) if e.get("event") == "incident-opened"]
+    assert [e["kind"] for e in opened] == ["probing"], opened
+    assert opened[0]["evidence"]["observed"] >= 10
+    later = time.time() + 3601  # past the quiet window: each worker closes its incident
+    for client in (a, b):  # both apply the effect (log here): the incident is open in each
+        shim = client.app.state.shim  # type: ignore[attr-defined]
+        assert [i.kind for i in shim.tracker.open_incidents()] == ["probing"]
+        closed = tuple(shim.tracker.sweep(later))
+        assert [c.event for c in closed] == ["incident-closed"]
+        assert client.portal is not None
+        client.portal.call(write_incidents, shim, closed)
+    events = [
+        (n, e["event"], e["incident"])
+        for n, s in enumerate((sa, sb))
+        for e in audit_events(s)
+        if e.get("event", "").startswith("incident-")
+    ]
+    assert len(events) == 2 and events[0][0] == events[1][0]  # both by the claiming worker
+    assert events[0][1:] == ("incident-opened", opened[0]["incident"])
+    assert events[1][1:] == ("incident-closed", opened[0]["incident"])
+
+
+def test_one_worker_claims_an_incident_and_a_down_store_claims_locally(redis_url: str) -> None:
+    caller = f"key:{uuid.uuid4().hex}"
+
+    async def run() -> list[bool]:
+        workers = [_worker(redis_url, "test") for _ in range(3)]
+        workers[2].store.up = False  # down, and its backoff not over: not even tried
+        workers[2].store._retry_at = time.monotonic() + 60
+        try:
+            incidents = [
+                Incident(f"i{n}", caller, "probing", "log", None, None, 0.0, 0.0, {})
+                for n in range(3)
+            ]
+            return [await w.claim(i) for w, i in zip(workers, incidents, strict=True)]
+        finally:
+            for w in workers:
+                await w.store.aclose()
+
+    assert asyncio.run(run()) == [True, False, True]
+
+
+# -- the store killed and back -------------------------------------------------------------
+
+
+def test_store_killed_counts_go_local_without_a_stall_and_come_back(
+    own_redis: tuple[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, start_redis = own_redis
+    caller = f"key:{uuid.uuid4().hex}"
+    t0 = _t0()
+    metrics = Metrics()
+
+    async def run() -> None:
+        a, b = _worker(url, "test", metrics), _worker(url, "test")
+        try:
+            _warm(a, caller, t0)
+            _warm(b, caller, t0)
+            _lookups(a, caller, [f"a{i}" for i in range(10)], t0 + 10)
+            _lookups(b, caller, [f"b{i}" for i in range(10)], t0 + 10)
+            assert await a.push(t0 + 10) and await b.push(t0 + 10) and await a.push(t0 + 10)
+            st = a.tracker.callers[caller]
+            assert st.o_ids == 10
+            os.kill(_server_proc(url), signal.SIGKILL)
+            _lookups(a, caller, ["a10"], t0 + 11)
+            start = time.perf_counter()
+            assert not await a.push(t0 + 11)
+            took = time.perf_counter() - start
+            assert took < TIMEOUT + 0.1, took  # refused or timed out: never a stall
+            assert not a.store.up and not a.global_
+            assert st.o_ids == 0 and st.o_req == 0  # judged on its own counts, as without a store
+            start = time.perf_counter()
+            assert not await a.push(t0 + 11)  # within the backoff: not even tried
+            assert time.perf_counter() - start < 0.01
+            assert "shim_shared_store_up 0.0" in metrics.exposition().decode()
+            start_redis()  # empty: what was pushed before is gone (see the docs' limits)
+            await asyncio.sleep(BACKOFF_FIRST + 0.05)
+            assert await a.push(t0 + 12)  # tried again after the backoff: back by itself
+            assert a.store.up and a.global_
+            import redis.asyncio as aioredis
+
+            admin = aioredis.Redis.from_url(url)
+            try:  # the request and id counted during the outage were pushed now
+                number = int(t0 // HOUR)
+                assert int(await admin.hget(counts_key("test", number, caller), "req")) == 1
+                assert await admin.pfcount(ids_key("test", number, caller)) == 1
+            finally:
+                await admin.aclose()
+            for _ in range(4):  # b's connection died with the server: it may fail once too
+                if await b.push(t0 + 12):
+                    break
+                await asyncio.sleep(BACKOFF_FIRST * 2 + 0.05)
+            assert b.store.up
+            nxt = t0 + HOUR + 10  # the next window: its counts are global again
+            _lookups(a, caller, [f"c{i}" for i in range(10)], nxt)
+            _lookups(b, caller, [f"d{i}" for i in range(10)], nxt)
+            assert await a.push(nxt) and await b.push(nxt) and await a.push(nxt)
+            assert st.o_ids == 10 and b.tracker.callers[caller].o_ids == 10
+            assert "shim_shared_store_up 1.0" in metrics.exposition().decode()
+        finally:
+            await a.store.aclose()
+            await b.store.aclose()
+
+    with caplog.at_level(logging.INFO, logger="shim"):
+        asyncio.run(run())
+    events = [getattr(r, "event", None) for r in caplog.records]
+    down = [r for r in caplog.records if getattr(r, "event", None) == "shared-store-down"]
+    assert 1 <= len(down) <= 2 and all(r.levelno == logging.WARNING for r in down)  # once a worker
+    assert events.count("shared-store-up") == len(down)
