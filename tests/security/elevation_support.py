@@ -130,12 +130,17 @@ def settings(tmp: Path, audit_url: str, instance: str) -> Settings:
 
 @contextlib.contextmanager
 def cluster(
-    tmp: Path, workers: int = 2, audit_url: str | None = None, **rules: ElevatedSpec
+    tmp: Path,
+    workers: int = 2,
+    audit_url: str | None = None,
+    tracking: dict[str, str] | None = None,
+    **rules: ElevatedSpec,
 ) -> Iterator[Cluster]:
-    """``workers`` apps of the customer shim with ``billing`` elevated (or ``rules``)."""
+    """``workers`` apps of the customer shim with ``billing`` elevated (or ``rules``);
+    ``tracking``: the mapping's effects per kind."""
     tmp.mkdir(parents=True, exist_ok=True)
     url = audit_url or f"sqlite:///{tmp / 'audit.db'}"
-    spec = make_spec(elevated=rules or {"billing": BILLING})
+    spec = make_spec(elevated=rules or {"billing": BILLING}, tracking=tracking or {})
     found = Cluster(tmp, url)
     before = os.environ.get(JWT_SECRET_ENV)
     os.environ[JWT_SECRET_ENV] = JWT_SECRET

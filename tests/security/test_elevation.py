@@ -14,12 +14,15 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import pytest
 
 from shimgen.runtime.audit import trail
+from shimgen.runtime.service import grants as grants_module
 from shimgen.runtime.service import logs
 from tests.security.elevation_support import (
     BILLING,
@@ -499,3 +502,127 @@ def test_openapi_lists_the_grant_endpoints(tmp_path: Path) -> None:
         assert doc["components"]["schemas"]["GrantRequest"]["properties"]["group"]["enum"] == [
             "billing"
         ]
+
+
+# -- namesakes and slow requests (second attacker pass) -------------------------------------
+
+
+def test_a_subject_holding_a_hash_is_refused(tmp_path: Path) -> None:
+    """``m#dave`` would read as dave behind the issuer: such a subject never authenticates."""
+    with cluster(tmp_path, workers=1) as c:
+        answer = c.clients[0].get("/v1/access/grants", headers=as_jwt("m#dave", ()))
+        assert answer.status_code == 401
+
+
+def test_a_namesake_credential_neither_sees_nor_revokes_a_grant(tmp_path: Path) -> None:
+    """The rules that restrict go by person; ownership goes by the very credential."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = active_grant(client, "dave")
+        listed = client.get("/v1/access/grants", headers=as_jwt("dave", ("billing",)))
+        assert listed.status_code == 200
+        assert gid not in listed.text
+        revoke = client.post(
+            f"/v1/access/grants/{gid}/revoke", headers=as_jwt("dave", ("billing",))
+        )
+        assert revoke.status_code == 404
+        assert outbound(client, "dave").status_code == 200
+
+
+def test_a_case_variant_of_the_requester_cannot_approve(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        answer = client.post(
+            f"/v1/access/grants/{gid}/approve", headers=as_jwt("Dave", ("support",))
+        )
+        assert answer.status_code == 403
+        assert answer.json()["type"].endswith("/self-approval")
+
+
+def _slow_outbound(client: Any, name: str, group: str, meanwhile: Callable[[], object]) -> int:
+    """POST /v1/outbound whose body arrives in two parts, ``meanwhile`` run between them."""
+    body = json.dumps(RECORD).encode()
+    head = {k.lower().encode(): v.encode() for k, v in as_(name, group).items()}
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/outbound", "raw_path": b"/v1/outbound",
+        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "headers": [*head.items(), (b"content-length", str(len(body)).encode())],
+    }  # fmt: skip
+    statuses: list[int] = []
+
+    async def run() -> None:
+        parts = [body[:10], body[10:]]
+
+        async def receive() -> dict[str, Any]:
+            if len(parts) == 1:  # the gate has passed: the rest comes after `meanwhile`
+                await anyio.to_thread.run_sync(meanwhile)
+            part = parts.pop(0)
+            return {"type": "http.request", "body": part, "more_body": bool(parts)}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await client.app(scope, receive, send)
+
+    client.portal.call(run)
+    return statuses[0]
+
+
+def test_a_revocation_while_the_body_is_read_stops_the_request(tmp_path: Path) -> None:
+    """No tail: the gate passed, then the grant was revoked on another worker, then the body."""
+    with cluster(tmp_path, workers=2) as c:
+        gid = active_grant(c.clients[0], "dave")
+        status = _slow_outbound(
+            c.clients[0], "dave", "billing", lambda: act(c.clients[1], "dave", gid, "revoke")
+        )
+        assert status == 403
+        crossings = [r for r in c.records() if r.get("route") == "POST /v1/outbound"]
+        assert [(r["outcome"], r["records"]) for r in crossings] == [(403, 0)]
+
+
+def test_an_exclusion_holds_for_a_request_already_past_the_gate(tmp_path: Path) -> None:
+    """A slow request in an excluded group, then a grant: the slow one may not cross too."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        status = _slow_outbound(client, "alice", "support", lambda: active_grant(client, "alice"))
+        assert status == 403  # billing (now held) excludes support
+
+
+def test_a_caller_tracking_denies_cannot_approve_or_request_either(tmp_path: Path) -> None:
+    """Tracking's deny holds on the grant endpoints too, not only on crossings."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        for _ in range(12):  # bob probes billing without a grant: 403s, probing
+            assert outbound(client, "bob").status_code == 403
+        refused = act(client, "bob", gid, "approve")
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/tracking-denied")
+        assert c.grant_events("grant-approved") == []
+        assert act(client, "carol", gid, "approve").status_code == 200  # others still can
+
+
+def test_a_burst_of_requests_cannot_bury_a_break_glass_grant(tmp_path: Path) -> None:
+    """The approvers' list shows live and break-glass grants before any number of ended ones."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        glass = request_grant(client, "dave", break_glass=True, reason="prod outage, INC-9")
+        glass_id = glass.json()["grant"]["id"]
+        assert act(client, "dave", glass_id, "revoke").status_code == 200
+        for _ in range(grants_module._MAX_LISTED + 5):
+            gid = request_grant(client, "dave").json()["grant"]["id"]
+            assert act(client, "dave", gid, "revoke").status_code == 200
+        listed = client.get("/v1/access/grants", headers=as_("bob")).json()
+        ids = [g["id"] for g in listed["grants"]] if "grants" in listed else str(listed)
+        assert glass_id in ids
+
+
+def test_the_grant_file_is_for_its_owner_only(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        request_grant(c.clients[0], "dave")
+        mode = (tmp_path / "audit.db.grants.db").stat().st_mode
+        assert mode & 0o077 == 0, oct(mode)

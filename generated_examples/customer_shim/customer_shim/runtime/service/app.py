@@ -182,6 +182,7 @@ class _Endpoints:
             if not caller.internal:
                 raise self.external_refused()
             document = await shim.json_body(scope, receive)
+            await shim.recheck(scope, caller, group)  # the grant still holds once the body is in
             many = document.__class__ is list
             if many:
                 if len(document) > shim.settings.max_batch:
@@ -233,6 +234,7 @@ class _Endpoints:
             if not caller.internal:
                 raise self.external_refused()
             document = await shim.json_body(scope, receive)
+            await shim.recheck(scope, caller, group)  # the grant still holds once the body is in
             shim.check_schema(shim.v_inbound, document, "the request body")
             encoded = shim.encode(shim.translate_in(document, group), indexed=False)
             status, crossed = 200, 1

@@ -146,7 +146,14 @@ class Authenticator:
             why = next((w for t, w in _JWT_REASONS if isinstance(exc, t)), "is not valid")
             raise self._deny(f"the bearer token {why}", self._bad_token) from None
         name = claims.get(cfg.caller_claim)
-        if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():
+        # no "#": it ends the issuer in the identity (jwt:<issuer>#<name>), and a subject
+        # holding one could pass for another caller's name behind it
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= 256
+            or not name.isprintable()
+            or "#" in name
+        ):
             why = f"'{cfg.caller_claim}' claim does not name a caller"
             raise self._deny(f"the bearer token's {why}", self._bad_token)
         raw = claims.get(cfg.groups_claim, ())

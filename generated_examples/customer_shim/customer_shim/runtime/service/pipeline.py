@@ -197,6 +197,16 @@ class Shim:
             raise
         return caller, group
 
+    async def recheck(self, scope: Scope, caller: auth.Caller, group: str) -> None:
+        """The gate's grant check again, just before anything crosses (guarded groups only).
+
+        A request passes the gate before its body is read and before the internal API
+        answers; a revocation or an expiry in between must still stop it (no tail), and
+        an exclusion must hold for the request that is slow, not only the next one.
+        """
+        if group in self.guarded:
+            scope["shim.grant"] = await self.access.check(caller, group)  # type: ignore[union-attr]
+
     def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:
         """The caller of the request's credentials; 401 (or 429 for a guessing address)."""
         try:
@@ -234,7 +244,8 @@ class Shim:
         )
 
     async def admit(self, scope: Scope, direction: str) -> auth.Caller:
-        """Authentication and rate limit only, for requests that act in no group (grants)."""
+        """Authentication, rate limit and tracking's deny or throttle, for requests that act in
+        no group (grants): a caller tracking has shut out does not approve or request either."""
         caller = self.authenticate(scope, scope["shim.headers"])
         shared = self.shared
         wait = (
@@ -244,6 +255,9 @@ class Shim:
             self.throttled.discard(caller.identity)
         else:
             await self.rate_refused(scope, caller, None, None, direction, wait)
+        tracker = self.tracker
+        if tracker is not None and caller.identity in tracker.enforced:
+            await enforce(self, scope, tracker, caller, None, direction)
         return caller
 
     def refuse_failed_auth(self, scope: Scope) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -48,17 +49,21 @@ def iso(unix: float | None) -> str | None:
 
 
 def person(identity: str) -> str:
-    """The name behind a credential: ``key:alice`` and ``jwt:<issuer>#alice`` are both alice.
+    """The name behind a credential: ``key:alice``, ``jwt:<issuer>#alice`` and ``jwt:...#Alice``
+    are all alice.
 
-    Grants are held by the credential that asked, but the rules about people
-    (no self-approval, approvers counted once, one elevated group at a time,
-    exclusions) go by this name, so a second credential of the same name gains
-    nothing. Two principals that merely share a name are treated as one: the
-    safe direction.
+    Grants are held, seen and revoked by the credential that asked (ownership
+    compares whole identities), but the rules that *restrict* people (no
+    self-approval, approvers counted once, one elevated group at a time,
+    exclusions) go by this name, so a second credential of the same name, or a
+    case or compatibility variant of it, gains nothing. A JWT subject never holds
+    ``#`` (the authenticator refuses one), so the last ``#`` ends the issuer.
     """
     if identity.startswith("jwt:"):
-        return identity.rpartition("#")[2]
-    return identity.partition(":")[2] or identity
+        name = identity.rpartition("#")[2]
+    else:
+        name = identity.partition(":")[2] or identity
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 class GrantError(Exception):

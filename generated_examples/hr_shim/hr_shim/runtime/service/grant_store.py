@@ -26,6 +26,7 @@ used under a lock.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sqlite3
 import threading
@@ -47,6 +48,7 @@ SCHEMA = (
     "approved_by TEXT NOT NULL, ended_by TEXT, ended DOUBLE PRECISION, person TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS grants_person ON grants (person, state)",
     "CREATE INDEX IF NOT EXISTS grants_state ON grants (state, grp)",
+    "CREATE INDEX IF NOT EXISTS grants_caller ON grants (caller)",
 )
 # one lock per schema: shims (or tests) in other schemas of the database do not wait on it
 _PG_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shimgen-grants:' || current_schema()))"
@@ -106,6 +108,8 @@ class SQLiteGrantDB(GrantDB):
         while True:
             conn = None
             try:
+                # owner only: reasons and tickets are not for every account on the host
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
                 conn = sqlite3.connect(
                     self.path, timeout=self._busy_timeout, isolation_level=None,
                     check_same_thread=False,
@@ -117,7 +121,7 @@ class SQLiteGrantDB(GrantDB):
                 for statement in SCHEMA:
                     conn.execute(statement)
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 if conn is not None:
                     conn.close()
                 if "locked" in str(exc) and time.monotonic() < deadline:

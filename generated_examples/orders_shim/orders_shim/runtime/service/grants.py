@@ -283,9 +283,12 @@ class Grants:
         self.sweep()
         marks = ", ".join("?" for _ in approves) or "NULL"
         rows = self.db.read(
-            f"SELECT {COLUMNS} FROM grants WHERE person = ? OR grp IN ({marks}) "
-            f"ORDER BY requested DESC LIMIT {_MAX_LISTED}",
-            (person(caller), *sorted(approves)),
+            f"SELECT {COLUMNS} FROM grants WHERE caller = ? OR grp IN ({marks}) "
+            # live and break-glass grants first: a burst of ended requests cannot push
+            # an emergency grant or a pending one out of the approvers' list
+            "ORDER BY CASE WHEN state IN ('pending', 'queued', 'active') OR break_glass = 1 "
+            f"THEN 0 ELSE 1 END, requested DESC LIMIT {_MAX_LISTED}",
+            (caller, *sorted(approves)),
         )
         return [Grant.of(row) for row in rows]
 
@@ -387,7 +390,7 @@ class Grants:
         grant = Grant.of(rows[0]) if rows else None
         rule = self.elevated.get(grant.group) if grant is not None else None
         may_approve = rule is not None and not rule.approvers.isdisjoint(groups)
-        own = grant is not None and person(grant.caller) == person(actor)
+        own = grant is not None and grant.caller == actor  # the very credential, never a namesake
         if grant is None or rule is None or not (own or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve

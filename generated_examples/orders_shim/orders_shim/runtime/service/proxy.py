@@ -44,6 +44,7 @@ from starlette.responses import Response
 
 from ..core.errors import Problem, TranslationError
 from ..core.support import put
+from .callers import Caller
 from .logs import logger
 from .problems import HTTPProblem
 from .upstream import Crossing, Upstream, bad_gateway, log_upstream
@@ -128,7 +129,7 @@ class ProxyRoute:
         crossing = Crossing()
         status = 500  # what the audit says if something unexpected breaks
         try:
-            response = await self._serve(request, group, crossing)
+            response = await self._serve(request, caller, group, crossing)
             status = response.status_code
         except HTTPProblem as problem:
             status = problem.status
@@ -145,8 +146,14 @@ class ProxyRoute:
             shim.metrics.records("outbound", group, crossing.records)
         return response
 
-    async def _serve(self, request: Request, group: str, crossing: Crossing) -> Response:
-        """The request after the gate, up to the encoded answer; ``crossing`` is filled in."""
+    async def _serve(
+        self, request: Request, caller: Caller, group: str, crossing: Crossing
+    ) -> Response:
+        """The request after the gate, up to the encoded answer; ``crossing`` is filled in.
+
+        The grant check runs again before the internal API is called and before its
+        answer is translated: a slow body or a slow upstream never outlives a revocation.
+        """
         shim, route = self.shim, self.route
         scope = request.scope
         body: Any = None
@@ -170,6 +177,7 @@ class ProxyRoute:
             (k, v) for k, v in request.query_params.multi_items() if k in self.query
         ]
         limit = shim.settings.max_body_bytes * 16
+        await shim.recheck(scope, caller, group)
         code, media, raw = await upstream.call(
             route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
@@ -180,6 +188,7 @@ class ProxyRoute:
             raise bad_gateway()
         if code == 204 or not raw:
             return Response(status_code=204)
+        await shim.recheck(scope, caller, group)
         return self._outbound(group, code, media, raw, values, crossing)
 
     def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:
