@@ -204,7 +204,7 @@ class Shim:
         answers; a revocation or an expiry in between must still stop it (no tail), and
         an exclusion must hold for the request that is slow, not only the next one.
         """
-        if group in self.guarded:
+        if group in self.guarded:  # callers test this first too: no coroutine on the hot path
             scope["shim.grant"] = await self.access.check(caller, group)  # type: ignore[union-attr]
 
     def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:

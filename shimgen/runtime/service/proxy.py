@@ -177,7 +177,8 @@ class ProxyRoute:
             (k, v) for k, v in request.query_params.multi_items() if k in self.query
         ]
         limit = shim.settings.max_body_bytes * 16
-        await shim.recheck(scope, caller, group)
+        if group in shim.guarded:  # no coroutine for a standing group
+            await shim.recheck(scope, caller, group)
         code, media, raw = await upstream.call(
             route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
@@ -188,7 +189,8 @@ class ProxyRoute:
             raise bad_gateway()
         if code == 204 or not raw:
             return Response(status_code=204)
-        await shim.recheck(scope, caller, group)
+        if group in shim.guarded:  # no coroutine for a standing group
+            await shim.recheck(scope, caller, group)
         return self._outbound(group, code, media, raw, values, crossing)
 
     def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:
