@@ -626,3 +626,33 @@ def test_the_grant_file_is_for_its_owner_only(tmp_path: Path) -> None:
         request_grant(c.clients[0], "dave")
         mode = (tmp_path / "audit.db.grants.db").stat().st_mode
         assert mode & 0o077 == 0, oct(mode)
+
+
+def test_a_grant_written_into_the_store_by_hand_shows_in_verify(tmp_path: Path) -> None:
+    """The grant store is beside the chain, not in it: a forged active row lets requests
+    cross, and `audit verify` names the first crossing under a grant nobody activated."""
+    import sqlite3
+
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        active_grant(client, "alice")  # a real one, so the file and table exist
+        assert act(client, "alice", active_grant_id(c), "revoke").status_code == 200
+        now = c.clock()
+        with sqlite3.connect(tmp_path / "audit.db.grants.db") as db:
+            db.execute(
+                "INSERT INTO grants (id, grp, caller, state, reason, ticket, seconds, break_glass,"
+                " requested, starts, expires, approved_by, ended_by, ended, person) VALUES"
+                " ('g-forged', 'billing', 'key:dave', 'active', 'x', NULL, 100000000, 0,"
+                " ?, ?, ?, ?, NULL, NULL, 'dave')",
+                (now, now, now + 1e8, json.dumps(["key:bob", "key:carol"])),
+            )
+        assert outbound(client, "dave").status_code == 200  # the store alone is trusted
+    verdict = trail.verify(c.records())
+    assert not verdict.ok
+    assert verdict.first_bad is not None and verdict.first_bad.kind == "unknown grant", str(verdict)
+    assert "never activated" in str(verdict)
+
+
+def active_grant_id(c: Any) -> str:
+    (event,) = c.grant_events("grant-activated")
+    return str(event["grant"])

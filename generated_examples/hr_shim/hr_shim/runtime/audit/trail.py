@@ -296,6 +296,37 @@ class _Chain:
         self.pending: Break | None = None
 
 
+UNKNOWN_GRANT = ("unknown grant", "a crossing names a grant the trail never activated")
+_ACTIVATING: Final = frozenset({"grant-activated", "grant-break-glass"})
+
+
+class _Grants:
+    """Grant ids the trail activated, and the first crossing that named each grant.
+
+    The grant store lives beside the trail, not in it: a row written there by hand
+    lets requests cross, but their records name a grant no chained event activated,
+    and ``verify`` says so. Memory is per grant, not per record.
+    """
+
+    __slots__ = ("activated", "used")
+
+    def __init__(self) -> None:
+        self.activated: set[str] = set()
+        self.used: dict[str, Break] = {}
+
+    def see(self, position: int, record: Mapping[str, Any]) -> None:
+        grant = record.get("grant")
+        if grant is None:
+            return
+        if record.get("event") in _ACTIVATING:
+            self.activated.add(grant)
+        elif "event" not in record and grant not in self.used:
+            self.used[grant] = Break(position, record["chain"], record["seq"], *UNKNOWN_GRANT)
+
+    def unknown(self) -> list[Break]:
+        return [b for g, b in self.used.items() if g not in self.activated]
+
+
 def _shape_ok(record: Mapping[str, Any]) -> bool:
     keys = record.keys()
     if keys not in _RECORD_KEYSETS:
@@ -341,6 +372,7 @@ def verify(
     chains: dict[str, _Chain] = {}
     heads: dict[str, tuple[int, str]] = {}
     breaks: list[Break] = []
+    grants = _Grants()
     count = 0
     for position, record in enumerate(records, 1):
         count = position
@@ -371,6 +403,7 @@ def verify(
         elif record["prev"] != state.prev:
             bad = PREV_MISMATCH
         if bad is None:
+            grants.see(position, record)
             state.expected = seq + 1
             state.prev = record["hash"]
             if name in want and seq in want[name]:
@@ -380,6 +413,7 @@ def verify(
         if bad == SEQ_GAP:
             state.pending = state.broken
     breaks.extend(state.broken for state in chains.values() if state.broken is not None)
+    breaks.extend(grants.unknown())
     first = min(breaks, key=lambda b: b.position) if breaks else None
     problems: list[Problem] = []
     if checkpoints is not None:
