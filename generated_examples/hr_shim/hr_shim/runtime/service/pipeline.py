@@ -156,18 +156,7 @@ class Shim:
         # Fast path for a member's group, as select_group would accept it: group names
         # are ^[a-z][a-z0-9-]*$ (mapping model), so no member name needs stripping.
         group = named if named in caller.groups and named in self.groups else None
-        shared = self.shared  # without a store: a plain call, no await
-        wait = (
-            self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
-        )
-        if wait is None:
-            if self.throttled:
-                self.throttled.discard(caller.identity)
-        else:
-            await self.rate_refused(scope, caller, named, group, direction, wait)
-        tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
-        if tracker is not None and caller.identity in tracker.enforced:
-            await enforce(self, scope, tracker, caller, group, direction)
+        await self.spend(scope, caller, named, group, direction)
         try:
             length = headers.get("content-length")
             if length is not None:
@@ -247,18 +236,34 @@ class Shim:
         """Authentication, rate limit and tracking's deny or throttle, for requests that act in
         no group (grants): a caller tracking has shut out does not approve or request either."""
         caller = self.authenticate(scope, scope["shim.headers"])
-        shared = self.shared
+        await self.spend(scope, caller, None, None, direction)
+        return caller
+
+    async def spend(
+        self,
+        scope: Scope,
+        caller: auth.Caller,
+        named: str | None,
+        group: str | None,
+        direction: str,
+    ) -> None:
+        """Charge the caller's rate limit (429), then tracking's open deny or throttle (403, 429).
+
+        One place for every authenticated request, grant endpoints included: refused
+        requests spend the caller's budget too, and no route escapes an enforcement.
+        """
+        shared = self.shared  # without a store: a plain call, no await
         wait = (
             self.limiter.for_caller(caller) if shared is None else await shared.for_caller(caller)
         )
         if wait is None:
-            self.throttled.discard(caller.identity)
+            if self.throttled:
+                self.throttled.discard(caller.identity)
         else:
-            await self.rate_refused(scope, caller, None, None, direction, wait)
-        tracker = self.tracker
+            await self.rate_refused(scope, caller, named, group, direction, wait)
+        tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
         if tracker is not None and caller.identity in tracker.enforced:
-            await enforce(self, scope, tracker, caller, None, direction)
-        return caller
+            await enforce(self, scope, tracker, caller, group, direction)
 
     def refuse_failed_auth(self, scope: Scope) -> None:
         """429 instead of 401 once the client address has failed authentication too often."""

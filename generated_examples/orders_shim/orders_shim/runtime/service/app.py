@@ -458,7 +458,8 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        """Keys and audit sink at start-up (a problem stops the shim), closed at shutdown."""
+        """Keys, audit sink and grant store at start-up (a problem stops the shim), closed at
+        shutdown."""
         try:
             keyset = keys.load_keyset()
             audit_key = keyset.audit_key  # no audit signing key: no start (no unsigned mode)
@@ -474,6 +475,8 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
                 on_publish=_publish_checkpoint(shim),
             )
             app.state.checkpoints = checkpoints
+            if shim.access is not None:
+                await shim.access.open()  # the grant store (a store that is down only refuses)
         except Exception as exc:
             logger.critical(
                 f"cannot start: {exc}", extra={"event": "startup-failed", **exception_fields(exc)}
@@ -500,13 +503,6 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
 
                 shim.tracking_sync = SharedTracking(shim.shared, shim.tracker)
                 shim.tracking_sync.start()
-        if shim.access is not None:
-            try:
-                await shim.access.open()
-            except Exception as exc:
-                logger.critical(f"cannot start: {exc}",
-                                extra={"event": "startup-failed", **exception_fields(exc)})  # fmt: skip
-                raise
         # Batched metric counts reach prometheus-client (and so the other workers' /metrics)
         # at most this late; the last ones at shutdown.
         shim.metrics.start_flushing()
