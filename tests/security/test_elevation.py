@@ -308,6 +308,47 @@ def test_holder_can_end_its_own_grant_early(tmp_path: Path) -> None:
         assert act(c.clients[0], "dave", gid, "revoke").status_code == 409
 
 
+@per_store
+def test_a_request_nobody_approves_lapses_after_a_day(tmp_path: Path, store: str) -> None:
+    """An approval a week later must not activate a reason nobody remembers."""
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
+        start = c.clock.now
+        gid = request_grant(c.clients[0], "dave").json()["grant"]["id"]
+        act(c.clients[0], "bob", gid, "approve")
+        c.clock.now = start + grants_module.REQUEST_TTL - 1
+        assert request_grant(c.clients[1], "dave").status_code == 409  # still pending: one group
+        c.clock.now = start + grants_module.REQUEST_TTL
+        late = act(c.clients[1], "carol", gid, "approve")
+        assert late.status_code == 409 and "expired" in late.json()["detail"]
+        assert outbound(c.clients[0], "dave").status_code == 403
+        (event,) = c.grant_events("grant-expired")
+        assert event["grant"] == gid and event["starts"] is None and event["actor"] is None
+        assert request_grant(c.clients[0], "dave").status_code == 201  # free to ask again
+
+
+def test_a_queued_request_lapses_instead_of_activating_days_later(tmp_path: Path) -> None:
+    """Behind day-long grants a queue could hand a slot to a caller who asked days ago."""
+    day = grants_module.REQUEST_TTL
+    rule = BILLING.__class__(day, 2, frozenset({"support"}), max_holders=1)
+    with cluster(tmp_path, workers=1, billing=rule) as c:
+        client = c.clients[0]
+        start = c.clock.now
+        holder = active_grant(client, "dave")  # a day long
+        c.clock.now = start + 600
+        erin = active_grant(client, "erin")  # approved, queued behind dave
+        c.clock.now = start + 3600
+        alice = active_grant(client, "alice", approvers=("bob", "carol"))  # queued behind erin
+        c.clock.now = start + day  # dave expires, erin's turn (she asked 23 h 50 min ago)
+        assert outbound(client, "erin").status_code == 200
+        c.clock.now = start + 3600 + day  # alice's request is a day old: it lapses
+        assert outbound(client, "alice").status_code == 403
+        c.clock.now = start + 600 + 2 * day  # erin's grant ends; nobody is queued any more
+        assert outbound(client, "alice").status_code == 403
+        client.get("/v1/access/grants", headers=as_("bob"))  # the list sweeps: erin's expiry
+        assert [e["grant"] for e in c.grant_events("grant-activated")] == [holder, erin]
+        assert [e["grant"] for e in c.grant_events("grant-expired")] == [holder, alice, erin]
+
+
 # -- holder limit, exclusion, one group per caller ----------------------------------------------
 
 
@@ -445,6 +486,40 @@ def test_break_glass_is_capped(tmp_path: Path) -> None:
         refused = request_grant(c.clients[0], "dave", break_glass=True)
         assert refused.status_code == 403
         assert refused.json()["type"].endswith("/no-break-glass")
+
+
+@per_store
+def test_break_glass_cannot_be_renewed_back_to_back(tmp_path: Path, store: str) -> None:
+    """Chained emergency grants would be standing access without approval; a second
+    credential of the same person gains nothing, another person is not held back."""
+    with cluster(tmp_path, audit_url=store, workers=1) as c:
+        client = c.clients[0]
+        start = c.clock.now
+        first = request_grant(client, "dave", break_glass=True).json()["grant"]
+        c.clock.now = start + BILLING.break_glass_seconds  # expired
+        again = request_grant(client, "dave", break_glass=True)
+        assert again.status_code == 409
+        assert again.json()["type"].endswith("/break-glass-cooldown")
+        assert "request a grant with approval" in again.json()["detail"]
+        second = client.post(
+            "/v1/access/grants",
+            json={"group": "billing", "reason": "outage", "break_glass": True},
+            headers=as_jwt("dave", ("billing",)),
+        )
+        assert second.status_code == 409  # the same person with another credential
+        assert request_grant(client, "dave").status_code == 201  # the approved path stays open
+        assert request_grant(client, "erin", break_glass=True).status_code == 201
+        c.clock.now = start + grants_module.BREAK_GLASS_COOLDOWN
+        act(client, "dave", request_grant_id(c, "dave"), "revoke")
+        assert request_grant(client, "dave", break_glass=True).status_code == 201
+        assert len(c.grant_events("grant-break-glass")) == 3
+        assert first["id"] in client.get("/v1/access/grants", headers=as_("bob")).json()["review"]
+
+
+def request_grant_id(c: Any, name: str) -> str:
+    """The id of ``name``'s live grant, from its own list."""
+    listed = c.clients[0].get("/v1/access/grants", headers=as_(name)).json()["grants"]
+    return next(g["id"] for g in listed if g["state"] in grants_module.LIVE)
 
 
 # -- the audit trail -------------------------------------------------------------------------------
@@ -619,6 +694,25 @@ def test_a_burst_of_requests_cannot_bury_a_break_glass_grant(tmp_path: Path) -> 
         listed = client.get("/v1/access/grants", headers=as_("bob")).json()
         ids = [g["id"] for g in listed["grants"]] if "grants" in listed else str(listed)
         assert glass_id in ids
+
+
+def test_readyz_fails_while_the_grant_store_cannot_be_read(tmp_path: Path) -> None:
+    """No guarded request can pass without the store: the replica is not ready, and is
+    again once the store is back."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        assert client.get("/readyz").json()["checks"]["grants"] == "ok"
+        client.app.state.shim.access.grants.db.close()  # type: ignore[attr-defined]
+        grant_file = tmp_path / "audit.db.grants.db"
+        for leftover in tmp_path.glob("audit.db.grants.db*"):
+            leftover.unlink()
+        grant_file.mkdir()  # what is there now is no SQLite file
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert "failing checks: grants" in answer.json()["detail"]
+        assert client.get("/healthz").status_code == 200  # alive: no restart would help
+        grant_file.rmdir()
+        assert client.get("/readyz").status_code == 200
 
 
 def test_the_grant_file_is_for_its_owner_only(tmp_path: Path) -> None:

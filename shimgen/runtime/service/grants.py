@@ -6,6 +6,13 @@ limit is reached: it waits and activates when a slot frees, oldest first; its
 duration counts from activation) -> ``expired``; ``denied`` and ``revoked`` end
 a grant in any live state. A break-glass grant is ``active`` at once.
 
+A request that is not active :data:`REQUEST_TTL` after it was made (still
+pending, or queued) lapses (``expired``): an approval weeks later must not
+activate a reason nobody remembers, nor a queue hand a slot to a caller who no
+longer needs it. Break-glass is once per person and group per
+:data:`BREAK_GLASS_COOLDOWN`: back-to-back emergency grants would be standing
+access without approval; a longer emergency asks for an approved grant.
+
 Every change happens inside :meth:`GrantDB.exclusive` (one at a time over all
 workers and replicas) and writes its audit events (``grant-*``, see
 ``audit.events``) *before* the transaction commits: if the events cannot be
@@ -43,9 +50,20 @@ from .grant_model import (
 )
 from .grant_store import GrantDB, Run
 
-__all__ = ["LIVE", "MAX_TEXT", "Grant", "GrantError", "Grants", "iso"]
+__all__ = [
+    "BREAK_GLASS_COOLDOWN",
+    "LIVE",
+    "MAX_TEXT",
+    "REQUEST_TTL",
+    "Grant",
+    "GrantError",
+    "Grants",
+    "iso",
+]
 
 _MAX_LISTED: Final = 200
+REQUEST_TTL: Final = 24 * 3600  # seconds a request may wait (pending or queued), as Entra PIM
+BREAK_GLASS_COOLDOWN: Final = 24 * 3600  # seconds between two break-glass grants of one person
 
 
 class Grants:
@@ -113,6 +131,7 @@ class Grants:
     ) -> tuple[Grant, str]:
         """A new grant for ``caller`` (eligibility is the caller's check); returns it and a note."""
         rule = self.elevated[group]
+        self.sweep()  # committed apart: a refusal below must not roll back what time decided
         with self.db.exclusive() as run:
             now = self.clock()
             events = self._sweep(run, now)
@@ -129,6 +148,8 @@ class Grants:
                     f"you already have a {held.state} grant for {held.group!r} (id {held.id}); "
                     "a caller holds one elevated group at a time: revoke it first",
                 )
+            if break_glass:
+                self._glass_cooldown(run, caller, group, now)
             gid = "g-" + secrets.token_hex(12)
             grant = Grant(
                 gid,
@@ -185,6 +206,7 @@ class Grants:
         comment: str | None,
     ) -> tuple[Grant, str]:
         """Count ``actor``'s approval (once per approver); activate or queue at the threshold."""
+        self.sweep()  # committed apart: a refusal below must not roll back what time decided
         with self.db.exclusive() as run:
             now = self.clock()
             events = self._sweep(run, now)
@@ -230,6 +252,7 @@ class Grants:
         comment: str | None,
     ) -> Grant:
         """An approver ends a pending or queued request."""
+        self.sweep()  # committed apart: a refusal below must not roll back what time decided
         with self.db.exclusive() as run:
             now = self.clock()
             events = self._sweep(run, now)
@@ -264,6 +287,7 @@ class Grants:
         comment: str | None,
     ) -> Grant:
         """The holder or an approver ends a live grant; the next request in its group is refused."""
+        self.sweep()  # committed apart: a refusal below must not roll back what time decided
         with self.db.exclusive() as run:
             now = self.clock()
             events = self._sweep(run, now)
@@ -292,11 +316,18 @@ class Grants:
         )
         return [Grant.of(row) for row in rows]
 
+    def ping(self) -> None:
+        """Raise if the store cannot be read now (``/readyz``)."""
+        self.db.read("SELECT COUNT(*) FROM grants WHERE id = ''")
+
     def sweep(self) -> int:
-        """Mark expired grants, activate queued ones a slot freed; returns the events written."""
+        """Mark expired grants and lapsed requests, activate queued ones a slot freed;
+        returns the events written."""
+        now = self.clock()
         rows = self.db.read(
-            "SELECT COUNT(*) FROM grants WHERE state = 'queued' OR (state = 'active' AND expires <= ?)",
-            (self.clock(),),
+            "SELECT COUNT(*) FROM grants WHERE state = 'queued' OR (state = 'active' AND expires "
+            "<= ?) OR (state = 'pending' AND requested <= ?)",
+            (now, now - REQUEST_TTL),
         )
         if not rows or not rows[0][0]:
             return 0
@@ -323,6 +354,16 @@ class Grants:
             grant = replace(grant, state="expired", ended=grant.expires)
             events.append(grant.event("grant-expired", None, None, None, now, self.mapping))
             groups.add(grant.group)
+        for row in run(  # lapsed requests: never active within REQUEST_TTL of asking
+            f"SELECT {COLUMNS} FROM grants WHERE state IN ('pending', 'queued') "
+            "AND requested <= ? ORDER BY requested",
+            (now - REQUEST_TTL,),
+        ):
+            grant = Grant.of(row)
+            ended = grant.requested + REQUEST_TTL
+            run("UPDATE grants SET state = 'expired', ended = ? WHERE id = ?", (ended, grant.id))
+            grant = replace(grant, state="expired", ended=ended)
+            events.append(grant.event("grant-expired", None, None, None, now, self.mapping))
         for (group,) in run("SELECT DISTINCT grp FROM grants WHERE state = 'queued'", ()):
             groups.add(group)
         for group in sorted(groups):
@@ -368,6 +409,24 @@ class Grants:
         grant = activate(run, grant, now)
         events.append(grant.event("grant-activated", None, request_id, None, now, self.mapping))
         return grant, f"active until {iso(grant.expires)}"
+
+    def _glass_cooldown(self, run: Run, caller: str, group: str, now: float) -> None:
+        """409 if the caller's person took a break-glass grant of ``group`` in the last
+        :data:`BREAK_GLASS_COOLDOWN` seconds (whichever credential it used)."""
+        rows = run(
+            "SELECT MAX(requested) FROM grants WHERE person = ? AND grp = ? AND break_glass = 1 "
+            "AND requested > ?",
+            (person(caller), group, now - BREAK_GLASS_COOLDOWN),
+        )
+        last = rows[0][0] if rows else None
+        if last is not None:
+            raise GrantError(
+                409,
+                "break-glass-cooldown",
+                f"you took a break-glass grant of {group!r} at {iso(last)}; break-glass is "
+                f"once per person and group in {BREAK_GLASS_COOLDOWN // 3600} h: request a "
+                "grant with approval (the approvers have been alerted already)",
+            )
 
     def _full(self, run: Run, group: str, rule: ElevatedSpec, now: float) -> bool:
         if rule.max_holders is None:

@@ -9,7 +9,7 @@ and calls :func:`build_app`; this module turns that into a Starlette app:
   mapping opens inbound for that group; anything else is a 422 with pointers);
   both serve ``side: internal`` callers only (403 for external ones, audited);
 * the proxy routes of the mapping (see :mod:`.proxy`);
-* ``GET /healthz`` (alive), ``GET /readyz`` (keys, audit sink, upstream),
+* ``GET /healthz`` (alive), ``GET /readyz`` (keys, audit sink, grant store, upstream),
   ``GET /metrics`` (Prometheus; keep it off the public network),
   ``GET /openapi.json`` - these need no credentials.
 
@@ -271,10 +271,13 @@ class _Endpoints:
         return _json({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Ready when keys are loaded, the audit sink is writable and the upstream answers."""
+        """Ready when keys are loaded, the audit sink is writable, the grant store (elevated
+        groups only) and the upstream answer."""
         request.scope["shim.route"] = "GET /readyz"
         shim = self.shim
         checks = {"keys": shim.keys_loaded, "audit": await self._sink_ok()}
+        if shim.access is not None:
+            checks["grants"] = await shim.access.ready()
         if shim.upstream is not None:
             checks["upstream"] = await shim.upstream.reachable()
         failing = [name for name, ok in checks.items() if not ok]
