@@ -45,8 +45,10 @@ def incident_event(**extra: Any) -> dict[str, Any]:
 def test_each_kind_is_chained_and_verified(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     sink = trail.open_sink(url, "test")
-    # the crossing names g-1, which the trail activates (verify holds crossings to that)
-    events = [crossing(), crossing(grant="g-1"), grant_event(event="grant-activated"),
+    # the crossing names g-1, which the trail activates for ana from 07:59 (verify holds
+    # crossings to the holder and the time the chain says the grant was active)
+    active = {"event": "grant-activated", "starts": "2026-12-04T07:59:00.000000Z"}
+    events = [crossing(), crossing(grant="g-1", caller="key:ana"), grant_event(**active),
               incident_event()]  # fmt: skip
     for event in events:
         sink.append(event)

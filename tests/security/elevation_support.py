@@ -42,6 +42,7 @@ CALLERS = {
     "dave": ("billing",),
     "erin": ("billing",),
 }
+EXTERNAL = {"pat": ("support",)}  # a partner listed in an approver group by mistake
 
 
 def key(name: str) -> str:
@@ -58,6 +59,9 @@ def write_callers(path: Path) -> Path:
     lines = ["callers:"]
     for name, groups in CALLERS.items():
         lines += [f"  - name: {name}", "    side: internal", f"    groups: [{', '.join(groups)}]"]
+        lines += [f"    api_keys: ['{sha(key(name))}']"]
+    for name, groups in EXTERNAL.items():
+        lines += [f"  - name: {name}", "    side: external", f"    groups: [{', '.join(groups)}]"]
         lines += [f"    api_keys: ['{sha(key(name))}']"]
     lines += ["jwt:", f"  issuer: {ISSUER}", "  audience: customer-shim", "  algorithms: [HS256]"]
     lines += [f"  secret_env: {JWT_SECRET_ENV}", "  side: internal"]
@@ -87,9 +91,10 @@ def as_(name: str, group: str | None = None) -> dict[str, str]:
 
 @dataclass
 class Clock:
-    """One wall clock for every app of a test, moved by hand."""
+    """One wall clock for every app of a test, moved by hand. It starts at the real time:
+    crossings carry the real time, and ``audit verify`` holds them to their grant's."""
 
-    now: float = 1_800_000_000.0
+    now: float = field(default_factory=lambda: float(int(time.time())))
 
     def __call__(self) -> float:
         return self.now

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import anyio.to_thread
 import pytest
 
 from shimgen.runtime.audit import trail
+from shimgen.runtime.audit.grant_ledger import SKEW
 from shimgen.runtime.service import grants as grants_module
 from shimgen.runtime.service import logs
 from tests.security.elevation_support import (
@@ -120,6 +122,31 @@ def test_same_approver_twice_counts_once(tmp_path: Path, store: str) -> None:
         assert len(c.grant_events("grant-approved")) == 1
         assert act(c.clients[1], "carol", gid, "approve").json()["grant"]["state"] == "active"
         assert outbound(c.clients[0], "dave").status_code == 200
+
+
+def test_an_external_caller_in_an_approver_group_approves_nothing(tmp_path: Path) -> None:
+    """A partner listed in an approver group by mistake neither vouches for access to
+    internal data nor reads the reasons of other people's grants."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        assert act(client, "pat", gid, "approve").status_code == 404
+        assert act(client, "pat", gid, "deny").status_code == 404
+        listed = client.get("/v1/access/grants", headers=as_("pat"))
+        assert listed.status_code == 200 and listed.json()["grants"] == []
+        assert c.grant_events("grant-approved") == []
+
+
+def test_a_white_space_variant_of_the_requester_cannot_approve(tmp_path: Path) -> None:
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "alice").json()["grant"]["id"]
+        for variant in ("alice ", " alice", "Alice  "):
+            answer = client.post(
+                f"/v1/access/grants/{gid}/approve", headers=as_jwt(variant, ("support",))
+            )
+            assert answer.status_code == 403, (variant, answer.text)
+            assert answer.json()["type"].endswith("/self-approval")
 
 
 def test_non_approver_cannot_approve(tmp_path: Path) -> None:
@@ -745,6 +772,76 @@ def test_a_grant_written_into_the_store_by_hand_shows_in_verify(tmp_path: Path) 
     assert not verdict.ok
     assert verdict.first_bad is not None and verdict.first_bad.kind == "unknown grant", str(verdict)
     assert "never activated" in str(verdict)
+
+
+def _edit_grant(tmp_path: Path, gid: str, **columns: object) -> None:
+    """Change a row of the SQLite grant store by hand, as someone with write access to it."""
+    import sqlite3
+
+    sets = ", ".join(f"{name} = ?" for name in columns)
+    with sqlite3.connect(tmp_path / "audit.db.grants.db") as db:
+        db.execute(f"UPDATE grants SET {sets} WHERE id = ?", (*columns.values(), gid))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param({"state": "active", "expires_in": 86400}, id="revoked-made-active-again"),
+        pytest.param({"caller": "key:dave", "person": "dave"}, id="handed-to-another-caller"),
+    ],
+)
+def test_an_old_grant_edited_in_the_store_shows_in_verify(
+    tmp_path: Path, edit: dict[str, Any]
+) -> None:
+    """Not only a new row: an old grant made active again, longer, or handed to somebody
+    else lets requests cross too, and the chain says who held it and when."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        gid = active_grant(client, "alice")
+        assert outbound(client, "alice").status_code == 200  # a legitimate crossing
+        assert act(client, "alice", gid, "revoke").status_code == 200
+        columns = {k: v for k, v in edit.items() if k != "expires_in"}
+        columns.update(state="active", ended=None, ended_by=None)
+        columns["expires"] = c.clock() + edit.get("expires_in", 3600)
+        c.clock.now += 5  # the revocation is behind, for the grant store's clock
+        time.sleep(SKEW + 0.2)  # and for the crossings', which is the real one
+        _edit_grant(tmp_path, gid, **columns)
+        holder = str(columns.get("caller", "key:alice")).partition(":")[2]
+        assert outbound(client, holder).status_code == 200  # the store alone is trusted
+    verdict = trail.verify(c.records())
+    assert not verdict.ok
+    assert verdict.first_bad is not None and verdict.first_bad.kind == "grant misused", str(verdict)
+
+
+def test_a_deleted_break_glass_row_does_not_hide_the_second_one(tmp_path: Path) -> None:
+    """Deleting one's break-glass row from the store reopens emergency access; the chain
+    still holds both grants, and verify names the second."""
+    import sqlite3
+
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        first = request_grant(client, "dave", break_glass=True).json()["grant"]["id"]
+        act(client, "dave", first, "revoke")
+        with sqlite3.connect(tmp_path / "audit.db.grants.db") as db:
+            db.execute("DELETE FROM grants WHERE id = ?", (first,))
+        assert request_grant(client, "dave", break_glass=True).status_code == 201
+    verdict = trail.verify(c.records())
+    assert verdict.first_bad is not None, str(verdict)
+    assert verdict.first_bad.kind == "break-glass repeated", str(verdict)
+
+
+def test_verify_accepts_the_crossings_a_grant_allowed(tmp_path: Path) -> None:
+    """The other side of the two cases above: holder, time span and a revocation as the
+    service enforces them leave a trail that verifies."""
+    with cluster(tmp_path, workers=2) as c:
+        gid = active_grant(c.clients[0], "alice")
+        assert outbound(c.clients[1], "alice").status_code == 200
+        assert act(c.clients[0], "bob", gid, "revoke").status_code == 200
+        assert outbound(c.clients[1], "alice").status_code == 403
+        assert request_grant(c.clients[0], "erin", break_glass=True).status_code == 201
+        assert outbound(c.clients[0], "erin").status_code == 200
+    verdict = trail.verify(c.records())
+    assert verdict.ok, str(verdict)
 
 
 def active_grant_id(c: Any) -> str:

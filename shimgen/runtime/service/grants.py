@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
+from ..audit.grant_ledger import BREAK_GLASS_COOLDOWN
 from .elevation import ElevatedSpec
 from .grant_model import (
     COLUMNS,
@@ -63,7 +64,6 @@ __all__ = [
 
 _MAX_LISTED: Final = 200
 REQUEST_TTL: Final = 24 * 3600  # seconds a request may wait (pending or queued), as Entra PIM
-BREAK_GLASS_COOLDOWN: Final = 24 * 3600  # seconds between two break-glass grants of one person
 
 
 class Grants:

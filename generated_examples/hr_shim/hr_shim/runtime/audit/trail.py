@@ -54,8 +54,10 @@ from ..core.errors import KeysetError
 from ..core.keys import load_keyset, public_audit_keys
 from . import anchor
 from .anchor import ChainView, Problem
+from .breaks import Break
 from .chain import CHAIN_FIELDS, GENESIS, AuditError, record_hash
 from .events import event_keysets
+from .grant_ledger import GrantLedger
 from .jsonl import JsonlSink, jsonl_records
 from .sinks import SQLiteSink, sqlite_records
 
@@ -213,36 +215,6 @@ def read_records(url: str) -> Iterator[dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class Break:
-    """Where a chain first fails to hold, and why.
-
-    ``position`` is the record's place in storage order (1-based; the line for
-    JSON lines). ``seq`` is the first seq at which the chain breaks, e.g. the
-    missing one for a deleted record. ``chain`` and ``seq`` are None when the
-    record is too damaged to name them.
-    """
-
-    position: int
-    chain: str | None
-    seq: int | None
-    kind: str
-    meaning: str
-
-    @property
-    def reason(self) -> str:
-        """``"hash mismatch: record edited"`` and the like."""
-        return f"{self.kind}: {self.meaning}"
-
-    def __str__(self) -> str:
-        where = (
-            f"chain {self.chain} seq {self.seq}"
-            if self.chain is not None and self.seq is not None
-            else f"record #{self.position}"
-        )
-        return f"{where}: {self.meaning} ({self.kind})"
-
-
-@dataclass(frozen=True, slots=True)
 class Verdict:
     """Outcome of :func:`verify`; ``heads`` maps each chain to its last ``(seq, hash)``.
 
@@ -296,37 +268,6 @@ class _Chain:
         self.pending: Break | None = None
 
 
-UNKNOWN_GRANT = ("unknown grant", "a crossing names a grant the trail never activated")
-_ACTIVATING: Final = frozenset({"grant-activated", "grant-break-glass"})
-
-
-class _Grants:
-    """Grant ids the trail activated, and the first crossing that named each grant.
-
-    The grant store lives beside the trail, not in it: a row written there by hand
-    lets requests cross, but their records name a grant no chained event activated,
-    and ``verify`` says so. Memory is per grant, not per record.
-    """
-
-    __slots__ = ("activated", "used")
-
-    def __init__(self) -> None:
-        self.activated: set[str] = set()
-        self.used: dict[str, Break] = {}
-
-    def see(self, position: int, record: Mapping[str, Any]) -> None:
-        grant = record.get("grant")
-        if grant is None:
-            return
-        if record.get("event") in _ACTIVATING:
-            self.activated.add(grant)
-        elif "event" not in record and grant not in self.used:
-            self.used[grant] = Break(position, record["chain"], record["seq"], *UNKNOWN_GRANT)
-
-    def unknown(self) -> list[Break]:
-        return [b for g, b in self.used.items() if g not in self.activated]
-
-
 def _shape_ok(record: Mapping[str, Any]) -> bool:
     keys = record.keys()
     if keys not in _RECORD_KEYSETS:
@@ -372,7 +313,7 @@ def verify(
     chains: dict[str, _Chain] = {}
     heads: dict[str, tuple[int, str]] = {}
     breaks: list[Break] = []
-    grants = _Grants()
+    grants = GrantLedger()
     count = 0
     for position, record in enumerate(records, 1):
         count = position
@@ -413,7 +354,7 @@ def verify(
         if bad == SEQ_GAP:
             state.pending = state.broken
     breaks.extend(state.broken for state in chains.values() if state.broken is not None)
-    breaks.extend(grants.unknown())
+    breaks.extend(grants.breaks())
     first = min(breaks, key=lambda b: b.position) if breaks else None
     problems: list[Problem] = []
     if checkpoints is not None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from ..audit.grant_ledger import person
 from .elevation import ElevatedSpec
 from .grant_store import Run
 
@@ -46,24 +46,6 @@ def iso(unix: float | None) -> str | None:
     if micros == 1_000_000:
         whole, micros = whole + 1, 0
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
-
-
-def person(identity: str) -> str:
-    """The name behind a credential: ``key:alice``, ``jwt:<issuer>#alice`` and ``jwt:...#Alice``
-    are all alice.
-
-    Grants are held, seen and revoked by the credential that asked (ownership
-    compares whole identities), but the rules that *restrict* people (no
-    self-approval, approvers counted once, one elevated group at a time,
-    exclusions) go by this name, so a second credential of the same name, or a
-    case or compatibility variant of it, gains nothing. A JWT subject never holds
-    ``#`` (the authenticator refuses one), so the last ``#`` ends the issuer.
-    """
-    if identity.startswith("jwt:"):
-        name = identity.rpartition("#")[2]
-    else:
-        name = identity.partition(":")[2] or identity
-    return unicodedata.normalize("NFKC", name).casefold()
 
 
 class GrantError(Exception):

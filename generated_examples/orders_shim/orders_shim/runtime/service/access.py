@@ -314,7 +314,7 @@ class Access:
         try:
             comment = await self._comment(request)
             rid = scope["shim.request_id"]
-            groups = caller.groups
+            groups = self.approving(caller)
             if action == "approve":
                 grant, note = await self._call(
                     lambda g: g.approve(gid, caller.identity, groups, rid, comment)
@@ -358,7 +358,7 @@ class Access:
         approves = frozenset(
             name
             for name, rule in self.elevated.items()
-            if not rule.approvers.isdisjoint(caller.groups)
+            if not rule.approvers.isdisjoint(self.approving(caller))
         )
         try:
             grants = await self._call(lambda g: g.listing(caller.identity, approves))
@@ -370,6 +370,15 @@ class Access:
         return Response(orjson.dumps(body), 200, media_type="application/json")
 
     # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def approving(caller: Caller) -> frozenset[str]:
+        """The groups ``caller`` approves in: its groups if internal, none if external.
+
+        A partner listed in an approver group by mistake must neither vouch for access to
+        internal data nor read the reasons and tickets of other people's grants.
+        """
+        return caller.groups if caller.internal else frozenset()
 
     async def _refused(
         self, scope: Any, caller: Caller, group: str | None, exc: HTTPProblem | GrantError
