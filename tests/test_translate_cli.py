@@ -149,22 +149,49 @@ def test_input_is_validated_like_the_service_does(keys_env: None) -> None:
 
 
 def test_output_is_validated_against_the_external_schema(keys_env: None, tmp_path: Path) -> None:
-    """A record the internal schema accepts but whose translation the external one refuses."""
+    """A record the internal schema accepts but whose translation the external one refuses.
+
+    A masked phone number keeps characters `check` cannot see (`mask` states only
+    its length), so an external pattern it breaks is found on the record, at run time.
+    """
     shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
     external = tmp_path / "mappings" / "schemas" / "customer.external.json"
     doc = json.loads(external.read_text())
-    doc["$defs"]["PartnerCustomer"]["properties"]["firstName"]["pattern"] = "^[A-Z]"
+    contact = doc["$defs"]["PartnerCustomer"]["properties"]["contact"]
+    contact["properties"]["phone"]["pattern"] = "^[0-9+]"
     external.write_text(json.dumps(doc))
     record = json.loads(SAMPLES.read_text().splitlines()[0])
-    record["name"]["given"] = "jana"
     mapping = tmp_path / "mappings" / "customer.shim.yaml"
     code, out, err = _run(
         ["translate", str(mapping), "--group", "support"], json.dumps(record) + "\n"
     )
     assert (code, out) == (1, "")
     assert err == (
-        "line 1: output /firstName: pattern: does not match the pattern ^[A-Z] (external schema)\n"
+        "line 1: output /contact/phone: pattern: does not match the pattern ^[0-9+] "
+        "(external schema)\n"
     )
+
+
+def test_a_pattern_a_copy_does_not_promise_is_refused_before_any_record(
+    keys_env: None, tmp_path: Path
+) -> None:
+    """`pass` of a name into a field with a pattern the internal name lacks: every record
+    would be refused, so check refuses the mapping (SG106) and translate reads none."""
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    external = tmp_path / "mappings" / "schemas" / "customer.external.json"
+    doc = json.loads(external.read_text())
+    doc["$defs"]["PartnerCustomer"]["properties"]["firstName"]["pattern"] = "^[A-Z]"
+    external.write_text(json.dumps(doc))
+    mapping = tmp_path / "mappings" / "customer.shim.yaml"
+    code, out, err = _run(
+        ["translate", str(mapping), "--group", "support"], SAMPLES.read_text(encoding="utf-8")
+    )
+    assert (code, out) == (1, "")
+    assert (
+        "error[SG106]: `name.given` -> `firstName`: the external field requires pattern ^[A-Z], "
+        "which the internal field does not promise"
+    ) in err
+    assert "line 1:" not in err
 
 
 def test_inbound_payload_is_validated_like_the_service(keys_env: None) -> None:

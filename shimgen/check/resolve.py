@@ -33,6 +33,7 @@ from shimgen.schema.model import (
 )
 from shimgen.schema.pathsyntax import PathSyntaxError
 from shimgen.treatments import Treatment, TreatmentError, parse_treatment
+from shimgen.treatments.fit import Promise, constraint_fit
 
 
 class Resolver:
@@ -445,7 +446,9 @@ def _const_fit(value: object, node: SchemaNode) -> str | None:
         type(value)
     ]
     ok = node.kind in (kind, Kind.ANY) or (kind is Kind.INTEGER and node.kind is Kind.NUMBER)
-    return None if ok else f"const {value!r} does not fit {node.describe()}"
+    if not ok:
+        return f"const {value!r} does not fit {node.describe()}"
+    return constraint_fit(Promise(values=(value,)), node, kind)  # pattern, length, range
 
 
 def _scalar_array(node: SchemaNode) -> bool:

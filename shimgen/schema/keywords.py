@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from shimgen.schema.model import Kind
+from shimgen.schema.model import Kind, Limits
 
 TYPE_KINDS: dict[str, Kind] = {
     "object": Kind.OBJECT,
@@ -166,3 +166,52 @@ def enum_kind(values: list[Any]) -> Kind:
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return Kind.NUMBER
     return Kind.ANY
+
+
+def limits(schema: Schema) -> Limits:
+    """The validation bounds one schema states (lengths, item counts, numeric range, step).
+
+    ``exclusiveMinimum``/``exclusiveMaximum`` are read in both spellings: a number
+    (JSON Schema 2019+, OpenAPI 3.1) is a bound of its own; ``true`` (draft 4,
+    OpenAPI 3.0) makes ``minimum``/``maximum`` exclusive. Values of the wrong type
+    are ignored, as the validators ignore them.
+    """
+    found = Limits(
+        min_length=_count(schema.get("minLength")),
+        max_length=_count(schema.get("maxLength"), zero=True),
+        min_items=_count(schema.get("minItems")),
+        max_items=_count(schema.get("maxItems"), zero=True),
+        minimum=_number(schema.get("minimum")),
+        exclusive_minimum=schema.get("exclusiveMinimum") is True
+        and _number(schema.get("minimum")) is not None,
+        maximum=_number(schema.get("maximum")),
+        exclusive_maximum=schema.get("exclusiveMaximum") is True
+        and _number(schema.get("maximum")) is not None,
+        multiple_of=_positive(schema.get("multipleOf")),
+    )
+    low, high = _number(schema.get("exclusiveMinimum")), _number(schema.get("exclusiveMaximum"))
+    if low is not None:
+        found = found.meet(Limits(minimum=low, exclusive_minimum=True))
+    if high is not None:
+        found = found.meet(Limits(maximum=high, exclusive_maximum=True))
+    return found
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return value if value not in (float("inf"), float("-inf")) else None
+
+
+def _count(value: Any, zero: bool = False) -> int | None:
+    """A length or item count; ``minLength: 0`` bounds nothing (``maxLength: 0`` does)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value if value or zero else None
+
+
+def _positive(value: Any) -> int | float | None:
+    number = _number(value)
+    return number if number is not None and number > 0 else None

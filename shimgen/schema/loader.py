@@ -31,7 +31,7 @@ from typing import Any
 
 from shimgen.schema import keywords as kw
 from shimgen.schema.discriminator import read_discriminator
-from shimgen.schema.model import Kind, LoadedSchema, SchemaNode
+from shimgen.schema.model import NO_LIMITS, Kind, LoadedSchema, SchemaNode
 from shimgen.schema.recursion import mark_recursion_hubs
 from shimgen.schema.refs import (
     DocumentStore,
@@ -235,13 +235,18 @@ class _Builder:
             variants = []
             for kind in kinds:
                 variant = SchemaNode(
-                    kind, source=node.source, format=node.format, pattern=node.pattern
+                    kind,
+                    source=node.source,
+                    format=node.format,
+                    pattern=node.pattern,
+                    limits=node.limits,
                 )
                 self._shape(variant, dicts)
                 variants.append(variant)
             node.variants = tuple(variants)
             node.format = None
             node.pattern = None
+            node.limits = NO_LIMITS
             return
         self._shape(node, dicts)
 
@@ -284,6 +289,7 @@ class _Builder:
                 node.format = d["format"]
             if node.pattern is None and isinstance(d.get("pattern"), str):
                 node.pattern = d["pattern"]
+            node.limits = node.limits.meet(kw.limits(d))  # allOf: every part's bounds hold
             classification = d.get("x-classification")
             if node.classification is None and isinstance(classification, str):
                 node.classification = classification

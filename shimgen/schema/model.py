@@ -51,6 +51,75 @@ class Discriminator:
     values: tuple[tuple[str, int], ...]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A value's validation bounds: what a copy of it promises, what an external field requires.
+
+    The tightest of every ``allOf`` part (``shimgen.schema.loader``). Numeric bounds
+    keep JSON Schema's two spellings apart only as far as they differ: OpenAPI 3.0's
+    ``exclusiveMinimum: true`` beside ``minimum`` and 2019+'s numeric
+    ``exclusiveMinimum`` both end up as ``minimum`` plus ``exclusive_minimum``.
+    A bound of 0 on a length or an item count bounds nothing and is not kept.
+    """
+
+    min_length: int | None = None
+    max_length: int | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    minimum: int | float | None = None
+    exclusive_minimum: bool = False
+    maximum: int | float | None = None
+    exclusive_maximum: bool = False
+    multiple_of: int | float | None = None
+
+    def __bool__(self) -> bool:
+        return self != NO_LIMITS
+
+    def meet(self, other: Limits) -> Limits:
+        """Both at once (the parts of an ``allOf``): the tighter of each bound."""
+        low, low_x = _tighter(
+            (self.minimum, self.exclusive_minimum), (other.minimum, other.exclusive_minimum), 1
+        )
+        high, high_x = _tighter(
+            (self.maximum, self.exclusive_maximum), (other.maximum, other.exclusive_maximum), -1
+        )
+        step = self.multiple_of
+        if step is None or (other.multiple_of is not None and other.multiple_of % step == 0):
+            step = other.multiple_of  # the coarser step says both; otherwise the first is kept
+        return Limits(
+            min_length=_pick(max, self.min_length, other.min_length),
+            max_length=_pick(min, self.max_length, other.max_length),
+            min_items=_pick(max, self.min_items, other.min_items),
+            max_items=_pick(min, self.max_items, other.max_items),
+            minimum=low,
+            exclusive_minimum=low_x,
+            maximum=high,
+            exclusive_maximum=high_x,
+            multiple_of=step,
+        )
+
+
+def _pick(how: Any, a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else how(a, b)
+
+
+Bound = tuple[int | float | None, bool]
+
+
+def _tighter(a: Bound, b: Bound, sign: int) -> Bound:
+    """The tighter of two bounds (value, exclusive): ``sign`` 1 for lower bounds, -1 for upper."""
+    if a[0] is None:
+        return b
+    if b[0] is None or a[0] * sign > b[0] * sign:
+        return a
+    if b[0] * sign > a[0] * sign:
+        return b
+    return a[0], a[1] or b[1]
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass(eq=False)
 class SchemaNode:
     """One schema, after ``$ref`` resolution, ``allOf`` merging and null folding.
@@ -63,6 +132,7 @@ class SchemaNode:
     nullable: bool = False
     format: str | None = None
     pattern: str | None = None  # a string's `pattern` (ECMA 262 regex), as written
+    limits: Limits = NO_LIMITS  # maxLength, minimum, maxItems, multipleOf, ...
     enum: tuple[Any, ...] | None = None
     classification: str | None = None  # x-classification: pii, secret, ...
     classification_at: str = ""  # "file#/json/pointer" of that x-classification, for messages

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 from shimgen.schema.model import Kind, SchemaNode
-from shimgen.treatments.fit import scalar_fit
+from shimgen.treatments.fit import Promise, scalar_fit
 
 PY_TYPES = {
     Kind.STRING: "(str,)",
@@ -275,11 +275,24 @@ class TreatmentDef(abc.ABC):
         """Kind and format of what ``t`` yields from ``src`` (kind None: ``src``'s)."""
         return self.output_kind, None
 
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        """What every output is known to satisfy beyond its kind and format, or None.
+
+        Checked against the external field's pattern, lengths and range: only
+        what is said here (``last4`` says "at most 4 characters"); the rest is
+        left to the service's validation of the external record at run time.
+        """
+        return None
+
     def fit(self, t: Treatment, src: SchemaNode, dst: SchemaNode) -> str | None:
         """Why the treated value does not fit the external ``dst``, or None."""
         kind, fmt = self.output(t, src)
         kind = kind or src.kind
-        return scalar_fit(kind, None, dst, f"`{t.name}` yields {kind.value}", fmt=fmt)
+        what = f"`{t.name}` yields {kind.value}"
+        promise = self.promise(t, src)
+        if promise is not None:
+            promise = replace(promise, by=f"`{t}`")
+        return scalar_fit(kind, None, dst, what, fmt=fmt, promise=promise)
 
     def is_reversible(self, t: Treatment) -> bool:
         return self.reversible

@@ -15,6 +15,7 @@ from shimgen.treatments.base import (
     TreatmentError,
     register,
 )
+from shimgen.treatments.fit import Promise
 
 DEFAULT_REDACTION = "[redacted]"
 
@@ -48,6 +49,9 @@ class Redact(TreatmentDef):
         if dst.enum is not None and t.param("text") not in dst.enum:
             return "the redaction text is not in the external enum"
         return super().fit(t, src, dst)
+
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        return Promise(values=(t.param("text"),))  # the one text, checked as it is
 
     def reveals(self, t: Treatment) -> int | None:
         return 0

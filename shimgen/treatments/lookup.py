@@ -15,7 +15,7 @@ from shimgen.treatments.base import (
     TreatmentError,
     register,
 )
-from shimgen.treatments.fit import kind_of, scalar_fit
+from shimgen.treatments.fit import Promise, kind_of, scalar_fit
 
 
 @register
@@ -59,7 +59,8 @@ class Map(TreatmentDef):
     def fit(self, t: Treatment, src: SchemaNode, dst: SchemaNode) -> str | None:
         values = list(t.table.values())
         for kind in {kind_of(v) for v in values}:
-            reason = scalar_fit(kind, None, dst, enum_checked=True)
+            mine = Promise(values=tuple(v for v in values if kind_of(v) is kind))
+            reason = scalar_fit(kind, None, dst, enum_checked=True, promise=mine)
             if reason:
                 return reason
         if dst.enum is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from shimgen.runtime.core.transforms import bucket_labels
 from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments.base import (
     Emitter,
@@ -17,7 +18,7 @@ from shimgen.treatments.base import (
     int_param,
     register,
 )
-from shimgen.treatments.fit import scalar_fit
+from shimgen.treatments.fit import Promise, scalar_fit
 
 NUM = frozenset({Kind.INTEGER, Kind.NUMBER})
 
@@ -92,6 +93,9 @@ class Bucket(TreatmentDef):
 
     def reveals(self, t: Treatment) -> int | None:
         return 0  # a label built from the bounds, never from the value's characters
+
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        return Promise(values=bucket_labels(t.param("bounds")))  # the labels, known exactly
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         bounds = em.const("bounds", repr(tuple(t.param("bounds"))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from shimgen.schema.model import Kind, SchemaNode
+from shimgen.schema.model import Kind, Limits, SchemaNode
 from shimgen.treatments.base import (
     REVEAL_LIMIT,
     Emitter,
@@ -18,6 +18,7 @@ from shimgen.treatments.base import (
     int_param,
     register,
 )
+from shimgen.treatments.fit import Promise
 
 STR = frozenset({Kind.STRING})
 
@@ -48,6 +49,9 @@ class Prefix(TreatmentDef):
     def reveals(self, t: Treatment) -> int | None:
         return int(t.param("length"))
 
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        return _length(None, int(t.param("length")))
+
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return f"_t.prefix(v, {t.param('length')})"
 
@@ -71,6 +75,9 @@ class Last4(TreatmentDef):
 
     def reveals(self, t: Treatment) -> int | None:
         return 4
+
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        return _length(None, 4)  # fewer when the input is shorter
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return "_t.last4(v)"
@@ -152,6 +159,12 @@ class Mask(TreatmentDef):
     def reveals(self, t: Treatment) -> int | None:
         return int(t.param("keep_first", 0)) + int(t.param("keep_last", 0))
 
+    def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
+        length = int(t.param("length", 0))
+        if length:
+            return _length(length, length)
+        return _length(src.limits.min_length, src.limits.max_length)  # as long as the input
+
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         first, last = int(t.param("keep_first", 0)), int(t.param("keep_last", 0))
         char, length = str(t.param("char", "*")), int(t.param("length", 0))
@@ -190,6 +203,11 @@ class Mask(TreatmentDef):
             what = "nothing" if fixed else "only the length"
             return -1, f"`{mine}` shows {what}; `last4` shows four characters"
         return None
+
+
+def _length(shortest: int | None, longest: int | None) -> Promise:
+    """Output lengths, and nothing else known of the output (its pattern is not checked)."""
+    return Promise(limits=Limits(min_length=shortest, max_length=longest), complete=False)
 
 
 def fixed_length_mask(first: int, last: int, length: int, char: str) -> str:
