@@ -77,3 +77,22 @@ def test_an_incident_event_carries_no_value_the_caller_sent() -> None:
         changes += t.observe("key:ana", "support", LOOKUP, 1, 200, False, (f"tok_SECRET_{i}",), start + i / 2)  # fmt: skip
     text = json.dumps([incident_event(c, "customer", 3, "ab" * 32) for c in changes])
     assert changes and "SECRET" not in text and "tok_" not in text
+
+
+def test_an_incident_closed_before_the_callers_next_request_is_not_learnt() -> None:
+    """The window is rolled by the caller's own next request, and by then another caller's
+    request (the sweep) or the gate may have closed the incident: the attack window must
+    still not teach the baseline (before, one bystander request made it normal)."""
+    t, start = warmed()
+    st = t.callers["key:ana"]
+    assert st.h_err.quantile(1.0) < 10  # ana's normal: next to no 403s in a window
+    kinds = []
+    for i in range(20):  # a probing burst: 403s for 20 seconds
+        kinds += opened(t.observe("key:ana", None, LOOKUP, 0, 403, False, None, start + i))
+    assert kinds == ["probing"]
+    later = start + 20 + 3 * t.window  # quiet for three windows; a bystander's request sweeps
+    closed = t.observe("key:bo", "support", LOOKUP, 1, 200, False, None, later)
+    assert [(c.event, c.incident.caller) for c in closed] == [("incident-closed", "key:ana")]
+    t.observe("key:ana", "support", LOOKUP, 1, 200, False, None, later + 1)  # ana's roll
+    assert st.h_err.quantile(1.0) < 10  # no window of the attack was learnt
+    assert st.t_err == t.config.probing_floor

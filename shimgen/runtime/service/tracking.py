@@ -26,8 +26,9 @@ an attack is seen as soon as it crosses the threshold, not at the next roll.
 Warm-up: until a caller has ``warmup_seconds`` of history *and*
 ``warmup_requests`` requests, volume, enumeration, first-use and off-hours do
 not fire (there is no baseline yet); probing and mass-assignment use their
-floors alone. Baselines learn only from windows without an open incident of
-that kind, so an attack does not teach itself normal.
+floors alone. Baselines learn only from windows in which no incident of that
+kind was open at any time (closed since or not), so an attack does not teach
+itself normal.
 
 Incidents: at most one open per caller and kind; it opens when a detection
 fires and closes once the condition has been quiet for ``quiet`` seconds
@@ -250,7 +251,7 @@ class Tracker:
         vol, vreq, ids = st.cur_vol + st.o_vol, st.cur_vreq + st.o_vreq, len(st.cur_ids) + st.o_ids
         err, req, rej = st.cur_err + st.o_err, st.cur_req + st.o_req, st.cur_rej + st.o_rej
         if st.cur_req:  # only active windows make a baseline
-            opened = st.open
+            opened = st.open.keys() | st.tainted
             if "volume" not in opened:
                 st.h_vol.add(vol)
                 st.h_vreq.add(vreq)
@@ -270,6 +271,7 @@ class Tracker:
         st.cur_vol = st.cur_pii = st.cur_secret = st.cur_err = st.cur_req = st.cur_rej = 0
         st.cur_vreq = 0
         st.cur_ids = set()
+        st.tainted = set(st.open)
         if st.pending is not None:
             st.o_vol = st.o_vreq = st.o_ids = st.o_err = st.o_req = st.o_rej = 0
             st.pushed = (0, 0, 0, 0, 0, 0)
@@ -322,6 +324,7 @@ class Tracker:
             now, held, evidence_of(st, kind, seen, threshold, now, self.window),
         )  # fmt: skip
         st.open[kind] = incident
+        st.tainted.add(kind)
         self.open_callers.add(caller)
         self._effects_of(caller, st)
         change = Change("incident-opened", incident, now)

@@ -126,7 +126,7 @@ class CallerState:
         "hour_unusual", "hourly", "o_err", "o_ids", "o_rej", "o_req", "o_vol", "o_vreq", "open",
         "pending", "prev_err", "prev_ids", "prev_rej", "prev_req",
         "prev_vol", "prev_vreq", "pushed", "requests", "routes", "seen", "start", "t_enum", "t_err", "t_rej",
-        "t_vmean", "t_vol", "t_vreq", "warm",
+        "t_vmean", "t_vol", "t_vreq", "tainted", "warm",
     )  # fmt: skip
 
     def __init__(self, now: float, window: float, config: TrackingConfig) -> None:
@@ -154,6 +154,10 @@ class CallerState:
         self.routes: set[str] = set()
         self.groups: set[str] = set()
         self.open: dict[str, Incident] = {}
+        # kinds with an incident open at some time in this window, closed since or not:
+        # the window is not learnt for them (the caller's next request rolls it, and by
+        # then a sweep or the gate may have closed the incident)
+        self.tainted: set[str] = set()
         self.t_vol = self.t_vmean = self.t_vreq = self.t_enum = math.inf
         self.t_err = config.probing_floor
         self.t_rej = config.rejection_floor
