@@ -742,6 +742,23 @@ def test_readyz_fails_while_the_grant_store_cannot_be_read(tmp_path: Path) -> No
         assert client.get("/readyz").status_code == 200
 
 
+def test_the_audit_files_are_not_world_readable(tmp_path: Path) -> None:
+    """Grant events copy reasons and tickets into the trail: a file mode of 0644 would
+    show them to every account on the host, whatever the grant file's 0600 keeps."""
+    import os
+    import stat
+
+    old = os.umask(0o022)  # the common default, which left the SQLite file 0644
+    try:
+        with cluster(tmp_path, workers=1) as c:
+            request_grant(c.clients[0], "dave", reason="private: INC-77 payroll of J. Doe")
+            files = [tmp_path / "audit.db", *tmp_path.glob("audit.db-wal")]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        os.umask(old)
+    assert modes and all(mode & 0o007 == 0 for mode in modes.values()), modes
+
+
 def test_the_grant_file_is_for_its_owner_only(tmp_path: Path) -> None:
     with cluster(tmp_path, workers=1) as c:
         request_grant(c.clients[0], "dave")

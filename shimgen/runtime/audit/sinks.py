@@ -132,6 +132,13 @@ class SQLiteSink(_FileSink):
             # SQLite would quietly open it read-only and fail only at the first append.
             raise AuditError(f"SQLite audit file {self.path} is not writable")
         try:
+            # Created for its owner and group only, as the JSON-lines file: the records name
+            # callers, and grant events carry reasons and tickets. SQLite gives its -wal and
+            # -shm files the same mode. An existing file keeps the mode it has.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640))
+        except OSError as exc:
+            raise AuditError(f"cannot open SQLite audit file {self.path}: {reason(exc)}") from None
+        try:
             conn = sqlite3.connect(
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
