@@ -142,7 +142,13 @@ def _keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def two_apps(tmp_path: Path, redis_url: str) -> Iterator[list[tuple[TestClient, Settings]]]:
     """Two apps ("workers") of one service, one Redis, each its own audit file."""
-    spec = make_spec(name=f"t{uuid.uuid4().hex[:12]}")  # its own keys in the store
+    yield from _two_apps(tmp_path, redis_url, {})
+
+
+def _two_apps(
+    tmp_path: Path, redis_url: str, tracking: dict[str, str]
+) -> Iterator[list[tuple[TestClient, Settings]]]:
+    spec = make_spec(name=f"t{uuid.uuid4().hex[:12]}", tracking=tracking)  # its own keys
     base = Settings(
         callers_file=str(write_callers(tmp_path / "callers.yaml")),
         audit_url=f"jsonl:///{tmp_path / 'audit0.jsonl'}",
@@ -212,6 +218,25 @@ def test_two_workers_write_one_incident_opened(two_apps: list[tuple[TestClient, 
     assert events[1][1:] == ("incident-closed", opened[0]["incident"])
 
 
+def test_a_caller_denied_on_one_worker_is_refused_by_the_other(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The service wiring of the case above: worker b saw no probe, and still refuses."""
+    _clear_of_a_window_edge(3600.0)
+    apps = _two_apps(tmp_path, redis_url, {"probing": "deny"})
+    (a, _), (b, _) = next(apps)
+    try:
+        _probe(a, 12)  # the probing floor is 10: a opens a deny incident
+        ok = headers(KEY_HELPDESK, "support")
+        assert a.post("/v1/outbound", json=RECORD, headers=ok).status_code == 403
+        time.sleep(2.5)  # each worker's task shares its effects every second
+        refused = b.post("/v1/outbound", json=RECORD, headers=ok)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/tracking-denied")
+    finally:
+        next(apps, None)
+
+
 def test_one_worker_claims_an_incident_and_a_down_store_claims_locally(redis_url: str) -> None:
     caller = f"key:{uuid.uuid4().hex}"
 
@@ -230,6 +255,42 @@ def test_one_worker_claims_an_incident_and_a_down_store_claims_locally(redis_url
                 await w.store.aclose()
 
     assert asyncio.run(run()) == [True, False, True]
+
+
+def test_a_deny_on_one_worker_holds_on_every_worker(redis_url: str) -> None:
+    """A red-team run: a caller denied for probing on worker A switched to plain reads
+    and was served by worker B, which had seen no probe. Effects are shared now."""
+    caller = f"key:{uuid.uuid4().hex}"
+    service = f"effects-{uuid.uuid4().hex[:8]}"
+    config = TrackingConfig(window=60.0, warmup_seconds=0, warmup_requests=1)
+
+    async def run() -> list[Any]:
+        workers = []
+        for _ in range(2):
+            tracker = Tracker(config, effects={"probing": "deny"})
+            store = SharedLimiter.connect(redis_url, RateLimiter(50, 100), service, TIMEOUT)
+            workers.append(SharedTracking(store, tracker))
+        a, b = workers
+        now = time.time()
+        seen: list[Any] = []
+        try:
+            for i in range(12):  # probing on A only
+                a.tracker.observe(caller, None, LOOKUP, 0, 403, False, None, now + i / 10)
+            seen.append(a.tracker.enforcement(caller, now + 2)[0])
+            seen.append(b.tracker.enforcement(caller, now + 2)[0])  # B saw nothing
+            await a.share_effects(now + 2)
+            await b.share_effects(now + 2)
+            seen.append(b.tracker.enforcement(caller, now + 2)[0])
+            seen.append(b.tracker.enforcement("key:someone-else", now + 2)[0])
+            later = now + 2 + config.window + 1  # A's incident is quiet: it lapses everywhere
+            await b.share_effects(later)
+            seen.append(b.tracker.enforcement(caller, later)[0])
+        finally:
+            for w in workers:
+                await w.store.aclose()
+        return seen
+
+    assert asyncio.run(run()) == ["deny", None, "deny", None, None]
 
 
 # -- the store killed and back -------------------------------------------------------------

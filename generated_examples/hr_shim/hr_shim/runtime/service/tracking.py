@@ -105,6 +105,9 @@ class Tracker:
         self.open_callers: set[str] = set()
         self.flags: dict[str, str] = {}
         self.enforced: dict[str, str] = {}
+        # caller -> throttle or deny that an incident open on another worker enforces
+        # (shared store only, refreshed by .shared_tracking every push)
+        self.remote: dict[str, str] = {}
         self.next_sweep = 0.0
         self.shared = (
             False  # set by .shared_tracking: windows on the epoch's grid, ids kept to push
@@ -219,10 +222,15 @@ class Tracker:
 
         Refused requests are not observed, so a denied caller's incident closes
         once it has been quiet for ``quiet`` seconds, and the next request is let in.
+        With a shared store an incident open on another worker counts too (``remote``).
         """
         st = self.callers.get(caller)
         closed = self._close_quiet(caller, st, now) if st is not None else []
-        return self.enforced.get(caller), tuple(closed)
+        effect = self.enforced.get(caller)
+        remote = self.remote.get(caller)
+        if remote is not None and (effect is None or _RANK[remote] > _RANK[effect]):
+            effect = remote
+        return effect, tuple(closed)
 
     # -- windows, incidents ----------------------------------------------------------
 

@@ -262,7 +262,9 @@ class Shim:
         else:
             await self.rate_refused(scope, caller, named, group, direction, wait)
         tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
-        if tracker is not None and caller.identity in tracker.enforced:
+        if tracker is not None and (
+            caller.identity in tracker.enforced or caller.identity in tracker.remote
+        ):
             await enforce(self, scope, tracker, caller, group, direction)
 
     def refuse_failed_auth(self, scope: Scope) -> None:

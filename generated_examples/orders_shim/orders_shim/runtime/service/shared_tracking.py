@@ -33,6 +33,13 @@ worker. When it is back the next push makes the counts global again. Deltas
 not pushed when a caller's window ends (at most one interval's) stay local.
 The trail's ``incident-closed`` is the claiming worker's: another worker whose
 requests still meet the condition keeps its effect a little longer.
+
+Effects: every push also shares the ``throttle`` and ``deny`` of the incidents
+open on this worker (:data:`EFFECTS`: a sorted set of ``effect<TAB>caller``
+scored by when the incident falls quiet) and takes the others' into
+``Tracker.remote``, so a caller denied on one worker is denied on every worker,
+whatever it sends there, at most one push interval later. While the store is
+down each worker enforces its own incidents only.
 """
 
 from __future__ import annotations
@@ -50,7 +57,16 @@ if TYPE_CHECKING:
     from .shared import SharedLimiter
     from .tracking import Tracker
 
-__all__ = ["INTERVAL", "PUSH", "SharedTracking", "claim_key", "counts_key", "ids_key"]
+__all__ = [
+    "EFFECTS",
+    "INTERVAL",
+    "PUSH",
+    "SharedTracking",
+    "claim_key",
+    "counts_key",
+    "effects_key",
+    "ids_key",
+]
 
 INTERVAL: Final = 1.0  # seconds between two pushes of a worker
 _FIELDS: Final = ("req", "vol", "vreq", "err", "rej")
@@ -92,6 +108,20 @@ return out
 """
 PUSH_SHA: Final = hashlib.sha1(PUSH.encode()).hexdigest()
 
+# KEYS[1]: the service's enforced effects. ARGV[1]: now (ms), ARGV[2]: the key's TTL (ms),
+# then pairs of (until, "effect<TAB>caller") of this worker's open incidents. Returns every
+# member still in force.
+EFFECTS: Final = """
+local now = tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], 'GT', tonumber(ARGV[i]), ARGV[i + 1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+"""
+_ENFORCED: Final = ("throttle", "deny")  # weaker first
+
 
 def counts_key(service: str, window: int, caller: str) -> str:
     """The hash of a caller's counters in window number ``window`` (start // length)."""
@@ -101,6 +131,11 @@ def counts_key(service: str, window: int, caller: str) -> str:
 def ids_key(service: str, window: int, caller: str) -> str:
     """The HyperLogLog of the caller's distinct ids in window number ``window``."""
     return f"shim:{service}:track:{window}:i:{caller}"
+
+
+def effects_key(service: str) -> str:
+    """The sorted set of the ``throttle`` and ``deny`` effects in force, over all workers."""
+    return f"shim:{service}:effects"
 
 
 def claim_key(service: str, kind: str, caller: str) -> str:
@@ -138,7 +173,9 @@ class SharedTracking:
         while True:
             await asyncio.sleep(INTERVAL)
             try:
-                await self.push(time.time())
+                now = time.time()
+                await self.push(now)
+                await self.share_effects(now)
             except Exception as exc:  # a bug here must not end the task: counts stay local
                 self._local()
                 logger.error(
@@ -189,6 +226,31 @@ class SharedTracking:
             )
         self.global_ = True
         return True
+
+    async def share_effects(self, now: float) -> None:
+        """Publish this worker's throttle and deny incidents; take every worker's in force."""
+        tracker = self.tracker
+        args: list[Any] = []
+        for incident in tracker.open_incidents():
+            if incident.effect in _ENFORCED:
+                until = int((incident.last + tracker.quiet) * 1000)
+                args += (until, f"{incident.effect}\t{incident.caller}")
+        ttl = 2 * self.claim_ms
+        ok, members = await self.store.call(
+            self._script, EFFECTS, [effects_key(self.service)], [int(now * 1000), ttl, *args]
+        )
+        remote: dict[str, str] = {}
+        for member in members if ok and members else ():
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            effect, _, caller = text.partition("\t")
+            if effect in _ENFORCED and caller:
+                held = remote.get(caller)
+                if held is None or _ENFORCED.index(effect) > _ENFORCED.index(held):
+                    remote[caller] = effect
+        tracker.remote = remote  # the store down: none, each worker enforces its own
+
+    async def _script(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.store.client.eval(script, len(keys), *keys, *args)
 
     async def _eval(self, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import NoScriptError
