@@ -146,15 +146,15 @@ def two_apps(tmp_path: Path, redis_url: str) -> Iterator[list[tuple[TestClient, 
 
 
 def _two_apps(
-    tmp_path: Path, redis_url: str, tracking: dict[str, str]
+    tmp_path: Path, redis_url: str, tracking: dict[str, str], rate: float = 1000.0
 ) -> Iterator[list[tuple[TestClient, Settings]]]:
     spec = make_spec(name=f"t{uuid.uuid4().hex[:12]}", tracking=tracking)  # its own keys
     base = Settings(
         callers_file=str(write_callers(tmp_path / "callers.yaml")),
         audit_url=f"jsonl:///{tmp_path / 'audit0.jsonl'}",
         instance="test",
-        rate_limit=1000.0,
-        rate_burst=1000,
+        rate_limit=rate,
+        rate_burst=int(rate),
         shared_store_url=redis_url,
         tracking_window=3600.0,
     )
@@ -233,6 +233,21 @@ def test_a_caller_denied_on_one_worker_is_refused_by_the_other(
         refused = b.post("/v1/outbound", json=RECORD, headers=ok)
         assert refused.status_code == 403, refused.text
         assert refused.json()["type"].endswith("/tracking-denied")
+    finally:
+        next(apps, None)
+
+
+def test_a_throttle_is_one_bucket_over_every_worker(tmp_path: Path, redis_url: str) -> None:
+    """A throttled caller gets a tenth of its rate in all, not a tenth per worker."""
+    _clear_of_a_window_edge(3600.0)
+    apps = _two_apps(tmp_path, redis_url, {"probing": "throttle"}, rate=20.0)
+    (a, _), (b, _) = next(apps)
+    try:
+        _probe(a, 12)  # a opens a throttle incident: 2/s, a burst of 2 (20/s, 20 normally)
+        time.sleep(2.5)  # shared with b; the buckets refill
+        ok = headers(KEY_HELPDESK, "support")
+        codes = [w.post("/v1/outbound", json=RECORD, headers=ok).status_code for w in (a, b) * 3]
+        assert codes.count(200) <= 3 and set(codes) <= {200, 429}, codes  # 2, and a refill
     finally:
         next(apps, None)
 

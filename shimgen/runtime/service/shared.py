@@ -171,6 +171,16 @@ class SharedLimiter:
         )
         return wait if ok else self._fallback(caller)
 
+    async def bucket(self, name: str, rate: float, burst: int) -> float | None:
+        """Like :meth:`for_caller` for any bucket of this service (a throttled caller's):
+        on the server, or in the local limiter's bucket of that name while the store is down."""
+        ok, wait = await self.call(self.check, bucket_key(self.service, name), rate, burst)
+        if ok:
+            return wait
+        if self.metrics is not None:
+            self.metrics.shared_store_fallback()
+        return self.local.retry_after(name, rate, burst)
+
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[bool, T | None]:
         """``(True, await fn(*args))`` within the timeout, else ``(False, None)``.
 

@@ -99,11 +99,13 @@ async def enforce(
             title="Refused by tracking",
         )
     rate, burst = shim.limiter.limit_of(caller)
-    wait = shim.limiter.retry_after(
-        "throttled:" + caller.identity,
-        rate / _THROTTLE if rate > 0 else 1.0,
-        max(1, burst // _THROTTLE),
-    )
+    name = "throttled:" + caller.identity
+    rate, burst = (rate / _THROTTLE if rate > 0 else 1.0), max(1, burst // _THROTTLE)
+    shared = shim.shared  # with a store, one bucket over every worker, as the rate limit
+    if shared is None:
+        wait = shim.limiter.retry_after(name, rate, burst)
+    else:
+        wait = await shared.bucket(name, rate, burst)
     if wait is not None:
         scope["shim.untracked"] = True
         shim.metrics.rate_limited(group)
