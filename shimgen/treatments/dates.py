@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from shimgen.schema.datelike import allows_partial, date_shapes
-from shimgen.schema.model import Kind, Limits, SchemaNode
+from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments.base import (
     Emitter,
     Sample,
@@ -23,7 +23,7 @@ from shimgen.treatments.base import (
     TreatmentError,
     register,
 )
-from shimgen.treatments.fit import Promise
+from shimgen.treatments.fit import Promise, lengths
 
 STR = frozenset({Kind.STRING})
 UNITS = ("year", "month", "day", "hour", "minute")
@@ -111,7 +111,7 @@ class Month(DateTreatment):
 
     def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
         shortest = 4 if allows_partial(src) else 7  # `1974` stays as it is
-        return Promise(limits=Limits(min_length=shortest, max_length=7), complete=False)
+        return lengths(shortest, 7)
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return f"_t.month(v{_partial(site)})"

@@ -208,6 +208,11 @@ class Promise:
     by: str = "the internal field"  # who promises, for messages
 
 
+def lengths(shortest: int | None, longest: int | None) -> Promise:
+    """A treatment's promise of its output lengths and nothing else (its pattern is not checked)."""
+    return Promise(limits=Limits(min_length=shortest, max_length=longest), complete=False)
+
+
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 """OpenAPI's integer formats as the service enforces them (as ``minimum``/``maximum``;
 ``shimgen.runtime.service.schemacheck.INT_FORMATS``). An internal integer without

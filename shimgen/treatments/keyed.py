@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from shimgen.schema.model import Kind, Limits, SchemaNode
+from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments.base import (
     PY_TYPES,
     Emitter,
@@ -21,7 +21,7 @@ from shimgen.treatments.base import (
     int_param,
     register,
 )
-from shimgen.treatments.fit import Promise
+from shimgen.treatments.fit import Promise, lengths
 
 DEFAULT_HASH_LENGTH = 32
 
@@ -78,7 +78,7 @@ class Hash(TreatmentDef):
 
     def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
         length = int(t.param("length"))  # that many lowercase hex digits
-        return Promise(limits=Limits(min_length=length, max_length=length), complete=False)
+        return lengths(length, length)
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return f"ks.hash(v, {site.context}, {t.param('length')})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from shimgen.schema.model import Kind, Limits, SchemaNode
+from shimgen.schema.model import Kind, SchemaNode
 from shimgen.treatments.base import (
     REVEAL_LIMIT,
     Emitter,
@@ -18,7 +18,7 @@ from shimgen.treatments.base import (
     int_param,
     register,
 )
-from shimgen.treatments.fit import Promise
+from shimgen.treatments.fit import Promise, lengths
 
 STR = frozenset({Kind.STRING})
 
@@ -50,7 +50,7 @@ class Prefix(TreatmentDef):
         return int(t.param("length"))
 
     def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
-        return _length(None, int(t.param("length")))
+        return lengths(None, int(t.param("length")))
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return f"_t.prefix(v, {t.param('length')})"
@@ -77,7 +77,7 @@ class Last4(TreatmentDef):
         return 4
 
     def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
-        return _length(None, 4)  # fewer when the input is shorter
+        return lengths(None, 4)  # fewer when the input is shorter
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         return "_t.last4(v)"
@@ -162,8 +162,8 @@ class Mask(TreatmentDef):
     def promise(self, t: Treatment, src: SchemaNode) -> Promise | None:
         length = int(t.param("length", 0))
         if length:
-            return _length(length, length)
-        return _length(src.limits.min_length, src.limits.max_length)  # as long as the input
+            return lengths(length, length)
+        return lengths(src.limits.min_length, src.limits.max_length)  # as long as the input
 
     def outbound(self, t: Treatment, em: Emitter, site: Site) -> str:
         first, last = int(t.param("keep_first", 0)), int(t.param("keep_last", 0))
@@ -203,11 +203,6 @@ class Mask(TreatmentDef):
             what = "nothing" if fixed else "only the length"
             return -1, f"`{mine}` shows {what}; `last4` shows four characters"
         return None
-
-
-def _length(shortest: int | None, longest: int | None) -> Promise:
-    """Output lengths, and nothing else known of the output (its pattern is not checked)."""
-    return Promise(limits=Limits(min_length=shortest, max_length=longest), complete=False)
 
 
 def fixed_length_mask(first: int, last: int, length: int, char: str) -> str:
