@@ -79,7 +79,6 @@ def _unix(text: object) -> float | None:
 class _Grant:
     """What the chain says about one grant, and the extremes of the crossings made under it."""
 
-    requester: str | None = None  # the requester's person
     holder: str | None = None  # the credential that activated it
     starts: float | None = None
     ends: float | None = None  # the first of expiry and revocation
@@ -109,14 +108,12 @@ class GrantLedger:
         kind = record.get("event")
         if kind is None:
             self._crossing(grant, here, record)
-        elif kind in ("grant-requested", "grant-break-glass"):
-            grant.requester = person(str(record.get("caller")))
-            if kind == "grant-break-glass":
-                self._activated(grant, record)
-                when = _unix(record.get("time"))
-                if when is not None:
-                    key = (grant.requester, str(record.get("group")))
-                    self._glass.setdefault(key, []).append((when, here))
+        elif kind == "grant-break-glass":
+            self._activated(grant, record)
+            when = _unix(record.get("time"))
+            if when is not None:
+                key = (person(str(record.get("caller"))), str(record.get("group")))
+                self._glass.setdefault(key, []).append((when, here))
         elif kind == "grant-approved":
             actor = record.get("actor")
             caller = record.get("caller")

@@ -187,9 +187,21 @@ class Endpoints:
         groups only) and the upstream answer."""
         request.scope["shim.route"] = "GET /readyz"
         shim = self.shim
-        checks = {"keys": shim.keys_loaded, "audit": await self._sink_ok()}
-        if shim.access is not None:
-            checks["grants"] = await shim.access.ready()
+        sink = shim.sink
+        checks = {
+            "keys": shim.keys_loaded,
+            # check() raises (AuditError) if an append would fail now
+            "audit": await _answers(
+                sink.check if sink is not None else None,
+                "audit sink",
+                sink is not None and sink.blocking,
+            ),
+        }
+        if shim.access is not None:  # no guarded request can pass without the grant store
+            grants = shim.access.grants
+            checks["grants"] = await _answers(
+                grants.ping if grants is not None else None, "grant store", True
+            )
         if shim.upstream is not None:
             checks["upstream"] = await shim.upstream.reachable()
         failing = [name for name, ok in checks.items() if not ok]
@@ -204,21 +216,6 @@ class Endpoints:
             )  # fmt: skip
         return _json({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
 
-    async def _sink_ok(self) -> bool:
-        sink = self.shim.sink
-        if sink is None:
-            return False
-        try:  # check() raises (AuditError) if an append would fail now
-            if sink.blocking:
-                await anyio.to_thread.run_sync(sink.check)
-            else:
-                sink.check()
-            return True
-        except Exception as exc:
-            logger.warning("audit sink check failed", extra={"event": "not-ready",
-                                                             **exception_fields(exc)})  # fmt: skip
-            return False
-
     async def metrics(self, request: Request) -> Response:
         request.scope["shim.route"] = "GET /metrics"
         return Response(self.shim.metrics.exposition(), media_type=CONTENT_TYPE)
@@ -226,3 +223,21 @@ class Endpoints:
     async def openapi_json(self, request: Request) -> Response:
         request.scope["shim.route"] = "GET /openapi.json"
         return Response(self.openapi, media_type=_JSON)
+
+
+async def _answers(check: Callable[[], object] | None, what: str, in_thread: bool) -> bool:
+    """True if ``check`` returns (in a worker thread if it blocks); False, with a WARNING
+    naming ``what`` and the error, if it raises or there is nothing to check yet."""
+    if check is None:
+        return False
+    try:
+        if in_thread:
+            await anyio.to_thread.run_sync(check)
+        else:
+            check()
+        return True
+    except Exception as exc:
+        logger.warning(
+            f"{what} check failed", extra={"event": "not-ready", **exception_fields(exc)}
+        )
+        return False

@@ -35,7 +35,7 @@ The trail's ``incident-closed`` is the claiming worker's: another worker whose
 requests still meet the condition keeps its effect a little longer.
 
 Effects: every push also shares the ``throttle`` and ``deny`` of the incidents
-open on this worker (:data:`EFFECTS`: a sorted set of ``effect<TAB>caller``
+open on this worker (:data:`SHARE_EFFECTS`: a sorted set of ``effect<TAB>caller``
 scored by when the incident falls quiet) and takes the others' into
 ``Tracker.remote``, so a caller denied on one worker is denied on every worker,
 whatever it sends there, at most one push interval later. While the store is
@@ -50,6 +50,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from .incidents import EFFECTS
 from .logs import exception_fields, logger
 
 if TYPE_CHECKING:
@@ -58,9 +59,9 @@ if TYPE_CHECKING:
     from .tracking import Tracker
 
 __all__ = [
-    "EFFECTS",
     "INTERVAL",
     "PUSH",
+    "SHARE_EFFECTS",
     "SharedTracking",
     "claim_key",
     "counts_key",
@@ -106,12 +107,11 @@ for k = 2 * n + 1, #KEYS do
 end
 return out
 """
-PUSH_SHA: Final = hashlib.sha1(PUSH.encode()).hexdigest()
 
 # KEYS[1]: the service's enforced effects. ARGV[1]: now (ms), ARGV[2]: the key's TTL (ms),
 # then pairs of (until, "effect<TAB>caller") of this worker's open incidents. Returns every
 # member still in force.
-EFFECTS: Final = """
+SHARE_EFFECTS: Final = """
 local now = tonumber(ARGV[1])
 for i = 3, #ARGV, 2 do
   redis.call('ZADD', KEYS[1], 'GT', tonumber(ARGV[i]), ARGV[i + 1])
@@ -120,7 +120,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 """
-_ENFORCED: Final = ("throttle", "deny")  # weaker first
+_ENFORCED: Final = EFFECTS[EFFECTS.index("throttle") :]  # the effects that refuse requests
 
 
 def counts_key(service: str, window: int, caller: str) -> str:
@@ -208,7 +208,7 @@ class SharedTracking:
             return self.global_
         ttl = int(2 * self.window * 1000)
         ok, totals = await self.store.call(
-            self._eval, keys + claims, [len(batch), ttl, self.claim_ms, *args]
+            self.store.script, PUSH, keys + claims, [len(batch), ttl, self.claim_ms, *args]
         )
         if not ok or totals is None:
             for st, start, _, ids in batch:  # pushed next time, if the window has not ended
@@ -237,7 +237,10 @@ class SharedTracking:
                 args += (until, f"{incident.effect}\t{incident.caller}")
         ttl = 2 * self.claim_ms
         ok, members = await self.store.call(
-            self._script, EFFECTS, [effects_key(self.service)], [int(now * 1000), ttl, *args]
+            self.store.script,
+            SHARE_EFFECTS,
+            [effects_key(self.service)],
+            [int(now * 1000), ttl, *args],
         )
         remote: dict[str, str] = {}
         for member in members if ok and members else ():
@@ -245,21 +248,9 @@ class SharedTracking:
             effect, _, caller = text.partition("\t")
             if effect in _ENFORCED and caller:
                 held = remote.get(caller)
-                if held is None or _ENFORCED.index(effect) > _ENFORCED.index(held):
+                if held is None or EFFECTS.index(effect) > EFFECTS.index(held):
                     remote[caller] = effect
         tracker.remote = remote  # the store down: none, each worker enforces its own
-
-    async def _script(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self.store.client.eval(script, len(keys), *keys, *args)
-
-    async def _eval(self, keys: list[str], args: list[Any]) -> Any:
-        from redis.exceptions import NoScriptError
-
-        client = self.store.client
-        try:
-            return await client.evalsha(PUSH_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            return await client.eval(PUSH, len(keys), *keys, *args)
 
     def _digest(self, value: Any) -> bytes:
         return hashlib.blake2b(str(value).encode(), digest_size=8, key=self._salt).digest()

@@ -99,20 +99,6 @@ class Access:
         if self.grants is not None:
             self.grants.db.close()
 
-    async def ready(self) -> bool:
-        """``/readyz``: the grant store answers (no guarded request can pass without it)."""
-        grants = self.grants
-        if grants is None:
-            return False
-        try:
-            await anyio.to_thread.run_sync(grants.ping)
-            return True
-        except Exception as exc:
-            logger.warning(
-                "grant store check failed", extra={"event": "not-ready", **exception_fields(exc)}
-            )
-            return False
-
     async def _sweep_forever(self) -> None:
         """Expiry events and freed slots without waiting for the next request (each worker)."""
         while True:

@@ -28,10 +28,11 @@ Every method blocks; the service calls them from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -131,10 +132,7 @@ class Grants:
     ) -> tuple[Grant, str]:
         """A new grant for ``caller`` (eligibility is the caller's check); returns it and a note."""
         rule = self.elevated[group]
-        self.sweep()  # committed apart: a refusal below must not roll back what time decided
-        with self.db.exclusive() as run:
-            now = self.clock()
-            events = self._sweep(run, now)
+        with self._change() as (run, now, events):
             mine = run(  # by person: a second credential of the same name holds no second group
                 f"SELECT {COLUMNS} FROM grants WHERE person = ? AND state IN "
                 "('pending', 'queued', 'active')",
@@ -206,10 +204,7 @@ class Grants:
         comment: str | None,
     ) -> tuple[Grant, str]:
         """Count ``actor``'s approval (once per approver); activate or queue at the threshold."""
-        self.sweep()  # committed apart: a refusal below must not roll back what time decided
-        with self.db.exclusive() as run:
-            now = self.clock()
-            events = self._sweep(run, now)
+        with self._change() as (run, now, events):
             grant, may_approve = self._visible(run, gid, actor, groups)
             if person(grant.caller) == person(actor):  # with any of its credentials
                 raise GrantError(
@@ -252,10 +247,7 @@ class Grants:
         comment: str | None,
     ) -> Grant:
         """An approver ends a pending or queued request."""
-        self.sweep()  # committed apart: a refusal below must not roll back what time decided
-        with self.db.exclusive() as run:
-            now = self.clock()
-            events = self._sweep(run, now)
+        with self._change() as (run, now, events):
             grant, may_approve = self._visible(run, gid, actor, groups)
             if not may_approve or person(grant.caller) == person(actor):
                 raise GrantError(
@@ -287,10 +279,7 @@ class Grants:
         comment: str | None,
     ) -> Grant:
         """The holder or an approver ends a live grant; the next request in its group is refused."""
-        self.sweep()  # committed apart: a refusal below must not roll back what time decided
-        with self.db.exclusive() as run:
-            now = self.clock()
-            events = self._sweep(run, now)
+        with self._change() as (run, now, events):
             grant, _ = self._visible(run, gid, actor, groups)  # its holder, or an approver
             if grant.state not in LIVE:
                 raise GrantError(409, "not-live", f"the grant is {grant.state} already")
@@ -337,6 +326,19 @@ class Grants:
         return len(events)
 
     # -- inside a transaction ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[tuple[Run, float, list[dict[str, Any]]]]:
+        """The transaction of one change, its clock, and the events of its sweep.
+
+        What time decided (expiries, lapses) is swept and committed first, apart: a
+        change refused below must not roll it back. The change's own transaction
+        sweeps again at its own clock.
+        """
+        self.sweep()
+        with self.db.exclusive() as run:
+            now = self.clock()
+            yield run, now, self._sweep(run, now)
 
     def _sweep(self, run: Run, now: float) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -29,9 +29,10 @@ The ``redis`` package is imported only when a store is configured.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .logs import exception_fields, logger
@@ -75,7 +76,12 @@ redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.fo
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return string.format('%.17g', wait)
 """
-TOKEN_BUCKET_SHA: Final = hashlib.sha1(TOKEN_BUCKET.encode()).hexdigest()
+
+
+@functools.cache
+def _sha1(source: str) -> str:
+    """The SHA-1 a Lua script is cached under on the server (EVALSHA)."""
+    return hashlib.sha1(source.encode()).hexdigest()
 
 
 def bucket_key(service: str, identity: str) -> str:
@@ -166,14 +172,12 @@ class SharedLimiter:
         rate, burst = self.local.limit_of(caller)
         if rate <= 0:
             return None
-        ok, wait = await self.call(
-            self.check, bucket_key(self.service, caller.identity), rate, burst
-        )
-        return wait if ok else self._fallback(caller)
+        return await self.bucket(caller.identity, rate, burst)
 
     async def bucket(self, name: str, rate: float, burst: int) -> float | None:
-        """Like :meth:`for_caller` for any bucket of this service (a throttled caller's):
-        on the server, or in the local limiter's bucket of that name while the store is down."""
+        """One step of the bucket ``name`` of this service (a caller's identity, a throttled
+        caller's): on the server, or in the local limiter's bucket of that name while the
+        store is down (counted in ``shim_shared_store_fallbacks_total``)."""
         ok, wait = await self.call(self.check, bucket_key(self.service, name), rate, burst)
         if ok:
             return wait
@@ -207,21 +211,20 @@ class SharedLimiter:
         return True, result
 
     async def check(self, key: str, rate: float, burst: int) -> float | None:
-        """One atomic token-bucket step on the server (EVALSHA, EVAL if the script is not cached)."""
-        from redis.exceptions import NoScriptError
-
-        args = (key, repr(float(rate)), str(int(burst)))
-        try:
-            raw = await self._client.evalsha(TOKEN_BUCKET_SHA, 1, *args)
-        except NoScriptError:
-            raw = await self._client.eval(TOKEN_BUCKET, 1, *args)
+        """One atomic token-bucket step on the server."""
+        raw = await self.script(TOKEN_BUCKET, (key,), (repr(float(rate)), str(int(burst))))
         wait = float(raw)
         return wait if wait > 0 else None
 
-    def _fallback(self, caller: Caller) -> float | None:
-        if self.metrics is not None:
-            self.metrics.shared_store_fallback()
-        return self.local.for_caller(caller)
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run the Lua script ``source`` atomically on the server: EVALSHA, and EVAL when the
+        server has not cached it (a restart, ``SCRIPT FLUSH``), which caches it again."""
+        from redis.exceptions import NoScriptError
+
+        try:
+            return await self._client.evalsha(_sha1(source), len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._client.eval(source, len(keys), *keys, *args)
 
     def _down(self, exc: BaseException, probe: bool) -> None:
         now = self._clock()

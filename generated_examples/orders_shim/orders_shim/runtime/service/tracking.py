@@ -259,7 +259,7 @@ class Tracker:
         vol, vreq, ids = st.cur_vol + st.o_vol, st.cur_vreq + st.o_vreq, len(st.cur_ids) + st.o_ids
         err, req, rej = st.cur_err + st.o_err, st.cur_req + st.o_req, st.cur_rej + st.o_rej
         if st.cur_req:  # only active windows make a baseline
-            opened = st.open.keys() | st.tainted
+            opened = st.tainted  # every kind open now was open in this window too
             if "volume" not in opened:
                 st.h_vol.add(vol)
                 st.h_vreq.add(vreq)
