@@ -851,6 +851,7 @@ def test_verify_accepts_the_crossings_a_grant_allowed(tmp_path: Path) -> None:
     """The other side of the two cases above: holder, time span and a revocation as the
     service enforces them leave a trail that verifies."""
     with cluster(tmp_path, workers=2) as c:
+        c.clock.real = True
         gid = active_grant(c.clients[0], "alice")
         assert outbound(c.clients[1], "alice").status_code == 200
         assert act(c.clients[0], "bob", gid, "revoke").status_code == 200

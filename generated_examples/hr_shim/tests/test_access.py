@@ -45,7 +45,7 @@ class Clock:
     """
 
     def __init__(self) -> None:
-        self.now = float(int(time.time()))
+        self.now = time.time()
 
     def __call__(self) -> float:
         return self.now
