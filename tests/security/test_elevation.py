@@ -410,6 +410,57 @@ def test_queued_grant_activates_when_the_holder_expires(tmp_path: Path) -> None:
 
 
 @per_store
+def test_a_queued_caller_cannot_make_every_request_take_the_write_lock(
+    tmp_path: Path, store: str
+) -> None:
+    """A caller whose approved grant waits behind a full group sends guarded requests (403):
+    none of them, nor the periodic sweeps, takes the grant store's write lock (one writer
+    over every replica) while nothing can change; the slot freeing still activates it."""
+    with cluster(tmp_path, audit_url=store, workers=2) as c:
+        start = c.clock.now
+        active_grant(c.clients[0], "dave")
+        queued = active_grant(c.clients[1], "erin")
+        locks = 0
+        for client in c.clients:
+            grants = client.app.state.shim.access.grants  # type: ignore[attr-defined]
+            exclusive = grants.db.exclusive
+
+            def counted(exclusive: Callable[[], Any] = exclusive) -> Any:
+                nonlocal locks
+                locks += 1
+                return exclusive()
+
+            grants.db.exclusive = counted
+        codes = [outbound(c.clients[i % 2], "erin").status_code for i in range(20)]
+        for client in c.clients:
+            client.app.state.shim.access.grants.sweep()  # type: ignore[attr-defined]
+        assert codes == [403] * 20 and locks == 0
+        c.clock.now = start + 3600  # dave's grant ends: the next request hands erin the slot
+        assert outbound(c.clients[0], "erin").status_code == 200
+        assert locks >= 1
+        assert [e["grant"] for e in c.grant_events("grant-activated")][-1] == queued
+
+
+def test_an_approver_waiting_for_the_slot_cannot_revoke_its_holder(tmp_path: Path) -> None:
+    """alice approves billing and is eligible for it: with her own request waiting (pending or
+    queued) she would free the only slot for herself by revoking dave. Another approver
+    decides that; her own request she may still withdraw."""
+    with cluster(tmp_path, workers=2) as c:
+        dave = active_grant(c.clients[0], "dave")
+        pending = request_grant(c.clients[1], "alice").json()["grant"]["id"]
+        refused = act(c.clients[1], "alice", dave, "revoke")
+        assert refused.status_code == 409 and refused.json()["type"].endswith("/revoke-conflict")
+        act(c.clients[0], "bob", pending, "approve")
+        act(c.clients[0], "carol", pending, "approve")  # queued behind dave
+        assert act(c.clients[0], "alice", dave, "revoke").status_code == 409
+        assert outbound(c.clients[1], "dave").status_code == 200  # still held
+        assert not c.grant_events("grant-revoked")
+        assert act(c.clients[1], "bob", dave, "revoke").status_code == 200
+        assert outbound(c.clients[0], "alice").status_code == 200  # the slot went to her
+        assert act(c.clients[0], "alice", pending, "revoke").status_code == 200  # her own
+
+
+@per_store
 def test_racing_last_approvals_never_pass_the_holder_limit(tmp_path: Path, store: str) -> None:
     """Two grants get their last approval at once on two workers: one activates, one queues."""
     with cluster(tmp_path, audit_url=store, workers=2) as c:

@@ -106,7 +106,8 @@ _ERRORS: dict[int, str] = {
     403: "Not eligible, not an approver, the requester approving its own grant, "
     "or no break-glass for the group.",
     404: "No grant with this id is visible to the caller.",
-    409: "The caller already has a grant (one elevated group at a time), "
+    409: "The caller already has a grant (one elevated group at a time), took a break-glass "
+    "grant of the group in the last 24 h, or (revoking) waits for a slot of the group itself; "
     "or the grant is not in a state this action applies to.",
     413: "Body larger than SHIM_MAX_BODY_BYTES.",
     415: "The body is not application/json.",

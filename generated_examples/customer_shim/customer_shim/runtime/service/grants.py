@@ -278,11 +278,28 @@ class Grants:
         request_id: str | None,
         comment: str | None,
     ) -> Grant:
-        """The holder or an approver ends a live grant; the next request in its group is refused."""
+        """The holder or an approver ends a live grant; the next request in its group is refused.
+
+        An approver waiting for a slot of the same group themselves (a pending or
+        queued request) revokes nobody else's grant there: the freed slot would go
+        to their own request, a conflict of interest another approver must decide.
+        """
         with self._change() as (run, now, events):
             grant, _ = self._visible(run, gid, actor, groups)  # its holder, or an approver
             if grant.state not in LIVE:
                 raise GrantError(409, "not-live", f"the grant is {grant.state} already")
+            if person(grant.caller) != person(actor) and run(
+                "SELECT id FROM grants WHERE person = ? AND grp = ? "
+                "AND state IN ('pending', 'queued')",
+                (person(actor), grant.group),
+            ):
+                raise GrantError(
+                    409,
+                    "revoke-conflict",
+                    f"you are waiting for a grant of {grant.group!r} yourself, so revoking "
+                    "another holder's would free the slot for you: ask another approver, or "
+                    "withdraw your own request first",
+                )
             grant = end(run, grant, "revoked", actor, now)
             events.append(
                 grant.event("grant-revoked", actor, request_id, comment, now, self.mapping)
@@ -312,18 +329,38 @@ class Grants:
     def sweep(self) -> int:
         """Mark expired grants and lapsed requests, activate queued ones a slot freed;
         returns the events written."""
-        now = self.clock()
-        rows = self.db.read(
-            "SELECT COUNT(*) FROM grants WHERE state = 'queued' OR (state = 'active' AND expires "
-            "<= ?) OR (state = 'pending' AND requested <= ?)",
-            (now, now - REQUEST_TTL),
-        )
-        if not rows or not rows[0][0]:
+        if not self._due(self.clock()):
             return 0
         with self.db.exclusive() as run:
             events = self._sweep(run, self.clock())
             self.write_events(events)
         return len(events)
+
+    def _due(self, now: float) -> bool:
+        """Whether a sweep at ``now`` has anything to do, read without the write lock.
+
+        Something is due when a grant has expired, a request has lapsed, or a
+        queued grant's group has a free slot. A queue behind a full group is not:
+        otherwise each guarded request of a queued caller, and every sweep of every
+        worker while anyone is queued, would take the store's write lock (one
+        writer over all replicas) only to find nothing to change.
+        """
+        rows = self.db.read(
+            "SELECT grp, "
+            "SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN state = 'active' AND expires > ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN (state = 'active' AND expires <= ?) OR (state IN ('pending', "
+            "'queued') AND requested <= ?) THEN 1 ELSE 0 END) "
+            "FROM grants WHERE state IN ('pending', 'queued', 'active') GROUP BY grp",
+            (now, now, now - REQUEST_TTL),
+        )
+        for group, queued, active, ended in rows:
+            if ended:
+                return True
+            rule = self.elevated.get(group)
+            if queued and rule is not None and not _at_limit(rule, int(active)):
+                return True
+        return False
 
     # -- inside a transaction ---------------------------------------------------------------
 
@@ -437,7 +474,7 @@ class Grants:
             "SELECT COUNT(*) FROM grants WHERE grp = ? AND state = 'active' AND expires > ?",
             (group, now),
         )
-        return int(rows[0][0]) >= rule.max_holders
+        return _at_limit(rule, int(rows[0][0]))
 
     def _visible(
         self, run: Run, gid: str, actor: str, groups: frozenset[str]
@@ -455,3 +492,8 @@ class Grants:
         if grant is None or rule is None or not (own or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve
+
+
+def _at_limit(rule: ElevatedSpec, active: int) -> bool:
+    """Whether ``active`` holders fill ``rule``'s group (never, without a holder limit)."""
+    return rule.max_holders is not None and active >= rule.max_holders
