@@ -50,6 +50,7 @@ from .grant_model import (
     iso,
     person,
 )
+from .grant_queue import REQUEST_TTL, due, full, promote, sweep
 from .grant_store import GrantDB, Run
 
 __all__ = [
@@ -64,7 +65,6 @@ __all__ = [
 ]
 
 _MAX_LISTED: Final = 200
-REQUEST_TTL: Final = 24 * 3600  # seconds a request may wait (pending or queued), as Entra PIM
 
 
 class Grants:
@@ -187,7 +187,7 @@ class Grants:
                 )
                 if rule.approvals == 0:
                     grant, note = self._complete(run, grant, rule, now, request_id, events)
-                elif self._full(run, group, rule, now):
+                elif full(run, group, rule, now):
                     note += (
                         "; the group is at its holder limit, so once approved the grant "
                         "waits in the queue and activates when a slot frees"
@@ -304,7 +304,7 @@ class Grants:
             events.append(
                 grant.event("grant-revoked", actor, request_id, comment, now, self.mapping)
             )
-            events += self._promote(run, grant.group, now)
+            events += promote(run, self.elevated, self.mapping, grant.group, now)
             self.write_events(events)
         return grant
 
@@ -329,38 +329,12 @@ class Grants:
     def sweep(self) -> int:
         """Mark expired grants and lapsed requests, activate queued ones a slot freed;
         returns the events written."""
-        if not self._due(self.clock()):
+        if not due(self.db.read, self.elevated, self.clock()):
             return 0
         with self.db.exclusive() as run:
-            events = self._sweep(run, self.clock())
+            events = sweep(run, self.elevated, self.mapping, self.clock())
             self.write_events(events)
         return len(events)
-
-    def _due(self, now: float) -> bool:
-        """Whether a sweep at ``now`` has anything to do, read without the write lock.
-
-        Something is due when a grant has expired, a request has lapsed, or a
-        queued grant's group has a free slot. A queue behind a full group is not:
-        otherwise each guarded request of a queued caller, and every sweep of every
-        worker while anyone is queued, would take the store's write lock (one
-        writer over all replicas) only to find nothing to change.
-        """
-        rows = self.db.read(
-            "SELECT grp, "
-            "SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN state = 'active' AND expires > ? THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN (state = 'active' AND expires <= ?) OR (state IN ('pending', "
-            "'queued') AND requested <= ?) THEN 1 ELSE 0 END) "
-            "FROM grants WHERE state IN ('pending', 'queued', 'active') GROUP BY grp",
-            (now, now, now - REQUEST_TTL),
-        )
-        for group, queued, active, ended in rows:
-            if ended:
-                return True
-            rule = self.elevated.get(group)
-            if queued and rule is not None and not _at_limit(rule, int(active)):
-                return True
-        return False
 
     # -- inside a transaction ---------------------------------------------------------------
 
@@ -375,57 +349,7 @@ class Grants:
         self.sweep()
         with self.db.exclusive() as run:
             now = self.clock()
-            yield run, now, self._sweep(run, now)
-
-    def _sweep(self, run: Run, now: float) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        groups = set()
-        for row in run(
-            f"SELECT {COLUMNS} FROM grants WHERE state = 'active' AND expires <= ? "
-            "ORDER BY expires",
-            (now,),
-        ):
-            grant = Grant.of(row)
-            run(
-                "UPDATE grants SET state = 'expired', ended = ? WHERE id = ?",
-                (grant.expires, grant.id),
-            )
-            grant = replace(grant, state="expired", ended=grant.expires)
-            events.append(grant.event("grant-expired", None, None, None, now, self.mapping))
-            groups.add(grant.group)
-        for row in run(  # lapsed requests: never active within REQUEST_TTL of asking
-            f"SELECT {COLUMNS} FROM grants WHERE state IN ('pending', 'queued') "
-            "AND requested <= ? ORDER BY requested",
-            (now - REQUEST_TTL,),
-        ):
-            grant = Grant.of(row)
-            ended = grant.requested + REQUEST_TTL
-            run("UPDATE grants SET state = 'expired', ended = ? WHERE id = ?", (ended, grant.id))
-            grant = replace(grant, state="expired", ended=ended)
-            events.append(grant.event("grant-expired", None, None, None, now, self.mapping))
-        for (group,) in run("SELECT DISTINCT grp FROM grants WHERE state = 'queued'", ()):
-            groups.add(group)
-        for group in sorted(groups):
-            events += self._promote(run, group, now)
-        return events
-
-    def _promote(self, run: Run, group: str, now: float) -> list[dict[str, Any]]:
-        """Activate queued grants of ``group``, oldest first, while the holder limit allows."""
-        rule = self.elevated.get(group)
-        events: list[dict[str, Any]] = []
-        if rule is None:
-            return events
-        queued = run(
-            f"SELECT {COLUMNS} FROM grants WHERE grp = ? AND state = 'queued' "
-            "ORDER BY requested, id",
-            (group,),
-        )
-        for row in queued:
-            if self._full(run, group, rule, now):
-                break
-            grant = activate(run, Grant.of(row), now)
-            events.append(grant.event("grant-activated", None, None, None, now, self.mapping))
-        return events
+            yield run, now, sweep(run, self.elevated, self.mapping, now)
 
     def _complete(
         self,
@@ -437,7 +361,7 @@ class Grants:
         events: list[dict[str, Any]],
     ) -> tuple[Grant, str]:
         """Approvals complete: active now, or queued when the holder limit is reached."""
-        if self._full(run, grant.group, rule, now):
+        if full(run, grant.group, rule, now):
             run("UPDATE grants SET state = 'queued' WHERE id = ?", (grant.id,))
             grant = replace(grant, state="queued")
             return grant, (
@@ -467,15 +391,6 @@ class Grants:
                 "grant with approval (the approvers have been alerted already)",
             )
 
-    def _full(self, run: Run, group: str, rule: ElevatedSpec, now: float) -> bool:
-        if rule.max_holders is None:
-            return False
-        rows = run(
-            "SELECT COUNT(*) FROM grants WHERE grp = ? AND state = 'active' AND expires > ?",
-            (group, now),
-        )
-        return _at_limit(rule, int(rows[0][0]))
-
     def _visible(
         self, run: Run, gid: str, actor: str, groups: frozenset[str]
     ) -> tuple[Grant, bool]:
@@ -492,8 +407,3 @@ class Grants:
         if grant is None or rule is None or not (own or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve
-
-
-def _at_limit(rule: ElevatedSpec, active: int) -> bool:
-    """Whether ``active`` holders fill ``rule``'s group (never, without a holder limit)."""
-    return rule.max_holders is not None and active >= rule.max_holders
