@@ -169,6 +169,9 @@ def main() -> int:
         "--workers", str(args.workers), "--no-access-log", "--no-proxy-headers",
         "--no-server-header", "--log-level", "warning",
     ]  # fmt: skip
+    # The servers' own output (audit checkpoints every 5 s, warnings) goes to a file, so the
+    # bench prints only its table; the file's end is shown if a server fails.
+    log = (work / "servers.log").open("wb")
     servers = [
         subprocess.Popen(
             [
@@ -185,6 +188,8 @@ def main() -> int:
             ],
             env=env,
             cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [
@@ -201,6 +206,8 @@ def main() -> int:
             ],
             env=env,
             cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         ),
     ]
     try:
@@ -210,8 +217,14 @@ def main() -> int:
         code = measure(args, work, env, shim, echo)
         stop(servers)
         return code if verify_audit(env, work) else 1
+    except BaseException:
+        stop(servers)
+        tail = (work / "servers.log").read_bytes()[-3000:].decode(errors="replace")
+        print(f"the servers' last output:\n{tail}", file=sys.stderr)
+        raise
     finally:
         stop(servers)
+        log.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
