@@ -759,6 +759,47 @@ def test_a_caller_tracking_denies_cannot_approve_or_request_either(tmp_path: Pat
         assert act(client, "carol", gid, "approve").status_code == 200  # others still can
 
 
+def test_a_person_tracking_denies_gains_nothing_with_a_second_credential(tmp_path: Path) -> None:
+    """bob probes billing with his API key until tracking denies him; his JWT (the same
+    person) is denied too, on crossings and on the grant endpoints: tracking's baselines,
+    counts and effects go by person, like the grant rules."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        for _ in range(12):
+            outbound(client, "bob")
+        assert outbound(client, "bob", "support").status_code == 403
+        jwt = as_jwt("bob", ("support",), "support")
+        refused = client.post("/v1/outbound", json=RECORD, headers=jwt)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/tracking-denied")
+        approve = client.post(
+            f"/v1/access/grants/{gid}/approve", headers=as_jwt("bob", ("support",))
+        )
+        assert approve.status_code == 403
+        assert c.grant_events("grant-approved") == []
+
+
+def test_a_holder_of_an_excluding_grant_approves_nothing_through_the_excluded_group(
+    tmp_path: Path,
+) -> None:
+    """alice holds billing, which excludes support: she cannot act in support, so her support
+    membership approves, denies and revokes nothing while the grant is active."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        mine = active_grant(client, "alice")
+        dave = request_grant(client, "dave").json()["grant"]["id"]
+        for action in ("approve", "deny"):
+            refused = act(client, "alice", dave, action)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"].endswith("/excluded-group")
+        assert [e for e in c.grant_events() if e["grant"] == dave] == c.grant_events(
+            "grant-requested"
+        )[1:]  # dave's request, and nothing alice did
+        assert act(client, "alice", mine, "revoke").status_code == 200  # her own, as holder
+        assert act(client, "alice", dave, "approve").status_code == 200  # support again
+
+
 def test_a_burst_of_requests_cannot_bury_a_break_glass_grant(tmp_path: Path) -> None:
     """The approvers' list shows live and break-glass grants before any number of ended ones."""
     with cluster(tmp_path, workers=1) as c:

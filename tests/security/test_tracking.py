@@ -96,3 +96,17 @@ def test_an_incident_closed_before_the_callers_next_request_is_not_learnt() -> N
     t.observe("key:ana", "support", LOOKUP, 1, 200, False, None, later + 1)  # ana's roll
     assert st.h_err.quantile(1.0) < 10  # no window of the attack was learnt
     assert st.t_err == t.config.probing_floor
+
+
+def test_probes_padded_with_ordinary_requests_are_still_probing() -> None:
+    """Two ordinary requests per probe keep refusals under half of a caller's requests: the
+    share rule alone never fired (200 probes, 400 ordinary requests in one window). Beyond
+    three times the threshold refusals are probing whatever their share."""
+    t, start = warmed()
+    kinds: list[str] = []
+    for i in range(200):
+        now = start + i * 0.25
+        kinds += opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, None, now))
+        kinds += opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, None, now))
+        kinds += opened(t.observe("key:ana", None, LOOKUP, 0, 403, False, None, now))
+    assert "probing" in kinds

@@ -44,6 +44,9 @@ class TrackingConfig:
     enumeration_floor: float = 30.0
     probing_floor: float = 10.0
     probing_share: float = 0.5
+    # refusals beyond this many times the threshold are probing whatever their share:
+    # otherwise two ordinary requests per probe would hide any number of probes
+    probing_ceiling: float = 3.0
     rejection_floor: float = 5.0
     factor: float = 2.0  # times the caller's p99 per window
     offhours_min: int = 3  # requests in an unusual hour before it counts

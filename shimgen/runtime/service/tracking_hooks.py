@@ -48,10 +48,10 @@ def observe(
     a 422 on a request with a body is an inbound rejection (fields the caller may
     not send); a proxy route's path parameters are the ids it names.
     """
-    identity = caller.identity
+    subject = caller.person  # by person: a second credential starts no fresh baseline
     params = scope.get("path_params") if direction == "proxy" else None
     changes = tracker.observe(
-        identity,
+        subject,
         group,
         scope.get("shim.route"),
         records if direction != "inbound" else 0,
@@ -61,7 +61,7 @@ def observe(
         params.values() if params else None,
         time.time(),
     )
-    flag = tracker.flags.get(identity)
+    flag = tracker.flags.get(subject)
     if flag is not None:
         scope["shim.flag"] = flag
     return changes
@@ -79,16 +79,18 @@ async def enforce(
 
     Runs after the ordinary rate limit, so a denied or throttled caller still
     spends its budget and cannot make the audit store write faster than its limit.
-    The refusal is audited but not observed (``shim.untracked``): a denied
+    Tracking knows callers by person (``Caller.person``), so the effect holds
+    for every credential of the person. The refusal is audited but not observed
+    (``shim.untracked``): a denied
     caller's own 403s must not keep its incident open, so it closes once the
     caller has been quiet for a window.
     """
-    effect, closed = tracker.enforcement(caller.identity, time.time())
+    effect, closed = tracker.enforcement(caller.person, time.time())
     if closed:
         await write_incidents(shim, closed)
     if effect is None:
         return
-    scope["shim.flag"] = tracker.flags.get(caller.identity)
+    scope["shim.flag"] = tracker.flags.get(caller.person)
     if effect == "deny":
         scope["shim.untracked"] = True
         await shim.audit(scope, caller, group, direction, 0, 403)
@@ -99,7 +101,7 @@ async def enforce(
             title="Refused by tracking",
         )
     rate, burst = shim.limiter.limit_of(caller)
-    name = "throttled:" + caller.identity
+    name = "throttled:" + caller.person
     rate, burst = (rate / _THROTTLE if rate > 0 else 1.0), max(1, burst // _THROTTLE)
     shared = shim.shared  # with a store, one bucket over every worker, as the rate limit
     if shared is None:

@@ -7,7 +7,9 @@ or all of a SQLite store's ``per_worker`` files) without asking any running shim
 Each incident is printed once, with its opening and closing time (or ``open``),
 kind, effect, caller, group, route and evidence; then, per caller with an
 incident, how many requests it made and records it took in the period and how
-many were refused. It reads only; ``audit verify`` is what checks the chains.
+many were refused. Tracking knows callers by person (``grant_ledger.person``:
+``key:alice`` and ``jwt:...#alice`` are alice), so a person's traffic is summed
+over all of its credentials. It reads only; ``audit verify`` is what checks the chains.
 
 Exit codes: 0 the report was printed (with or without incidents), 2 the store
 or the arguments could not be read.
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .chain import AuditError
+from .grant_ledger import person
 from .trail import DEFAULT_URL, printable, read_records
 
 __all__ = ["main", "parse_since", "report"]
@@ -47,7 +50,7 @@ def _stamp(unix: float) -> str:
 def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     """The report's lines for records at or after ``since`` (an ISO time, as records write it)."""
     incidents: dict[str, dict[str, Any]] = {}
-    traffic: dict[str, list[int]] = {}  # caller -> [requests, records, refused]
+    traffic: dict[str, list[int]] = {}  # person -> [requests, records, refused]
     for record in records:
         when = record.get("time")
         if not isinstance(when, str) or when < since:
@@ -61,7 +64,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
             )
             opened["closed"] = when
         elif event is None and isinstance(record.get("caller"), str):
-            tally = traffic.setdefault(record["caller"], [0, 0, 0])
+            tally = traffic.setdefault(person(record["caller"]), [0, 0, 0])
             tally[0] += 1
             tally[1] += record.get("records") or 0
             tally[2] += 400 <= (record.get("outcome") or 0) < 500
@@ -82,7 +85,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     if callers:
         lines.append("callers with incidents, in the same period:")
         for caller in callers:
-            requests, taken, refused = traffic.get(caller, [0, 0, 0])
+            requests, taken, refused = traffic.get(person(caller), [0, 0, 0])
             lines.append(
                 f"  {caller}: {requests} requests, {taken} records, {refused} refused (4xx)"
             )

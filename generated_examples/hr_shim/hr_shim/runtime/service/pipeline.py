@@ -263,7 +263,7 @@ class Shim:
             await self.rate_refused(scope, caller, named, group, direction, wait)
         tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
         if tracker is not None and (
-            caller.identity in tracker.enforced or caller.identity in tracker.remote
+            caller.person in tracker.enforced or caller.person in tracker.remote
         ):
             await enforce(self, scope, tracker, caller, group, direction)
 

@@ -202,8 +202,9 @@ class Tracker:
         if status in PROBE_STATUSES:
             st.cur_err += 1
             seen = st.cur_err + st.o_err + st.prev_err * weight
-            if seen >= st.t_err and seen >= self.config.probing_share * (
-                st.cur_req + st.o_req + st.prev_req * weight
+            if seen >= st.t_err and (
+                seen >= self.config.probing_share * (st.cur_req + st.o_req + st.prev_req * weight)
+                or seen >= self.config.probing_ceiling * st.t_err
             ):
                 changes = self._fire(
                     changes, caller, st, "probing", group, route, now, seen, st.t_err

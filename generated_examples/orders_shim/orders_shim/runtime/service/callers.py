@@ -55,6 +55,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from ..audit.grant_ledger import person
 from ..core import command
 from .settings import ConfigError
 
@@ -113,6 +114,9 @@ class Caller:
     ``identity`` is the name the audit trail and the rate limiter use: it says how
     the caller authenticated (``key:<name>``, ``jwt:<issuer>#<sub>``), so two
     ways of authenticating never share one audit name or one rate bucket.
+    ``person`` is the name behind it (:func:`..audit.grant_ledger.person`), which
+    the rules that restrict people go by (grants, heuristic tracking): a second
+    credential of the same person must gain nothing there.
     """
 
     name: str
@@ -121,11 +125,13 @@ class Caller:
     rate_limit: RateLimit | None = None  # None: the service default applies
     side: Side = "external"
     identity: str = ""  # "": made from kind and name
+    person: str = field(default="", compare=False)  # made from identity
 
     def __post_init__(self) -> None:
         if not self.identity:
             prefix = "key" if self.kind == "api_key" else "jwt"
             object.__setattr__(self, "identity", f"{prefix}:{self.name}")
+        object.__setattr__(self, "person", person(self.identity))
 
     @property
     def internal(self) -> bool:

@@ -205,7 +205,7 @@ class Grants:
     ) -> tuple[Grant, str]:
         """Count ``actor``'s approval (once per approver); activate or queue at the threshold."""
         with self._change() as (run, now, events):
-            grant, may_approve = self._visible(run, gid, actor, groups)
+            grant, may_approve = self._visible(run, gid, actor, groups, now)
             if person(grant.caller) == person(actor):  # with any of its credentials
                 raise GrantError(
                     403,
@@ -248,7 +248,7 @@ class Grants:
     ) -> Grant:
         """An approver ends a pending or queued request."""
         with self._change() as (run, now, events):
-            grant, may_approve = self._visible(run, gid, actor, groups)
+            grant, may_approve = self._visible(run, gid, actor, groups, now)
             if not may_approve or person(grant.caller) == person(actor):
                 raise GrantError(
                     403,
@@ -285,7 +285,7 @@ class Grants:
         to their own request, a conflict of interest another approver must decide.
         """
         with self._change() as (run, now, events):
-            grant, _ = self._visible(run, gid, actor, groups)  # its holder, or an approver
+            grant, _ = self._visible(run, gid, actor, groups, now)  # its holder, or an approver
             if grant.state not in LIVE:
                 raise GrantError(409, "not-live", f"the grant is {grant.state} already")
             if person(grant.caller) != person(actor) and run(
@@ -392,18 +392,34 @@ class Grants:
             )
 
     def _visible(
-        self, run: Run, gid: str, actor: str, groups: frozenset[str]
+        self, run: Run, gid: str, actor: str, groups: frozenset[str], now: float
     ) -> tuple[Grant, bool]:
         """The grant if ``actor`` (in ``groups``) may see it, and whether it approves its group.
 
         A grant that is neither the actor's own nor of a group it approves is a
-        404, like one that does not exist: ids are not an oracle.
+        404, like one that does not exist: ids are not an oracle. An approver
+        group that the actor's active grant excludes approves nothing while the
+        grant lasts (403 ``excluded-group``): the actor cannot act in that group,
+        so it cannot vouch, refuse or revoke in its name either.
         """
         rows = run(f"SELECT {COLUMNS} FROM grants WHERE id = ?", (gid,))
         grant = Grant.of(rows[0]) if rows else None
         rule = self.elevated.get(grant.group) if grant is not None else None
-        may_approve = rule is not None and not rule.approvers.isdisjoint(groups)
+        approving = groups & rule.approvers if rule is not None else frozenset()
         own = grant is not None and grant.caller == actor  # the very credential, never a namesake
-        if grant is None or rule is None or not (own or may_approve):
+        if grant is None or rule is None or not (own or approving):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
-        return grant, may_approve
+        held = run(
+            "SELECT grp FROM grants WHERE person = ? AND state = 'active' AND expires > ?",
+            (person(actor), now),
+        )
+        shut = self.elevated[held[0][0]].excludes if held and held[0][0] in self.elevated else ()
+        if approving and approving <= set(shut) and not own:
+            raise GrantError(
+                403,
+                "excluded-group",
+                f"your active grant for {held[0][0]!r} excludes "
+                + ", ".join(repr(g) for g in sorted(approving))
+                + ", the group(s) you approve in: revoke your grant first",
+            )
+        return grant, bool(approving - set(shut))
