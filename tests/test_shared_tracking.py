@@ -308,6 +308,46 @@ def test_a_deny_on_one_worker_holds_on_every_worker(redis_url: str) -> None:
     assert asyncio.run(run()) == ["deny", None, "deny", None, None]
 
 
+def test_a_remote_deny_outlives_a_failed_share(redis_url: str) -> None:
+    """A red-team run: a caller denied on worker A (and through Redis on B) was served by B
+    once another caller's load made one of B's shares time out, which cleared B's map of
+    the other workers' effects. An effect is kept now until the end it was published with."""
+    caller = f"key:{uuid.uuid4().hex}"
+    service = f"effects-{uuid.uuid4().hex[:8]}"
+    config = TrackingConfig(window=60.0, warmup_seconds=0, warmup_requests=1)
+
+    async def run() -> list[Any]:
+        workers = []
+        for _ in range(2):
+            tracker = Tracker(config, effects={"probing": "deny"})
+            store = SharedLimiter.connect(redis_url, RateLimiter(50, 100), service, TIMEOUT)
+            workers.append(SharedTracking(store, tracker))
+        a, b = workers
+        now = time.time()
+        seen: list[Any] = []
+        try:
+            for i in range(12):  # probing on A only
+                a.tracker.observe(caller, None, LOOKUP, 0, 403, False, None, now + i / 10)
+            await a.share_effects(now + 2)
+            await b.share_effects(now + 2)
+            seen.append(b.tracker.enforcement(caller, now + 2)[0])
+            b.store.up = False  # B's next shares fail (down, its backoff not over)
+            b.store._retry_at = time.monotonic() + 60
+            await b.share_effects(now + 3)
+            seen.append(b.tracker.enforcement(caller, now + 3)[0])
+            until = now + 1.1 + config.window  # A's last probe, then quiet for a window
+            await b.share_effects(until - 1)
+            seen.append(b.tracker.enforcement(caller, until - 1)[0])
+            await b.share_effects(until + 1)  # its end has passed: lapsed, store or not
+            seen.append(b.tracker.enforcement(caller, until + 1)[0])
+        finally:
+            for w in workers:
+                await w.store.aclose()
+        return seen
+
+    assert asyncio.run(run()) == ["deny", "deny", "deny", None]
+
+
 # -- the store killed and back -------------------------------------------------------------
 
 

@@ -269,6 +269,21 @@ class RateLimiter:
             return self.rate, self.burst
         return limit.per_second, limit.burst
 
+    def settle(self, name: str, tokens: float, rate: float, burst: int) -> None:
+        """Lower the bucket ``name`` to at most ``tokens`` now: the count the shared store's
+        bucket reported (:mod:`.shared`), so that a fallback to this limiter continues from
+        the shared state instead of handing this process a fresh burst."""
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                if len(self._buckets) >= self.max_buckets:
+                    self._evict(now)
+                self._buckets[name] = [min(tokens, burst), now, rate, burst]
+                return
+            held = bucket[0] + max(0.0, now - bucket[1]) * rate
+            bucket[:] = [min(held, tokens, burst), now, rate, burst]
+
     def _take(self, name: str, rate: float, burst: float) -> float | None:
         if rate <= 0:
             return None

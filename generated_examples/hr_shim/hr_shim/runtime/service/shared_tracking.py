@@ -38,8 +38,10 @@ Effects: every push also shares the ``throttle`` and ``deny`` of the incidents
 open on this worker (:data:`SHARE_EFFECTS`: a sorted set of ``effect<TAB>caller``
 scored by when the incident falls quiet) and takes the others' into
 ``Tracker.remote``, so a caller denied on one worker is denied on every worker,
-whatever it sends there, at most one push interval later. While the store is
-down each worker enforces its own incidents only.
+whatever it sends there, at most one push interval later. Each effect holds
+until the end it was published with (its score): a share that fails (the store
+down, or an answer read too late) keeps the effects read last until their own
+ends, so slowing a worker down cannot lift another worker's deny there.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ return out
 
 # KEYS[1]: the service's enforced effects. ARGV[1]: now (ms), ARGV[2]: the key's TTL (ms),
 # then pairs of (until, "effect<TAB>caller") of this worker's open incidents. Returns every
-# member still in force.
+# member still in force, each followed by its until (ms).
 SHARE_EFFECTS: Final = """
 local now = tonumber(ARGV[1])
 for i = 3, #ARGV, 2 do
@@ -118,7 +120,7 @@ for i = 3, #ARGV, 2 do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 """
 _ENFORCED: Final = EFFECTS[EFFECTS.index("throttle") :]  # the effects that refuse requests
 
@@ -154,6 +156,9 @@ class SharedTracking:
         self.claim_ms = max(1, int(tracker.quiet * 1000))
         self._salt = hashlib.blake2b(store.service.encode(), digest_size=16).digest()
         self.global_ = False  # the last push succeeded: o_* hold the other workers' shares
+        # every worker's effects as the store last answered: (until in epoch seconds, effect,
+        # caller), kept to their ends while the store cannot be read
+        self.effects: list[tuple[float, str, str]] = []
         self._task: asyncio.Task[None] | None = None
         tracker.shared = True
 
@@ -242,15 +247,17 @@ class SharedTracking:
             [effects_key(self.service)],
             [int(now * 1000), ttl, *args],
         )
-        remote: dict[str, str] = {}
-        for member in members if ok and members else ():
-            text = member.decode() if isinstance(member, bytes) else str(member)
-            effect, _, caller = text.partition("\t")
-            if effect in _ENFORCED and caller:
-                held = remote.get(caller)
-                if held is None or EFFECTS.index(effect) > EFFECTS.index(held):
-                    remote[caller] = effect
-        tracker.remote = remote  # the store down: none, each worker enforces its own
+        if ok and isinstance(members, list):
+            self.effects = _effects(members)
+        # Not read (down, or a timeout): what was read last holds until each effect's own end.
+        # Forgetting it would let whoever can slow this worker lift every other worker's deny.
+        self.effects = kept = [e for e in self.effects if e[0] > now]
+        remote: dict[str, tuple[str, float]] = {}
+        for end, effect, caller in kept:
+            held = remote.get(caller)
+            if held is None or (EFFECTS.index(effect), end) > (EFFECTS.index(held[0]), held[1]):
+                remote[caller] = (effect, end)
+        tracker.remote = remote
 
     def _digest(self, value: Any) -> bytes:
         return hashlib.blake2b(str(value).encode(), digest_size=8, key=self._salt).digest()
@@ -274,3 +281,14 @@ class SharedTracking:
 
     async def _set_nx(self, key: str, value: str) -> Any:
         return await self.store.client.set(key, value, nx=True, px=self.claim_ms)
+
+
+def _effects(reply: list[Any]) -> list[tuple[float, str, str]]:
+    """``(until in epoch seconds, effect, caller)`` of SHARE_EFFECTS's flat member-score reply."""
+    out: list[tuple[float, str, str]] = []
+    for member, score in zip(reply[::2], reply[1::2], strict=False):
+        text = member.decode() if isinstance(member, bytes) else str(member)
+        effect, _, caller = text.partition("\t")
+        if effect in _ENFORCED and caller:
+            out.append((float(score) / 1000, effect, caller))
+    return out

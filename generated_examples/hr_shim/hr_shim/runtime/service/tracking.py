@@ -105,9 +105,10 @@ class Tracker:
         self.open_callers: set[str] = set()
         self.flags: dict[str, str] = {}
         self.enforced: dict[str, str] = {}
-        # caller -> throttle or deny that an incident open on another worker enforces
-        # (shared store only, refreshed by .shared_tracking every push)
-        self.remote: dict[str, str] = {}
+        # caller -> (throttle or deny, until: epoch seconds) that an incident open on another
+        # worker enforces (shared store only, refreshed by .shared_tracking every push, and
+        # kept to its end while the store cannot be read)
+        self.remote: dict[str, tuple[str, float]] = {}
         self.next_sweep = 0.0
         self.shared = (
             False  # set by .shared_tracking: windows on the epoch's grid, ids kept to push
@@ -223,14 +224,19 @@ class Tracker:
 
         Refused requests are not observed, so a denied caller's incident closes
         once it has been quiet for ``quiet`` seconds, and the next request is let in.
-        With a shared store an incident open on another worker counts too (``remote``).
+        With a shared store an incident open on another worker counts too (``remote``),
+        until the end it was published with.
         """
         st = self.callers.get(caller)
         closed = self._close_quiet(caller, st, now) if st is not None else []
         effect = self.enforced.get(caller)
-        remote = self.remote.get(caller)
-        if remote is not None and (effect is None or _RANK[remote] > _RANK[effect]):
-            effect = remote
+        held = self.remote.get(caller)
+        if held is not None:
+            remote, until = held
+            if now >= until:  # lapsed between two shares
+                del self.remote[caller]
+            elif effect is None or _RANK[remote] > _RANK[effect]:
+                effect = remote
         return effect, tuple(closed)
 
     # -- windows, incidents ----------------------------------------------------------

@@ -10,16 +10,26 @@ so the replicas' clocks do not matter, and reads and writes the bucket in one
 step, so no two checks can both spend the last token (the failure of limiters
 that GET and then SET).
 
+Every check is also charged to the local limiter of this process, whose bucket
+is then lowered to the tokens the shared bucket reported (the script answers
+them): a check the store cannot answer is decided by that local bucket, which
+continues from the shared count (less the checks under way), never from a
+fresh burst per worker and replica.
+
 A check never waits longer than ``SHIM_SHARED_STORE_TIMEOUT``: when the store
 does not answer in time, refuses the connection or fails in any other way, the
-request is decided by the local limiter of this process, and the store is
+request is decided by the local limiter of this process. A timeout across
+which this worker's own event loop was late (:class:`LoopLag`: it read no
+socket for a fifth of the timeout or more) says nothing about the store: only
+that check is decided locally, and the store stays up. Otherwise the store is
 marked down: one WARNING log line (event ``shared-store-down``), the gauge
 ``shim_shared_store_up`` at 0, and ``shim_shared_store_fallbacks_total``
 counting every check decided locally while it is down. While it is down,
 requests do not wait on it at all; one request at a time tries it again after a
 backoff (:data:`BACKOFF_FIRST`, doubling up to :data:`BACKOFF_MAX` seconds), and
 the first that succeeds marks it up again (INFO log, event ``shared-store-up``).
-During an outage a caller's limit is per process again, as without a store.
+During an outage a caller's limit is per process again, as without a store,
+each process going on from the count the store last reported to it.
 The same client and the same up/down state carry heuristic tracking's counts
 (:mod:`.shared_tracking`), so one outage is one WARNING for both.
 
@@ -31,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -43,14 +54,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "TOKEN_BUCKET", "SharedLimiter", "bucket_key"]
+__all__ = [
+    "BACKOFF_FIRST", "BACKOFF_MAX", "TOKEN_BUCKET", "LoopLag", "SharedLimiter", "bucket_key",
+]  # fmt: skip
 
 BACKOFF_FIRST: Final = 0.5  # seconds before the first retry of a store that failed
 BACKOFF_MAX: Final = 4.0  # the longest wait between two retries
+LATE_MAX: Final = 2.0  # how long a check's answer is still awaited after its request went on
 
 # KEYS[1]: the bucket; ARGV[1]: rate (tokens per second, > 0), ARGV[2]: burst (>= 1).
-# Returns the seconds to wait as a string ("0": a token was taken); a Lua number would be
-# truncated to an integer by Redis. The bucket expires once it would be full again anyway.
+# Returns the seconds to wait ("0": a token was taken) and the tokens left, as strings: a Lua
+# number would be truncated to an integer by Redis. The bucket expires once it would be full
+# again anyway.
 TOKEN_BUCKET: Final = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -74,7 +89,7 @@ else
 end
 redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return string.format('%.17g', wait)
+return {string.format('%.17g', wait), string.format('%.17g', tokens)}
 """
 
 
@@ -89,6 +104,62 @@ def bucket_key(service: str, identity: str) -> str:
     return f"shim:{service}:rate:{identity}"
 
 
+class LoopLag:
+    """Whether this worker's event loop ran late: a timeout across such a stretch is the loop's.
+
+    A store's answer that arrives while the loop is busy with other requests (a
+    large batch transformed without an await) waits unread in the socket, and
+    the check's timer expires although the store answered at once; calling the
+    store down then would let whoever can load a worker loosen every caller's
+    limits. A callback due every ``period`` seconds notes when it ran at least
+    ``threshold`` late: for that long the loop read no socket. Cheap (a few dozen
+    callbacks a second), and it judges only a timeout, never a refused connection.
+    """
+
+    __slots__ = ("_due", "_handle", "_loop", "late_at", "period", "threshold")
+
+    def __init__(self, timeout: float) -> None:
+        self.period = min(max(timeout / 10, 0.005), 0.05)
+        self.threshold = timeout / 5
+        self.late_at = -math.inf  # loop time at which the last late tick ran
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def watch(self) -> float:
+        """Start watching the running loop (again, if it is another one); its time now."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self.stop()
+            self._loop = loop
+            self._schedule(loop.time())
+        return loop.time()
+
+    def late_since(self, since: float) -> bool:
+        """Whether the loop ran late at or after loop time ``since``, or is late now."""
+        loop = self._loop
+        if loop is None:
+            return False
+        return self.late_at >= since or loop.time() - self._due >= self.threshold
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop = None
+
+    def _schedule(self, now: float) -> None:
+        assert self._loop is not None
+        self._due = now + self.period
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        if now - self._due >= self.threshold:
+            self.late_at = now
+        self._schedule(now)
+
+
 class SharedLimiter:
     """The rate limit through Redis, with the process's own limiter when Redis fails.
 
@@ -101,6 +172,8 @@ class SharedLimiter:
         "_backoff",
         "_client",
         "_clock",
+        "_lag",
+        "_late",
         "_probing",
         "_retry_at",
         "local",
@@ -129,6 +202,8 @@ class SharedLimiter:
         self._probing = False
         self._retry_at = 0.0
         self._backoff = BACKOFF_FIRST
+        self._lag = LoopLag(timeout)
+        self._late: set[asyncio.Future[Any]] = set()  # checks answered after their timeout
         if metrics is not None:
             metrics.shared_store(True)
 
@@ -143,7 +218,10 @@ class SharedLimiter:
     ) -> SharedLimiter:
         """A limiter with a client for ``url`` (nothing is sent until the first check).
 
-        redis-py's own retries are turned off: a failed check falls back at once.
+        redis-py's own retries are turned off: a failed check falls back at once. Its
+        socket timeouts are the bound of an answer awaited late (:meth:`call`): the
+        timeout of a request is ours, and a socket timed out by a busy loop's lag would
+        lose the answer the server sent in time.
         """
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
@@ -151,8 +229,8 @@ class SharedLimiter:
 
         client = aioredis.Redis.from_url(
             url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            socket_timeout=_late_max(timeout),
+            socket_connect_timeout=_late_max(timeout),
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
             decode_responses=False,
@@ -165,6 +243,9 @@ class SharedLimiter:
         return self._client
 
     async def aclose(self) -> None:
+        self._lag.stop()
+        for work in list(self._late):
+            work.cancel()
         await self._client.aclose()
 
     async def for_caller(self, caller: Caller) -> float | None:
@@ -176,32 +257,66 @@ class SharedLimiter:
 
     async def bucket(self, name: str, rate: float, burst: int) -> float | None:
         """One step of the bucket ``name`` of this service (a caller's identity, a throttled
-        caller's): on the server, or in the local limiter's bucket of that name while the
-        store is down (counted in ``shim_shared_store_fallbacks_total``)."""
-        ok, wait = await self.call(self.check, bucket_key(self.service, name), rate, burst)
-        if ok:
-            return wait
+        caller's): on the server, or in the local limiter's bucket of that name when the
+        store does not answer (counted in ``shim_shared_store_fallbacks_total``).
+
+        The local bucket is charged before the store is asked and lowered to the tokens the
+        store reports after, so it follows the shared count less the checks under way: a
+        fallback (one timed-out check, an outage) goes on from there, not from a full burst.
+        """
+        local = self.local.retry_after(name, rate, burst)
+
+        def settle(answer: tuple[float | None, float] | None) -> None:
+            if answer is not None:
+                self.local.settle(name, answer[1], rate, burst)
+
+        key = bucket_key(self.service, name)
+        ok, answer = await self.call(self.check, key, rate, burst, late=settle)
+        if ok and answer is not None:
+            settle(answer)
+            return answer[0]
         if self.metrics is not None:
             self.metrics.shared_store_fallback()
-        return self.local.retry_after(name, rate, burst)
+        return local
 
-    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[bool, T | None]:
+    async def call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        late: Callable[[T], None] | None = None,
+    ) -> tuple[bool, T | None]:
         """``(True, await fn(*args))`` within the timeout, else ``(False, None)``.
+
+        With ``late``, a call that overruns the timeout is not cancelled: it goes on in
+        the background (:data:`LATE_MAX` seconds, or twice the timeout if longer) and
+        ``late`` gets its answer,
+        so a check the server did count is not lost to the local bucket (:meth:`bucket`).
 
         The one place that decides whether the store is up: rate-limit checks and
         the tracking counts' pushes (:mod:`.shared_tracking`) share its state, its
         backoff and its log lines, so an outage is said once and tried one call at a time.
+        A timeout while this worker's loop ran late (:class:`LoopLag`) is answered
+        ``(False, None)`` too, but marks nothing: the store was not shown to be down.
         """
         probe = False
         if not self.up:
             if self._probing or self._clock() < self._retry_at:
                 return False, None
             self._probing = probe = True
+        started = self._lag.watch()
+        work: asyncio.Future[T] | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                result = await fn(*args)
+                if late is None:
+                    result = await fn(*args)
+                else:
+                    work = asyncio.ensure_future(_bounded(_late_max(self.timeout), fn, args))
+                    result = await asyncio.shield(work)
         except Exception as exc:  # unreachable, timed out, refused, a script error: all local
-            self._down(exc, probe)
+            if work is not None and late is not None and not work.done():
+                self._finish_late(work, late)
+            if not (_timed_out(exc) and self._lag.late_since(started)):
+                self._down(exc, probe)
             return False, None
         finally:
             if probe:
@@ -210,11 +325,24 @@ class SharedLimiter:
             self._recovered()
         return True, result
 
-    async def check(self, key: str, rate: float, burst: int) -> float | None:
-        """One atomic token-bucket step on the server."""
+    def _finish_late(self, work: asyncio.Future[T], late: Callable[[T], None]) -> None:
+        """Hand ``work``'s answer to ``late`` when it comes; keep a reference until then."""
+        pending = self._late
+
+        def done(fut: asyncio.Future[T]) -> None:
+            pending.discard(fut)
+            if not fut.cancelled() and fut.exception() is None:
+                late(fut.result())
+
+        pending.add(work)
+        work.add_done_callback(done)
+
+    async def check(self, key: str, rate: float, burst: int) -> tuple[float | None, float]:
+        """One atomic token-bucket step on the server: the wait (None: a token was taken)
+        and the tokens left."""
         raw = await self.script(TOKEN_BUCKET, (key,), (repr(float(rate)), str(int(burst))))
-        wait = float(raw)
-        return wait if wait > 0 else None
+        wait, tokens = float(raw[0]), float(raw[1])
+        return (wait if wait > 0 else None), tokens
 
     async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the Lua script ``source`` atomically on the server: EVALSHA, and EVAL when the
@@ -253,3 +381,21 @@ class SharedLimiter:
             "shared store reachable again: rate limits and tracking counts are shared",
             extra={"event": "shared-store-up"},
         )
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout (ours or redis-py's socket timeout), which the loop's own lag may explain;
+    a refused connection or an error answer cannot."""
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    return isinstance(exc, (TimeoutError, RedisTimeout))
+
+
+def _late_max(timeout: float) -> float:
+    return max(LATE_MAX, 2 * timeout)
+
+
+async def _bounded(limit: float, fn: Callable[..., Awaitable[T]], args: Sequence[Any]) -> T:
+    """``await fn(*args)``, given up after ``limit`` seconds."""
+    async with asyncio.timeout(limit):
+        return await fn(*args)
