@@ -43,7 +43,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..core.errors import Problem, TranslationError
-from ..core.support import put
+from ..core.support import ascii_int, put
 from .callers import Caller
 from .logs import logger
 from .problems import HTTPProblem
@@ -202,10 +202,10 @@ class ProxyRoute:
         payload: dict[str, Any] = {}
         for name, ext, _, _, wants_int in self.params:
             value: Any = values.get(name)
-            if wants_int:
-                if not isinstance(value, str) or not value.lstrip("-").isdigit():
+            if wants_int:  # ASCII decimal only: "²" is no number, "٣" no second spelling of 3
+                value = ascii_int(value)
+                if value is None:
                     raise not_found
-                value = int(value)
             put(payload, ext, value)
         try:
             internal = self.shim.spec.to_internal(payload, group)
