@@ -142,11 +142,14 @@ class ProxyRoute:
             self.params.append(
                 (name, ext_path, tuple(internal.split(".")), internal_name, wants_int)
             )
-        # The fields the audit record names: what goes in (path and body), what comes out.
-        sends = bool(self.params) or route.has_body
-        self.fields = {
-            g: tuple(dict.fromkeys((*(shim.fields["inbound"].get(g, ()) if sends else ()),
-                                    *shim.fields["outbound"].get(g, ()))))
+        # The fields the audit record names: what comes out (the group's outbound view)
+        # and what goes in: every inbound field with a body, else the path parameters'.
+        self.sends = bool(self.params) or route.has_body
+        in_path = {ext for _, ext, _, _ in route.params}
+        self.fields_out = {g: shim.fields["outbound"].get(g, ()) for g in shim.groups}
+        self.fields_in = {
+            g: tuple(f for f in shim.fields["inbound"].get(g, ())
+                     if route.has_body or f.rpartition(":")[0] in in_path)
             for g in shim.groups
         }  # fmt: skip
 
@@ -169,8 +172,11 @@ class ProxyRoute:
         finally:
             await shim.audit(
                 scope, caller, group, "proxy", crossing.records, status,
-                upstream_status=crossing.upstream_status, fields=self.fields.get(group, ()),
+                upstream_status=crossing.upstream_status, fields=self.fields_out.get(group, ()),
+                records_in=crossing.records_in, fields_in=self.fields_in.get(group, ()),
             )  # fmt: skip
+        if crossing.records_in:
+            shim.metrics.records("inbound", group, crossing.records_in)
         if crossing.records:
             shim.metrics.records("outbound", group, crossing.records)
         return response
@@ -208,6 +214,8 @@ class ProxyRoute:
         limit = shim.settings.max_body_bytes * 16
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
+        if self.sends:  # from here the path value or the body is on its way inward
+            crossing.records_in = 1
         code, media, raw = await upstream.call(
             route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
