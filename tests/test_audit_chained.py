@@ -38,6 +38,11 @@ events = st.fixed_dictionaries(
     },
     optional={"upstream_status": st.none() | status, "grant": text},
 )
+inward = st.fixed_dictionaries(
+    {"records_in": st.integers(0, 2**63 - 1), "fields_in": st.lists(text, max_size=4)}
+)
+# a proxy crossing also says what went inward: both keys or neither
+events = st.tuples(events, st.just({}) | inward).map(lambda pair: {**pair[0], **pair[1]})
 
 
 def written_twice(event: dict[str, Any], chain: str, seq: int, prev: str) -> tuple[str, bytes]:

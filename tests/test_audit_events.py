@@ -48,8 +48,11 @@ def test_each_kind_is_chained_and_verified(tmp_path: Path) -> None:
     # the crossing names g-1, which the trail activates for ana from 07:59 (verify holds
     # crossings to the holder and the time the chain says the grant was active)
     active = {"event": "grant-activated", "starts": "2026-12-04T07:59:00.000000Z"}
+    proxy = {"route": "PATCH /customers/{customerId}", "direction": "proxy", "records": 0,
+             "fields": [], "upstream_status": 204, "records_in": 1,
+             "fields_in": ["customerId:tokenize", "status:map"]}  # fmt: skip
     events = [crossing(), crossing(grant="g-1", caller="key:ana"), grant_event(**active),
-              incident_event()]  # fmt: skip
+              incident_event(), crossing(**proxy), crossing(**proxy, grant="g-1", caller="key:ana")]  # fmt: skip
     for event in events:
         sink.append(event)
     sink.close()
@@ -89,11 +92,20 @@ def test_a_record_of_an_unknown_shape_breaks_verification(tmp_path: Path) -> Non
         (incident_event(evidence={"not an identifier": 1}), "field 'evidence' must be"),
         (incident_event(evidence={"n": float("nan")}), "field 'evidence' must be"),
         (incident_event(event="incident-opened", fields=["email:pass"]), "unexpected field"),
+        (crossing(records_in=1), "records_in and fields_in go together"),
+        (crossing(fields_in=["id:tokenize"]), "records_in and fields_in go together"),
+        (crossing(records_in=True, fields_in=[]), "field 'records_in' must be a non-negative"),
+        (crossing(records_in=-1, fields_in=[]), "field 'records_in' must be a non-negative"),
+        (crossing(records_in=1, fields_in="id:tokenize"), "field 'fields_in' must be a list"),
+        (crossing(records_in=1, fields_in=[1]), "field 'fields_in' must be a list"),
+        (grant_event(records_in=1, fields_in=[]), "unexpected field"),
     ],
     ids=[
         "crossing-naming-a-kind", "unknown-kind", "crossing-null-grant", "grant-with-records",
         "unknown-grant-event", "grant-without-actor", "reason-too-long", "evidence-with-a-value",
-        "evidence-odd-name", "evidence-nan", "incident-with-fields",
+        "evidence-odd-name", "evidence-nan", "incident-with-fields", "records-in-alone",
+        "fields-in-alone", "records-in-bool", "records-in-negative", "fields-in-string",
+        "fields-in-number", "grant-with-inward",
     ],
 )  # fmt: skip
 def test_an_event_outside_its_kind_is_refused(event: dict[str, Any], message: str) -> None:

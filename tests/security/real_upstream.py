@@ -50,6 +50,7 @@ MANY_MEMBERS = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 TWO_MEMBERS = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
 EMPTY_GZIP = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
 TWO_IDS = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
+NO_CONTENT = "ffffffff-ffff-4fff-8fff-ffffffffffff"  # a write answered 204, nothing back
 
 MAX_BODY = 65_536  # SHIM_MAX_BODY_BYTES in these tests: upstream answers may be 16 times that
 BOMB_SIZE = 64 * MAX_BODY  # decoded bytes of the bomb: 4 MiB of JSON whitespace, ~4 KiB on the wire
@@ -88,6 +89,7 @@ ANSWERS: dict[str, Callable[[], Response]] = {
     WRONG_OBJECT: lambda: JSONResponse({**RECORD, "id": OTHER}),  # an answer about another customer
     MISSING: lambda: JSONResponse({"error": "no such customer"}, 404),
     BROKEN: lambda: JSONResponse({"error": "database down"}, 500),
+    NO_CONTENT: lambda: Response(status_code=204),
 }
 
 

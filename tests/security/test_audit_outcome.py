@@ -30,12 +30,14 @@ from starlette.testclient import TestClient
 
 from shimgen.check import check_mapping
 from shimgen.render.generate import render_package
+from shimgen.runtime.audit import trail
 from shimgen.runtime.core import transforms
 from shimgen.runtime.service.settings import Settings
 from tests.security import real_upstream
 from tests.security.real_upstream import (
     BROKEN,
     MISSING,
+    NO_CONTENT,
     PLAIN,
     SLOW,
     InternalAPI,
@@ -308,3 +310,50 @@ def test_proxy_refused_body_leaves_one_record_saying_422(shim: Shim) -> None:
     assert_problem(client.patch(url, json={"email": "x@example.com"}, headers=headers()), 422)
     [event] = events(settings_)
     assert (event["outcome"], event["upstream_status"]) == (422, None)
+
+
+# -- proxy requests: what crossed inward is recorded too ------------------------------------------
+
+IN_SUPPORT = ["customerId:tokenize", "status:map"]  # the support group's inbound fields
+
+
+def test_proxy_write_answered_204_records_what_crossed_inward(shim: Shim) -> None:
+    client, api, settings_ = shim
+    url = f"/customers/{token(NO_CONTENT)}"
+    response = client.patch(url, json={"status": "suspended"}, headers=headers())
+    assert response.status_code == 204
+    assert api.seen[-1]["body"] == {"status": "S"}  # the body crossed inward
+    [event] = events(settings_)
+    assert (event["outcome"], event["upstream_status"]) == (204, 204)
+    assert (event["records"], event["fields"]) == (0, [])  # nothing came back out
+    assert (event["records_in"], event["fields_in"]) == (1, IN_SUPPORT)
+    assert trail.verify(events(settings_)).ok
+
+
+def test_proxy_read_records_the_path_value_it_forwarded(shim: Shim) -> None:
+    client, _, settings_ = shim
+    assert client.get(f"/customers/{token(PLAIN)}", headers=headers()).status_code == 200
+    [event] = events(settings_)
+    assert (event["records"], event["records_in"]) == (1, 1)
+    assert event["fields_in"] == ["customerId:tokenize"]  # the path parameter only: no body
+    assert "status:map" in event["fields"]  # the outbound view, as for POST /v1/outbound
+    assert trail.verify(events(settings_)).ok
+
+
+def test_proxy_request_forwarded_to_a_failing_upstream_records_what_crossed_inward(
+    shim: Shim,
+) -> None:
+    client, _, settings_ = shim
+    assert_problem(client.get(f"/customers/{token(BROKEN)}", headers=headers()), 502)
+    [event] = events(settings_)
+    assert (event["records"], event["fields"]) == (0, [])
+    assert (event["records_in"], event["fields_in"]) == (1, ["customerId:tokenize"])
+
+
+def test_proxy_request_refused_before_forwarding_records_nothing_inward(shim: Shim) -> None:
+    client, api, settings_ = shim
+    url = f"/customers/{token(PLAIN)}"
+    assert_problem(client.patch(url, json={"email": "x@example.com"}, headers=headers()), 422)
+    assert_problem(client.get("/customers/t1.not-a-token", headers=headers()), 404)
+    assert api.seen == []
+    assert [(e["records_in"], e["fields_in"]) for e in events(settings_)] == [(0, []), (0, [])]

@@ -16,7 +16,8 @@ proxy route run the very same code:
    says 422), never a 500 after a record that says 200;
 5. ``audit``: one event per authenticated request, success or failure, with
    the status the caller is sent and the number of records that crossed (0,
-   and no fields, for a refusal); if it cannot be written the request fails
+   and no fields, for a refusal; a proxy request's also says what it forwarded
+   inward); if it cannot be written the request fails
    with 503 and nothing translated leaves the shim. The same request is then
    one observation for heuristic tracking (:mod:`.tracking`), whose incidents
    go into the same hash chain; an open ``deny`` or ``throttle`` incident is
@@ -363,12 +364,15 @@ class Shim:
         *,
         upstream_status: int | None = None,
         fields: tuple[str, ...] | None = None,
+        records_in: int = 0,
+        fields_in: tuple[str, ...] = (),
     ) -> None:
         """Write one audit event; 503 (and a metric, and an error log) if it cannot be written.
 
         ``outcome`` is the status the caller is sent; ``upstream_status`` what the
         internal API answered (proxy routes; None when it was not called).
-        ``fields`` defaults to the direction's fields for the group.
+        ``fields`` defaults to the direction's fields for the group. A proxy record
+        also says what went inward (a 204 to a forwarded write is no empty crossing).
         """
         spec = self.spec
         event = {
@@ -391,6 +395,9 @@ class Shim:
             "upstream_status": upstream_status,
             "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
         }
+        if direction == "proxy":  # both ways: every proxy record says what went in
+            event["records_in"] = records_in
+            event["fields_in"] = fields_in if records_in else ()
         grant = scope.get("shim.grant")
         if grant is not None:  # acted under an elevation grant: the crossing names it
             event["grant"] = grant

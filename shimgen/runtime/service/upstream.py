@@ -247,7 +247,13 @@ def log_upstream(event: str, status: int | None = None) -> None:
 
 @dataclass
 class Crossing:
-    """What the audit record of one proxy request says besides its outcome."""
+    """What the audit record of one proxy request says besides its outcome.
+
+    ``records`` is what went out to the caller (the answer's records),
+    ``records_in`` what was forwarded to the internal API (1 once a path value
+    or a body was sent, whatever it answered).
+    """
 
     records: int = 0
+    records_in: int = 0
     upstream_status: int | None = None

@@ -302,8 +302,9 @@ class InternalFit:
     def external_pointer(self, pointer: str) -> str:
         """The external field's pointer for an internal one (``/`` if it maps to none)."""
         tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-        segments = tuple("[]" if t.isdigit() else t for t in tokens)
-        indices = [t for t in tokens if t.isdigit()]
+        # an array index is ASCII digits (RFC 6901); "²".isdigit() is True but names a key
+        segments = tuple("[]" if t.isascii() and t.isdigit() else t for t in tokens)
+        indices = [t for t in tokens if t.isascii() and t.isdigit()]
         external = self._paths.get(segments)
         if external is None or external.count("[]") != len(indices):
             return "/"

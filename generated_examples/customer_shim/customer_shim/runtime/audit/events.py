@@ -5,7 +5,11 @@ guarantees no data value reaches the store. There are three kinds:
 
 * a **crossing** (the issue 3 contract, :data:`EVENT_FIELDS`): one per
   authenticated request, with ``grant`` when it was made under an elevation grant
-  and ``upstream_status`` on proxy routes;
+  and ``upstream_status`` on proxy routes. ``records``/``fields`` say what left
+  the shim towards the caller (or, on ``POST /v1/inbound``, towards the internal
+  side); a proxy request goes both ways, so its record also holds
+  ``records_in``/``fields_in``: what it forwarded to the internal API (a path
+  value or a body), whatever the internal API answered;
 * a **grant event** (:data:`GRANT_FIELDS`, ``event`` one of :data:`GRANT_EVENTS`):
   an elevation requested, approved, denied, activated, expired, revoked, or taken
   in an emergency (break-glass);
@@ -113,18 +117,25 @@ EVENT_FIELDS: dict[str, Check] = {
     "fields": (_is_fields, "a list of strings"),
     "outcome": (_is_status, "an HTTP status code"),
     "upstream_status": (_is_opt_status, "an HTTP status code or null"),
+    "records_in": (_is_count, "a non-negative integer"),
+    "fields_in": (_is_fields, "a list of strings"),
     "latency_ms": (_is_latency, "a finite non-negative number"),
 }
 # Translation endpoints call no upstream (and records written before the key existed
-# have none); only a crossing made under an elevation grant names one.
-OPTIONAL_FIELDS: Final = frozenset({"upstream_status", "grant"})
+# have none); only a crossing made under an elevation grant names one; only a proxy
+# crossing (two directions) has records_in and fields_in, always both.
+OPTIONAL_FIELDS: Final = frozenset({"upstream_status", "grant", "records_in", "fields_in"})
+_INWARD: Final = frozenset({"records_in", "fields_in"})
 _EVENT_KEYS = frozenset(EVENT_FIELDS)
 _REQUIRED_KEYS = _EVENT_KEYS - OPTIONAL_FIELDS
+_PROXY_KEYS = _REQUIRED_KEYS | {"upstream_status"} | _INWARD
 CROSSING_KEYSETS: Final = (
     _REQUIRED_KEYS | {"upstream_status"},  # the common ones first: `in` compares in order
+    _PROXY_KEYS,
     _REQUIRED_KEYS,
-    _EVENT_KEYS,
+    _REQUIRED_KEYS | {"upstream_status", "grant"},
     _REQUIRED_KEYS | {"grant"},
+    _PROXY_KEYS | {"grant"},
 )
 
 GRANT_EVENTS: Final = (
@@ -228,11 +239,21 @@ def _plain_ok(e: dict[str, Any]) -> bool:
     t = type(v)
     if not ((t is float and 0.0 <= v < _INF) or (t is int and 0 <= v < _MAX_COUNT)):
         return False
-    v = e["fields"]
+    if "records_in" in e:  # a proxy crossing (the key set says fields_in is there too)
+        v = e["records_in"]
+        if type(v) is not int or not 0 <= v < _MAX_COUNT:
+            return False
+        if not _plain_fields(e["fields_in"]):
+            return False
+    return _plain_fields(e["fields"])
+
+
+def _plain_fields(v: object) -> bool:
+    """True for a list or tuple of exactly ``str``."""
     t = type(v)
     if t is not list and t is not tuple:
         return False
-    for f in v:  # noqa: SIM110 - a plain loop, no generator: this runs on every request
+    for f in v:  # type: ignore[attr-defined]  # noqa: SIM110 - a plain loop: every request
         if type(f) is not str:
             return False
     return True
@@ -250,6 +271,8 @@ def _check_event_full(event: Mapping[str, Any]) -> None:
         fields, allowed, required = EVENT_FIELDS, _EVENT_KEYS, _REQUIRED_KEYS
         if "event" in keys:
             raise AuditError(f"audit event refused: field 'event' must be one of {_kind_names()}")
+    if fields is EVENT_FIELDS and len(_INWARD & keys) == 1:
+        raise AuditError("audit event refused: records_in and fields_in go together")
     if not required <= keys <= allowed:
         extra = [k for k in keys if k not in allowed]
         named = sorted(k for k in extra if isinstance(k, str) and _IDENT_RE.fullmatch(k))

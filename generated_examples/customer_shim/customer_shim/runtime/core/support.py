@@ -7,8 +7,9 @@ pointers and place values at nested internal paths.
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from .errors import Problem, TranslationError
 
@@ -76,11 +77,29 @@ def member(value: Any, allowed: frozenset[Any]) -> Any:
     return value
 
 
+_ASCII_INT: Final = re.compile(r"-?[0-9]{1,20}", re.ASCII)
+
+
+def ascii_int(text: object) -> int | None:
+    """``text`` as an integer if it is ASCII decimal (``-?[0-9]{1,20}``), else None.
+
+    The one way the runtime reads a number from text. ``str.isdigit()`` is true for
+    ``"²"`` (``int()`` then raises) and ``"٣"`` (``int()`` reads 3), and ``int()``
+    takes ``"1_000"``, ``"+5"`` and spaces: each would be a second spelling of one
+    value, or a crash. Twenty digits hold any 64-bit integer, signed or not, which
+    is all a JSON integer carries here (orjson reads larger ones as floats).
+    """
+    if text.__class__ is not str or _ASCII_INT.fullmatch(text) is None:
+        return None
+    return int(text)
+
+
 def to_int(value: Any) -> int:
-    """Reverse of the integer -> string conversion of ``pass``."""
-    if value.__class__ is not str or not value.lstrip("-").isdigit():
+    """Reverse of the integer -> string conversion of ``pass`` (ASCII decimal only)."""
+    number = ascii_int(value)
+    if number is None:
         raise ValueError("expected a string of digits")
-    return int(value)
+    return number
 
 
 def need_list(value: Any, kinds: tuple[type, ...], what: str) -> list[Any]:

@@ -38,6 +38,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..core.support import ascii_int
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -100,9 +102,10 @@ def _prog(package: str) -> str:
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    number = ascii_int(text)  # ASCII digits only: "٣".isdigit() is True and int() reads 3
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError("must be a whole number of at least 1")
-    return int(text)
+    return number
 
 
 def prepare_multiprocess_metrics(workers: int) -> str | None:
@@ -218,10 +221,10 @@ def _start_failed() -> None:
     if mark:
         with contextlib.suppress(OSError):
             open(mark, "a").close()
-    parent = os.environ.get(_PARENT_ENV)
-    if parent and parent.isdigit() and int(parent) == os.getppid():
+    parent = ascii_int(os.environ.get(_PARENT_ENV))  # "²".isdigit() is True; int() raises
+    if parent is not None and parent == os.getppid():
         with contextlib.suppress(OSError):
-            os.kill(int(parent), signal.SIGTERM)
+            os.kill(parent, signal.SIGTERM)
 
 
 class _Guarded:

@@ -18,12 +18,16 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
    declared query parameters and the translated body are sent;
 4. the upstream answer: 404 -> 404; any other non-2xx, a connection error, a
    body that is not JSON, too large (before or after gzip/deflate decoding), not
-   an object or list of objects, not valid against the internal schema, about
-   another object than the path names (object-level authorization, OWASP API1),
-   or untranslatable -> 502; a timeout -> 504. Otherwise each record is
-   translated outbound for the caller's group, checked against
-   ``ExternalRecord``, encoded, and returned. No upstream header or body byte
-   ever reaches the caller.
+   an object or list of objects, a list of more than ``SHIM_MAX_BATCH`` records
+   (``upstream-too-many-records``: a proxy answer carries no more than
+   ``POST /v1/outbound`` accepts, whatever paging the caller asked for), not
+   valid against the internal schema, about another object than the path names
+   (object-level authorization, OWASP API1), or untranslatable -> 502; a
+   timeout -> 504. Otherwise each record is translated outbound for the
+   caller's group, checked against ``ExternalRecord``, encoded, and returned;
+   an answer of more than :data:`INLINE_BYTES` is parsed, checked and
+   translated in a worker thread, so it never stalls the worker's other
+   requests. No upstream header or body byte ever reaches the caller.
 
 Every proxy request that passed the gate leaves exactly one audit record
 (direction ``proxy``), written once its final status is known: the outcome is
@@ -38,12 +42,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
+import anyio.to_thread
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..core.errors import Problem, TranslationError
-from ..core.support import put
+from ..core.support import ascii_int, put
 from .callers import Caller
 from .logs import logger
 from .problems import HTTPProblem
@@ -53,9 +58,16 @@ from .validate import deep_or_repeated, unfit_problem
 if TYPE_CHECKING:
     from .app import RouteSpec, Shim
 
-__all__ = ["ProxyRoute", "Upstream"]
+__all__ = ["INLINE_BYTES", "ProxyRoute", "Upstream"]
 
 _JSON: Final = "application/json"
+INLINE_BYTES: Final = 16 * 1024
+"""An upstream answer larger than this is parsed and translated in a worker thread.
+
+About 40 records, half a millisecond of work: below it the thread hop costs more
+than it saves; above it (up to ``SHIM_MAX_BATCH`` records, 16 x
+``SHIM_MAX_BODY_BYTES`` bytes) the event loop would stall every other request.
+"""
 _PASS_STATUSES: Final = frozenset({200, 201, 202})
 
 
@@ -94,6 +106,23 @@ def _get(document: Any, path: tuple[str, ...]) -> Any:
     return document
 
 
+def too_many_records(bound: int) -> HTTPProblem:
+    """The 502 for an answer of more records than one answer may carry (``SHIM_MAX_BATCH``).
+
+    It says what to do: the caller pages (the route's declared paging query
+    parameters, a smaller page), the operator raises the bound; the count the
+    upstream sent is not echoed, only the bound.
+    """
+    return HTTPProblem(
+        502,
+        f"the internal API answered more than {bound} records, more than one answer may "
+        f"carry; ask for at most {bound} per request (page through the rest), or ask the "
+        "operator to raise SHIM_MAX_BATCH",
+        slug="upstream-too-many-records",
+        title="Upstream answer too large",
+    )
+
+
 def _pointer(path: tuple[str, ...]) -> str:
     return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
@@ -113,11 +142,14 @@ class ProxyRoute:
             self.params.append(
                 (name, ext_path, tuple(internal.split(".")), internal_name, wants_int)
             )
-        # The fields the audit record names: what goes in (path and body), what comes out.
-        sends = bool(self.params) or route.has_body
-        self.fields = {
-            g: tuple(dict.fromkeys((*(shim.fields["inbound"].get(g, ()) if sends else ()),
-                                    *shim.fields["outbound"].get(g, ()))))
+        # The fields the audit record names: what comes out (the group's outbound view)
+        # and what goes in: every inbound field with a body, else the path parameters'.
+        self.sends = bool(self.params) or route.has_body
+        in_path = {ext for _, ext, _, _ in route.params}
+        self.fields_out = {g: shim.fields["outbound"].get(g, ()) for g in shim.groups}
+        self.fields_in = {
+            g: tuple(f for f in shim.fields["inbound"].get(g, ())
+                     if route.has_body or f.rpartition(":")[0] in in_path)
             for g in shim.groups
         }  # fmt: skip
 
@@ -140,8 +172,11 @@ class ProxyRoute:
         finally:
             await shim.audit(
                 scope, caller, group, "proxy", crossing.records, status,
-                upstream_status=crossing.upstream_status, fields=self.fields.get(group, ()),
+                upstream_status=crossing.upstream_status, fields=self.fields_out.get(group, ()),
+                records_in=crossing.records_in, fields_in=self.fields_in.get(group, ()),
             )  # fmt: skip
+        if crossing.records_in:
+            shim.metrics.records("inbound", group, crossing.records_in)
         if crossing.records:
             shim.metrics.records("outbound", group, crossing.records)
         return response
@@ -179,6 +214,8 @@ class ProxyRoute:
         limit = shim.settings.max_body_bytes * 16
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
+        if self.sends:  # from here the path value or the body is on its way inward
+            crossing.records_in = 1
         code, media, raw = await upstream.call(
             route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
         )
@@ -191,6 +228,10 @@ class ProxyRoute:
             return Response(status_code=204)
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
+        if len(raw) > INLINE_BYTES:  # CPU work in proportion to the answer: off the loop
+            return await anyio.to_thread.run_sync(
+                self._outbound, group, code, media, raw, values, crossing
+            )
         return self._outbound(group, code, media, raw, values, crossing)
 
     def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:
@@ -202,10 +243,10 @@ class ProxyRoute:
         payload: dict[str, Any] = {}
         for name, ext, _, _, wants_int in self.params:
             value: Any = values.get(name)
-            if wants_int:
-                if not isinstance(value, str) or not value.lstrip("-").isdigit():
+            if wants_int:  # ASCII decimal only: "²" is no number, "٣" no second spelling of 3
+                value = ascii_int(value)
+                if value is None:
                     raise not_found
-                value = int(value)
             put(payload, ext, value)
         try:
             internal = self.shim.spec.to_internal(payload, group)
@@ -259,6 +300,9 @@ class ProxyRoute:
             raise bad_gateway() from None
         many = doc.__class__ is list
         records: list[Any] = doc if many else [doc]
+        if len(records) > shim.settings.max_batch:  # counted before any is checked
+            log_upstream("upstream-too-many-records", code)
+            raise too_many_records(shim.settings.max_batch)
         if (
             deep_or_repeated(raw, doc, shim.settings.max_depth)
             or not all(r.__class__ is dict for r in records)

@@ -68,6 +68,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 STORE_SCHEMES = ("redis", "rediss")
 AUDIT_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "jsonl:///")
 _INT_RE = re.compile(r"[0-9]+", re.ASCII)
+_FLOAT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _MAX_INSTANCE = 255
 _SWITCH = {"on": True, "off": False}
 
@@ -298,10 +299,10 @@ def _parse_switch(var: str, raw: str) -> bool:
 
 
 def _parse_float(var: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _bad(var, "must be a number (e.g. 5 or 2.5)") from None
+    # Only plain decimals: float() would also take "٣", "1_000", "+5", "1e3" and spaces.
+    if _FLOAT_RE.fullmatch(raw) is None:
+        raise _bad(var, "must be a number (e.g. 5 or 2.5)")
+    value = float(raw)
     if not math.isfinite(value):
         raise _bad(var, "must be a finite number")
     return value
