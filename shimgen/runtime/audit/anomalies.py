@@ -5,7 +5,8 @@ the hash-chained audit trail (:mod:`.events`); this report reads them back from
 the store, so it sees every replica that writes there (one PostgreSQL database,
 or all of a SQLite store's ``per_worker`` files) without asking any running shim.
 Each incident is printed once, with its opening and closing time (or ``open``),
-kind, effect, caller, group, route and evidence; then, per caller with an
+kind, effect, caller, group (``-`` if none was accepted) and route, and its
+evidence on an indented line of its own; then, per caller with an
 incident, how many requests it made and records it took in the period and how
 many were refused. It reads only; ``audit verify`` is what checks the chains.
 
@@ -44,6 +45,15 @@ def _stamp(unix: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix))
 
 
+def _shown(value: object) -> str:
+    """A field as the report prints it: ``-`` for one the incident does not have.
+
+    An incident before any group was accepted (probing with a group the caller is
+    not in) has no group; Python's ``None`` means nothing to the operator reading it.
+    """
+    return "-" if value is None or value == "" else str(value)
+
+
 def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     """The report's lines for records at or after ``since`` (an ISO time, as records write it)."""
     incidents: dict[str, dict[str, Any]] = {}
@@ -71,14 +81,18 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
         f"{still_open} open)"
     ]
     for ident, inc in sorted(incidents.items(), key=lambda kv: str(kv[1].get("time") or "")):
-        evidence = " ".join(f"{k}={v}" for k, v in sorted((inc.get("evidence") or {}).items()))
         lines.append(
             f"{inc.get('time') or 'before ' + since}  to  {inc['closed'] or 'open'}  "
-            f"{inc.get('kind')}  effect={inc.get('effect')}  caller={inc.get('caller')}  "
-            f"group={inc.get('group')}  route={inc.get('route')}  incident={ident}"
-            + (f"\n    evidence: {evidence}" if evidence else "")
+            f"{_shown(inc.get('kind'))}  effect={_shown(inc.get('effect'))}  "
+            f"caller={_shown(inc.get('caller'))}  group={_shown(inc.get('group'))}  "
+            f"route={_shown(inc.get('route'))}  incident={ident}"
         )
-    callers = sorted({str(i.get("caller")) for i in incidents.values()})
+        evidence = " ".join(f"{k}={v}" for k, v in sorted((inc.get("evidence") or {}).items()))
+        if evidence:
+            # Its own entry: main() escapes control characters per line, so a "\n" inside
+            # one line would print as a literal \x0a instead of starting a new line.
+            lines.append(f"    evidence: {evidence}")
+    callers = sorted({_shown(i.get("caller")) for i in incidents.values()})
     if callers:
         lines.append("callers with incidents, in the same period:")
         for caller in callers:
