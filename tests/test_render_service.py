@@ -53,6 +53,8 @@ def test_new_files_are_rendered(name: str) -> None:
         "Dockerfile",
         ".dockerignore",
         "deploy/kubernetes.yaml",
+        "deploy/prometheus-rules.yaml",
+        "deploy/pod-monitor.yaml",
     ):
         assert path in files, path
     lock = json.loads(files["SHIM.lock.json"])
@@ -262,6 +264,7 @@ def test_readme_documents_the_service(name: str) -> None:
         f"{name}-shim audit verify",
         "application/problem+json",
         "deploy/kubernetes.yaml",
+        "deploy/pod-monitor.yaml",
         "docker build",
         "Why Starlette",
         "issuer:",

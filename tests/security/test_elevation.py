@@ -535,6 +535,8 @@ def test_one_elevated_group_per_caller(tmp_path: Path) -> None:
 def test_break_glass_alerts(tmp_path: Path, log_lines: io.StringIO) -> None:
     with cluster(tmp_path, workers=1) as c:
         client = c.clients[0]
+        # at 0 before any grant: the alert's increase() needs a sample before the first one
+        assert 'shim_grant_break_glass_total{group="billing"} 0.0' in client.get("/metrics").text
         answer = request_grant(client, "dave", break_glass=True, reason="prod outage, INC-9")
         assert answer.status_code == 201
         grant = answer.json()["grant"]
