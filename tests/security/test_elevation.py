@@ -525,8 +525,12 @@ def test_one_elevated_group_per_caller(tmp_path: Path) -> None:
         assert again.status_code == 409
         assert again.json()["type"].endswith("/one-elevated-group")
         assert "one elevated group at a time" in again.json()["detail"]
+        assert "you already have a pending grant for 'billing'" in again.json()["detail"]
         twice = request_grant(client, "alice")
         assert twice.status_code == 409
+        active_grant(client, "dave")  # the article follows the state: "an active"
+        held = request_grant(client, "dave")
+        assert "you already have an active grant for 'billing'" in held.json()["detail"]
 
 
 # -- break-glass -----------------------------------------------------------------------------

@@ -143,7 +143,7 @@ class Grants:
                 raise GrantError(
                     409,
                     "one-elevated-group",
-                    f"you already have a {held.state} grant for {held.group!r} (id {held.id}); "
+                    f"you already have {_a(held.state)} grant for {held.group!r} (id {held.id}); "
                     "a caller holds one elevated group at a time: revoke it first",
                 )
             if break_glass:
@@ -407,3 +407,11 @@ class Grants:
         if grant is None or rule is None or not (own or may_approve):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
         return grant, may_approve
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an active", "a pending", "a queued".
+
+    Messages name a grant's state, which is only known when they are made.
+    """
+    return f"{'an' if word and word[0] in 'aeiou' else 'a'} {word}"
