@@ -397,18 +397,46 @@ def verify_url(
     return verify(read_records(url), checkpoints, public_keys, now)
 
 
+class _NoKeyset(KeysetError):
+    """Checkpoints to check, and neither ``--keys`` nor a keyset in the environment."""
+
+
 def _public_keys(path: str | None) -> dict[str, bytes]:
-    """Audit public keys from ``--keys FILE``, else from the keyset the service uses."""
+    """Audit public keys from ``--keys FILE``, else from the keyset the service uses.
+
+    ``SHIM_DEV_KEYS`` is not a keyset here: it makes a fresh one, which verifies no
+    checkpoint a shim ever signed (every one would be reported as forged).
+    """
     if path is not None:
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise AuditError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+            raise KeysetError(f"cannot read --keys {path}: {exc.__class__.__name__}") from None
         return public_audit_keys(text)
-    keyset = load_keyset()
+    if not (os.environ.get("SHIM_KEYS") or os.environ.get("SHIM_KEYS_FILE")):
+        raise _NoKeyset("no keyset: neither SHIM_KEYS_FILE nor SHIM_KEYS is set")
+    keyset = load_keyset({k: v for k, v in os.environ.items() if k != "SHIM_DEV_KEYS"})
     keyset.audit_key  # noqa: B018 - raises the "no audit signing key" error
     return keyset.audit_public_keys()
+
+
+def _keys_problem(exc: KeysetError, files: Sequence[str]) -> str:
+    """What ``verify`` says when the checkpoints' public keys are missing or unusable.
+
+    The trail itself was readable (or not yet read): saying "audit trail unreadable"
+    sent operators looking at the store when what was missing was the keyset.
+    """
+    keys = command("keys", "core.keys")
+    why = f"the signed checkpoints ({', '.join(files)}) are checked with the audit public keys"
+    if isinstance(exc, _NoKeyset):
+        return (
+            f"audit keys missing: {exc}, and {why}. Set SHIM_KEYS_FILE to the keyset the shim "
+            f"runs with (the file `{keys} new > keys.json` made), or pass --keys FILE with its "
+            f"public keys (`{keys} audit-public keys.json > audit-public.json`). "
+            "Nothing was checked"
+        )
+    return f"audit keys unusable: {exc}; {why}. Nothing was checked"
 
 
 _UNPRINTABLE: Final = re.compile(
@@ -478,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             default = default_checkpoints(url)
             files = [given] if given else [default] if os.path.exists(default) else None
         public = _public_keys(args.keys) if files is not None else None
+    except KeysetError as exc:
+        _say(_keys_problem(exc, files or []), err=True)
+        return 2
+    except AuditError as exc:
+        _say(f"audit trail unreadable: {exc}", err=True)
+        return 2
+    try:
         verdict = verify_url(url, files, public)
     except (AuditError, KeysetError) as exc:
         _say(f"audit trail unreadable: {exc}", err=True)

@@ -38,6 +38,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..core import invoked_as
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,10 +95,7 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
 
 def _prog(package: str) -> str:
     """The command as the operator typed it: ``<name>-shim`` (the script) or ``python -m <package>``."""
-    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if not script or script.endswith(".py") or script.startswith("-"):
-        return f"python -m {package}"
-    return script
+    return invoked_as(package)
 
 
 def _positive(text: str) -> int:
