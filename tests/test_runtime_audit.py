@@ -1015,6 +1015,50 @@ def test_generated_cli_names_the_command_as_typed(tmp_path: Path) -> None:
     assert "`python -m customer_shim keys new > keys.json`" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("start", "prog"),
+    [
+        (["-m", "customer_shim"], "python -m customer_shim audit"),
+        # the installed script: argv[0] is its path (no install needed to see the prog)
+        (
+            ["-c", "import sys; sys.argv[0] = '/venv/bin/customer-shim'; "
+             "from customer_shim.__main__ import main; main()"],
+            "customer-shim audit",
+        ),
+    ],
+)  # fmt: skip
+def test_audit_sub_commands_name_their_program(start: list[str], prog: str) -> None:
+    """`customer-shim audit anomalies --help` said `usage: audit anomalies`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "generated_examples" / "customer_shim")}
+
+    def usage(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, *start, "audit", *argv, "--help"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    assert usage("anomalies").startswith(f"usage: {prog} anomalies [-h]")
+    assert usage("verify").startswith(f"usage: {prog} verify [-h]")
+    listed = usage()
+    assert listed.startswith(f"usage: {prog} [-h]") and "anomalies" in listed
+
+
+def test_shimgen_copy_of_anomalies_runs_as_its_usage_says(tmp_path: Path) -> None:
+    """Outside a generated package the prog is shimgen's module, and that command works."""
+    url = f"jsonl:///{tmp_path / 'trail.jsonl'}"
+    fill(url, 1)
+    module = ["-m", "shimgen.runtime.audit.trail", "anomalies"]
+    help_text = subprocess.run(
+        [sys.executable, *module, "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert help_text.startswith("usage: python -m shimgen.runtime.audit.trail anomalies [-h]")
+    done = subprocess.run(
+        [sys.executable, *module, url], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("incidents since "), done.stderr
+
+
 def test_cli_as_module(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     fill(url, 2)

@@ -24,11 +24,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from ..core import command
 from .chain import AuditError
 from .trail import DEFAULT_URL, printable, read_records
 
 __all__ = ["main", "parse_since", "report"]
 
+# how the operator runs it: `<name>-shim audit anomalies`, or shimgen's copy through audit.trail
+_CMD: Final = command("audit", "audit.trail") + " anomalies"
 _SPAN = re.compile(r"([0-9]+)([smhd])", re.ASCII)
 _UNIT: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -106,7 +109,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
 def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
     """``anomalies [URL] [--since SPAN]``; URL defaults to ``SHIM_AUDIT_URL``."""
     parser = argparse.ArgumentParser(
-        prog="audit anomalies",
+        prog=_CMD,
         description="Print the heuristic-tracking incidents in the audit store.",
     )
     parser.add_argument(

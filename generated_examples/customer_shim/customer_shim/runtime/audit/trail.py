@@ -464,15 +464,29 @@ def _say(text: object, err: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``.
+    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``; ``anomalies ...``.
+
+    ``anomalies`` is :mod:`.anomalies`'s own command, reached through here so that
+    both audit sub-commands share one prog (``<name>-shim audit``) and one entry.
 
     Exit 0 when every chain holds (and matches its checkpoints), 1 when
     something is broken or tampered with, 2 when the trail, a checkpoint file
     or the keys cannot be read.
     """
-    parser = argparse.ArgumentParser(prog=_CMD, description="Verify the shim's audit trail.")
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["anomalies"]:
+        from .anomalies import main as anomalies  # it imports this module: not at the top
+
+        return anomalies(args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog=_CMD, description="Verify the shim's audit trail, or report tracking incidents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ver = sub.add_parser("verify", help="check every hash chain in the audit store")
+    sub.add_parser(  # run by the branch above; listed here for --help
+        "anomalies",
+        help="print the heuristic-tracking incidents in the audit store (see anomalies --help)",
+    )
     ver.add_argument(
         "url",
         nargs="?",
@@ -497,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="audit public keys (from `keys audit-public`) or a keyset "
         "(default: the keyset in $SHIM_KEYS or $SHIM_KEYS_FILE)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     url = args.url or os.environ.get("SHIM_AUDIT_URL") or DEFAULT_URL
     try:
         files = args.checkpoints

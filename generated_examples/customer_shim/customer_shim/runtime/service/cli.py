@@ -64,14 +64,10 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
         from . import access_cli
 
         return access_cli.main(rest, prog)
-    if verb == "audit" and rest[:1] == ["anomalies"]:
-        from ..audit.anomalies import main as anomalies
-
-        return anomalies(rest[1:])
-    if verb == "audit":
+    if verb == "audit":  # verify and anomalies; each defaults URL to SHIM_AUDIT_URL itself
         from ..audit import trail as audit
 
-        return audit.main(rest)  # it defaults URL to SHIM_AUDIT_URL itself
+        return audit.main(rest)
     parser = argparse.ArgumentParser(
         prog=prog,
         description="The shim's command line: serve it, check its audit trail, make keys.",
