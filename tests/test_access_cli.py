@@ -57,6 +57,19 @@ def test_request_approve_list_revoke(
         assert '"state":"revoked"' in capsys.readouterr().out
 
 
+def test_an_empty_list_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No grants is a line, not silence; --json stays the shim's answer alone."""
+    with cluster(tmp_path, workers=1) as c:
+        assert run(c.clients[0], "dave", "list", monkeypatch=monkeypatch) == 0
+        assert (
+            capsys.readouterr().out == "no grants: none of yours, nor of the groups you approve\n"
+        )
+        assert run(c.clients[0], "dave", "list", "--json", monkeypatch=monkeypatch) == 0
+        assert json.loads(capsys.readouterr().out) == {"grants": [], "review": []}
+
+
 def test_break_glass_and_a_bad_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

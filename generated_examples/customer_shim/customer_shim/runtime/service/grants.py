@@ -219,7 +219,9 @@ class Grants:
                     f"only members of the approver groups of {grant.group!r} approve",
                 )
             if grant.state != "pending":
-                raise GrantError(409, "not-pending", f"the grant is {grant.state}, not pending")
+                raise GrantError(
+                    409, "not-pending", f"the grant is {grant.state}, not pending{_lapsed(grant)}"
+                )
             rule = self.elevated[grant.group]
             if person(actor) in {person(a) for a in grant.approved_by}:
                 self.write_events(events)
@@ -260,7 +262,7 @@ class Grants:
                 raise GrantError(
                     409,
                     "not-pending",
-                    f"the grant is {grant.state}; only a "
+                    f"the grant is {grant.state}{_lapsed(grant)}; only a "
                     "pending or queued request can be denied (revoke an active one)",
                 )
             grant = end(run, grant, "denied", actor, now)
@@ -287,7 +289,9 @@ class Grants:
         with self._change() as (run, now, events):
             grant, _ = self._visible(run, gid, actor, groups)  # its holder, or an approver
             if grant.state not in LIVE:
-                raise GrantError(409, "not-live", f"the grant is {grant.state} already")
+                raise GrantError(
+                    409, "not-live", f"the grant is {grant.state} already{_lapsed(grant)}"
+                )
             if person(grant.caller) != person(actor) and run(
                 "SELECT id FROM grants WHERE person = ? AND grp = ? "
                 "AND state IN ('pending', 'queued')",
@@ -415,3 +419,18 @@ def _a(word: str) -> str:
     Messages name a grant's state, which is only known when they are made.
     """
     return f"{'an' if word and word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _lapsed(grant: Grant) -> str:
+    """For a request that lapsed: when, and why; else nothing.
+
+    A lapsed request is ``expired`` without ever having started (``starts`` is
+    null). "The grant is expired" alone reads as a grant that ran its time, and
+    leaves a late approver wondering what happened and what to do.
+    """
+    if grant.state != "expired" or grant.starts is not None or grant.ended is None:
+        return ""
+    return (
+        f": the request lapsed at {iso(grant.ended)} (a request not active "
+        f"{REQUEST_TTL // 3600} h after it was made lapses); a new request is needed"
+    )

@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = No
     if args.json:
         print(answer.text)
     elif args.command == "list":
+        if not data["grants"]:  # silence would read like a failure, or an unfinished command
+            print("no grants: none of yours, nor of the groups you approve")
         for grant in data["grants"]:
             print(_show(grant))
         if data["review"]:
