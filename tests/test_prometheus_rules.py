@@ -1,15 +1,19 @@
 """The generated alerting rules (deploy/prometheus-rules.yaml) parse as a PrometheusRule and
-name only metrics the service really exports, with the labels it really sets."""
+name only metrics the service really exports, with the labels it really sets; break-glass
+always alerts where a group allows it; deploy/pod-monitor.yaml scrapes what they read."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 
 import pytest
 import yaml
 
+from shimgen.render import generate
 from shimgen.runtime.service.metrics import Metrics
-from tests.expected import EXAMPLES
+from tests.expected import EXAMPLES, plan_of
 from tests.test_render_service import rendered
 
 _METRIC = re.compile(r"\b(shim_[a-z_]+)\b(?:\{([^}]*)\})?")
@@ -21,6 +25,7 @@ def exported() -> dict[str, set[str]]:
     metrics.detection("key:ana", "enumeration")
     metrics.audit_failure()
     metrics.shared_store(False)
+    metrics.break_glass("payroll-corrections")
     metrics.request("POST /v1/outbound", "support", 200, 0.01)
     found: dict[str, set[str]] = {}
     for line in metrics.exposition().decode().splitlines():
@@ -53,3 +58,61 @@ def test_rules_are_a_prometheus_rule_over_exported_metrics(name: str) -> None:
         for by in re.findall(r"by \(([^)]*)\)", rule["expr"]):
             for label in (x.strip() for x in by.split(",")):
                 assert any(label in labels for m, _ in named for labels in [samples[m]])
+
+
+def _alerts(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load(files["deploy/prometheus-rules.yaml"])
+    return {r["alert"]: r for group in doc["spec"]["groups"] for r in group["rules"]}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_break_glass_alerts_exactly_where_a_group_allows_it(name: str) -> None:
+    """docs/access.md: break-glass "always alerts"; a shim without it gets no dead rule."""
+    plan = plan_of(name)
+    allows = any(e.break_glass_seconds is not None for e in plan.elevated.values())
+    rule = _alerts(rendered(name)).get("ShimBreakGlassGrant")
+    assert (rule is not None) == allows
+    if rule is not None:
+        assert "increase(shim_grant_break_glass_total[" in rule["expr"]
+        assert rule["expr"].endswith("> 0") and "group" in rule["expr"]
+        assert rule["labels"]["severity"] == "critical"
+
+
+def test_elevated_groups_without_break_glass_get_no_break_glass_alert() -> None:
+    plan = plan_of("hr")
+    assert plan.elevated, "hr is the example with an elevated group"
+    without = dataclasses.replace(
+        plan,
+        elevated={
+            g: dataclasses.replace(e, break_glass_seconds=None) for g, e in plan.elevated.items()
+        },
+    )
+    assert "ShimBreakGlassGrant" not in _alerts(generate.render_package(without))
+
+
+def test_break_glass_series_exist_at_zero_before_the_first_grant() -> None:
+    """increase() needs a sample before the rise: the first break-glass grant must count."""
+    metrics = Metrics()
+    assert b"shim_grant_break_glass_total{" not in metrics.exposition()
+    metrics.break_glass_groups(["payroll-corrections"])
+    assert b'shim_grant_break_glass_total{group="payroll-corrections"} 0.0' in metrics.exposition()
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_pod_monitor_scrapes_the_deployments_pods(name: str) -> None:
+    """The rules only see what is scraped: the PodMonitor selects the Deployment's pods and
+    names their container port and the path the app serves its metrics on."""
+    files = rendered(name)
+    monitor = yaml.safe_load(files["deploy/pod-monitor.yaml"])
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
+    assert "namespace" not in monitor["metadata"]
+    deployment = next(
+        d for d in yaml.safe_load_all(files["deploy/kubernetes.yaml"]) if d["kind"] == "Deployment"
+    )
+    pod = deployment["spec"]["template"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    ports = {p["name"] for c in pod["spec"]["containers"] for p in c["ports"]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
+    rules = yaml.safe_load(files["deploy/prometheus-rules.yaml"])
+    assert monitor["metadata"]["labels"]["release"] == rules["metadata"]["labels"]["release"]

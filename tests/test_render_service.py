@@ -53,6 +53,8 @@ def test_new_files_are_rendered(name: str) -> None:
         "Dockerfile",
         ".dockerignore",
         "deploy/kubernetes.yaml",
+        "deploy/prometheus-rules.yaml",
+        "deploy/pod-monitor.yaml",
     ):
         assert path in files, path
     lock = json.loads(files["SHIM.lock.json"])
@@ -262,6 +264,7 @@ def test_readme_documents_the_service(name: str) -> None:
         f"{name}-shim audit verify",
         "application/problem+json",
         "deploy/kubernetes.yaml",
+        "deploy/pod-monitor.yaml",
         "docker build",
         "Why Starlette",
         "issuer:",
@@ -305,3 +308,44 @@ def test_app_serves_its_document(name: str, tmp_path: Path) -> None:
     assert (status, same, health) == (200, True, 200)
     assert header == f"{plan.name}; version={plan.version}; sha256={plan.mapping_sha256}"
     assert groups == sorted(plan.groups)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_readme_callers_example_is_a_callers_file_of_the_shim(name: str) -> None:
+    """The README's callers example loads (hash placeholders filled in) for the shim's groups;
+    with an elevated group it shows an eligible caller and an approver of it, both internal."""
+    from shimgen.runtime.service.auth import new_api_key
+    from shimgen.runtime.service.callers import Callers
+
+    plan = plan_of(name)
+    section = rendered(name)["README.md"].split("### Callers", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    text = re.sub(r"sha256:<[^>]*>", lambda _: new_api_key()[1], example)
+    callers = {c.name: c for c in Callers.from_yaml(text, tuple(plan.groups)).callers}
+    if not plan.elevated:
+        assert not any("eligible" in c for c in callers)
+        return
+    group, rule = next(iter(plan.elevated.items()))
+    eligible, approver = callers["eligible-person"], callers["approver-person"]
+    assert group in eligible.groups and eligible.groups.isdisjoint(rule.approvers)
+    assert approver.groups <= set(rule.approvers) and group not in approver.groups
+    assert eligible.side == approver.side == "internal"
+    assert "`approver-person`, a member of its approver group" in section
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_readme_access_list_says_what_the_endpoint_lists(name: str) -> None:
+    """docs/access.md: the caller's own grants and *all* grants of the groups it approves."""
+    readme = rendered(name)["README.md"]
+    if not plan_of(name).elevated:
+        assert "access list" not in readme
+        return
+    (line,) = [x for x in readme.splitlines() if x.endswith(" access list") or "access list  " in x]
+    assert line.split("#", 1)[1].strip() == "yours, and all grants of the groups you approve"
+
+
+def test_shared_store_timeout_row_names_both_uses() -> None:
+    """docs/shared-store.md: the tracking pushes use the limiter's client and its timeout."""
+    (row,) = [line for line in rendered("hr")["README.md"].splitlines()
+              if line.startswith("| `SHIM_SHARED_STORE_TIMEOUT`")]  # fmt: skip
+    assert "rate-limit check" in row and "tracking push" in row

@@ -967,6 +967,98 @@ def test_cli_default_url(
     assert [line.split()[0:4:2] for line in out[1:]] == [["head", "seq"], ["head", "seq"]]
 
 
+@pytest.mark.parametrize("dev_keys", [False, True])
+def test_cli_without_a_keyset_says_the_keyset_is_missing(
+    dev_keys: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Checkpoints need the audit public keys; without them the trail is not "unreadable".
+
+    SHIM_DEV_KEYS makes a fresh keyset, which verifies no checkpoint ever signed, so it
+    counts as none here rather than calling every checkpoint forged.
+    """
+    for var in ("SHIM_KEYS", "SHIM_KEYS_FILE", "SHIM_AUDIT_CHECKPOINTS", "SHIM_DEV_KEYS"):
+        monkeypatch.delenv(var, raising=False)
+    if dev_keys:
+        monkeypatch.setenv("SHIM_DEV_KEYS", "1")
+    url = f"jsonl:///{tmp_path / 'trail.jsonl'}"
+    fill(url, 1)
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    checkpoints.write_text("", encoding="utf-8")
+    assert audit.main(["verify", url, "--checkpoints", str(checkpoints)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audit keys missing: no keyset: neither SHIM_KEYS_FILE nor SHIM_KEYS")
+    assert "unreadable" not in err and f"({checkpoints})" in err
+    assert "keys new > keys.json`" in err and "keys audit-public keys.json" in err
+    assert "--keys FILE" in err and err.count("\n") == 1
+    # a --keys file that cannot be read is about the keys as well
+    assert audit.main(["verify", url, "--checkpoints", str(checkpoints), "--keys", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("audit keys unusable: cannot read --keys nope")
+
+
+def test_generated_cli_names_the_command_as_typed(tmp_path: Path) -> None:
+    """`python -m customer_shim audit verify` suggests `python -m customer_shim keys new`."""
+    golden = ROOT / "generated_examples" / "customer_shim"
+    url = f"jsonl:///{tmp_path / 'trail.jsonl'}"
+    fill(url, 1)
+    (tmp_path / "checkpoints.jsonl").write_text("", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIM_")}
+    env["PYTHONPATH"] = str(golden)
+    done = subprocess.run(
+        [sys.executable, "-m", "customer_shim", "audit", "verify", url,
+         "--checkpoints", str(tmp_path / "checkpoints.jsonl")],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "`python -m customer_shim keys new > keys.json`" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("start", "prog"),
+    [
+        (["-m", "customer_shim"], "python -m customer_shim audit"),
+        # the installed script: argv[0] is its path (no install needed to see the prog)
+        (
+            ["-c", "import sys; sys.argv[0] = '/venv/bin/customer-shim'; "
+             "from customer_shim.__main__ import main; main()"],
+            "customer-shim audit",
+        ),
+    ],
+)  # fmt: skip
+def test_audit_sub_commands_name_their_program(start: list[str], prog: str) -> None:
+    """`customer-shim audit anomalies --help` said `usage: audit anomalies`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "generated_examples" / "customer_shim")}
+
+    def usage(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, *start, "audit", *argv, "--help"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    assert usage("anomalies").startswith(f"usage: {prog} anomalies [-h]")
+    assert usage("verify").startswith(f"usage: {prog} verify [-h]")
+    listed = usage()
+    assert listed.startswith(f"usage: {prog} [-h]") and "anomalies" in listed
+
+
+def test_shimgen_copy_of_anomalies_runs_as_its_usage_says(tmp_path: Path) -> None:
+    """Outside a generated package the prog is shimgen's module, and that command works."""
+    url = f"jsonl:///{tmp_path / 'trail.jsonl'}"
+    fill(url, 1)
+    module = ["-m", "shimgen.runtime.audit.trail", "anomalies"]
+    help_text = subprocess.run(
+        [sys.executable, *module, "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert help_text.startswith("usage: python -m shimgen.runtime.audit.trail anomalies [-h]")
+    done = subprocess.run(
+        [sys.executable, *module, url], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("incidents since "), done.stderr
+
+
 def test_cli_as_module(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     fill(url, 2)

@@ -246,7 +246,7 @@ def test_keyset_json_errors_do_not_echo_key_material(text: str, expected: str) -
 
 
 def test_key_errors_say_how_to_generate() -> None:
-    with pytest.raises(KeysetError, match=r"runtime\.core\.keys new"):
+    with pytest.raises(KeysetError, match=r"runtime\.core\.keys new > keys\.json"):
         Keyset.from_json(json.dumps({"primary": "k1", "keys": {"k1": b64(b"short")}}))
 
 

@@ -170,3 +170,25 @@ def test_tools_that_write_generated_files_are_pinned_around_the_installed_versio
 
 def _numbers(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3])
+
+
+@pytest.mark.parametrize(
+    ("argv0", "named"),
+    [
+        ("/venv/bin/hr-shim", "hr-shim"),  # the installed script, as the package README uses it
+        ("/venv/Scripts/hr-shim.exe", "hr-shim"),  # the script on Windows
+        ("/src/hr_shim/hr_shim/__main__.py", "python -m hr_shim"),  # python -m hr_shim
+        ("/venv/bin/pytest", "python -m hr_shim"),  # another program importing the package
+        ("/venv/bin/customer-shim", "python -m hr_shim"),
+        ("-c", "python -m hr_shim"),
+        ("", "python -m hr_shim"),
+    ],
+)
+def test_messages_name_the_command_as_typed(
+    argv0: str, named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suggested commands run as printed: the script when it started us, else ``python -m``."""
+    from shimgen.runtime.core import invoked_as
+
+    monkeypatch.setattr(sys, "argv", [argv0, "audit", "verify"])
+    assert invoked_as("hr_shim") == named

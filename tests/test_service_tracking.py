@@ -164,7 +164,13 @@ def test_audit_anomalies_reports_the_incidents(
     out = capsys.readouterr().out
     assert "incidents since" in out and ": 1 (0 closed, 1 open)" in out
     assert "probing  effect=flag  caller=helpdesk" in out
-    assert "evidence: " in out and "observed=" in out
+    (incident,) = [line for line in out.splitlines() if "incident=" in line]
+    # no group was accepted (the probes named one the caller is not in): "-", not Python's None
+    assert "  group=-  " in incident and "None" not in out
+    # the evidence is the next line, indented; printable() would show an embedded "\n" as \x0a
+    assert "\\x0a" not in out
+    evidence = out.splitlines()[out.splitlines().index(incident) + 1]
+    assert evidence.startswith("    evidence: ") and "observed=" in evidence
     assert "helpdesk: 12 requests, 0 records, 12 refused (4xx)" in out
     # through the package CLI's verb, and with a period that excludes it
     assert cli("customer_shim", ["audit", "anomalies", settings.audit_url, "--since", "1h"]) == 0

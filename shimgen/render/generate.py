@@ -176,6 +176,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         ("package/dockerignore", ".dockerignore"),
         ("package/deploy/kubernetes.yaml.j2", "deploy/kubernetes.yaml"),
         ("package/deploy/prometheus-rules.yaml.j2", "deploy/prometheus-rules.yaml"),
+        ("package/deploy/pod-monitor.yaml.j2", "deploy/pod-monitor.yaml"),
         ("package/tests/conftest.py.j2", "tests/conftest.py"),
         ("package/tests/test_service.py.j2", "tests/test_service.py"),
         ("package/tests/test_audit_trail.py.j2", "tests/test_audit_trail.py"),

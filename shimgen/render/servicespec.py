@@ -212,8 +212,9 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
     (
         "SHIM_SHARED_STORE_TIMEOUT",
         "0.25",
-        "Seconds a rate-limit check may wait for that Redis server (0.001 to 5); then this "
-        "process's own limit decides.",
+        "Seconds a rate-limit check, or a heuristic-tracking push of counts, may wait for that "
+        "Redis server (0.001 to 5); then this process's own limit decides and tracking uses "
+        "this worker's own counts, until Redis answers again.",
     ),
     (
         "SHIM_UPSTREAM_TIMEOUT",

@@ -24,8 +24,8 @@ import pytest
 
 from shimgen.runtime.audit import trail
 from shimgen.runtime.audit.grant_ledger import SKEW
+from shimgen.runtime.service import grant_model, logs
 from shimgen.runtime.service import grants as grants_module
-from shimgen.runtime.service import logs
 from tests.security.elevation_support import (
     BILLING,
     act,
@@ -347,6 +347,12 @@ def test_a_request_nobody_approves_lapses_after_a_day(tmp_path: Path, store: str
         c.clock.now = start + grants_module.REQUEST_TTL
         late = act(c.clients[1], "carol", gid, "approve")
         assert late.status_code == 409 and "expired" in late.json()["detail"]
+        # when and why, so the late approver knows the requester must ask again
+        assert late.json()["detail"] == (
+            f"the grant is expired, not pending: the request lapsed at "
+            f"{grant_model.iso(start + grants_module.REQUEST_TTL)} (a request not active 24 h "
+            "after it was made lapses); a new request is needed"
+        )
         assert outbound(c.clients[0], "dave").status_code == 403
         (event,) = c.grant_events("grant-expired")
         assert event["grant"] == gid and event["starts"] is None and event["actor"] is None
@@ -374,6 +380,13 @@ def test_a_queued_request_lapses_instead_of_activating_days_later(tmp_path: Path
         client.get("/v1/access/grants", headers=as_("bob"))  # the list sweeps: erin's expiry
         assert [e["grant"] for e in c.grant_events("grant-activated")] == [holder, erin]
         assert [e["grant"] for e in c.grant_events("grant-expired")] == [holder, alice, erin]
+        # a grant that ran its time is just expired; a request that never started lapsed
+        ran = act(client, "erin", erin, "revoke").json()["detail"]
+        assert ran == "the grant is expired already"
+        lapsed = act(client, "alice", alice, "revoke").json()["detail"]
+        assert lapsed.startswith("the grant is expired already: the request lapsed at ")
+        denied = act(client, "bob", alice, "deny").json()["detail"]
+        assert denied.startswith("the grant is expired: the request lapsed at ")
 
 
 # -- holder limit, exclusion, one group per caller ----------------------------------------------
@@ -525,8 +538,12 @@ def test_one_elevated_group_per_caller(tmp_path: Path) -> None:
         assert again.status_code == 409
         assert again.json()["type"].endswith("/one-elevated-group")
         assert "one elevated group at a time" in again.json()["detail"]
+        assert "you already have a pending grant for 'billing'" in again.json()["detail"]
         twice = request_grant(client, "alice")
         assert twice.status_code == 409
+        active_grant(client, "dave")  # the article follows the state: "an active"
+        held = request_grant(client, "dave")
+        assert "you already have an active grant for 'billing'" in held.json()["detail"]
 
 
 # -- break-glass -----------------------------------------------------------------------------
@@ -535,6 +552,8 @@ def test_one_elevated_group_per_caller(tmp_path: Path) -> None:
 def test_break_glass_alerts(tmp_path: Path, log_lines: io.StringIO) -> None:
     with cluster(tmp_path, workers=1) as c:
         client = c.clients[0]
+        # at 0 before any grant: the alert's increase() needs a sample before the first one
+        assert 'shim_grant_break_glass_total{group="billing"} 0.0' in client.get("/metrics").text
         answer = request_grant(client, "dave", break_glass=True, reason="prod outage, INC-9")
         assert answer.status_code == 201
         grant = answer.json()["grant"]

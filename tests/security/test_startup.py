@@ -202,14 +202,15 @@ def test_missing_keyset_message_names_a_command_that_works(
     run = _finish(_serve(env, 1, tmp_path), time.monotonic())
     command = re.search(r"`(python -m [^`]+)`", run.stderr)
     assert command is not None, run.stderr
-    argv = command.group(1).split()
-    assert argv[:3] == ["python", "-m", "customer_shim"], argv
+    run_it, _, into = command.group(1).partition(" > ")  # as the README: keys new > keys.json
+    argv = run_it.split()
+    assert argv[:3] == ["python", "-m", "customer_shim"] and into == "keys.json", argv
     made = subprocess.run(
         [sys.executable, *argv[1:]], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert made.returncode == 0, made.stderr
-    (tmp_path / "made.json").write_text(made.stdout, encoding="utf-8")
-    env["SHIM_KEYS_FILE"] = str(tmp_path / "made.json")
+    (tmp_path / into).write_text(made.stdout, encoding="utf-8")
+    env["SHIM_KEYS_FILE"] = str(tmp_path / into)
     env["SHIM_AUDIT_URL"] = "sqlite:///./no-such-dir/audit.db"  # stop right after the keys
     again = _finish(_serve(env, 1, tmp_path), time.monotonic())
     assert "SHIM_AUDIT_URL" in again.stderr and "SHIM_KEYS" not in again.stderr, again.stderr
@@ -226,8 +227,10 @@ def test_translate_missing_keyset_names_a_command_that_works(tmp_path: Path) -> 
     command = re.search(r"`(python -m [^`]+)`", done.stderr)
     assert command is not None, done.stderr
     assert "_shimgen_" not in command.group(1)
+    run_it, _, into = command.group(1).partition(" > ")  # keys new > keys.json
+    assert into == "keys.json", command.group(1)
     made = subprocess.run(
-        [sys.executable, *command.group(1).split()[1:]],
+        [sys.executable, *run_it.split()[1:]],
         env=env, cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr

@@ -5,7 +5,8 @@ the hash-chained audit trail (:mod:`.events`); this report reads them back from
 the store, so it sees every replica that writes there (one PostgreSQL database,
 or all of a SQLite store's ``per_worker`` files) without asking any running shim.
 Each incident is printed once, with its opening and closing time (or ``open``),
-kind, effect, caller, group, route and evidence; then, per caller with an
+kind, effect, caller, group (``-`` if none was accepted) and route, and its
+evidence on an indented line of its own; then, per caller with an
 incident, how many requests it made and records it took in the period and how
 many were refused. Tracking knows callers by person (``grant_ledger.person``:
 ``key:alice`` and ``jwt:...#alice`` are alice), so a person's traffic is summed
@@ -25,12 +26,15 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from ..core import command
 from .chain import AuditError
 from .grant_ledger import person
 from .trail import DEFAULT_URL, printable, read_records
 
 __all__ = ["main", "parse_since", "report"]
 
+# how the operator runs it: `<name>-shim audit anomalies`, or shimgen's copy through audit.trail
+_CMD: Final = command("audit", "audit.trail") + " anomalies"
 _SPAN = re.compile(r"([0-9]+)([smhd])", re.ASCII)
 _UNIT: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -45,6 +49,15 @@ def parse_since(text: str) -> float:
 
 def _stamp(unix: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix))
+
+
+def _shown(value: object) -> str:
+    """A field as the report prints it: ``-`` for one the incident does not have.
+
+    An incident before any group was accepted (probing with a group the caller is
+    not in) has no group; Python's ``None`` means nothing to the operator reading it.
+    """
+    return "-" if value is None or value == "" else str(value)
 
 
 def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
@@ -74,14 +87,18 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
         f"{still_open} open)"
     ]
     for ident, inc in sorted(incidents.items(), key=lambda kv: str(kv[1].get("time") or "")):
-        evidence = " ".join(f"{k}={v}" for k, v in sorted((inc.get("evidence") or {}).items()))
         lines.append(
             f"{inc.get('time') or 'before ' + since}  to  {inc['closed'] or 'open'}  "
-            f"{inc.get('kind')}  effect={inc.get('effect')}  caller={inc.get('caller')}  "
-            f"group={inc.get('group')}  route={inc.get('route')}  incident={ident}"
-            + (f"\n    evidence: {evidence}" if evidence else "")
+            f"{_shown(inc.get('kind'))}  effect={_shown(inc.get('effect'))}  "
+            f"caller={_shown(inc.get('caller'))}  group={_shown(inc.get('group'))}  "
+            f"route={_shown(inc.get('route'))}  incident={ident}"
         )
-    callers = sorted({str(i.get("caller")) for i in incidents.values()})
+        evidence = " ".join(f"{k}={v}" for k, v in sorted((inc.get("evidence") or {}).items()))
+        if evidence:
+            # Its own entry: main() escapes control characters per line, so a "\n" inside
+            # one line would print as a literal \x0a instead of starting a new line.
+            lines.append(f"    evidence: {evidence}")
+    callers = sorted({_shown(i.get("caller")) for i in incidents.values()})
     if callers:
         lines.append("callers with incidents, in the same period:")
         for caller in callers:
@@ -95,7 +112,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
 def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
     """``anomalies [URL] [--since SPAN]``; URL defaults to ``SHIM_AUDIT_URL``."""
     parser = argparse.ArgumentParser(
-        prog="audit anomalies",
+        prog=_CMD,
         description="Print the heuristic-tracking incidents in the audit store.",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""What time and the holder limits decide about grants: expiries, lapses and the queue.
+"""What time and the holder limits decide about grants: expiries, lapses, the queue, cooldowns.
 
 A grant expires at ``expires`` and a request that is not active
 :data:`REQUEST_TTL` after it was made lapses; a queued grant activates, oldest
@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
+from ..audit.grant_ledger import BREAK_GLASS_COOLDOWN
 from .elevation import ElevatedSpec
-from .grant_model import COLUMNS, Grant, activate
+from .grant_model import COLUMNS, Grant, GrantError, activate, iso, person
 from .grant_store import Run
 
-__all__ = ["REQUEST_TTL", "due", "full", "promote", "sweep"]
+__all__ = ["REQUEST_TTL", "due", "full", "glass_cooldown", "lapse_note", "promote", "sweep"]
 
 REQUEST_TTL: Final = 24 * 3600  # seconds a request may wait (pending or queued), as Entra PIM
 
@@ -125,3 +126,37 @@ def full(run: Run, group: str, rule: ElevatedSpec, now: float) -> bool:
 
 def _at_limit(rule: ElevatedSpec, active: int) -> bool:
     return rule.max_holders is not None and active >= rule.max_holders
+
+
+def lapse_note(grant: Grant) -> str:
+    """For a request that lapsed: when, and why; else nothing.
+
+    A lapsed request is ``expired`` without ever having started (``starts`` is
+    null). "The grant is expired" alone reads as a grant that ran its time, and
+    leaves a late approver wondering what happened and what to do.
+    """
+    if grant.state != "expired" or grant.starts is not None or grant.ended is None:
+        return ""
+    return (
+        f": the request lapsed at {iso(grant.ended)} (a request not active "
+        f"{REQUEST_TTL // 3600} h after it was made lapses); a new request is needed"
+    )
+
+
+def glass_cooldown(run: Run, caller: str, group: str, now: float) -> None:
+    """409 if the caller's person took a break-glass grant of ``group`` in the last
+    :data:`BREAK_GLASS_COOLDOWN` seconds (whichever credential it used)."""
+    rows = run(
+        "SELECT MAX(requested) FROM grants WHERE person = ? AND grp = ? AND break_glass = 1 "
+        "AND requested > ?",
+        (person(caller), group, now - BREAK_GLASS_COOLDOWN),
+    )
+    last = rows[0][0] if rows else None
+    if last is not None:
+        raise GrantError(
+            409,
+            "break-glass-cooldown",
+            f"you took a break-glass grant of {group!r} at {iso(last)}; break-glass is "
+            f"once per person and group in {BREAK_GLASS_COOLDOWN // 3600} h: request a "
+            "grant with approval (the approvers have been alerted already)",
+        )

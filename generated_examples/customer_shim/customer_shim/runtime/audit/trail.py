@@ -397,18 +397,46 @@ def verify_url(
     return verify(read_records(url), checkpoints, public_keys, now)
 
 
+class _NoKeyset(KeysetError):
+    """Checkpoints to check, and neither ``--keys`` nor a keyset in the environment."""
+
+
 def _public_keys(path: str | None) -> dict[str, bytes]:
-    """Audit public keys from ``--keys FILE``, else from the keyset the service uses."""
+    """Audit public keys from ``--keys FILE``, else from the keyset the service uses.
+
+    ``SHIM_DEV_KEYS`` is not a keyset here: it makes a fresh one, which verifies no
+    checkpoint a shim ever signed (every one would be reported as forged).
+    """
     if path is not None:
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise AuditError(f"cannot read key file {path}: {exc.__class__.__name__}") from None
+            raise KeysetError(f"cannot read --keys {path}: {exc.__class__.__name__}") from None
         return public_audit_keys(text)
-    keyset = load_keyset()
+    if not (os.environ.get("SHIM_KEYS") or os.environ.get("SHIM_KEYS_FILE")):
+        raise _NoKeyset("no keyset: neither SHIM_KEYS_FILE nor SHIM_KEYS is set")
+    keyset = load_keyset({k: v for k, v in os.environ.items() if k != "SHIM_DEV_KEYS"})
     keyset.audit_key  # noqa: B018 - raises the "no audit signing key" error
     return keyset.audit_public_keys()
+
+
+def _keys_problem(exc: KeysetError, files: Sequence[str]) -> str:
+    """What ``verify`` says when the checkpoints' public keys are missing or unusable.
+
+    The trail itself was readable (or not yet read): saying "audit trail unreadable"
+    sent operators looking at the store when what was missing was the keyset.
+    """
+    keys = command("keys", "core.keys")
+    why = f"the signed checkpoints ({', '.join(files)}) are checked with the audit public keys"
+    if isinstance(exc, _NoKeyset):
+        return (
+            f"audit keys missing: {exc}, and {why}. Set SHIM_KEYS_FILE to the keyset the shim "
+            f"runs with (the file `{keys} new > keys.json` made), or pass --keys FILE with its "
+            f"public keys (`{keys} audit-public keys.json > audit-public.json`). "
+            "Nothing was checked"
+        )
+    return f"audit keys unusable: {exc}; {why}. Nothing was checked"
 
 
 _UNPRINTABLE: Final = re.compile(
@@ -436,15 +464,29 @@ def _say(text: object, err: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``.
+    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``; ``anomalies ...``.
+
+    ``anomalies`` is :mod:`.anomalies`'s own command, reached through here so that
+    both audit sub-commands share one prog (``<name>-shim audit``) and one entry.
 
     Exit 0 when every chain holds (and matches its checkpoints), 1 when
     something is broken or tampered with, 2 when the trail, a checkpoint file
     or the keys cannot be read.
     """
-    parser = argparse.ArgumentParser(prog=_CMD, description="Verify the shim's audit trail.")
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["anomalies"]:
+        from .anomalies import main as anomalies  # it imports this module: not at the top
+
+        return anomalies(args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog=_CMD, description="Verify the shim's audit trail, or report tracking incidents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ver = sub.add_parser("verify", help="check every hash chain in the audit store")
+    sub.add_parser(  # run by the branch above; listed here for --help
+        "anomalies",
+        help="print the heuristic-tracking incidents in the audit store (see anomalies --help)",
+    )
     ver.add_argument(
         "url",
         nargs="?",
@@ -469,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="audit public keys (from `keys audit-public`) or a keyset "
         "(default: the keyset in $SHIM_KEYS or $SHIM_KEYS_FILE)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     url = args.url or os.environ.get("SHIM_AUDIT_URL") or DEFAULT_URL
     try:
         files = args.checkpoints
@@ -478,6 +520,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             default = default_checkpoints(url)
             files = [given] if given else [default] if os.path.exists(default) else None
         public = _public_keys(args.keys) if files is not None else None
+    except KeysetError as exc:
+        _say(_keys_problem(exc, files or []), err=True)
+        return 2
+    except AuditError as exc:
+        _say(f"audit trail unreadable: {exc}", err=True)
+        return 2
+    try:
         verdict = verify_url(url, files, public)
     except (AuditError, KeysetError) as exc:
         _say(f"audit trail unreadable: {exc}", err=True)

@@ -71,6 +71,9 @@ class Access:
         self.elevated = shim.spec.elevated
         self.excluded_by = excluded_by(self.elevated)
         self.guarded = frozenset(self.elevated) | frozenset(self.excluded_by)
+        shim.metrics.break_glass_groups(
+            sorted(g for g, rule in self.elevated.items() if rule.break_glass_seconds is not None)
+        )
         self.clock = clock
         self.grants: Grants | None = None
         self._sweeper: asyncio.Task[None] | None = None

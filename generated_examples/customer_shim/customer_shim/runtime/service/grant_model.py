@@ -27,6 +27,7 @@ __all__ = [
     "insert",
     "iso",
     "person",
+    "with_article",
 ]
 
 LIVE: Final = ("pending", "queued", "active")
@@ -198,3 +199,11 @@ def insert(run: Run, g: Grant) -> None:
             person(g.caller),
         ),
     )
+
+
+def with_article(word: str) -> str:
+    """``word`` with its indefinite article: "an active", "a pending", "a queued".
+
+    Messages name a grant's state, which is only known when they are made.
+    """
+    return f"{'an' if word and word[0] in 'aeiou' else 'a'} {word}"

@@ -76,7 +76,7 @@ unknown key id, another field's token, a malformed one) would tell a caller whic
 ids the keyset holds; that detail is :attr:`TokenError.reason`, never the message."""
 
 _CMD = command("keys", "core.keys")  # the command that runs main() below
-_HOW_TO_GENERATE = f"generate a keyset with `{_CMD} new --id k1`"
+_HOW_TO_GENERATE = f"make a keyset with `{_CMD} new > keys.json`"  # as the package README does
 _SHAPE = (
     '{"primary": "<key id>", "keys": {"<key id>": "<base64 of 64 random bytes>"}, '
     '"audit": {"id": "<key id>", "key": "<base64 of a 32-byte Ed25519 seed>"}}'

@@ -10,7 +10,8 @@ Where and as whom:
 * credentials from the environment, never from the command line (a key in
   ``argv`` ends up in shell history and process listings): ``SHIM_API_KEY``
   (sent as ``X-API-Key``) or ``SHIM_TOKEN`` (a JWT, sent as a bearer token), or
-  ``--api-key-file FILE`` (the key on its first line).
+  ``--api-key-file FILE``: the bare key on its first line, or the file
+  ``callers new-key > FILE`` writes (its ``key:`` line is read).
 
 Exit codes: 0 done; 1 refused (the shim's reason is printed); 2 usage or
 missing credentials; 3 the shim could not be reached or failed (5xx).
@@ -34,23 +35,56 @@ GRANTS = "/v1/access/grants"
 _REFUSED, _USAGE, _UNREACHABLE = 1, 2, 3
 
 
+def _common(after_command: bool) -> argparse.ArgumentParser:
+    """``--url``, ``--api-key-file`` and ``--json``, for before or after the command.
+
+    Both places take them (``access --json list`` and ``access list --json``). After
+    the command their defaults are SUPPRESS: argparse copies a subparser's defaults
+    over what the main parser read, so a real default there would undo an option
+    given before the command.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after_command else value
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=default(os.environ.get("SHIM_URL", DEFAULT_URL)),
+        help=f"the shim's base URL (default: SHIM_URL, else {DEFAULT_URL})",
+    )
+    common.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        default=default(None),
+        help="read the API key from FILE instead of SHIM_API_KEY: the bare key on its first "
+        "line, or what `callers new-key > FILE` wrote",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=default(False), help="print the shim's JSON answer"
+    )
+    return common
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{prog} access",
         description="Request, approve, deny, revoke and list elevation grants of the running "
-        "shim. Credentials come from SHIM_API_KEY or SHIM_TOKEN (or --api-key-file).",
+        "shim. Credentials come from SHIM_API_KEY or SHIM_TOKEN (or --api-key-file). "
+        "--url, --api-key-file and --json go before or after the command.",
+        parents=[_common(after_command=False)],
+        allow_abbrev=False,
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("SHIM_URL", DEFAULT_URL),
-        help=f"the shim's base URL (default: SHIM_URL, else {DEFAULT_URL})",
-    )
-    parser.add_argument(
-        "--api-key-file", metavar="FILE", help="read the API key from FILE instead of SHIM_API_KEY"
-    )
-    parser.add_argument("--json", action="store_true", help="print the shim's JSON answer")
+    # allow_abbrev=False here and in each command: "--api-key SECRET" must be an error, not
+    # --api-key-file abbreviated (reading a file named after the key, the key now in argv)
+    after = [_common(after_command=True)]
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    ask = sub.add_parser("request", help="ask for an elevated group (you must be eligible)")
+    ask = sub.add_parser(
+        "request",
+        help="ask for an elevated group (you must be eligible)",
+        parents=after,
+        allow_abbrev=False,
+    )
     ask.add_argument("group")
     ask.add_argument("--reason", required=True, help="why (kept in the audit chain)")
     ask.add_argument("--seconds", type=int, help="duration once active (default: the maximum)")
@@ -65,22 +99,58 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         ("deny", "deny a pending or queued grant (approvers only)"),
         ("revoke", "end a grant now (your own, or as an approver)"),
     ):
-        one = sub.add_parser(action, help=what)
+        one = sub.add_parser(action, help=what, parents=after, allow_abbrev=False)
         one.add_argument("grant", help="the grant id (g-...)")
         one.add_argument("--reason", help="a comment kept in the audit chain")
-    sub.add_parser("list", help="your grants, and those of the groups you approve")
+    sub.add_parser(
+        "list",
+        help="your grants, and those of the groups you approve",
+        parents=after,
+        allow_abbrev=False,
+    )
     return parser
 
 
-def _credentials(args: argparse.Namespace) -> dict[str, str] | None:
+def _key_in(text: str) -> str:
+    """The API key in an ``--api-key-file``'s text; ValueError names what is wrong with it.
+
+    Two shapes: the bare key on the first line, or the file ``callers new-key > FILE``
+    writes (a comment, ``key:  ...`` and ``hash: sha256:...``), which the README has
+    every caller make; its ``key:`` line is read. Anything else is refused here rather
+    than sent: a comment or hash line sent as the key is a bare 401 that says nothing
+    about the file.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        label, sep, value = line.partition(":")
+        if sep and label.strip() == "key" and value.strip():
+            return value.strip()
+    first = lines[0] if lines else ""
+    if not first:
+        raise ValueError("the file is empty")
+    if first.startswith(("#", "sha256:", "hash:")) or any(c.isspace() for c in first):
+        raise ValueError("the first line is not an API key")
+    return first
+
+
+def _credentials(args: argparse.Namespace, prog: str) -> dict[str, str] | None:
     if args.api_key_file:
         try:
             with open(args.api_key_file, encoding="utf-8") as handle:
-                key = handle.readline().strip()
+                key = _key_in(handle.read(64 * 1024))
         except OSError as exc:
             print(f"error: --api-key-file: {exc.strerror or 'cannot read it'}", file=sys.stderr)
             return None
-        return {"X-API-Key": key} if key else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = exc if isinstance(exc, ValueError) else "the file is not text"
+            print(
+                f"error: --api-key-file {args.api_key_file}: {reason}; it must hold the bare "
+                f"API key on its first line, or be what `{prog} callers new-key > FILE` "
+                "wrote (its `key:` line is read)",
+                file=sys.stderr,
+            )
+            return None
+        return {"X-API-Key": key}
     if os.environ.get("SHIM_API_KEY"):
         return {"X-API-Key": os.environ["SHIM_API_KEY"]}
     if os.environ.get("SHIM_TOKEN"):
@@ -115,7 +185,9 @@ def _show(grant: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = None) -> int:
     """Run one ``access`` command; ``client`` (an httpx client) replaces the URL in tests."""
     args = _parser(prog).parse_args(argv)
-    headers = _credentials(args)
+    headers = _credentials(args, prog)
+    if headers is None and args.api_key_file:
+        return _USAGE  # _credentials said what is wrong with the file
     if headers is None:
         print(
             "error: no credentials: set SHIM_API_KEY or SHIM_TOKEN, or pass --api-key-file",
@@ -145,6 +217,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = No
     if args.json:
         print(answer.text)
     elif args.command == "list":
+        if not data["grants"]:  # silence would read like a failure, or an unfinished command
+            print("no grants: none of yours, nor of the groups you approve")
         for grant in data["grants"]:
             print(_show(grant))
         if data["review"]:

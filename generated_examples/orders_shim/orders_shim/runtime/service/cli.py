@@ -38,6 +38,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..core import invoked_as
 from ..core.support import ascii_int
 
 if TYPE_CHECKING:
@@ -64,14 +65,10 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
         from . import access_cli
 
         return access_cli.main(rest, prog)
-    if verb == "audit" and rest[:1] == ["anomalies"]:
-        from ..audit.anomalies import main as anomalies
-
-        return anomalies(rest[1:])
-    if verb == "audit":
+    if verb == "audit":  # verify and anomalies; each defaults URL to SHIM_AUDIT_URL itself
         from ..audit import trail as audit
 
-        return audit.main(rest)  # it defaults URL to SHIM_AUDIT_URL itself
+        return audit.main(rest)
     parser = argparse.ArgumentParser(
         prog=prog,
         description="The shim's command line: serve it, check its audit trail, make keys.",
@@ -95,10 +92,7 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
 
 def _prog(package: str) -> str:
     """The command as the operator typed it: ``<name>-shim`` (the script) or ``python -m <package>``."""
-    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if not script or script.endswith(".py") or script.startswith("-"):
-        return f"python -m {package}"
-    return script
+    return invoked_as(package)
 
 
 def _positive(text: str) -> int:

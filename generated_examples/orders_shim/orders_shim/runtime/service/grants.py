@@ -49,8 +49,9 @@ from .grant_model import (
     insert,
     iso,
     person,
+    with_article,
 )
-from .grant_queue import REQUEST_TTL, due, full, promote, sweep
+from .grant_queue import REQUEST_TTL, due, full, glass_cooldown, lapse_note, promote, sweep
 from .grant_store import GrantDB, Run
 
 __all__ = [
@@ -143,11 +144,11 @@ class Grants:
                 raise GrantError(
                     409,
                     "one-elevated-group",
-                    f"you already have a {held.state} grant for {held.group!r} (id {held.id}); "
+                    f"you already have {with_article(held.state)} grant for {held.group!r} (id {held.id}); "
                     "a caller holds one elevated group at a time: revoke it first",
                 )
             if break_glass:
-                self._glass_cooldown(run, caller, group, now)
+                glass_cooldown(run, caller, group, now)
             gid = "g-" + secrets.token_hex(12)
             grant = Grant(
                 gid,
@@ -219,7 +220,11 @@ class Grants:
                     f"only members of the approver groups of {grant.group!r} approve",
                 )
             if grant.state != "pending":
-                raise GrantError(409, "not-pending", f"the grant is {grant.state}, not pending")
+                raise GrantError(
+                    409,
+                    "not-pending",
+                    f"the grant is {grant.state}, not pending{lapse_note(grant)}",
+                )
             rule = self.elevated[grant.group]
             if person(actor) in {person(a) for a in grant.approved_by}:
                 self.write_events(events)
@@ -260,7 +265,7 @@ class Grants:
                 raise GrantError(
                     409,
                     "not-pending",
-                    f"the grant is {grant.state}; only a "
+                    f"the grant is {grant.state}{lapse_note(grant)}; only a "
                     "pending or queued request can be denied (revoke an active one)",
                 )
             grant = end(run, grant, "denied", actor, now)
@@ -287,7 +292,9 @@ class Grants:
         with self._change() as (run, now, events):
             grant, _ = self._visible(run, gid, actor, groups, now)  # its holder, or an approver
             if grant.state not in LIVE:
-                raise GrantError(409, "not-live", f"the grant is {grant.state} already")
+                raise GrantError(
+                    409, "not-live", f"the grant is {grant.state} already{lapse_note(grant)}"
+                )
             if person(grant.caller) != person(actor) and run(
                 "SELECT id FROM grants WHERE person = ? AND grp = ? "
                 "AND state IN ('pending', 'queued')",
@@ -372,24 +379,6 @@ class Grants:
         grant = activate(run, grant, now)
         events.append(grant.event("grant-activated", None, request_id, None, now, self.mapping))
         return grant, f"active until {iso(grant.expires)}"
-
-    def _glass_cooldown(self, run: Run, caller: str, group: str, now: float) -> None:
-        """409 if the caller's person took a break-glass grant of ``group`` in the last
-        :data:`BREAK_GLASS_COOLDOWN` seconds (whichever credential it used)."""
-        rows = run(
-            "SELECT MAX(requested) FROM grants WHERE person = ? AND grp = ? AND break_glass = 1 "
-            "AND requested > ?",
-            (person(caller), group, now - BREAK_GLASS_COOLDOWN),
-        )
-        last = rows[0][0] if rows else None
-        if last is not None:
-            raise GrantError(
-                409,
-                "break-glass-cooldown",
-                f"you took a break-glass grant of {group!r} at {iso(last)}; break-glass is "
-                f"once per person and group in {BREAK_GLASS_COOLDOWN // 3600} h: request a "
-                "grant with approval (the approvers have been alerted already)",
-            )
 
     def _visible(
         self, run: Run, gid: str, actor: str, groups: frozenset[str], now: float

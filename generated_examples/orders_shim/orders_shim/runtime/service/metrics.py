@@ -16,7 +16,8 @@ Metric families (all prefixed ``shim_``):
   is shorter in the store than here was cut. ``shim_audit_checkpoint_failures_total``
   counts checkpoints that could not be written to the checkpoint file.
 * ``shim_grant_break_glass_total{group}``: break-glass grants taken (each also an
-  audit event and a WARNING log line): alert on any increase.
+  audit event and a WARNING log line): alert on any increase. Exported at 0 from
+  the start for every group that allows break-glass, so the first one is an increase.
 * ``shim_shared_store_up`` (only with ``SHIM_SHARED_STORE_URL``): 1 while the
   shared store answers, 0 while this process falls back to its own rate limits
   and tracking counts (the lowest over the live workers); ``shim_shared_store_fallbacks_total``
@@ -53,6 +54,7 @@ import os
 import threading
 import weakref
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import (
@@ -280,6 +282,16 @@ class Metrics:
     def shared_store_fallback(self) -> None:
         if self._store_fallbacks is not None:
             self._store_fallbacks.inc()
+
+    def break_glass_groups(self, groups: Iterable[str]) -> None:
+        """Export ``shim_grant_break_glass_total`` at 0 for each group that allows break-glass.
+
+        The alert fires on ``increase()``, which needs a sample before the rise: a series
+        made by the first break-glass grant would start at 1 and that grant, the one that
+        matters, would never alert. Made at start, each series exists from the first scrape.
+        """
+        for group in groups:
+            self._break_glass.labels(group)
 
     def break_glass(self, group: str) -> None:
         self._break_glass.labels(group).inc()
