@@ -473,6 +473,20 @@ def test_an_approver_waiting_for_the_slot_cannot_revoke_its_holder(tmp_path: Pat
         assert act(c.clients[0], "alice", pending, "revoke").status_code == 200  # her own
 
 
+def test_an_approver_waiting_for_the_slot_cannot_deny_the_queue_ahead(tmp_path: Path) -> None:
+    """Denying is ending too: alice, waiting for billing herself, cannot deny erin's queued
+    grant (nor a pending request) to move up; another approver decides."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        active_grant(client, "dave")
+        erin = active_grant(client, "erin")  # approved, queued behind dave
+        request_grant(client, "alice")  # alice waits too
+        refused = act(client, "alice", erin, "deny")
+        assert refused.status_code == 409 and refused.json()["type"].endswith("/revoke-conflict")
+        assert c.grant_events("grant-denied") == []
+        assert act(client, "bob", erin, "deny").status_code == 200  # another approver may
+
+
 @per_store
 def test_racing_last_approvals_never_pass_the_holder_limit(tmp_path: Path, store: str) -> None:
     """Two grants get their last approval at once on two workers: one activates, one queues."""

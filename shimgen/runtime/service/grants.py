@@ -268,6 +268,7 @@ class Grants:
                     f"the grant is {grant.state}{lapse_note(grant)}; only a "
                     "pending or queued request can be denied (revoke an active one)",
                 )
+            _no_conflict(run, grant, actor, "denying")
             grant = end(run, grant, "denied", actor, now)
             events.append(
                 grant.event("grant-denied", actor, request_id, comment, now, self.mapping)
@@ -295,18 +296,7 @@ class Grants:
                 raise GrantError(
                     409, "not-live", f"the grant is {grant.state} already{lapse_note(grant)}"
                 )
-            if person(grant.caller) != person(actor) and run(
-                "SELECT id FROM grants WHERE person = ? AND grp = ? "
-                "AND state IN ('pending', 'queued')",
-                (person(actor), grant.group),
-            ):
-                raise GrantError(
-                    409,
-                    "revoke-conflict",
-                    f"you are waiting for a grant of {grant.group!r} yourself, so revoking "
-                    "another holder's would free the slot for you: ask another approver, or "
-                    "withdraw your own request first",
-                )
+            _no_conflict(run, grant, actor, "revoking")
             grant = end(run, grant, "revoked", actor, now)
             events.append(
                 grant.event("grant-revoked", actor, request_id, comment, now, self.mapping)
@@ -412,3 +402,24 @@ class Grants:
                 + ", the group(s) you approve in: revoke your grant first",
             )
         return grant, bool(approving - set(shut))
+
+
+def _no_conflict(run: Run, grant: Grant, actor: str, doing: str) -> None:
+    """409 ``revoke-conflict`` when ``actor`` waits for a slot of ``grant``'s group itself.
+
+    Ending another caller's grant or request there (revoke, deny) moves the
+    actor up the queue or frees the slot for its own request: a conflict of
+    interest that another approver must decide. Every action that ends or
+    reorders someone else's grant asks here.
+    """
+    if person(grant.caller) != person(actor) and run(
+        "SELECT id FROM grants WHERE person = ? AND grp = ? AND state IN ('pending', 'queued')",
+        (person(actor), grant.group),
+    ):
+        raise GrantError(
+            409,
+            "revoke-conflict",
+            f"you are waiting for a grant of {grant.group!r} yourself, so {doing} another "
+            "caller's would move your own request up: ask another approver, or withdraw your "
+            "own request first",
+        )
