@@ -90,10 +90,10 @@ def test_log_is_the_default_effect(client: TestClient, settings: Settings) -> No
     assert ok.status_code == 200 and "shim-flag" not in ok.headers
     (opened,) = incidents(settings)
     assert opened["event"] == "incident-opened" and opened["kind"] == "probing"
-    assert opened["caller"] == "helpdesk" and opened["effect"] == "log"
+    assert opened["caller"] == "internal:helpdesk" and opened["effect"] == "log"
     assert opened["evidence"]["observed"] >= 10
     metrics = client.get("/metrics").text
-    assert 'shim_detections_total{caller="helpdesk",kind="probing"} 1.0' in metrics
+    assert 'shim_detections_total{caller="internal:helpdesk",kind="probing"} 1.0' in metrics
 
 
 def test_flag_adds_the_header(client_for: Client, settings: Settings) -> None:
@@ -163,7 +163,7 @@ def test_audit_anomalies_reports_the_incidents(
     assert anomalies([settings.audit_url, "--since", "1h"]) == 0
     out = capsys.readouterr().out
     assert "incidents since" in out and ": 1 (0 closed, 1 open)" in out
-    assert "probing  effect=flag  caller=helpdesk" in out
+    assert "probing  effect=flag  caller=internal:helpdesk" in out
     (incident,) = [line for line in out.splitlines() if "incident=" in line]
     # no group was accepted (the probes named one the caller is not in): "-", not Python's None
     assert "  group=-  " in incident and "None" not in out
@@ -171,7 +171,7 @@ def test_audit_anomalies_reports_the_incidents(
     assert "\\x0a" not in out
     evidence = out.splitlines()[out.splitlines().index(incident) + 1]
     assert evidence.startswith("    evidence: ") and "observed=" in evidence
-    assert "helpdesk: 12 requests, 0 records, 12 refused (4xx)" in out
+    assert "internal:helpdesk: 12 requests, 0 records, 12 refused (4xx)" in out
     # through the package CLI's verb, and with a period that excludes it
     assert cli("customer_shim", ["audit", "anomalies", settings.audit_url, "--since", "1h"]) == 0
     assert "1 open" in capsys.readouterr().out

@@ -793,9 +793,9 @@ def test_a_caller_tracking_denies_cannot_approve_or_request_either(tmp_path: Pat
 
 
 def test_a_person_tracking_denies_gains_nothing_with_a_second_credential(tmp_path: Path) -> None:
-    """bob probes billing with his API key until tracking denies him; his JWT (the same
-    person) is denied too, on crossings and on the grant endpoints: tracking's baselines,
-    counts and effects go by person, like the grant rules."""
+    """bob probes billing with his API key until tracking denies him; his JWT (the same side
+    and name) is denied too, on crossings and on the grant endpoints: tracking's baselines,
+    counts and effects go by side and name, not by credential."""
     with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
         client = c.clients[0]
         gid = request_grant(client, "dave").json()["grant"]["id"]
@@ -811,6 +811,48 @@ def test_a_person_tracking_denies_gains_nothing_with_a_second_credential(tmp_pat
         )
         assert approve.status_code == 403
         assert c.grant_events("grant-approved") == []
+
+
+@pytest.mark.parametrize(
+    "attacker",
+    [
+        pytest.param(
+            lambda: as_jwt("\uff22\uff2f\uff22", (), "billing"), id="fullwidth-look-alike"
+        ),
+        pytest.param(lambda: as_jwt("Bob", (), "billing"), id="case-variant"),
+    ],
+)
+def test_a_namesake_cannot_get_another_person_denied_by_tracking(
+    tmp_path: Path, attacker: Callable[[], dict[str, str]]
+) -> None:
+    """Anyone with a token whose subject folds to bob's name (a look-alike, a case variant)
+    probes until tracking denies it: bob himself is not denied, and the incident names the
+    attacker's subject, not bob."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+        gid = request_grant(client, "dave").json()["grant"]["id"]
+        headers = attacker()
+        for _ in range(12):
+            assert client.post("/v1/outbound", json=RECORD, headers=headers).status_code == 403
+        denied = client.post("/v1/outbound", json=RECORD, headers=headers)
+        assert denied.json()["type"].endswith("/tracking-denied")
+        assert outbound(client, "bob", "support").status_code == 200
+        assert act(client, "bob", gid, "approve").status_code == 200
+        (opened,) = [r for r in c.records() if r.get("event") == "incident-opened"]
+        assert opened["caller"] != "internal:bob"
+
+
+def test_a_partner_cannot_get_an_employee_of_its_name_denied(tmp_path: Path) -> None:
+    """pat is a partner's API key (external); an employee's JWT subject is pat as well. The
+    partner's probing is the partner's: the sides never share tracking state."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+        for _ in range(13):
+            client.post("/v1/outbound", json=RECORD, headers=as_("pat", "support"))
+        employee = client.post(
+            "/v1/outbound", json=RECORD, headers=as_jwt("pat", ("support",), "support")
+        )
+        assert employee.status_code == 200, employee.text
 
 
 def test_a_holder_of_an_excluding_grant_approves_nothing_through_the_excluded_group(

@@ -48,7 +48,7 @@ def observe(
     a 422 on a request with a body is an inbound rejection (fields the caller may
     not send); a proxy route's path parameters are the ids it names.
     """
-    subject = caller.person  # by person: a second credential starts no fresh baseline
+    subject = caller.subject  # side and name: a second credential starts no fresh baseline
     params = scope.get("path_params") if direction == "proxy" else None
     changes = tracker.observe(
         subject,
@@ -85,12 +85,12 @@ async def enforce(
     caller's own 403s must not keep its incident open, so it closes once the
     caller has been quiet for a window.
     """
-    effect, closed = tracker.enforcement(caller.person, time.time())
+    effect, closed = tracker.enforcement(caller.subject, time.time())
     if closed:
         await write_incidents(shim, closed)
     if effect is None:
         return
-    scope["shim.flag"] = tracker.flags.get(caller.person)
+    scope["shim.flag"] = tracker.flags.get(caller.subject)
     if effect == "deny":
         scope["shim.untracked"] = True
         await shim.audit(scope, caller, group, direction, 0, 403)
@@ -101,7 +101,7 @@ async def enforce(
             title="Refused by tracking",
         )
     rate, burst = shim.limiter.limit_of(caller)
-    name = "throttled:" + caller.person
+    name = "throttled:" + caller.subject
     rate, burst = (rate / _THROTTLE if rate > 0 else 1.0), max(1, burst // _THROTTLE)
     shared = shim.shared  # with a store, one bucket over every worker, as the rate limit
     if shared is None:

@@ -264,7 +264,7 @@ class Shim:
             await self.rate_refused(scope, caller, named, group, direction, wait)
         tracker = self.tracker  # after the rate limit, so refusals spend the caller's budget
         if tracker is not None and (
-            caller.person in tracker.enforced or caller.person in tracker.remote
+            caller.subject in tracker.enforced or caller.subject in tracker.remote
         ):
             await enforce(self, scope, tracker, caller, group, direction)
 

@@ -8,9 +8,9 @@ Each incident is printed once, with its opening and closing time (or ``open``),
 kind, effect, caller, group (``-`` if none was accepted) and route, and its
 evidence on an indented line of its own; then, per caller with an
 incident, how many requests it made and records it took in the period and how
-many were refused. Tracking knows callers by person (``grant_ledger.person``:
-``key:alice`` and ``jwt:...#alice`` are alice), so a person's traffic is summed
-over all of its credentials. It reads only; ``audit verify`` is what checks the chains.
+many were refused. Tracking knows callers by side and exact name
+(``internal:alice`` for ``key:alice`` and ``jwt:...#alice``), so the traffic
+shown is summed over the credentials of that name. It reads only; ``audit verify`` is what checks the chains.
 
 Exit codes: 0 the report was printed (with or without incidents), 2 the store
 or the arguments could not be read.
@@ -28,7 +28,6 @@ from typing import Any, Final
 
 from ..core import command
 from .chain import AuditError
-from .grant_ledger import person
 from .trail import DEFAULT_URL, printable, read_records
 
 __all__ = ["main", "parse_since", "report"]
@@ -63,7 +62,7 @@ def _shown(value: object) -> str:
 def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     """The report's lines for records at or after ``since`` (an ISO time, as records write it)."""
     incidents: dict[str, dict[str, Any]] = {}
-    traffic: dict[str, list[int]] = {}  # person -> [requests, records, refused]
+    traffic: dict[str, list[int]] = {}  # name -> [requests, records, refused]
     for record in records:
         when = record.get("time")
         if not isinstance(when, str) or when < since:
@@ -77,7 +76,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
             )
             opened["closed"] = when
         elif event is None and isinstance(record.get("caller"), str):
-            tally = traffic.setdefault(person(record["caller"]), [0, 0, 0])
+            tally = traffic.setdefault(_name(record["caller"]), [0, 0, 0])
             tally[0] += 1
             tally[1] += record.get("records") or 0
             tally[2] += 400 <= (record.get("outcome") or 0) < 500
@@ -102,7 +101,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     if callers:
         lines.append("callers with incidents, in the same period:")
         for caller in callers:
-            requests, taken, refused = traffic.get(person(caller), [0, 0, 0])
+            requests, taken, refused = traffic.get(_name(caller), [0, 0, 0])
             lines.append(
                 f"  {caller}: {requests} requests, {taken} records, {refused} refused (4xx)"
             )
@@ -136,3 +135,11 @@ def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
     for line in lines:
         print(printable(line))
     return 0
+
+
+def _name(who: str) -> str:
+    """The exact name in a crossing's identity (``key:bob``, ``jwt:<issuer>#bob``) or an
+    incident's subject (``internal:bob``; ``key:bob`` in records before subjects): bob."""
+    if who.startswith("jwt:"):
+        return who.rpartition("#")[2]
+    return who.partition(":")[2] or who

@@ -55,7 +55,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from ..audit.grant_ledger import person
 from ..core import command
 from .settings import ConfigError
 
@@ -114,9 +113,12 @@ class Caller:
     ``identity`` is the name the audit trail and the rate limiter use: it says how
     the caller authenticated (``key:<name>``, ``jwt:<issuer>#<sub>``), so two
     ways of authenticating never share one audit name or one rate bucket.
-    ``person`` is the name behind it (:func:`..audit.grant_ledger.person`), which
-    the rules that restrict people go by (grants, heuristic tracking): a second
-    credential of the same person must gain nothing there.
+    ``subject`` is whom heuristic tracking knows: the side and the exact name
+    (``internal:alice`` for ``key:alice`` and for a JWT whose subject is
+    ``alice``), so a second credential of the same name starts no fresh
+    baseline and escapes no ``deny``. Nothing is folded (case, Unicode forms)
+    and the sides never meet: a look-alike name, or a partner's key named like
+    an employee, must not be able to get that person denied.
     """
 
     name: str
@@ -125,13 +127,13 @@ class Caller:
     rate_limit: RateLimit | None = None  # None: the service default applies
     side: Side = "external"
     identity: str = ""  # "": made from kind and name
-    person: str = field(default="", compare=False)  # made from identity
+    subject: str = field(default="", compare=False)  # made from side and name
 
     def __post_init__(self) -> None:
         if not self.identity:
             prefix = "key" if self.kind == "api_key" else "jwt"
             object.__setattr__(self, "identity", f"{prefix}:{self.name}")
-        object.__setattr__(self, "person", person(self.identity))
+        object.__setattr__(self, "subject", f"{self.side}:{self.name}")
 
     @property
     def internal(self) -> bool:
