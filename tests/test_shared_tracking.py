@@ -272,25 +272,34 @@ def test_one_worker_claims_an_incident_and_a_down_store_claims_locally(redis_url
     assert asyncio.run(run()) == [True, False, True]
 
 
+def _probed_on_a(
+    redis_url: str, config: TrackingConfig, caller: str
+) -> tuple[list[SharedTracking], float]:
+    """Two workers of one new service on ``redis_url`` (``deny`` for probing), and the time
+    at which ``caller`` sent twelve probes to the first one only."""
+    service = f"effects-{uuid.uuid4().hex[:8]}"
+    workers = []
+    for _ in range(2):
+        tracker = Tracker(config, effects={"probing": "deny"})
+        store = SharedLimiter.connect(redis_url, RateLimiter(50, 100), service, TIMEOUT)
+        workers.append(SharedTracking(store, tracker))
+    now = time.time()
+    for i in range(12):
+        workers[0].tracker.observe(caller, None, LOOKUP, 0, 403, False, None, now + i / 10)
+    return workers, now
+
+
 def test_a_deny_on_one_worker_holds_on_every_worker(redis_url: str) -> None:
     """A red-team run: a caller denied for probing on worker A switched to plain reads
     and was served by worker B, which had seen no probe. Effects are shared now."""
     caller = f"key:{uuid.uuid4().hex}"
-    service = f"effects-{uuid.uuid4().hex[:8]}"
     config = TrackingConfig(window=60.0, warmup_seconds=0, warmup_requests=1)
 
     async def run() -> list[Any]:
-        workers = []
-        for _ in range(2):
-            tracker = Tracker(config, effects={"probing": "deny"})
-            store = SharedLimiter.connect(redis_url, RateLimiter(50, 100), service, TIMEOUT)
-            workers.append(SharedTracking(store, tracker))
+        workers, now = _probed_on_a(redis_url, config, caller)
         a, b = workers
-        now = time.time()
         seen: list[Any] = []
         try:
-            for i in range(12):  # probing on A only
-                a.tracker.observe(caller, None, LOOKUP, 0, 403, False, None, now + i / 10)
             seen.append(a.tracker.enforcement(caller, now + 2)[0])
             seen.append(b.tracker.enforcement(caller, now + 2)[0])  # B saw nothing
             await a.share_effects(now + 2)
@@ -313,21 +322,13 @@ def test_a_remote_deny_outlives_a_failed_share(redis_url: str) -> None:
     once another caller's load made one of B's shares time out, which cleared B's map of
     the other workers' effects. An effect is kept now until the end it was published with."""
     caller = f"key:{uuid.uuid4().hex}"
-    service = f"effects-{uuid.uuid4().hex[:8]}"
     config = TrackingConfig(window=60.0, warmup_seconds=0, warmup_requests=1)
 
     async def run() -> list[Any]:
-        workers = []
-        for _ in range(2):
-            tracker = Tracker(config, effects={"probing": "deny"})
-            store = SharedLimiter.connect(redis_url, RateLimiter(50, 100), service, TIMEOUT)
-            workers.append(SharedTracking(store, tracker))
+        workers, now = _probed_on_a(redis_url, config, caller)
         a, b = workers
-        now = time.time()
         seen: list[Any] = []
         try:
-            for i in range(12):  # probing on A only
-                a.tracker.observe(caller, None, LOOKUP, 0, 403, False, None, now + i / 10)
             await a.share_effects(now + 2)
             await b.share_effects(now + 2)
             seen.append(b.tracker.enforcement(caller, now + 2)[0])
