@@ -12,6 +12,7 @@ import pytest
 
 _PG_ENV = "SHIM_TEST_POSTGRES_URL"
 _REDIS_ENV = "SHIM_TEST_REDIS_URL"
+_PROMTOOL_ENV = "SHIM_TEST_PROMTOOL"
 _start_errors: dict[str, str] = {}
 
 
@@ -54,12 +55,16 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under CI without a server URL, start the test servers as `.ci/run` does.
 
     So ``CI=true make test`` on a fresh clone runs the PostgreSQL and Redis tests
-    too. The URLs go into the environment, where the generated packages' tests
+    too (and has promtool for the alerting rules). The URLs go into the environment, where the generated packages' tests
     (run in subprocesses) read them as well.
     """
     if not in_ci():
         return
-    for variable, script in ((_PG_ENV, "postgres.sh"), (_REDIS_ENV, "redis.sh")):
+    for variable, script in (
+        (_PG_ENV, "postgres.sh"),
+        (_REDIS_ENV, "redis.sh"),
+        (_PROMTOOL_ENV, "promtool.sh"),
+    ):
         if not os.environ.get(variable, "").strip():
             _start_server(variable, script)
 
@@ -99,6 +104,16 @@ def redis_url() -> str:
     Like :func:`postgres_url`: skipped on a developer machine without it, a failure under CI.
     """
     return _server_url(_REDIS_ENV, "redis.sh")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Path of Prometheus' ``promtool``, from ``SHIM_TEST_PROMTOOL`` (``.ci/promtool.sh``
+    installs it): the generated alerting rules are evaluated by Prometheus' own engine.
+
+    Like :func:`postgres_url`: skipped on a developer machine without it, a failure under CI.
+    """
+    return _server_url(_PROMTOOL_ENV, "promtool.sh")
 
 
 def _server_url(variable: str, script: str) -> str:

@@ -92,6 +92,7 @@ def _run(tmp_path: Path, ci: str | None) -> str:
     env["PYTHONPATH"] = str(ROOT)
     env["SHIM_TEST_POSTGRES_URL"] = "postgresql://unused/"  # keeps pytest_configure idle
     env["SHIM_TEST_REDIS_URL"] = "redis://unused/"
+    env["SHIM_TEST_PROMTOOL"] = "/unused/promtool"
     if ci is not None:
         env["CI"] = ci
     proc = subprocess.run(

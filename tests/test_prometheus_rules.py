@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,3 +118,88 @@ def test_pod_monitor_scrapes_the_deployments_pods(name: str) -> None:
     assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
     rules = yaml.safe_load(files["deploy/prometheus-rules.yaml"])
     assert monitor["metadata"]["labels"]["release"] == rules["metadata"]["labels"]["release"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_a_callers_first_detection_of_a_kind_alerts(name: str) -> None:
+    """A first detection makes a new series already at 1, where increase() sees no rise: each
+    detection rule also takes the series that were not there one window before."""
+    alerts = _alerts(rendered(name))
+    for alert in ("ShimEnumerationOrVolume", "ShimTrackingDetection"):
+        expr = alerts[alert]["expr"]
+        window = re.search(r"increase\(shim_detections_total\{([^}]*)\}\[(\w+)\]\)", expr)
+        assert window is not None, expr
+        selector, span = window.groups()
+        new_series = (
+            f"shim_detections_total{{{selector}}} unless "
+            f"shim_detections_total{{{selector}}} offset {span}"
+        )
+        # its own term, never or-ed inside one sum with increase(): from its second sample on,
+        # a new series is in increase()'s result (at 0) and `or` would drop it there
+        assert f"or (sum by (caller, kind) ({new_series}) > 0)" in expr, expr
+
+
+def _expected(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """One alert as promtool reports it: the series' labels, the rule's, its annotations."""
+    notes = {
+        key: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
+        for key, text in rule["annotations"].items()
+    }
+    return {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": notes}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_rules_fire_as_prometheus_evaluates_them(
+    name: str, promtool: str, tmp_path: Path
+) -> None:
+    """promtool runs the rules over series a shim exports: a caller's first detection of a kind
+    (a new series, already at 1) alerts for one window and then stops; a rise of an existing
+    series alerts; nothing alerts before; the first break-glass grant alerts (its series is
+    exported at 0 from start-up). increase() alone missed the first detection."""
+    alerts = _alerts(rendered(name))
+    doc = yaml.safe_load(rendered(name)["deploy/prometheus-rules.yaml"])
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}))
+    bob = {"caller": "internal:bob", "kind": "probing"}
+    ana = {"caller": "internal:ana", "kind": "enumeration"}
+    series = [
+        {"series": 'shim_detections_total{caller="internal:bob",kind="probing"}', "values": "_x10 1x30"},
+        {"series": 'shim_detections_total{caller="internal:ana",kind="enumeration"}', "values": "1x12 2x20"},
+    ]  # fmt: skip
+    detection, volume = alerts["ShimTrackingDetection"], alerts["ShimEnumerationOrVolume"]
+    cases = [
+        {"eval_time": "9m", "alertname": "ShimTrackingDetection", "exp_alerts": []},
+        {"eval_time": "12m", "alertname": "ShimTrackingDetection",
+         "exp_alerts": [_expected(detection, bob)]},
+        {"eval_time": "20m", "alertname": "ShimTrackingDetection",
+         "exp_alerts": [_expected(detection, bob)]},
+        {"eval_time": "27m", "alertname": "ShimTrackingDetection", "exp_alerts": []},
+        {"eval_time": "10m", "alertname": "ShimEnumerationOrVolume", "exp_alerts": []},
+        {"eval_time": "14m", "alertname": "ShimEnumerationOrVolume",
+         "exp_alerts": [_expected(volume, ana)]},
+    ]  # fmt: skip
+    glass = alerts.get("ShimBreakGlassGrant")
+    if glass is not None:
+        group = {"group": "elevated-group"}
+        series.append(
+            {"series": 'shim_grant_break_glass_total{group="elevated-group"}', "values": "0x4 1x10"}
+        )
+        cases += [
+            {"eval_time": "3m", "alertname": "ShimBreakGlassGrant", "exp_alerts": []},
+            {"eval_time": "6m", "alertname": "ShimBreakGlassGrant",
+             "exp_alerts": [_expected(glass, group)]},
+        ]  # fmt: skip
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": cases}],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test))
+    done = subprocess.run(
+        [promtool, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
