@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from ..core import command
 from .chain import AuditError
+from .grant_ledger import bare_name
 from .trail import DEFAULT_URL, printable, read_records
 
 __all__ = ["main", "parse_since", "report"]
@@ -76,7 +77,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
             )
             opened["closed"] = when
         elif event is None and isinstance(record.get("caller"), str):
-            tally = traffic.setdefault(_name(record["caller"]), [0, 0, 0])
+            tally = traffic.setdefault(bare_name(record["caller"]), [0, 0, 0])
             tally[0] += 1
             tally[1] += record.get("records") or 0
             tally[2] += 400 <= (record.get("outcome") or 0) < 500
@@ -101,7 +102,7 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     if callers:
         lines.append("callers with incidents, in the same period:")
         for caller in callers:
-            requests, taken, refused = traffic.get(_name(caller), [0, 0, 0])
+            requests, taken, refused = traffic.get(bare_name(caller), [0, 0, 0])
             lines.append(
                 f"  {caller}: {requests} requests, {taken} records, {refused} refused (4xx)"
             )
@@ -135,11 +136,3 @@ def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
     for line in lines:
         print(printable(line))
     return 0
-
-
-def _name(who: str) -> str:
-    """The exact name in a crossing's identity (``key:bob``, ``jwt:<issuer>#bob``) or an
-    incident's subject (``internal:bob``; ``key:bob`` in records before subjects): bob."""
-    if who.startswith("jwt:"):
-        return who.rpartition("#")[2]
-    return who.partition(":")[2] or who

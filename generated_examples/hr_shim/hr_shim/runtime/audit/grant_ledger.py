@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from .breaks import Break
 
-__all__ = ["BREAK_GLASS_COOLDOWN", "SKEW", "GrantLedger", "person"]
+__all__ = ["BREAK_GLASS_COOLDOWN", "SKEW", "GrantLedger", "bare_name", "person"]
 
 BREAK_GLASS_COOLDOWN: Final = 24 * 3600  # seconds between two break-glass grants of one person
 SKEW: Final = 1.0  # seconds the clocks of two replicas may differ by
@@ -58,11 +58,17 @@ def person(identity: str) -> str:
     of it, gains nothing. A JWT subject never holds ``#`` (the authenticator
     refuses one), so the last ``#`` ends the issuer.
     """
-    if identity.startswith("jwt:"):
-        name = identity.rpartition("#")[2]
-    else:
-        name = identity.partition(":")[2] or identity
+    name = bare_name(identity)
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def bare_name(identity: str) -> str:
+    """The name in an identity, exactly as written: ``key:bob``, ``jwt:<issuer>#bob`` and a
+    tracking subject ``internal:bob`` are all ``bob`` (after the last ``#`` of a JWT's, which
+    a subject never holds; else after the first ``:``)."""
+    if identity.startswith("jwt:"):
+        return identity.rpartition("#")[2]
+    return identity.partition(":")[2] or identity
 
 
 def _unix(text: object) -> float | None:

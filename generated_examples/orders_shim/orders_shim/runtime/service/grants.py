@@ -392,8 +392,12 @@ class Grants:
             "SELECT grp FROM grants WHERE person = ? AND state = 'active' AND expires > ?",
             (person(actor), now),
         )
-        shut = self.elevated[held[0][0]].excludes if held and held[0][0] in self.elevated else ()
-        if approving and approving <= set(shut) and not own:
+        shut = (
+            self.elevated[held[0][0]].excludes
+            if held and held[0][0] in self.elevated
+            else frozenset()
+        )
+        if approving and approving <= shut and not own:
             raise GrantError(
                 403,
                 "excluded-group",
@@ -401,7 +405,7 @@ class Grants:
                 + ", ".join(repr(g) for g in sorted(approving))
                 + ", the group(s) you approve in: revoke your grant first",
             )
-        return grant, bool(approving - set(shut))
+        return grant, bool(approving - shut)
 
 
 def _no_conflict(run: Run, grant: Grant, actor: str, doing: str) -> None:
