@@ -125,7 +125,7 @@ class CallerState:
         "first", "groups", "h_err", "h_ids", "h_rej", "h_vol", "h_vreq", "hour", "hour_requests",
         "hour_unusual", "hourly", "o_err", "o_ids", "o_rej", "o_req", "o_vol", "o_vreq", "open",
         "pending", "prev_err", "prev_ids", "prev_rej", "prev_req",
-        "prev_vol", "prev_vreq", "pushed", "requests", "routes", "seen", "start", "t_enum", "t_err", "t_rej",
+        "prev_vol", "prev_vreq", "requests", "routes", "seen", "start", "t_enum", "t_err", "t_rej",
         "t_vmean", "t_vol", "t_vreq", "tainted", "warm",
     )  # fmt: skip
 
@@ -139,10 +139,9 @@ class CallerState:
         self.cur_ids: set[int] = set()
         self.prev_vol = self.prev_ids = self.prev_err = self.prev_req = self.prev_rej = 0
         self.prev_vreq = 0
-        # the other workers' share of this window (shared store, .shared_tracking; else 0),
-        # what this worker has pushed of it, and the ids it has not pushed yet (None: local)
+        # the other workers' share of this window (shared store, .shared_tracking; else 0)
+        # and the ids this worker has not pushed yet (None: local)
         self.o_vol = self.o_vreq = self.o_ids = self.o_err = self.o_req = self.o_rej = 0
-        self.pushed: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
         self.pending: list[Any] | None = None
         self.h_vol, self.h_vreq, self.h_ids, self.h_err, self.h_rej = (
             LogHistogram() for _ in range(5)

@@ -6,12 +6,18 @@ enumeration spread over them can stay under every worker's threshold. With a
 store, the request path stays as it is (local, synchronous, no I/O): each
 worker keeps counting, and :class:`SharedTracking` (one background task per
 worker, started by the app's lifespan) pushes, every :data:`INTERVAL` seconds,
-each active caller's *deltas* since its last push in one atomic Lua call
-(:data:`PUSH`): ``HINCRBY`` of the counters and ``PFADD`` of the new ids into
-keys per caller and window (windows on the epoch's grid, so every worker has
-the same ones), which expire after two windows; the call answers the global
-totals. The tracker then judges that caller's window by its own count plus the
-other workers' share (``o_*`` = global total - what this worker had pushed),
+each active caller's counts in one atomic Lua call (:data:`PUSH`) into keys per
+caller and window (windows on the epoch's grid, so every worker has the same
+ones), which expire after two windows: each worker's counts so far, in hash
+fields of its own (``<worker>|req``, set only upwards), and ``PFADD`` of the
+ids new since its last push; the call answers the sums over every worker.
+
+A push is idempotent, so it can be sent again after any failure: a push whose
+answer timed out may still have run in Redis, and a delta (``HINCRBY``) sent
+again would count the same requests twice, so that slowing a worker down could
+double every active caller's counts and open incidents (a ``deny``, say) against
+callers that did nothing unusual. The tracker then judges that caller's window by
+its own count plus the other workers' share (``o_*`` = sum - this worker's own),
 so detection sees the sum, at most one push interval late.
 
 Ids go to the store as BLAKE2b digests keyed by the mapping's name, never the
@@ -49,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -76,20 +83,39 @@ _FIELDS: Final = ("req", "vol", "vreq", "err", "rej")
 _IDS_PER_PFADD: Final = 1000  # Lua's unpack() has a stack limit
 
 # KEYS: per caller, its counters (hash) and ids (HyperLogLog), then the claims to refresh.
-# ARGV[1]: callers, ARGV[2]: TTL of the counts (ms), ARGV[3]: TTL of a claim (ms), then per
-# caller the five deltas of _FIELDS, the number of new ids and the ids.
-# Returns per caller the five totals and the distinct ids.
+# ARGV[1]: callers, ARGV[2]: TTL of the counts (ms), ARGV[3]: TTL of a claim (ms), ARGV[4]:
+# the worker, then per caller the worker's five counts of _FIELDS in this window, the number
+# of new ids and the ids. A count only ever rises within a window, so a count is set only
+# upwards: a push sent twice, or a late one after a newer, changes nothing.
+# Returns per caller the five sums over every worker and the distinct ids.
 PUSH: Final = """
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
+local me = ARGV[4]
 local fields = {'req', 'vol', 'vreq', 'err', 'rej'}
-local a = 4
+local index = {req = 1, vol = 2, vreq = 3, err = 4, rej = 5}
+local a = 5
 local out = {}
 for i = 1, n do
   local h = KEYS[2 * i - 1]
   local hll = KEYS[2 * i]
   for j = 1, 5 do
-    out[#out + 1] = redis.call('HINCRBY', h, fields[j], tonumber(ARGV[a + j - 1]))
+    local field = me .. '|' .. fields[j]
+    local count = tonumber(ARGV[a + j - 1])
+    if count > tonumber(redis.call('HGET', h, field) or '0') then
+      redis.call('HSET', h, field, count)
+    end
+  end
+  local sums = {0, 0, 0, 0, 0}
+  local all = redis.call('HGETALL', h)
+  for k = 1, #all, 2 do
+    local j = index[string.match(all[k], '|(%a+)$')]
+    if j then
+      sums[j] = sums[j] + tonumber(all[k + 1])
+    end
+  end
+  for j = 1, 5 do
+    out[#out + 1] = sums[j]
   end
   local ids = tonumber(ARGV[a + 5])
   local first = a + 6
@@ -155,6 +181,9 @@ class SharedTracking:
         self.window = tracker.window
         self.claim_ms = max(1, int(tracker.quiet * 1000))
         self._salt = hashlib.blake2b(store.service.encode(), digest_size=16).digest()
+        # This worker's name in the counts: random, so a restarted worker or a worker of
+        # another replica never takes over counts that are not its own.
+        self.worker = os.urandom(8).hex()
         self.global_ = False  # the last push succeeded: o_* hold the other workers' shares
         # every worker's effects as the store last answered: (until in epoch seconds, effect,
         # caller), kept to their ends while the store cannot be read
@@ -203,7 +232,7 @@ class SharedTracking:
             batch.append((st, st.start, snap, ids))
             number = int(st.start // self.window)
             keys += (counts_key(self.service, number, name), ids_key(self.service, number, name))
-            args += (snap[i] - st.pushed[i] for i in range(5))
+            args += snap[:5]
             args.append(len(ids))
             args += (self._digest(v) for v in ids)
         claims = [
@@ -213,9 +242,14 @@ class SharedTracking:
             return self.global_
         ttl = int(2 * self.window * 1000)
         ok, totals = await self.store.call(
-            self.store.script, PUSH, keys + claims, [len(batch), ttl, self.claim_ms, *args]
+            self.store.script,
+            PUSH,
+            keys + claims,
+            [len(batch), ttl, self.claim_ms, self.worker, *args],
         )
         if not ok or totals is None:
+            # It may still have run in Redis (an answer that timed out): sent again next
+            # time, the counts change nothing and the ids count once.
             for st, start, _, ids in batch:  # pushed next time, if the window has not ended
                 if st.start == start and st.pending is not None:
                     st.pending[:0] = ids
@@ -225,7 +259,6 @@ class SharedTracking:
             if st.start != start:  # the window ended meanwhile: its counts are history
                 continue
             t = totals[6 * i : 6 * i + 6]
-            st.pushed = sent
             st.o_req, st.o_vol, st.o_vreq, st.o_err, st.o_rej, st.o_ids = (
                 max(0, int(t[k]) - sent[k]) for k in range(6)
             )

@@ -289,7 +289,6 @@ class Tracker:
         st.tainted = set(st.open)
         if st.pending is not None:
             st.o_vol = st.o_vreq = st.o_ids = st.o_err = st.o_req = st.o_rej = 0
-            st.pushed = (0, 0, 0, 0, 0, 0)
             st.pending = []
         st.start += passed * window
         st.end = st.start + window
