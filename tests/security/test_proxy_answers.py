@@ -132,3 +132,66 @@ def test_small_proxy_answer_is_translated_on_the_event_loop(
     [loop] = listing.threads
     assert listing.sizes[0] <= proxy.INLINE_BYTES
     assert translated == [loop, loop]  # a thread hop costs more than two records
+
+
+def test_many_large_answers_at_once_leave_threads_for_readiness_and_grants(
+    tmp_path: Path, listing: Listing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large answers are translated in a pool of their own (``upstream.ANSWER_THREADS``).
+
+    The attack: ask for more large answers at once than anyio's default pool has
+    threads (40). Each held a thread while it was translated, so a grant check or a
+    blocking readiness check (PostgreSQL, or here JSON lines with fsync) waited for
+    them all: every elevated request stalled, and ``/readyz`` failed its probe's
+    deadline, taking the pod out of service. Here 45 translations are held at once;
+    ``/readyz`` must still answer while they are.
+    """
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    transport = httpx.ASGITransport(app=listing.app)
+    monkeypatch.setattr(
+        service, "Upstream", lambda url, timeout: proxy.Upstream(url, timeout, transport=transport)
+    )
+    spec = make_spec()
+    release = threading.Event()
+    held = threading.Semaphore(0)
+
+    def to_external(record: dict[str, Any], group: str | None) -> dict[str, Any]:
+        if record.get("risk_score") == 0:  # an answer's first record: held until released
+            held.release()
+            release.wait(30)
+        return spec.to_external(record, group)
+
+    settings = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit.jsonl'}?fsync=1",  # a blocking sink
+        instance="test",
+        upstream_url="http://upstream.test",
+        max_batch=MAX_BATCH,
+    )
+    app = build_app(make_spec(to_external=to_external), settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        statuses: list[int] = []
+
+        def large() -> None:
+            answer = client.get(f"/customers?limit={MAX_BATCH}", headers=headers(group="billing"))
+            statuses.append(answer.status_code)
+
+        callers = [threading.Thread(target=large) for _ in range(45)]
+        ready: list[int] = []
+        probe = threading.Thread(target=lambda: ready.append(client.get("/readyz").status_code))
+        try:
+            for caller in callers:
+                caller.start()
+            for _ in range(proxy.ANSWER_THREADS):  # the answers' pool is full
+                assert held.acquire(timeout=10)
+            held.acquire(timeout=1)  # (the default pool would take up to 40 here)
+            probe.start()
+            probe.join(timeout=5)
+            assert ready == [200], "readiness waited for the answers' translations"
+        finally:
+            release.set()
+            for caller in callers:
+                caller.join(timeout=30)
+            probe.join(timeout=30)
+        assert statuses == [200] * 45  # every answer crossed in the end
+    assert listing.sizes[0] > proxy.INLINE_BYTES  # each large enough to leave the loop

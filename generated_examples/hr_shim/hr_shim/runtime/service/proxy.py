@@ -26,8 +26,9 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
    timeout -> 504. Otherwise each record is translated outbound for the
    caller's group, checked against ``ExternalRecord``, encoded, and returned;
    an answer of more than :data:`INLINE_BYTES` is parsed, checked and
-   translated in a worker thread, so it never stalls the worker's other
-   requests. No upstream header or body byte ever reaches the caller.
+   translated in a worker thread (one of
+   :data:`~.upstream.ANSWER_THREADS`, a pool of their own), so it never
+   stalls the worker's other requests. No upstream header or body byte ever reaches the caller.
 
 Every proxy request that passed the gate leaves exactly one audit record
 (direction ``proxy``), written once its final status is known: the outcome is
@@ -52,13 +53,13 @@ from ..core.support import ascii_int, put
 from .callers import Caller
 from .logs import logger
 from .problems import HTTPProblem
-from .upstream import Crossing, Upstream, bad_gateway, log_upstream
+from .upstream import ANSWER_THREADS, Crossing, Upstream, bad_gateway, log_upstream
 from .validate import deep_or_repeated, unfit_problem
 
 if TYPE_CHECKING:
     from .app import RouteSpec, Shim
 
-__all__ = ["INLINE_BYTES", "ProxyRoute", "Upstream"]
+__all__ = ["ANSWER_THREADS", "INLINE_BYTES", "ProxyRoute", "Upstream"]
 
 _JSON: Final = "application/json"
 INLINE_BYTES: Final = 16 * 1024
@@ -230,8 +231,9 @@ class ProxyRoute:
             await shim.recheck(scope, caller, group)
         if len(raw) > INLINE_BYTES:  # CPU work in proportion to the answer: off the loop
             return await anyio.to_thread.run_sync(
-                self._outbound, group, code, media, raw, values, crossing
-            )
+                self._outbound, group, code, media, raw, values, crossing,
+                limiter=upstream.answers,  # not the threads grant checks need
+            )  # fmt: skip
         return self._outbound(group, code, media, raw, values, crossing)
 
     def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:

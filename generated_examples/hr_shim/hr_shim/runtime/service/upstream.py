@@ -24,7 +24,15 @@ import httpx
 from .logs import logger
 from .problems import HTTPProblem
 
-__all__ = ["DECLARED_HEADERS", "Crossing", "Upstream", "bad_gateway", "decode_body", "log_upstream"]
+__all__ = [
+    "ANSWER_THREADS",
+    "DECLARED_HEADERS",
+    "Crossing",
+    "Upstream",
+    "bad_gateway",
+    "decode_body",
+    "log_upstream",
+]
 
 _JSON: Final = "application/json"
 DECLARED_HEADERS: Final = frozenset(
@@ -36,6 +44,16 @@ _ENCODINGS: Final = "gzip, deflate"  # what the shim can decode, with a bound (d
 MAX_GZIP_MEMBERS: Final = 64
 """Members one gzip answer may hold; more is a 502 (real servers send one, rarely a few)."""
 _SLICE: Final = 64 * 1024  # input bytes fed to zlib at once (bounds the unused_data copy)
+ANSWER_THREADS: Final = 4
+"""Threads per worker that decode and translate large upstream answers.
+
+A pool of their own, apart from anyio's default one (40 threads), which the
+grant store and the blocking readiness checks use: a caller that asks for many
+large answers at once queues for these four and cannot hold every thread a
+grant check or ``/readyz`` needs (which stalled every elevated request and let
+the pod be taken out of service). Work that holds the GIL gains nothing from
+more threads; four let decoding (zlib releases the GIL) overlap translating.
+"""
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -71,6 +89,9 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.timeout = timeout
+        # CPU work on answers (decoding, translating) waits for one of these, not the
+        # default pool's threads (see ANSWER_THREADS).
+        self.answers = anyio.CapacityLimiter(ANSWER_THREADS)
         self.client = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,  # tests pass an ASGI transport; None is the real network
@@ -137,7 +158,9 @@ class Upstream:
                 raw = b"".join(chunks)
                 coding = response.headers.get("content-encoding")
                 if coding is not None and raw:
-                    raw = await _decode_off_loop(raw, coding, max_bytes, response.status_code)
+                    raw = await _decode_off_loop(
+                        raw, coding, max_bytes, response.status_code, self.answers
+                    )
         except (httpx.TimeoutException, TimeoutError):
             raise HTTPProblem(504, "the internal API did not answer in time") from None
         except httpx.HTTPError as exc:
@@ -153,8 +176,10 @@ class Upstream:
         await self.client.aclose()
 
 
-async def _decode_off_loop(raw: bytes, coding: str, limit: int, status: int) -> bytes:
-    """:func:`decode_body` in a worker thread, inside the caller's upstream deadline.
+async def _decode_off_loop(
+    raw: bytes, coding: str, limit: int, status: int, threads: anyio.CapacityLimiter
+) -> bytes:
+    """:func:`decode_body` in one of ``threads``, inside the caller's upstream deadline.
 
     Decoding is CPU work on up to ``limit`` bytes: on the event loop it would
     stall every other request, and outside the deadline a slow decode would not
@@ -163,7 +188,7 @@ async def _decode_off_loop(raw: bytes, coding: str, limit: int, status: int) -> 
     """
     try:
         decoded = await anyio.to_thread.run_sync(
-            decode_body, raw, coding, limit, abandon_on_cancel=True
+            decode_body, raw, coding, limit, abandon_on_cancel=True, limiter=threads
         )
     except ValueError as exc:
         log_upstream(str(exc), status)
