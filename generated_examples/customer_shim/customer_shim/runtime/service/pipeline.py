@@ -37,6 +37,7 @@ from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
+from .audit_facts import connection, utc_now
 from .encoding import encode
 from .incidents import TrackingConfig
 from .logs import exception_fields, logger
@@ -64,30 +65,6 @@ __all__ = ["Shim"]
 
 _JSON: Final = "application/json"
 _MAX_THROTTLED: Final = 10_000
-_ONE_AT_A_TIME: Final = frozenset({"1.0", "1.1"})
-_second: list[Any] = [0, ""]  # the last whole second formatted, and its text
-
-
-def _utc_now() -> str:
-    """``2026-11-24T20:00:00.123456Z``; the date part is formatted once per second."""
-    now = time.time()
-    whole = int(now)
-    if whole != _second[0]:
-        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{_second[1]}.{int((now - whole) * 1_000_000):06d}Z"
-
-
-def _connection(scope: Scope) -> Any:
-    """The request's HTTP/1.1 connection as ``(host, port)``, or None when that is unknown.
-
-    The recorder writes a batch early once every active connection waits on it,
-    which is sound only when a connection carries one request at a time (not
-    HTTP/2) and the address is the connection's own (not a proxy header's, port 0).
-    """
-    client = scope.get("client")
-    if client and client[1] and scope.get("http_version") in _ONE_AT_A_TIME:
-        return client if client.__class__ is tuple else tuple(client)
-    return None
 
 
 class Shim:
@@ -376,7 +353,7 @@ class Shim:
         """
         spec = self.spec
         event = {
-            "time": _utc_now(),
+            "time": utc_now(),
             "request_id": scope["shim.request_id"],
             "caller": caller.identity if caller is not None else None,
             "caller_request_id": scope.get("shim.caller_request_id"),
@@ -404,7 +381,7 @@ class Shim:
         try:
             if self.recorder is None:
                 raise RuntimeError("audit sink not open")
-            await self.recorder.append(event, _connection(scope))
+            await self.recorder.append(event, connection(scope))
         except Exception as exc:
             self.metrics.audit_failure()
             logger.error(
