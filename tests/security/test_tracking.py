@@ -10,7 +10,9 @@ in tests/test_service_tracking.py):
   still one caller's enumeration (counters are per caller);
 * evasion by teaching: an attack kept up for an hour does not become the
   caller's normal (windows with an open incident are not learnt);
-* leakage: an incident event carries counts only, never an id the caller sent.
+* leakage: an incident event carries counts only, never an id the caller sent;
+* timing: right after a restart (a deploy) the baselines are the ones kept
+  beside the audit trail, not a week of warm-up with four kinds silent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 
 from shimgen.runtime.service.incidents import TrackingConfig, incident_event
 from shimgen.runtime.service.tracking import Tracker
+from shimgen.runtime.service.tracking_store import dump, restore_rows
 from tests.test_tracking_detector import CLASSES, LOOKUP, next_weekday_at, office_history, opened
 
 PATCH = "PATCH /customers/{customerId}"
@@ -110,3 +113,30 @@ def test_probes_padded_with_ordinary_requests_are_still_probing() -> None:
         kinds += opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, None, now))
         kinds += opened(t.observe("key:ana", None, LOOKUP, 0, 403, False, None, now))
     assert "probing" in kinds
+
+
+def test_a_restart_does_not_switch_enumeration_and_first_use_off() -> None:
+    """Whoever knows when the shim is deployed walks the ids right after.
+
+    Baselines lived in each worker's memory: after a restart every caller was cold
+    for the warm-up (a week), and volume, enumeration, first-use and off-hours did
+    not fire at all. They are kept beside the audit trail (tracking_store) and a
+    restarted worker starts from them.
+    """
+    t, start = warmed()
+    rows = [(subject, dump(st)) for subject, st in t.callers.items()]
+    after = start + 600  # ten minutes later, a new process
+
+    def walk(tracker: Tracker) -> list[str]:
+        kinds: list[str] = []
+        for i in range(120):
+            kinds += opened(tracker.observe("key:ana", "support", LOOKUP, 1, 200, False, (f"tok-{i}",), after + i / 2))  # fmt: skip
+        return kinds
+
+    cold = Tracker(TrackingConfig(), classes_out=CLASSES)  # the restart as it was
+    assert walk(cold) == []
+    restarted = Tracker(TrackingConfig(), classes_out=CLASSES)
+    assert restore_rows(restarted, rows, after) == 1
+    assert "enumeration" in walk(restarted)  # (and volume: 120 pii records in a minute)
+    kinds = opened(restarted.observe("key:ana", "billing", "GET /orders", 1, 200, False, None, after + 90))  # fmt: skip
+    assert kinds == ["first-use"]  # a route it never used still is one; the known ones are not

@@ -18,6 +18,10 @@ database beside the audit trail, never in process memory:
   These stores serve one host; several replicas need PostgreSQL (as the audit
   trail does).
 
+The same plumbing keeps heuristic tracking's baselines (:mod:`.tracking_store`),
+in tables of their own (:class:`Tables`: another file beside a file store,
+another advisory lock), so saving them never waits on a grant change.
+
 Every call here blocks (disk, network): the service runs them in worker threads
 (``anyio.to_thread``), never on the event loop. One connection per process,
 used under a lock.
@@ -32,11 +36,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..audit.chain import reason
 
-__all__ = ["GrantDB", "GrantStoreError", "grants_location", "open_grant_db"]
+__all__ = ["GRANTS", "GrantDB", "GrantStoreError", "Tables", "grants_location", "open_grant_db"]
 
 Run = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 
@@ -54,17 +59,30 @@ SCHEMA = (
 _PG_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shimgen-grants:' || current_schema()))"
 
 
+@dataclass(frozen=True)
+class Tables:
+    """What one store beside the audit trail holds: its tables, its file, its lock."""
+
+    name: str  # in errors: "grant store"
+    suffix: str  # a file audit store at PATH keeps these tables in PATH + suffix
+    schema: tuple[str, ...]  # run when a connection opens (CREATE ... IF NOT EXISTS)
+    lock: str  # PostgreSQL: the advisory lock every change holds
+
+
+GRANTS = Tables("grant store", ".grants.db", SCHEMA, _PG_LOCK)
+
+
 class GrantStoreError(Exception):
     """The grant store cannot be read or written now (the request gets a 503)."""
 
 
-def grants_location(audit_url: str) -> tuple[str, str]:
+def grants_location(audit_url: str, suffix: str = GRANTS.suffix) -> tuple[str, str]:
     """``("sqlite", file)`` or ``("postgresql", url)``: where the grants of this audit URL live."""
     if audit_url.startswith(("postgresql://", "postgres://")):
         return "postgresql", audit_url
     for prefix in ("sqlite:///", "jsonl:///"):
         if audit_url.startswith(prefix):
-            return "sqlite", audit_url[len(prefix) :].partition("?")[0] + ".grants.db"
+            return "sqlite", audit_url[len(prefix) :].partition("?")[0] + suffix
     raise GrantStoreError("the audit URL names no store grants can live in")
 
 
@@ -73,7 +91,8 @@ class GrantDB:
 
     kind = "grant"
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Tables = GRANTS) -> None:
+        self.tables = tables
         self._lock = threading.Lock()
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -94,8 +113,8 @@ class SQLiteGrantDB(GrantDB):
     is served, and the next use tries again.
     """
 
-    def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
-        super().__init__()
+    def __init__(self, path: str, busy_timeout: float = 5.0, tables: Tables = GRANTS) -> None:
+        super().__init__(tables)
         self.path = path
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
@@ -118,7 +137,7 @@ class SQLiteGrantDB(GrantDB):
                 # workers starting together race for it: retried below, briefly.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("BEGIN IMMEDIATE")
-                for statement in SCHEMA:
+                for statement in self.tables.schema:
                     conn.execute(statement)
                 conn.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
@@ -128,7 +147,9 @@ class SQLiteGrantDB(GrantDB):
                     time.sleep(0.005 + random.random() * 0.02)
                     continue
                 why = reason(exc)
-                raise GrantStoreError(f"cannot open the grant store {self.path}: {why}") from None
+                raise GrantStoreError(
+                    f"cannot open the {self.tables.name} {self.path}: {why}"
+                ) from None
             self._conn = conn
             return conn
 
@@ -138,7 +159,7 @@ class SQLiteGrantDB(GrantDB):
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+                raise GrantStoreError(f"{self.tables.name}: {reason(exc)}") from None
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[Run]:
@@ -152,13 +173,13 @@ class SQLiteGrantDB(GrantDB):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+                raise GrantStoreError(f"{self.tables.name}: {reason(exc)}") from None
             try:
                 yield run
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK")
-                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+                raise GrantStoreError(f"{self.tables.name}: {reason(exc)}") from None
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -177,8 +198,8 @@ class PostgresGrantDB(GrantDB):
     down: the shim starts, grant checks answer 503 until the server is back.
     """
 
-    def __init__(self, url: str) -> None:
-        super().__init__()
+    def __init__(self, url: str, tables: Tables = GRANTS) -> None:
+        super().__init__(tables)
         self._url = url
         self._conn: Any = None
         with contextlib.suppress(GrantStoreError), self._lock:
@@ -197,14 +218,14 @@ class PostgresGrantDB(GrantDB):
         try:
             conn = _connect(self._url, autocommit=True)
             with conn.transaction():  # the lock also serialises replicas creating the table
-                conn.execute(_PG_LOCK)
-                for statement in SCHEMA:
+                conn.execute(self.tables.lock)
+                for statement in self.tables.schema:
                     conn.execute(statement)
         except psycopg.Error as exc:
             self._conn = None
             if conn is not None:
                 conn.close()
-            raise GrantStoreError(f"grant store unavailable: {reason(exc)}") from None
+            raise GrantStoreError(f"{self.tables.name} unavailable: {reason(exc)}") from None
         self._conn = conn
         return conn
 
@@ -217,7 +238,7 @@ class PostgresGrantDB(GrantDB):
                 return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
             except psycopg.Error as exc:
                 self._drop()
-                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+                raise GrantStoreError(f"{self.tables.name}: {reason(exc)}") from None
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[Run]:
@@ -233,11 +254,11 @@ class PostgresGrantDB(GrantDB):
 
             try:
                 with conn.transaction():
-                    conn.execute(_PG_LOCK)
+                    conn.execute(self.tables.lock)
                     yield run
             except psycopg.Error as exc:
                 self._drop()
-                raise GrantStoreError(f"grant store: {reason(exc)}") from None
+                raise GrantStoreError(f"{self.tables.name}: {reason(exc)}") from None
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -250,9 +271,10 @@ class PostgresGrantDB(GrantDB):
             self._drop()
 
 
-def open_grant_db(audit_url: str) -> GrantDB:
-    """The grant table that belongs with the audit store at ``audit_url`` (created if missing)."""
-    kind, target = grants_location(audit_url)
+def open_grant_db(audit_url: str, tables: Tables = GRANTS) -> GrantDB:
+    """The grant table (or ``tables``) that belongs with the audit store at ``audit_url``
+    (created if missing)."""
+    kind, target = grants_location(audit_url, tables.suffix)
     if kind == "postgresql":
-        return PostgresGrantDB(target)
-    return SQLiteGrantDB(target)
+        return PostgresGrantDB(target, tables)
+    return SQLiteGrantDB(target, tables=tables)

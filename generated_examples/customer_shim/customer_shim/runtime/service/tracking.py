@@ -26,7 +26,8 @@ an attack is seen as soon as it crosses the threshold, not at the next roll.
 Warm-up: until a caller has ``warmup_seconds`` of history *and*
 ``warmup_requests`` requests, volume, enumeration, first-use and off-hours do
 not fire (there is no baseline yet); probing and mass-assignment use their
-floors alone. Baselines learn only from windows in which no incident of that
+floors alone. Warm-up and baselines survive a restart (:mod:`.tracking_store`
+keeps them beside the audit trail). Baselines learn only from windows in which no incident of that
 kind was open at any time (closed since or not), so an attack does not teach
 itself normal.
 
@@ -110,6 +111,8 @@ class Tracker:
         # kept to its end while the store cannot be read)
         self.remote: dict[str, tuple[str, float]] = {}
         self.next_sweep = 0.0
+        # callers whose baselines changed since .tracking_store last saved them
+        self.dirty: set[str] = set()
         self.shared = (
             False  # set by .shared_tracking: windows on the epoch's grid, ids kept to push
         )
@@ -132,7 +135,7 @@ class Tracker:
         """Count one authenticated request; the incidents it opened or closed (usually none)."""
         st = self.callers.get(caller)
         if st is None:
-            st = self._new(caller, now)
+            st = self.adopt(caller, now)
         changes: list[Change] | None = None
         if now >= st.end:
             changes = self._roll(caller, st, now)
@@ -149,6 +152,7 @@ class Tracker:
             st.hour_unusual = st.warm and not st.hourly.usual(how)
             st.hourly.used(how)
             st.hour_requests = 0
+            self.dirty.add(caller)
         st.hour_requests += 1
         if st.hour_unusual and st.hour_requests >= self.config.offhours_min:
             changes = self._fire(
@@ -156,10 +160,12 @@ class Tracker:
             )
         if route is not None and route not in st.routes:
             st.routes.add(route)
+            self.dirty.add(caller)
             if st.warm:
                 changes = self._fire(changes, caller, st, "first-use", group, route, now, 1.0, 0.0)
         if group is not None and group not in st.groups:
             st.groups.add(group)
+            self.dirty.add(caller)
             if st.warm:
                 changes = self._fire(changes, caller, st, "first-use", group, route, now, 1.0, 0.0)
         if records_out:
@@ -241,7 +247,8 @@ class Tracker:
 
     # -- windows, incidents ----------------------------------------------------------
 
-    def _new(self, caller: str, now: float) -> CallerState:
+    def adopt(self, caller: str, now: float) -> CallerState:
+        """A fresh state for ``caller`` (its first request, or saved baselines to restore)."""
         if len(self.callers) >= self.config.max_callers:
             self._evict()
         st = self.callers[caller] = CallerState(now, self.window, self.config)
@@ -266,6 +273,7 @@ class Tracker:
         vol, vreq, ids = st.cur_vol + st.o_vol, st.cur_vreq + st.o_vreq, len(st.cur_ids) + st.o_ids
         err, req, rej = st.cur_err + st.o_err, st.cur_req + st.o_req, st.cur_rej + st.o_rej
         if st.cur_req:  # only active windows make a baseline
+            self.dirty.add(caller)
             opened = st.tainted  # every kind open now was open in this window too
             if "volume" not in opened:
                 st.h_vol.add(vol)
@@ -292,6 +300,11 @@ class Tracker:
             st.pending = []
         st.start += passed * window
         st.end = st.start + window
+        self.rearm(st, now)
+        return self._close_quiet(caller, st, now)
+
+    def rearm(self, st: CallerState, now: float) -> None:
+        """Warm or not, and the thresholds from the baselines (at a roll, or once restored)."""
         config = self.config
         st.warm = now - st.first >= config.warmup_seconds and st.requests >= config.warmup_requests
         factor = config.factor
@@ -307,7 +320,6 @@ class Tracker:
             st.t_enum = max(config.enumeration_floor, factor * st.h_ids.quantile(0.99))
             st.t_err = max(config.probing_floor, factor * st.h_err.quantile(0.99))
             st.t_rej = max(config.rejection_floor, factor * st.h_rej.quantile(0.99))
-        return self._close_quiet(caller, st, now)
 
     def _fire(
         self,

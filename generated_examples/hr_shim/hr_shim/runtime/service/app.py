@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -37,11 +38,14 @@ from ..core import keys
 from .elevation import ElevatedSpec
 from .endpoints import Endpoints, Translate
 from .envelope import Envelope, FastApp, RequestIds
+from .grant_store import GrantStoreError
 from .logs import configure, exception_fields, logger
 from .pipeline import Shim
 from .problems import HTTPProblem, http_exception_handler, problem_handler
 from .proxy import ProxyRoute, Upstream
 from .settings import Settings
+from .tracking import Tracker
+from .tracking_store import BaselineStore
 
 __all__ = ["ElevatedSpec", "RouteSpec", "Shim", "ShimSpec", "build_app"]
 
@@ -157,6 +161,9 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
 
                 shim.tracking_sync = SharedTracking(shim.shared, shim.tracker)
                 shim.tracking_sync.start()
+        # Tracking's baselines as the last run left them (a restart no longer starts the
+        # warm-up over), saved while serving and at shutdown.
+        app.state.baselines = baselines = await _open_baselines(settings.audit_url, shim.tracker)
         # Batched metric counts reach prometheus-client (and so the other workers' /metrics)
         # at most this late; the last ones at shutdown.
         shim.metrics.start_flushing()
@@ -164,6 +171,8 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             yield
         finally:
             shim.metrics.stop_flushing()
+            if baselines is not None:
+                await baselines.stop()
             if shim.access is not None:
                 await shim.access.close()
             if shim.tracking_sync is not None:
@@ -193,6 +202,20 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
     app.fast_envelope = Envelope(app.router, shim, fast, ids)
     app.state.shim = shim
     return app
+
+
+async def _open_baselines(audit_url: str, tracker: Tracker | None) -> BaselineStore | None:
+    """Tracking's baselines loaded from beside the audit trail, then saved there while serving
+    (.tracking_store); None without tracking or where nothing can be kept beside the trail."""
+    if tracker is None:
+        return None
+    try:  # in a thread: a PostgreSQL store connects at once
+        store = await anyio.to_thread.run_sync(BaselineStore, audit_url, tracker)
+    except GrantStoreError:
+        return None
+    await store.load()
+    store.start()
+    return store
 
 
 def _route(path: str, endpoint: Any, method: str) -> Route:
