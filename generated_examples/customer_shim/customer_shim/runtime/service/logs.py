@@ -84,7 +84,13 @@ class JsonFormatter(logging.Formatter):
             "time": f"{stamp}.{int((t - whole) * 1000):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.msg if isinstance(record.msg, str) else "",
+            # uvicorn's own lines (start, stop) are written with their arguments (a host, a
+            # port, a pid); the shim's never are (its texts are fixed, values go in FIELDS)
+            "message": record.getMessage()
+            if record.name.startswith("uvicorn")
+            else record.msg
+            if isinstance(record.msg, str)
+            else "",
         }
         for name in FIELDS:
             value = fields.get(name)

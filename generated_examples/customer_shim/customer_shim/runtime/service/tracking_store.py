@@ -145,7 +145,7 @@ def restore_rows(tracker: Tracker, rows: list[tuple[Any, ...]], now: float) -> i
     if skipped:
         logger.warning(
             "tracking baselines skipped: not readable",
-            extra={"event": "tracking-baselines-skipped", "count": skipped},
+            extra={"event": "tracking-baselines-skipped"},
         )
     return restored
 

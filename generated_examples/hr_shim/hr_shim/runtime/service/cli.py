@@ -150,6 +150,8 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
         os.environ["SHIM_KEYS"] = checked.keyset.to_json()
     import uvicorn
 
+    from .http_head import BoundedHead, uvicorn_log_config
+
     marks = tempfile.mkdtemp(prefix="shim-start-")
     mark = os.environ[_FAILED_ENV] = os.path.join(marks, "failed")
     os.environ[_PARENT_ENV] = str(os.getpid()) if workers > 1 else ""
@@ -167,6 +169,8 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
             proxy_headers=False,
             server_header=False,
             log_level=checked.settings.log_level.lower(),
+            http=BoundedHead,  # a request's head is bounded, as its body is (.http_head)
+            log_config=uvicorn_log_config(checked.settings.log_level),  # JSON lines, like ours
         )
         status = 0
     except SystemExit as exc:  # uvicorn exits 3 when the single server fails to start
