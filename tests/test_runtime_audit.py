@@ -933,17 +933,23 @@ def test_cli_ok_broken_and_unreadable(
     file_store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a, _ = fill(file_store.url)
-    assert audit.main(["verify", file_store.url]) == 0
+    # no checkpoints anywhere: the chains alone prove nothing against whoever wrote them
+    assert audit.main(["verify", file_store.url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("NOT VERIFIED: 2 chain(s) hold, but no signed checkpoints")
+    assert "--checkpoints FILE" in err and "--chains-only" in err
+    assert audit.main(["verify", file_store.url, "--chains-only"]) == 0
     assert capsys.readouterr().out == "audit chain OK: 2 chains, 10 records\n"
 
     rows = file_store.rows()
     i = index(rows, a, 3)
     rows[i] = (a, 3, edit(rows[i][2], outcome=500))
     file_store.replace(rows)
-    assert audit.main(["verify", file_store.url]) == 1
-    assert capsys.readouterr().out == (
-        f"audit chain BROKEN at chain {a} seq 3: record edited (hash mismatch)\n"
-    )
+    for flags in ([], ["--chains-only"]):  # broken either way
+        assert audit.main(["verify", file_store.url, *flags]) == 1
+        assert capsys.readouterr().out == (
+            f"audit chain BROKEN at chain {a} seq 3: record edited (hash mismatch)\n"
+        )
 
     os.remove(file_store.target)
     assert audit.main(["verify", file_store.url]) == 2
@@ -961,7 +967,7 @@ def test_cli_default_url(
     url = f"jsonl:///{tmp_path / 'trail.jsonl'}"
     fill(url, 1)
     monkeypatch.setenv("SHIM_AUDIT_URL", url)
-    assert audit.main(["verify", "--heads"]) == 0
+    assert audit.main(["verify", "--heads", "--chains-only"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "audit chain OK: 2 chains, 2 records"
     assert [line.split()[0:4:2] for line in out[1:]] == [["head", "seq"], ["head", "seq"]]
@@ -1063,7 +1069,7 @@ def test_cli_as_module(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     fill(url, 2)
     result = subprocess.run(
-        [sys.executable, "-m", "shimgen.runtime.audit.trail", "verify", url],
+        [sys.executable, "-m", "shimgen.runtime.audit.trail", "verify", url, "--chains-only"],
         cwd=ROOT,
         capture_output=True,
         text=True,

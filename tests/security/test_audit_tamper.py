@@ -315,6 +315,54 @@ def test_deleted_checkpoint_is_detected(trail: Trail, capsys: pytest.CaptureFixt
     assert_tamper_found(trail, capsys, f"chain {chain}", "#1 is missing", "checkpoints deleted")
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
+def test_deleting_the_checkpoint_file_does_not_make_a_rewrite_pass(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default the checkpoints sit beside the store, so whoever can rewrite the store can
+    usually delete them: verify then checked the chains alone and said OK, exit 0, for a
+    rewrite with recomputed hashes (red-team, third pass). No checkpoints for a store that
+    has chains is exit 1 unless the auditor asks for the chains alone (--chains-only)."""
+    monkeypatch.chdir(tmp_path)
+    url, target = store_url(kind, None, tmp_path)  # type: ignore[arg-type]
+    settings = service_settings(tmp_path, url, audit_checkpoints=None)  # the default file
+    run_service(settings)
+    default = Path(audit.default_checkpoints(url))
+    assert default.is_file()
+    keys_file = public_keys_file(tmp_path, capsys)
+    t = Trail(kind, url, target, default, keys_file, [])
+    rows = t.rows()
+    chain = rows[0][0]
+    prev = json.loads(rows[at(rows, chain, 1)][2])["hash"]
+    for seq in range(2, REQUESTS + 1):  # record 2 rewritten, every later hash recomputed
+        i = at(rows, chain, seq)
+        changes: dict[str, Any] = {"prev": prev}
+        if seq == 2:
+            changes["caller"] = "someone-else"
+        text, prev = rehash(rows[i][2], **changes)
+        rows[i] = (chain, seq, text)
+    t.replace(rows)
+
+    def verify(*flags: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = audit.main(["verify", url, "--keys", str(keys_file), *flags])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    code, out = verify()
+    assert code == 1 and "(head mismatch)" in out, out  # the default file is read
+    default.unlink()
+    code, out = verify()
+    assert code == 1, out
+    assert (
+        out.startswith("NOT VERIFIED: 1 chain(s) hold, but no signed checkpoints")
+        and "OK" not in out
+    )
+    assert str(default) in out
+    code, out = verify("--chains-only")  # asked for: the chains alone, with the warning
+    assert code == 0 and "warning: no checkpoints given" in out, out
+
+
 def test_forged_checkpoint_is_refused(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     """A checkpoint signed with a key of the attacker's own, claiming a shorter chain."""
     chain = trail.chains[0]
@@ -518,7 +566,7 @@ def test_verify_escapes_control_characters_from_the_store(
         lines.pop(0)  # the chain no longer starts where it should
     path.write_text("".join(text + "\n" for text in lines))
     capsys.readouterr()
-    code = audit.main(["verify", f"jsonl:///{path}", "--heads"])
+    code = audit.main(["verify", f"jsonl:///{path}", "--heads", "--chains-only"])
     out = capsys.readouterr()
     text = out.out + out.err
     assert code == (1 if break_it else 0), text

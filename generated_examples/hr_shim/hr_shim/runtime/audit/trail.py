@@ -464,14 +464,16 @@ def _say(text: object, err: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``verify [URL] [--checkpoints FILE]... [--keys FILE] [--heads]``; ``anomalies ...``.
+    """``verify [URL] [--checkpoints FILE]... [--chains-only] [--keys FILE] [--heads]``;
+    ``anomalies ...``.
 
     ``anomalies`` is :mod:`.anomalies`'s own command, reached through here so that
     both audit sub-commands share one prog (``<name>-shim audit``) and one entry.
 
     Exit 0 when every chain holds (and matches its checkpoints), 1 when
-    something is broken or tampered with, 2 when the trail, a checkpoint file
-    or the keys cannot be read.
+    something is broken or tampered with, or when no checkpoints are found for a
+    store that has chains (unless ``--chains-only``), 2 when the trail, a
+    checkpoint file or the keys cannot be read.
     """
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in[:1] == ["anomalies"]:
@@ -506,6 +508,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "$SHIM_AUDIT_CHECKPOINTS, else the store's default checkpoint file if it exists)",
     )
     ver.add_argument(
+        "--chains-only",
+        action="store_true",
+        help="check the hash chains alone when no checkpoints are found (by default that is "
+        "exit 1: the chains alone cannot show a rewrite by whoever can write the store)",
+    )
+    ver.add_argument(
         "--keys",
         metavar="FILE",
         help="audit public keys (from `keys audit-public`) or a keyset "
@@ -531,6 +539,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AuditError, KeysetError) as exc:
         _say(f"audit trail unreadable: {exc}", err=True)
         return 2
+    if files is None and verdict.ok and verdict.heads and not args.chains_only:
+        # Whoever can write the store can usually delete the checkpoint file beside it:
+        # a missing file must not turn a rewrite into "OK" (red-team, third pass).
+        _say(
+            f"NOT VERIFIED: {len(verdict.heads)} chain(s) hold, but no signed checkpoints "
+            f"were found ({default_checkpoints(url)} does not exist, no --checkpoints, no "
+            "SHIM_AUDIT_CHECKPOINTS), and the chains alone cannot show deleted chain ends, "
+            "deleted chains, rewritten chains or forged appends; pass --checkpoints FILE (the "
+            "checkpoint file, or a service log with its audit-checkpoint lines), or "
+            "--chains-only to accept the chains alone",
+            err=True,
+        )
+        return 1
     _say(verdict)
     for problem in verdict.problems[0 if verdict.first_bad is not None else 1 :]:
         _say(f"also: {problem}")
