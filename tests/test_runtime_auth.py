@@ -420,7 +420,7 @@ def test_malformed_groups_claim(authn: Authenticator, groups: Any) -> None:
     assert "'groups' claim" in deny(authn, bearer(token(groups=groups))).detail
 
 
-@pytest.mark.parametrize("sub", [None, "", "a\nb", "x" * 300])
+@pytest.mark.parametrize("sub", [None, "", "a\nb", "x" * 300, " ", "alice ", " alice", "\u3000"])
 def test_caller_claim_must_name_a_caller(authn: Authenticator, sub: Any) -> None:
     assert "'sub' claim does not name a caller" in deny(authn, bearer(token(sub=sub))).detail
 
@@ -802,3 +802,12 @@ def test_generated_package_names_its_own_callers_command() -> None:
         check=True,
     )
     assert done.stdout.startswith("usage: python -m customer_shim callers "), done.stdout
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_time_claims_must_be_numbers(authn: Authenticator, claim: str) -> None:
+    """RFC 7519 NumericDate: PyJWT takes a numeric string for exp; the shim does not."""
+    import time as _time
+
+    value = str(int(_time.time()) + (600 if claim == "exp" else -600))
+    assert f"'{claim}' claim is not a number" in deny(authn, bearer(token(**{claim: value}))).detail

@@ -145,14 +145,23 @@ class Authenticator:
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             why = next((w for t, w in _JWT_REASONS if isinstance(exc, t)), "is not valid")
             raise self._deny(f"the bearer token {why}", self._bad_token) from None
+        # RFC 7519: the times are numbers; PyJWT also takes a numeric string for exp
+        for claim in ("exp", "nbf", "iat"):
+            when = claims.get(claim)
+            if claim in claims and (type(when) not in (int, float)):
+                raise self._deny(
+                    f"the bearer token's '{claim}' claim is not a number", self._bad_token
+                )
         name = claims.get(cfg.caller_claim)
         # no "#": it ends the issuer in the identity (jwt:<issuer>#<name>), and a subject
-        # holding one could pass for another caller's name behind it
+        # holding one could pass for another caller's name behind it; no space at either
+        # end: " " named nobody, and "alice " was a second spelling of alice
         if (
             not isinstance(name, str)
             or not 0 < len(name) <= 256
             or not name.isprintable()
             or "#" in name
+            or name != name.strip()
         ):
             why = f"'{cfg.caller_claim}' claim does not name a caller"
             raise self._deny(f"the bearer token's {why}", self._bad_token)
