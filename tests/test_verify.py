@@ -222,6 +222,28 @@ def test_outside_a_project_the_changed_mapping_is_found_and_stale(
     assert code == 1 and "input changed  hr.shim.yaml" in out
 
 
+def test_schemas_outside_the_mapping_folder_are_found_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapping next to nothing, its schemas in a shared folder elsewhere (new-user walk):
+    the lock recorded only the schemas' names, so verify could never find them."""
+    mapping_dir, shared = tmp_path / "team" / "map", tmp_path / "shared" / "schemas"
+    mapping_dir.mkdir(parents=True)
+    shutil.copytree(ROOT / "mappings" / "schemas", shared)
+    text = (ROOT / "mappings" / "hr.shim.yaml").read_text()
+    (mapping_dir / "hr.shim.yaml").write_text(text.replace("schemas/", "../../shared/schemas/"))
+    monkeypatch.chdir(mapping_dir)
+    result = CliRunner().invoke(app, ["generate", "hr.shim.yaml", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    lock = json.loads((tmp_path / "out" / LOCK).read_text())
+    assert "../../shared/schemas/hr.employee.json" in lock["inputs"]
+    code, out = _cli(str(tmp_path / "out"))
+    assert code == 0, out
+    (shared / "hr.employee.json").write_text((shared / "hr.employee.json").read_text() + "\n")
+    code, out = _cli(str(tmp_path / "out"))
+    assert code == 1 and "input changed  ../../shared/schemas/hr.employee.json" in out, out
+
+
 def test_mapping_found_nowhere_says_where_it_looked(loose: Path, tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere" / "hr_shim"
     shutil.copytree(loose / "out" / "hr_shim", moved)

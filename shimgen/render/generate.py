@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,10 +54,13 @@ def project_root(path: Path) -> Path:
 
 
 def rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.name
+    """``path`` relative to ``root``, with ``..`` steps for a file outside it.
+
+    A schema kept outside the project (a shared folder of schemas) is recorded as
+    the way there from the root, so ``verify`` finds it again; recording only its
+    name made every such shim unverifiable.
+    """
+    return Path(os.path.relpath(path.resolve(), root)).as_posix()
 
 
 @dataclass(frozen=True)
