@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shimgen.runtime.service import access_cli, auth, cli
+from tests.expected import ROOT
 from tests.security.elevation_support import cluster, key, outbound
 from tests.service_support import KEYS_FILE
 
@@ -195,10 +196,35 @@ def test_an_option_before_the_command_survives_the_command_s_defaults(
         assert json.loads(capsys.readouterr().out) == {"grants": [], "review": []}
 
 
-def test_the_package_cli_has_the_access_verb(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def hr_shim(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The golden hr shim (it has elevated groups) importable, as its package CLI needs."""
+    monkeypatch.syspath_prepend(str(ROOT / "generated_examples" / "hr_shim"))
+    return "hr_shim"
+
+
+def test_the_package_cli_has_the_access_verb(
+    hr_shim: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli.main("customer_shim", ["access", "--help"])
+        cli.main(hr_shim, ["access", "--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
     for command in ("request", "approve", "deny", "revoke", "list"):
         assert command in out
+    with pytest.raises(SystemExit):
+        cli.main(hr_shim, ["--help"])
+    assert "access" in capsys.readouterr().out
+
+
+def test_a_shim_without_elevated_groups_says_so_instead_of_404(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The customer shim has no elevated groups: `access list` said "refused (404): no such
+    endpoint" after a round trip (new-user walk); now it says why, and --help omits it."""
+    assert cli.main("customer_shim", ["access", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "has no elevated groups" in err and "404" not in err
+    with pytest.raises(SystemExit):
+        cli.main("customer_shim", ["--help"])
+    assert "access" not in capsys.readouterr().out

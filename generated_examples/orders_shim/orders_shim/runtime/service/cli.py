@@ -16,7 +16,8 @@ Verbs:
 ``callers new-key``
     Print a fresh API key and the ``sha256:`` line for the callers file (:mod:`.auth`).
 ``access request|approve|deny|revoke|list``
-    Elevation grants, through the running shim's endpoints (:mod:`.access_cli`).
+    Elevation grants, through the running shim's endpoints (:mod:`.access_cli`);
+    only in a shim with elevated groups.
 
 Exit codes: 0 fine, 1 findings (e.g. a broken audit chain), 2 usage or configuration
 errors (``serve`` prints one line naming the variable), 3 the service could not start
@@ -62,6 +63,11 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
 
         return auth.main(rest)
     if verb == "access":
+        if not _elevated(package):  # no grant endpoints to call: say so, not "404"
+            print(f"{prog}: error: this shim has no elevated groups, so there are no grants "
+                  "to request or approve (a group is elevated under the mapping's `elevated:`)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         from . import access_cli
 
         return access_cli.main(rest, prog)
@@ -85,9 +91,15 @@ def main(package: str, argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("keys", help="keys new|rotate|audit-key|audit-public: make or rotate a keyset")
     sub.add_parser("callers", help="callers new-key: make an API key and its hash line")
-    sub.add_parser("access", help="access request|approve|deny|revoke|list: elevation grants")
+    if _elevated(package):
+        sub.add_parser("access", help="access request|approve|deny|revoke|list: elevation grants")
     ns = parser.parse_args(args)
     return serve_app(package, ns.host, ns.port, ns.workers)
+
+
+def _elevated(package: str) -> bool:
+    """Whether the shim has elevated groups (and so the grant endpoints ``access`` calls)."""
+    return bool(importlib.import_module(f"{package}.app").SPEC.elevated)
 
 
 def _prog(package: str) -> str:
