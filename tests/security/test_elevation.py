@@ -141,7 +141,13 @@ def test_a_white_space_variant_of_the_requester_cannot_approve(tmp_path: Path) -
     with cluster(tmp_path, workers=1) as c:
         client = c.clients[0]
         gid = request_grant(client, "alice").json()["grant"]["id"]
-        for variant in ("alice ", " alice", "Alice  "):
+        for variant in ("alice ", " alice", "Alice  "):  # no caller at all: refused at the door
+            answer = client.post(
+                f"/v1/access/grants/{gid}/approve", headers=as_jwt(variant, ("support",))
+            )
+            assert answer.status_code == 401, (variant, answer.text)
+            assert "does not name a caller" in answer.json()["detail"]
+        for variant in ("Alice", "ALICE"):  # a caller, but the requester folded
             answer = client.post(
                 f"/v1/access/grants/{gid}/approve", headers=as_jwt(variant, ("support",))
             )
