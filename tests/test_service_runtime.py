@@ -177,7 +177,7 @@ def test_405_keeps_allow_header(client: TestClient) -> None:
 
 
 def test_openapi_json_is_the_spec_document(client: TestClient) -> None:
-    assert client.get("/openapi.json").json() == make_spec().openapi
+    assert client.get("/openapi.json", headers=headers(KEY_HELPDESK)).json() == make_spec().openapi
 
 
 def test_echo_app() -> None:

@@ -202,7 +202,17 @@ class _Paths:
             "/metrics": {
                 "get": self.public("metrics", "Prometheus metrics", 200, media="text/plain")
             },
-            "/openapi.json": {"get": self.public("openapi", "This document", 200)},
+            "/openapi.json": {
+                "get": {
+                    **self.public(
+                        "openapi",
+                        "This document; an external caller gets only the operations it may "
+                        "call and the schemas they use",
+                        *(200, 401, 429, 503),
+                    ),
+                    "security": SECURITY,
+                }
+            },
         }
         for route in self.plan.routes:
             paths.setdefault(route.path, {})[route.method.lower()] = self.route(route)
@@ -224,16 +234,18 @@ class _Paths:
             {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
             for q in route.query
         )
-        return self.protected(
+        op = self.protected(
             _operation_id(route),
-            f"Proxy to the internal API ({route.internal_method} {route.internal_path}); "
-            "the answer is translated for the caller's group",
+            "Proxy to the internal API; the answer is translated for the caller's group",
             list(route.groups),
             _ref("InboundPayload") if route.has_body else None,
             _one_or_many("ExternalRecord"),
             PROTECTED_ERRORS + ROUTE_ERRORS,
             params,
         )
+        # shown to internal callers only (runtime/service/openapi_view.py)
+        op["x-shim-internal"] = f"{route.internal_method} {route.internal_path}"
+        return op
 
     def protected(
         self,

@@ -687,7 +687,7 @@ def test_a_grant_change_whose_event_cannot_be_recorded_does_not_happen(tmp_path:
 
 def test_openapi_lists_the_grant_endpoints(tmp_path: Path) -> None:
     with cluster(tmp_path, workers=1) as c:
-        doc = c.clients[0].get("/openapi.json").json()
+        doc = c.clients[0].get("/openapi.json", headers=as_("bob")).json()
         assert {"post", "get"} <= set(doc["paths"]["/v1/access/grants"])
         for action in ("approve", "deny", "revoke"):
             assert "post" in doc["paths"][f"/v1/access/grants/{{grant}}/{action}"]

@@ -321,7 +321,11 @@ def test_probes_metrics_and_openapi(client: Any) -> None:
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert client.get("/openapi.json").json() == SPEC.openapi
+    assert client.get("/openapi.json", headers=headers()).json() == SPEC.openapi
+    assert client.get("/openapi.json").status_code == 401  # like every route with data
+    seen = client.get("/openapi.json", headers=headers("outside")).json()  # an external caller
+    assert "InternalRecord" not in seen["components"]["schemas"]
+    assert "/v1/outbound" not in seen["paths"]
     client.post("/v1/outbound", json=CANARY, headers=headers(group=STANDING[0]))
     client.post("/v1/outbound", json=CANARY, headers={"X-API-Key": "wrong"})
     metrics = client.get("/metrics")

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from .access_openapi import with_access_paths
 from .logs import exception_fields, logger
 from .metrics import CONTENT_TYPE
+from .openapi_view import external_view
 from .problems import HTTPProblem, problem_response
 
 if TYPE_CHECKING:
@@ -84,6 +85,10 @@ class Endpoints:
             mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}"
             doc = with_access_paths(doc, sorted(spec.elevated), mapping)
         self.openapi = orjson.dumps(doc)
+        # what an external caller may read: no internal schema, path or operation
+        self.openapi_external = orjson.dumps(
+            external_view(doc, {route.path for route in shim.spec.routes})
+        )
 
     async def outbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
@@ -221,8 +226,12 @@ class Endpoints:
         return Response(self.shim.metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def openapi_json(self, request: Request) -> Response:
+        """The document for an authenticated caller: whole for an internal one, else its view."""
         request.scope["shim.route"] = "GET /openapi.json"
-        return Response(self.openapi, media_type=_JSON)
+        caller = await self.shim.admit(request.scope, "openapi")
+        return Response(
+            self.openapi if caller.internal else self.openapi_external, media_type=_JSON
+        )
 
 
 async def _answers(check: Callable[[], object] | None, what: str, in_thread: bool) -> bool:
