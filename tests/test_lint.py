@@ -469,3 +469,37 @@ def test_likely_pii_classified(tmp_path: Path) -> None:
         "contactMail",  # format: email, whatever the words
         "company",
     ]
+
+
+def test_generate_counts_under_the_given_ruleset(tmp_path: Path) -> None:
+    """`generate --ruleset` means what lint's does: the count and the details command follow it."""
+    ruleset = ROOT / "mappings" / "ruleset.yaml"
+    mapping = ROOT / "mappings" / "hr.shim.yaml"
+    result = runner.invoke(
+        app, ["generate", str(mapping), "-o", str(tmp_path / "shim"), "--ruleset", str(ruleset)]
+    )
+    assert result.exit_code == 0, result.stderr
+    exempted = len(lint_mapping(mapping, load_ruleset(str(ruleset))).exempted)
+    assert exempted
+    assert result.stderr.splitlines()[-1] == (
+        f"lint: 0 errors, {exempted} exempted under the ruleset {ruleset}; "
+        f"details: shimgen lint --ruleset {ruleset} {mapping}"
+    )
+    strict = runner.invoke(
+        app, ["generate", str(LOOSE), "-o", str(tmp_path / "s2"), "--ruleset", "authoritative"]
+    )
+    errors = len(lint_mapping(LOOSE, builtin("authoritative")).findings)
+    assert strict.stderr.splitlines()[-1] == (
+        f"lint: {errors} errors under the ruleset authoritative; "
+        f"details: shimgen lint --ruleset authoritative {LOOSE}"
+    )
+
+
+def test_generate_with_a_bad_ruleset_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  owner-presnt: off\n", encoding="utf-8")
+    out = tmp_path / "shim"
+    result = runner.invoke(app, ["generate", str(LOOSE), "-o", str(out), "--ruleset", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{bad}:2:3: error[ruleset]: unknown rule `owner-presnt`")
+    assert not out.exists()
