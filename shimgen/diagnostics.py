@@ -78,5 +78,16 @@ class Finding:
         return (str(self.file), self.line, self.col, self.code)
 
 
+def some_of(items: list[str], limit: int) -> str:
+    """``a, b, c and 4 more``: at most ``limit`` items, then how many are left out.
+
+    When only one would be left out it is shown instead: "and 1 more" takes the room
+    of the item itself.
+    """
+    if len(items) <= limit + 1:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)
