@@ -26,6 +26,7 @@ class Code(enum.StrEnum):
     BAD_NAME = "SG004"  # shim name is not [a-z][a-z0-9-]*
     BAD_VERSION = "SG005"  # version is not a positive integer
     SCHEMA_UNREADABLE = "SG006"  # a schema file cannot be read or resolved
+    MAPPING_UNREADABLE = "SG007"  # the mapping file cannot be read (missing, a directory, ...)
     UNCOVERED_FIELD = "SG101"  # internal field not in the mapping (deny by default)
     UNKNOWN_INTERNAL = "SG102"  # mapping names a path the internal schema lacks
     UNKNOWN_EXTERNAL = "SG103"  # `to:` names a path the external schema lacks

@@ -247,8 +247,9 @@ def test_load_missing_file_is_unreadable(tmp_path: Path) -> None:
     lm = load_mapping(tmp_path / "nope.shim.yaml")
     assert lm.unreadable and lm.mapping is None
     [f] = lm.findings
-    assert (f.code, f.line, f.col) == (Code.YAML_SYNTAX, 1, 1)
-    assert "cannot read mapping" in f.message
+    assert (f.code, f.line, f.col) == (Code.MAPPING_UNREADABLE, 1, 1)
+    assert f.message == "cannot read the mapping file: No such file or directory"
+    assert f.hint == "check the path"
 
 
 def test_load_non_utf8_is_unreadable(tmp_path: Path) -> None:

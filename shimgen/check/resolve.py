@@ -68,7 +68,7 @@ class Resolver:
             self.report.unreadable |= not path.is_file()  # exit 2: nothing to read
             self.error(
                 Code.SCHEMA_UNREADABLE,
-                f"{side} schema: {exc.message}",
+                f"{side} schema: {exc.located()}",
                 (side, "schema"),
                 exc.hint,
                 value=True,

@@ -56,7 +56,12 @@ def load_mapping(path: Path) -> LoadedMapping:
         reason = exc.strerror or str(exc)
         out.findings.append(
             Finding(
-                Code.YAML_SYNTAX, f"cannot read mapping: {reason}", path, 1, 1, "check the path"
+                Code.MAPPING_UNREADABLE,
+                f"cannot read the mapping file: {reason}",
+                path,
+                1,
+                1,
+                "check the path",
             )
         )
         return out
