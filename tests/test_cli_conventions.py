@@ -143,3 +143,23 @@ def test_check_format_sarif(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_bad_format_exits_2() -> None:
     result = runner.invoke(app, ["check", str(CUSTOMER), "--format", "xml"])
     assert result.exit_code == 2 and "--format must be one of text, json, sarif" in result.stderr
+
+
+def test_readme_command_table_lists_every_command_and_option() -> None:
+    """README's command table is what `--help` shows: every command, every option."""
+    import typer.main
+
+    table = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1]
+    rows = [line for line in table.split("\n\n", 2)[1].splitlines() if line.startswith("| `")]
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        mine = [r for r in rows if r.startswith(f"| `shimgen {name}") or f"`shimgen {name}`" in r]
+        assert mine, f"README's command table has no row for `shimgen {name}`"
+        written = " ".join(r.split(" | ")[0] for r in mine)
+        for param in command.params:
+            if param.param_type_name != "option" or param.name == "help":
+                continue
+            shown = [
+                o for o in param.opts if re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", written)
+            ]
+            assert shown, f"README's row for `shimgen {name}` does not show {'/'.join(param.opts)}"
