@@ -13,7 +13,7 @@ from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
 from shimgen.diagnostics import Finding
 from shimgen.internal_error import GuardedGroup
-from shimgen.lint.rulesets import DEFAULT_RULESET
+from shimgen.lint.rulesets import DEFAULT_RULESET, Ruleset
 
 app = typer.Typer(
     cls=GuardedGroup,
@@ -141,17 +141,33 @@ def generate(
             "-o", "--out", metavar="DIR", help="Output directory (replaced if it holds a shim)."
         ),
     ],
+    ruleset: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME|FILE",
+            help="The ruleset the closing lint line counts under, as for `shimgen lint "
+            "--ruleset`: authoritative, autonomous, or a ruleset YAML file. [default: autonomous]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write the standalone shim package for a mapping.
 
     Example: shimgen generate mappings/customer.shim.yaml -o generated_examples/customer_shim
 
-    Ends with one line counting what `shimgen lint` (default ruleset) reports; lint
-    errors do not fail generate.
+    Ends with one line counting what `shimgen lint` reports under --ruleset (default:
+    autonomous); lint errors do not fail generate. A mapping's `extends:` does not
+    choose the ruleset (it brings only the ruleset file's `levels:`).
     """
+    from shimgen.lint.rulesets import RulesetError, load_ruleset
     from shimgen.render.generate import write_package
     from shimgen.render.models import ModelsError
 
+    try:
+        rules = load_ruleset(ruleset or DEFAULT_RULESET)
+    except RulesetError as exc:
+        typer.echo(exc.format(), err=True)
+        raise typer.Exit(2) from None
     result = _checked(mapping)
     assert result.plan is not None
     try:
@@ -168,17 +184,15 @@ def generate(
         )
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(written)} files to {out}", err=True)
-    typer.echo(_lint_note(mapping, result), err=True)
+    typer.echo(_lint_note(mapping, result, rules, ruleset), err=True)
 
 
-def _lint_note(mapping: Path, result: CheckResult) -> str:
-    """One line: how many lint errors the default ruleset finds (never fails generate)."""
+def _lint_note(mapping: Path, result: CheckResult, ruleset: Ruleset, spec: str | None) -> str:
+    """One line: how many lint errors ``ruleset`` finds (never fails generate)."""
     from shimgen.lint.engine import lint_mapping
     from shimgen.lint.output import generate_note
-    from shimgen.lint.rulesets import builtin
 
-    ruleset = builtin(DEFAULT_RULESET)
-    return generate_note(lint_mapping(mapping, ruleset, checked=result), ruleset)
+    return generate_note(lint_mapping(mapping, ruleset, checked=result), ruleset, spec)
 
 
 @app.command()

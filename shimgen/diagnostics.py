@@ -26,6 +26,7 @@ class Code(enum.StrEnum):
     BAD_NAME = "SG004"  # shim name is not [a-z][a-z0-9-]*
     BAD_VERSION = "SG005"  # version is not a positive integer
     SCHEMA_UNREADABLE = "SG006"  # a schema file cannot be read or resolved
+    MAPPING_UNREADABLE = "SG007"  # the mapping file cannot be read (missing, a directory, ...)
     UNCOVERED_FIELD = "SG101"  # internal field not in the mapping (deny by default)
     UNKNOWN_INTERNAL = "SG102"  # mapping names a path the internal schema lacks
     UNKNOWN_EXTERNAL = "SG103"  # `to:` names a path the external schema lacks
@@ -76,6 +77,17 @@ class Finding:
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (str(self.file), self.line, self.col, self.code)
+
+
+def some_of(items: list[str], limit: int) -> str:
+    """``a, b, c and 4 more``: at most ``limit`` items, then how many are left out.
+
+    When only one would be left out it is shown instead: "and 1 more" takes the room
+    of the item itself.
+    """
+    if len(items) <= limit + 1:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
 
 
 def has_errors(findings: list[Finding]) -> bool:

@@ -76,7 +76,8 @@ def initial_mapping(
         try:
             sides[side] = load_schema(path.resolve(), model)
         except SchemaError as exc:
-            raise InitError(f"{side} schema: {exc.message} ({exc.hint})") from None
+            hint = f" ({exc.hint})" if exc.hint else ""
+            raise InitError(f"{side} schema: {exc.located()}{hint}") from None
         if model is None and not any(True for _ in iter_leaves(sides[side].root)):
             # A file of definitions ($defs, components) has no fields at its root: without
             # a model the mapping would list nothing, which `check` then calls malformed.

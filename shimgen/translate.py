@@ -87,7 +87,7 @@ def run(
         package = mod.__name__.rpartition(".")[0]
         keys: Any = importlib.import_module(package + ".runtime.core.keys")
         try:
-            keys.install(keys.Keyset.ephemeral() if dev_keys else keys.load_keyset())
+            keys.install(keys.Keyset.ephemeral("--dev-keys") if dev_keys else keys.load_keyset())
         except keys.KeysetError as exc:
             raise TranslateSetupError(str(exc)) from None
         fn = mod.to_internal if inbound else mod.to_external

@@ -82,6 +82,36 @@ def test_sg102_hint_says_the_field_list_is_cut() -> None:
     assert finding.hint.count(",") == 7  # eight names shown, then the count
 
 
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (8, "f0, f1, f2, f3, f4, f5, f6, f7"),
+        (9, "f0, f1, f2, f3, f4, f5, f6, f7, f8"),  # not "... f7 and 1 more"
+        (10, "f0, f1, f2, f3, f4, f5, f6, f7 and 2 more"),
+    ],
+)
+def test_a_list_cut_by_one_shows_that_one_instead(count: int, shown: str) -> None:
+    from shimgen.diagnostics import some_of
+
+    assert some_of([f"f{i}" for i in range(count)], 8) == shown
+
+
+def test_sg103_hint_lists_nine_fields_whole(tmp_path: Path) -> None:
+    """Nine external fields: the hint names all nine rather than eight "and 1 more"."""
+    shutil.copytree(CUSTOMER.parent, tmp_path / "mappings")
+    mapping = tmp_path / "mappings" / CUSTOMER.name
+    mapping.write_text(CUSTOMER.read_text().replace("to: contact.email", "to: contact.emial"))
+    external = tmp_path / "mappings" / "schemas" / "customer.external.json"
+    doc = json.loads(external.read_text())
+    contact = doc["$defs"]["PartnerCustomer"]["properties"]["contact"]["properties"]
+    for i in range(9 - len(contact)):
+        contact[f"extra{i}"] = {"type": "string"}
+    external.write_text(json.dumps(doc))
+    (finding,) = [f for f in check_mapping(mapping).findings if str(f.code) == "SG103"]
+    assert "more" not in finding.hint, finding.hint
+    assert finding.hint.count(",") == 8, finding.hint
+
+
 def test_check_format_json() -> None:
     result = runner.invoke(app, ["check", str(CUSTOMER), str(SG102), "--format", "json"])
     assert result.exit_code == 1
@@ -113,3 +143,23 @@ def test_check_format_sarif(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_bad_format_exits_2() -> None:
     result = runner.invoke(app, ["check", str(CUSTOMER), "--format", "xml"])
     assert result.exit_code == 2 and "--format must be one of text, json, sarif" in result.stderr
+
+
+def test_readme_command_table_lists_every_command_and_option() -> None:
+    """README's command table is what `--help` shows: every command, every option."""
+    import typer.main
+
+    table = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1]
+    rows = [line for line in table.split("\n\n", 2)[1].splitlines() if line.startswith("| `")]
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        mine = [r for r in rows if r.startswith(f"| `shimgen {name}") or f"`shimgen {name}`" in r]
+        assert mine, f"README's command table has no row for `shimgen {name}`"
+        written = " ".join(r.split(" | ")[0] for r in mine)
+        for param in command.params:
+            if param.param_type_name != "option" or param.name == "help":
+                continue
+            shown = [
+                o for o in param.opts if re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", written)
+            ]
+            assert shown, f"README's row for `shimgen {name}` does not show {'/'.join(param.opts)}"

@@ -74,7 +74,7 @@ def test_line_numbers_point_into_new_or_old() -> None:
 
 def test_unreadable_or_failing_side_exits_2(tmp_path: Path) -> None:
     code, _, err = run(str(tmp_path / "missing.shim.yaml"), str(OLD))
-    assert code == 2 and "cannot read mapping" in err
+    assert code == 2 and "cannot read the mapping file" in err
     broken = tmp_path / "broken.shim.yaml"
     broken.write_text(OLD.read_text().replace("notes:       drop\n", ""))
     code, _, err = run(str(OLD), str(broken))

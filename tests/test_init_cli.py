@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from shimgen.check import check_mapping
 from shimgen.cli import app
 
 DEFS = {
@@ -46,3 +48,23 @@ def test_a_model_named_in_the_file_of_definitions_is_mapped(tmp_path: Path) -> N
     text = out.read_text(encoding="utf-8")
     assert "  id: drop" in text
     assert "schema: ../../defs.json, model: Employee" in text
+
+
+def test_a_missing_schema_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init and check say which schema file they could not find, as the user wrote it."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["init", "x", "--internal", "nope.json", "--external", "nope.json"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: internal schema: schema file not found: nope.json (check the path)\n"
+    )
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(
+        "shim: x\nversion: 1\nowner: t\ninternal: {schema: schemas/in.json}\n"
+        "external: {schema: schemas/in.json}\nfields: {}\n",
+        encoding="utf-8",
+    )
+    messages = [f.message for f in check_mapping(mapping).findings]
+    assert "internal schema: schema file not found: schemas/in.json" in messages

@@ -175,6 +175,7 @@ def test_options_change_what_rules_accept(tmp_path: Path) -> None:
     snake = sorted(f.message for f in result.findings if f.rule == "external-field-case")
     assert snake == [
         "external field `accountId` is not snake_case",
+        "external field `recoveryEmail` is not snake_case",
         "external field `ssnLast4` is not snake_case",
     ]
 
@@ -349,3 +350,156 @@ def test_generate_counts_lint_errors_without_failing(tmp_path: Path) -> None:
         f"lint: {errors} errors, {warnings} warnings under the default ruleset (autonomous); "
         f"details: shimgen lint {LOOSE}"
     )
+
+
+# -- likely-pii-classified ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("homeAddress", ["home", "address", "homeaddress"]),
+        ("home_address", ["home", "address", "homeaddress"]),
+        ("E_Mail", ["e", "mail", "email"]),
+        ("birthDate", ["birth", "date", "birthdate"]),
+        ("cardPAN", ["card", "pan", "cardpan"]),
+        ("SSN", ["ssn"]),
+        ("company", ["company"]),
+    ],
+)
+def test_name_parts(name: str, parts: list[str]) -> None:
+    from shimgen.lint.rules_style import name_parts
+
+    assert name_parts(name) == parts
+
+
+LIKELY_INTERNAL = {
+    "type": "object",
+    "properties": {
+        "contactMail": {"type": "string", "format": "email"},
+        "home_address": {"type": "string"},
+        "birthDate": {"type": "string", "format": "date"},
+        "apiToken": {"type": "string"},
+        "company": {"type": "string"},
+        "ssn": {"type": "string", "x-classification": "secret"},
+        "backup_phone": {"type": "string"},
+        "billing_iban": {"type": "string"},
+        "profile": {
+            "type": "object",
+            "properties": {"nick": {"type": "string"}, "recoveryEmail": {"type": "string"}},
+        },
+    },
+}
+LIKELY_MAPPING = """\
+shim: likely
+version: 1
+owner: team-a
+internal: {schema: in.json}
+external: {schema: in.json}
+groups: {support: Customer support answering tickets}
+classification: {billing_iban: internal}
+fields:
+  contactMail: {treat: pass}
+  home_address: {}
+  birthDate: {treat: {truncate: month}, groups: {support: pass}}
+  apiToken: drop
+  company: pass
+  ssn: drop
+  backup_phone: {treat: {mask: {keep_last: 2}}}
+  billing_iban: pass
+  profile: pass
+"""
+
+
+def test_likely_pii_classified(tmp_path: Path) -> None:
+    """Unclassified, personal-looking, and `pass` in some view: one warning at the `pass`."""
+    import json
+
+    (tmp_path / "in.json").write_text(json.dumps(LIKELY_INTERNAL), encoding="utf-8")
+    mapping = tmp_path / "likely.shim.yaml"
+    mapping.write_text(LIKELY_MAPPING, encoding="utf-8")
+    result = lint_mapping(mapping, builtin("autonomous"))
+    assert result.linted, result.check.findings
+    got = sorted(
+        (f.line, f.col, f.severity, f.message)
+        for f in result.findings
+        if f.rule == "likely-pii-classified"
+    )
+    text = mapping.read_text(encoding="utf-8").splitlines()
+    line = {t.split(":")[0].strip(): i for i, t in enumerate(text, start=1)}
+    assert got == [
+        (
+            line["contactMail"],
+            24,
+            Severity.WARN,
+            "`contactMail` looks like personal data (`format: email`) but has no "
+            "classification, and leaves as `pass` to every view",
+        ),
+        (
+            line["home_address"],
+            3,
+            Severity.WARN,
+            "`home_address` looks like personal data (the word `address` in its name) but has "
+            "no classification, and leaves as `pass` to every view",
+        ),
+        (
+            line["birthDate"],
+            59,
+            Severity.WARN,
+            "`birthDate` looks like personal data (the word `birth` in its name) but has no "
+            "classification, and leaves as `pass` to group `support`",
+        ),
+        (
+            line["profile"],
+            12,
+            Severity.WARN,
+            "`profile.recoveryEmail` looks like personal data (the word `email` in its name) "
+            "but has no classification, and leaves as `pass` to every view",
+        ),
+    ]
+    only = lint_mapping(
+        mapping,
+        load_ruleset(
+            _ruleset(tmp_path, "rules:\n  likely-pii-classified: {options: {words: [company]}}\n")
+        ),
+    )
+    assert [
+        f.message.split("`")[1] for f in only.findings if f.rule == "likely-pii-classified"
+    ] == [
+        "contactMail",  # format: email, whatever the words
+        "company",
+    ]
+
+
+def test_generate_counts_under_the_given_ruleset(tmp_path: Path) -> None:
+    """`generate --ruleset` means what lint's does: the count and the details command follow it."""
+    ruleset = ROOT / "mappings" / "ruleset.yaml"
+    mapping = ROOT / "mappings" / "hr.shim.yaml"
+    result = runner.invoke(
+        app, ["generate", str(mapping), "-o", str(tmp_path / "shim"), "--ruleset", str(ruleset)]
+    )
+    assert result.exit_code == 0, result.stderr
+    exempted = len(lint_mapping(mapping, load_ruleset(str(ruleset))).exempted)
+    assert exempted
+    assert result.stderr.splitlines()[-1] == (
+        f"lint: 0 errors, {exempted} exempted under the ruleset {ruleset}; "
+        f"details: shimgen lint --ruleset {ruleset} {mapping}"
+    )
+    strict = runner.invoke(
+        app, ["generate", str(LOOSE), "-o", str(tmp_path / "s2"), "--ruleset", "authoritative"]
+    )
+    errors = len(lint_mapping(LOOSE, builtin("authoritative")).findings)
+    assert strict.stderr.splitlines()[-1] == (
+        f"lint: {errors} errors under the ruleset authoritative; "
+        f"details: shimgen lint --ruleset authoritative {LOOSE}"
+    )
+
+
+def test_generate_with_a_bad_ruleset_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  owner-presnt: off\n", encoding="utf-8")
+    out = tmp_path / "shim"
+    result = runner.invoke(app, ["generate", str(LOOSE), "-o", str(out), "--ruleset", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{bad}:2:3: error[ruleset]: unknown rule `owner-presnt`")
+    assert not out.exists()

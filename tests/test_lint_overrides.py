@@ -304,7 +304,7 @@ EXEMPT = (
     "extends: autonomous\n"
     "rules: {{owner-present: off, shim-description: off, group-description: off,"
     " external-field-case: off, external-max-depth: off, external-field-description: off,"
-    " derived-documented: off, pii-needs-why: off}}\n"
+    " derived-documented: off, pii-needs-why: off, likely-pii-classified: off}}\n"
     "overrides:\n"
     "  - files: ['{mapping}#/fields/ssn/treat']\n"
     "    rules: {{secret-strict-treatment: off}}\n"

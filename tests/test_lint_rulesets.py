@@ -115,6 +115,11 @@ BAD = [
     ),
     ("rules:\n  owner-present: {options: {pattern: '['}}\n", 2, "not a regular expression"),
     ("rules:\n  owner-present: {level: warn}\n", 2, "unknown key `level`"),
+    (
+        "rules:\n  secret-strict-treatment:\n    options:\n      allowed: [hash,\n        null]\n",
+        5,
+        'YAML reads a bare null as no value; write the null treatment quoted: `"null"`',
+    ),
     ("extend: autonomous\n", 1, "unknown key `extend`"),
     ("extends: strict\n", 1, "no such built-in ruleset"),
     ("extends: autonomous\nrules: [owner-present]\n", 2, "`rules:` is a mapping"),

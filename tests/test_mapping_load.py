@@ -247,8 +247,9 @@ def test_load_missing_file_is_unreadable(tmp_path: Path) -> None:
     lm = load_mapping(tmp_path / "nope.shim.yaml")
     assert lm.unreadable and lm.mapping is None
     [f] = lm.findings
-    assert (f.code, f.line, f.col) == (Code.YAML_SYNTAX, 1, 1)
-    assert "cannot read mapping" in f.message
+    assert (f.code, f.line, f.col) == (Code.MAPPING_UNREADABLE, 1, 1)
+    assert f.message == "cannot read the mapping file: No such file or directory"
+    assert f.hint == "check the path"
 
 
 def test_load_non_utf8_is_unreadable(tmp_path: Path) -> None:
@@ -365,6 +366,45 @@ def test_union_branches_give_one_finding_per_location(tmp_path: Path) -> None:
     assert (code, line, col) == (Code.BAD_STRUCTURE, lines_of(text, "ssn: 5"), 8)
     assert message.startswith("fields.ssn: ")
     assert "FieldRule" not in message.split(":")[0]
+
+
+NULL_HINT = 'write the null treatment quoted: `"null"`; or name another treatment, e.g. `drop`'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "at"),
+    [
+        ("  ssn: drop\n", "  ssn: null\n", "fields.ssn", "null"),
+        ("  ssn: drop\n", "  ssn: ~\n", "fields.ssn", "~"),
+        ("  ssn: drop\n", "  ssn: {treat: null}\n", "fields.ssn.treat", "null}"),
+        (
+            "groups: {support: drop}",
+            "groups: {support: null}",
+            "fields.cards[].number.groups.support",
+            "null}",
+        ),
+        (
+            "    groups: {support: pass}\n",
+            "    groups:\n      support:\n",
+            "fields.email.groups.support",
+            "",
+        ),
+    ],
+)
+def test_a_bare_null_treatment_says_to_quote_it(
+    tmp_path: Path, old: str, new: str, where: str, at: str
+) -> None:
+    """YAML's no-value is never the null treatment: every place that takes one says so."""
+    text, found = bad(tmp_path, old, new)
+    [(code, line, col, message, hint)] = found
+    assert code is Code.BAD_TREATMENT
+    assert message == f"{where}: no treatment: YAML reads a bare null, `~` or nothing as no value"
+    assert hint == NULL_HINT
+    assert text.splitlines()[line - 1][col - 1 :].startswith(at)
+    if at:
+        fixed = text.replace(new, new.replace("null", '"null"').replace("~", '"null"'))
+        lm = load_mapping(write(tmp_path, fixed))
+        assert lm.findings == [] and lm.mapping is not None
 
 
 def test_bad_group_name_points_at_the_group(tmp_path: Path) -> None:

@@ -52,8 +52,12 @@ def test_two_ibans_of_different_lengths_look_alike() -> None:
 
 
 def test_length_must_leave_a_masked_character() -> None:
-    with pytest.raises(TreatmentError, match="must be greater than keep_first"):
+    with pytest.raises(TreatmentError, match="must be greater than keep_first") as info:
         parse_treatment({"mask": {"keep_first": 2, "keep_last": 4, "length": 6}})
+    # the hint gives the smallest length that works (docs/treatments.md promises it) ...
+    assert info.value.hint.startswith("write `length: 7` or more")
+    # ... and it does work
+    assert parse_treatment({"mask": {"keep_first": 2, "keep_last": 4, "length": 7}}).reveals == 6
     t = parse_treatment({"mask": {"keep_last": 4, "length": 12}})
     assert str(t) == "mask(keep_last=4, length=12)"
     assert t.reveals == 4

@@ -7,6 +7,7 @@ from naming a group the caller is not in) and mass-assignment (422s on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -164,6 +165,8 @@ def test_audit_anomalies_reports_the_incidents(
     out = capsys.readouterr().out
     assert "incidents since" in out and ": 1 (0 closed, 1 open)" in out
     assert "probing  effect=flag  caller=internal:helpdesk" in out
+    # when it opened and that it is open, in words ("... to open" read as a destination)
+    assert re.search(r"^from \S+Z still open  probing  ", out, re.M), out
     (incident,) = [line for line in out.splitlines() if "incident=" in line]
     # no group was accepted (the probes named one the caller is not in): "-", not Python's None
     assert "  group=-  " in incident and "None" not in out

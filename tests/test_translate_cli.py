@@ -202,3 +202,20 @@ def test_inbound_payload_is_validated_like_the_service(keys_env: None) -> None:
     assert code == 1
     assert len(out.splitlines()) == 1
     assert err.startswith("line 1: /status: ")
+
+
+def test_dev_keys_warning_names_the_flag() -> None:
+    """`translate --dev-keys` says the flag chose the throwaway keyset, not SHIM_DEV_KEYS."""
+    from typer.testing import CliRunner
+
+    from shimgen.cli import app
+
+    mapping = Path(__file__).resolve().parent.parent / "mappings" / "customer.shim.yaml"
+    result = CliRunner().invoke(
+        app, ["translate", str(mapping), "--group", "billing", "--dev-keys"], input=""
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith(
+        "WARNING: ephemeral development keyset in use (--dev-keys): tokens will not survive"
+    )
+    assert "SHIM_DEV_KEYS" not in result.stderr

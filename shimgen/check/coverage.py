@@ -12,8 +12,16 @@ from collections.abc import Iterable, Iterator
 from shimgen.check.plan import ShimPlan, View
 from shimgen.check.report import Report
 from shimgen.diagnostics import Code
+from shimgen.mapping.yamlpos import DataPath
 from shimgen.mapping.yamltext import scalar
-from shimgen.schema.model import ARRAY, Kind, Path_, SchemaNode, format_path, iter_leaves
+from shimgen.schema.model import (
+    ARRAY,
+    Kind,
+    Path_,
+    SchemaNode,
+    format_path,
+    iter_leaves,
+)
 
 
 def coverage(root: SchemaNode, mapped: dict[Path_, str], report: Report) -> None:
@@ -159,13 +167,58 @@ def required(plan: ShimPlan, report: Report) -> None:
         sourced |= {d.external for d in plan.derived if d.emitted(view)}
         for path in _unsourced(plan.external.root, (), sourced, ()):
             who = f"group `{view}`" if view else "the default view"
+            message = f"required external field `{format_path(path)}` has no source for {who}"
+            dropped = _dropped_by(plan, report, path, view)
+            if dropped is None:
+                report.error(
+                    Code.REQUIRED_UNSOURCED,
+                    message,
+                    ("external",),
+                    f"map an internal field to `{format_path(path)}`, derive it, "
+                    "or make it optional in the external schema",
+                )
+                continue
+            where, by, node = dropped
+            allows_null = node is not None and (node.nullable or node.kind is Kind.NULL)
+            if where[0] == "derived":
+                fix = f"take {who} out of the derived field's `groups:`"
+            elif allows_null:
+                fix = f'give {who} `"null"` (the external field allows null), `redact` or another treatment'
+            else:
+                fix = (
+                    f"give {who} `redact` or another treatment that sends a value "
+                    "(the external field does not allow null)"
+                )
             report.error(
                 Code.REQUIRED_UNSOURCED,
-                f"required external field `{format_path(path)}` has no source for {who}",
-                ("external",),
-                f"map an internal field to `{format_path(path)}`, derive it, "
-                "or make it optional in the external schema",
+                f"{message}: {by} drops it",
+                where,
+                f"{fix}, or make `{format_path(path)}` optional in the external schema",
+                value=True,
             )
+
+
+def _dropped_by(
+    plan: ShimPlan, report: Report, path: Path_, view: View
+) -> tuple[DataPath, str, SchemaNode | None] | None:
+    """The entry that maps to ``path`` but drops it in ``view``: where its `drop` is written,
+    how a message names it, and the external field's schema (None: not found). Only an
+    entry some other view sends counts: one every view drops is no mapping of the field."""
+    for r in plan.rules:
+        if r.external != path or r.treatment(view).emits or r.out_node is None:
+            continue  # a field no view sends (`ssn: drop`) is not mapped: the hint is the general one
+        node = r.out_node
+        if view is not None and view in r.groups:
+            return ("fields", r.key, "groups", view), f"the `groups:` entry of `{r.label}`", node
+        at: DataPath = ("fields", r.key, "treat")
+        if at not in report.loaded.positions.keys:
+            at = ("fields", r.key)
+        return at, f"the treatment of `{r.label}`", node
+    for d in plan.derived:
+        if d.external == path and not d.emitted(view):
+            where: DataPath = ("derived", d.name, "groups", view) if view else ("derived", d.name)
+            return where, f"the `groups:` entry of derived `{d.name}`", d.out_node
+    return None
 
 
 def _unsourced(

@@ -15,7 +15,7 @@ from shimgen.check.plan import Derived, Rule, array_depth
 from shimgen.check.report import Report
 from shimgen.check.specific import default_to, enclosing
 from shimgen.check.types import applicable, treatment_fit
-from shimgen.diagnostics import Code
+from shimgen.diagnostics import Code, some_of
 from shimgen.mapping.levels import Levels
 from shimgen.mapping.model import DerivedRule, Mapping, SchemaRef
 from shimgen.schema.loader import SchemaError, load_schema
@@ -68,7 +68,7 @@ class Resolver:
             self.report.unreadable |= not path.is_file()  # exit 2: nothing to read
             self.error(
                 Code.SCHEMA_UNREADABLE,
-                f"{side} schema: {exc.message}",
+                f"{side} schema: {exc.located()}",
                 (side, "schema"),
                 exc.hint,
                 value=True,
@@ -208,8 +208,12 @@ class Resolver:
                 if missing:
                     self.error(
                         Code.MAP_INCOMPLETE,
-                        f"internal enum value {missing[0]!r} has no entry in `map:`"
-                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                        (
+                            f"internal enum value {missing[0]!r} has no entry in `map:`"
+                            if len(missing) == 1
+                            else f"internal enum values {some_of([repr(v) for v in missing], 3)} "
+                            "have no entry in `map:`"
+                        ),
                         at,
                         f"add `{missing[0]}: <external value>` to the map",
                     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shimgen.check.plan import Rule, View
+from shimgen.diagnostics import some_of
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
@@ -70,9 +71,7 @@ def compare_fields(old: Side, new: Side) -> Iterator[Change]:
             yield from changes
             continue
         names = [c.subject.removeprefix("fields.") for c in changes]
-        shown = ", ".join(f"`{n}`" for n in names[:4]) + (
-            f" and {len(names) - 4} more" if len(names) > 4 else ""
-        )
+        shown = some_of([f"`{n}`" for n in names], 4)
         yield Change(
             first.kind,
             f"fields.{rule.parent}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shimgen.check.plan import Derived, Route, ShimPlan, View
+from shimgen.diagnostics import some_of
 from shimgen.diff.fields import common_views
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
@@ -32,8 +33,7 @@ def sees(plan: ShimPlan, group: str) -> list[str]:
 
 
 def _summary(items: list[str], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+    return some_of(items, limit)
 
 
 def compare_groups(old: Side, new: Side) -> Iterator[Change]:

@@ -48,21 +48,30 @@ def summary(result: LintResult, ruleset: Ruleset, verbose: bool = False) -> str:
     return text
 
 
-def generate_note(result: LintResult, ruleset: Ruleset) -> str:
-    """The line ``shimgen generate`` prints: what the default style guide thinks, never fatal.
+def generate_note(result: LintResult, ruleset: Ruleset, spec: str | None = None) -> str:
+    """The line ``shimgen generate`` prints: what the style guide thinks, never fatal.
 
     ``check`` accepts what is valid; lint is the policy on top (e.g. a secret
     masked where a safety rule wants it dropped). Generating does not fail on
     it, but it names the count and the command, so nobody meets lint by surprise.
+    ``spec`` is the ``--ruleset`` generate was given (None: the default ruleset);
+    the count and the ``details:`` command are under that ruleset.
     """
     errors = sum(f.severity is Severity.ERROR for f in result.findings)
     warnings = sum(f.severity is Severity.WARN for f in result.findings)
     counts = f"{errors} error{'s' if errors != 1 else ''}"
     if warnings:
         counts += f", {warnings} warning{'s' if warnings != 1 else ''}"
+    if result.exempted:
+        counts += f", {len(result.exempted)} exempted"
+    if spec is None:
+        return (
+            f"lint: {counts} under the default ruleset ({ruleset.name}); "
+            f"details: shimgen lint {result.path}"
+        )
     return (
-        f"lint: {counts} under the default ruleset ({ruleset.name}); "
-        f"details: shimgen lint {result.path}"
+        f"lint: {counts} under the ruleset {spec}; "
+        f"details: shimgen lint --ruleset {spec} {result.path}"
     )
 
 

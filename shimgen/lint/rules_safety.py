@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shimgen.check.plan import Rule
+from shimgen.diagnostics import some_of
 from shimgen.lint.facts import (
     is_subtree,
     last_name,
@@ -157,8 +158,7 @@ def no_subtree_pass(ctx: Context) -> Iterator[Hit]:
                 message = (
                     f"`{r.key}` ({r.in_node.describe()}) passes every field under it but "
                     f"{', '.join(f'`{e}`' for e in r.exceptions)} to {to}, and pii is among "
-                    f"them ({', '.join(f'`{i}`' for i in inside[:3])}"
-                    f"{f' and {len(inside) - 3} more' if len(inside) > 3 else ''})"
+                    f"them ({some_of([f'`{i}`' for i in inside], 3)})"
                 )
             else:
                 message = (

@@ -7,14 +7,31 @@ pleasant for the people who call it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
-from shimgen.lint.facts import field_at, to_at, views_text
+from shimgen.lint.facts import (
+    field_at,
+    last_name,
+    placements,
+    to_at,
+    treat_at,
+    views_text,
+    views_using,
+)
 from shimgen.lint.model import Context, Hit
 from shimgen.lint.registry import rule
 from shimgen.mapping.yamlpos import DataPath
-from shimgen.schema.model import ARRAY, Path_, PathError, format_path, iter_leaves, lookup
+from shimgen.schema.model import (
+    ARRAY,
+    Path_,
+    PathError,
+    SchemaNode,
+    format_path,
+    iter_leaves,
+    lookup,
+)
 from shimgen.treatments import REGISTRY
 
 CASE_NAMES = {
@@ -86,6 +103,119 @@ def pii_needs_why(ctx: Context) -> Iterator[Hit]:
             yield Hit(
                 f"derived field `{d.name}` is computed from pii without `why:`", ("derived", d.name)
             )
+
+
+PERSONAL_WORDS = [
+    "email",
+    "mail",
+    "phone",
+    "telephone",
+    "mobile",
+    "ssn",
+    "birth",
+    "birthdate",
+    "birthday",
+    "dob",
+    "address",
+    "iban",
+    "card",
+    "pan",
+    "password",
+    "passwd",
+    "token",
+    "secret",
+]
+"""Name parts that suggest personal data or a credential (`likely-pii-classified`)."""
+
+
+def name_parts(name: str) -> list[str]:
+    """The words of a property name, lowercased: ``homeAddress``, ``home_address`` -> home, address.
+
+    Also each pair of neighbours run together (``e_mail`` -> ``email``, ``birthDate`` ->
+    ``birthdate``), so a word split in two is still found.
+    """
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)]
+    return words + [a + b for a, b in itertools.pairwise(words)]
+
+
+def _looks_personal(name: str, node: SchemaNode | None, words: set[str]) -> str | None:
+    """Why a field looks like personal data (``format: email``, a name part), or None."""
+    if node is not None and node.format in ("email", "idn-email"):
+        return f"`format: {node.format}`"
+    hit = next((w for w in name_parts(name) if w in words), None)
+    return None if hit is None else f"the word `{hit}` in its name"
+
+
+def _unclassified_inside(node: SchemaNode, words: set[str]) -> Iterator[tuple[Path_, str]]:
+    """Unclassified fields under ``node`` (a value passed whole) that look personal: (path, why)."""
+    seen: set[int] = set()
+    todo: list[tuple[SchemaNode, tuple[str, ...]]] = [(node, ())]
+    while todo:  # schema graphs may be cyclic: each node is walked once
+        current, path = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for name, child in current.properties.items():
+            if child.classification is not None:
+                continue  # classified: the safety rules judge it
+            why = _looks_personal(name, child, words)
+            if why is not None:
+                yield (*path, name), why
+            todo.append((child, (*path, name)))
+        todo.extend((n, (*path, ARRAY)) for n in (current.items, current.values) if n is not None)
+        todo.extend((n, path) for n in current.variants)
+
+
+@rule(
+    "likely-pii-classified",
+    description="A field that looks like personal data (`format: email`, or a name part in `words`: "
+    "email, phone, ssn, birthdate, address, iban, card, pan, password, token, secret, ...) and has "
+    "no classification does not leave as `pass`.",
+    hint="classify it (`classification: {FIELD: pii}`, or `secret`) so the safety rules judge it, "
+    "or treat it (`mask_email`, `tokenize`, `hash`, `drop`); classify it `internal` or `public` if "
+    "it is not personal data",
+    safety=False,
+    options={"words": PERSONAL_WORDS},
+)
+def likely_pii_classified(ctx: Context) -> Iterator[Hit]:
+    words = {w.lower() for w in ctx.option("words")}
+    for r in ctx.plan.rules:
+        if r.classification is not None:
+            continue  # classified (even `internal` or `public`): the author has decided
+        own = _looks_personal(last_name(r.internal), r.in_node, words) or (
+            None
+            if r.out_node is None
+            else _looks_personal(last_name(r.external), r.out_node, words)
+        )
+        found = (
+            [(r.label, own)]
+            if own is not None
+            else [
+                (format_path((*r.internal, *p)), why)
+                for p, why in _unclassified_inside(r.in_node, words)
+            ]
+        )
+        if not found:
+            continue
+        for group, t in placements(r):
+            views = views_using(ctx.plan.views, r, group)
+            if t.name != "pass" or not views:
+                continue
+            name, why = found[0]
+            more = f" (and {len(found) - 1} more inside)" if len(found) > 1 else ""
+            yield Hit(
+                f"`{name}` looks like personal data ({why}) but has no classification, and "
+                f"leaves as `pass` to {views_text(views, ctx.plan.views)}{more}",
+                treat_at(ctx.loaded, r.key, group),
+                value=_treat_written(ctx, r.key, group),
+            )
+
+
+def _treat_written(ctx: Context, key: str, group: str | None) -> bool:
+    """Whether the treatment at ``treat_at`` is written (a value to point at), not left out."""
+    m = ctx.loaded.mapping
+    bare = m is not None and isinstance(m.fields.get(key), str)  # `ssn: pass`
+    return group is not None or bare or ("fields", key, "treat") in ctx.loaded.positions.keys
 
 
 @rule(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shimgen.lint.model import LintRule, Severity
+from shimgen.mapping.load import NULL_HINT
 from shimgen.mapping.yamlpos import DataPath, Positions
 
 
@@ -124,6 +125,13 @@ def _option(f: Source, rule: LintRule, name: Any, value: Any, where: DataPath) -
         known = ", ".join(rule.options) or "none"
         raise f.error(f"rule `{rule.id}` has no option `{name}` (options: {known})", where)
     default = rule.options[name]
+    if isinstance(default, list) and isinstance(value, list) and None in value:
+        at = (*where, value.index(None))
+        raise f.error(
+            f"option `{name}` of `{rule.id}`: YAML reads a bare null as no value; {NULL_HINT}",
+            at,
+            value=True,
+        )
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from shimgen.diagnostics import Code, Finding
-from shimgen.mapping.model import Mapping
+from shimgen.mapping.model import BARE_NULL, Mapping
 from shimgen.mapping.yamlpos import DataPath, Pos, Positions, YamlError, load_with_positions
 
 
@@ -56,7 +56,12 @@ def load_mapping(path: Path) -> LoadedMapping:
         reason = exc.strerror or str(exc)
         out.findings.append(
             Finding(
-                Code.YAML_SYNTAX, f"cannot read mapping: {reason}", path, 1, 1, "check the path"
+                Code.MAPPING_UNREADABLE,
+                f"cannot read the mapping file: {reason}",
+                path,
+                1,
+                1,
+                "check the path",
             )
         )
         return out
@@ -127,6 +132,8 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             code, hint = Code.BAD_NAME, "use lowercase letters, digits and dashes: `customer`"
         elif top == "version":
             code, hint = Code.BAD_VERSION, "use a positive integer: `version: 1`"
+        elif err["type"] == BARE_NULL:
+            code, hint = Code.BAD_TREATMENT, NULL_HINT
         else:
             code, hint = Code.BAD_STRUCTURE, _hint(err["type"], loc)
         where = ".".join(str(p) for p in loc) or "the file"
@@ -139,6 +146,10 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden")
         )
     return findings
+
+
+NULL_HINT = 'write the null treatment quoted: `"null"`; or name another treatment, e.g. `drop`'
+"""The fix for a treatment written as a bare YAML null (mapping and ruleset alike)."""
 
 
 def _data_path(loc: tuple[int | str, ...]) -> DataPath:

@@ -20,9 +20,27 @@ from pydantic import (
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
-TreatSpec = str | dict[str, Any]
-"""A treatment as written: ``drop``, ``mask_email``, ``{mask: {keep_last: 4}}``."""
+BARE_NULL = "bare_null"
+"""The error type of a treatment written as a bare YAML ``null`` (or left empty)."""
+
+
+def no_bare_null(value: object) -> object:
+    """A treatment is never YAML's no-value: a bare ``null``, ``~`` or nothing after the colon.
+
+    The ``null`` treatment is written quoted (``"null"``); reading a bare null as it would
+    make ``email:`` with nothing after it mean "send null", so it is an error (SG115).
+    """
+    if value is None:
+        raise PydanticCustomError(
+            BARE_NULL, "no treatment: YAML reads a bare null, `~` or nothing as no value"
+        )
+    return value
+
+
+TreatSpec = Annotated[str | dict[str, Any], BeforeValidator(no_bare_null)]
+"""A treatment as written: ``drop``, ``mask_email``, ``{mask: {keep_last: 4}}``, ``"null"``."""
 
 ShimName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=63)]
@@ -263,7 +281,7 @@ class Mapping(_Strict):
         "a built-in level (public, internal, pii, secret) or one declared under `levels:`; "
         "an unknown level is an error.",
     )
-    fields: dict[str, FieldRule | str] = Field(
+    fields: dict[str, Annotated[FieldRule | str, BeforeValidator(no_bare_null)]] = Field(
         description='Every internal field, keyed by its path (`a.b`, `a[].b`, `a."b.c"`): a rule, or a bare treatment (`ssn: drop`).'
     )
     derived: dict[str, DerivedRule] = Field(

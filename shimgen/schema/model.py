@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shimgen.diagnostics import some_of
 from shimgen.schema.pathsyntax import ARRAY, format_name, format_path, parse_path
 
 __all__ = ["ARRAY", "format_name", "format_path", "parse_path"]  # re-exported: one path syntax
@@ -324,10 +325,7 @@ def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> st
             fixed = format_path((*walked, joined, *rest[end:]))
             yaml_key = "; as a YAML key, in single quotes" if fixed.startswith('"') else ""
             return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`{yaml_key}"
-    names = sorted(node.properties)
-    known = ", ".join(format_name(k) for k in names[:_SHOWN_FIELDS])
-    if len(names) > _SHOWN_FIELDS:  # say the list is cut, and by how much
-        known += f" and {len(names) - _SHOWN_FIELDS} more"
+    known = some_of([format_name(k) for k in sorted(node.properties)], _SHOWN_FIELDS)
     return f"fields of {here}: {known}" if known else f"{here} has no fields"
 
 

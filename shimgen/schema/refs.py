@@ -50,6 +50,20 @@ class SchemaError(Exception):
         self.col = col
         self.hint = hint
 
+    def located(self) -> str:
+        """The message, naming the file (and line) it is about unless it already does.
+
+        Paths under the working directory are shown relative to it, as the user typed them.
+        """
+        try:
+            shown = self.file.resolve().relative_to(Path.cwd())
+        except ValueError:
+            shown = self.file
+        if str(shown) in self.message or str(self.file) in self.message:
+            return self.message
+        at = "" if self.line is None else f":{self.line}" + (f":{self.col}" if self.col else "")
+        return f"{self.message}: {shown}{at}"
+
     def __str__(self) -> str:
         where = str(self.file)
         if self.line is not None:

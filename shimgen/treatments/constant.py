@@ -69,7 +69,7 @@ class Null(TreatmentDef):
     category = "redacted"
     rank = 90
     summary = "null"
-    example = "null"
+    example = '"null"'  # quoted: a bare null is YAML's no value
     samples = _ANY_SAMPLES
     output_kind = Kind.NULL
     raises = False

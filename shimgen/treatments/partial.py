@@ -131,7 +131,8 @@ class Mask(TreatmentDef):
             raise TreatmentError(
                 f"`mask.length` ({got['length']}) must be greater than "
                 f"keep_first + keep_last ({kept}): at least one character is masked",
-                f"write `length: {max(kept + 1, 8)}`, or leave it out to keep the input's length",
+                f"write `length: {kept + 1}` or more (the smallest that masks a character), "
+                "or leave it out to keep the input's length",
             )
         return params
 

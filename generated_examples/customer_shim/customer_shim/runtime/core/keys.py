@@ -288,8 +288,11 @@ class Keyset:
         )
 
     @classmethod
-    def ephemeral(cls) -> Keyset:
+    def ephemeral(cls, chosen_by: str = "SHIM_DEV_KEYS=1") -> Keyset:
         """A random in-memory keyset for development, announced loudly.
+
+        ``chosen_by`` is what the user did to ask for it (the variable, or
+        ``--dev-keys`` of ``shimgen translate``), so the warning names it.
 
         Tokens made with it cannot be reversed after a restart or by another
         replica, so it must never be used in production. The warning is one
@@ -297,7 +300,7 @@ class Keyset:
         print it a second time, or not at all when warnings are filtered).
         """
         message = (
-            "ephemeral development keyset in use (SHIM_DEV_KEYS=1): tokens will not "
+            f"ephemeral development keyset in use ({chosen_by}): tokens will not "
             "survive a restart; set SHIM_KEYS or SHIM_KEYS_FILE for real use"
         )
         sys.stderr.write(f"WARNING: {message}\n")

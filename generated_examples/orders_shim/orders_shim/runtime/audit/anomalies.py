@@ -88,7 +88,8 @@ def report(records: Iterable[Mapping[str, Any]], since: str) -> list[str]:
     ]
     for ident, inc in sorted(incidents.items(), key=lambda kv: str(kv[1].get("time") or "")):
         lines.append(
-            f"{inc.get('time') or 'before ' + since}  to  {inc['closed'] or 'open'}  "
+            f"from {inc.get('time') or 'before ' + since} "
+            f"{'until ' + str(inc['closed']) if inc['closed'] else 'still open'}  "
             f"{_shown(inc.get('kind'))}  effect={_shown(inc.get('effect'))}  "
             f"caller={_shown(inc.get('caller'))}  group={_shown(inc.get('group'))}  "
             f"route={_shown(inc.get('route'))}  incident={ident}"
