@@ -56,6 +56,10 @@ def test_request_approve_list_revoke(
         assert outbound(client, "dave").status_code == 403
         assert run(client, "dave", "--json", "list", monkeypatch=monkeypatch) == 0
         assert '"state":"revoked"' in capsys.readouterr().out
+        assert run(client, "dave", "list", monkeypatch=monkeypatch) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(gid))
+        # a revoked grant says when it was revoked and by whom, not the end it no longer has
+        assert ", revoked at " in line and "by key:dave" in line and "until" not in line
 
 
 def test_an_empty_list_says_so(

@@ -176,7 +176,12 @@ def _call(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
 
 
 def _show(grant: dict[str, Any]) -> str:
-    when = f", until {grant['expires']}" if grant.get("expires") else ""
+    if grant.get("ended") and grant.get("state") in ("revoked", "denied"):
+        # ended early: when, and by whom, not the end it no longer has
+        by = f" by {grant['ended_by']}" if grant.get("ended_by") else ""
+        when = f", {grant['state']} at {grant['ended']}{by}"
+    else:
+        when = f", until {grant['expires']}" if grant.get("expires") else ""
     glass = " BREAK-GLASS" if grant.get("break_glass") else ""
     approvals = f", approvals {len(grant['approved_by'])}/{grant['approvals_required']}"
     return f"{grant['id']}  {grant['group']}  {grant['state']}{glass}  {grant['caller']}{when}{approvals}"
