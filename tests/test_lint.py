@@ -503,3 +503,17 @@ def test_generate_with_a_bad_ruleset_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{bad}:2:3: error[ruleset]: unknown rule `owner-presnt`")
     assert not out.exists()
+
+
+def test_field_case_auto_follows_the_external_schemas_own_style() -> None:
+    """GitHub's public-user is snake_case throughout: `auto` judges by snake, not camel."""
+    from shimgen.lint.rules_style import dominant_case
+    from shimgen.schema.model import SchemaNode
+
+    def obj(*names: str) -> SchemaNode:
+        return SchemaNode(kind="object", properties={n: SchemaNode(kind="string") for n in names})
+
+    assert dominant_case(obj("id", "login", "avatar_url", "html_url", "twitterUsername")) == "snake"
+    assert dominant_case(obj("id", "firstName", "lastName", "home_page")) == "camel"
+    assert dominant_case(obj("id", "name")) == "camel"  # no name says anything: the default
+    assert dominant_case(obj("First", "LastName")) == "pascal"

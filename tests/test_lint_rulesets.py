@@ -111,7 +111,7 @@ BAD = [
     (
         "rules:\n  external-field-case: {options: {case: shouting}}\n",
         2,
-        "must be one of camel, pascal, snake, kebab",
+        "must be one of auto, camel, pascal, snake, kebab",
     ),
     ("rules:\n  owner-present: {options: {pattern: '['}}\n", 2, "not a regular expression"),
     ("rules:\n  owner-present: {level: warn}\n", 2, "unknown key `level`"),

@@ -220,21 +220,42 @@ def _treat_written(ctx: Context, key: str, group: str | None) -> bool:
 
 @rule(
     "external-field-case",
-    description="External field names follow one naming style (`case`: camel, pascal, snake or kebab).",
+    description="External field names follow one naming style (`case`: camel, pascal, snake or "
+    "kebab; `auto`: the one most of the external schema's names follow).",
     hint="rename the field in the external schema and in `to:`",
     safety=False,
-    options={"case": "camel"},
-    choices={"case": tuple(CASES)},
+    options={"case": "auto"},
+    choices={"case": ("auto", *CASES)},
 )
 def field_case(ctx: Context) -> Iterator[Hit]:
     case = ctx.option("case")
+    whose = ""
+    if case == "auto":
+        case = dominant_case(ctx.plan.external.root)
+        whose = " (the style most of the external schema's names follow; set `case` to choose)"
     for field, where in _written_fields(ctx):
         if not re.match(CASES[case], field[-1]):
             yield Hit(
-                f"external field `{format_path(field)}` is not {CASE_NAMES[case]}",
+                f"external field `{format_path(field)}` is not {CASE_NAMES[case]}{whose}",
                 where,
                 value=where[-1] == "to",
             )
+
+
+def dominant_case(root: SchemaNode) -> str:
+    """The naming style most of the schema's property names follow, camel when none stands out.
+
+    Only names that follow exactly one style count: ``id`` or ``name`` is camel, snake and
+    kebab at once and says nothing; ``first_name`` says snake, ``firstName`` camel.
+    """
+    votes = dict.fromkeys(CASES, 0)
+    names = {segment for leaf in iter_leaves(root) for segment in leaf.path if segment != ARRAY}
+    for name in names:
+        styles = [c for c, pattern in CASES.items() if re.match(pattern, name)]
+        if len(styles) == 1:
+            votes[styles[0]] += 1
+    best = max(votes.values())
+    return "camel" if best == 0 else next(c for c, n in votes.items() if n == best)
 
 
 @rule(
