@@ -195,6 +195,20 @@ def rehash(text: str, **changes: Any) -> tuple[str, str]:
     return line.decode(), digest
 
 
+def rewrite_from_2(trail: Trail, chain: str) -> None:
+    """Record 2 of ``chain`` edited and every later hash recomputed: a chain that holds by itself."""
+    rows = trail.rows()
+    prev = json.loads(rows[at(rows, chain, 1)][2])["hash"]
+    for seq in range(2, REQUESTS + 1):
+        i = at(rows, chain, seq)
+        changes: dict[str, Any] = {"prev": prev}
+        if seq == 2:
+            changes["caller"] = "someone-else"
+        text, prev = rehash(rows[i][2], **changes)
+        rows[i] = (chain, seq, text)
+    trail.replace(rows)
+
+
 def assert_tamper_found(trail: Trail, capsys: pytest.CaptureFixture[str], *needles: str) -> str:
     code, out = trail.verify(capsys)
     assert code == 1, out
@@ -268,16 +282,7 @@ def test_rewrite_with_recomputed_hashes_is_detected(
 ) -> None:
     """Record 2 edited and every later hash recomputed: a perfect chain, but not the signed one."""
     chain = trail.chains[0]
-    rows = trail.rows()
-    prev = json.loads(rows[at(rows, chain, 1)][2])["hash"]
-    for seq in range(2, REQUESTS + 1):
-        i = at(rows, chain, seq)
-        changes: dict[str, Any] = {"prev": prev}
-        if seq == 2:
-            changes["caller"] = "someone-else"
-        text, prev = rehash(rows[i][2], **changes)
-        rows[i] = (chain, seq, text)
-    trail.replace(rows)
+    rewrite_from_2(trail, chain)
     assert audit.verify_url(trail.url).ok, "the rewritten chain holds by itself"
     assert_tamper_found(
         trail, capsys, f"chain {chain} seq {REQUESTS}", "rewritten (hashes recomputed)",
@@ -331,17 +336,7 @@ def test_deleting_the_checkpoint_file_does_not_make_a_rewrite_pass(
     assert default.is_file()
     keys_file = public_keys_file(tmp_path, capsys)
     t = Trail(kind, url, target, default, keys_file, [])
-    rows = t.rows()
-    chain = rows[0][0]
-    prev = json.loads(rows[at(rows, chain, 1)][2])["hash"]
-    for seq in range(2, REQUESTS + 1):  # record 2 rewritten, every later hash recomputed
-        i = at(rows, chain, seq)
-        changes: dict[str, Any] = {"prev": prev}
-        if seq == 2:
-            changes["caller"] = "someone-else"
-        text, prev = rehash(rows[i][2], **changes)
-        rows[i] = (chain, seq, text)
-    t.replace(rows)
+    rewrite_from_2(t, t.rows()[0][0])
 
     def verify(*flags: str) -> tuple[int, str]:
         capsys.readouterr()
