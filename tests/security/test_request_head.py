@@ -52,20 +52,52 @@ def _healthz_seconds(port: int) -> float:
     return time.monotonic() - start
 
 
-def test_a_head_over_the_limit_is_431_and_the_worker_keeps_answering(
-    shim: tuple[int, str, Path],
-) -> None:
+def test_a_head_over_the_limit_is_431(shim: tuple[int, str, Path]) -> None:
+    """A head a little over the limit, sent whole: the shim reads it all, answers 431, closes."""
     port, _, log = shim
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (HEAD_LIMIT + 8192))
+    sock.settimeout(5)
     answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"application/problem+json" in head and b"connection: close" in head
+    problem = json.loads(body)
+    assert problem["type"].endswith("/request-head-too-large")
+    assert str(HEAD_LIMIT) in problem["detail"]
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "request-head-too-large" for line in lines)
+
+
+def test_a_huge_head_is_cut_off_and_the_worker_keeps_answering(shim: tuple[int, str, Path]) -> None:
+    """The attack itself: an 80 MB header. The connection is closed long before (the answer
+    may be lost to the reset of a connection closed with data still coming), and the worker
+    answers others at once."""
+    port, _, _ = shim
+    answer, sent = _flood(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a" * 65536, 80)
+    assert sent < 80 * 2**20
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert _healthz_seconds(port) < 1.0
+
+
+def _flood(port: int, start: bytes, filler: bytes, megabytes: int) -> tuple[bytes, int]:
+    """Send ``start``, then ``filler`` up to ``megabytes``; (what came back, bytes sent)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(start)
     sent = 0
     try:
-        for _ in range(16 * 80):  # up to 80 MB, as in the attack; the shim stops it far sooner
-            sock.sendall(b"a" * 65536)
-            sent += 65536
+        while sent < megabytes * 2**20:
+            sock.sendall(filler)
+            sent += len(filler)
     except (BrokenPipeError, ConnectionResetError):
         pass  # closed by the shim, as it should
+    answer = b""
     sock.settimeout(5)
     try:
         while chunk := sock.recv(65536):
@@ -73,16 +105,53 @@ def test_a_head_over_the_limit_is_431_and_the_worker_keeps_answering(
     except (ConnectionResetError, TimeoutError):
         pass
     sock.close()
-    assert sent < 16 * 80 * 65536  # the connection was closed long before 80 MB
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
-    assert b"application/problem+json" in head
-    problem = json.loads(body)
-    assert problem["type"].endswith("/request-head-too-large")
-    assert str(HEAD_LIMIT) in problem["detail"]
+    return answer, sent
+
+
+@pytest.mark.parametrize(
+    ("what", "start", "filler"),
+    [
+        # the body is complete (one byte), then trailer lines, read with the header callbacks
+        ("many trailers", b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         b"\r\n1\r\na\r\n0\r\n", b"x-t: a\r\n" * 8192),
+        ("one long trailer", b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         b"\r\n1\r\na\r\n0\r\nX-T: ", b"a" * 65536),
+        ("a chunk extension", b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         b"\r\n1;ext=", b"e" * 65536),
+    ],
+)  # fmt: skip
+def test_trailers_and_chunk_extensions_count_as_head(
+    shim: tuple[int, str, Path], what: str, start: bytes, filler: bytes
+) -> None:
+    """A chunked body's framing is bounded like the head: the first version counted the head
+    alone, and 100 MB of trailers took a worker from 79 MB to 1.57 GB (red-team, fourth pass)."""
+    port, _, _ = shim
+    answer, sent = _flood(port, start, filler, 40)
+    assert sent < 40 * 2**20, what  # the connection was closed long before 40 MB
+    # 405 (POST /healthz) once the head was read, or 431, or nothing (a reset connection)
+    assert answer[:13] in (b"", b"HTTP/1.1 405 ", b"HTTP/1.1 431 "), answer[:200]
     assert _healthz_seconds(port) < 1.0  # the worker was not stalled
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any(line.get("event") == "request-head-too-large" for line in lines)
+
+
+def test_large_chunked_bodies_are_not_framing(shim: tuple[int, str, Path]) -> None:
+    """A chunked body of several hundred KB is body, however it is cut into chunks."""
+    port, key, _ = shim
+    batch = json.dumps([RECORD] * 900).encode()
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(batch[i : i + 4096]), batch[i : i + 4096])
+        for i in range(0, len(batch), 4096)
+    )
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /v1/outbound HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\nShim-Group: support\r\nX-API-Key: "
+        + key.encode() + b"\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )  # fmt: skip
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
 
 
 def test_a_head_just_under_the_limit_is_served(shim: tuple[int, str, Path]) -> None:

@@ -1,4 +1,4 @@
-"""A bound on a request's head (request line and headers), and uvicorn's logs as JSON.
+"""A bound on a request's framing (request line, headers, chunk sizes and trailers), and uvicorn's logs as JSON.
 
 uvicorn's httptools protocol has no limit on a request's head, and building a
 long header value costs time in proportion to the square of its length, on
@@ -8,9 +8,10 @@ authentication, rate limits or the audit trail could see it. Bodies were
 bounded (``SHIM_MAX_BODY_BYTES``); heads were not.
 
 :class:`BoundedHead` is that protocol with a bound: once more than
-:data:`HEAD_LIMIT` bytes of a request arrive before its head is complete, it
-answers ``431`` (``application/problem+json``, slug ``request-head-too-large``),
-logs a WARNING and closes the connection. The parser never holds more than
+:data:`HEAD_LIMIT` bytes of a request that are not its body have arrived (the
+request line and headers, a chunked body's chunk sizes, extensions and
+trailers), it answers ``431`` (``application/problem+json``, slug
+``request-head-too-large``), logs a WARNING and closes the connection. The parser never holds more than
 the limit plus one read (uvloop reads at most 256 KiB at once). ``serve``
 runs uvicorn with it; h11 (uvicorn's other parser) has a bound of its own.
 
@@ -47,40 +48,41 @@ _ANSWER: Final = (
 
 
 class BoundedHead(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing a request whose head exceeds :data:`HEAD_LIMIT`.
+    """uvicorn's httptools protocol, refusing a request whose framing exceeds :data:`HEAD_LIMIT`.
 
-    A read is counted when the parser was in a head before it and neither a head
-    nor a message was completed during it: then every byte of it was head. A read
-    that completed one may hold the start of the next head uncounted, so a head
-    is refused at most two reads past the limit.
+    What is bounded is every byte of a request that is not body: the request line
+    and headers, and for a chunked body its chunk sizes, chunk extensions and
+    trailers (the parser reads trailers with the header callbacks, after the head:
+    a first version that counted the head alone let 100 MB of trailers through,
+    red-team, fourth pass). So each read is counted, and the body bytes the parser
+    hands over are taken off; the rest is framing. A read that completes a message
+    may hold the start of the next one uncounted, so a request is refused at most
+    two reads past the limit.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._in_head = True  # the parser is in a request's head (or before one)
-        self._head = 0  # bytes of the current head counted so far
-        self._done = False  # a head or a message was completed during this read
+        self._framing = 0  # bytes of the current message that were not body, so far
 
     def data_received(self, data: bytes) -> None:
-        in_head = self._in_head
-        self._done = False
+        self._framing += len(data)
         super().data_received(data)
-        if in_head and not self._done and not self.transport.is_closing():
-            self._head += len(data)
-            if self._head > HEAD_LIMIT:
-                logger.warning(
-                    "request head too large: refused",
-                    extra={"event": "request-head-too-large", "status": 431},
-                )
+        if self._framing > HEAD_LIMIT and not self.transport.is_closing():
+            logger.warning(
+                "request head too large: refused",
+                extra={"event": "request-head-too-large", "status": 431},
+            )
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:  # nothing answered this request yet
                 self.transport.write(_ANSWER)
-                self.transport.close()
+            self.transport.close()  # (a request already answered ends here, unanswered twice)
 
-    def on_headers_complete(self) -> None:
-        self._in_head, self._head, self._done = False, 0, True
-        super().on_headers_complete()
+    def on_body(self, body: bytes) -> None:
+        self._framing -= len(body)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._in_head, self._done = True, True
+        self._framing = 0
         super().on_message_complete()
 
 
