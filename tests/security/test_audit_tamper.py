@@ -356,6 +356,9 @@ def test_deleting_the_checkpoint_file_does_not_make_a_rewrite_pass(
     assert str(default) in out
     code, out = verify("--chains-only")  # asked for: the chains alone, with the warning
     assert code == 0 and "warning: no checkpoints given" in out, out
+    t.replace([])  # every record deleted too: an emptied store looks like an unused one
+    code, out = verify()
+    assert code == 1 and out.startswith("NOT VERIFIED: the store is empty"), out
 
 
 def test_forged_checkpoint_is_refused(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
