@@ -222,6 +222,7 @@ def test_a_younger_state_never_replaces_a_longer_history(tmp_path: Path) -> None
         url = f"sqlite:///{tmp_path / 'audit.db'}"
         warm = BaselineStore(url, t)
         assert await warm.save() == 1
+        [(saved_warm,)] = warm.db.read("SELECT saved FROM tracking_baselines")
         other = Tracker(TrackingConfig(), classes_out=CLASSES)  # never loaded the row
         other.observe("key:ana", "support", LOOKUP, 1, 200, False, None, now)
         cold = BaselineStore(url, other)
@@ -230,6 +231,10 @@ def test_a_younger_state_never_replaces_a_longer_history(tmp_path: Path) -> None
         assert await BaselineStore(url, fresh).load(now) == 1
         assert fresh.callers["key:ana"].warm
         assert fresh.callers["key:ana"].first == t.callers["key:ana"].first
+        # the cold save still marks the row as alive: it stays among the newest rows, and
+        # the retention does not drop it (red-team, fourth pass: a frozen row fell out)
+        [(saved,)] = cold.db.read("SELECT saved FROM tracking_baselines")
+        assert saved > saved_warm
         t.dirty.add("key:ana")  # the warm worker's next save still replaces its own row
         t.callers["key:ana"].requests += 1
         assert await warm.save() == 1

@@ -60,16 +60,24 @@ TRACKING: Final = Tables(
     (
         "CREATE TABLE IF NOT EXISTS tracking_baselines (subject TEXT PRIMARY KEY, "
         "state TEXT NOT NULL, saved DOUBLE PRECISION NOT NULL, first DOUBLE PRECISION NOT NULL)",
+        # load reads the most recently saved rows, and the retention deletes by age
+        "CREATE INDEX IF NOT EXISTS tracking_baselines_saved ON tracking_baselines (saved)",
     ),
     "SELECT pg_advisory_xact_lock(hashtext('shimgen-tracking:' || current_schema()))",
 )
 _HISTOGRAMS: Final = ("h_vol", "h_vreq", "h_ids", "h_err", "h_rej")
 # A state with a shorter history never replaces a longer one: a worker that met the caller
-# only after it started (or evicted it) would otherwise save it cold over its warm row.
+# only after it started (or evicted it) would otherwise save it cold over its warm row. The
+# row's `saved` moves either way: the caller is active, so its row is among those loaded and
+# kept (frozen at its old time, it fell out of the newest rows and was dropped after 30 days).
 _UPSERT: Final = (
     "INSERT INTO tracking_baselines (subject, state, saved, first) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (subject) DO UPDATE SET state = excluded.state, saved = excluded.saved, "
-    "first = excluded.first WHERE excluded.first <= tracking_baselines.first"
+    "ON CONFLICT (subject) DO UPDATE SET "
+    "state = CASE WHEN excluded.first <= tracking_baselines.first "
+    "THEN excluded.state ELSE tracking_baselines.state END, "
+    "first = CASE WHEN excluded.first <= tracking_baselines.first "
+    "THEN excluded.first ELSE tracking_baselines.first END, "
+    "saved = excluded.saved"
 )
 
 

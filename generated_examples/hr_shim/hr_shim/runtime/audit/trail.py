@@ -471,8 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     both audit sub-commands share one prog (``<name>-shim audit``) and one entry.
 
     Exit 0 when every chain holds (and matches its checkpoints), 1 when
-    something is broken or tampered with, or when no checkpoints are found for a
-    store that has chains (unless ``--chains-only``), 2 when the trail, a
+    something is broken or tampered with, or when no checkpoints are found (unless
+    ``--chains-only``: an emptied store looks like an unused one), 2 when the trail, a
     checkpoint file or the keys cannot be read.
     """
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -539,12 +539,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AuditError, KeysetError) as exc:
         _say(f"audit trail unreadable: {exc}", err=True)
         return 2
-    if files is None and verdict.ok and verdict.heads and not args.chains_only:
+    if files is None and verdict.ok and not args.chains_only:
         # Whoever can write the store can usually delete the checkpoint file beside it:
-        # a missing file must not turn a rewrite into "OK" (red-team, third pass).
+        # a missing file must not turn a rewrite into "OK" (red-team, third pass), nor an
+        # emptied store, which cannot be told from an unused one without them (fourth pass).
+        held = f"{len(verdict.heads)} chain(s) hold" if verdict.heads else "the store is empty"
         _say(
-            f"NOT VERIFIED: {len(verdict.heads)} chain(s) hold, but no signed checkpoints "
-            f"were found ({default_checkpoints(url)} does not exist, no --checkpoints, no "
+            f"NOT VERIFIED: {held}, but no signed checkpoints were found "
+            f"({default_checkpoints(url)} does not exist, no --checkpoints, no "
             "SHIM_AUDIT_CHECKPOINTS), and the chains alone cannot show deleted chain ends, "
             "deleted chains, rewritten chains or forged appends; pass --checkpoints FILE (the "
             "checkpoint file, or a service log with its audit-checkpoint lines), or "

@@ -183,13 +183,14 @@ async def _decode_off_loop(
 
     Decoding is CPU work on up to ``limit`` bytes: on the event loop it would
     stall every other request, and outside the deadline a slow decode would not
-    end in a 504. An answer whose body decodes to nothing is no JSON (502), not
+    end in a 504. A decode past the deadline is not abandoned but waited for
+    (it is bounded by ``limit``) and then ends in the 504: an abandoned one gave
+    its slot back while it ran on, so more than ``threads`` could run (red-team,
+    fourth pass). An answer whose body decodes to nothing is no JSON (502), not
     a 204.
     """
     try:
-        decoded = await anyio.to_thread.run_sync(
-            decode_body, raw, coding, limit, abandon_on_cancel=True, limiter=threads
-        )
+        decoded = await anyio.to_thread.run_sync(decode_body, raw, coding, limit, limiter=threads)
     except ValueError as exc:
         log_upstream(str(exc), status)
         raise bad_gateway() from None
