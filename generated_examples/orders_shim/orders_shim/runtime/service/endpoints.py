@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from .access_openapi import with_access_paths
 from .logs import exception_fields, logger
 from .metrics import CONTENT_TYPE
-from .openapi_view import external_view
+from .openapi_view import OpenAPIViews
 from .problems import HTTPProblem, problem_response
 
 if TYPE_CHECKING:
@@ -84,11 +84,8 @@ class Endpoints:
             spec = shim.spec
             mapping = f"{spec.name}; version={spec.version}; sha256={spec.sha256}"
             doc = with_access_paths(doc, sorted(spec.elevated), mapping)
-        self.openapi = orjson.dumps(doc)
-        # what an external caller may read: no internal schema, path or operation
-        self.openapi_external = orjson.dumps(
-            external_view(doc, {route.path for route in shim.spec.routes})
-        )
+        # whole for internal callers; for external ones, their groups' operations only
+        self.openapi = OpenAPIViews(doc, shim.spec.routes)
 
     async def outbound(self, scope: Scope, receive: Receive) -> bytes:
         shim = self.shim
@@ -229,9 +226,7 @@ class Endpoints:
         """The document for an authenticated caller: whole for an internal one, else its view."""
         request.scope["shim.route"] = "GET /openapi.json"
         caller = await self.shim.admit(request.scope, "openapi")
-        return Response(
-            self.openapi if caller.internal else self.openapi_external, media_type=_JSON
-        )
+        return Response(self.openapi.for_caller(caller.internal, caller.groups), media_type=_JSON)
 
 
 async def _answers(check: Callable[[], object] | None, what: str, in_thread: bool) -> bool:
