@@ -16,6 +16,7 @@ serve``), one worker, so a stalled loop would show on the next request.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -188,3 +189,82 @@ def test_every_line_the_service_writes_is_json(shim: tuple[int, str, Path]) -> N
     for line in lines:
         assert json.loads(line)["level"], line
     assert any(json.loads(line)["logger"].startswith("uvicorn") for line in lines)
+
+
+def _response(sock: socket.socket) -> bytes:
+    """One whole response of the test app (its body is ``ok``)."""
+    answer = b""
+    while not answer.endswith(b"\r\n\r\nok"):
+        chunk = sock.recv(1000)
+        assert chunk, answer
+        answer += chunk
+    return answer
+
+
+def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slowloris (red-team, fourth pass): a head sent a byte at a time, under the size bound,
+    held its connection for as long as the client liked, and many of them every connection
+    slot. Here the bound is 1 s (HEAD_SECONDS, 30 by default): the trickle gets 408 and is
+    closed, while a connection that sends its request at once is served, and one idle
+    between requests is left to uvicorn's keep-alive timeout."""
+    import threading
+
+    import uvicorn
+
+    from shimgen.runtime.service import http_head
+
+    monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
+    monkeypatch.setattr(http_head, "SWEEP_SECONDS", 0.2)
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"2")],
+        }
+        await send(start)  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=http_head.BoundedHead, log_config=None,
+        lifespan="off", timeout_keep_alive=30,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _response(idle).startswith(b"HTTP/1.1 200 ")  # then it stays open, idle
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        start = time.monotonic()
+        answer = b""
+        try:
+            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 40:
+                slow.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        slow.settimeout(3)
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            answer = slow.recv(1000)
+        took = time.monotonic() - start
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"request-head-timeout" in answer
+        assert took < 4.0, took  # 1 s bound, 0.2 s sweeps: not the minutes the trickle would take
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the idle one was not swept
+        assert _response(idle).startswith(b"HTTP/1.1 200 ")
+        idle.close()
+        slow.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
