@@ -12,8 +12,13 @@ bounded (``SHIM_MAX_BODY_BYTES``); heads were not.
 request line and headers, a chunked body's chunk sizes, extensions and
 trailers), it answers ``431`` (``application/problem+json``, slug
 ``request-head-too-large``), logs a WARNING and closes the connection. The parser never holds more than
-the limit plus one read (uvloop reads at most 256 KiB at once). ``serve``
-runs uvicorn with it; h11 (uvicorn's other parser) has a bound of its own.
+the limit plus one read (uvloop reads at most 256 KiB at once). It also bounds
+how *long* a head may take: a head not complete :data:`HEAD_SECONDS` after it
+began gets ``408`` (``request-head-timeout``) and the connection is closed, so
+a client trickling its head a byte at a time cannot hold connections open
+(one sweeper task per worker looks every :data:`SWEEP_SECONDS`, and reads no
+clock per request). ``serve`` runs uvicorn with it; h11 (uvicorn's other
+parser) has a size bound of its own.
 
 :func:`uvicorn_log_config` makes uvicorn's own lines (start, stop, errors)
 JSON too, through the shim's formatter, so every line on stderr is one object.
@@ -21,6 +26,9 @@ JSON too, through the shim's formatter, so every line on stderr is one object.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,10 +36,20 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .logs import JsonFormatter, logger
 from .problems import MEDIA_TYPE, problem_body
 
-__all__ = ["HEAD_LIMIT", "BoundedHead", "uvicorn_log_config"]
+__all__ = ["HEAD_LIMIT", "HEAD_SECONDS", "BoundedHead", "uvicorn_log_config"]
 
 HEAD_LIMIT: Final = 64 * 1024
 """Bytes a request line and its headers may take; more is 431 (h11's own bound is 16 KiB)."""
+HEAD_SECONDS = 30.0
+"""Seconds a request line and headers may take to arrive; then 408 and the connection is closed."""
+SWEEP_SECONDS = 5.0  # how often each worker looks for heads that take too long
+
+# per event loop: its sweeper task, and a coarse clock the sweeper keeps (read per request,
+# so no clock call is added to the hot path)
+_SWEEPERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+_NOW: list[float] = [0.0]
 
 _TOO_LARGE: Final = problem_body(
     431,
@@ -39,6 +57,18 @@ _TOO_LARGE: Final = problem_body(
     "Request Header Fields Too Large",
     f"the request line and headers are larger than {HEAD_LIMIT} bytes",
     "",
+)
+_TOO_SLOW: Final = problem_body(
+    408,
+    "request-head-timeout",
+    "Request Timeout",
+    "the request line and headers did not arrive in time",
+    "",
+)
+_SLOW: Final = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: " + MEDIA_TYPE.encode() + b"\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TOO_SLOW) + _TOO_SLOW
 )
 _ANSWER: Final = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -63,8 +93,18 @@ class BoundedHead(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._framing = 0  # bytes of the current message that were not body, so far
+        self._since = 0.0  # when the current message began (the sweeper's coarse clock)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        if loop not in _SWEEPERS:
+            _NOW[0] = loop.time()
+            _SWEEPERS[loop] = loop.create_task(_sweep(loop, self.connections))
 
     def data_received(self, data: bytes) -> None:
+        if not self._framing:
+            self._since = _NOW[0]
         self._framing += len(data)
         super().data_received(data)
         if self._framing > HEAD_LIMIT and not self.transport.is_closing():
@@ -84,6 +124,40 @@ class BoundedHead(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._framing = 0
         super().on_message_complete()
+
+    def in_head(self) -> bool:
+        """Whether a request has begun and nothing has answered it yet (its head is coming)."""
+        cycle = self.cycle
+        return self._framing > 0 and (cycle is None or cycle.response_complete)
+
+    def head_too_slow(self) -> None:
+        logger.warning(
+            "request head too slow: closed",
+            extra={"event": "request-head-timeout", "status": 408},
+        )
+        self.transport.write(_SLOW)
+        self.transport.close()
+
+
+async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+    """Close the connections whose request head has taken more than :data:`HEAD_SECONDS`.
+
+    A client that trickles its head (a byte every few seconds, under the size bound)
+    held a connection, and with many of them every connection slot (red-team, fourth
+    pass). uvicorn's keep-alive timeout covers only the wait between requests.
+    """
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = _NOW[0] = loop.time()
+            for conn in list(connections):
+                if (
+                    isinstance(conn, BoundedHead)
+                    and conn.in_head()
+                    and now - conn._since > HEAD_SECONDS
+                    and not conn.transport.is_closing()
+                ):
+                    conn.head_too_slow()
 
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
