@@ -30,7 +30,10 @@ def test_customer_header() -> None:
     assert (report.name, report.version, report.owner) == ("customer", 5, "payments-platform")
     assert report.description == "Customer records handed from payments to partner-facing apps."
     assert report.mapping_sha256 == result.loaded.sha256
-    assert report.internal.path == "schemas/customer.internal.json"
+    # from where the mapping's path starts, as the mapping's own path is shown
+    assert report.internal.path == str(
+        Path(report.mapping_path).parent / "schemas" / "customer.internal.json"
+    )
     assert report.internal.model == "Customer"
     assert report.external.model == "PartnerCustomer"
     assert result.plan is not None

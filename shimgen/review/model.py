@@ -9,7 +9,9 @@ it out, and the same model feeds both the Markdown and the HTML report.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from shimgen import __version__
 from shimgen.check import CheckResult
@@ -232,12 +234,12 @@ def build_report(result: CheckResult) -> Report:
 
 
 def _schema(plan: ShimPlan, schema: LoadedSchema) -> SchemaInfo:
-    base = plan.mapping_path.resolve().parent
-    try:
-        shown = schema.path.resolve().relative_to(base).as_posix()
-    except ValueError:
-        shown = schema.path.as_posix()
-    return SchemaInfo(shown, schema.model or "(document root)", schema.sha256)
+    """The schema's path the way the header shows the mapping's: from where review was run
+    (the mapping's path as given, joined with the schema's path from the mapping's folder),
+    so the reader opens both from one folder (they were shown from two, a new user found)."""
+    from_mapping = os.path.relpath(schema.path.resolve(), plan.mapping_path.resolve().parent)
+    shown = os.path.normpath(os.path.join(os.path.dirname(str(plan.mapping_path)), from_mapping))
+    return SchemaInfo(Path(shown).as_posix(), schema.model or "(document root)", schema.sha256)
 
 
 def _cell(rule: Rule, view: View) -> Cell:
