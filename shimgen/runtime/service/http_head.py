@@ -51,29 +51,28 @@ _SWEEPERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Non
 )
 _NOW: list[float] = [0.0]
 
-_TOO_LARGE: Final = problem_body(
+
+def _refusal(status: int, reason: str, slug: str, detail: str) -> bytes:
+    """A whole ``application/problem+json`` response that closes the connection, as bytes:
+    written by the protocol itself, before (or without) any request reaching the app."""
+    body = problem_body(status, slug, reason, detail, "")
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % (status, reason.encode(), MEDIA_TYPE.encode(), len(body))
+    ) + body
+
+
+_TOO_LARGE: Final = _refusal(
     431,
-    "request-head-too-large",
     "Request Header Fields Too Large",
+    "request-head-too-large",
     f"the request line and headers are larger than {HEAD_LIMIT} bytes",
-    "",
 )
-_TOO_SLOW: Final = problem_body(
+_TOO_SLOW: Final = _refusal(
     408,
-    "request-head-timeout",
     "Request Timeout",
+    "request-head-timeout",
     "the request line and headers did not arrive in time",
-    "",
-)
-_SLOW: Final = (
-    b"HTTP/1.1 408 Request Timeout\r\n"
-    b"content-type: " + MEDIA_TYPE.encode() + b"\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TOO_SLOW) + _TOO_SLOW
-)
-_ANSWER: Final = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: " + MEDIA_TYPE.encode() + b"\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TOO_LARGE) + _TOO_LARGE
 )
 
 
@@ -108,14 +107,9 @@ class BoundedHead(HttpToolsProtocol):
         self._framing += len(data)
         super().data_received(data)
         if self._framing > HEAD_LIMIT and not self.transport.is_closing():
-            logger.warning(
-                "request head too large: refused",
-                extra={"event": "request-head-too-large", "status": 431},
+            self.refuse(
+                _TOO_LARGE, "request head too large: refused", "request-head-too-large", 431
             )
-            cycle = self.cycle
-            if cycle is None or cycle.response_complete:  # nothing answered this request yet
-                self.transport.write(_ANSWER)
-            self.transport.close()  # (a request already answered ends here, unanswered twice)
 
     def on_body(self, body: bytes) -> None:
         self._framing -= len(body)
@@ -130,12 +124,15 @@ class BoundedHead(HttpToolsProtocol):
         cycle = self.cycle
         return self._framing > 0 and (cycle is None or cycle.response_complete)
 
-    def head_too_slow(self) -> None:
-        logger.warning(
-            "request head too slow: closed",
-            extra={"event": "request-head-timeout", "status": 408},
-        )
-        self.transport.write(_SLOW)
+    def refuse(self, answer: bytes, message: str, event: str, status: int) -> None:
+        """Log, send ``answer`` if nothing has answered this request yet, and close.
+
+        A request the app already answered (trailers arriving after its response) just
+        ends here: a second answer on the connection would be garbage to the client.
+        """
+        logger.warning(message, extra={"event": event, "status": status})
+        if self.in_head():
+            self.transport.write(answer)
         self.transport.close()
 
 
@@ -157,7 +154,9 @@ async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None
                     and now - conn._since > HEAD_SECONDS
                     and not conn.transport.is_closing()
                 ):
-                    conn.head_too_slow()
+                    conn.refuse(
+                        _TOO_SLOW, "request head too slow: closed", "request-head-timeout", 408
+                    )
 
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
