@@ -58,14 +58,7 @@ def test_a_head_over_the_limit_is_431(shim: tuple[int, str, Path]) -> None:
     port, _, log = shim
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (HEAD_LIMIT + 8192))
-    sock.settimeout(5)
-    answer = b""
-    try:
-        while chunk := sock.recv(65536):
-            answer += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    sock.close()
+    answer = _until_closed(sock)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"application/problem+json" in head and b"connection: close" in head
@@ -98,15 +91,19 @@ def _flood(port: int, start: bytes, filler: bytes, megabytes: int) -> tuple[byte
             sent += len(filler)
     except (BrokenPipeError, ConnectionResetError):
         pass  # closed by the shim, as it should
+    return _until_closed(sock), sent
+
+
+def _until_closed(sock: socket.socket, seconds: float = 5.0) -> bytes:
+    """Everything the shim sends until it closes the connection (or resets it, or
+    ``seconds`` pass without a byte); the socket is closed afterwards."""
     answer = b""
-    sock.settimeout(5)
-    try:
+    sock.settimeout(seconds)
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
         while chunk := sock.recv(65536):
             answer += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
     sock.close()
-    return answer, sent
+    return answer
 
 
 @pytest.mark.parametrize(
@@ -148,10 +145,7 @@ def test_large_chunked_bodies_are_not_framing(shim: tuple[int, str, Path]) -> No
         b"Content-Type: application/json\r\nShim-Group: support\r\nX-API-Key: "
         + key.encode() + b"\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
     )  # fmt: skip
-    answer = b""
-    while chunk := sock.recv(65536):
-        answer += chunk
-    sock.close()
+    answer = _until_closed(sock, 30)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
 
 
@@ -254,9 +248,7 @@ def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
                 time.sleep(0.1)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        slow.settimeout(3)
-        with contextlib.suppress(ConnectionResetError, TimeoutError):
-            answer = slow.recv(1000)
+        answer = _until_closed(slow, 3)
         took = time.monotonic() - start
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b"request-head-timeout" in answer
@@ -264,7 +256,6 @@ def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the idle one was not swept
         assert _response(idle).startswith(b"HTTP/1.1 200 ")
         idle.close()
-        slow.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
