@@ -52,15 +52,13 @@ ends, so slowing a worker down cannot lift another worker's deny there.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import os
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from .incidents import EFFECTS
-from .logs import exception_fields, logger
+from .periodic import Periodic
 
 if TYPE_CHECKING:
     from .incidents import Incident
@@ -188,33 +186,22 @@ class SharedTracking:
         # every worker's effects as the store last answered: (until in epoch seconds, effect,
         # caller), kept to their ends while the store cannot be read
         self.effects: list[tuple[float, str, str]] = []
-        self._task: asyncio.Task[None] | None = None
+        # a failed step leaves the counts local (_local) until the next one succeeds
+        self._every = Periodic(INTERVAL, self._share, "tracking push failed", self._local)
         tracker.shared = True
 
     # -- the background task ---------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._every.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL)
-            try:
-                now = time.time()
-                await self.push(now)
-                await self.share_effects(now)
-            except Exception as exc:  # a bug here must not end the task: counts stay local
-                self._local()
-                logger.error(
-                    "tracking push failed", extra={"event": "error", **exception_fields(exc)}
-                )
+    async def _share(self) -> None:
+        now = time.time()
+        await self.push(now)
+        await self.share_effects(now)
 
     # -- one push ----------------------------------------------------------------------------
 

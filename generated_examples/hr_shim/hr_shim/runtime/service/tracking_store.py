@@ -32,8 +32,6 @@ never a failed start or request: the worker then learns from nothing, as before.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,6 +41,7 @@ import orjson
 from .baselines import BUCKETS, HOURS_OF_WEEK, CallerState, LogHistogram
 from .grant_store import GrantDB, GrantStoreError, Tables, open_grant_db
 from .logs import exception_fields, logger
+from .periodic import Periodic
 
 if TYPE_CHECKING:
     from .tracking import Tracker
@@ -188,7 +187,7 @@ class BaselineStore:
     def __init__(self, audit_url: str, tracker: Tracker) -> None:
         self.tracker = tracker
         self.db: GrantDB = open_grant_db(audit_url, TRACKING)  # GrantStoreError: no such store
-        self._task: asyncio.Task[None] | None = None
+        self._every = Periodic(SAVE_INTERVAL, self.save, "tracking baselines save failed")
 
     async def load(self, now: float | None = None) -> int:
         """Restore the most recently saved callers; how many. A WARNING if the store fails."""
@@ -237,26 +236,11 @@ class BaselineStore:
     # -- the background task ------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(SAVE_INTERVAL)
-            try:
-                await self.save()
-            except Exception as exc:  # a bug here must not end the task
-                logger.error(
-                    "tracking baselines save failed",
-                    extra={"event": "error", **exception_fields(exc)},
-                )
+        self._every.start()
 
     async def stop(self) -> None:
         """Stop the task, save what changed once more, close the store."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._every.stop()
         await self.save()
         await anyio.to_thread.run_sync(self.db.close)
 
