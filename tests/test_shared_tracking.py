@@ -11,12 +11,13 @@ the counts are local again, and they are global again once it is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,29 @@ def _warm(sync: SharedTracking, caller: str, t0: float) -> None:
     sync.tracker.observe(caller, "support", LOOKUP, 1, 200, False, None, t0 + 1)
 
 
+@contextlib.asynccontextmanager
+async def closed(*workers: SharedTracking) -> AsyncIterator[None]:
+    """The workers' store clients closed at the end, whatever the test asserted."""
+    try:
+        yield
+    finally:
+        for w in workers:
+            await w.store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def warm_pair(
+    url: str, caller: str, t0: float, metrics: Metrics | None = None
+) -> AsyncIterator[tuple[SharedTracking, SharedTracking]]:
+    """Two workers of service ``test`` on ``url`` (the first with ``metrics``), ``caller``
+    warm on both."""
+    a, b = _worker(url, "test", metrics), _worker(url, "test")
+    async with closed(a, b):
+        _warm(a, caller, t0)
+        _warm(b, caller, t0)
+        yield a, b
+
+
 def _lookups(sync: SharedTracking, caller: str, ids: list[str], now: float) -> list[str]:
     kinds: list[str] = []
     for i in ids:
@@ -76,10 +100,7 @@ def test_an_enumeration_split_over_two_workers_is_detected(redis_url: str) -> No
     t0 = _t0()
 
     async def run() -> None:
-        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
-        try:
-            _warm(a, caller, t0)
-            _warm(b, caller, t0)
+        async with warm_pair(redis_url, caller, t0) as (a, b):
             now = t0 + 10
             assert _lookups(a, caller, [f"a{i}" for i in range(20)], now) == []
             assert _lookups(b, caller, [f"b{i}" for i in range(20)], now) == []  # 20 < 30 each
@@ -90,9 +111,6 @@ def test_an_enumeration_split_over_two_workers_is_detected(redis_url: str) -> No
             assert _lookups(b, caller, ["b20"], now) == ["enumeration"]  # 21 + 20 = 41 > 30
             evidence = b.tracker.open_incidents()[0].evidence
             assert evidence["observed"] == 41 and evidence["window_requests"] == 43
-        finally:
-            await a.store.aclose()
-            await b.store.aclose()
 
     asyncio.run(run())
 
@@ -102,10 +120,7 @@ def test_an_id_seen_by_both_workers_counts_once(redis_url: str) -> None:
     t0 = _t0()
 
     async def run() -> None:
-        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
-        try:
-            _warm(a, caller, t0)
-            _warm(b, caller, t0)
+        async with warm_pair(redis_url, caller, t0) as (a, b):
             same = [f"x{i}" for i in range(25)]
             assert _lookups(a, caller, same, t0 + 10) == []
             assert _lookups(b, caller, same, t0 + 10) == []
@@ -126,9 +141,6 @@ def test_an_id_seen_by_both_workers_counts_once(redis_url: str) -> None:
                 assert {k.partition("|")[2] for k in counts} == {"req"}
             finally:
                 await admin.aclose()
-        finally:
-            await a.store.aclose()
-            await b.store.aclose()
 
     asyncio.run(run())
 
@@ -263,15 +275,12 @@ def test_one_worker_claims_an_incident_and_a_down_store_claims_locally(redis_url
         workers = [_worker(redis_url, "test") for _ in range(3)]
         workers[2].store.up = False  # down, and its backoff not over: not even tried
         workers[2].store._retry_at = time.monotonic() + 60
-        try:
+        async with closed(*workers):
             incidents = [
                 Incident(f"i{n}", caller, "probing", "log", None, None, 0.0, 0.0, {})
                 for n in range(3)
             ]
             return [await w.claim(i) for w, i in zip(workers, incidents, strict=True)]
-        finally:
-            for w in workers:
-                await w.store.aclose()
 
     assert asyncio.run(run()) == [True, False, True]
 
@@ -303,7 +312,7 @@ def test_a_deny_on_one_worker_holds_on_every_worker(redis_url: str) -> None:
         workers, now = _probed_on_a(redis_url, config, caller)
         a, b = workers
         seen: list[Any] = []
-        try:
+        async with closed(*workers):
             seen.append(a.tracker.enforcement(caller, now + 2)[0])
             seen.append(b.tracker.enforcement(caller, now + 2)[0])  # B saw nothing
             await a.share_effects(now + 2)
@@ -313,9 +322,6 @@ def test_a_deny_on_one_worker_holds_on_every_worker(redis_url: str) -> None:
             later = now + 2 + config.window + 1  # A's incident is quiet: it lapses everywhere
             await b.share_effects(later)
             seen.append(b.tracker.enforcement(caller, later)[0])
-        finally:
-            for w in workers:
-                await w.store.aclose()
         return seen
 
     assert asyncio.run(run()) == ["deny", None, "deny", None, None]
@@ -332,7 +338,7 @@ def test_a_remote_deny_outlives_a_failed_share(redis_url: str) -> None:
         workers, now = _probed_on_a(redis_url, config, caller)
         a, b = workers
         seen: list[Any] = []
-        try:
+        async with closed(*workers):
             await a.share_effects(now + 2)
             await b.share_effects(now + 2)
             seen.append(b.tracker.enforcement(caller, now + 2)[0])
@@ -345,9 +351,6 @@ def test_a_remote_deny_outlives_a_failed_share(redis_url: str) -> None:
             seen.append(b.tracker.enforcement(caller, until - 1)[0])
             await b.share_effects(until + 1)  # its end has passed: lapsed, store or not
             seen.append(b.tracker.enforcement(caller, until + 1)[0])
-        finally:
-            for w in workers:
-                await w.store.aclose()
         return seen
 
     assert asyncio.run(run()) == ["deny", "deny", "deny", None]
@@ -365,10 +368,7 @@ def test_store_killed_counts_go_local_without_a_stall_and_come_back(
     metrics = Metrics()
 
     async def run() -> None:
-        a, b = _worker(url, "test", metrics), _worker(url, "test")
-        try:
-            _warm(a, caller, t0)
-            _warm(b, caller, t0)
+        async with warm_pair(url, caller, t0, metrics) as (a, b):
             _lookups(a, caller, [f"a{i}" for i in range(10)], t0 + 10)
             _lookups(b, caller, [f"b{i}" for i in range(10)], t0 + 10)
             assert await a.push(t0 + 10) and await b.push(t0 + 10) and await a.push(t0 + 10)
@@ -412,9 +412,6 @@ def test_store_killed_counts_go_local_without_a_stall_and_come_back(
             assert await a.push(nxt) and await b.push(nxt) and await a.push(nxt)
             assert st.o_ids == 10 and b.tracker.callers[caller].o_ids == 10
             assert "shim_shared_store_up 1.0" in metrics.exposition().decode()
-        finally:
-            await a.store.aclose()
-            await b.store.aclose()
 
     with caplog.at_level(logging.INFO, logger="shim"):
         asyncio.run(run())

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shimgen.runtime.service.shared_tracking import SharedTracking, counts_key
-from tests.test_shared_tracking import HOUR, _lookups, _t0, _warm, _worker
+from tests.test_shared_tracking import HOUR, _lookups, _t0, warm_pair
 
 
 class _AnswerLost:
@@ -48,30 +48,26 @@ def test_a_push_whose_answer_is_lost_counts_once_when_sent_again(redis_url: str)
     t0 = _t0()
 
     async def run() -> None:
-        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
-        admin = aioredis.Redis.from_url(redis_url)
-        try:
-            _warm(a, caller, t0)
-            _warm(b, caller, t0)
-            now = t0 + 10
-            assert _lookups(a, caller, [f"a{i}" for i in range(20)], now) == []
-            _AnswerLost(a)
-            assert not await a.push(now)  # failed as far as the worker knows
-            for _ in range(3):  # and sent again, as the next pushes do
-                assert await a.push(now)
-            assert await b.push(now)
-            st_b = b.tracker.callers[caller]
-            # a's 21 requests of this window (1 to warm, 20 lookups) and 20 ids, once
-            assert (st_b.o_req, st_b.o_ids) == (21, 20)
-            assert _lookups(b, caller, ["b0"], now) == []  # 20 + 1 ids: under the floor of 30
-            assert b.tracker.open_incidents() == []
-            fields = await admin.hgetall(counts_key("test", int(t0 // HOUR), caller))
-            requests = sum(int(v) for k, v in fields.items() if k.endswith(b"|req"))
-            assert requests == 21 + 1  # a's 21 and b's 1 pushed: nothing counted twice
-        finally:
-            await admin.aclose()
-            await a.store.aclose()
-            await b.store.aclose()
+        async with warm_pair(redis_url, caller, t0) as (a, b):
+            admin = aioredis.Redis.from_url(redis_url)
+            try:
+                now = t0 + 10
+                assert _lookups(a, caller, [f"a{i}" for i in range(20)], now) == []
+                _AnswerLost(a)
+                assert not await a.push(now)  # failed as far as the worker knows
+                for _ in range(3):  # and sent again, as the next pushes do
+                    assert await a.push(now)
+                assert await b.push(now)
+                st_b = b.tracker.callers[caller]
+                # a's 21 requests of this window (1 to warm, 20 lookups) and 20 ids, once
+                assert (st_b.o_req, st_b.o_ids) == (21, 20)
+                assert _lookups(b, caller, ["b0"], now) == []  # 20 + 1 ids: under the floor of 30
+                assert b.tracker.open_incidents() == []
+                fields = await admin.hgetall(counts_key("test", int(t0 // HOUR), caller))
+                requests = sum(int(v) for k, v in fields.items() if k.endswith(b"|req"))
+                assert requests == 21 + 1  # a's 21 and b's 1 pushed: nothing counted twice
+            finally:
+                await admin.aclose()
 
     asyncio.run(run())
 
@@ -82,10 +78,7 @@ def test_a_late_push_after_a_newer_one_changes_nothing(redis_url: str) -> None:
     t0 = _t0()
 
     async def run() -> None:
-        a, b = _worker(redis_url, "test"), _worker(redis_url, "test")
-        try:
-            _warm(a, caller, t0)
-            _warm(b, caller, t0)
+        async with warm_pair(redis_url, caller, t0) as (a, b):
             now = t0 + 10
             _lookups(a, caller, [f"a{i}" for i in range(5)], now)
             assert await a.push(now)  # a: 6 requests
@@ -96,8 +89,5 @@ def test_a_late_push_after_a_newer_one_changes_nothing(redis_url: str) -> None:
             assert await a.push(now)
             assert await b.push(now)
             assert b.tracker.callers[caller].o_req == 26
-        finally:
-            await a.store.aclose()
-            await b.store.aclose()
 
     asyncio.run(run())
