@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from shimgen.lint.facts import (
@@ -32,6 +33,7 @@ from shimgen.schema.model import (
     iter_leaves,
     lookup,
 )
+from shimgen.suggest import convention
 from shimgen.treatments import REGISTRY
 
 CASE_NAMES = {
@@ -245,17 +247,14 @@ def field_case(ctx: Context) -> Iterator[Hit]:
 def dominant_case(root: SchemaNode) -> str:
     """The naming style most of the schema's property names follow, camel when none stands out.
 
-    Only names that follow exactly one style count: ``id`` or ``name`` is camel, snake and
-    kebab at once and says nothing; ``first_name`` says snake, ``firstName`` camel.
+    A name counts for the convention ``suggest.convention`` reads in it (the one ``init``
+    writes in its comments): ``first_name`` says snake, ``firstName`` camel, and ``id`` or
+    ``name``, written alike in several, says nothing. Ties go to the first of ``CASES``.
     """
-    votes = dict.fromkeys(CASES, 0)
+    case_of = {label: case for case, label in CASE_NAMES.items()}
     names = {segment for leaf in iter_leaves(root) for segment in leaf.path if segment != ARRAY}
-    for name in names:
-        styles = [c for c, pattern in CASES.items() if re.match(pattern, name)]
-        if len(styles) == 1:
-            votes[styles[0]] += 1
-    best = max(votes.values())
-    return "camel" if best == 0 else next(c for c, n in votes.items() if n == best)
+    votes = Counter(case_of[label] for name in names if (label := convention(name)))
+    return max(CASES, key=lambda case: votes[case])
 
 
 @rule(
