@@ -357,3 +357,38 @@ def test_proxy_request_refused_before_forwarding_records_nothing_inward(shim: Sh
     assert_problem(client.get("/customers/t1.not-a-token", headers=headers()), 404)
     assert api.seen == []
     assert [(e["records_in"], e["fields_in"]) for e in events(settings_)] == [(0, []), (0, [])]
+
+
+def test_a_caller_that_leaves_mid_body_is_audited_499(shim: Shim) -> None:
+    """The server cut off a body that trickled in too long (``MESSAGE_SECONDS``), or the
+    client went away: the app sees ``http.disconnect`` mid-body. Nothing crossed, nothing
+    is sent, and the audit record says so (499, no records), instead of no record at all."""
+    client, _, settings_ = shim
+    body = orjson.dumps({"id": "x" * 40})
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers(group="billing").items()]
+    raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    sent: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        parts = [{"type": "http.request", "body": body[:10], "more_body": True}]
+
+        async def receive() -> dict[str, Any]:
+            return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/v1/outbound",
+            "raw_path": b"/v1/outbound", "query_string": b"", "root_path": "",
+            "headers": raw, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
+            "state": {},
+        }  # fmt: skip
+        await client.app(scope, receive, send)
+
+    assert client.portal is not None
+    client.portal.call(call)
+    assert [m for m in sent if m["type"] == "http.response.start"] == []
+    [event] = events(settings_)
+    assert (event["route"], event["outcome"], event["records"]) == ("POST /v1/outbound", 499, 0)

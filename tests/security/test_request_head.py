@@ -23,6 +23,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,6 +257,92 @@ def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the idle one was not swept
         assert _response(idle).startswith(b"HTTP/1.1 200 ")
         idle.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slowloris on the body (left open by the head bound): a request whose head arrives at
+    once and whose body trickles in, under the size bound, held its connection and a request
+    inside the app for as long as the client liked. Here the bound on the whole request is
+    1.5 s (MESSAGE_SECONDS, 60 by default): the trickle gets 408 and is closed, and the app
+    sees the client leave; a body that arrives slowly but within the bound is served, and
+    so is one sent at once."""
+    import threading
+
+    import uvicorn
+
+    from shimgen.runtime.service import http_head
+
+    monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
+    monkeypatch.setattr(http_head, "MESSAGE_SECONDS", 1.5)
+    monkeypatch.setattr(http_head, "SWEEP_SECONDS", 0.2)
+    seen: list[str] = []  # what the app got at the end of each request's body
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen.append("disconnect")
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append(f"body {len(body)}")
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"2")],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=http_head.BoundedHead, log_config=None,
+        lifespan="off", timeout_keep_alive=30,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow.sendall(head % 100)
+        start = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(100):  # 100 bytes at 10 a second: 10 s, far over the bound
+                slow.sendall(b"b")
+                time.sleep(0.1)
+                if time.monotonic() - start > 4:
+                    break
+        answer = _until_closed(slow, 3)
+        took = time.monotonic() - start
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"request-body-timeout" in answer
+        assert took < 4.0, took  # 1.5 s bound, 0.2 s sweeps
+        assert seen == ["disconnect"]  # the app's request ended: the client left
+        # slow but in time: 5 bytes over half a second
+        patient = socket.create_connection(("127.0.0.1", port), timeout=10)
+        patient.sendall(head % 5)
+        for byte in b"abcde":
+            time.sleep(0.1)
+            patient.sendall(bytes([byte]))
+        assert _response(patient).startswith(b"HTTP/1.1 200 ")
+        patient.sendall(head % 3 + b"xyz")  # the same connection, a body sent at once
+        assert _response(patient).startswith(b"HTTP/1.1 200 ")
+        patient.close()
+        assert seen == ["disconnect", "body 5", "body 3"]
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -17,8 +17,13 @@ how *long* a head may take: a head not complete :data:`HEAD_SECONDS` after it
 began gets ``408`` (``request-head-timeout``) and the connection is closed, so
 a client trickling its head a byte at a time cannot hold connections open
 (one sweeper task per worker looks every :data:`SWEEP_SECONDS`, and reads no
-clock per request). ``serve`` runs uvicorn with it; h11 (uvicorn's other
-parser) has a size bound of its own.
+clock per request). The body is bounded the same way: a request not whole
+:data:`MESSAGE_SECONDS` after its first byte gets ``408``
+(``request-body-timeout``) unless something has answered it already, and the
+connection is closed, so a client cannot hold a request open by trickling its
+body either; the app sees the client leave (a 499 in its audit record).
+``serve`` runs uvicorn with it; h11 (uvicorn's other parser) has a size bound
+of its own.
 
 :func:`uvicorn_log_config` makes uvicorn's own lines (start, stop, errors)
 JSON too, through the shim's formatter, so every line on stderr is one object.
@@ -36,12 +41,17 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .logs import JsonFormatter, logger
 from .problems import MEDIA_TYPE, problem_body
 
-__all__ = ["HEAD_LIMIT", "HEAD_SECONDS", "BoundedHead", "uvicorn_log_config"]
+__all__ = ["HEAD_LIMIT", "HEAD_SECONDS", "MESSAGE_SECONDS", "BoundedHead", "uvicorn_log_config"]
 
 HEAD_LIMIT: Final = 64 * 1024
 """Bytes a request line and its headers may take; more is 431 (h11's own bound is 16 KiB)."""
 HEAD_SECONDS = 30.0
 """Seconds a request line and headers may take to arrive; then 408 and the connection is closed."""
+MESSAGE_SECONDS = 60.0
+"""Seconds a whole request (head and body) may take to arrive; then 408 and the connection is closed.
+
+Twice the head's bound: a 1 MiB body (``SHIM_MAX_BODY_BYTES``' default) needs only
+about 140 kbit/s to arrive in time."""
 SWEEP_SECONDS = 5.0  # how often each worker looks for heads that take too long
 
 # per event loop: its sweeper task, and a coarse clock the sweeper keeps (read per request,
@@ -73,6 +83,12 @@ _TOO_SLOW: Final = _refusal(
     "Request Timeout",
     "request-head-timeout",
     "the request line and headers did not arrive in time",
+)
+_BODY_TOO_SLOW: Final = _refusal(
+    408,
+    "Request Timeout",
+    "request-body-timeout",
+    "the request body did not arrive in time",
 )
 
 
@@ -124,38 +140,51 @@ class BoundedHead(HttpToolsProtocol):
         cycle = self.cycle
         return self._framing > 0 and (cycle is None or cycle.response_complete)
 
+    def unanswered(self) -> bool:
+        """Whether nothing has been sent for the current request (its head or body is coming)."""
+        cycle = self.cycle
+        return cycle is None or cycle.response_complete or not cycle.response_started
+
     def refuse(self, answer: bytes, message: str, event: str, status: int) -> None:
         """Log, send ``answer`` if nothing has answered this request yet, and close.
 
         A request the app already answered (trailers arriving after its response) just
         ends here: a second answer on the connection would be garbage to the client.
+        One the app is still reading sees the client leave.
         """
         logger.warning(message, extra={"event": event, "status": status})
-        if self.in_head():
+        if self.unanswered():
             self.transport.write(answer)
         self.transport.close()
 
 
 async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
-    """Close the connections whose request head has taken more than :data:`HEAD_SECONDS`.
+    """Close the connections whose request head has taken more than :data:`HEAD_SECONDS`,
+    or whose whole request more than :data:`MESSAGE_SECONDS`.
 
     A client that trickles its head (a byte every few seconds, under the size bound)
     held a connection, and with many of them every connection slot (red-team, fourth
-    pass). uvicorn's keep-alive timeout covers only the wait between requests.
+    pass); trickling the body did the same, and held a request in the app too.
+    uvicorn's keep-alive timeout covers only the wait between requests.
     """
     with contextlib.suppress(asyncio.CancelledError):
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             now = _NOW[0] = loop.time()
             for conn in list(connections):
-                if (
-                    isinstance(conn, BoundedHead)
-                    and conn.in_head()
-                    and now - conn._since > HEAD_SECONDS
-                    and not conn.transport.is_closing()
-                ):
+                if not isinstance(conn, BoundedHead) or not conn._framing:
+                    continue  # no request arriving (idle, or being answered)
+                if conn.transport.is_closing():
+                    continue
+                age = now - conn._since
+                if conn.in_head():
+                    if age > HEAD_SECONDS:
+                        conn.refuse(
+                            _TOO_SLOW, "request head too slow: closed", "request-head-timeout", 408
+                        )
+                elif age > MESSAGE_SECONDS:
                     conn.refuse(
-                        _TOO_SLOW, "request head too slow: closed", "request-head-timeout", 408
+                        _BODY_TOO_SLOW, "request body too slow: closed", "request-body-timeout", 408
                     )
 
 
