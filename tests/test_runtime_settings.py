@@ -38,6 +38,7 @@ def test_every_variable_is_read() -> None:
         "SHIM_RATE_LIMIT": "2.5",
         "SHIM_RATE_BURST": "7",
         "SHIM_UPSTREAM_TIMEOUT": "0.25",
+        "SHIM_REQUEST_TIMEOUT": "300",
         "SHIM_INSTANCE": "shim-eu-1",
         "SHIM_LOG_LEVEL": "debug",
         "SHIM_ACCESS_LOG": "Off",
@@ -53,6 +54,7 @@ def test_every_variable_is_read() -> None:
         rate_limit=2.5,
         rate_burst=7,
         upstream_timeout=0.25,
+        request_timeout=300.0,
         instance="shim-eu-1",
         log_level="DEBUG",
         access_log=False,
@@ -105,6 +107,10 @@ BAD_VALUES = [
     ("SHIM_UPSTREAM_TIMEOUT", "0.0"),
     ("SHIM_UPSTREAM_TIMEOUT", "-3"),
     ("SHIM_UPSTREAM_TIMEOUT", "soon"),
+    ("SHIM_REQUEST_TIMEOUT", "29"),  # under the head's own 30 s
+    ("SHIM_REQUEST_TIMEOUT", "3601"),
+    ("SHIM_REQUEST_TIMEOUT", "nan"),
+    ("SHIM_REQUEST_TIMEOUT", "a minute"),
     ("SHIM_AUDIT_URL", "mysql://root:hunter2@db/audit"),
     ("SHIM_AUDIT_URL", "sqlite://relative.db"),
     ("SHIM_AUDIT_URL", "/var/audit.db"),
@@ -211,6 +217,7 @@ def test_arbitrary_text_either_parses_or_raises_config_error(raw: str) -> None:
         "SHIM_MAX_BODY_BYTES",
         "SHIM_RATE_LIMIT",
         "SHIM_UPSTREAM_TIMEOUT",
+        "SHIM_REQUEST_TIMEOUT",
         "SHIM_AUDIT_URL",
     ):
         for value in (raw, raw + SECRET):

@@ -319,6 +319,24 @@ def test_cli_serve_uses_the_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     os.rmdir(directory)
 
 
+def test_worker_app_applies_the_request_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SHIM_REQUEST_TIMEOUT reaches the protocol serve runs: each worker sets the bound its
+    sweeper reads (the golden package's copy, as a worker of `serve` imports it)."""
+    from customer_shim.runtime.service import cli as worker_cli
+    from customer_shim.runtime.service import http_head
+
+    for name in [n for n in os.environ if n.startswith("SHIM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    monkeypatch.setenv("SHIM_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("SHIM_REQUEST_TIMEOUT", "120")
+    monkeypatch.setattr(http_head, "MESSAGE_SECONDS", 60.0)  # restored afterwards
+    worker_cli.worker_app()
+    assert http_head.MESSAGE_SECONDS == 120.0
+
+
 def test_cli_clears_stale_multiprocess_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -191,6 +191,13 @@ ENV_VARS: tuple[tuple[str, str, str], ...] = (
         "`audit verify` reports a gap over twice this as a missing checkpoint interval.",
     ),
     ("SHIM_MAX_BODY_BYTES", "1048576", "Larger request bodies get 413."),
+    (
+        "SHIM_REQUEST_TIMEOUT",
+        "60",
+        "Seconds a whole request (headers and body) may take to arrive, 30 to 3600; then 408 "
+        "and the connection is closed (`serve` only). Raise it with `SHIM_MAX_BODY_BYTES` "
+        "when large bodies come over slow links.",
+    ),
     ("SHIM_MAX_BATCH", "1000", "More records in one request get 413."),
     ("SHIM_MAX_DEPTH", "32", "Deeper JSON nesting gets 400."),
     (

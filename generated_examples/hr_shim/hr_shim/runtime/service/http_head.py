@@ -50,8 +50,9 @@ HEAD_SECONDS = 30.0
 MESSAGE_SECONDS = 60.0
 """Seconds a whole request (head and body) may take to arrive; then 408 and the connection is closed.
 
-Twice the head's bound: a 1 MiB body (``SHIM_MAX_BODY_BYTES``' default) needs only
-about 140 kbit/s to arrive in time."""
+``SHIM_REQUEST_TIMEOUT`` (30 to 3600, default 60) sets it in each worker ``serve``
+starts. At 60, a 1 MiB body (``SHIM_MAX_BODY_BYTES``' default) needs only about
+140 kbit/s to arrive in time."""
 SWEEP_SECONDS = 5.0  # how often each worker looks for heads that take too long
 
 # per event loop: its sweeper task, and a coarse clock the sweeper keeps (read per request,

@@ -30,6 +30,10 @@ Variables (all optional; defaults in brackets):
     does not answer in time the process's own limit decides.
 ``SHIM_UPSTREAM_TIMEOUT`` [5.0]
     Seconds to wait for the internal API.
+``SHIM_REQUEST_TIMEOUT`` [60]
+    Seconds a whole request (headers and body) may take to arrive under ``serve``
+    (30 to 3600); then 408 and the connection is closed, see :mod:`.http_head`.
+    Raise it with ``SHIM_MAX_BODY_BYTES`` for large bodies from slow clients.
 ``SHIM_INSTANCE`` [host name]
     Name of this replica in audit records and logs.
 ``SHIM_LOG_LEVEL`` [INFO]
@@ -114,6 +118,7 @@ class Settings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     upstream_timeout: float = 5.0
+    request_timeout: float = 60.0
     shared_store_url: str | None = None
     shared_store_timeout: float = 0.25
     instance: str = field(default_factory=_default_instance)
@@ -140,6 +145,9 @@ class Settings:
         timeout = self.upstream_timeout
         if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
             raise _bad("SHIM_UPSTREAM_TIMEOUT", "must be a number of seconds greater than 0")
+        request = self.request_timeout
+        if not _is_number(request) or not 30 <= request <= 3600:
+            raise _bad("SHIM_REQUEST_TIMEOUT", "must be a number of seconds from 30 to 3600")
         if self.shared_store_url is not None and not _is_store_url(self.shared_store_url):
             raise _bad(
                 "SHIM_SHARED_STORE_URL",
@@ -236,6 +244,7 @@ class Settings:
             elif attr in (
                 "rate_limit",
                 "upstream_timeout",
+                "request_timeout",
                 "audit_checkpoint_interval",
                 "shared_store_timeout",
                 "tracking_window",
@@ -267,6 +276,7 @@ _ENV: dict[str, str] = {
     "rate_limit": "SHIM_RATE_LIMIT",
     "rate_burst": "SHIM_RATE_BURST",
     "upstream_timeout": "SHIM_UPSTREAM_TIMEOUT",
+    "request_timeout": "SHIM_REQUEST_TIMEOUT",
     "shared_store_url": "SHIM_SHARED_STORE_URL",
     "shared_store_timeout": "SHIM_SHARED_STORE_TIMEOUT",
     "instance": "SHIM_INSTANCE",

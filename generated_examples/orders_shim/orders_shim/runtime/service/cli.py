@@ -222,6 +222,9 @@ def worker_app() -> ASGIApp:
         sys.stderr.write(f"python -m {package}: error: cannot start: {exc}\n")
         _start_failed()
         raise SystemExit(_STARTUP_FAILURE) from None
+    from . import http_head  # the protocol serve runs: its sweeper reads the bound each pass
+
+    http_head.MESSAGE_SECONDS = app.state.shim.settings.request_timeout
     return _Guarded(app)
 
 
