@@ -196,33 +196,15 @@ def _response(sock: socket.socket) -> bytes:
     return answer
 
 
-def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Slowloris (red-team, fourth pass): a head sent a byte at a time, under the size bound,
-    held its connection for as long as the client liked, and many of them every connection
-    slot. Here the bound is 1 s (HEAD_SECONDS, 30 by default): the trickle gets 408 and is
-    closed, while a connection that sends its request at once is served, and one idle
-    between requests is left to uvicorn's keep-alive timeout."""
+@contextlib.contextmanager
+def _bounded_server(app: Any) -> Iterator[int]:
+    """``app`` served by uvicorn with BoundedHead in a thread (its constants as the test set
+    them), on a free port it yields; stopped afterwards."""
     import threading
 
     import uvicorn
 
     from shimgen.runtime.service import http_head
-
-    monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
-    monkeypatch.setattr(http_head, "SWEEP_SECONDS", 0.2)
-
-    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
-        if scope["type"] != "http":
-            return
-        start = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-length", b"2")],
-        }
-        await send(start)  # type: ignore[operator]
-        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
 
     port = free_port()
     config = uvicorn.Config(
@@ -237,6 +219,37 @@ def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
         while not server.started:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def _ok(send: Any) -> None:
+    """The test app's answer: 200 with the body ``ok``."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slowloris (red-team, fourth pass): a head sent a byte at a time, under the size bound,
+    held its connection for as long as the client liked, and many of them every connection
+    slot. Here the bound is 1 s (HEAD_SECONDS, 30 by default): the trickle gets 408 and is
+    closed, while a connection that sends its request at once is served, and one idle
+    between requests is left to uvicorn's keep-alive timeout."""
+    from shimgen.runtime.service import http_head
+
+    monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
+    monkeypatch.setattr(http_head, "SWEEP_SECONDS", 0.2)
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] == "http":
+            await _ok(send)
+
+    with _bounded_server(app) as port:
         idle = socket.create_connection(("127.0.0.1", port), timeout=10)
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _response(idle).startswith(b"HTTP/1.1 200 ")  # then it stays open, idle
@@ -257,9 +270,6 @@ def test_a_head_that_trickles_in_is_closed_after_the_head_timeout(
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the idle one was not swept
         assert _response(idle).startswith(b"HTTP/1.1 200 ")
         idle.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
@@ -271,10 +281,6 @@ def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
     1.5 s (MESSAGE_SECONDS, 60 by default): the trickle gets 408 and is closed, and the app
     sees the client leave; a body that arrives slowly but within the bound is served, and
     so is one sent at once."""
-    import threading
-
-    import uvicorn
-
     from shimgen.runtime.service import http_head
 
     monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
@@ -295,28 +301,10 @@ def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
             if not message.get("more_body"):
                 break
         seen.append(f"body {len(body)}")
-        start = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-length", b"2")],
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": b"ok"})
+        await _ok(send)
 
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=http_head.BoundedHead, log_config=None,
-        lifespan="off", timeout_keep_alive=30,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    with _bounded_server(app) as port:
         slow = socket.create_connection(("127.0.0.1", port), timeout=10)
         slow.sendall(head % 100)
         start = time.monotonic()
@@ -343,6 +331,3 @@ def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
         assert _response(patient).startswith(b"HTTP/1.1 200 ")
         patient.close()
         assert seen == ["disconnect", "body 5", "body 3"]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
