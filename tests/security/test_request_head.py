@@ -331,3 +331,117 @@ def test_a_body_that_trickles_in_is_closed_after_the_message_timeout(
         assert _response(patient).startswith(b"HTTP/1.1 200 ")
         patient.close()
         assert seen == ["disconnect", "body 5", "body 3"]
+
+
+def _short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shimgen.runtime.service import http_head
+
+    monkeypatch.setattr(http_head, "HEAD_SECONDS", 1.0)
+    monkeypatch.setattr(http_head, "MESSAGE_SECONDS", 1.5)
+    monkeypatch.setattr(http_head, "SWEEP_SECONDS", 0.2)
+
+
+def _trickle(sock: socket.socket, seconds: float) -> bytes:
+    """A byte every 0.1 s for up to ``seconds``; then what the server sent until it closed."""
+    start = time.monotonic()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        while time.monotonic() - start < seconds:
+            sock.sendall(b"b")
+            time.sleep(0.1)
+    return _until_closed(sock, 3)
+
+
+def test_a_body_trickled_behind_a_pipelined_request_is_closed_after_the_message_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The body bound, evaded (red-team, fifth pass): the sweeper took a connection whose count
+    of framing bytes was 0 for one between requests. A read that completes one request and holds
+    the next one's whole head leaves that count at 0, and every read of a Content-Length body
+    after it adds and takes off the same bytes: a GET /healthz and an authenticated POST's head
+    sent together, then its body a byte every 2 s, held the POST in the app 130 s and counting
+    (bound 60 s), where the same POST alone got its 408 at 60 s. The request's phase now comes
+    from the parser's events."""
+    _short_bounds(monkeypatch)
+    seen: list[str] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        while scope["method"] == "POST":
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen.append("disconnect")
+                return
+            if not message.get("more_body"):
+                break
+        seen.append(scope["method"])
+        await _ok(send)
+
+    with _bounded_server(app) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        )  # one read: the first request whole, the second's head and nothing more
+        assert _response(sock).startswith(b"HTTP/1.1 200 ")  # the GET's answer
+        start = time.monotonic()
+        answer = _trickle(sock, 6)
+        took = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"request-body-timeout" in answer
+    assert took < 4.0, took  # 1.5 s bound, 0.2 s sweeps: not the 6 s of the trickle
+    assert seen == ["GET", "disconnect"]
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn arms no timeout before a connection's first request, and the head bound ran from
+    a head's first byte: connections that sent nothing were held for good (red-team, fifth
+    pass: 19,978 of them, from one host, took every file descriptor of a one-worker shim, whose
+    /healthz then failed and whose audit checkpoint could not be written, so ``audit verify``
+    said TAMPERED). A connection's first head is now timed from the connection."""
+    _short_bounds(monkeypatch)
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        raise AssertionError("no request was sent")
+
+    with _bounded_server(app) as port:
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        start = time.monotonic()
+        answer = _until_closed(silent, 4)
+        took = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"request-head-timeout" in answer
+    assert took < 3.0, took  # 1 s bound, 0.2 s sweeps
+
+
+def test_a_request_answered_before_its_body_gets_no_second_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request answered before its body came (the gate's 413 by Content-Length, a 401), whose
+    body then kept coming, was taken for a head once answered: after HEAD_SECONDS the sweeper
+    wrote a 408 request-head-timeout behind the 413, an answer to no request (red-team, fifth
+    pass). It is now closed at MESSAGE_SECONDS with nothing more sent."""
+    _short_bounds(monkeypatch)
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        start = {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-length", b"2")],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b"no"})
+
+    with _bounded_server(app) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        start = time.monotonic()
+        answer = _trickle(sock, 6)
+        took = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert took < 4.0, took  # closed at the 1.5 s message bound, not held by the trickle

@@ -11,19 +11,20 @@ bounded (``SHIM_MAX_BODY_BYTES``); heads were not.
 :data:`HEAD_LIMIT` bytes of a request that are not its body have arrived (the
 request line and headers, a chunked body's chunk sizes, extensions and
 trailers), it answers ``431`` (``application/problem+json``, slug
-``request-head-too-large``), logs a WARNING and closes the connection. The parser never holds more than
-the limit plus one read (uvloop reads at most 256 KiB at once). It also bounds
-how *long* a head may take: a head not complete :data:`HEAD_SECONDS` after it
-began gets ``408`` (``request-head-timeout``) and the connection is closed, so
-a client trickling its head a byte at a time cannot hold connections open
-(one sweeper task per worker looks every :data:`SWEEP_SECONDS`, and reads no
-clock per request). The body is bounded the same way: a request not whole
-:data:`MESSAGE_SECONDS` after its first byte gets ``408``
-(``request-body-timeout``) unless something has answered it already, and the
-connection is closed, so a client cannot hold a request open by trickling its
-body either; the app sees the client leave (a 499 in its audit record).
-``serve`` runs uvicorn with it; h11 (uvicorn's other parser) has a size bound
-of its own.
+``request-head-too-large``), logs a WARNING and closes the connection. The
+parser never holds more than the limit plus one read (uvloop reads at most
+256 KiB at once). It also bounds how *long* a request may take to arrive: a
+head not complete :data:`HEAD_SECONDS` after it began (a connection's first:
+after the connection was made) gets ``408`` (``request-head-timeout``), and a
+request not whole :data:`MESSAGE_SECONDS` after it began gets ``408``
+(``request-body-timeout``) unless something has answered it already; either
+way the connection is closed. So a client cannot hold connections or requests
+open by trickling a head or a body, or by sending nothing at all; the app sees
+the client leave (a 499 in its audit record). One sweeper task per worker
+looks every :data:`SWEEP_SECONDS` and no clock is read per request. Where a
+request is (head, body, between requests) comes from the parser's events,
+never from the byte count. ``serve`` runs uvicorn with it; h11 (uvicorn's
+other parser) has a size bound of its own.
 
 :func:`uvicorn_log_config` makes uvicorn's own lines (start, stop, errors)
 JSON too, through the shim's formatter, so every line on stderr is one object.
@@ -54,6 +55,11 @@ MESSAGE_SECONDS = 60.0
 starts. At 60, a 1 MiB body (``SHIM_MAX_BODY_BYTES``' default) needs only about
 140 kbit/s to arrive in time."""
 SWEEP_SECONDS = 5.0  # how often each worker looks for heads that take too long
+
+# where a connection is in its current request (BoundedHead._phase)
+_IDLE: Final = 0  # between requests: uvicorn's keep-alive timeout
+_HEAD: Final = 1  # the request line and headers are coming (a new connection too): HEAD_SECONDS
+_BODY: Final = 2  # the head is in, the body is coming: MESSAGE_SECONDS
 
 # per event loop: its sweeper task, and a coarse clock the sweeper keeps (read per request,
 # so no clock call is added to the hot path)
@@ -110,6 +116,11 @@ class BoundedHead(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._framing = 0  # bytes of the current message that were not body, so far
         self._since = 0.0  # when the current message began (the sweeper's coarse clock)
+        # The parser's own events say where a request is, not the byte count: a read that
+        # ends one request can hold the next one's whole head, and with a Content-Length
+        # body trickled after it the count stayed 0 at every read, so the sweeper took the
+        # connection for idle and the body was never timed (red-team, fifth pass).
+        self._phase = _HEAD
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -117,10 +128,14 @@ class BoundedHead(HttpToolsProtocol):
         if loop not in _SWEEPERS:
             _NOW[0] = loop.time()
             _SWEEPERS[loop] = loop.create_task(_sweep(loop, self.connections))
+        # A new connection's first head is timed from the connection: uvicorn arms no timeout
+        # before a first request, and ~20,000 connections that never sent a byte held every
+        # file descriptor of a worker (red-team, fifth pass).
+        self._since = _NOW[0]
 
     def data_received(self, data: bytes) -> None:
-        if not self._framing:
-            self._since = _NOW[0]
+        if self._phase == _IDLE:  # whatever comes between requests begins the next one's head
+            self._began()
         self._framing += len(data)
         super().data_received(data)
         if self._framing > HEAD_LIMIT and not self.transport.is_closing():
@@ -128,22 +143,38 @@ class BoundedHead(HttpToolsProtocol):
                 _TOO_LARGE, "request head too large: refused", "request-head-too-large", 431
             )
 
+    def _began(self) -> None:
+        self._since = _NOW[0]
+        self._phase = _HEAD
+
+    def on_message_begin(self) -> None:
+        if self._phase == _IDLE:  # the next request, in the read that completed the last one
+            self._began()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._phase = _BODY
+
     def on_body(self, body: bytes) -> None:
         self._framing -= len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._framing = 0
+        self._phase = _IDLE
         super().on_message_complete()
 
-    def in_head(self) -> bool:
-        """Whether a request has begun and nothing has answered it yet (its head is coming)."""
-        cycle = self.cycle
-        return self._framing > 0 and (cycle is None or cycle.response_complete)
-
     def unanswered(self) -> bool:
-        """Whether nothing has been sent for the current request (its head or body is coming)."""
+        """Whether nothing has been sent for the current request (its head or body is coming).
+
+        While a head comes, the cycle (if any) is the previous request's; once the head is in,
+        it is this request's own, and one answered early (a 413 by Content-Length, a 401)
+        must not get a second answer after it.
+        """
         cycle = self.cycle
+        if self._phase == _BODY and cycle is not None:
+            return not cycle.response_started
         return cycle is None or cycle.response_complete or not cycle.response_started
 
     def refuse(self, answer: bytes, message: str, event: str, status: int) -> None:
@@ -173,12 +204,12 @@ async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None
             await asyncio.sleep(SWEEP_SECONDS)
             now = _NOW[0] = loop.time()
             for conn in list(connections):
-                if not isinstance(conn, BoundedHead) or not conn._framing:
-                    continue  # no request arriving (idle, or being answered)
+                if not isinstance(conn, BoundedHead) or conn._phase == _IDLE:
+                    continue  # no request arriving (between requests)
                 if conn.transport.is_closing():
                     continue
                 age = now - conn._since
-                if conn.in_head():
+                if conn._phase == _HEAD:
                     if age > HEAD_SECONDS:
                         conn.refuse(
                             _TOO_SLOW, "request head too slow: closed", "request-head-timeout", 408
