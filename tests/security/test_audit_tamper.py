@@ -570,3 +570,85 @@ def test_verify_escapes_control_characters_from_the_store(
     assert code == (1 if break_it else 0), text
     assert "c1\\x1b]0;pwned\\x07\\x0d\\x1b[2Kaudit chain OK\\u202e\\x9b" in text
     assert not any(ch in text for ch in "\x1b\r\x07\u202e\x9b"), repr(text)
+
+
+def test_a_checkpoint_that_could_not_be_written_is_written_with_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of connections took every file descriptor of a worker, so one checkpoint could
+    not be opened for writing; it was dropped, and ``audit verify`` then called the trail
+    TAMPERED ("checkpoint #5 is missing", red-team, fifth pass): an attacker's DoS read as
+    tampering. The checkpoint is now kept and written before the next one, in order."""
+    from shimgen.runtime.audit import checkpoint
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    path = str(tmp_path / "cp.jsonl")
+    sink = audit.open_sink(url, "flood")
+    clock = FakeClock()
+    key = Keyset.from_json(KEYS_FILE.read_text()).audit_key
+    seen: list[tuple[int, bool]] = []
+    pub = CheckpointPublisher(
+        sink, key, path, 10.0, clock=clock, thread=False,
+        on_publish=lambda cp, written: seen.append((cp["n"], written)),
+    )  # fmt: skip
+    real = checkpoint._append_line
+    failing = {"left": 2}
+
+    def append_line(target: str, line: bytes) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OSError(24, "Too many open files")
+        real(target, line)
+
+    monkeypatch.setattr(checkpoint, "_append_line", append_line)
+    for _ in range(3):
+        sink.append(_event())
+        clock.now += 10
+        pub.publish()
+    clock.now += 10
+    pub.close()
+    sink.close()
+    assert seen == [(1, True), (2, False), (3, False), (4, True), (5, True)]
+    numbers = [json.loads(line)["n"] for line in Path(path).read_text().splitlines()]
+    assert numbers == [1, 2, 3, 4, 5]  # in order, none lost
+    verdict = audit.verify_url(url, [path], {key.key_id: key.public}, now=clock.now)
+    assert verdict.ok, str(verdict)
+
+
+def test_checkpoints_that_cannot_be_written_for_long_are_given_up_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backlog is bounded (MAX_UNWRITTEN): past it the oldest are given up, and verify
+    reports the hole, which is then the truth (the log still holds them)."""
+    from shimgen.runtime.audit import checkpoint
+
+    monkeypatch.setattr(checkpoint, "MAX_UNWRITTEN", 2)
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    path = str(tmp_path / "cp.jsonl")
+    sink = audit.open_sink(url, "long")
+    clock = FakeClock()
+    key = Keyset.from_json(KEYS_FILE.read_text()).audit_key
+    pub = CheckpointPublisher(sink, key, path, 10.0, clock=clock, thread=False)
+    real = checkpoint._append_line
+    failing = {"left": 4}
+
+    def append_line(target: str, line: bytes) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OSError(28, "No space left on device")
+        real(target, line)
+
+    monkeypatch.setattr(checkpoint, "_append_line", append_line)
+    for _ in range(4):  # checkpoints 2..5 fail; at most 2 wait, so 2, 3 and 4 are given up
+        clock.now += 10
+        pub.publish()
+    clock.now += 10
+    pub.close()  # 5 and the final 6 are written
+    sink.close()
+    numbers = [json.loads(line)["n"] for line in Path(path).read_text().splitlines()]
+    assert numbers == [1, 5, 6]
+    verdict = audit.verify_url(url, [path], {key.key_id: key.public}, now=clock.now)
+    assert not verdict.ok
+    assert any(
+        "checkpoint #2-#4 after checkpoint #1" in problem.meaning for problem in verdict.problems
+    )

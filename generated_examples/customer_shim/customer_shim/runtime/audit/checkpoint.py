@@ -50,6 +50,7 @@ from .chain import GENESIS, AuditError
 
 __all__ = [
     "CHECKPOINT_FIELDS",
+    "MAX_UNWRITTEN",
     "VERSION",
     "CheckpointPublisher",
     "digest",
@@ -62,6 +63,8 @@ VERSION = 1
 CHECKPOINT_FIELDS = frozenset(
     {"v", "chain", "n", "seq", "head", "count", "time", "interval", "final", "prev", "key", "sig"}
 )
+MAX_UNWRITTEN = 1440
+"""Checkpoints kept for a later write while the file cannot be written (a day at 60 s)."""
 _DOMAIN = b"shimgen audit checkpoint v1\n"
 _SORT = orjson.OPT_SORT_KEYS
 
@@ -149,9 +152,14 @@ class CheckpointPublisher:
 
     ``on_publish(checkpoint, written)`` is called with every checkpoint (the
     service logs it and sets the metrics); ``written`` says whether it reached
-    the checkpoint file. A checkpoint that cannot be written is not retried:
-    the next one follows on time, and ``verify`` reports the hole, which is the
-    truth. Publishing runs on a daemon thread, never on the event loop.
+    the checkpoint file. One that could not be written (the disk full for a
+    moment, or every file descriptor taken by a flood of connections: red-team,
+    fifth pass) is kept and written before the next one, in order, so a passing
+    failure leaves no hole for ``verify`` to report as deleted checkpoints. Its
+    content was signed when it was made, so writing it late changes nothing it
+    says. At most :data:`MAX_UNWRITTEN` wait; beyond that the oldest are given
+    up (they are still in the log), and ``verify`` reports the hole.
+    Publishing runs on a daemon thread, never on the event loop.
     """
 
     def __init__(
@@ -177,6 +185,7 @@ class CheckpointPublisher:
         self._n = 0
         self._prev = GENESIS
         self._closed = False
+        self._unwritten: list[bytes] = []  # lines not yet in the file, oldest first
         self._stop = threading.Event()
         # The opening checkpoint (seq 0 for a new chain) is what makes a chain that no
         # checkpoint names a forgery: every real chain has one before its first record.
@@ -206,11 +215,16 @@ class CheckpointPublisher:
                 self.key, chain, self._n, seq, head, self._clock(), self.interval, final, self._prev
             )
             self._prev = digest(cp)
-            written = True
+            unwritten = self._unwritten
+            unwritten.append(orjson.dumps(cp, option=_SORT) + b"\n")
+            del unwritten[:-MAX_UNWRITTEN]  # the oldest given up: verify reports the hole
             try:
-                _append_line(self.path, orjson.dumps(cp, option=_SORT) + b"\n")
+                while unwritten:  # the ones a failure held back first: the file stays in order
+                    _append_line(self.path, unwritten[0])
+                    del unwritten[0]
             except OSError:
-                written = False
+                pass
+            written = not unwritten
         if self._on_publish is not None:
             self._on_publish(cp, written)
         return cp, written

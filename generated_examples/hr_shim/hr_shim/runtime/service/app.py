@@ -240,7 +240,11 @@ def _publish_checkpoint(shim: Shim) -> Callable[[dict[str, Any], bool], None]:
         level, message, event = (
             (logging.INFO, "audit checkpoint", "audit-checkpoint")
             if written
-            else (logging.ERROR, "audit checkpoint not written to its file", "audit-checkpoint")
+            else (
+                logging.ERROR,
+                "audit checkpoint not written to its file yet; tried again with the next one",
+                "audit-checkpoint",
+            )
         )
         logger.handle(
             logger.makeRecord(
