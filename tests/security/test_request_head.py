@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -445,3 +446,24 @@ def test_a_request_answered_before_its_body_gets_no_second_answer(
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert answer.count(b"HTTP/1.1 ") == 1, answer
     assert took < 4.0, took  # closed at the 1.5 s message bound, not held by the trickle
+
+
+def test_silent_connections_closed_in_one_sweep_log_one_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each connection the sweeper closed wrote a WARNING line of its own, so a flood of silent
+    connections set the log's volume (red-team, fifth pass: 2,000 lines for 2,000). A sweep
+    now writes one line per kind, with the number of connections it closed."""
+    _short_bounds(monkeypatch)
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        raise AssertionError("no request was sent")
+
+    caplog.set_level(logging.WARNING, logger="shim")
+    with _bounded_server(app) as port:
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(20)]
+        answers = [_until_closed(sock, 4) for sock in silent]
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers)
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "request-head-timeout"]
+    assert sum(r.connections for r in lines) == 20  # type: ignore[attr-defined]
+    assert len(lines) <= 2, [r.getMessage() for r in lines]  # one sweep, or two at most

@@ -60,6 +60,7 @@ FIELDS: Final = (
     "kind",
     "effect",
     "evidence",
+    "connections",
 )
 
 

@@ -139,9 +139,12 @@ class BoundedHead(HttpToolsProtocol):
         self._framing += len(data)
         super().data_received(data)
         if self._framing > HEAD_LIMIT and not self.transport.is_closing():
-            self.refuse(
-                _TOO_LARGE, "request head too large: refused", "request-head-too-large", 431
+            # one line per refusal: each costs its sender more than 64 KiB
+            logger.warning(
+                "request head too large: refused",
+                extra={"event": "request-head-too-large", "status": 431},
             )
+            self.refuse(_TOO_LARGE)
 
     def _began(self) -> None:
         self._since = _NOW[0]
@@ -177,14 +180,13 @@ class BoundedHead(HttpToolsProtocol):
             return not cycle.response_started
         return cycle is None or cycle.response_complete or not cycle.response_started
 
-    def refuse(self, answer: bytes, message: str, event: str, status: int) -> None:
-        """Log, send ``answer`` if nothing has answered this request yet, and close.
+    def refuse(self, answer: bytes) -> None:
+        """Send ``answer`` if nothing has answered this request yet, and close.
 
         A request the app already answered (trailers arriving after its response) just
         ends here: a second answer on the connection would be garbage to the client.
-        One the app is still reading sees the client leave.
+        One the app is still reading sees the client leave. The callers log.
         """
-        logger.warning(message, extra={"event": event, "status": status})
         if self.unanswered():
             self.transport.write(answer)
         self.transport.close()
@@ -197,12 +199,15 @@ async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None
     A client that trickles its head (a byte every few seconds, under the size bound)
     held a connection, and with many of them every connection slot (red-team, fourth
     pass); trickling the body did the same, and held a request in the app too.
-    uvicorn's keep-alive timeout covers only the wait between requests.
+    uvicorn's keep-alive timeout covers only the wait between requests. Each sweep logs
+    one WARNING per kind with the number of connections it closed, not one per
+    connection: a flood of silent connections must not set the log's volume.
     """
     with contextlib.suppress(asyncio.CancelledError):
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             now = _NOW[0] = loop.time()
+            heads = bodies = 0
             for conn in list(connections):
                 if not isinstance(conn, BoundedHead) or conn._phase == _IDLE:
                     continue  # no request arriving (between requests)
@@ -211,12 +216,18 @@ async def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None
                 age = now - conn._since
                 if conn._phase == _HEAD:
                     if age > HEAD_SECONDS:
-                        conn.refuse(
-                            _TOO_SLOW, "request head too slow: closed", "request-head-timeout", 408
-                        )
+                        conn.refuse(_TOO_SLOW)
+                        heads += 1
                 elif age > MESSAGE_SECONDS:
-                    conn.refuse(
-                        _BODY_TOO_SLOW, "request body too slow: closed", "request-body-timeout", 408
+                    conn.refuse(_BODY_TOO_SLOW)
+                    bodies += 1
+            for closed, message, event in (
+                (heads, "request head too slow: connections closed", "request-head-timeout"),
+                (bodies, "request body too slow: connections closed", "request-body-timeout"),
+            ):
+                if closed:
+                    logger.warning(
+                        message, extra={"event": event, "status": 408, "connections": closed}
                     )
 
 
