@@ -101,7 +101,7 @@ def test_an_inbound_store_follows_the_internal_path() -> None:
     text = render(nested)
     assert "_s.put(o, ('a', 'b'), v)\n" in text and "_s.put(o, ('a', 'b'), None)\n" in text
     items = render(cm.InArray(src="d", key="k", ptr="/k", put=("a", "b"), fn="_item"))
-    assert "_s.put(o, ('a', 'b'), [_item(e, p + \"/k/\" + str(i), errs) for i" in items
+    assert "_s.put(o, ('a', 'b'), [_item(e, p + '/k/' + str(i), errs) for i" in items
 
 
 def test_a_copy_sets_the_pointer_only_for_an_element_copier() -> None:

@@ -309,8 +309,10 @@ class Resolver:
                 )
                 return None
             try:
-                used = [
-                    f for _, f, _, _ in string.Formatter().parse(spec.template) if f is not None
+                fields = [
+                    (f, c, s)
+                    for _, f, s, c in string.Formatter().parse(spec.template)
+                    if f is not None
                 ]
             except ValueError as exc:
                 self.error(
@@ -321,7 +323,28 @@ class Resolver:
                     value=True,
                 )
                 return None
-            bad = [f for f in used if not f.isdigit() or int(f) >= len(spec.from_)]
+            used = [f for f, _, _ in fields]
+            bad = [
+                f for f in used if not (f.isascii() and f.isdigit()) or int(f) >= len(spec.from_)
+            ]
+            # the template becomes an f-string: a field inside a format spec ({0:{...}}) would
+            # be a Python expression evaluated on every record (red-team, sixth pass)
+            unsafe = [
+                (f, c, s)
+                for f, c, s in fields
+                if c not in (None, "r", "s", "a") or "{" in (s or "")
+            ]
+            if unsafe and not bad:
+                f, c, s = unsafe[0]
+                self.error(
+                    Code.BAD_DERIVED,
+                    f"template field {{{f}{'!' + c if c else ''}{':' + s if s else ''}}} holds a field or conversion "
+                    "a template may not: only a format spec of literal characters and !r, !s, !a",
+                    (*where, "template"),
+                    'use "{0}" or a plain format spec like "{0:>8}"',
+                    value=True,
+                )
+                return None
             if bad:
                 self.error(
                     Code.BAD_DERIVED,

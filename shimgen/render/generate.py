@@ -76,6 +76,22 @@ class Meta:
     groups: tuple[str, ...]
 
 
+def one_line(text: object) -> str:
+    """``text`` on one line: every character that is not printable (line breaks of any kind,
+    ``\\r``, U+2028, U+0085, NUL) written as its escape.
+
+    Text from the schemas and the mapping (enum values, definition names, descriptions,
+    paths) is shown in generated comments and docstrings; a line break in it would end
+    the comment and make the rest of the text code (red-team, sixth pass).
+    """
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in str(text))
+
+
+def docstring(text: object) -> str:
+    """``text`` safe between triple quotes: one line, backslashes and quotes escaped."""
+    return one_line(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """One environment per process: templates are parsed once, not on every render."""
@@ -87,6 +103,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pyrepr"] = repr
     env.filters["ptrexpr"] = pointer_expr
+    env.filters["comment"] = one_line  # after `#`: a line break would end the comment
+    env.filters["docstring"] = docstring  # inside triple quotes
     env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
     env.globals["macro_for"] = macro_for  # translate.py.j2: one macro per statement kind
     return env

@@ -154,6 +154,7 @@ class _Builder:
         """A chain of aliases (plain refs, single-branch allOf) ends at one node,
         shared by every link of the chain and named after the last ref target."""
         chain = [start]
+        seen = {start.key}  # one set for the whole chain: a set per step was quadratic
         loc = start
         named: Located | None = None
         while (step := kw.alias_step(loc.value)) is not None:
@@ -161,13 +162,14 @@ class _Builder:
                 loc = named = self.store.resolve(loc)
             else:
                 loc = loc.child("allOf", 0)
-            if loc.key in {c.key for c in chain}:
+            if loc.key in seen:
                 raise SchemaError(
                     f"$ref cycle that never reaches a schema: {' -> '.join(c.source for c in chain)}",
                     start.doc.path,
                     hint="one of these refs must point at an actual schema",
                 )
             chain.append(loc)
+            seen.add(loc.key)
         node = self.node((loc,))
         if node.name is None and named is not None:
             node.name = last_segment(named.pointer) or _doc_title(named)

@@ -217,7 +217,7 @@ def parse_document(raw: bytes, path: Path) -> Any:
                     "fix the syntax error (or give the file a .yaml name if it is YAML)",
                 ) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # CSafeLoader: no arbitrary objects
+        data = yaml.load(text, Loader=_Loader)  # CSafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise SchemaError(
@@ -229,6 +229,43 @@ def parse_document(raw: bytes, path: Path) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise SchemaError(f"not valid YAML or JSON: {exc}", path) from None
+    if alias_growth(data) > MAX_ALIAS_GROWTH:
+        raise SchemaError(
+            f"the document expands to more than {MAX_ALIAS_GROWTH:,} values through aliases",
+            path,
+            hint="write the repeated parts once under $defs or components and $ref them",
+        )
+    return data
+
+
+MAX_ALIAS_GROWTH = 1_000_000
+"""Values YAML aliases may add to a schema document (the mapping's bound, MAX_NODES).
+
+The loader shares an aliased value; the closure of a model copies it, so nine levels of
+ten aliases each (a 700-byte file) made ``generate`` copy 10**9 values (red-team,
+sixth pass). JSON has no aliases: its expansion is its size."""
+
+
+def alias_growth(data: Any) -> int:
+    """How many values ``data`` holds written out in full, beyond those it holds once."""
+    size: dict[int, int] = {}  # expanded size of each container, by id
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    distinct = 0
+    while stack:
+        value, done = stack.pop()
+        if not isinstance(value, dict | list) or (not done and id(value) in size):
+            continue
+        children = list(value.values()) if isinstance(value, dict) else value
+        if done:
+            size[id(value)] = 1 + sum(
+                size.get(id(c), 1) if isinstance(c, dict | list) else 1 for c in children
+            )
+            distinct += 1 + sum(1 for c in children if not isinstance(c, dict | list))
+            continue
+        size[id(value)] = 0  # on the stack; a YAML alias cannot point inside itself
+        stack.append((value, True))
+        stack.extend((c, False) for c in children)
+    return size.get(id(data), 1) - max(distinct, 1) if isinstance(data, dict | list) else 0
 
 
 def position(doc: Document, pointer: str) -> tuple[int | None, int | None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -171,7 +172,7 @@ def scalar_fit(
     if dst.enum is not None and src is not None:
         if src.enum is None:
             return f"{what} may hold any value but the external field is an enum; use `map:`"
-        extra = [v for v in src.enum if v not in dst.enum]
+        extra = not_in(src.enum, dst.enum)
         if extra:
             return f"internal value {extra[0]!r} is not in the external enum; use `map:`"
     elif dst.enum is not None and src is None and not enum_checked:
@@ -180,6 +181,28 @@ def scalar_fit(
         promise = copied(src, as_text=to_text)
     out = Kind.STRING if to_text else kind
     return None if promise is None else constraint_fit(promise, dst, out)
+
+
+def not_in(values: Iterable[Any], allowed: Iterable[Any]) -> list[Any]:
+    """The ``values`` that ``v not in allowed`` finds, in linear time: a schema's enum
+    may hold 100,000 values, and a scan of one tuple per value took 96 s (red-team,
+    sixth pass). Unhashable values (objects, arrays) are compared one by one."""
+    hashed: set[Any] = set()
+    others: list[Any] = []
+    for v in allowed:
+        try:
+            hashed.add(v)
+        except TypeError:
+            others.append(v)
+    out = []
+    for v in values:
+        try:
+            found = v in hashed
+        except TypeError:
+            found = v in others
+        if not found:
+            out.append(v)
+    return out
 
 
 # -- value constraints: pattern, lengths, range, step ------------------------------------

@@ -15,7 +15,7 @@ from shimgen.treatments.base import (
     TreatmentError,
     register,
 )
-from shimgen.treatments.fit import Promise, kind_of, scalar_fit
+from shimgen.treatments.fit import Promise, kind_of, not_in, scalar_fit
 
 
 @register
@@ -64,7 +64,7 @@ class Map(TreatmentDef):
             if reason:
                 return reason
         if dst.enum is not None:
-            missing = [v for v in values if v not in dst.enum]
+            missing = not_in(values, dst.enum)
             if missing:
                 return f"map yields {missing[0]!r}, which is not in the external enum"
         return None
