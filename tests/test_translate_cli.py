@@ -125,6 +125,19 @@ def test_generate_refuses_to_replace_an_unrelated_directory(tmp_path: Path) -> N
     assert (tmp_path / "precious.txt").exists()
 
 
+def test_generate_refuses_a_symbolic_link_as_output(tmp_path: Path) -> None:
+    """A symlinked output folder was an internal error (exit 3, rmtree refuses links): now one
+    line and exit 2, and the folder it names is left alone (red-team, sixth pass)."""
+    real, link = tmp_path / "real", tmp_path / "link"
+    code, _, _ = _run(["generate", str(CUSTOMER), "-o", str(real)])
+    assert code == 0
+    before = sorted(p.relative_to(real) for p in real.rglob("*"))
+    link.symlink_to(real, target_is_directory=True)
+    code, _, err = _run(["generate", str(CUSTOMER), "-o", str(link)])
+    assert code == 2 and "symbolic link" in err and "Traceback" not in err
+    assert sorted(p.relative_to(real) for p in real.rglob("*")) == before
+
+
 def test_input_is_validated_like_the_service_does(keys_env: None) -> None:
     """Required field missing, a pii field of the wrong type, an unknown field: line refused
     with the very problems the service's 422 lists; the next line still translates."""

@@ -277,6 +277,8 @@ def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
 def write_package(plan: ShimPlan, out: Path) -> list[Path]:
     """Write (replacing) the package directory; returns the files written."""
     files = render_package(plan)
+    if out.is_symlink():  # replacing it would follow the link (and rmtree refuses links)
+        raise FileExistsError(f"{out} is a symbolic link; give the directory it names instead")
     if out.exists() and any(out.iterdir()):
         if not (out / "SHIM.lock.json").exists():
             raise FileExistsError(
