@@ -572,6 +572,22 @@ def test_verify_escapes_control_characters_from_the_store(
     assert not any(ch in text for ch in "\x1b\r\x07\u202e\x9b"), repr(text)
 
 
+def _checkpoint_writes_fail(monkeypatch: pytest.MonkeyPatch, times: int, error: OSError) -> None:
+    """The next ``times`` writes to the checkpoint file raise ``error``; later ones succeed."""
+    from shimgen.runtime.audit import checkpoint
+
+    real = checkpoint._append_line
+    left = [times]
+
+    def append_line(target: str, line: bytes) -> None:
+        if left[0]:
+            left[0] -= 1
+            raise error
+        real(target, line)
+
+    monkeypatch.setattr(checkpoint, "_append_line", append_line)
+
+
 def test_a_checkpoint_that_could_not_be_written_is_written_with_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -579,7 +595,6 @@ def test_a_checkpoint_that_could_not_be_written_is_written_with_the_next(
     not be opened for writing; it was dropped, and ``audit verify`` then called the trail
     TAMPERED ("checkpoint #5 is missing", red-team, fifth pass): an attacker's DoS read as
     tampering. The checkpoint is now kept and written before the next one, in order."""
-    from shimgen.runtime.audit import checkpoint
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     path = str(tmp_path / "cp.jsonl")
@@ -591,16 +606,7 @@ def test_a_checkpoint_that_could_not_be_written_is_written_with_the_next(
         sink, key, path, 10.0, clock=clock, thread=False,
         on_publish=lambda cp, written: seen.append((cp["n"], written)),
     )  # fmt: skip
-    real = checkpoint._append_line
-    failing = {"left": 2}
-
-    def append_line(target: str, line: bytes) -> None:
-        if failing["left"]:
-            failing["left"] -= 1
-            raise OSError(24, "Too many open files")
-        real(target, line)
-
-    monkeypatch.setattr(checkpoint, "_append_line", append_line)
+    _checkpoint_writes_fail(monkeypatch, 2, OSError(24, "Too many open files"))
     for _ in range(3):
         sink.append(_event())
         clock.now += 10
@@ -629,16 +635,7 @@ def test_checkpoints_that_cannot_be_written_for_long_are_given_up_and_reported(
     clock = FakeClock()
     key = Keyset.from_json(KEYS_FILE.read_text()).audit_key
     pub = CheckpointPublisher(sink, key, path, 10.0, clock=clock, thread=False)
-    real = checkpoint._append_line
-    failing = {"left": 4}
-
-    def append_line(target: str, line: bytes) -> None:
-        if failing["left"]:
-            failing["left"] -= 1
-            raise OSError(28, "No space left on device")
-        real(target, line)
-
-    monkeypatch.setattr(checkpoint, "_append_line", append_line)
+    _checkpoint_writes_fail(monkeypatch, 4, OSError(28, "No space left on device"))
     for _ in range(4):  # checkpoints 2..5 fail; at most 2 wait, so 2, 3 and 4 are given up
         clock.now += 10
         pub.publish()
