@@ -25,6 +25,7 @@ import jinja2
 
 from shimgen import __version__
 from shimgen.check.plan import ShimPlan
+from shimgen.mapping.yamltext import comment
 from shimgen.paths import RUNTIME_DIR, TEMPLATES_DIR
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
@@ -77,14 +78,13 @@ class Meta:
 
 
 def one_line(text: object) -> str:
-    """``text`` on one line: every character that is not printable (line breaks of any kind,
-    ``\\r``, U+2028, U+0085, NUL) written as its escape.
+    """``text`` for a generated ``#`` comment: :func:`~shimgen.mapping.yamltext.comment`.
 
     Text from the schemas and the mapping (enum values, definition names, descriptions,
     paths) is shown in generated comments and docstrings; a line break in it would end
     the comment and make the rest of the text code (red-team, sixth pass).
     """
-    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in str(text))
+    return comment(str(text))
 
 
 def docstring(text: object) -> str:
