@@ -194,3 +194,16 @@ def headers(key: str = KEY_PARTNER, group: str | None = "support", **extra: str)
         out["Shim-Group"] = group
     out.update(extra)
     return out
+
+
+def outbound_scope(sent: dict[str, str], length: int) -> dict[str, Any]:
+    """The ASGI scope of ``POST /v1/outbound`` with headers ``sent`` and a body of ``length``
+    bytes, for tests that drive the app directly to control when (or whether) the body comes."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in sent.items()]
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/outbound", "raw_path": b"/v1/outbound",
+        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80), "state": {},
+        "headers": [*raw, (b"content-length", str(length).encode())],
+    }  # fmt: skip

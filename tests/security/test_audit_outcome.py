@@ -42,7 +42,7 @@ from tests.security.real_upstream import (
     SLOW,
     InternalAPI,
 )
-from tests.service_support import KEYS_FILE, headers, sha, token
+from tests.service_support import KEYS_FILE, headers, outbound_scope, sha, token
 from tests.test_service_runtime import assert_problem
 
 internal_api = real_upstream.internal_api  # the fixtures, used by name
@@ -365,8 +365,6 @@ def test_a_caller_that_leaves_mid_body_is_audited_499(shim: Shim) -> None:
     is sent, and the audit record says so (499, no records), instead of no record at all."""
     client, _, settings_ = shim
     body = orjson.dumps({"id": "x" * 40})
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers(group="billing").items()]
-    raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     sent: list[dict[str, Any]] = []
 
     async def call() -> None:
@@ -378,13 +376,7 @@ def test_a_caller_that_leaves_mid_body_is_audited_499(shim: Shim) -> None:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": "/v1/outbound",
-            "raw_path": b"/v1/outbound", "query_string": b"", "root_path": "",
-            "headers": raw, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
-            "state": {},
-        }  # fmt: skip
+        scope = outbound_scope(headers(group="billing"), len(body))
         await client.app(scope, receive, send)
 
     assert client.portal is not None

@@ -36,7 +36,7 @@ from tests.security.elevation_support import (
     outbound,
     request_grant,
 )
-from tests.service_support import KEYS_FILE, RECORD
+from tests.service_support import KEYS_FILE, RECORD, outbound_scope
 from tests.test_runtime_audit import pg_schema, schema_url  # noqa: F401 - pg_schema: a fixture
 
 STORES = ["sqlite", "jsonl", "postgresql"]
@@ -735,14 +735,7 @@ def test_a_case_variant_of_the_requester_cannot_approve(tmp_path: Path) -> None:
 def _slow_outbound(client: Any, name: str, group: str, meanwhile: Callable[[], object]) -> int:
     """POST /v1/outbound whose body arrives in two parts, ``meanwhile`` run between them."""
     body = json.dumps(RECORD).encode()
-    head = {k.lower().encode(): v.encode() for k, v in as_(name, group).items()}
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/v1/outbound", "raw_path": b"/v1/outbound",
-        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-        "headers": [*head.items(), (b"content-length", str(len(body)).encode())],
-    }  # fmt: skip
+    scope = outbound_scope(as_(name, group), len(body))
     statuses: list[int] = []
 
     async def run() -> None:
