@@ -31,6 +31,7 @@ from typing import Any
 
 from shimgen.schema import keywords as kw
 from shimgen.schema.discriminator import read_discriminator
+from shimgen.schema.limits import check_size
 from shimgen.schema.model import NO_LIMITS, Kind, LoadedSchema, SchemaNode
 from shimgen.schema.recursion import mark_recursion_hubs
 from shimgen.schema.refs import (
@@ -58,7 +59,9 @@ def load_schema(path: Path, model: str | None) -> LoadedSchema:
     store = DocumentStore()
     doc = store.open(path)
     start = select_model(doc, model)
-    root = _Builder(store).build(start)
+    builder = _Builder(store)
+    root = builder.build(start)
+    check_size(path, len(builder.targets), sum(builder.enums.values()))
     if root.name is None:
         title = start.value.get("title") if isinstance(start.value, dict) else None
         root.name = model or (title if isinstance(title, str) else None)
@@ -122,6 +125,8 @@ class _Builder:
 
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
+        self.targets: set[tuple[Path, str]] = set()  # every $ref target of the model
+        self.enums: dict[tuple[Path, str], int] = {}  # values of each enum, by location
         self.memo: dict[tuple[tuple[Path, str], ...], SchemaNode] = {}
         self.pending: list[tuple[SchemaNode, tuple[Located, ...]]] = []
         self.beside: list[tuple[SchemaNode, tuple[Located, ...]]] = []  # see _branches
@@ -160,6 +165,7 @@ class _Builder:
         while (step := kw.alias_step(loc.value)) is not None:
             if step == "$ref":
                 loc = named = self.store.resolve(loc)
+                self.targets.add(loc.key)
             else:
                 loc = loc.child("allOf", 0)
             if loc.key in seen:
@@ -208,6 +214,7 @@ class _Builder:
                     parts.add(real[0], False)
                 elif len(real) > 1 and union is None:
                     union, union_at = real, loc
+        self.targets.update(ref.key for ref in parts.refs)
         dicts = parts.dicts()
         self._annotate(node, dicts, force_null)
         own_fields = any("properties" in d for d, _, own in dicts if own)
@@ -300,6 +307,7 @@ class _Builder:
             node.write_only = node.write_only or d.get("writeOnly") is True
             values = kw.enum_values(d) if node.enum is None else None
             if values is not None:
+                self.enums[loc.key] = len(values)
                 if None in values:
                     own_null = True
                 node.enum = tuple(v for v in values if v is not None)
