@@ -11,7 +11,7 @@ import typer
 
 from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
-from shimgen.diagnostics import Finding
+from shimgen.diagnostics import Finding, one_line
 from shimgen.internal_error import GuardedGroup
 from shimgen.lint.rulesets import DEFAULT_RULESET, Ruleset
 
@@ -70,6 +70,11 @@ VERIFY_ROOT_HELP = (
     "the shim (nearest folder above it with pyproject.toml or .git), the current folder, and "
     "each folder above the shim, that holds the recorded mapping."
 )
+
+
+def _error(exc: Exception) -> None:
+    """One line on stderr: the message quotes inputs, which may hold line breaks or escapes."""
+    typer.echo(one_line(f"error: {exc}"), err=True)
 
 
 def _report(result: CheckResult) -> None:
@@ -173,10 +178,10 @@ def generate(
     try:
         written = write_package(result.plan, out)
     except FileExistsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     except ModelsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(exc)
         typer.echo(
             "  hint: the generated service validates with pydantic classes made from the schema; "
             "change the schema so that classes can express it (nothing was written)",
@@ -238,7 +243,7 @@ def init(
             compact=compact,
         )
     except InitError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     if out is None:
         sys.stdout.write(text)
@@ -281,7 +286,7 @@ def translate(
     try:
         failures = run(result.plan, input_, group=group, inbound=inbound, dev_keys=dev_keys)
     except TranslateSetupError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     raise typer.Exit(1 if failures else 0)
 
@@ -327,7 +332,7 @@ def verify(
         try:
             verdict = verify_dir(directory, root)
         except VerifyError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(exc)
             worst = 2
             continue
         for line in verdict.lines():

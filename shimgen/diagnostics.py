@@ -73,10 +73,20 @@ class Finding:
 
     def format(self) -> str:
         head = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
-        return f"{head}\n  hint: {self.hint}" if self.hint else head
+        return one_line(head) + (f"\n  hint: {one_line(self.hint)}" if self.hint else "")
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (str(self.file), self.line, self.col, self.code)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line of printable characters, anything else escaped (``\\n``, ``\\x1b``).
+
+    Messages quote the inputs (a ``$ref``, a key, a file name), which a partner may
+    have written: a line break would forge a finding of its own, a terminal escape
+    would rewrite the screen. Also what generated comments are made of.
+    """
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def some_of(items: list[str], limit: int) -> str:

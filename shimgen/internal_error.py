@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from shimgen import __version__
+from shimgen.diagnostics import one_line
 
 INTERNAL_ERROR_EXIT = 3
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -59,13 +60,13 @@ def internal_error_line(exc: BaseException) -> str:
     if len(message) > _MAX_WHAT:
         message = message[: _MAX_WHAT - 3] + "..."
     what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return f"internal error: {what}{_where(exc)} (shimgen {__version__}; please report)"
+    return one_line(f"internal error: {what}{_where(exc)} (shimgen {__version__}; please report)")
 
 
 def unwritable_line(exc: OSError) -> str:
     """An OS refusal (missing directory, permission, disk full) is the environment's, exit 2."""
     name = f": {exc.filename}" if exc.filename else ""
-    return f"error: {exc.strerror or exc}{name}"
+    return one_line(f"error: {exc.strerror or exc}{name}")
 
 
 class GuardedGroup(TyperGroup):

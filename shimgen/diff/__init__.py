@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from shimgen.check import CheckResult
+from shimgen.diagnostics import one_line
 from shimgen.diff.compare import compare
 from shimgen.diff.model import Change, DiffResult, Kind
 from shimgen.diff.render import to_markdown, to_text
@@ -33,7 +34,7 @@ def _side(spec: str, cwd: Path | None) -> Side:
     try:
         result: CheckResult = check_side(spec, cwd)
     except SourceError as exc:
-        raise DiffInputError(f"error: {exc}") from None
+        raise DiffInputError(one_line(f"error: {exc}")) from None
     if result.plan is None:
         errors = "\n".join(f.format() for f in result.findings)
         raise DiffInputError(f"{errors}\nerror: `{spec}` does not check; fix it to diff it")

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from shimgen.diagnostics import one_line
 from shimgen.lint.engine import LintResult, lint_mapping
 from shimgen.lint.gitbase import BaseError
 from shimgen.lint.output import render_json, render_rules, render_text, summary
@@ -55,7 +56,7 @@ def run(
         try:
             result = lint_mapping(path, ruleset, base)
         except BaseError as exc:
-            _err(f"error: {exc}")
+            _err(one_line(f"error: {exc}"))
             return 2
         for finding in result.check.findings:
             _err(finding.format())

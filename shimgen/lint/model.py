@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shimgen.check.plan import ShimPlan
+from shimgen.diagnostics import one_line
 from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.yamlpos import DataPath
 
@@ -125,7 +126,7 @@ class LintFinding:
 
     def format(self) -> str:
         head = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.rule}]: {self.message}"
-        return f"{head}\n  hint: {self.hint}" if self.hint else head
+        return one_line(head) + (f"\n  hint: {one_line(self.hint)}" if self.hint else "")
 
     def sort_key(self) -> tuple[str, int, int, int, str]:
         return (str(self.file), self.line, self.col, self.severity.order, self.rule)

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from shimgen.diagnostics import Finding
+from shimgen.diagnostics import Finding, one_line
 from shimgen.lint.engine import LintResult
 from shimgen.lint.model import LintFinding, Severity
 from shimgen.lint.rulesets import Ruleset
@@ -91,11 +91,11 @@ def render_text(results: list[LintResult], show_exempted: bool = False) -> str:
 
 
 def _exempted_text(f: LintFinding) -> str:
-    head = f"{f.file}:{f.line}:{f.col}: exempted {f.severity}[{f.rule}]: {f.message}"
+    head = one_line(f"{f.file}:{f.line}:{f.col}: exempted {f.severity}[{f.rule}]: {f.message}")
     if f.exemption is None:  # pragma: no cover - exempted findings always carry one
         return head
     e = f.exemption
-    return f"{head}\n  reason: {e.reason} ({e.file}:{e.line})"
+    return f"{head}\n  reason: {one_line(f'{e.reason} ({e.file}:{e.line})')}"
 
 
 def override_table(ruleset: Ruleset) -> list[dict[str, Any]]:

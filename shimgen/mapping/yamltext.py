@@ -15,6 +15,8 @@ import re
 
 import yaml
 
+from shimgen.diagnostics import one_line
+
 _WORDS = frozenset(
     ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
 )  # YAML 1.1 booleans (with y/n, which PyYAML omits) and nulls, any case
@@ -44,4 +46,4 @@ def _plain_ok(text: str) -> bool:
 
 def comment(text: str) -> str:
     """``text`` made safe for a ``#`` comment: one line, printable characters only."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return one_line(text)
