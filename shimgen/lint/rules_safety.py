@@ -32,7 +32,7 @@ ID_PATTERN = r"(^id$|_id$|[a-z0-9]Id$|ID$)"
 
 @rule(
     "secret-strict-treatment",
-    description="A secret field may only be dropped, hashed or tokenized (or nulled/redacted) in every view.",
+    description="A secret field may only be dropped, hashed or tokenized (or nulled/redacted) in every view, and no derived template copies it.",
     hint="treat it with drop, hash or tokenize (a partial reveal such as last4 or mask still leaks part of a secret); if the schema over-classifies it, override under `classification:`",
     safety=True,
     options={"allowed": hiding_names()},
