@@ -180,6 +180,42 @@ def test_options_change_what_rules_accept(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("sources", "flagged"), [("[plan, ssn]", True), ("[plan, email]", False)])
+def test_a_template_that_copies_a_secret_is_a_secret_leaving(
+    tmp_path: Path, sources: str, flagged: bool
+) -> None:
+    """A template copies its sources as they are: a secret in it leaves as if passed."""
+    shutil.copytree(LINT / "schemas", tmp_path / "schemas")
+    schema = tmp_path / "schemas" / "account.external.json"
+    schema.write_text(
+        schema.read_text().replace(
+            '"plan": {"type": "string"},',
+            '"plan": {"type": "string"}, "label": {"type": "string", "description": "Label."},',
+        )
+    )
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(
+        LOOSE.read_text().split("derived:")[0]
+        + f"derived:\n  label: {{from: {sources}, template: '{{0}}-{{1}}', why: one label}}\n"
+    )
+    result = lint_mapping(mapping, builtin("autonomous"))
+    hits = [f for f in result.findings if f.rule == "secret-strict-treatment"]
+    template = [f for f in hits if "template" in f.message]
+    assert len(template) == flagged, [f.format() for f in hits]
+    if flagged:
+        assert (
+            template[0].message
+            == "derived field `label` copies the secret field `ssn` into its template"
+        )
+        assert (
+            template[0].line
+            == mapping.read_text()
+            .splitlines()
+            .index("  label: {from: [plan, ssn], template: '{0}-{1}', why: one label}")
+            + 1
+        )
+
+
 # -- checker first ------------------------------------------------------------
 
 
