@@ -51,7 +51,10 @@ def test_request_approve_list_revoke(
         assert "active" in capsys.readouterr().out
         assert outbound(client, "dave").status_code == 200
         assert run(client, "bob", "list", monkeypatch=monkeypatch) == 0
-        assert gid in capsys.readouterr().out
+        listed = capsys.readouterr().out
+        assert gid in listed
+        # the approver reads what was asked for without --json
+        assert 'reason "INC-77", ticket "CHG-1", 600 s' in listed
         assert run(client, "dave", "revoke", gid, monkeypatch=monkeypatch) == 0
         assert outbound(client, "dave").status_code == 403
         assert run(client, "dave", "--json", "list", monkeypatch=monkeypatch) == 0

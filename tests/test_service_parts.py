@@ -347,6 +347,19 @@ def test_cli_clears_stale_multiprocess_files(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+def test_cli_reader_gone_is_quiet_exit_1() -> None:
+    """``customer-shim audit anomalies | head -1``: no BrokenPipeError traceback."""
+    code = "import sys; from shimgen.runtime.service import cli; sys.exit(cli.main('customer_shim', ['keys', 'new']))"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader goes away before the command writes
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_cli_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as info:
         cli.main("customer_shim", ["serve", "--workers", "0"])

@@ -108,8 +108,11 @@ class _Group:
             Code.BAD_ELEVATION,
             f"`{key}` of `{self.name}` is {format_duration(total)}; it must be {format_duration(low)} to {format_duration(high)}",
             (key,),
-            "write it as `30m`, `4h` or seconds"
-            + ("; break-glass may not outlast max_duration" if key == "break_glass" else ""),
+            (
+                "write it as `15m`, `30m` or seconds; break-glass may not outlast 1h nor max_duration"
+                if key == "break_glass"
+                else "write it as `30m`, `4h` or seconds"
+            ),
         )
         return None
 

@@ -84,7 +84,7 @@ def test_eligible_without_grant_is_403(tmp_path: Path) -> None:
         body = answer.json()
         assert body["type"].endswith("/no-active-grant")
         assert "no active grant for 'billing'" in body["detail"]
-        assert "access request billing" in body["detail"]
+        assert "customer-shim access request billing" in body["detail"]  # the command to run
         refused = [r for r in c.records() if r.get("route") == "POST /v1/outbound"]
         assert [(r["caller"], r["group"], r["outcome"], r["records"]) for r in refused] == [
             ("key:dave", "billing", 403, 0)

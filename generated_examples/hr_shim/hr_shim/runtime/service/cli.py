@@ -49,7 +49,24 @@ __all__ = ["main"]
 
 
 def main(package: str, argv: Sequence[str] | None = None) -> int:
-    """Run one verb for the shim in ``package`` (the generated package's import name)."""
+    """Run one verb for the shim in ``package`` (the generated package's import name).
+
+    A reader that goes away (``audit anomalies | head``) ends the command quietly with
+    exit 1, as shimgen's own commands do, instead of a BrokenPipeError traceback.
+    """
+    try:
+        code = _main(package, argv)
+        sys.stdout.flush()  # inside the try: a pipe's buffer is often written only here
+        return code
+    except BrokenPipeError:
+        # Python's recipe: point stdout at devnull so the interpreter's final flush
+        # does not raise again on the way out
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(package: str, argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     prog = _prog(package)
     verb = args[0] if args else ""

@@ -157,7 +157,8 @@ class Access:
                 raise HTTPProblem(
                     403,
                     f"no active grant for {group!r}; request one with "
-                    f"`access request {group} --reason ...` (POST {GRANTS}) and have it approved",
+                    f"`{self.shim.spec.name}-shim access request {group} --reason ...` "
+                    f"(POST {GRANTS}) and have it approved",
                     slug="no-active-grant",
                     title="Elevation required",
                 )

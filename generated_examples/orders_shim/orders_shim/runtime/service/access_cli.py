@@ -20,6 +20,7 @@ missing credentials; 3 the shim could not be reached or failed (5xx).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -187,6 +188,17 @@ def _show(grant: dict[str, Any]) -> str:
     return f"{grant['id']}  {grant['group']}  {grant['state']}{glass}  {grant['caller']}{when}{approvals}"
 
 
+def _asked(grant: dict[str, Any]) -> str:
+    """What the requester asked for, for the approver reading ``list``: reason, ticket, time.
+
+    Quoted as JSON strings, so a reason holding a control character (the service refuses
+    them, a row edited in the store need not) cannot rewrite the terminal.
+    """
+    ticket = f", ticket {json.dumps(grant['ticket'])}" if grant.get("ticket") else ""
+    seconds = f", {grant['seconds']} s" if grant.get("seconds") else ""
+    return f"    reason {json.dumps(grant.get('reason') or '')}{ticket}{seconds}"
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = None) -> int:
     """Run one ``access`` command; ``client`` (an httpx client) replaces the URL in tests."""
     args = _parser(prog).parse_args(argv)
@@ -226,6 +238,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = No
             print("no grants: none of yours, nor of the groups you approve")
         for grant in data["grants"]:
             print(_show(grant))
+            print(_asked(grant))
         if data["review"]:
             print(f"break-glass grants to review: {', '.join(data['review'])}")
     else:
