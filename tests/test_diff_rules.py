@@ -292,6 +292,31 @@ def test_routes(tmp_path: Path) -> None:
     assert {c.kind for c in only(diff_files(wider, one), "route GET /people/{personId}")} == {T}
 
 
+def test_tracking_effects(tmp_path: Path) -> None:
+    """Taking a deny away lets a detected misuse go on: loosened, at the line that did it."""
+    none = variant(tmp_path, "none")
+    deny = variant(tmp_path, "deny", append="\ntracking: {enumeration: deny, volume: flag}\n")
+    weaker = variant(tmp_path, "weaker", append="\ntracking: {enumeration: throttle}\n")
+    removed = only(diff_files(deny, none), "tracking enumeration")
+    assert [(c.kind, c.old, c.new, c.in_old) for c in removed] == [(L, "deny", "log", True)]
+    assert (
+        removed[0].line
+        == deny.read_text().splitlines().index("tracking: {enumeration: deny, volume: flag}") + 1
+    )
+    assert kinds(diff_files(none, deny), "tracking volume") == {T}
+    changes = diff_files(deny, weaker)
+    assert [(c.kind, c.old, c.new) for c in only(changes, "tracking enumeration")] == [
+        (L, "deny", "throttle")
+    ]
+    assert [(c.kind, c.old, c.new) for c in only(changes, "tracking volume")] == [
+        (L, "flag", "log")
+    ]
+    explicit_log = variant(tmp_path, "log", append="\ntracking: {probing: log}\n")
+    assert not [
+        c for c in diff_files(none, explicit_log).changes if c.subject.startswith("tracking")
+    ]
+
+
 def test_owner_and_description_are_neutral_and_version_is_reported(
     tmp_path: Path, base: Path
 ) -> None:

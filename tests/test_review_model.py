@@ -186,6 +186,31 @@ def test_an_elevation_lists_exactly_what_it_reveals_beyond_its_standing_group() 
     assert build_report(example("customer")).elevated == ()
 
 
+def test_every_tracking_detection_is_listed_with_its_effect(tmp_path: Path) -> None:
+    """A reviewer sees what is only logged, not just what is denied."""
+    rows = build_report(example("hr")).tracking
+    assert [(t.kind, t.effect, t.default) for t in rows] == [
+        (kind, "log", True)
+        for kind in (
+            "volume",
+            "enumeration",
+            "first-use",
+            "probing",
+            "mass-assignment",
+            "off-hours",
+        )
+    ]
+    text = (ROOT / "mappings" / "hr.shim.yaml").read_text(encoding="utf-8")
+    (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")
+    path = tmp_path / "hr.shim.yaml"
+    path.write_text(text + "\ntracking: {enumeration: deny, probing: flag}\n", encoding="utf-8")
+    rows = build_report(check_mapping(path)).tracking
+    got = {t.kind: (t.effect, t.default, t.noticed) for t in rows}
+    assert got["enumeration"] == ("deny", False, "403 (tracking-denied) on every request")
+    assert got["probing"][:2] == ("flag", False) and "Shim-Flag" in got["probing"][2]
+    assert got["volume"][:2] == ("log", True)
+
+
 def test_an_elevation_without_beyond_is_compared_with_no_group(tmp_path: Path) -> None:
     text = (ROOT / "mappings" / "hr.shim.yaml").read_text(encoding="utf-8")
     (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")

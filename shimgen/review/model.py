@@ -21,6 +21,7 @@ from shimgen.diagnostics import Severity
 from shimgen.mapping.model import FieldRule
 from shimgen.render.servicespec import sends
 from shimgen.review.elevation import ElevationRow, elevation_rows
+from shimgen.review.tracking import TrackingRow, tracking_rows
 from shimgen.schema.model import LoadedSchema, Path_, format_path
 from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
 from shimgen.treatments import REGISTRY, Treatment
@@ -174,6 +175,7 @@ class Report:
     glossary: tuple[GlossaryRow, ...]
     warnings: tuple[str, ...]
     elevated: tuple[ElevationRow, ...] = ()  # what each elevated group exposes, and how it is held
+    tracking: tuple[TrackingRow, ...] = ()  # what each detection does (tracking:)
 
 
 def build_report(result: CheckResult) -> Report:
@@ -230,6 +232,7 @@ def build_report(result: CheckResult) -> Report:
         glossary=_glossary(plan),
         warnings=tuple(f.format() for f in result.findings if f.severity is Severity.WARNING),
         elevated=elevation_rows(plan, NO_GROUP),
+        tracking=tracking_rows(plan),
     )
 
 

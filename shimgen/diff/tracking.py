@@ -1,0 +1,45 @@
+"""Compare what heuristic-tracking detections do: a weaker effect lets misuse go on longer.
+
+A detection's effect is ``log`` (the default), ``flag``, ``throttle`` or ``deny``,
+weakest first (``shimgen.mapping.model.TrackingEffect``). Taking away a ``deny``
+lets an enumeration that was stopped run to the end, so it is a loosening, and a
+reviewer must see it beside the fields it protects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import get_args
+
+from shimgen.diff.model import Change, Kind
+from shimgen.diff.side import Side
+from shimgen.mapping.model import TrackingEffect, TrackingKind
+
+__all__ = ["compare_tracking"]
+
+_STRENGTH = {effect: i for i, effect in enumerate(get_args(TrackingEffect))}
+_DEFAULT = "log"
+
+
+def compare_tracking(old: Side, new: Side) -> Iterator[Change]:
+    """One change per detection kind whose effect moved; an absent kind is ``log``."""
+    for kind in get_args(TrackingKind):
+        a, b = old.plan.tracking.get(kind, _DEFAULT), new.plan.tracking.get(kind, _DEFAULT)
+        if a == b:
+            continue
+        weaker = _STRENGTH[b] < _STRENGTH[a]
+        why = (
+            f"a {kind} detection now only does {b} (was {a}): the caller goes on"
+            if weaker
+            else f"a {kind} detection now does {b} (was {a})"
+        )
+        written = ("tracking", kind) in new.loaded.positions.keys
+        yield Change(
+            Kind.LOOSENED if weaker else Kind.TIGHTENED,
+            f"tracking {kind}",
+            why,
+            a,
+            b,
+            line=new.line(("tracking", kind)) if written else old.line(("tracking", kind)),
+            in_old=not written,
+        )

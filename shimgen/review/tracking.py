@@ -1,0 +1,40 @@
+"""What each heuristic-tracking detection does, for the reviewer: the mapping's ``tracking:``.
+
+Every kind is listed, set or not, so a report where everything is ``log`` says so:
+a reviewer who reads only "deny" rows would not see that enumeration is merely logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import get_args
+
+from shimgen.check.plan import ShimPlan
+from shimgen.mapping.model import TrackingEffect, TrackingKind
+
+__all__ = ["TrackingRow", "tracking_rows"]
+
+_NOTICED: dict[str, str] = {  # docs/access.md, the table of effects
+    "log": "nothing: an audit event, a metric and a WARNING log line",
+    "flag": "a Shim-Flag header on every response",
+    "throttle": "a tenth of its rate limit and burst (429)",
+    "deny": "403 (tracking-denied) on every request",
+}
+assert set(_NOTICED) == set(get_args(TrackingEffect))
+
+
+@dataclass(frozen=True)
+class TrackingRow:
+    kind: str
+    effect: str
+    default: bool  # not written under tracking:, so log
+    noticed: str  # what the caller notices while the detection's incident is open
+
+
+def tracking_rows(plan: ShimPlan) -> tuple[TrackingRow, ...]:
+    """One row per detection kind, in the order the mapping format lists them."""
+    rows = []
+    for kind in get_args(TrackingKind):
+        effect = plan.tracking.get(kind)
+        rows.append(TrackingRow(kind, effect or "log", effect is None, _NOTICED[effect or "log"]))
+    return tuple(rows)
