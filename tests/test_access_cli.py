@@ -168,7 +168,9 @@ def test_unreachable_shim_is_exit_3(
     url = ["--url", "http://127.0.0.1:9"]
     argv = [*url, "list"] if where == "before" else ["list", *url]
     assert access_cli.main(argv, "customer-shim") == 3
-    assert "cannot reach the shim at http://127.0.0.1:9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot reach the shim at http://127.0.0.1:9" in err
+    assert "(give its address with --url or SHIM_URL)" in err
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

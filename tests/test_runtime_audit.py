@@ -904,6 +904,7 @@ def test_fork_while_the_lock_is_held_does_not_deadlock_the_child(tmp_path: Path)
         ("mysql://x", "must be sqlite"),
         ("sqlite:///", "must be sqlite"),
         ("sqlite://relative.db", "must be sqlite"),
+        ("audit.db", r"jsonl:///PATH; for that file, sqlite:///audit\.db$"),
         ("sqlite:///a.db?journal=wal", "unknown sqlite audit URL option 'journal'"),
         ("sqlite:///a.db?synchronous=off", "must be one of normal, full, extra"),
         ("jsonl:///a.jsonl?fsync=maybe", "must be one of"),

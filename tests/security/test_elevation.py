@@ -215,6 +215,7 @@ def test_requesting_a_standing_or_unknown_group_is_refused(tmp_path: Path) -> No
         not_member = request_grant(client, "bob")  # bob is not eligible for billing
         assert not_member.status_code == 403
         assert not_member.json()["type"].endswith("/not-eligible")
+        assert "the callers file does not list it for you" in not_member.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -244,7 +244,8 @@ class Access:
         if group not in caller.groups:
             raise HTTPProblem(
                 403,
-                f"you are not eligible for {group!r} (not a member)",
+                f"you are not eligible for {group!r}: the callers file does not list it for "
+                "you (an operator adds it there and restarts the shim)",
                 slug="not-eligible",
                 title="Not eligible",
             )

@@ -117,7 +117,10 @@ def _split(url: str) -> tuple[str, str, dict[str, str]]:
                 name, _, value = part.partition("=")
                 options[name] = value
             return kind, path, options
-    raise AuditError("the audit URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH")
+    hint = f"; for that file, sqlite:///{url}" if "://" not in url and url else ""
+    raise AuditError(
+        f"the audit URL must be sqlite:///PATH, postgresql://... or jsonl:///PATH{hint}"
+    )
 
 
 _BOOL = ("0", "1", "true", "false")

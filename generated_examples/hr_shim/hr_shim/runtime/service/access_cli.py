@@ -219,7 +219,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "shim", client: Any = No
         else:
             answer = client.request(method, path, json=body, headers=headers)
     except httpx.HTTPError as exc:
-        print(f"error: cannot reach the shim at {args.url}: {type(exc).__name__}", file=sys.stderr)
+        print(
+            f"error: cannot reach the shim at {args.url}: {type(exc).__name__} "
+            "(give its address with --url or SHIM_URL)",
+            file=sys.stderr,
+        )
         return _UNREACHABLE
     try:
         data = answer.json()
