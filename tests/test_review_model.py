@@ -211,6 +211,15 @@ def test_every_tracking_detection_is_listed_with_its_effect(tmp_path: Path) -> N
     assert got["volume"][:2] == ("log", True)
 
 
+def test_the_review_says_what_every_tracking_effect_does() -> None:
+    from typing import get_args
+
+    from shimgen.mapping.model import TrackingEffect
+    from shimgen.review.tracking import _NOTICED
+
+    assert set(_NOTICED) == set(get_args(TrackingEffect))
+
+
 def test_an_elevation_without_beyond_is_compared_with_no_group(tmp_path: Path) -> None:
     text = (ROOT / "mappings" / "hr.shim.yaml").read_text(encoding="utf-8")
     (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")

@@ -13,18 +13,20 @@ from typing import get_args
 
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side
-from shimgen.mapping.model import TrackingEffect, TrackingKind
+from shimgen.mapping.model import DEFAULT_TRACKING_EFFECT, TrackingEffect, TrackingKind
 
 __all__ = ["compare_tracking"]
 
 _STRENGTH = {effect: i for i, effect in enumerate(get_args(TrackingEffect))}
-_DEFAULT = "log"
 
 
 def compare_tracking(old: Side, new: Side) -> Iterator[Change]:
     """One change per detection kind whose effect moved; an absent kind is ``log``."""
     for kind in get_args(TrackingKind):
-        a, b = old.plan.tracking.get(kind, _DEFAULT), new.plan.tracking.get(kind, _DEFAULT)
+        a, b = (
+            old.plan.tracking.get(kind, DEFAULT_TRACKING_EFFECT),
+            new.plan.tracking.get(kind, DEFAULT_TRACKING_EFFECT),
+        )
         if a == b:
             continue
         weaker = _STRENGTH[b] < _STRENGTH[a]

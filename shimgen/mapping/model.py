@@ -52,6 +52,8 @@ TrackingKind = Literal[
 """A heuristic-tracking detection (``shimgen.runtime.service.incidents.KINDS``)."""
 TrackingEffect = Literal["log", "flag", "throttle", "deny"]
 """What a detection does (``shimgen.runtime.service.incidents.EFFECTS``), weakest first."""
+DEFAULT_TRACKING_EFFECT: TrackingEffect = "log"
+"""The effect of a detection kind the mapping's ``tracking:`` does not name."""
 LevelName = Annotated[str, StringConstraints(min_length=1)]
 """A level as written under ``classification:``: built in, or declared under ``levels:``."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from shimgen.check.plan import ShimPlan
-from shimgen.mapping.model import TrackingEffect, TrackingKind
+from shimgen.mapping.model import DEFAULT_TRACKING_EFFECT, TrackingKind
 
 __all__ = ["TrackingRow", "tracking_rows"]
 
@@ -20,14 +20,13 @@ _NOTICED: dict[str, str] = {  # docs/access.md, the table of effects
     "throttle": "a tenth of its rate limit and burst (429)",
     "deny": "403 (tracking-denied) on every request",
 }
-assert set(_NOTICED) == set(get_args(TrackingEffect))
 
 
 @dataclass(frozen=True)
 class TrackingRow:
     kind: str
     effect: str
-    default: bool  # not written under tracking:, so log
+    default: bool  # not written under tracking:, so DEFAULT_TRACKING_EFFECT
     noticed: str  # what the caller notices while the detection's incident is open
 
 
@@ -35,6 +34,6 @@ def tracking_rows(plan: ShimPlan) -> tuple[TrackingRow, ...]:
     """One row per detection kind, in the order the mapping format lists them."""
     rows = []
     for kind in get_args(TrackingKind):
-        effect = plan.tracking.get(kind)
-        rows.append(TrackingRow(kind, effect or "log", effect is None, _NOTICED[effect or "log"]))
+        effect = plan.tracking.get(kind, DEFAULT_TRACKING_EFFECT)
+        rows.append(TrackingRow(kind, effect, kind not in plan.tracking, _NOTICED[effect]))
     return tuple(rows)
