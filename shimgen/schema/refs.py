@@ -239,11 +239,14 @@ def parse_document(raw: bytes, path: Path) -> Any:
 
 
 MAX_ALIAS_GROWTH = 1_000_000
-"""Values YAML aliases may add to a schema document (the mapping's bound, MAX_NODES).
+"""Values YAML aliases may add to a schema document, beyond the values written in it.
 
 The loader shares an aliased value; the closure of a model copies it, so nine levels of
 ten aliases each (a 700-byte file) made ``generate`` copy 10**9 values (red-team,
-sixth pass). JSON has no aliases: its expansion is its size."""
+sixth pass). JSON has no aliases: its expansion is its size. A mapping is bounded
+differently, by its whole expanded size (``shimgen.mapping.yamlpos.MAX_NODES``, the same
+number): a mapping is small, while a schema may be large on its own (Box's is 1.7 MB),
+so only what aliases add to it is bounded."""
 
 
 def alias_growth(data: Any) -> int:
