@@ -778,6 +778,23 @@ def test_an_exclusion_holds_for_a_request_already_past_the_gate(tmp_path: Path) 
         assert status == 403  # billing (now held) excludes support
 
 
+def test_a_tracking_deny_holds_for_a_request_already_past_the_gate(tmp_path: Path) -> None:
+    """No tail for tracking's deny either: bob opens a request whose body comes slowly,
+    probes until tracking denies him, then sends the rest. The deny was checked only at
+    the gate, so the slow request (one of as many as his burst allows) still crossed."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+
+        def probe() -> None:
+            for _ in range(12):  # 403s in billing without a grant: probing, deny
+                outbound(client, "bob")
+            assert outbound(client, "bob", "support").json()["type"].endswith("/tracking-denied")
+
+        assert _slow_outbound(client, "bob", "support", probe) == 403
+        crossings = [r for r in c.records() if r.get("route") == "POST /v1/outbound"]
+        assert [r["records"] for r in crossings if r["group"] == "support"] == [0, 0]
+
+
 def test_a_caller_tracking_denies_cannot_approve_or_request_either(tmp_path: Path) -> None:
     """Tracking's deny holds on the grant endpoints too, not only on crossings."""
     with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:

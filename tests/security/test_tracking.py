@@ -12,7 +12,11 @@ in tests/test_service_tracking.py):
   caller's normal (windows with an open incident are not learnt);
 * leakage: an incident event carries counts only, never an id the caller sent;
 * timing: right after a restart (a deploy) the baselines are the ones kept
-  beside the audit trail, not a week of warm-up with four kinds silent.
+  beside the audit trail, not a week of warm-up with four kinds silent;
+* evasion by creeping: a session that runs on from the usual hours into the
+  night, one hour at a time, is off-hours (an hour used this week is no
+  neighbour that makes the next one usual), and an hour whose off-hours
+  incident opened is not learnt, so the same night next week is one again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ import json
 from shimgen.runtime.service.incidents import TrackingConfig, incident_event
 from shimgen.runtime.service.tracking import Tracker
 from shimgen.runtime.service.tracking_store import dump, restore_rows
-from tests.test_tracking_detector import CLASSES, LOOKUP, next_weekday_at, office_history, opened
+from tests.test_tracking_detector import (
+    CLASSES,
+    DAY,
+    LOOKUP,
+    next_weekday_at,
+    office_history,
+    opened,
+)
 
 PATCH = "PATCH /customers/{customerId}"
 
@@ -140,3 +151,32 @@ def test_a_restart_does_not_switch_enumeration_and_first_use_off() -> None:
     assert "enumeration" in walk(restarted)  # (and volume: 120 pii records in a minute)
     kinds = opened(restarted.observe("key:ana", "billing", "GET /orders", 1, 200, False, None, after + 90))  # fmt: skip
     assert kinds == ["first-use"]  # a route it never used still is one; the known ones are not
+
+
+def test_a_session_running_on_into_the_night_is_off_hours() -> None:
+    """A 09:00-17:00 caller starts at 16:30, a usual hour, and goes on all night.
+
+    Each hour was learnt at its first request, and an hour beside a used one is
+    usual: 17:00 (beside 16:00) taught 17, which made 18:00 usual, and so on to
+    dawn. Off-hours never fired for a session that began in office hours, nor
+    for one that began with a request or two under the threshold the hour before.
+    """
+    t, _ = warmed()
+    start = next_weekday_at(max(st.seen for st in t.callers.values()), 16.5)
+    kinds: list[str] = []
+    for i in range(12 * 12):  # one request every five minutes, 16:30 to 04:30
+        kinds += opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, (1,), start + 300 * i))  # fmt: skip
+    assert "off-hours" in kinds
+
+
+def test_an_hour_whose_off_hours_incident_opened_is_not_learnt() -> None:
+    """A 03:00 session every week: the first one opened an incident and taught the hour,
+    so the same night a week later (and the hours beside it) was usual."""
+    t, _ = warmed()
+    night = next_weekday_at(max(st.seen for st in t.callers.values()), 3)
+    for week in range(2):
+        kinds: list[str] = []
+        for i in range(5):
+            now = night + week * 7 * DAY + 60 * i
+            kinds += opened(t.observe("key:ana", "support", LOOKUP, 1, 200, False, (1,), now))
+        assert kinds == ["off-hours"], week

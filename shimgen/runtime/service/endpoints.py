@@ -96,6 +96,7 @@ class Endpoints:
             if not caller.internal:
                 raise self.external_refused()
             document = await shim.json_body(scope, receive)
+            shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
             if group in shim.guarded:  # the grant still holds once the body is in
                 await shim.recheck(scope, caller, group)
             many = document.__class__ is list
@@ -149,6 +150,7 @@ class Endpoints:
             if not caller.internal:
                 raise self.external_refused()
             document = await shim.json_body(scope, receive)
+            shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
             if group in shim.guarded:  # the grant still holds once the body is in
                 await shim.recheck(scope, caller, group)
             shim.check_schema(shim.v_inbound, document, "the request body")

@@ -44,7 +44,7 @@ from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
 from .tracking import Tracker
-from .tracking_hooks import enforce, observe, write_incidents
+from .tracking_hooks import enforce, observe, refuse_denied, write_incidents
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -173,6 +173,19 @@ class Shim:
         """
         if group in self.guarded:  # callers test this first too: no coroutine on the hot path
             scope["shim.grant"] = await self.access.check(caller, group)  # type: ignore[union-attr]
+
+    def still_admitted(self, scope: Scope, caller: auth.Caller) -> None:
+        """Tracking's deny again, just before anything crosses (403 ``tracking-denied``).
+
+        Like :meth:`recheck` for grants: a request that passed the gate and then waited
+        (a slow body, a slow upstream) while a deny incident opened crosses nothing.
+        Two dict lookups for a caller with no throttle or deny.
+        """
+        tracker = self.tracker
+        if tracker is not None and (
+            caller.subject in tracker.enforced or caller.subject in tracker.remote
+        ):
+            refuse_denied(tracker, scope, caller, time.time())
 
     def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:
         """The caller of the request's credentials; 401 (or 429 for a guessing address)."""

@@ -149,12 +149,14 @@ class Tracker:
         if hour != st.hour:
             how = hour_of_week(now)
             st.hour = hour
-            st.hour_unusual = st.warm and not st.hourly.usual(how)
-            st.hourly.used(how)
+            st.hour_unusual = st.warm and not st.hourly.usual(how, hour)
+            st.hourly.used(how, hour if st.warm else None)
             st.hour_requests = 0
             self.dirty.add(caller)
         st.hour_requests += 1
         if st.hour_unusual and st.hour_requests >= self.config.offhours_min:
+            if st.hour_requests == self.config.offhours_min:  # an attack teaches nothing:
+                st.hourly.unlearn(hour_of_week(now))  # the hour stays unusual next week
             changes = self._fire(
                 changes, caller, st, "off-hours", group, route, now, st.hour_requests, 0.0
             )

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .pipeline import Shim
     from .tracking import Tracker
 
-__all__ = ["enforce", "observe", "write_incidents"]
+__all__ = ["enforce", "observe", "refuse_denied", "write_incidents"]
 
 _THROTTLE: Final = 10  # a throttled caller gets a tenth of its rate and burst
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -117,6 +117,29 @@ async def enforce(
             "the caller is throttled while a tracking incident is open; retry later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+
+
+def refuse_denied(tracker: Tracker, scope: Scope, caller: auth.Caller, now: float) -> None:
+    """403 if a ``deny`` incident of ``caller`` is open now (here or, shared, elsewhere).
+
+    The gate checks the effects before the body is read; a request that passed it and
+    then waited (a slow body, a slow upstream) while a deny opened must not cross
+    either: otherwise a caller keeps requests open, trips the detection, and completes
+    them (as many as its burst). Audited by the endpoint, not observed (like the gate's).
+    """
+    subject = caller.subject
+    held = tracker.remote.get(subject)
+    if tracker.enforced.get(subject) != "deny" and (
+        held is None or held[0] != "deny" or now >= held[1]
+    ):
+        return
+    scope["shim.untracked"] = True
+    raise HTTPProblem(
+        403,
+        "requests from this caller are refused while a tracking incident is open",
+        slug="tracking-denied",
+        title="Refused by tracking",
+    )
 
 
 async def write_incidents(shim: Shim, changes: tuple[Change, ...]) -> None:

@@ -89,6 +89,8 @@ def dump(st: CallerState) -> str:
         "routes": sorted(st.routes),
         "groups": sorted(st.groups),
         "hours": {str(h): n for h, n in enumerate(st.hourly.hours) if n},
+        # hours first used after warm-up (absolute hour + 1): usual only a week later
+        "recent": {str(h): n for h, n in enumerate(st.hourly.last) if n},
     }
     for name in _HISTOGRAMS:
         h: LogHistogram = getattr(st, name)
@@ -110,6 +112,7 @@ def restore(st: CallerState, text: str) -> None:
             raise ValueError("first or requests")
         routes, groups = _strings(state["routes"]), _strings(state["groups"])
         hours = _sparse(state["hours"], HOURS_OF_WEEK, 65_535)
+        recent = _sparse(state.get("recent", {}), HOURS_OF_WEEK, 2**32 - 1)  # older rows: none
         histograms = []
         for name in _HISTOGRAMS:
             h = state[name]
@@ -124,6 +127,8 @@ def restore(st: CallerState, text: str) -> None:
     st.groups.update(groups)
     for how, n in hours.items():
         st.hourly.hours[how] = n
+    for how, n in recent.items():
+        st.hourly.last[how] = n
     for name, total_sum, counts in histograms:
         h = getattr(st, name)
         for b, n in counts.items():

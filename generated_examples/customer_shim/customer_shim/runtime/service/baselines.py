@@ -92,29 +92,53 @@ def hour_of_week(unix: float) -> int:
 
 
 class HourOfWeek:
-    """How many distinct hours each hour-of-week was used in (the caller's rhythm)."""
+    """How many distinct hours each hour-of-week was used in (the caller's rhythm).
 
-    __slots__ = ("hours",)
+    ``last`` holds, per hour-of-week first used after warm-up, the absolute hour
+    (``unix // 3600``, plus one; 0: none) of that first use. Such a use is not the
+    rhythm's yet: for a week it makes neither its hour nor the hours beside it
+    usual. Otherwise each new hour taught the next one: a session that ran on from
+    16:00 (usual) made 17:00 usual, which made 18:00 usual, and so on to dawn.
+    """
+
+    __slots__ = ("hours", "last")
 
     def __init__(self) -> None:
         self.hours = array("H", bytes(2 * HOURS_OF_WEEK))
+        self.last = array("I", bytes(4 * HOURS_OF_WEEK))
 
-    def used(self, how: int) -> None:
-        """The caller used hour-of-week ``how`` (called once per distinct hour)."""
+    def used(self, how: int, hour: int | None = None) -> None:
+        """The caller used hour-of-week ``how`` (called once per distinct hour; ``hour``:
+        the absolute hour it was used in, after warm-up; None during warm-up)."""
+        if hour is not None and not self.hours[how]:  # a new hour: usual a week from now
+            self.last[how] = hour + 1
         if self.hours[how] < 65_535:
             self.hours[how] += 1
 
-    def usual(self, how: int) -> bool:
-        """Used before in this hour-of-week or the hour either side of it.
+    def unlearn(self, how: int) -> None:
+        """Take back this week's use of ``how``: an off-hours incident opened in it."""
+        if self.last[how] and self.hours[how]:
+            self.hours[how] -= 1
+        self.last[how] = 0
+
+    def usual(self, how: int, hour: int | None = None) -> bool:
+        """Used in an earlier week in this hour-of-week or the hour either side of it.
 
         One hour of slack on each side lets a caller start a little early or
         finish a little late without an alarm; a weekday caller on a Sunday,
-        or a daytime caller at 3 a.m., is still unusual.
+        or a daytime caller at 3 a.m., is still unusual. With ``hour`` (the
+        absolute hour now), a use in the last week does not count.
         """
-        hours = self.hours
-        return bool(
-            hours[how] or hours[how - 1] or hours[(how + 1) % HOURS_OF_WEEK]
-        )  # how - 1 == -1 reads 167: the week wraps
+        hours, last = self.hours, self.last
+        for d in (-1, 0, 1):
+            x = (how + d) % HOURS_OF_WEEK  # the week wraps
+            count = hours[x]
+            # this week's use: less than a week before that hour's place in this week
+            if count and hour is not None and last[x] and hour + d + 1 - last[x] < HOURS_OF_WEEK:
+                count -= 1
+            if count:
+                return True
+        return False
 
 
 class CallerState:

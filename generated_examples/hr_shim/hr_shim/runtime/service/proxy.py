@@ -213,6 +213,7 @@ class ProxyRoute:
             (k, v) for k, v in request.query_params.multi_items() if k in self.query
         ]
         limit = shim.settings.max_body_bytes * 16
+        shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
         if self.sends:  # from here the path value or the body is on its way inward
@@ -227,6 +228,7 @@ class ProxyRoute:
             raise bad_gateway()
         if code == 204 or not raw:
             return Response(status_code=204)
+        shim.still_admitted(scope, caller)
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
         if len(raw) > INLINE_BYTES:  # CPU work in proportion to the answer: off the loop
