@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from shimgen.diagnostics import some_of
 from shimgen.mapping.model import ShimName
 from shimgen.mapping.yamltext import comment, scalar
 from shimgen.schema.loader import SchemaError, load_schema
@@ -78,13 +79,18 @@ def initial_mapping(
         except SchemaError as exc:
             hint = f" ({exc.hint})" if exc.hint else ""
             raise InitError(f"{side} schema: {exc.located()}{hint}") from None
-        if model is None and not any(True for _ in iter_leaves(sides[side].root)):
+        root = sides[side].root
+        if model is None and not any(True for _ in iter_leaves(root)):
             # A file of definitions ($defs, components) has no fields at its root: without
             # a model the mapping would list nothing, which `check` then calls malformed.
             raise InitError(
                 f"{side} schema: {path} has no fields at its root; name the model to map "
                 f"as {path}#MODEL ({available_models(path)})"
             )
+        if side == "internal" and not any(True for _ in iter_leaves(root)):
+            # The same for a named model (a union, a string, an object without
+            # properties): found on 194 of the 809 components of the real schemas.
+            raise InitError(f"internal schema: {path}#{model} {_no_fields(root)}")
     lines = _header(name, sides, out_dir)
     if compact:
         lines += COMPACT_HEAD
@@ -103,6 +109,25 @@ def initial_mapping(
     for leaf, note in zip(leaves, notes, strict=True):
         lines.append(f"  {scalar(format_path(leaf.path))}: drop  # {comment(note)}")
     return "\n".join(lines) + "\n"
+
+
+def _no_fields(root: SchemaNode) -> str:
+    """Why a model has no field to map, and what to map instead."""
+    if root.kind is Kind.UNION:
+        names = some_of([v.name or v.describe() for v in root.variants], 4)
+        return (
+            f"is one of several schemas ({names}), not an object with fields: "
+            "a mapping maps the fields of one object; name one of them as the model"
+        )
+    if root.kind in (Kind.OBJECT, Kind.MAP, Kind.ANY):
+        return (
+            f"declares no fields ({root.describe()}), so a mapping would send nothing "
+            "of it; name the model that holds the data"
+        )
+    return (
+        f"is a single value ({root.describe()}), not an object with fields; "
+        "name the model with a field that holds it"
+    )
 
 
 def _header(name: str, sides: dict[str, LoadedSchema], out_dir: Path) -> list[str]:
