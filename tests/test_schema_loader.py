@@ -449,3 +449,32 @@ def test_error_in_a_referenced_file_points_at_that_file(tmp_path: Path) -> None:
         load_schema(tmp_path / "main.json", None)
     assert err.value.file == tmp_path / "other.json"
     assert err.value.line == 2
+
+
+def test_a_required_field_that_is_never_declared_is_an_untyped_field(tmp_path: Path) -> None:
+    """Box's shared_link requires `accessed` without declaring it. Dropping the name
+    let check pass a copy the shim's own external schema then refused (422 on every
+    record with a shared link); as an untyped required field, a copy is refused (SG106)
+    and an external side asks for a source (SG105)."""
+    import json
+
+    from shimgen.check import check_mapping
+    from shimgen.diagnostics import Code
+
+    link = {
+        "type": "object",
+        "required": ["url", "accessed"],
+        "properties": {"url": {"type": "string"}},
+    }
+    schema = {"$defs": {"R": {"type": "object", "properties": {"link": link}}}}
+    (tmp_path / "s.json").write_text(json.dumps(schema))
+    node = load_schema(tmp_path / "s.json", "R").root.properties["link"]
+    assert list(node.properties) == ["url", "accessed"]
+    assert node.properties["accessed"].kind is Kind.ANY and node.required == {"url", "accessed"}
+
+    mapping = tmp_path / "m.shim.yaml"
+    head = "shim: x\nversion: 1\nowner: o\ninternal: {schema: s.json, model: R}\nexternal: {schema: s.json, model: R}\n"
+    mapping.write_text(head + "fields: {link: pass}\n")
+    assert {f.code for f in check_mapping(mapping).findings} == {Code.TYPE_MISMATCH}
+    mapping.write_text(head + "fields: {link.url: pass, link.accessed: drop}\n")
+    assert {f.code for f in check_mapping(mapping).findings} == {Code.REQUIRED_UNSOURCED}

@@ -347,7 +347,13 @@ class _Builder:
             # Extra keys (additionalProperties, patternProperties) beside fixed
             # fields are never emitted by a shim, so they are not fields here.
             node.properties = {name: self.node(tuple(ls)) for name, ls in fields.items()}
-            node.required = frozenset(required & node.properties.keys())
+            for name in sorted(required - node.properties.keys()):
+                # Required but never declared (Box's shared_link.accessed): it must be
+                # there, with any value. An untyped field, so a copy is refused (SG106)
+                # and the external side asks for a source (SG105), where dropping it
+                # let a shim send records its own external schema refuses.
+                node.properties[name] = SchemaNode(Kind.ANY, source=f"{node.source}/required")
+            node.required = frozenset(required)
             return
         if extra is not None:
             node.kind = Kind.MAP
