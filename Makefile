@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo-out
 EXAMPLES := customer orders hr
 
-.PHONY: demo test lint examples expected bench bench-generate clean
+.PHONY: demo test lint examples expected bench bench-generate sweep clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shimgen needs Python 3.11 or newer")'
@@ -47,6 +47,10 @@ bench: $(STAMP)
 ## bench-generate: wall time and peak RSS of check and generate on the real and synthetic schemas
 bench-generate: $(STAMP)
 	$(BIN)/python bench/generate.py
+
+## sweep: every component of every real schema through init, check, generate and translate (about 10 min)
+sweep: $(STAMP)
+	$(BIN)/python scripts/sweep_real_schemas.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
