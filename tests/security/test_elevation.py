@@ -298,6 +298,26 @@ def test_a_second_credential_neither_uses_the_grant_nor_escapes_its_exclusion(
         assert again.status_code == 409
 
 
+def test_an_approver_shut_out_by_its_own_grant_does_not_read_the_groups_requests(
+    tmp_path: Path,
+) -> None:
+    """alice approves billing as a member of support, but her own billing grant excludes
+    support: she may not approve dave's request (403), and she no longer lists it with
+    its reason and ticket either (red-team, seventh pass)."""
+    with cluster(tmp_path, workers=1) as c:
+        client = c.clients[0]
+        own = active_grant(client, "alice")
+        theirs = request_grant(client, "dave", ticket="INC-1234").json()["grant"]["id"]
+        assert act(client, "alice", theirs, "approve").json()["type"].endswith("/excluded-group")
+        listed = client.get("/v1/access/grants", headers=as_("alice")).json()["grants"]
+        assert [g["id"] for g in listed] == [own]
+        by_bob = client.get("/v1/access/grants", headers=as_("bob")).json()["grants"]
+        assert {g["id"] for g in by_bob} == {own, theirs}
+        act(client, "alice", own, "revoke")  # the exclusion ends with her grant
+        listed = client.get("/v1/access/grants", headers=as_("alice")).json()["grants"]
+        assert {g["id"] for g in listed} == {own, theirs}
+
+
 # -- expiry and revocation -----------------------------------------------------------------
 
 

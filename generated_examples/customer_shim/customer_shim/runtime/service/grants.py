@@ -305,9 +305,16 @@ class Grants:
             self.write_events(events)
         return grant
 
-    def listing(self, caller: str, approves: frozenset[str]) -> list[Grant]:
-        """The caller's own grants, and every grant of the groups it approves (newest first)."""
+    def listing(self, caller: str, approving: frozenset[str]) -> list[Grant]:
+        """The caller's own grants, and every grant of the groups it approves (live first,
+        then newest first). ``approving``: the groups the caller may approve in. An approver
+        group the caller's own active grant excludes approves nothing while it lasts
+        (:meth:`_visible`), so the reasons and tickets of its grants are not listed either."""
         self.sweep()
+        _, shut = _shut(self.db.read, self.elevated, caller, self.clock())
+        approves = frozenset(
+            name for name, rule in self.elevated.items() if (rule.approvers & approving) - shut
+        )
         marks = ", ".join("?" for _ in approves) or "NULL"
         rows = self.db.read(
             f"SELECT {COLUMNS} FROM grants WHERE caller = ? OR grp IN ({marks}) "
@@ -388,24 +395,27 @@ class Grants:
         own = grant is not None and grant.caller == actor  # the very credential, never a namesake
         if grant is None or rule is None or not (own or approving):
             raise GrantError(404, "no-such-grant", "no grant with this id is visible to you")
-        held = run(
-            "SELECT grp FROM grants WHERE person = ? AND state = 'active' AND expires > ?",
-            (person(actor), now),
-        )
-        shut = (
-            self.elevated[held[0][0]].excludes
-            if held and held[0][0] in self.elevated
-            else frozenset()
-        )
+        held, shut = _shut(run, self.elevated, actor, now)
         if approving and approving <= shut and not own:
             raise GrantError(
                 403,
                 "excluded-group",
-                f"your active grant for {held[0][0]!r} excludes "
+                f"your active grant for {held!r} excludes "
                 + ", ".join(repr(g) for g in sorted(approving))
                 + ", the group(s) you approve in: revoke your grant first",
             )
         return grant, bool(approving - shut)
+
+
+def _shut(run: Run, elevated: Any, actor: str, now: float) -> tuple[str, frozenset[str]]:
+    """The elevated group ``actor`` (as a person) holds now, and the groups it excludes."""
+    held = run(
+        "SELECT grp FROM grants WHERE person = ? AND state = 'active' AND expires > ?",
+        (person(actor), now),
+    )
+    if held and held[0][0] in elevated:
+        return str(held[0][0]), frozenset(elevated[held[0][0]].excludes)
+    return "", frozenset()
 
 
 def _no_conflict(run: Run, grant: Grant, actor: str, doing: str) -> None:
