@@ -879,6 +879,19 @@ def test_a_namesake_cannot_get_another_person_denied_by_tracking(
         assert opened["caller"] != "internal:bob"
 
 
+def test_guessing_grant_ids_is_probing(tmp_path: Path) -> None:
+    """A grant the caller may not see is a 404, like one that does not exist (ids are no
+    oracle); a caller walking made-up ids is refused each time, and was never counted
+    as probing (red-team, seventh pass). Now it is, and a deny stops it."""
+    with cluster(tmp_path, workers=1, tracking={"probing": "deny"}) as c:
+        client = c.clients[0]
+        answers = [act(client, "bob", f"g-{i:024x}", "approve") for i in range(12)]
+        assert [a.status_code for a in answers[:10]] == [404] * 10
+        assert answers[-1].json()["type"].endswith("/tracking-denied")
+        (opened,) = [r for r in c.records() if r.get("event") == "incident-opened"]
+        assert (opened["caller"], opened["kind"]) == ("internal:bob", "probing")
+
+
 def test_a_partner_cannot_get_an_employee_of_its_name_denied(tmp_path: Path) -> None:
     """pat is a partner's API key (external); an employee's JWT subject is pat as well. The
     partner's probing is the partner's: the sides never share tracking state."""

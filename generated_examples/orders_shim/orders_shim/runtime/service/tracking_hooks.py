@@ -50,6 +50,10 @@ def observe(
     """
     subject = caller.subject  # side and name: a second credential starts no fresh baseline
     params = scope.get("path_params") if direction == "proxy" else None
+    if direction == "access" and outcome == 404:
+        # The grant endpoints answer 404 for a grant the caller may not see, so that ids
+        # are no oracle: a refusal in disguise, counted as one (guessing ids is probing).
+        outcome = 403
     changes = tracker.observe(
         subject,
         group,
