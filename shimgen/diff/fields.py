@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shimgen.check.plan import Rule, View
+from shimgen.check.unions import carried
 from shimgen.diagnostics import some_of
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
 from shimgen.diff.unions import union_changes, union_note
-from shimgen.schema.model import Path_, format_path
+from shimgen.schema.model import Path_, SchemaNode, format_path
 
 
 def common_views(old: Side, new: Side) -> list[View]:
@@ -167,6 +168,7 @@ def _treatments(
 def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
     yield from _treatments(new, a, b, views, b)
     yield from union_changes(new, a, b, views)
+    yield from _carried_changes(new, a, b, views)
     where = ("fields", b.key)
     if a.external != b.external:
         yield Change(
@@ -199,6 +201,86 @@ def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> It
             a_desc,
             b_desc,
             line=new.line((*where, "description")),
+        )
+
+
+def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
+    """What a schema change did under a ``pass`` that stayed: fields the copy gained or
+    lost, and fields inside it that lost (or gained) a pii/secret classification.
+
+    Only views that copy the field on both sides are concerned; a view whose
+    treatment changed is reported by the treatment change. A branch gained by
+    a union that was already copied is :func:`union_changes`'s to report.
+    """
+    copying = tuple(
+        view_name(v)
+        for v in views
+        if a.treatment(v).definition.copies and b.treatment(v).definition.copies
+    )
+    if not copying:
+        return
+    before, after = carried(a.in_node), carried(b.in_node)
+    if before.keys() == after.keys() and all(
+        a.levels.shown(before[p].classification) == b.levels.shown(after[p].classification)
+        for p in after
+    ):
+        return
+    line, subj = new.line(("fields", b.key)), subject(b)
+    old_n, new_n = f"{len(before)} fields inside", f"{len(after)} fields inside"
+
+    def known_union(path: str) -> bool:  # a new branch of a union copied before
+        at = path.rfind("<")
+        return at >= 0 and any(p.startswith(path[: at + 1]) for p in before)
+
+    def shown(paths: list[str], side: dict[str, SchemaNode], rule: Rule) -> str:
+        marked = [
+            f"`{p}` ({rule.levels.shown(side[p].classification)})"
+            if rule.levels.sensitive(side[p].classification)
+            else f"`{p}`"
+            for p in paths
+        ]
+        return some_of(marked, 6)
+
+    gained = [p for p in after if p not in before]
+    branch_new = [p for p in gained if p.endswith(">") and known_union(p)]
+    gained = [p for p in gained if not any(p.startswith(q) for q in branch_new)]
+    if gained:
+        reason = (
+            f"the schema gave the copied value {len(gained)} more field(s): "
+            f"{shown(gained, after, b)}; `pass` copies them too"
+        )
+        yield Change(Kind.LOOSENED, subj, reason, old_n, new_n, copying, line)
+    lost = [p for p in before if p not in after]
+    branch_gone = [p for p in lost if p.endswith(">")]
+    lost = [p for p in lost if not any(p.startswith(q) for q in branch_gone)]
+    if lost:
+        reason = f"the copied value no longer carries {shown(lost, before, a)}"
+        yield Change(Kind.TIGHTENED, subj, reason, old_n, new_n, copying, line)
+    both = [p for p in after if p in before]
+    unmarked = [
+        p
+        for p in both
+        if a.levels.sensitive(before[p].classification)
+        and not b.levels.sensitive(after[p].classification)
+    ]
+    if unmarked:
+        reason = (
+            f"inside the copy, {shown(unmarked, before, a)} no longer classified pii/secret, "
+            "so passing the field no longer needs `why:` for them"
+        )
+        yield Change(
+            Kind.LOOSENED, subj, reason, "pii/secret inside", "unclassified", copying, line
+        )
+    marked = [
+        p
+        for p in both
+        if b.levels.sensitive(after[p].classification)
+        and not a.levels.sensitive(before[p].classification)
+    ]
+    if marked:
+        reason = f"inside the copy, {shown(marked, after, b)} now classified pii/secret"
+        yield Change(
+            Kind.TIGHTENED, subj, reason, "unclassified", "pii/secret inside", copying, line
         )
 
 
