@@ -101,6 +101,8 @@ def _compare_fields(old: Side, new: Side) -> Iterator[Change]:
                 yield _inbound(new, rule, opened=rule.inbound)
         elif not _descendants(path, old_by):
             yield _added(new, rule)
+        else:
+            yield from _merged(new, rule, old_by, views)
     for path, rule in old_by.items():
         if path in new_by:
             continue
@@ -112,6 +114,50 @@ def _compare_fields(old: Side, new: Side) -> Iterator[Change]:
                 yield _inbound(new, cover, opened=cover.inbound)
         elif not _descendants(path, new_by):
             yield _removed(old, rule)
+
+
+def _merged(
+    new: Side, rule: Rule, old_by: dict[Path_, Rule], views: list[View]
+) -> Iterator[Change]:
+    """A whole-field copy replacing entries inside it (``name.given``, ``name.family`` ->
+    ``name``): each old entry is compared with it, but a field inside the copy
+    that no old entry named (the schema gained it in the same change) crosses
+    for the first time."""
+    copying = tuple(view_name(v) for v in views if rule.treatment(v).definition.copies)
+    if not copying:
+        return
+    top = format_path(rule.internal)
+    named = [format_path(p) for p in old_by]
+
+    def related(full: str, q: str) -> bool:
+        return any(
+            x == y or x.startswith((f"{y}.", f"{y}[]", f"{y}{{}}"))
+            for x, y in ((full, q), (q, full))
+        )
+
+    inside = carried(rule.in_node)
+    unnamed = []
+    for p, node in inside.items():
+        full = f"{top}{p}" if p[:1] in "[{<" else f"{top}.{p}"
+        if not any(related(full, q) for q in named):
+            shown = rule.levels.shown(node.classification)
+            unnamed.append(
+                f"`{p}` ({shown})" if rule.levels.sensitive(node.classification) else f"`{p}`"
+            )
+    if unnamed:
+        reason = (
+            f"now copied whole, with {len(unnamed)} field(s) inside that the old mapping "
+            f"did not name: {some_of(unnamed, 6)}"
+        )
+        yield Change(
+            Kind.LOOSENED,
+            subject(rule),
+            reason,
+            None,
+            "pass (whole)",
+            copying,
+            new.line(("fields", rule.key)),
+        )
 
 
 def _ancestor(path: Path_, rules: dict[Path_, Rule]) -> Rule | None:

@@ -106,3 +106,32 @@ def test_review_lists_the_secrets_a_whole_pass_carries(tmp_path: Path) -> None:
     [row] = [r for r in report.sensitive if r.internal == "name"]
     assert "legal_alias (secret)" in row.classification
     assert "given (pii)" in row.classification
+
+
+def test_merging_entries_into_a_whole_pass_shows_a_field_the_schema_added(tmp_path: Path) -> None:
+    """`name.given` and `name.family` become `name: pass` while the schema adds a secret
+    to `name` in the same change: each old entry matched the new copy, so the
+    new field crossed with no change listed (exit 0)."""
+    internal, external = _schemas()
+    split = NAME_PASSED.replace(
+        "  name:        {{why: partner apps greet people by name}}\n",
+        "  name.given:  {{why: partner apps greet people by name}}\n"
+        "  name.family: {{why: partner apps greet people by name}}\n",
+    )
+    (tmp_path / "old.internal.json").write_text(json.dumps(internal), encoding="utf-8")
+    (tmp_path / "old.external.json").write_text(json.dumps(external), encoding="utf-8")
+    old = tmp_path / "old.shim.yaml"
+    old.write_text(
+        split.format(
+            internal=tmp_path / "old.internal.json", external=tmp_path / "old.external.json"
+        ),
+        encoding="utf-8",
+    )
+    new = _side(tmp_path, "new", *_with_secret_in_name())
+    result = diff_files(old, new)
+    [change] = only(result, "fields.name", Kind.LOOSENED)
+    assert "`legal_alias` (secret)" in change.reason
+    assert result.exit_code == 1
+    # the same merge without the schema change is still no change at all
+    same = _side(tmp_path, "same", internal, external)
+    assert [c for c in diff_files(old, same).changes if c.kind is not Kind.NEUTRAL] == []
