@@ -313,6 +313,39 @@ def copied_unions(node: SchemaNode) -> list[tuple[str, SchemaNode]]:
     return found
 
 
+def carried(node: SchemaNode) -> dict[str, SchemaNode]:
+    """Every path a whole-field copy of ``node`` carries below it -> its schema,
+    named as :func:`copied_unions` names them (``<card>.owner``, ``[]``, ``{}``).
+
+    Every edge is listed (a new property that ``$ref``s a definition seen
+    elsewhere in the copy is still a new path), but each node is opened once,
+    so recursive schemas end and the walk is bounded by the schema's size.
+    Review lists the pii/secret paths a copy carries; diff compares the paths
+    of two sides, since a schema change under an unchanged ``pass`` changes
+    what crosses without changing the mapping.
+    """
+    out: dict[str, SchemaNode] = {}
+    opened: set[int] = set()
+    todo: list[tuple[SchemaNode, str]] = [(node, "")]
+    while todo:
+        n, at = todo.pop(0)
+        if id(n) in opened:
+            continue
+        opened.add(id(n))
+        if n.kind is Kind.UNION:
+            children = [(f"{at}<{label(b)}>", b) for b in n.variants]
+        else:
+            children = [(f"{at}.{k}" if at else k, c) for k, c in n.properties.items()]
+            if n.items is not None:
+                children.append((f"{at}[]", n.items))
+            if n.values is not None:
+                children.append((f"{at}{{}}", n.values))
+        for path, child in children:
+            out.setdefault(path, child)
+            todo.append((child, path))
+    return out
+
+
 def copy_refusal(node: SchemaNode) -> str | None:
     """Why a whole-field copy of ``node`` cannot be generated: a union somewhere
     inside it (at any depth, through fields, items, map values and branches)

@@ -16,8 +16,8 @@ from pathlib import Path
 from shimgen import __version__
 from shimgen.check import CheckResult
 from shimgen.check.plan import Derived, Rule, ShimPlan, View
-from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
-from shimgen.diagnostics import Severity
+from shimgen.check.unions import Dispatch, carried, copied_unions, dispatch, label
+from shimgen.diagnostics import Severity, some_of
 from shimgen.mapping.model import FieldRule
 from shimgen.render.servicespec import sends
 from shimgen.review.elevation import ElevationRow, elevation_rows
@@ -216,7 +216,11 @@ def build_report(result: CheckResult) -> Report:
             for rule in entries
             for group, treat in rule.groups.items()
         ),
-        sensitive=tuple(row for row, rule in zip(rows, entries, strict=True) if rule.sensitive),
+        sensitive=tuple(
+            row
+            for row, rule in zip(rows, entries, strict=True)
+            if rule.sensitive or _copied_sensitive(rule)
+        ),
         fields=rows,
         derived=tuple(_derived_row(plan, d) for d in plan.derived),
         inbound=_inbound(plan),
@@ -255,10 +259,31 @@ def _cell(rule: Rule, view: View) -> Cell:
     )
 
 
+def _copied_sensitive(rule: Rule) -> list[str]:
+    """The pii/secret fields inside a field some view copies whole (``name``: ``given (pii)``).
+
+    A ``pass`` of an object carries its fields' classifications with it; the
+    report names them so a copy of a record that holds a secret is not shown as
+    an unclassified field (a schema change can add one under an unchanged line).
+    """
+    if rule.sensitive or rule.is_default or not rule.carries_sensitive:
+        return []
+    if not any(t.definition.copies for t in (rule.treat, *rule.groups.values())):
+        return []
+    return [
+        f"{p} ({rule.levels.shown(n.classification)})"
+        for p, n in carried(rule.in_node).items()
+        if rule.levels.sensitive(n.classification)
+    ]
+
+
 def _field_row(plan: ShimPlan, rule: Rule, defaults: dict[Path_, Rule]) -> FieldRow:
+    inside = _copied_sensitive(rule)
+    own = plan.levels.shown(rule.classification)
+    carries = f"carries {some_of(inside, 4)}" if inside else ""
     return FieldRow(
         rule.key,
-        plan.levels.shown(rule.classification),
+        "; ".join(x for x in (own, carries) if x),
         str(rule.treat),
         tuple(_cell(rule, v) for v in plan.views),
         rule.why or "",
