@@ -157,7 +157,11 @@ def test_durations(text: str | int, total: int) -> None:
         (("      break_glass: 15m\n", ""), Kind.TIGHTENED, "break_glass 15m -> none"),
         (("excludes: [billing]", "excludes: []"), Kind.LOOSENED, "no longer excludes billing"),
         (("approvals: 2", "approvals: 3"), Kind.TIGHTENED, "approvals 2 -> 3"),
-        (("approvers: [support]", "approvers: [billing]"), Kind.NEUTRAL, "approvers changed"),
+        (
+            ("approvers: [support]", "approvers: [support, billing]"),
+            Kind.LOOSENED,
+            "approvers gain billing: more people may approve",
+        ),
     ],
 )
 def test_diff_classifies_each_rule_change(
@@ -171,6 +175,20 @@ def test_diff_classifies_each_rule_change(
     lines = new.read_text(encoding="utf-8").splitlines()
     if f"{key}:" in new.read_text(encoding="utf-8"):  # a removed key: the group's line instead
         assert lines[changes[0].line - 1].strip().startswith(f"{key}:"), changes[0]
+
+
+def test_diff_approvers_swapped_is_both_a_gain_and_a_loss(tmp_path: Path) -> None:
+    """Other people vouch: a reviewer must look, so the gain is loosened (red-team, eighth
+    pass: it was neutral), the loss tightened."""
+    old = with_elevation(tmp_path, "old")
+    new = with_elevation(
+        tmp_path, "new", ELEVATED.replace("approvers: [support]", "approvers: [billing]")
+    )
+    changes = only(diff_files(old, new), "group fraud-review")
+    assert [(c.kind, c.reason) for c in changes] == [
+        (Kind.LOOSENED, "elevation approvers gain billing: more people may approve"),
+        (Kind.TIGHTENED, "elevation approvers lose support"),
+    ]
 
 
 def test_diff_an_elevation_removed_is_loosening_and_added_tightening(tmp_path: Path) -> None:

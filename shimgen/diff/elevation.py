@@ -3,8 +3,9 @@
 Each rule of an elevated group is one change of its own, so a reviewer sees
 "approvals 2 -> 1" as loosening even when nothing else moved. Longer grants,
 fewer approvals, more holders, a new or longer break-glass and a dropped
-exclusion loosen; the opposite tightens; a different approver group or
-``beyond`` is neutral (who vouches changed, not how much).
+exclusion loosen, and so does an approver group gained (more people may
+vouch, and a requester finds a friendly approver more easily); the opposite
+tightens; ``beyond`` is neutral (it changes only what review compares with).
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ def _rules(
             Kind.TIGHTENED, subject, why, _names(a.excludes), _names(b.excludes),
             line=line("excludes"),
         )  # fmt: skip
-    if set(a.approvers) != set(b.approvers):
-        why = "elevation approvers changed"
-        old, new = _names(a.approvers), _names(b.approvers)
-        yield Change(Kind.NEUTRAL, subject, why, old, new, line=line("approvers"))
+    gained, lost = set(b.approvers) - set(a.approvers), set(a.approvers) - set(b.approvers)
+    old, new = _names(a.approvers), _names(b.approvers)
+    if gained:  # more people may vouch: a request finds a friendly approver more easily
+        why = f"elevation approvers gain {_names(tuple(gained))}: more people may approve"
+        yield Change(Kind.LOOSENED, subject, why, old, new, line=line("approvers"))
+    if lost:
+        why = f"elevation approvers lose {_names(tuple(lost))}"
+        yield Change(Kind.TIGHTENED, subject, why, old, new, line=line("approvers"))
     if a.beyond != b.beyond:
         why = "the group the review compares the elevation with changed"
         yield Change(Kind.NEUTRAL, subject, why, a.beyond, b.beyond, line=line("beyond"))
