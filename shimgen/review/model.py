@@ -21,6 +21,7 @@ from shimgen.diagnostics import Severity, some_of
 from shimgen.mapping.model import FieldRule
 from shimgen.render.servicespec import sends
 from shimgen.review.elevation import ElevationRow, elevation_rows
+from shimgen.review.routes import RouteRow, route_rows, upstream_text
 from shimgen.review.tracking import TrackingRow, tracking_rows
 from shimgen.schema.model import LoadedSchema, Path_, format_path
 from shimgen.treatments import CATEGORIES as TREATMENT_CATEGORIES
@@ -110,16 +111,6 @@ class InboundRow:
     internal: str
     treatment: str  # how the value is turned back, per the default treatment
     views: tuple[str, ...]  # views in which callers may send it
-
-
-@dataclass(frozen=True)
-class RouteRow:
-    external: str  # ``GET /customers/{customerId}``
-    internal: str
-    groups: tuple[str, ...]
-    params: tuple[str, ...]  # ``customerId -> id (tokenize reversed)``
-    query: tuple[str, ...]
-    has_body: bool
 
 
 @dataclass(frozen=True)
@@ -224,8 +215,8 @@ def build_report(result: CheckResult) -> Report:
         fields=rows,
         derived=tuple(_derived_row(plan, d) for d in plan.derived),
         inbound=_inbound(plan),
-        routes=tuple(_routes(plan)),
-        upstream=_upstream(plan),
+        routes=tuple(route_rows(plan)),
+        upstream=upstream_text(plan),
         justifications=_justifications(result, plan),
         unions=_unions(plan),
         unjustified=tuple(
@@ -363,37 +354,6 @@ def _inbound(plan: ShimPlan) -> tuple[InboundRow, ...]:
             )
         )
     return tuple(rows)
-
-
-def _routes(plan: ShimPlan) -> list[RouteRow]:
-    by_external = {r.external: r for r in plan.rules}
-    out = []
-    for route in plan.routes:
-        params = []
-        for p in route.params:
-            rule = by_external.get(p.external)
-            how = f" ({rule.treat} reversed)" if rule is not None else ""
-            params.append(f"{p.name} → {p.internal_name}{how}")
-        out.append(
-            RouteRow(
-                f"{route.method} {route.path}",
-                f"{route.internal_method} {route.internal_path}",
-                route.groups,
-                tuple(params),
-                route.query,
-                route.has_body,
-            )
-        )
-    return out
-
-
-def _upstream(plan: ShimPlan) -> str:
-    if plan.upstream is None:
-        return ""
-    text = f"base URL from the environment variable {plan.upstream.url_env}"
-    if plan.upstream.timeout is not None:
-        text += f", timeout {plan.upstream.timeout:g} s"
-    return text
 
 
 def _justifications(result: CheckResult, plan: ShimPlan) -> tuple[Justification, ...]:
