@@ -305,12 +305,19 @@ def copied_unions(node: SchemaNode) -> list[tuple[str, SchemaNode]]:
             branches = d.branches if isinstance(d, Dispatch) else ()
             todo.extend((b, f"{at}<{label(b)}>") for b in branches)
             continue
-        todo.extend((c, f"{at}.{k}" if at else k) for k, c in n.properties.items())
-        if n.items is not None:
-            todo.append((n.items, f"{at}[]"))
-        if n.values is not None:
-            todo.append((n.values, f"{at}{{}}"))
+        todo.extend((c, path) for path, c in _inside(n, at))
     return found
+
+
+def _inside(n: SchemaNode, at: str) -> list[tuple[str, SchemaNode]]:
+    """The fields, items and map values of a node that is not a union, named as a copy
+    names them below ``at`` (``a.b``, ``a[]``, ``a{}``)."""
+    children = [(f"{at}.{k}" if at else k, c) for k, c in n.properties.items()]
+    if n.items is not None:
+        children.append((f"{at}[]", n.items))
+    if n.values is not None:
+        children.append((f"{at}{{}}", n.values))
+    return children
 
 
 def carried(node: SchemaNode) -> dict[str, SchemaNode]:
@@ -335,11 +342,7 @@ def carried(node: SchemaNode) -> dict[str, SchemaNode]:
         if n.kind is Kind.UNION:
             children = [(f"{at}<{label(b)}>", b) for b in n.variants]
         else:
-            children = [(f"{at}.{k}" if at else k, c) for k, c in n.properties.items()]
-            if n.items is not None:
-                children.append((f"{at}[]", n.items))
-            if n.values is not None:
-                children.append((f"{at}{{}}", n.values))
+            children = _inside(n, at)
         for path, child in children:
             out.setdefault(path, child)
             todo.append((child, path))
