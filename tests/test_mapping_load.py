@@ -283,6 +283,15 @@ def test_load_not_a_mapping(tmp_path: Path, text: str) -> None:
 # -- load: pydantic errors as positioned findings ----------------------------------------
 
 
+def test_fields_with_nothing_below_says_so(tmp_path: Path) -> None:
+    """`fields:` with no entry is YAML null: pydantic said "Input should be a valid
+    dictionary", which names neither the problem nor the fix."""
+    text = BASE.read_text(encoding="utf-8").split("fields:")[0] + "fields:\n"
+    [f] = load_mapping(write(tmp_path, text)).findings
+    assert (f.code, f.message) == (Code.BAD_STRUCTURE, "fields: has no entry below it")
+    assert "`shimgen init` writes every one" in f.hint
+
+
 def bad(tmp_path: Path, old: str, new: str) -> tuple[str, list[tuple[Code, int, int, str, str]]]:
     base = BASE.read_text(encoding="utf-8")
     assert base.count(old) == 1, old

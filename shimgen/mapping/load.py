@@ -138,6 +138,9 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             code, hint = Code.BAD_STRUCTURE, _hint(err["type"], loc)
         where = ".".join(str(p) for p in loc) or "the file"
         message = f"{where}: {err['msg'].removeprefix('Value error, ')}"
+        if loc == ("fields",) and err.get("input", 0) is None:  # `fields:` with nothing below
+            message = "fields: has no entry below it"
+            hint = "list the internal fields; `shimgen init` writes every one as `drop`"
         if err["type"] == "extra_forbidden":
             message = f"unknown key `{loc[-1]}`" + (
                 f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else ""
