@@ -237,6 +237,11 @@ class Tracker:
         """
         st = self.callers.get(caller)
         closed = self._close_quiet(caller, st, now) if st is not None else []
+        return self.effect(caller, now), tuple(closed)
+
+    def effect(self, caller: str, now: float) -> str | None:
+        """The stronger of ``caller``'s own effect in force and one published by another
+        worker (``remote``, until the end it was published with); no incident is closed."""
         effect = self.enforced.get(caller)
         held = self.remote.get(caller)
         if held is not None:
@@ -245,7 +250,7 @@ class Tracker:
                 del self.remote[caller]
             elif effect is None or _RANK[remote] > _RANK[effect]:
                 effect = remote
-        return effect, tuple(closed)
+        return effect
 
     # -- windows, incidents ----------------------------------------------------------
 

@@ -98,12 +98,7 @@ async def enforce(
     if effect == "deny":
         scope["shim.untracked"] = True
         await shim.audit(scope, caller, group, direction, 0, 403)
-        raise HTTPProblem(
-            403,
-            "requests from this caller are refused while a tracking incident is open",
-            slug="tracking-denied",
-            title="Refused by tracking",
-        )
+        raise _denied()
     rate, burst = shim.limiter.limit_of(caller)
     name = "throttled:" + caller.subject
     rate, burst = (rate / _THROTTLE if rate > 0 else 1.0), max(1, burst // _THROTTLE)
@@ -131,14 +126,14 @@ def refuse_denied(tracker: Tracker, scope: Scope, caller: auth.Caller, now: floa
     either: otherwise a caller keeps requests open, trips the detection, and completes
     them (as many as its burst). Audited by the endpoint, not observed (like the gate's).
     """
-    subject = caller.subject
-    held = tracker.remote.get(subject)
-    if tracker.enforced.get(subject) != "deny" and (
-        held is None or held[0] != "deny" or now >= held[1]
-    ):
-        return
-    scope["shim.untracked"] = True
-    raise HTTPProblem(
+    if tracker.effect(caller.subject, now) == "deny":
+        scope["shim.untracked"] = True
+        raise _denied()
+
+
+def _denied() -> HTTPProblem:
+    """The answer to a caller that a ``deny`` detection shuts out (the gate's and the re-check's)."""
+    return HTTPProblem(
         403,
         "requests from this caller are refused while a tracking incident is open",
         slug="tracking-denied",
