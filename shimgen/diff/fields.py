@@ -136,18 +136,15 @@ def _merged(
         )
 
     inside = carried(rule.in_node)
-    unnamed = []
-    for p, node in inside.items():
-        full = f"{top}{p}" if p[:1] in "[{<" else f"{top}.{p}"
-        if not any(related(full, q) for q in named):
-            shown = rule.levels.shown(node.classification)
-            unnamed.append(
-                f"`{p}` ({shown})" if rule.levels.sensitive(node.classification) else f"`{p}`"
-            )
+    unnamed = [
+        p
+        for p in inside
+        if not any(related(f"{top}{p}" if p[:1] in "[{<" else f"{top}.{p}", q) for q in named)
+    ]
     if unnamed:
         reason = (
             f"now copied whole, with {len(unnamed)} field(s) inside that the old mapping "
-            f"did not name: {some_of(unnamed, 6)}"
+            f"did not name: {_marked(unnamed, inside, rule)}"
         )
         yield Change(
             Kind.LOOSENED,
@@ -278,29 +275,20 @@ def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator
         at = path.rfind("<")
         return at >= 0 and any(p.startswith(path[: at + 1]) for p in before)
 
-    def shown(paths: list[str], side: dict[str, SchemaNode], rule: Rule) -> str:
-        marked = [
-            f"`{p}` ({rule.levels.shown(side[p].classification)})"
-            if rule.levels.sensitive(side[p].classification)
-            else f"`{p}`"
-            for p in paths
-        ]
-        return some_of(marked, 6)
-
     gained = [p for p in after if p not in before]
     branch_new = [p for p in gained if p.endswith(">") and known_union(p)]
     gained = [p for p in gained if not any(p.startswith(q) for q in branch_new)]
     if gained:
         reason = (
             f"the schema gave the copied value {len(gained)} more field(s): "
-            f"{shown(gained, after, b)}; `pass` copies them too"
+            f"{_marked(gained, after, b)}; `pass` copies them too"
         )
         yield Change(Kind.LOOSENED, subj, reason, old_n, new_n, copying, line)
     lost = [p for p in before if p not in after]
     branch_gone = [p for p in lost if p.endswith(">")]
     lost = [p for p in lost if not any(p.startswith(q) for q in branch_gone)]
     if lost:
-        reason = f"the copied value no longer carries {shown(lost, before, a)}"
+        reason = f"the copied value no longer carries {_marked(lost, before, a)}"
         yield Change(Kind.TIGHTENED, subj, reason, old_n, new_n, copying, line)
     both = [p for p in after if p in before]
     unmarked = [
@@ -311,7 +299,7 @@ def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator
     ]
     if unmarked:
         reason = (
-            f"inside the copy, {shown(unmarked, before, a)} no longer classified pii/secret, "
+            f"inside the copy, {_marked(unmarked, before, a)} no longer classified pii/secret, "
             "so passing the field no longer needs `why:` for them"
         )
         yield Change(
@@ -324,10 +312,21 @@ def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator
         and not a.levels.sensitive(before[p].classification)
     ]
     if marked:
-        reason = f"inside the copy, {shown(marked, after, b)} now classified pii/secret"
+        reason = f"inside the copy, {_marked(marked, after, b)} now classified pii/secret"
         yield Change(
             Kind.TIGHTENED, subj, reason, "unclassified", "pii/secret inside", copying, line
         )
+
+
+def _marked(paths: list[str], side: dict[str, SchemaNode], rule: Rule) -> str:
+    """Paths inside a copy as a reason lists them: pii/secret ones with their level."""
+    marked = [
+        f"`{p}` ({rule.levels.shown(side[p].classification)})"
+        if rule.levels.sensitive(side[p].classification)
+        else f"`{p}`"
+        for p in paths
+    ]
+    return some_of(marked, 6)
 
 
 def _classification(new: Side, a: Rule, b: Rule) -> Change:

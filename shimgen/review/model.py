@@ -177,7 +177,11 @@ def build_report(result: CheckResult) -> Report:
     views = plan.views
     entries = plan.entries  # as written: a default once, with its exceptions, not field by field
     defaults = {e.internal: e for e in plan.entries if e.is_default}
-    rows = tuple(_field_row(plan, rule, defaults) for rule in entries)
+    inside = [_copied_sensitive(rule) for rule in entries]  # one walk of each copy
+    rows = tuple(
+        _field_row(plan, rule, defaults, carried_here)
+        for rule, carried_here in zip(entries, inside, strict=True)
+    )
     return Report(
         name=plan.name,
         version=plan.version,
@@ -209,8 +213,8 @@ def build_report(result: CheckResult) -> Report:
         ),
         sensitive=tuple(
             row
-            for row, rule in zip(rows, entries, strict=True)
-            if rule.sensitive or _copied_sensitive(rule)
+            for row, rule, carried_here in zip(rows, entries, inside, strict=True)
+            if rule.sensitive or carried_here
         ),
         fields=rows,
         derived=tuple(_derived_row(plan, d) for d in plan.derived),
@@ -268,8 +272,10 @@ def _copied_sensitive(rule: Rule) -> list[str]:
     ]
 
 
-def _field_row(plan: ShimPlan, rule: Rule, defaults: dict[Path_, Rule]) -> FieldRow:
-    inside = _copied_sensitive(rule)
+def _field_row(
+    plan: ShimPlan, rule: Rule, defaults: dict[Path_, Rule], inside: list[str]
+) -> FieldRow:
+    """``inside``: the pii/secret fields a whole copy of the field carries (_copied_sensitive)."""
     own = plan.levels.shown(rule.classification)
     carries = f"carries {some_of(inside, 4)}" if inside else ""
     return FieldRow(
