@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from shimgen.diagnostics import some_of
+from shimgen.diagnostics import one_line, some_of
 from shimgen.mapping.model import ShimName
-from shimgen.mapping.yamltext import comment, scalar
+from shimgen.mapping.yamltext import scalar
 from shimgen.schema.loader import SchemaError, load_schema
 from shimgen.schema.model import (
     ARRAY,
@@ -107,7 +107,7 @@ def initial_mapping(
             for note, s in zip(notes, found, strict=True)
         ]
     for leaf, note in zip(leaves, notes, strict=True):
-        lines.append(f"  {scalar(format_path(leaf.path))}: drop  # {comment(note)}")
+        lines.append(f"  {scalar(format_path(leaf.path))}: drop  # {one_line(note)}")
     return "\n".join(lines) + "\n"
 
 

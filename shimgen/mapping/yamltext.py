@@ -15,8 +15,6 @@ import re
 
 import yaml
 
-from shimgen.diagnostics import one_line
-
 _WORDS = frozenset(
     ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
 )  # YAML 1.1 booleans (with y/n, which PyYAML omits) and nulls, any case
@@ -42,8 +40,3 @@ def _plain_ok(text: str) -> bool:
         return False
     dumped = yaml.safe_dump(text, width=math.inf, allow_unicode=True)
     return dumped in (f"{text}\n...\n", f"{text}\n")
-
-
-def comment(text: str) -> str:
-    """``text`` made safe for a ``#`` comment: one line, printable characters only."""
-    return one_line(text)

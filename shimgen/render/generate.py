@@ -25,7 +25,7 @@ import jinja2
 
 from shimgen import __version__
 from shimgen.check.plan import ShimPlan
-from shimgen.mapping.yamltext import comment
+from shimgen.diagnostics import one_line
 from shimgen.paths import RUNTIME_DIR, TEMPLATES_DIR
 from shimgen.render.canary import canary_record, forbidden
 from shimgen.render.codegen import Generator, pointer_expr
@@ -77,19 +77,19 @@ class Meta:
     groups: tuple[str, ...]
 
 
-def one_line(text: object) -> str:
-    """``text`` for a generated ``#`` comment: :func:`~shimgen.mapping.yamltext.comment`.
+def comment(text: object) -> str:
+    """``text`` for a generated ``#`` comment: one line (:func:`~shimgen.diagnostics.one_line`).
 
     Text from the schemas and the mapping (enum values, definition names, descriptions,
     paths) is shown in generated comments and docstrings; a line break in it would end
     the comment and make the rest of the text code (red-team, sixth pass).
     """
-    return comment(str(text))
+    return one_line(str(text))
 
 
 def docstring(text: object) -> str:
     """``text`` safe between triple quotes: one line, backslashes and quotes escaped."""
-    return one_line(text).replace("\\", "\\\\").replace('"', '\\"')
+    return comment(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 @functools.cache
@@ -103,7 +103,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pyrepr"] = repr
     env.filters["ptrexpr"] = pointer_expr
-    env.filters["comment"] = one_line  # after `#`: a line break would end the comment
+    env.filters["comment"] = comment  # after `#`: a line break would end the comment
     env.filters["docstring"] = docstring  # inside triple quotes
     env.filters["json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
     env.globals["macro_for"] = macro_for  # translate.py.j2: one macro per statement kind
