@@ -80,6 +80,12 @@ def _error(exc: Exception) -> None:
 def _report(result: CheckResult) -> None:
     for finding in result.findings:
         typer.echo(finding.format(), err=True)
+    if result.waiting:
+        typer.echo(
+            f"{one_line(str(result.loaded.path))}: note: {result.waiting} run once the "
+            "errors above are fixed",
+            err=True,
+        )
 
 
 def _checked(mapping: Path) -> CheckResult:

@@ -139,6 +139,7 @@ def test_shape_errors_are_all_reported_in_one_run(tmp_path: Path) -> None:
     text = text.replace("owner: test-team\n", "owner: test-team\ncolour: blue\n")
     text = text.replace("  ssn: drop\n", "  ssn: {treat: drop, inbund: true}\n")
     text = text.replace("  region: {const: eu}\n", "  region: {const: eu, frm: [id]}\n")
+    shutil.copytree(BAD / "schemas", tmp_path / "schemas")  # the rest of the file checks clean
     path = tmp_path / "shape.shim.yaml"
     path.write_text(text, encoding="utf-8")
     result = check_mapping(path)

@@ -33,6 +33,21 @@ class CheckResult:
     unreadable: bool = False  # the mapping or a schema file cannot be read
 
     @property
+    def waiting(self) -> str:
+        """Which checks did not run because of shape errors (empty: every check ran).
+
+        With shape errors the rest of the file is checked (:mod:`shimgen.mapping.recover`),
+        except what needs the parts set aside; the text output ends with this as a note.
+        """
+        lm = self.loaded
+        if lm.mapping is not None or lm.unreadable or not lm.findings:
+            return ""
+        if lm.recovered is None:
+            return "the checks of meaning (SG006 and up)"
+        codes = sorted(lm.recovered.waiting)
+        return f"the checks that need every field entry ({', '.join(codes)})" if codes else ""
+
+    @property
     def exit_code(self) -> int:
         if self.unreadable:
             return 2
@@ -43,7 +58,9 @@ def check_mapping(path: Path) -> CheckResult:
     """Run every check; the plan is returned only when there is no error."""
     lm = load_mapping(path)
     report = Report(lm)
-    plan = build_plan(lm.mapping, report) if lm.mapping is not None else None
+    # with shape errors, the rest of the file is still checked (never generated)
+    mapping = lm.mapping or (lm.recovered.mapping if lm.recovered is not None else None)
+    plan = build_plan(mapping, report) if mapping is not None else None
     findings = sorted([*lm.findings, *report.findings], key=Finding.sort_key)
     return CheckResult(
         lm,

@@ -34,7 +34,17 @@ class Report:
         value: bool = False,
         offset: int | None = None,
     ) -> None:
-        """A finding at the key (or value) at ``where``; ``offset``: at that character of it."""
+        """A finding at the key (or value) at ``where``; ``offset``: at that character of it.
+
+        On a recovered mapping (shape errors set parts of the file aside) a finding
+        that may be only a consequence of what was set aside is not reported.
+        """
+        recovered = self.loaded.recovered
+        if recovered is not None:
+            located = recovered.locate(where, code)
+            if located is None:
+                return
+            where = located
         self.findings.append(
             self.loaded.finding(code, message, where, hint, value=value, offset=offset)
         )

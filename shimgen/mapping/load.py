@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from shimgen.diagnostics import Code, Finding
 from shimgen.mapping.model import BARE_NULL, Mapping
+from shimgen.mapping.recover import Recovery, recover
 from shimgen.mapping.yamlpos import DataPath, Pos, Positions, YamlError, load_with_positions
 
 
@@ -25,6 +27,8 @@ class LoadedMapping:
     positions: Positions = field(default_factory=Positions)
     findings: list[Finding] = field(default_factory=list)
     unreadable: bool = False  # exit code 2 rather than 1
+    # with shape errors: the rest of the file, which the other checks still run on
+    recovered: Recovery | None = None
 
     def at(self, path: DataPath, *, value: bool = False) -> Pos:
         return self.positions.value(path) if value else self.positions.key(path)
@@ -111,13 +115,19 @@ def load_mapping(path: Path) -> LoadedMapping:
         out.mapping = Mapping.model_validate(data)
     except ValidationError as exc:
         out.findings.extend(_shape_findings(out, exc))
+        out.recovered = recover(data, [loc for _, loc in _errors(exc)])
     return out
+
+
+def _errors(exc: ValidationError) -> list[tuple[Any, DataPath]]:
+    """pydantic's errors with their paths into the YAML."""
+    # a `X | None` field reports its None branch too ("Input should be None"): noise
+    return [(e, _data_path(e["loc"])) for e in exc.errors() if e["type"] != "none_required"]
 
 
 def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
     findings: list[Finding] = []
-    # a `X | None` field reports its None branch too ("Input should be None"): noise
-    errors = [(e, _data_path(e["loc"])) for e in exc.errors() if e["type"] != "none_required"]
+    errors = _errors(exc)
     locs = {loc for _, loc in errors}
     seen: set[DataPath] = set()
     for err, loc in errors:
