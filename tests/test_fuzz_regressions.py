@@ -7,6 +7,8 @@ an exit 2 that names the file and position.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -58,3 +60,49 @@ def test_allof_cycle_through_the_root_is_exit_2_naming_the_schema(tmp_path: Path
     assert "internal.json: datamodel-code-generator cannot model this schema" in result.stderr
     assert "inheritance cycle" in result.stderr and "internal error" not in result.stderr
     assert not out.exists()
+
+
+def test_a_union_made_only_of_itself_copies_null_and_refuses_the_rest(tmp_path: Path) -> None:
+    """`id: anyOf [oneOf [id, id], null]` has no branch but itself: no value but null fits.
+
+    Its copy was taken for a union of scalars (every one of its no branches is a scalar),
+    and the generated check read ``v.__class__ not in (,)``, which is no Python: exit 3.
+    """
+    schema = {
+        "properties": {"id": {"type": "string"}, "name": {"$ref": "#/$defs/id"}},
+        "$defs": {
+            "id": {
+                "anyOf": [
+                    {"oneOf": [{"$ref": "#/$defs/id"}, {"$ref": "#/$defs/id"}]},
+                    {"type": "null"},
+                ]
+            }
+        },
+    }
+    (tmp_path / "internal.json").write_text(json.dumps(schema), encoding="utf-8")
+    mapping = tmp_path / "m.shim.yaml"
+    mapping.write_text(
+        "shim: fz\nversion: 1\nowner: t\ndescription: d\n"
+        "internal: {schema: internal.json}\nexternal: {schema: internal.json}\n"
+        "fields:\n  id: {why: fuzz}\n  name: {why: fuzz}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["generate", str(mapping), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    probe = (
+        "from fz_shim.translate import to_external\n"
+        "from fz_shim.runtime.core.errors import TranslationError\n"
+        "print(to_external({'id': 'a', 'name': None}))\n"
+        "for bad in ({'x': 1}, 's', 3):\n"
+        "    try:\n"
+        "        to_external({'id': 'a', 'name': bad})\n"
+        "    except TranslationError as exc:\n"
+        "        print('refused', exc)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], cwd=out, capture_output=True, text=True, check=True
+    )
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "{'id': 'a', 'name': None}"
+    assert [line.split()[0] for line in lines[1:]] == ["refused"] * 3, ran.stdout

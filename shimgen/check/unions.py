@@ -282,8 +282,11 @@ def scalar_only(node: SchemaNode) -> bool:
     """A union of strings, numbers and booleans without enums: checking the
     value's type inline is the whole copy. (With an enum, the copy function
     checks the value too.)"""
-    return node.kind is Kind.UNION and all(
-        v.kind in SCALARS and v.enum is None for v in flatten(node)
+    branches = flatten(node)  # empty for a union made only of itself: no value fits it
+    return (
+        node.kind is Kind.UNION
+        and bool(branches)
+        and all(v.kind in SCALARS and v.enum is None for v in branches)
     )
 
 
