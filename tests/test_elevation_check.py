@@ -65,6 +65,7 @@ def test_the_service_gets_excludes_closed_both_ways(tmp_path: Path) -> None:
     assert hr is not None
     (payroll,) = elevated_views(hr)
     assert payroll.excludes == ("it-provisioning",)
+    assert (view.beyond, payroll.beyond) == (None, "payroll")  # the service checks callers with it
 
 
 @pytest.mark.parametrize(

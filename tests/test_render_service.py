@@ -314,7 +314,8 @@ def test_app_serves_its_document(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_readme_callers_example_is_a_callers_file_of_the_shim(name: str) -> None:
     """The README's callers example loads (hash placeholders filled in) for the shim's groups;
-    with an elevated group it shows an eligible caller and an approver of it, both internal."""
+    with an elevated group it shows an eligible caller and an approver of it, both internal, the
+    eligible one listed for the group the elevation is reviewed beyond, as the service requires."""
     from shimgen.runtime.service.auth import new_api_key
     from shimgen.runtime.service.callers import Callers
 
@@ -322,13 +323,16 @@ def test_readme_callers_example_is_a_callers_file_of_the_shim(name: str) -> None
     section = rendered(name)["README.md"].split("### Callers", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     text = re.sub(r"sha256:<[^>]*>", lambda _: new_api_key()[1], example)
-    callers = {c.name: c for c in Callers.from_yaml(text, tuple(plan.groups)).callers}
+    beyond = {g: e.beyond for g, e in plan.elevated.items() if e.beyond is not None}
+    loaded = Callers.from_yaml(text, tuple(plan.groups), beyond=beyond)
+    callers = {c.name: c for c in loaded.callers}
     if not plan.elevated:
         assert not any("eligible" in c for c in callers)
         return
     group, rule = next(iter(plan.elevated.items()))
     eligible, approver = callers["eligible-person"], callers["approver-person"]
     assert group in eligible.groups and eligible.groups.isdisjoint(rule.approvers)
+    assert rule.beyond is None or rule.beyond in eligible.groups
     assert approver.groups <= set(rule.approvers) and group not in approver.groups
     assert eligible.side == approver.side == "internal"
     assert "`approver-person`, a member of its approver group" in section

@@ -5,7 +5,8 @@ Each rule of an elevated group is one change of its own, so a reviewer sees
 fewer approvals, more holders, a new or longer break-glass and a dropped
 exclusion loosen, and so does an approver group gained (more people may
 vouch, and a requester finds a friendly approver more easily); the opposite
-tightens; ``beyond`` is neutral (it changes only what review compares with).
+tightens; ``beyond`` is neutral (it changes what review compares with, and the
+group the service then requires of every caller eligible for the elevated group).
 """
 
 from __future__ import annotations

@@ -131,6 +131,9 @@ class ElevatedView:
     max_holders: int | None
     excludes: tuple[str, ...]  # both ways: a group that excludes this one is listed too
     break_glass_seconds: int | None
+    # the standing group review compares the grant with; the service refuses a callers file
+    # that lists a caller eligible for the group but not for this one (None: nothing to hold)
+    beyond: str | None
 
 
 def elevated_views(plan: ShimPlan) -> list[ElevatedView]:
@@ -153,6 +156,7 @@ def elevated_views(plan: ShimPlan) -> list[ElevatedView]:
             e.max_holders,
             tuple(sorted(excludes[group])),
             e.break_glass_seconds,
+            e.beyond,
         )
         for group, e in plan.elevated.items()
     ]

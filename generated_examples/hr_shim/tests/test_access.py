@@ -53,19 +53,21 @@ class Clock:
 
 def callers_file(tmp_path: Path, group: str) -> Path:
     """Eligible callers, approvers (never enough to approve alone), a self-approver,
-    a caller in an excluded group too, and a bystander when the mapping has a group for it."""
+    a caller in an excluded group too, and a bystander when the mapping has a group for it.
+    Every eligible caller is listed for the group's ``beyond`` too, as the shim requires."""
     rule = SPEC.elevated[group]
     approver_group = sorted(rule.approvers)[0]
+    eligible = sorted({group} | ({rule.beyond} if rule.beyond is not None else set()))
     people: dict[str, list[str]] = {
-        "holder-a": [group],
-        "holder-b": [group],
-        "holder-c": [group],
-        "self-approver": sorted({group, approver_group}),
+        "holder-a": eligible,
+        "holder-b": eligible,
+        "holder-c": eligible,
+        "self-approver": sorted({*eligible, approver_group}),
     }
     for i in range(rule.approvals + 1):
         people[f"approver-{i}"] = [approver_group]
     if rule.excludes:
-        people["split"] = sorted({group, *rule.excludes})
+        people["split"] = sorted({*eligible, *rule.excludes})
     others = [g for g in SPEC.groups if g != group and g not in rule.approvers]
     if others:
         people["bystander"] = [others[0]]

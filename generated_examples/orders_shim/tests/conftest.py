@@ -116,13 +116,24 @@ def api_key(caller: str) -> str:
     return f"test-key-{caller}-0123456789abcdef"
 
 
+def listed(group: str) -> list[str]:
+    """The groups of ``only-{group}``: the group, and for an elevated group reviewed beyond a
+    standing one (``beyond``) that one too, which the shim requires of every caller eligible for it."""
+    rule = SPEC.elevated.get(group)
+    return [rule.beyond, group] if rule is not None and rule.beyond is not None else [group]
+
+
 def callers_yaml(public_key_file: Path) -> str:
     """Internal callers (one per group, ``all``, the JWT issuer's) and ``outside``, an external
     caller in every group: the translation endpoints refuse it, the proxy routes serve it."""
     lines = ["callers:"]
     for group in SPEC.groups:
         digest = hashlib.sha256(api_key(f"only-{group}").encode()).hexdigest()
-        lines += [f"  - name: only-{group}", "    side: internal", f"    groups: [{group}]"]
+        lines += [
+            f"  - name: only-{group}",
+            "    side: internal",
+            f"    groups: [{', '.join(listed(group))}]",
+        ]
         lines += [f"    api_keys: ['sha256:{digest}']"]
     for name, side in (("all", "internal"), ("outside", "external")):
         digest = hashlib.sha256(api_key(name).encode()).hexdigest()

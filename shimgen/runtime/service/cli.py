@@ -165,11 +165,12 @@ def serve_app(package: str, host: str, port: int, workers: int) -> int:
               f"{exc.strerror or 'not usable'}", file=sys.stderr)  # fmt: skip
         return 2
     # Imported only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported.
+    from .elevation import beyond_groups
     from .startup import StartupError, check
 
     spec = importlib.import_module(f"{package}.app").SPEC
     try:
-        checked = check(spec.groups, spec.upstream_env)
+        checked = check(spec.groups, spec.upstream_env, beyond=beyond_groups(spec.elevated))
     except StartupError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

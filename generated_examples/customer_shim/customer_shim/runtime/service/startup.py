@@ -62,19 +62,25 @@ class Checked:
 
 
 def check(
-    groups: Collection[str], upstream_env: str | None, environ: Mapping[str, str] = os.environ
+    groups: Collection[str],
+    upstream_env: str | None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    beyond: Mapping[str, str] | None = None,
 ) -> Checked:
     """Check every setting the service reads; raises :class:`StartupError` for the first bad one.
 
     ``groups`` are the mapping's functional groups (the callers file may name
-    only these), ``upstream_env`` the name of the variable holding the
-    internal API's URL. An ephemeral keyset (``SHIM_DEV_KEYS=1``) is made here,
-    once, so that its warning is printed once.
+    only these), ``beyond`` each elevated group's standing group that its
+    eligible callers must be listed for too (:func:`.elevation.beyond_groups`),
+    ``upstream_env`` the name of the variable holding the internal API's URL.
+    An ephemeral keyset (``SHIM_DEV_KEYS=1``) is made here, once, so that its
+    warning is printed once.
     """
     try:
         settings = _settings(upstream_env, environ)
         keyset, dev = _keyset(environ)
-        _callers(settings.callers_file, groups, environ)
+        _callers(settings.callers_file, groups, environ, beyond or {})
         _audit(settings.audit_url)
         _writable(
             settings.audit_checkpoints or audit.default_checkpoints(settings.audit_url),
@@ -118,7 +124,12 @@ def _keyset(environ: Mapping[str, str]) -> tuple[keys.Keyset, bool]:
     return keyset, not has_file and not has_json
 
 
-def _callers(path: str | None, groups: Collection[str], environ: Mapping[str, str]) -> None:
+def _callers(
+    path: str | None,
+    groups: Collection[str],
+    environ: Mapping[str, str],
+    beyond: Mapping[str, str],
+) -> None:
     """Read the callers file here, so its errors name the variable, not the file's path."""
     if path is None:
         return
@@ -132,7 +143,12 @@ def _callers(path: str | None, groups: Collection[str], environ: Mapping[str, st
         raise StartupError("SHIM_CALLERS_FILE", "the callers file is not UTF-8 text") from None
     try:
         Callers.from_yaml(
-            text, groups, environ=environ, source="SHIM_CALLERS_FILE", base_dir=Path(path).parent
+            text,
+            groups,
+            environ=environ,
+            source="SHIM_CALLERS_FILE",
+            base_dir=Path(path).parent,
+            beyond=beyond,
         )
     except ConfigError as exc:
         raise StartupError(exc.variable or "SHIM_CALLERS_FILE", str(exc)) from None

@@ -38,6 +38,7 @@ from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
 from .audit_facts import connection, utc_now
+from .elevation import beyond_groups
 from .encoding import encode
 from .incidents import TrackingConfig
 from .logs import exception_fields, logger
@@ -80,7 +81,9 @@ class Shim:
         self.settings = settings
         self.groups = frozenset(spec.groups)
         self.metrics = Metrics()
-        callers = auth.Callers.load(settings.callers_file, spec.groups)
+        callers = auth.Callers.load(
+            settings.callers_file, spec.groups, beyond=beyond_groups(spec.elevated)
+        )
         self.authenticator = auth.Authenticator(callers, realm=spec.name)
         self.failed_auth = auth.FailedAuthLimiter(callers.failed_auth)
         self.limiter = auth.RateLimiter(settings.rate_limit, settings.rate_burst)

@@ -27,6 +27,13 @@ the identity provider whose JWTs the shim trusts::
     failed_auth: {per_second: 1, burst: 20}   # optional: failed authentications allowed per
                                               # client address; then 429, not 401 [1, 20]
 
+A caller listed for an **elevated group** whose mapping names ``beyond: G`` must
+be listed for ``G`` too: the review showed approvers only what a grant reveals
+beyond ``G``, which understates the grant for a caller that does not act in
+``G`` every day, so such a file is refused at start-up (the caller, the line
+and the fix named). JWT callers' groups come with each token and are not
+checked here.
+
 A caller's **side** says which domain it belongs to. External callers (the
 default, so forgetting the key never opens the wall) reach only the proxy
 routes; the translation endpoints carry internal values one way or the other
@@ -172,8 +179,14 @@ class Callers:
         path: str | os.PathLike[str] | None,
         declared_groups: Collection[str],
         environ: Mapping[str, str] = os.environ,
+        *,
+        beyond: Mapping[str, str] | None = None,
     ) -> Callers:
-        """Read and validate the callers file; ``None`` (no file configured) accepts nobody."""
+        """Read and validate the callers file; ``None`` (no file configured) accepts nobody.
+
+        ``beyond`` maps each elevated group to the standing group its eligible
+        callers must be listed for too (:func:`.elevation.beyond_groups`).
+        """
         if path is None:
             return cls(frozenset(declared_groups))
         try:
@@ -183,7 +196,9 @@ class Callers:
             raise ConfigError(
                 f"cannot read callers file {str(path)!r} (SHIM_CALLERS_FILE): {reason}"
             ) from None
-        return cls.from_yaml(text, declared_groups, environ, str(path), Path(path).parent)
+        return cls.from_yaml(
+            text, declared_groups, environ, str(path), Path(path).parent, beyond=beyond
+        )
 
     @classmethod
     def from_yaml(
@@ -193,8 +208,13 @@ class Callers:
         environ: Mapping[str, str] = os.environ,
         source: str = "<callers>",
         base_dir: Path | None = None,
+        *,
+        beyond: Mapping[str, str] | None = None,
     ) -> Callers:
-        """Parse callers-file text; errors are ``ConfigError("SOURCE:LINE: ...")``."""
+        """Parse callers-file text; errors are ``ConfigError("SOURCE:LINE: ...")``.
+
+        ``beyond``: as for :meth:`load`.
+        """
         declared = frozenset(declared_groups)
         try:
             data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
@@ -206,7 +226,8 @@ class Callers:
             raise ConfigError(f"{source}:{where}: not valid YAML ({exc.problem})") from None
         except yaml.YAMLError:
             raise ConfigError(f"{source}:1: not valid YAML") from None
-        return _Parser(source, base_dir or Path("."), declared, environ).parse(data)
+        parser = _Parser(source, base_dir or Path("."), declared, environ, dict(beyond or {}))
+        return parser.parse(data)
 
 
 # -- callers file parsing -------------------------------------------------------
@@ -281,6 +302,7 @@ class _Parser:
     base_dir: Path
     declared: frozenset[str]
     environ: Mapping[str, str]
+    beyond: Mapping[str, str]  # elevated group -> standing group its eligible callers must hold
 
     def fail(self, line: int, message: str) -> ConfigError:
         return ConfigError(f"{self.source}:{line}: {message}")
@@ -367,10 +389,13 @@ class _Parser:
             rule = "unique and match [a-z0-9][a-z0-9._-]* (at most 64 characters)"
             raise self.fail(m.lines["name"], f"a caller's name must be {rule}")
         declared = ", ".join(sorted(self.declared))
-        for group, gline in self.strings(m, "groups", f"groups of '{name}'"):
+        listed = self.strings(m, "groups", f"groups of '{name}'")
+        for group, gline in listed:
             if group not in self.declared:
                 raise self.fail(gline, f"'{name}' names an undeclared group (groups: {declared})")
         groups = frozenset(m["groups"])
+        for group, gline in listed:
+            self.eligible_beyond(name, group, groups, gline)
         digests = []
         for item, kline in self.strings(m, "api_keys", f"api_keys of '{name}'"):
             item = item.strip().lower()
@@ -382,6 +407,25 @@ class _Parser:
             self.text(m, "description", "a caller's")
         limit = self.rate_limit(m, "rate_limit") if "rate_limit" in m else None
         return Caller(name, groups, "api_key", limit, self.side(m, f"'{name}'")), digests
+
+    def eligible_beyond(self, name: str, group: str, groups: frozenset[str], line: int) -> None:
+        """Refuse a caller eligible for ``group`` but not listed for the group it is reviewed beyond.
+
+        The review of an elevated group with ``beyond: G`` showed its approvers
+        only what a grant reveals beyond ``G``; a caller that does not hold ``G``
+        would get more under the grant than anyone approved.
+        """
+        standing = self.beyond.get(group)
+        if standing is None or standing in groups:
+            return
+        raise self.fail(
+            line,
+            f"'{name}' is eligible for '{group}' but not listed for '{standing}', the group "
+            f"its review compares a grant with, so a grant would show '{name}' more than its "
+            f"approvers reviewed; add '{standing}' to the groups of '{name}', or remove "
+            f"'{group}' (a mapping without 'beyond: {standing}' reviews the grant against "
+            "the view of no group)",
+        )
 
     def jwt(self, value: object, line: int) -> JwtConfig:
         m = self.mapping(value, line, "jwt", _JWT_KEYS, "issuer audience algorithms")
