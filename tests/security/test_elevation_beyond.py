@@ -26,11 +26,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from shimgen.runtime.service.access import GRANTS
 from shimgen.runtime.service.app import ElevatedSpec, build_app
 from shimgen.runtime.service.elevation import beyond_groups
 from shimgen.runtime.service.settings import ConfigError, Settings
 from shimgen.runtime.service.startup import check
-from tests.service_support import KEYS_FILE, ROOT, make_spec, sha
+from tests.security.elevation_support import ISSUER, JWT_SECRET, JWT_SECRET_ENV, as_jwt
+from tests.service_support import KEYS_FILE, RECORD, ROOT, make_spec, sha
 
 HR = ROOT / "generated_examples" / "hr_shim"
 TIMEOUT = 60.0  # a serve that has not stopped by then started the service: the test fails
@@ -132,3 +134,40 @@ def test_without_beyond_nothing_more_is_required(tmp_path: Path) -> None:
     spec = make_spec(elevated={"billing": plain})
     assert beyond_groups(spec.elevated) == {}
     build_app(spec, _settings(tmp_path, callers))
+
+
+def test_a_jwt_without_the_beyond_group_may_neither_ask_for_nor_use_a_grant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JWT's groups come with each token, so no start-up check can see them: the grant
+    endpoints and the gate ask for ``beyond`` on every request (403 ``not-eligible``)."""
+    callers = _callers(tmp_path / "callers.yaml", {"bob": ("support",)})
+    callers.write_text(
+        callers.read_text(encoding="utf-8")
+        + f"jwt:\n  issuer: {ISSUER}\n  audience: customer-shim\n  algorithms: [HS256]\n"
+        f"  secret_env: {JWT_SECRET_ENV}\n  side: internal\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(JWT_SECRET_ENV, JWT_SECRET)
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    monkeypatch.delenv("SHIM_KEYS", raising=False)
+    spec = make_spec(elevated={"billing": BILLING})
+    ask = {"group": "billing", "reason": "refund a double charge", "seconds": 600}
+    with TestClient(build_app(spec, _settings(tmp_path, callers))) as client:
+        refused = client.post(GRANTS, json=ask, headers=as_jwt("dave", ("billing",)))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/not-eligible")
+        assert "do not carry 'support'" in refused.json()["detail"]
+
+        asked = client.post(GRANTS, json=ask, headers=as_jwt("dave", ("support", "billing")))
+        assert asked.status_code == 201, asked.text
+        bob = {"X-API-Key": "beyond-test-key-bob", "Content-Type": "application/json"}
+        approved = client.post(f"{GRANTS}/{asked.json()['grant']['id']}/approve", headers=bob)
+        assert approved.status_code == 200, approved.text
+
+        held = as_jwt("dave", ("support", "billing"), "billing")
+        assert client.post("/v1/outbound", json=RECORD, headers=held).status_code == 200
+        without = as_jwt("dave", ("billing",), "billing")  # the same person, a narrower token
+        used = client.post("/v1/outbound", json=RECORD, headers=without)
+        assert used.status_code == 403, used.text
+        assert used.json()["type"].endswith("/not-eligible")

@@ -151,6 +151,8 @@ class Access:
     async def check(self, caller: Caller, group: str) -> str | None:
         """The grant id the request acts under (elevated group), None (excluded group, allowed),
         or a 403 saying what is missing, never who else holds what."""
+        if group in self.elevated:
+            self._beyond(caller, group)
         held = await self._call(lambda g: g.active(caller.identity))
         if group in self.elevated:
             if held is None or held[1] != group:
@@ -180,6 +182,25 @@ class Access:
                 title="Excluded group",
             )
         return None
+
+    def _beyond(self, caller: Caller, group: str) -> None:
+        """403 ``not-eligible`` for a caller of elevated ``group`` without its ``beyond`` group.
+
+        The review showed approvers what a grant reveals beyond that standing group, so a
+        grant may only be asked for and used by a caller that holds it too. The callers
+        file is checked for this at start-up; a JWT's groups come with each token, so
+        they are checked here, on every request for and under a grant.
+        """
+        standing = self.elevated[group].beyond
+        if standing is not None and standing not in caller.groups:
+            raise HTTPProblem(
+                403,
+                f"{group!r} is for callers who also act in {standing!r} (what its review "
+                f"approved is what a grant reveals beyond {standing!r}); your credentials "
+                f"do not carry {standing!r}",
+                slug="not-eligible",
+                title="Not eligible",
+            )
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -249,6 +270,7 @@ class Access:
                 slug="not-eligible",
                 title="Not eligible",
             )
+        self._beyond(caller, group)
         glass = body.get("break_glass", False)
         if not isinstance(glass, bool):
             raise HTTPProblem(

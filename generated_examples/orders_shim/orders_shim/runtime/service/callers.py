@@ -31,8 +31,8 @@ A caller listed for an **elevated group** whose mapping names ``beyond: G`` must
 be listed for ``G`` too: the review showed approvers only what a grant reveals
 beyond ``G``, which understates the grant for a caller that does not act in
 ``G`` every day, so such a file is refused at start-up (the caller, the line
-and the fix named). JWT callers' groups come with each token and are not
-checked here.
+and the fix named). JWT callers' groups come with each token: the grant
+endpoints and the gate check them on every request (``Access._beyond``).
 
 A caller's **side** says which domain it belongs to. External callers (the
 default, so forgetting the key never opens the wall) reach only the proxy
