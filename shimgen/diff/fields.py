@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from shimgen.check.plan import Rule, View
 from shimgen.check.unions import carried
 from shimgen.diagnostics import some_of
+from shimgen.diff.inside import copied_nodes, inside_path, value_changes
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
@@ -136,11 +137,7 @@ def _merged(
         )
 
     inside = carried(rule.in_node)
-    unnamed = [
-        p
-        for p in inside
-        if not any(related(f"{top}{p}" if p[:1] in "[{<" else f"{top}.{p}", q) for q in named)
-    ]
+    unnamed = [p for p in inside if not any(related(inside_path(top, p), q) for q in named)]
     if unnamed:
         reason = (
             f"now copied whole, with {len(unnamed)} field(s) inside that the old mapping "
@@ -249,7 +246,8 @@ def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> It
 
 def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
     """What a schema change did under a ``pass`` that stayed: fields the copy gained or
-    lost, and fields inside it that lost (or gained) a pii/secret classification.
+    lost, fields inside it that lost (or gained) a pii/secret classification, and
+    what each path accepts (:func:`value_changes`).
 
     Only views that copy the field on both sides are concerned; a view whose
     treatment changed is reported by the treatment change. A branch gained by
@@ -263,20 +261,26 @@ def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator
     if not copying:
         return
     before, after = carried(a.in_node), carried(b.in_node)
+    line, subj = new.line(("fields", b.key)), subject(b)
+    yield from value_changes(b, copied_nodes(a, before), copied_nodes(b, after), copying, line)
     if before.keys() == after.keys() and all(
         a.levels.shown(before[p].classification) == b.levels.shown(after[p].classification)
         for p in after
     ):
         return
-    line, subj = new.line(("fields", b.key)), subject(b)
     old_n, new_n = f"{len(before)} fields inside", f"{len(after)} fields inside"
 
     def known_union(path: str) -> bool:  # a new branch of a union copied before
         at = path.rfind("<")
         return at >= 0 and any(p.startswith(path[: at + 1]) for p in before)
 
+    def retyped(path: str) -> bool:  # a branch of a value that was no union: a type change
+        at = path.rfind("<")
+        return path.endswith(">") and (at == 0 or path[:at] in before)
+
     gained = [p for p in after if p not in before]
     branch_new = [p for p in gained if p.endswith(">") and known_union(p)]
+    gained = [p for p in gained if not retyped(p)]
     gained = [p for p in gained if not any(p.startswith(q) for q in branch_new)]
     if gained:
         reason = (
