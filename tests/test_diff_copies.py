@@ -216,3 +216,24 @@ def test_a_field_passed_as_it_is_is_a_copy_of_itself(tmp_path: Path) -> None:
     [change] = [c for c in diff_files(old, new).changes if "(copy)" in c.subject]
     assert (change.kind, change.subject) == (L, "fields.notes (copy) notes")
     assert (change.old, change.new) == ("maxLength 500", "no maxLength")
+
+
+def test_an_external_format_bounds_a_copy_only_where_the_internal_sets_none(
+    tmp_path: Path,
+) -> None:
+    """The service refuses output that does not match the external schema, and ``check``
+    lets an unformatted internal string reach a formatted external field: there, the
+    external ``format`` is what bounds the copy. Every other external constraint is
+    promised by the internal schema (``check``), so relaxing it changes nothing."""
+    email = {"type": "string", "format": "email", "maxLength": 50}
+    plain = {"type": "string", "maxLength": 40}
+    for internal, expected in ((plain, [L]), (email, [])):
+        old = name_passed(tmp_path, "old", *_with(internal, email))
+        new = name_passed(tmp_path, "new", *_with(internal, {"type": "string"}))
+        result = diff_files(old, new)
+        assert [c.kind for c in _inside(result)] == expected
+        assert [c.kind for c in _inside(diff_files(new, old))] == [MIRROR[k] for k in expected]
+    old = name_passed(tmp_path, "old", *_with(plain, email))
+    new = name_passed(tmp_path, "new", *_with(plain, {"type": "string"}))
+    [change] = _inside(diff_files(old, new))
+    assert (change.subject, change.old, change.new) == (NICK, "format email", "no format")

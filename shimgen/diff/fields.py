@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from shimgen.check.plan import Rule, View
 from shimgen.check.unions import carried
 from shimgen.diagnostics import some_of
-from shimgen.diff.inside import copied_nodes, inside_path, value_changes
+from shimgen.diff.inside import copied_nodes, external_formats, inside_path, value_changes
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
 from shimgen.diff.treat import compare_treatments
@@ -262,7 +262,9 @@ def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator
         return
     before, after = carried(a.in_node), carried(b.in_node)
     line, subj = new.line(("fields", b.key)), subject(b)
-    yield from value_changes(b, copied_nodes(a, before), copied_nodes(b, after), copying, line)
+    inside = copied_nodes(b.in_node, after)
+    yield from value_changes(b, copied_nodes(a.in_node, before), inside, copying, line)
+    yield from external_formats(a, b, inside, copying, line)
     if before.keys() == after.keys() and all(
         a.levels.shown(before[p].classification) == b.levels.shown(after[p].classification)
         for p in after

@@ -13,10 +13,10 @@ new schema accept values the old one refused?
   inclusion cannot be decided anyway;
 * a ``description``: **neutral**, listed so the reader sees the schema moved.
 
-The external side is not compared inside a copy: ``check`` refuses a copy whose
-internal value the external field would not accept, so an external constraint
-is always implied by an internal one, and relaxing it changes nothing that
-crosses. Fields gained, lost or reclassified inside the copy, and union
+On the external side only ``format`` is compared (:func:`external_formats`):
+``check`` makes the internal schema promise every other constraint of the
+external field a copy goes to, so relaxing one changes nothing that crosses,
+and a tighter one that the copy no longer fits does not check. Fields gained, lost or reclassified inside the copy, and union
 branches, are reported where they always were (``fields._carried_changes``,
 ``diff.unions``); this module walks the same paths (:func:`carried`) and looks
 at what each one accepts.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shimgen.check.plan import Rule
-from shimgen.check.unions import flatten
+from shimgen.check.unions import carried, flatten
 from shimgen.diagnostics import one_line, some_of
 from shimgen.diff.model import Change, Kind
 from shimgen.schema.model import Kind as SchemaKind
@@ -68,9 +68,9 @@ def inside_path(top: str, at: str) -> str:
     return f"{top}{at}" if at[:1] in "[{<" else f"{top}.{at}"
 
 
-def copied_nodes(rule: Rule, below: dict[str, SchemaNode]) -> dict[str, SchemaNode]:
+def copied_nodes(node: SchemaNode, below: dict[str, SchemaNode]) -> dict[str, SchemaNode]:
     """The copied field itself (path ``""``) and every path :func:`carried` found below it."""
-    return {"": rule.in_node, **below}
+    return {"": node, **below}
 
 
 def value_changes(
@@ -95,6 +95,42 @@ def value_changes(
         subject = one_line(f"fields.{top} (copy) {inside_path(top, at)}")
         for kind, was, now, reason in _differences(old, new, described=same):
             yield Change(kind, subject, reason, one_line(was), one_line(now), views, line)
+
+
+def external_formats(
+    a: Rule,
+    b: Rule,
+    after: dict[str, SchemaNode],
+    views: tuple[str, ...],
+    line: int,
+) -> Iterator[Change]:
+    """The one external constraint that can bound a copy: the ``format`` of a string
+    whose internal schema declares none.
+
+    ``check`` lets a copied string without a format reach an external field with
+    one, and the service then refuses (never sends) a value that does not match;
+    every other external constraint must be promised by the internal schema.
+    Paths are matched by name, as the copy matches fields.
+    """
+    if a.out_node is None or b.out_node is None:
+        return
+    top = format_path(b.internal)
+    was = copied_nodes(a.out_node, carried(a.out_node))
+    now = copied_nodes(b.out_node, carried(b.out_node))
+    compared: set[tuple[int, int]] = set()
+    for at, x in was.items():
+        y, inner = now.get(at), after.get(at)
+        if y is None or inner is None or (id(x), id(y)) in compared:
+            continue
+        compared.add((id(x), id(y)))
+        if inner.kind is not SchemaKind.STRING or inner.format or x.format == y.format:
+            continue
+        subject = one_line(f"fields.{top} (copy) {inside_path(top, at)}")
+        for kind, old, new, reason in _text("format", x.format, y.format):
+            reason = (
+                f"the internal schema sets no format, the service checks the external one: {reason}"
+            )
+            yield Change(kind, subject, reason, one_line(old), one_line(new), views, line)
 
 
 def _pairs(
