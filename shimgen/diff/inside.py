@@ -1,11 +1,18 @@
-"""What a schema change does to the values a ``pass`` copies, when the mapping line stayed.
+"""What a schema change does under a ``pass`` whose mapping line stayed.
+
+The mapping line can stay ``name: {why: ...}`` while the internal schema under it
+changes, and with it what crosses. :func:`carried_changes` reports it: fields the
+copy gained or lost, fields inside it that lost (or gained) a pii/secret
+classification, and what each path accepts. Branches gained or lost by a union
+that already was one are :mod:`shimgen.diff.unions`'s. Every path is one the
+walk of :func:`carried` names.
 
 A copy sends the internal value unchanged, and the service holds every outbound
 record to the internal schema (422 otherwise). So inside a copy the internal
 schema *is* the allow-list: a type, ``enum``, bound, ``format`` or ``pattern``
 that accepts more lets more (or other) data cross under a mapping line nobody
-touched. Each such constraint is compared on its own, by one question: does the
-new schema accept values the old one refused?
+touched. Each such constraint is compared on its own (:func:`value_changes`), by
+one question: does the new schema accept values the old one refused?
 
 * only more accepted: **loosened**; only fewer: **tightened**;
 * both (``format: date`` -> ``date-time``, a ``pattern`` rewritten, enum values
@@ -16,10 +23,7 @@ new schema accept values the old one refused?
 On the external side only ``format`` is compared (:func:`external_formats`):
 ``check`` makes the internal schema promise every other constraint of the
 external field a copy goes to, so relaxing one changes nothing that crosses,
-and a tighter one that the copy no longer fits does not check. Fields gained, lost or reclassified inside the copy, and union
-branches, are reported where they always were (``fields._carried_changes``,
-``diff.unions``); this module walks the same paths (:func:`carried`) and looks
-at what each one accepts.
+and a tighter one that the copy no longer fits does not check.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from shimgen.check.plan import Rule
+from shimgen.check.plan import Rule, View
 from shimgen.check.unions import carried, flatten
 from shimgen.diagnostics import one_line, some_of
 from shimgen.diff.model import Change, Kind
+from shimgen.diff.side import Side, field_subject, view_name
 from shimgen.schema.model import Kind as SchemaKind
 from shimgen.schema.model import Limits, SchemaNode, format_path
 
@@ -71,6 +76,97 @@ def inside_path(top: str, at: str) -> str:
 def copied_nodes(node: SchemaNode, below: dict[str, SchemaNode]) -> dict[str, SchemaNode]:
     """The copied field itself (path ``""``) and every path :func:`carried` found below it."""
     return {"": node, **below}
+
+
+def carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
+    """What a schema change did under a ``pass`` that stayed: fields the copy gained or
+    lost, fields inside it that lost (or gained) a pii/secret classification, and
+    what each path accepts (:func:`value_changes`).
+
+    Only views that copy the field on both sides are concerned; a view whose
+    treatment changed is reported by the treatment change. A branch gained by a
+    union that was already copied is :func:`~shimgen.diff.unions.union_changes`'s.
+    """
+    copying = tuple(
+        view_name(v)
+        for v in views
+        if a.treatment(v).definition.copies and b.treatment(v).definition.copies
+    )
+    if not copying:
+        return
+    before, after = carried(a.in_node), carried(b.in_node)
+    line, subj = new.line(("fields", b.key)), field_subject(b)
+    inside = copied_nodes(b.in_node, after)
+    yield from value_changes(b, copied_nodes(a.in_node, before), inside, copying, line)
+    yield from external_formats(a, b, inside, copying, line)
+    if before.keys() == after.keys() and all(
+        a.levels.shown(before[p].classification) == b.levels.shown(after[p].classification)
+        for p in after
+    ):
+        return
+    old_n, new_n = f"{len(before)} fields inside", f"{len(after)} fields inside"
+
+    def known_union(path: str) -> bool:  # a new branch of a union copied before
+        at = path.rfind("<")
+        return at >= 0 and any(p.startswith(path[: at + 1]) for p in before)
+
+    def retyped(path: str) -> bool:  # a branch of a value that was no union: a type change
+        at = path.rfind("<")
+        return path.endswith(">") and (at == 0 or path[:at] in before)
+
+    gained = [p for p in after if p not in before]
+    branch_new = [p for p in gained if p.endswith(">") and known_union(p)]
+    gained = [p for p in gained if not retyped(p)]
+    gained = [p for p in gained if not any(p.startswith(q) for q in branch_new)]
+    if gained:
+        reason = (
+            f"the schema gave the copied value {len(gained)} more field(s): "
+            f"{named_inside(gained, after, b)}; `pass` copies them too"
+        )
+        yield Change(Kind.LOOSENED, subj, reason, old_n, new_n, copying, line)
+    lost = [p for p in before if p not in after]
+    branch_gone = [p for p in lost if p.endswith(">")]
+    lost = [p for p in lost if not any(p.startswith(q) for q in branch_gone)]
+    if lost:
+        reason = f"the copied value no longer carries {named_inside(lost, before, a)}"
+        yield Change(Kind.TIGHTENED, subj, reason, old_n, new_n, copying, line)
+    both = [p for p in after if p in before]
+    unmarked = [
+        p
+        for p in both
+        if a.levels.sensitive(before[p].classification)
+        and not b.levels.sensitive(after[p].classification)
+    ]
+    if unmarked:
+        reason = (
+            f"inside the copy, {named_inside(unmarked, before, a)} no longer classified pii/secret, "
+            "so passing the field no longer needs `why:` for them"
+        )
+        yield Change(
+            Kind.LOOSENED, subj, reason, "pii/secret inside", "unclassified", copying, line
+        )
+    marked = [
+        p
+        for p in both
+        if b.levels.sensitive(after[p].classification)
+        and not a.levels.sensitive(before[p].classification)
+    ]
+    if marked:
+        reason = f"inside the copy, {named_inside(marked, after, b)} now classified pii/secret"
+        yield Change(
+            Kind.TIGHTENED, subj, reason, "unclassified", "pii/secret inside", copying, line
+        )
+
+
+def named_inside(paths: list[str], side: dict[str, SchemaNode], rule: Rule) -> str:
+    """Paths inside a copy as a reason lists them: pii/secret ones with their level."""
+    marked = [
+        f"`{p}` ({rule.levels.shown(side[p].classification)})"
+        if rule.levels.sensitive(side[p].classification)
+        else f"`{p}`"
+        for p in paths
+    ]
+    return some_of(marked, 6)
 
 
 def value_changes(
