@@ -57,3 +57,47 @@ def only(result: DiffResult, subject: str, kind: Kind | None = None) -> list[Cha
 
 def kinds(result: DiffResult, subject: str) -> set[Kind]:
     return {c.kind for c in only(result, subject)}
+
+
+# ``name`` passed whole, the shape a schema change under an unchanged ``pass`` needs.
+NAME_PASSED = """\
+shim: person
+version: {version}
+owner: identity-team
+internal: {{schema: {internal}}}
+external: {{schema: {external}}}
+groups:
+  support: Customer support
+  billing: Billing operations
+fields:
+  id:          {{to: personId, treat: tokenize, inbound: true}}
+  email:       {{treat: mask_email, groups: {{support: pass}}, why: support replies by e-mail}}
+  phone:       {{treat: {{mask: {{keep_last: 4}}}}}}
+  ssn:         {{treat: drop, why: never leaves identity}}
+  name:        {{why: partner apps greet people by name}}
+  age:         drop
+  salary:      drop
+  birth_date:  drop
+  status:      drop
+  notes:       drop
+"""
+
+
+def schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fixture's internal and external schemas, to edit."""
+    return (
+        json.loads(INTERNAL.read_text(encoding="utf-8")),
+        json.loads(EXTERNAL.read_text(encoding="utf-8")),
+    )
+
+
+def name_passed(
+    tmp: Path, name: str, internal: dict[str, Any], external: dict[str, Any], version: int = 1
+) -> Path:
+    """``name`` passed whole, over the given schemas (as an insider's pull request would)."""
+    i, e = tmp / f"{name}.internal.json", tmp / f"{name}.external.json"
+    i.write_text(json.dumps(internal), encoding="utf-8")
+    e.write_text(json.dumps(external), encoding="utf-8")
+    out = tmp / f"{name}.shim.yaml"
+    out.write_text(NAME_PASSED.format(internal=i, external=e, version=version), encoding="utf-8")
+    return out

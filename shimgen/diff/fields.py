@@ -16,20 +16,18 @@ from collections.abc import Iterator
 from shimgen.check.plan import Rule, View
 from shimgen.check.unions import carried
 from shimgen.diagnostics import some_of
+from shimgen.diff.inside import carried_changes, inside_path, named_inside
 from shimgen.diff.model import Change, Kind
 from shimgen.diff.side import Side, view_name
+from shimgen.diff.side import field_subject as subject
 from shimgen.diff.treat import compare_treatments
 from shimgen.diff.unions import union_changes, union_note
-from shimgen.schema.model import Path_, SchemaNode, format_path
+from shimgen.schema.model import Path_, format_path
 
 
 def common_views(old: Side, new: Side) -> list[View]:
     """Views both sides have; a group that exists on one side only is reported as a group."""
     return [g for g in new.plan.groups if g in old.plan.groups] + [None]
-
-
-def subject(rule: Rule) -> str:
-    return f"fields.{format_path(rule.internal)}"
 
 
 def compare_fields(old: Side, new: Side) -> Iterator[Change]:
@@ -136,15 +134,11 @@ def _merged(
         )
 
     inside = carried(rule.in_node)
-    unnamed = [
-        p
-        for p in inside
-        if not any(related(f"{top}{p}" if p[:1] in "[{<" else f"{top}.{p}", q) for q in named)
-    ]
+    unnamed = [p for p in inside if not any(related(inside_path(top, p), q) for q in named)]
     if unnamed:
         reason = (
             f"now copied whole, with {len(unnamed)} field(s) inside that the old mapping "
-            f"did not name: {_marked(unnamed, inside, rule)}"
+            f"did not name: {named_inside(unnamed, inside, rule)}"
         )
         yield Change(
             Kind.LOOSENED,
@@ -211,7 +205,7 @@ def _treatments(
 def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
     yield from _treatments(new, a, b, views, b)
     yield from union_changes(new, a, b, views)
-    yield from _carried_changes(new, a, b, views)
+    yield from carried_changes(new, a, b, views)
     where = ("fields", b.key)
     if a.external != b.external:
         yield Change(
@@ -245,88 +239,6 @@ def _same_field(old: Side, new: Side, a: Rule, b: Rule, views: list[View]) -> It
             b_desc,
             line=new.line((*where, "description")),
         )
-
-
-def _carried_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Change]:
-    """What a schema change did under a ``pass`` that stayed: fields the copy gained or
-    lost, and fields inside it that lost (or gained) a pii/secret classification.
-
-    Only views that copy the field on both sides are concerned; a view whose
-    treatment changed is reported by the treatment change. A branch gained by
-    a union that was already copied is :func:`union_changes`'s to report.
-    """
-    copying = tuple(
-        view_name(v)
-        for v in views
-        if a.treatment(v).definition.copies and b.treatment(v).definition.copies
-    )
-    if not copying:
-        return
-    before, after = carried(a.in_node), carried(b.in_node)
-    if before.keys() == after.keys() and all(
-        a.levels.shown(before[p].classification) == b.levels.shown(after[p].classification)
-        for p in after
-    ):
-        return
-    line, subj = new.line(("fields", b.key)), subject(b)
-    old_n, new_n = f"{len(before)} fields inside", f"{len(after)} fields inside"
-
-    def known_union(path: str) -> bool:  # a new branch of a union copied before
-        at = path.rfind("<")
-        return at >= 0 and any(p.startswith(path[: at + 1]) for p in before)
-
-    gained = [p for p in after if p not in before]
-    branch_new = [p for p in gained if p.endswith(">") and known_union(p)]
-    gained = [p for p in gained if not any(p.startswith(q) for q in branch_new)]
-    if gained:
-        reason = (
-            f"the schema gave the copied value {len(gained)} more field(s): "
-            f"{_marked(gained, after, b)}; `pass` copies them too"
-        )
-        yield Change(Kind.LOOSENED, subj, reason, old_n, new_n, copying, line)
-    lost = [p for p in before if p not in after]
-    branch_gone = [p for p in lost if p.endswith(">")]
-    lost = [p for p in lost if not any(p.startswith(q) for q in branch_gone)]
-    if lost:
-        reason = f"the copied value no longer carries {_marked(lost, before, a)}"
-        yield Change(Kind.TIGHTENED, subj, reason, old_n, new_n, copying, line)
-    both = [p for p in after if p in before]
-    unmarked = [
-        p
-        for p in both
-        if a.levels.sensitive(before[p].classification)
-        and not b.levels.sensitive(after[p].classification)
-    ]
-    if unmarked:
-        reason = (
-            f"inside the copy, {_marked(unmarked, before, a)} no longer classified pii/secret, "
-            "so passing the field no longer needs `why:` for them"
-        )
-        yield Change(
-            Kind.LOOSENED, subj, reason, "pii/secret inside", "unclassified", copying, line
-        )
-    marked = [
-        p
-        for p in both
-        if b.levels.sensitive(after[p].classification)
-        and not a.levels.sensitive(before[p].classification)
-    ]
-    if marked:
-        reason = f"inside the copy, {_marked(marked, after, b)} now classified pii/secret"
-        yield Change(
-            Kind.TIGHTENED, subj, reason, "unclassified", "pii/secret inside", copying, line
-        )
-
-
-def _marked(paths: list[str], side: dict[str, SchemaNode], rule: Rule) -> str:
-    """Paths inside a copy as a reason lists them: pii/secret ones with their level."""
-    marked = [
-        f"`{p}` ({rule.levels.shown(side[p].classification)})"
-        if rule.levels.sensitive(side[p].classification)
-        else f"`{p}`"
-        for p in paths
-    ]
-    return some_of(marked, 6)
 
 
 def _classification(new: Side, a: Rule, b: Rule) -> Change:

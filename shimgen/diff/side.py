@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shimgen.check.plan import ShimPlan, View
+from shimgen.check.plan import Rule, ShimPlan, View
 from shimgen.mapping.load import LoadedMapping
 from shimgen.mapping.model import Mapping
 from shimgen.mapping.yamlpos import DataPath
+from shimgen.schema.model import format_path
 
 NO_GROUP = "no group"
 """How the view of a request made in no group is named in reports."""
@@ -20,6 +21,11 @@ NO_GROUP = "no group"
 
 def view_name(view: View) -> str:
     return NO_GROUP if view is None else view
+
+
+def field_subject(rule: Rule) -> str:
+    """How a change about a field rule is named: ``fields.name.given``."""
+    return f"fields.{format_path(rule.internal)}"
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from shimgen.check.plan import Rule, View
 from shimgen.check.unions import Dispatch, copied_unions, dispatch, label
 from shimgen.diff.model import Change, Kind
-from shimgen.diff.side import Side
+from shimgen.diff.side import Side, field_subject
 from shimgen.schema.model import Kind as SchemaKind
-from shimgen.schema.model import format_path
 
 
 def branches_copied(rule: Rule) -> dict[str, tuple[str, ...]]:
@@ -39,7 +38,7 @@ def union_changes(new: Side, a: Rule, b: Rule, views: list[View]) -> Iterator[Ch
         gained = [x for x in now if x not in was]
         lost = [x for x in was if x not in now]
         line = new.line(("fields", b.key))
-        subject = f"fields.{format_path(b.internal)}"
+        subject = field_subject(b)
         if gained and was:
             yield Change(
                 Kind.LOOSENED,

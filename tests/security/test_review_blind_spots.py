@@ -13,50 +13,11 @@ from typing import Any
 from shimgen.check import check_mapping
 from shimgen.diff import Kind
 from shimgen.review.model import build_report
-from tests.diff_support import EXTERNAL, INTERNAL, diff_files, only
-
-NAME_PASSED = """\
-shim: person
-version: 1
-owner: identity-team
-internal: {{schema: {internal}}}
-external: {{schema: {external}}}
-groups:
-  support: Customer support
-  billing: Billing operations
-fields:
-  id:          {{to: personId, treat: tokenize, inbound: true}}
-  email:       {{treat: mask_email, groups: {{support: pass}}, why: support replies by e-mail}}
-  phone:       {{treat: {{mask: {{keep_last: 4}}}}}}
-  ssn:         {{treat: drop, why: never leaves identity}}
-  name:        {{why: partner apps greet people by name}}
-  age:         drop
-  salary:      drop
-  birth_date:  drop
-  status:      drop
-  notes:       drop
-"""
-
-
-def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    return (
-        json.loads(INTERNAL.read_text(encoding="utf-8")),
-        json.loads(EXTERNAL.read_text(encoding="utf-8")),
-    )
-
-
-def _side(tmp: Path, name: str, internal: dict[str, Any], external: dict[str, Any]) -> Path:
-    """``name`` passed whole, over the given schemas (as an insider's pull request would)."""
-    i, e = tmp / f"{name}.internal.json", tmp / f"{name}.external.json"
-    i.write_text(json.dumps(internal), encoding="utf-8")
-    e.write_text(json.dumps(external), encoding="utf-8")
-    out = tmp / f"{name}.shim.yaml"
-    out.write_text(NAME_PASSED.format(internal=i, external=e), encoding="utf-8")
-    return out
+from tests.diff_support import NAME_PASSED, diff_files, name_passed, only, schemas
 
 
 def _with_secret_in_name() -> tuple[dict[str, Any], dict[str, Any]]:
-    internal, external = _schemas()
+    internal, external = schemas()
     internal["properties"]["name"]["properties"]["legal_alias"] = {
         "type": "string",
         "x-classification": "secret",
@@ -71,8 +32,8 @@ def test_a_schema_field_added_under_a_whole_pass_is_loosened(tmp_path: Path) -> 
     Before the fix diff listed only the schema reference as neutral (nothing at
     all when the schema was edited in place), and exited 0 without a bump.
     """
-    old = _side(tmp_path, "old", *_schemas())
-    new = _side(tmp_path, "new", *_with_secret_in_name())
+    old = name_passed(tmp_path, "old", *schemas())
+    new = name_passed(tmp_path, "new", *_with_secret_in_name())
     result = diff_files(old, new)
     [change] = only(result, "fields.name", Kind.LOOSENED)
     assert "`legal_alias` (secret)" in change.reason
@@ -86,11 +47,11 @@ def test_a_schema_field_added_under_a_whole_pass_is_loosened(tmp_path: Path) -> 
 
 def test_a_classification_removed_inside_a_whole_pass_is_loosened(tmp_path: Path) -> None:
     """`x-classification: pii` dropped from `name.given` in the schema, `name: pass` unchanged."""
-    internal, external = _schemas()
+    internal, external = schemas()
     unmarked = json.loads(json.dumps(internal))
     del unmarked["properties"]["name"]["properties"]["given"]["x-classification"]
-    old = _side(tmp_path, "old", internal, external)
-    new = _side(tmp_path, "new", unmarked, external)
+    old = name_passed(tmp_path, "old", internal, external)
+    new = name_passed(tmp_path, "new", unmarked, external)
     result = diff_files(old, new)
     [change] = only(result, "fields.name", Kind.LOOSENED)
     assert "`given` (pii) no longer classified" in change.reason
@@ -101,7 +62,7 @@ def test_a_classification_removed_inside_a_whole_pass_is_loosened(tmp_path: Path
 def test_review_lists_the_secrets_a_whole_pass_carries(tmp_path: Path) -> None:
     """The report listed `name` as unclassified and left it out of "Personal and
     secret data", though the copy carries a secret field."""
-    mapping = _side(tmp_path, "new", *_with_secret_in_name())
+    mapping = name_passed(tmp_path, "new", *_with_secret_in_name())
     report = build_report(check_mapping(mapping))
     [row] = [r for r in report.sensitive if r.internal == "name"]
     assert "legal_alias (secret)" in row.classification
@@ -112,7 +73,7 @@ def test_merging_entries_into_a_whole_pass_shows_a_field_the_schema_added(tmp_pa
     """`name.given` and `name.family` become `name: pass` while the schema adds a secret
     to `name` in the same change: each old entry matched the new copy, so the
     new field crossed with no change listed (exit 0)."""
-    internal, external = _schemas()
+    internal, external = schemas()
     split = NAME_PASSED.replace(
         "  name:        {{why: partner apps greet people by name}}\n",
         "  name.given:  {{why: partner apps greet people by name}}\n"
@@ -123,15 +84,17 @@ def test_merging_entries_into_a_whole_pass_shows_a_field_the_schema_added(tmp_pa
     old = tmp_path / "old.shim.yaml"
     old.write_text(
         split.format(
-            internal=tmp_path / "old.internal.json", external=tmp_path / "old.external.json"
+            internal=tmp_path / "old.internal.json",
+            external=tmp_path / "old.external.json",
+            version=1,
         ),
         encoding="utf-8",
     )
-    new = _side(tmp_path, "new", *_with_secret_in_name())
+    new = name_passed(tmp_path, "new", *_with_secret_in_name())
     result = diff_files(old, new)
     [change] = only(result, "fields.name", Kind.LOOSENED)
     assert "`legal_alias` (secret)" in change.reason
     assert result.exit_code == 1
     # the same merge without the schema change is still no change at all
-    same = _side(tmp_path, "same", internal, external)
+    same = name_passed(tmp_path, "same", internal, external)
     assert [c for c in diff_files(old, same).changes if c.kind is not Kind.NEUTRAL] == []
