@@ -11,7 +11,7 @@ import typer
 
 from shimgen import __version__
 from shimgen.check import CheckResult, check_mapping
-from shimgen.diagnostics import Finding, one_line
+from shimgen.diagnostics import one_line
 from shimgen.internal_error import GuardedGroup
 from shimgen.lint.rulesets import DEFAULT_RULESET, Ruleset
 
@@ -78,14 +78,8 @@ def _error(exc: Exception) -> None:
 
 
 def _report(result: CheckResult) -> None:
-    for finding in result.findings:
-        typer.echo(finding.format(), err=True)
-    if result.waiting:
-        typer.echo(
-            f"{one_line(str(result.loaded.path))}: note: {result.waiting} run once the "
-            "errors above are fixed",
-            err=True,
-        )
+    for line in result.lines():
+        typer.echo(line, err=True)
 
 
 def _checked(mapping: Path) -> CheckResult:
@@ -120,10 +114,10 @@ def check(
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
         raise typer.Exit(2)
     worst = 0
-    checked: list[tuple[Path, int, list[Finding]]] = []
+    checked: list[CheckResult] = []
     for path in mappings:
         result = check_mapping(path)
-        checked.append((path, result.exit_code, result.findings))
+        checked.append(result)
         if format_ == "text":
             _report(result)
         worst = max(worst, result.exit_code)
@@ -138,7 +132,7 @@ def check(
     elif format_ == "sarif":
         from shimgen.lint.sarif import check_to_sarif
 
-        doc = check_to_sarif([(p, f) for p, _, f in checked], Path.cwd())
+        doc = check_to_sarif(checked, Path.cwd())
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     raise typer.Exit(worst)
 

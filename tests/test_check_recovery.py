@@ -8,6 +8,7 @@ nothing that is only a consequence of the part set aside.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,16 @@ def test_setting_parts_aside_never_invents_a_finding(
     shape = {Code.BAD_STRUCTURE, Code.BAD_NAME, Code.BAD_VERSION}
     assert {f.code for f in result.findings} <= shape, [f.format() for f in result.findings]
     assert {f.line for f in result.findings} <= {i + 1 for i in broken}
+
+
+def test_json_and_sarif_say_what_waits(tmp_path: Path) -> None:
+    """A CI job reading JSON or SARIF learns that more checks come, as a reader of the text does."""
+    check_edited(tmp_path, ("  ssn: drop\n", "  ssn: {treat: drop, inbund: true}\n"))
+    path = str(tmp_path / "edited.shim.yaml")
+    as_json = json.loads(CliRunner().invoke(app, ["check", path, "--format", "json"]).stdout)
+    assert as_json["files"][0]["waiting"].startswith("the checks that need every field entry")
+    sarif = json.loads(CliRunner().invoke(app, ["check", path, "--format", "sarif"]).stdout)
+    (note,) = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["level"] == "note" and "SG101" in note["message"]["text"]
+    linted = CliRunner().invoke(app, ["lint", path, "--format", "json"])
+    assert json.loads(linted.stdout)["files"][0]["check_waiting"] == as_json["files"][0]["waiting"]

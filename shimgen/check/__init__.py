@@ -18,7 +18,7 @@ from shimgen.check.report import Report
 from shimgen.check.resolve import Resolver
 from shimgen.check.routes import check_routes
 from shimgen.check.specific import expand
-from shimgen.diagnostics import Finding, has_errors
+from shimgen.diagnostics import Finding, has_errors, one_line
 from shimgen.mapping.load import LoadedMapping, load_mapping
 from shimgen.mapping.model import Mapping
 
@@ -46,6 +46,14 @@ class CheckResult:
             return "the checks of meaning (SG006 and up)"
         codes = sorted(lm.recovered.waiting)
         return f"the checks that need every field entry ({', '.join(codes)})" if codes else ""
+
+    def lines(self) -> list[str]:
+        """The findings as printed (compiler style), then the note of what waits, if anything."""
+        out = [f.format() for f in self.findings]
+        if self.waiting:
+            where = one_line(str(self.loaded.path))
+            out.append(f"{where}: note: {self.waiting} run once the errors above are fixed")
+        return out
 
     @property
     def exit_code(self) -> int:

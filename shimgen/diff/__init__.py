@@ -36,7 +36,7 @@ def _side(spec: str, cwd: Path | None) -> Side:
     except SourceError as exc:
         raise DiffInputError(one_line(f"error: {exc}")) from None
     if result.plan is None:
-        errors = "\n".join(f.format() for f in result.findings)
+        errors = "\n".join(result.lines())
         raise DiffInputError(f"{errors}\nerror: `{spec}` does not check; fix it to diff it")
     return Side(spec, result.plan, result.loaded)
 

@@ -58,8 +58,8 @@ def run(
         except BaseError as exc:
             _err(one_line(f"error: {exc}"))
             return 2
-        for finding in result.check.findings:
-            _err(finding.format())
+        for line in result.check.lines():
+            _err(line)
         results.append(result)
     if format_ == "json":
         sys.stdout.write(render_json(results, ruleset))

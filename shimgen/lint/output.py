@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
+from shimgen.check import CheckResult
 from shimgen.diagnostics import Finding, one_line
 from shimgen.lint.engine import LintResult
 from shimgen.lint.model import LintFinding, Severity
@@ -144,16 +144,17 @@ def check_finding(f: Finding) -> dict[str, Any]:
     }
 
 
-def render_check_json(checked: list[tuple[Path, int, list[Finding]]]) -> str:
-    """``shimgen check --format json``: per file, its exit code and findings."""
+def render_check_json(checked: list[CheckResult]) -> str:
+    """``shimgen check --format json``: per file, its exit code, findings and what waits."""
     doc = {
         "files": [
             {
-                "file": str(path),
-                "exit_code": code,
-                "findings": [check_finding(f) for f in findings],
+                "file": str(r.loaded.path),
+                "exit_code": r.exit_code,
+                "findings": [check_finding(f) for f in r.findings],
+                "waiting": r.waiting,  # checks not run because of shape errors ("" if none)
             }
-            for path, code, findings in checked
+            for r in checked
         ]
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -170,6 +171,7 @@ def render_json(results: list[LintResult], ruleset: Ruleset) -> str:
                 "linted": r.linted,
                 "exit_code": r.exit_code,
                 "check_findings": [check_finding(f) for f in r.check.findings],
+                "check_waiting": r.check.waiting,
                 "findings": [f.as_dict() for f in r.findings],
                 "exempted": [f.as_dict() for f in r.exempted],
                 "skipped": r.skipped,

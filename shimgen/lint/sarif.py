@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shimgen import __version__
+from shimgen.check import CheckResult
 from shimgen.diagnostics import Finding
 from shimgen.lint.engine import LintResult
 from shimgen.lint.model import LintFinding, Severity
@@ -140,11 +141,26 @@ def _document(
     }
 
 
-def check_to_sarif(checked: list[tuple[Path, list[Finding]]], root: Path) -> dict[str, Any]:
+def check_to_sarif(checked: list[CheckResult], root: Path) -> dict[str, Any]:
     """``shimgen check --format sarif``: every checker finding of every mapping."""
     rules = _Rules([])
-    out = [r for path, findings in checked for r in rules.check_results(path, findings, root)]
-    return _document(rules, out, root, {"executionSuccessful": True})
+    out = [f for r in checked for f in rules.check_results(r.loaded.path, r.findings, root)]
+    invocation = {"executionSuccessful": True, **_waiting(checked, root)}
+    return _document(rules, out, root, invocation)
+
+
+def _waiting(checked: list[CheckResult], root: Path) -> dict[str, Any]:
+    """The checks shape errors kept from running, as SARIF tool notifications (notes)."""
+    notes = [
+        {
+            "level": "note",
+            "message": {"text": f"{r.waiting} run once the errors above are fixed"},
+            "locations": [_location(r.loaded.path, 1, 1, root)],
+        }
+        for r in checked
+        if r.waiting
+    ]
+    return {"toolExecutionNotifications": notes} if notes else {}
 
 
 def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[str, Any]:
@@ -178,5 +194,6 @@ def to_sarif(results: list[LintResult], ruleset: Ruleset, root: Path) -> dict[st
     invocation = {
         "executionSuccessful": all(r.linted for r in results),
         "properties": {"ruleset": ruleset.name},
+        **_waiting([r.check for r in results], root),
     }
     return _document(rules, out, root, invocation)

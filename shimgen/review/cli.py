@@ -24,8 +24,8 @@ def run(mapping: Path, fmt: str, out: Path | None) -> int:
         print(f"error: --format must be md or html, not {fmt!r}", file=sys.stderr)
         return 2
     result = check_mapping(mapping)
-    for finding in result.findings:
-        print(finding.format(), file=sys.stderr)
+    for line in result.lines():
+        print(line, file=sys.stderr)
     if result.plan is None:
         return result.exit_code or 1
     text = render_report(build_report(result), cast(Format, fmt))
