@@ -7,6 +7,7 @@ instead of raising, so one run shows every problem at once.
 
 from __future__ import annotations
 
+import difflib
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,22 @@ def some_of(items: list[str], limit: int) -> str:
     if len(items) <= limit + 1:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
+def closest(word: str, known: list[str]) -> str | None:
+    """The name in ``known`` a misspelt ``word`` most likely meant, if one is close."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    """``did you mean `tokenize`? `` for a misspelt name, or ``""`` when none is close.
+
+    A hint that lists what is allowed, cut after a few items (``and 32 more``), may
+    leave out the very name that was meant; this names it first.
+    """
+    close = closest(word, known)
+    return f"did you mean `{close}`? " if close else ""
 
 
 def has_errors(findings: list[Finding]) -> bool:

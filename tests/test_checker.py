@@ -169,6 +169,17 @@ def test_duplicate_key_does_not_hide_later_findings(tmp_path: Path) -> None:
     assert codes == [Code.DUPLICATE_KEY, Code.UNKNOWN_INTERNAL]
 
 
+def test_a_kind_mismatch_names_every_way_out() -> None:
+    """`month` gives a string, birthYear is an integer: the treatment alone may have no fix."""
+    [f] = check_mapping(BAD / "SG106-type-mismatch.shim.yaml").findings
+    assert f.code is Code.TYPE_MISMATCH
+    assert f.hint == (
+        "`month` gives string: pick a treatment that gives integer (the `output` column of"
+        " docs/treatments.md), send the field with `to:` to an external field of type string,"
+        " compute `birthYear` under `derived:`, or change the external type"
+    )
+
+
 def test_both_schemas_missing_are_both_reported(tmp_path: Path) -> None:
     text = BASE.read_text(encoding="utf-8").replace("schemas/person.", "schemas/gone.")
     path = tmp_path / "gone.shim.yaml"

@@ -72,3 +72,18 @@ def test_an_inbound_field_missing_from_the_output_fails(tmp_path: Path) -> None:
     views = len(plan_of("customer").groups) + 1
     assert f"{2 * views - 1} failed" in summary and "passed" not in summary, summary
     assert "inbound field zz_gone is not in the output of view 'support'" in proc.stdout
+
+
+def test_a_url_canary_does_not_fail_the_fail_closed_audit_test(tmp_path: Path) -> None:
+    """A `format: uri` field's canary (`https://example.com/c54725`, as for GitHub's users)
+    once failed the 503 test of every such shim: it looked for each canary value's first 8
+    characters in the problem body, and `https://` starts the problem type too."""
+    package = tmp_path / "customer_shim"
+    shutil.copytree(ROOT / "generated_examples" / "customer_shim", package)
+    path = package / "tests" / "http_canary.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["record"]["name"]["given"] = "https://example.com/c54725"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    proc = run_generated(package, "-k", "unwritable_audit_sink_fails_closed", "tests")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout.strip().splitlines()[-1], proc.stdout

@@ -329,7 +329,10 @@ def test_unknown_key_message_and_position(tmp_path: Path) -> None:
     assert line_text.startswith("  score:")
     assert line_text[col - 1 :].startswith("tret:")  # the key, not its value
     assert message == "unknown key `tret` in fields.score"
-    assert "shimgen schema" in hint
+    assert hint == (
+        "did you mean `treat`? the keys here are to, treat, groups, inbound, why, description;"
+        " or remove it"
+    )
 
 
 def test_unknown_top_level_key_has_no_location_suffix(tmp_path: Path) -> None:
@@ -340,9 +343,29 @@ def test_unknown_top_level_key_has_no_location_suffix(tmp_path: Path) -> None:
             lines_of(text, "owners:"),
             1,
             "unknown key `owners`",
-            "remove it, or check its spelling against `shimgen schema`",
+            "did you mean `owner`? the keys here are shim, version, owner, description, internal,"
+            " external, groups, extends, levels, classification, fields, derived, upstream,"
+            " routes, tracking; or remove it",
         ),
     ]
+
+
+def test_unknown_keys_in_nested_sections_name_the_keys_there(tmp_path: Path) -> None:
+    _, found = bad(tmp_path, "  region: {const: eu}\n", "  region: {cnst: eu}\n")
+    [hint] = [h for _, _, _, m, h in found if m == "unknown key `cnst` in derived.region"]
+    assert hint.startswith("did you mean `const`? the keys here are from, template, const, ")
+
+
+def test_groups_written_as_a_list_say_how_to_write_them(tmp_path: Path) -> None:
+    old = "groups:\n  support: Customer support - contact details, never payment data\n"
+    old += "  billing: Billing operations - payment data, masked contact details\n"
+    _, found = bad(tmp_path, old, "groups: [support, billing]\n")
+    [(code, _, _, _, hint)] = [f for f in found if f[3].startswith("groups:")]
+    assert code is Code.BAD_STRUCTURE
+    assert hint == (
+        "groups is a mapping from each group's name to what it is for: "
+        "`groups: {support: Helpdesk answering customers}`"
+    )
 
 
 def test_missing_key(tmp_path: Path) -> None:

@@ -156,6 +156,27 @@ def test_a_split_dotted_name_is_named_in_the_hint() -> None:
     assert '`payment."cupsecureplus.smscode"`' in getattr(err.value, "hint", "")
 
 
+def test_a_misspelt_field_is_named_first_in_the_hint() -> None:
+    """The hint lists eight fields and `N more`; the one meant comes first, wherever it sorts."""
+    names = [f"field_{i:02}" for i in range(20)] + ["location"]
+    leaf = SchemaNode(Kind.STRING)
+    root = SchemaNode(
+        Kind.OBJECT,
+        properties={
+            "owner": SchemaNode(
+                Kind.ARRAY, items=SchemaNode(Kind.OBJECT, properties={n: leaf for n in names})
+            )
+        },
+    )
+    with pytest.raises(Exception) as err:
+        lookup(root, parse_path("owner[].locaton"))
+    hint = getattr(err.value, "hint", "")
+    assert hint.startswith("did you mean `owner[].location`? fields of owner[]: field_00, ")
+    with pytest.raises(Exception) as err:
+        lookup(root, parse_path("owner[].zzz"))
+    assert "did you mean" not in getattr(err.value, "hint", "")
+
+
 # -- init -> check on odd names ---------------------------------------------------------
 
 

@@ -56,6 +56,21 @@ def test_bad_specs_explain_themselves(spec: Any, message: str) -> None:
     assert err.value.hint
 
 
+@pytest.mark.parametrize(
+    ("spec", "guess"), [("tokenise", "tokenize"), ("mask-email", "mask_email"), ("nul", "null")]
+)
+def test_a_misspelt_treatment_is_named_in_the_hint(spec: str, guess: str) -> None:
+    with pytest.raises(TreatmentError) as err:
+        parse_treatment(spec)
+    assert err.value.hint.startswith(f"did you mean `{guess}`? known treatments: pass, ")
+
+
+def test_no_guess_for_a_treatment_nothing_resembles() -> None:
+    with pytest.raises(TreatmentError) as err:
+        parse_treatment("mask_phone")
+    assert err.value.hint.startswith("known treatments: ")
+
+
 def test_reversible_only_pass_tokenize_and_one_to_one_map() -> None:
     reversible = {
         name for name in REGISTRY if any(parse_treatment(s).reversible for s in _declared(name))

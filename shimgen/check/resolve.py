@@ -234,7 +234,7 @@ class Resolver:
                     Code.TYPE_MISMATCH,
                     f"`{rule.label}` -> `{format_path(rule.external)}`: {reason}",
                     at,
-                    "change the treatment or the external type",
+                    _mismatch_hint(t, rule.in_node, rule.out_node, format_path(rule.external)),
                 )
             if t.definition.copies and rule.carries_sensitive and not rule.why:
                 view = f"group `{group}`" if group else "the default view"
@@ -452,6 +452,20 @@ class Resolver:
             return None
         dropped = frozenset(g for g, v in spec.groups.items() if v == "drop")
         return Derived(name, out_segs, (segs,), None, None, dropped, spec.why, out_node, count=True)
+
+
+def _mismatch_hint(t: Treatment, src: SchemaNode, dst: SchemaNode, target: str) -> str:
+    """SG106's fix; when the kinds differ (``tokenize`` gives a string, the target is an
+    integer), every way out, since the treatment alone may not have one."""
+    kind = t.definition.output(t, src)[0] or src.kind
+    if dst.kind is kind or dst.kind not in SCALARS or kind is Kind.NULL:
+        return "change the treatment or the external type"
+    return (
+        f"`{t.name}` gives {kind.value}: pick a treatment that gives {dst.kind.value} (the "
+        "`output` column of docs/treatments.md), send the field with `to:` to an external "
+        f"field of type {kind.value}, compute `{target}` under `derived:`, or change the "
+        "external type"
+    )
 
 
 def _count_fit(node: SchemaNode) -> str | None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from shimgen.diagnostics import Code, Finding
+from shimgen.diagnostics import Code, Finding, did_you_mean
 from shimgen.mapping.model import BARE_NULL, Mapping
 from shimgen.mapping.recover import Recovery, recover
 from shimgen.mapping.yamlpos import DataPath, Pos, Positions, YamlError, load_with_positions
@@ -155,6 +156,7 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             message = f"unknown key `{loc[-1]}`" + (
                 f" in {'.'.join(map(str, loc[:-1]))}" if loc[:-1] else ""
             )
+            hint = _unknown_key_hint(str(loc[-1]), loc[:-1])
         findings.append(
             out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden")
         )
@@ -176,11 +178,67 @@ _BRANCHES = frozenset(
 """pydantic's labels for union branches: not keys of the YAML."""
 
 
+def _unknown_key_hint(key: str, parent: DataPath) -> str:
+    """Name the keys the format allows beside an unknown one, the likely one first."""
+    known = _keys_at(parent)
+    if not known:
+        return "remove it, or check its spelling against `shimgen schema`"
+    return f"{did_you_mean(key, known)}the keys here are {', '.join(known)}; or remove it"
+
+
+def _keys_at(loc: DataPath) -> list[str]:
+    """The keys the mapping format allows in the YAML mapping at ``loc`` (none if unsure)."""
+    node: Any = Mapping
+    for part in loc:
+        model = _model_in(node)
+        if model is not None:
+            by_key = {f.alias or name: f for name, f in model.model_fields.items()}
+            if part not in by_key:
+                return []
+            node = by_key[part].annotation
+            continue
+        node = _item_of(node)
+        if node is None:
+            return []
+    model = _model_in(node)
+    return [f.alias or name for name, f in model.model_fields.items()] if model else []
+
+
+def _options(node: Any) -> list[Any]:
+    """The branches of a type, with ``Annotated`` and unions unwrapped."""
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    if get_origin(node) in (Union, UnionType):
+        return [b for arg in get_args(node) for b in _options(arg)]
+    return [node]
+
+
+def _model_in(node: Any) -> type[BaseModel] | None:
+    return next(
+        (b for b in _options(node) if isinstance(b, type) and issubclass(b, BaseModel)), None
+    )
+
+
+def _item_of(node: Any) -> Any:
+    """What a dict's values or a list's items are, for a step into a container type."""
+    for branch in _options(node):
+        if get_origin(branch) is dict:
+            return get_args(branch)[1]
+        if get_origin(branch) is list:
+            return get_args(branch)[0]
+    return None
+
+
 def _hint(kind: str, loc: DataPath) -> str:
     if kind == "missing":
         return f"add `{loc[-1]}:`" if loc else "add the missing key"
     if kind == "extra_forbidden":
         return "remove it, or check its spelling against `shimgen schema`"
+    if loc == ("groups",):
+        return (
+            "groups is a mapping from each group's name to what it is for: "
+            "`groups: {support: Helpdesk answering customers}`"
+        )
     if loc and loc[0] == "fields":
         return "a field is a treatment name (`drop`) or a mapping with to/treat/groups/inbound/why"
     if loc and loc[0] == "routes":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shimgen.diagnostics import some_of
+from shimgen.diagnostics import closest, some_of
 from shimgen.schema.pathsyntax import ARRAY, format_name, format_path, parse_path
 
 __all__ = ["ARRAY", "format_name", "format_path", "parse_path"]  # re-exported: one path syntax
@@ -326,7 +326,9 @@ def _unknown_hint(node: SchemaNode, here: str, walked: Path_, rest: Path_) -> st
             yaml_key = "; as a YAML key, in single quotes" if fixed.startswith('"') else ""
             return f"the field `{joined}` has a dot in its name; quote it: `{fixed}`{yaml_key}"
     known = some_of([format_name(k) for k in sorted(node.properties)], _SHOWN_FIELDS)
-    return f"fields of {here}: {known}" if known else f"{here} has no fields"
+    close = closest(rest[0], list(node.properties)) if rest and rest[0] != ARRAY else None
+    guess = f"did you mean `{format_path((*walked, close, *rest[1:]))}`? " if close else ""
+    return f"{guess}fields of {here}: {known}" if known else f"{here} has no fields"
 
 
 _SHOWN_FIELDS = 8

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shimgen.diagnostics import did_you_mean
 from shimgen.mapping.model import TreatSpec
 
 # isort: off
@@ -76,7 +77,8 @@ def parse_treatment(spec: TreatSpec) -> Treatment:
     definition = REGISTRY.get(name) if isinstance(name, str) else None
     if definition is None:
         known = ", ".join(REGISTRY)
-        raise TreatmentError(f"unknown treatment `{name}`", f"known treatments: {known}")
+        guess = did_you_mean(name, list(REGISTRY)) if isinstance(name, str) else ""
+        raise TreatmentError(f"unknown treatment `{name}`", f"{guess}known treatments: {known}")
     t = Treatment(name, definition.parse(arg))
     shown = t.reveals
     if shown is not None and shown > REVEAL_LIMIT:
