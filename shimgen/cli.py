@@ -226,6 +226,10 @@ def init(
             help="One `drop` per top-level field instead of one per leaf (a short file for a large schema).",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the -o file if it exists (it may hold your edits)."),
+    ] = False,
 ) -> None:
     """Write a starting mapping that lists every internal field as `drop`.
 
@@ -233,6 +237,15 @@ def init(
     """
     from shimgen.initmap import InitError, initial_mapping
 
+    if out is not None and out.exists() and not force:
+        typer.echo(
+            one_line(
+                f"error: {out} exists and may hold your edits; init writes a new mapping with "
+                "every field `drop`. Choose another -o file, or add --force to replace it"
+            ),
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         text = initial_mapping(
             name,

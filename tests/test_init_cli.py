@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from shimgen.check import check_mapping
 from shimgen.cli import app
+from tests.expected import ROOT
 
 DEFS = {
     "$defs": {
@@ -106,3 +107,19 @@ def test_a_missing_schema_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     messages = [f.message for f in check_mapping(mapping).findings]
     assert "internal schema: schema file not found: schemas/in.json" in messages
+
+
+def test_init_does_not_overwrite_a_mapping_without_force(tmp_path: Path) -> None:
+    """A second `init -o` on the file a user has been editing would lose every edit."""
+    schema = ROOT / "mappings" / "schemas" / "customer.internal.json"
+    out = tmp_path / "c.shim.yaml"
+    out.write_text("# my edits\n", encoding="utf-8")
+    args = ["init", "c", "--internal", f"{schema}#Customer", "--external", f"{schema}#Customer"]
+    refused = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"error: {out} exists and may hold your edits")
+    assert "--force" in refused.stderr
+    assert out.read_text(encoding="utf-8") == "# my edits\n"
+    replaced = CliRunner().invoke(app, [*args, "-o", str(out), "--force"])
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "fields:" in out.read_text(encoding="utf-8")
