@@ -103,3 +103,17 @@ def test_review_and_diff_name_the_count(tmp_path: Path) -> None:
     changes = diff_specs(str(old), str(new)).changes
     shown = [c for c in changes if c.subject == "derived.dependantsCount"]
     assert shown and shown[0].new == "count of dependants", shown
+
+
+def test_the_audit_trail_and_the_generated_readme_name_the_count(tmp_path: Path) -> None:
+    """The audit's field list called a count `const` (it has no template); it is `count`."""
+    from shimgen.render.generate import field_table
+    from shimgen.render.servicespec import fields_out
+
+    result = check_mapping(_mapping(tmp_path, {"dependantsCount": {"count": "dependants"}}))
+    assert result.plan is not None
+    assert "dependantsCount:count" in fields_out(result.plan, None)
+    row = field_table(result.plan)[-1]
+    assert row["internal"] == "derived from `dependants`"
+    assert row["external"] == "dependantsCount"
+    assert set(row["cells"]) == {"count"} and row["inbound"] is False

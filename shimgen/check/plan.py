@@ -133,6 +133,14 @@ class Derived:
     def emitted(self, view: View) -> bool:
         return not self.dropped_for if view is None else view not in self.dropped_for
 
+    @property
+    def kind(self) -> str:
+        """How the value is made (``template``, ``const`` or ``count``): its name in the
+        audit trail's field list and the generated README, where a treatment would be."""
+        if self.count:
+            return "count"
+        return "const" if self.template is None else "template"
+
 
 @dataclass(frozen=True)
 class Upstream:

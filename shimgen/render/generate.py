@@ -181,7 +181,7 @@ def render_package(plan: ShimPlan) -> dict[str, str]:
         "env_vars": ENV_VARS,
         "endpoints": endpoints(doc),
         "meta": meta,
-        "views": _field_table(plan),
+        "views": field_table(plan),
         "routes": [asdict(view) for view in route_views(plan)],
         "example": run_example(
             plan, files[f"{pkg}/translate.py"], doc, http_record, unfit, inbound
@@ -261,17 +261,28 @@ def input_hashes(plan: ShimPlan) -> dict[str, str]:
     }
 
 
-def _field_table(plan: ShimPlan) -> list[dict[str, Any]]:
-    """Rows for the generated README: one per rule, a cell per view."""
-    return [
+def field_table(plan: ShimPlan) -> list[dict[str, Any]]:
+    """Rows for the generated README: one per rule, then one per derived field; a cell per view."""
+    rows = [
         {
-            "internal": r.label,
+            "internal": f"`{r.label}`",
             "external": format_path(r.external) if r.out_node is not None else "",
             "cells": [str(r.treatment(v)) for v in plan.views],
             "inbound": any(sends(r, v) for v in plan.views),
         }
         for r in plan.rules
     ]
+    for d in plan.derived:
+        sources = ", ".join(f"`{format_path(s)}`" for s in d.sources)
+        rows.append(
+            {
+                "internal": f"derived from {sources}" if sources else "derived (a constant)",
+                "external": format_path(d.external),
+                "cells": [d.kind if d.emitted(v) else "drop" for v in plan.views],
+                "inbound": False,
+            }
+        )
+    return rows
 
 
 def write_package(plan: ShimPlan, out: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from shimgen.schema.model import format_path
 def fields_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
     """``"contact.email:mask_email"`` for every external field ``view`` is sent, in mapping order.
 
-    Derived fields are named by how they are made (``template``, ``const``):
+    Derived fields are named by how they are made (``template``, ``const``, ``count``):
     no internal value crosses as such, but the audit trail still lists them.
     """
     out = [
@@ -28,11 +28,7 @@ def fields_out(plan: ShimPlan, view: View) -> tuple[str, ...]:
         for r in plan.rules
         if r.out_node is not None and r.treatment(view).emits
     ]
-    out.extend(
-        f"{format_path(d.external)}:{'const' if d.template is None else 'template'}"
-        for d in plan.derived
-        if d.emitted(view)
-    )
+    out.extend(f"{format_path(d.external)}:{d.kind}" for d in plan.derived if d.emitted(view))
     return tuple(out)
 
 
