@@ -64,6 +64,9 @@ class RunExample:
     route: RouteExample | None = None
     """A proxy route whose internal API is a stand-in answering with the same record, so
     its answer is ``outbound`` again; None if the mapping has no route the page can call."""
+    refused: str | None = None
+    """A top-level field of the answer the group may not send back: the page adds it to
+    the inbound payload to show the 422 that names it; None if every field may come back."""
 
 
 def run_example(
@@ -93,7 +96,8 @@ def run_example(
         return None
     (out, back), (out2, back2) = answers
     route = _route(plan, group, out, out2)
-    return RunExample(group, _shown(out, out2), fields, _shown(back, back2), route)
+    refused = next((k for k in out if k not in fields), None) if isinstance(out, dict) else None
+    return RunExample(group, _shown(out, out2), fields, _shown(back, back2), route, refused)
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
