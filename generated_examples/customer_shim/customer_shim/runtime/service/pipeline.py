@@ -45,7 +45,7 @@ from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
 from .tracking import Tracker
-from .tracking_hooks import enforce, observe, refuse_denied, write_incidents
+from .tracking_hooks import PROBE, enforce, observe, refuse_denied, write_incidents
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -282,7 +282,12 @@ class Shim:
             raise HTTPProblem(415, "send the body as application/json")
         body = await read_body(receive, self.settings.max_body_bytes)
         # malformed, too deep or naming a member twice (I-JSON): 400
-        return parse_json(body, self.settings.max_depth)
+        try:
+            return parse_json(body, self.settings.max_depth)
+        except HTTPProblem as refused:
+            if refused.slug == "duplicate-key":  # no serializer writes one: a parser-
+                scope[PROBE] = True  # differential attempt, which tracking counts as probing
+            raise
 
     # -- 3. schema and translation ---------------------------------------------------
 
