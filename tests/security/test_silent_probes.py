@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 from shimgen.runtime.service.settings import Settings
 from tests.security import real_upstream
 from tests.security.real_upstream import MISSING, PLAIN, InternalAPI
-from tests.service_support import KEY_PORTAL, headers, token
+from tests.service_support import KEY_PORTAL, KEY_SLOW, headers, token
 
 internal_api = real_upstream.internal_api  # the fixtures, used by name
 shim = real_upstream.shim
@@ -103,3 +103,48 @@ def test_malformed_json_is_not_probing(shim: Shim) -> None:
         answer = client.patch(f"/customers/{token(PLAIN)}", content=b"{", headers=partner())
         assert answer.status_code == 400
     assert incidents(client) == []
+
+
+# -- paths and methods no route serves ----------------------------------------------------
+
+
+def test_scanning_undeclared_paths_and_methods_is_seen(shim: Shim) -> None:
+    """A partner walks the surface with its key: internal paths, sub-resources, other
+    versions, and every method on a real route. Starlette answered 404 or 405 before
+    anything authenticated, so none of it had a caller: no audit record, no tracking, no
+    rate limit, an access line without a name. Now a request with valid credentials that
+    no route serves is charged, audited (route ``unmatched``, nothing crossed) and probing."""
+    client, api, settings = shim
+    good = token(PLAIN)
+    scan = [
+        ("GET", f"/internal/customers/{PLAIN}"), ("GET", f"/customers/{good}/cards"),
+        ("GET", "/v2/customers"), ("GET", "/admin"), ("PUT", f"/customers/{good}"),
+        ("DELETE", f"/customers/{good}"), ("OPTIONS", f"/customers/{good}"),
+        ("HEAD", f"/customers/{good}"),
+    ]  # fmt: skip
+    answers = [client.request(m, p, headers=partner()).status_code for m, p in scan * 2]
+    assert answers == [404, 404, 404, 404, 405, 405, 405, 405] * 2
+    assert api.seen == []
+    path = Path(settings.audit_url.removeprefix("jsonl:///"))
+    records = [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+               if "event" not in r]  # fmt: skip
+    assert [(r["caller"], r["route"], r["records"], r["outcome"]) for r in records] == [
+        ("key:portal", "unmatched", 0, status) for status in answers
+    ]
+    assert (PORTAL, "probing") in incidents(client)
+
+
+def test_unrouted_requests_spend_the_callers_rate_limit(shim: Shim) -> None:
+    client, _, _ = shim
+    slow = headers(key=KEY_SLOW, group="support")  # 2 at once, then one per 100 s
+    answers = [client.get("/admin", headers=slow).status_code for _ in range(3)]
+    assert answers == [404, 404, 429]
+
+
+def test_an_unrouted_request_without_valid_credentials_is_still_no_record(shim: Shim) -> None:
+    client, _, settings = shim
+    for sent in ({}, {"X-API-Key": "not-a-key-" + "x" * 30}):
+        assert client.get("/admin", headers=sent).status_code == 404
+    path = Path(settings.audit_url.removeprefix("jsonl:///"))
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    assert [r for r in map(json.loads, lines) if "event" not in r] == []

@@ -37,6 +37,7 @@ from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
+from .access_log import UNMATCHED
 from .audit_facts import connection, utc_now
 from .elevation import beyond_groups
 from .encoding import encode
@@ -189,6 +190,31 @@ class Shim:
             caller.subject in tracker.enforced or caller.subject in tracker.remote
         ):
             refuse_denied(tracker, scope, caller, time.time())
+
+    async def unrouted(self, scope: Scope, status: int) -> None:
+        """A request no route serves (Starlette's 404 or 405) from a caller with valid credentials.
+
+        Routing answers before anything authenticates, so a partner walking the surface
+        with its key (internal paths, sub-resources, every method on a real route) had no
+        caller: no audit record, no tracking, no rate limit (red-team, ninth pass). Now
+        such a request is charged (429, or a tracking deny, may answer instead), audited
+        with route ``unmatched`` (:data:`.access_log.UNMATCHED`) and nothing crossed, and
+        counted as probing. Without credentials, or with bad ones, nothing changes: no
+        caller, no record.
+        """
+        headers: dict[str, str] = scope.get("shim.headers", {})
+        key, authorization = headers.get("x-api-key"), headers.get("authorization")
+        if key is None and authorization is None:
+            return
+        try:
+            caller = self.authenticator.credentials(key, authorization)
+        except auth.AuthError:
+            return  # answered as before: no such endpoint, and no caller to record
+        scope["shim.caller"] = caller.identity
+        scope["shim.side"] = caller.side
+        await self.spend(scope, caller, None, None, "unrouted")
+        scope[PROBE] = True  # nothing is served there: only a probe earns the answer
+        await self.audit(scope, caller, None, "unrouted", 0, status)
 
     def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:
         """The caller of the request's credentials; 401 (or 429 for a guessing address)."""
@@ -379,7 +405,7 @@ class Shim:
             "caller": caller.identity if caller is not None else None,
             "caller_request_id": scope.get("shim.caller_request_id"),
             "group": group,
-            "route": scope.get("shim.route"),
+            "route": scope.get("shim.route") or UNMATCHED,  # no route served it: unrouted()
             "direction": direction,
             "mapping": spec.name,
             "mapping_version": spec.version,
