@@ -12,7 +12,8 @@ Kinds (the names used in code, metric labels, the mapping's ``tracking:``, docs;
 the thresholds are in the generating project's ``docs/access.md``): ``volume``
 (records of a pii- or secret-carrying view), ``enumeration`` (distinct path
 parameters of proxy routes), ``first-use`` (a new route or group), ``probing``
-(401/403/422 answers; a 404 of the grant endpoints counts as a 403), ``mass-assignment`` (inbound rejections: a 422 on a
+(401/403/422 answers; a 404 of the grant endpoints, a proxy path value that names
+nothing and a body naming a member twice count as a 403), ``mass-assignment`` (inbound rejections: a 422 on a
 request with a body), ``off-hours`` (an hour-of-week never used, nor either
 neighbour).
 

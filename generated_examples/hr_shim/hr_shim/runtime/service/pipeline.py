@@ -37,6 +37,7 @@ from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
+from .access_log import UNMATCHED
 from .audit_facts import connection, utc_now
 from .elevation import beyond_groups
 from .encoding import encode
@@ -45,7 +46,7 @@ from .logs import exception_fields, logger
 from .metrics import Metrics
 from .problems import HTTPProblem
 from .tracking import Tracker
-from .tracking_hooks import enforce, observe, refuse_denied, write_incidents
+from .tracking_hooks import PROBE, enforce, observe, refuse_denied, write_incidents
 from .validate import (
     MAX_ERRORS,
     InternalFit,
@@ -190,6 +191,31 @@ class Shim:
         ):
             refuse_denied(tracker, scope, caller, time.time())
 
+    async def unrouted(self, scope: Scope, status: int) -> None:
+        """A request no route serves (Starlette's 404 or 405) from a caller with valid credentials.
+
+        Routing answers before anything authenticates, so a partner walking the surface
+        with its key (internal paths, sub-resources, every method on a real route) had no
+        caller: no audit record, no tracking, no rate limit (red-team, ninth pass). Now
+        such a request is charged (429, or a tracking deny, may answer instead), audited
+        with route ``unmatched`` (:data:`.access_log.UNMATCHED`) and nothing crossed, and
+        counted as probing. Without credentials, or with bad ones, nothing changes: no
+        caller, no record.
+        """
+        headers: dict[str, str] = scope.get("shim.headers", {})
+        key, authorization = headers.get("x-api-key"), headers.get("authorization")
+        if key is None and authorization is None:
+            return
+        try:
+            caller = self.authenticator.credentials(key, authorization)
+        except auth.AuthError:
+            return  # answered as before: no such endpoint, and no caller to record
+        scope["shim.caller"] = caller.identity
+        scope["shim.side"] = caller.side
+        await self.spend(scope, caller, None, None, "unrouted")
+        scope[PROBE] = True  # nothing is served there: only a probe earns the answer
+        await self.audit(scope, caller, None, "unrouted", 0, status)
+
     def authenticate(self, scope: Scope, headers: dict[str, str]) -> auth.Caller:
         """The caller of the request's credentials; 401 (or 429 for a guessing address)."""
         try:
@@ -282,7 +308,12 @@ class Shim:
             raise HTTPProblem(415, "send the body as application/json")
         body = await read_body(receive, self.settings.max_body_bytes)
         # malformed, too deep or naming a member twice (I-JSON): 400
-        return parse_json(body, self.settings.max_depth)
+        try:
+            return parse_json(body, self.settings.max_depth)
+        except HTTPProblem as refused:
+            if refused.slug == "duplicate-key":  # no serializer writes one: a parser-
+                scope[PROBE] = True  # differential attempt, which tracking counts as probing
+            raise
 
     # -- 3. schema and translation ---------------------------------------------------
 
@@ -374,7 +405,7 @@ class Shim:
             "caller": caller.identity if caller is not None else None,
             "caller_request_id": scope.get("shim.caller_request_id"),
             "group": group,
-            "route": scope.get("shim.route"),
+            "route": scope.get("shim.route") or UNMATCHED,  # no route served it: unrouted()
             "direction": direction,
             "mapping": spec.name,
             "mapping_version": spec.version,

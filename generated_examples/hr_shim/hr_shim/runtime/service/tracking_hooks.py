@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from .pipeline import Shim
     from .tracking import Tracker
 
-__all__ = ["enforce", "observe", "refuse_denied", "write_incidents"]
+__all__ = ["PROBE", "enforce", "observe", "refuse_denied", "write_incidents"]
 
 _THROTTLE: Final = 10  # a throttled caller gets a tenth of its rate and burst
+PROBE: Final = "shim.probe"
+"""Scope key set by a refusal only an attack earns, whatever its status: a proxy path
+parameter that does not reverse (404), a body naming a member twice (400). Tracking
+counts the request as a refusal (probing); the answer and the audit record keep the status."""
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -50,9 +54,11 @@ def observe(
     """
     subject = caller.subject  # side and name: a second credential starts no fresh baseline
     params = scope.get("path_params") if direction == "proxy" else None
-    if direction == "access" and outcome == 404:
+    if (direction == "access" and outcome == 404) or PROBE in scope:
         # The grant endpoints answer 404 for a grant the caller may not see, so that ids
         # are no oracle: a refusal in disguise, counted as one (guessing ids is probing).
+        # So are a proxy path value that names nothing (a forged token: 404) and a body
+        # naming a member twice (400): only an attack earns either (red-team, ninth pass).
         outcome = 403
     changes = tracker.observe(
         subject,

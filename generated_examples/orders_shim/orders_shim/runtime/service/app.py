@@ -29,6 +29,8 @@ from typing import Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..audit import trail as audit
@@ -187,11 +189,21 @@ def build_app(spec: ShimSpec, settings: Settings) -> Starlette:
             checkpoints.close()  # the final checkpoint covers every record written
             shim.sink.close()
 
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        """Starlette's 404/405 as problems; a caller with valid credentials is charged,
+        audited and tracked for it (:meth:`Shim.unrouted`)."""
+        if isinstance(exc, HTTPException) and exc.status_code in (404, 405):
+            try:
+                await shim.unrouted(request.scope, exc.status_code)
+            except HTTPProblem as refused:  # over its rate limit, or denied by tracking
+                return await problem_handler(request, refused)
+        return await http_exception_handler(request, exc)
+
     app = FastApp(
         debug=False,
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPProblem: problem_handler, HTTPException: http_exception_handler},
+        exception_handlers={HTTPProblem: problem_handler, HTTPException: unrouted},
     )
     # No redirect to the path with(out) a trailing slash: Starlette builds its Location
     # from the caller's Host header, before any authentication, so a token in the path

@@ -9,7 +9,7 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
 2. inbound translation: each path parameter is reversed through
    ``to_internal({<external field>: value}, group)`` (tokens detokenize) and read
    at its internal field; a parameter that does not reverse is a 404, since it
-   names nothing this caller can reach. The body, if any, goes through
+   names nothing this caller can reach (counted by tracking as the probe it is). The body, if any, goes through
    ``to_internal`` too (mass-assignment guard, 422), and a body field that
    lands on the same internal field as a path parameter must name the same
    object (422 otherwise: ``PATCH /customers/A`` with body id B is refused);
@@ -53,6 +53,7 @@ from ..core.support import ascii_int, put
 from .callers import Caller
 from .logs import logger
 from .problems import HTTPProblem
+from .tracking_hooks import PROBE
 from .upstream import ANSWER_THREADS, Crossing, Upstream, bad_gateway, log_upstream
 from .validate import deep_or_repeated, unfit_problem
 
@@ -203,7 +204,12 @@ class ProxyRoute:
                 "this route's internal API is not configured",
                 slug="upstream-not-configured",
             )
-        path, values = self._internal_path(request.path_params, group)
+        try:
+            path, values = self._internal_path(request.path_params, group)
+        except HTTPProblem as refused:
+            if refused.status == 404:  # a forged or foreign token, "..": a refusal in disguise,
+                scope[PROBE] = True  # which tracking counts as probing (the answer stays 404)
+            raise
         payload = None
         if route.has_body:
             internal = shim.translate_in(body, group)
