@@ -148,3 +148,14 @@ def test_an_unrouted_request_without_valid_credentials_is_still_no_record(shim: 
     path = Path(settings.audit_url.removeprefix("jsonl:///"))
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     assert [r for r in map(json.loads, lines) if "event" not in r] == []
+
+
+def test_guessing_keys_on_a_path_no_route_serves_is_throttled(shim: Shim) -> None:
+    """Authenticating unrouted requests must not open a place to try keys unthrottled:
+    bad credentials there count toward the address's failed authentications (20 at
+    once, then 429), as on every route. The answers before that stay 404."""
+    client, _, _ = shim
+    bad = {"X-API-Key": "guess-" + "g" * 40}
+    answers = [client.get("/admin", headers=bad).status_code for _ in range(23)]
+    assert answers[:20] == [404] * 20
+    assert set(answers[20:]) == {429}

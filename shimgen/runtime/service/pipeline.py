@@ -199,8 +199,10 @@ class Shim:
         caller: no audit record, no tracking, no rate limit (red-team, ninth pass). Now
         such a request is charged (429, or a tracking deny, may answer instead), audited
         with route ``unmatched`` (:data:`.access_log.UNMATCHED`) and nothing crossed, and
-        counted as probing. Without credentials, or with bad ones, nothing changes: no
-        caller, no record.
+        counted as probing. Without credentials nothing changes; bad ones count toward the
+        address's failed authentications as everywhere else (429 once it guesses too
+        often), so a path no route serves is no place to try keys unthrottled. Neither
+        has a caller, so neither has a record.
         """
         headers: dict[str, str] = scope.get("shim.headers", {})
         key, authorization = headers.get("x-api-key"), headers.get("authorization")
@@ -209,7 +211,8 @@ class Shim:
         try:
             caller = self.authenticator.credentials(key, authorization)
         except auth.AuthError:
-            return  # answered as before: no such endpoint, and no caller to record
+            self.refuse_failed_auth(scope)  # 429 for a guessing address; else the 404/405
+            return
         scope["shim.caller"] = caller.identity
         scope["shim.side"] = caller.side
         await self.spend(scope, caller, None, None, "unrouted")
