@@ -31,6 +31,7 @@ from starlette.testclient import TestClient
 from shimgen.check import check_mapping
 from shimgen.render.generate import render_package
 from shimgen.runtime.audit import trail
+from shimgen.runtime.audit.errors import AuditError
 from shimgen.runtime.core import transforms
 from shimgen.runtime.service.settings import Settings
 from tests.security import real_upstream
@@ -323,7 +324,9 @@ def test_proxy_write_answered_204_records_what_crossed_inward(shim: Shim) -> Non
     response = client.patch(url, json={"status": "suspended"}, headers=headers())
     assert response.status_code == 204
     assert api.seen[-1]["body"] == {"status": "S"}  # the body crossed inward
-    [event] = events(settings_)
+    [forward, event] = events(settings_)  # a write is on record before it is sent
+    assert (forward["event"], forward["request_id"]) == ("proxy-forward", event["request_id"])
+    assert forward["fields_in"] == IN_SUPPORT
     assert (event["outcome"], event["upstream_status"]) == (204, 204)
     assert (event["records"], event["fields"]) == (0, [])  # nothing came back out
     assert (event["records_in"], event["fields_in"]) == (1, IN_SUPPORT)
@@ -384,3 +387,78 @@ def test_a_caller_that_leaves_mid_body_is_audited_499(shim: Shim) -> None:
     assert [m for m in sent if m["type"] == "http.response.start"] == []
     [event] = events(settings_)
     assert (event["route"], event["outcome"], event["records"]) == ("POST /v1/outbound", 499, 0)
+
+
+# -- a forwarded write is on record before it is sent -------------------------------------
+
+
+def _failing(monkeypatch: pytest.MonkeyPatch, client: TestClient, refuse: Any) -> None:
+    """Make the audit sink fail for the events ``refuse`` picks (and store the others)."""
+    sink = client.app.state.shim.sink  # type: ignore[attr-defined]
+    one, many = sink.append, getattr(sink, "append_many", None)
+
+    def append(event: Any, *args: Any, **kwargs: Any) -> Any:
+        if refuse(event):
+            raise AuditError("disk full")
+        return one(event, *args, **kwargs)
+
+    def append_many(events: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(refuse(e) for e in events):
+            raise AuditError("disk full")
+        return many(events, *args, **kwargs)
+
+    monkeypatch.setattr(sink, "append", append)
+    if many is not None:
+        monkeypatch.setattr(sink, "append_many", append_many)
+
+
+def test_a_write_whose_crossing_record_fails_is_still_on_record(
+    shim: Shim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crossing record is written once the internal API has answered: for a write,
+    after it acted. If that record fails the caller gets 503, and before the forward
+    event nothing said that the write had crossed inward (red-team, ninth pass)."""
+    client, api, settings_ = shim
+    _failing(monkeypatch, client, lambda e: "event" not in e)  # every crossing record fails
+    seen = len(api.seen)
+    url = f"/customers/{token(NO_CONTENT)}"
+    response = client.patch(url, json={"status": "suspended"}, headers=headers())
+    assert_problem(response, 503)
+    assert len(api.seen) == seen + 1  # the internal API acted
+    [forward] = [
+        e for e in events(settings_) if e.get("request_id") == response.headers["x-request-id"]
+    ]
+    assert forward["event"] == "proxy-forward" and forward["fields_in"] == IN_SUPPORT
+
+
+def test_a_write_is_not_sent_when_its_forward_event_cannot_be_stored(
+    shim: Shim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, api, settings_ = shim
+    _failing(monkeypatch, client, lambda e: e.get("event") == "proxy-forward")
+    seen = len(api.seen)
+    url = f"/customers/{token(NO_CONTENT)}"
+    response = client.patch(url, json={"status": "suspended"}, headers=headers())
+    assert_problem(response, 503)
+    assert len(api.seen) == seen  # nothing was sent inward
+    rid = response.headers["x-request-id"]
+    [crossing] = [e for e in events(settings_) if e.get("request_id") == rid]
+    assert (crossing["outcome"], crossing["records_in"], crossing["upstream_status"]) == (
+        503, 0, None,
+    )  # fmt: skip
+
+
+def test_verify_holds_a_forward_event_to_its_grant() -> None:
+    """A `proxy-forward` event under a grant is a crossing to `audit verify`: one by a
+    caller other than the grant's holder is `grant misused`, as its crossing record is."""
+    from shimgen.runtime.audit.grant_ledger import GrantLedger
+
+    ledger = GrantLedger()
+    activated = {"event": "grant-activated", "grant": "g-1", "caller": "key:alice",
+                 "starts": "2026-12-01T10:00:00Z", "expires": "2026-12-01T11:00:00Z"}  # fmt: skip
+    forward = {"event": "proxy-forward", "grant": "g-1", "caller": "key:mallory",
+               "time": "2026-12-01T10:30:00Z"}  # fmt: skip
+    for seq, record in enumerate((activated, forward), start=1):
+        ledger.see(seq, {**record, "chain": "c", "seq": seq})
+    [found] = ledger.breaks()
+    assert (found.kind, found.seq) == ("grant misused", 2)

@@ -428,6 +428,43 @@ class Shim:
         grant = scope.get("shim.grant")
         if grant is not None:  # acted under an elevation grant: the crossing names it
             event["grant"] = grant
+        await self._record(scope, event)
+        tracker = self.tracker
+        if tracker is not None and caller is not None and "shim.untracked" not in scope:
+            changes = observe(tracker, scope, caller, group, direction, records, outcome)
+            if changes:  # rare: an incident opened or closed
+                await write_incidents(self, changes)
+
+    async def forwarding(
+        self, scope: Scope, caller: auth.Caller, group: str, fields_in: tuple[str, ...]
+    ) -> None:
+        """Record that a write is about to be sent inward; 503 (nothing sent) if it cannot be.
+
+        A proxy request's crossing record is written once its outcome is known, after
+        the internal API answered. For a write that is too late: if that record then
+        fails, the caller gets 503 but the internal API has acted on what crossed, and
+        nothing says so. So a route whose internal method changes state (anything but
+        GET and HEAD) first writes this ``proxy-forward`` event, and forwards only once
+        it is stored: the write-ahead half of the contract "no unrecorded crossing".
+        """
+        spec = self.spec
+        event: dict[str, Any] = {
+            "time": utc_now(),
+            "event": "proxy-forward",
+            "request_id": scope["shim.request_id"],
+            "caller": caller.identity,
+            "group": group,
+            "grant": scope.get("shim.grant"),
+            "route": scope["shim.route"],
+            "fields_in": fields_in,
+            "mapping": spec.name,
+            "mapping_version": spec.version,
+            "mapping_sha256": spec.sha256,
+        }
+        await self._record(scope, event)
+
+    async def _record(self, scope: Scope, event: dict[str, Any]) -> None:
+        """Store ``event`` in the hash chain, or fail the request with 503 (and say why in the log)."""
         try:
             if self.recorder is None:
                 raise RuntimeError("audit sink not open")
@@ -445,8 +482,3 @@ class Shim:
                 slug="audit-unavailable",
                 title="Audit trail unavailable",
             ) from None
-        tracker = self.tracker
-        if tracker is not None and caller is not None and "shim.untracked" not in scope:
-            changes = observe(tracker, scope, caller, group, direction, records, outcome)
-            if changes:  # rare: an incident opened or closed
-                await write_incidents(self, changes)

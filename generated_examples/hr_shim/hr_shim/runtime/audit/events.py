@@ -1,7 +1,7 @@
 """What the audit trail may hold: crossings, grant events and incidents, each a fixed key set.
 
 Checking every event's keys and value types before it is chained is what
-guarantees no data value reaches the store. There are three kinds:
+guarantees no data value reaches the store. There are four kinds:
 
 * a **crossing** (the issue 3 contract, :data:`EVENT_FIELDS`): one per
   authenticated request, with ``grant`` when it was made under an elevation grant
@@ -15,7 +15,11 @@ guarantees no data value reaches the store. There are three kinds:
   in an emergency (break-glass);
 * an **incident event** (:data:`INCIDENT_FIELDS`, ``event`` one of
   :data:`INCIDENT_EVENTS`): heuristic tracking opened or closed an incident,
-  with numeric evidence only.
+  with numeric evidence only;
+* a **forward event** (:data:`FORWARD_FIELDS`, ``event: proxy-forward``): a
+  proxy route's write is about to be sent to the internal API; written (and
+  stored) before it is, so a write whose crossing record then fails is still
+  on record.
 
 A crossing has no ``event`` key; the others name their kind in it, so a record
 says what it is by its keys alone (``verify`` reads them that way).
@@ -33,6 +37,8 @@ from .errors import AuditError
 __all__ = [
     "CROSSING_KEYSETS",
     "EVENT_FIELDS",
+    "FORWARD_EVENTS",
+    "FORWARD_FIELDS",
     "GRANT_EVENTS",
     "GRANT_FIELDS",
     "INCIDENT_EVENTS",
@@ -176,15 +182,34 @@ INCIDENT_FIELDS: dict[str, Check] = {
     **_MAPPING,
 }
 
+FORWARD_EVENTS: Final = ("proxy-forward",)
+FORWARD_FIELDS: dict[str, Check] = {
+    "time": (_is_str, "a string"),
+    "event": (FORWARD_EVENTS.__contains__, "proxy-forward"),
+    "request_id": (_is_str, "a string"),
+    "caller": (_is_str, "a string"),
+    "group": (_is_str, "a string"),
+    "grant": (_is_opt_str, "a string or null"),
+    "route": (_is_str, "a string"),
+    "fields_in": (_is_fields, "a list of strings"),
+    **_MAPPING,
+}
+
 _KINDS: Final = {
     **dict.fromkeys(GRANT_EVENTS, GRANT_FIELDS),
     **dict.fromkeys(INCIDENT_EVENTS, INCIDENT_FIELDS),
+    **dict.fromkeys(FORWARD_EVENTS, FORWARD_FIELDS),
 }
 
 
 def event_keysets() -> tuple[frozenset[str], ...]:
     """Every key set an event may have (a stored record adds the chain fields)."""
-    return (*CROSSING_KEYSETS, frozenset(GRANT_FIELDS), frozenset(INCIDENT_FIELDS))
+    return (
+        *CROSSING_KEYSETS,
+        frozenset(GRANT_FIELDS),
+        frozenset(INCIDENT_FIELDS),
+        frozenset(FORWARD_FIELDS),
+    )
 
 
 def check_event(event: Mapping[str, Any]) -> None:

@@ -112,7 +112,7 @@ class GrantLedger:
             grant = self._grants[gid] = _Grant()
         here = Break(position, record["chain"], record["seq"], "", "")
         kind = record.get("event")
-        if kind is None:
+        if kind is None or kind == "proxy-forward":  # a write sent inward is a crossing too
             self._crossing(grant, here, record)
         elif kind == "grant-break-glass":
             self._activated(grant, record)

@@ -34,7 +34,10 @@ Every proxy request that passed the gate leaves exactly one audit record
 (direction ``proxy``), written once its final status is known: the outcome is
 the status the caller is sent and ``upstream_status`` what the internal API
 answered (null when it was not called). If that record cannot be written the
-caller gets 503 and none of the answer.
+caller gets 503 and none of the answer. A route whose internal method changes
+state (anything but GET and HEAD) also writes a ``proxy-forward`` event before
+it calls the internal API, and calls it only once that is stored: a write
+whose final record then fails is on record all the same.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ if TYPE_CHECKING:
 __all__ = ["ANSWER_THREADS", "INLINE_BYTES", "ProxyRoute", "Upstream"]
 
 _JSON: Final = "application/json"
+_READS: Final = frozenset({"GET", "HEAD"})
+"""Internal methods that change nothing: no ``proxy-forward`` event before them."""
 INLINE_BYTES: Final = 16 * 1024
 """An upstream answer larger than this is parsed and translated in a worker thread.
 
@@ -222,6 +227,8 @@ class ProxyRoute:
         shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
+        if route.internal_method not in _READS:  # the internal API will act: on record first
+            await shim.forwarding(scope, caller, group, self.fields_in.get(group, ()))
         if self.sends:  # from here the path value or the body is on its way inward
             crossing.records_in = 1
         code, media, raw = await upstream.call(
