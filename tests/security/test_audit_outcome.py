@@ -462,3 +462,17 @@ def test_verify_holds_a_forward_event_to_its_grant() -> None:
         ledger.see(seq, {**record, "chain": "c", "seq": seq})
     [found] = ledger.breaks()
     assert (found.kind, found.seq) == ("grant misused", 2)
+
+
+def test_a_query_parameter_forwarded_is_named_among_what_went_in(shim: Shim) -> None:
+    """Declared query values reach the internal API unchanged: the record names them like
+    fields (``?expand:pass``), and an undeclared one, which is dropped, not at all."""
+    client, api, settings_ = shim
+    url = f"/customers/{token(PLAIN)}?expand=cards&expand=notes&debug=1"
+    response = client.get(url, headers=headers())
+    assert response.status_code == 200
+    assert "debug" not in str(api.seen[-1])
+    rid = response.headers["x-request-id"]
+    [event] = [e for e in events(settings_) if e.get("request_id") == rid]
+    assert event["records_in"] == 1
+    assert event["fields_in"] == ["customerId:tokenize", "?expand:pass"]

@@ -180,7 +180,8 @@ class ProxyRoute:
             await shim.audit(
                 scope, caller, group, "proxy", crossing.records, status,
                 upstream_status=crossing.upstream_status, fields=self.fields_out.get(group, ()),
-                records_in=crossing.records_in, fields_in=self.fields_in.get(group, ()),
+                records_in=crossing.records_in,
+                fields_in=self.fields_in.get(group, ()) + crossing.query,
             )  # fmt: skip
         if crossing.records_in:
             shim.metrics.records("inbound", group, crossing.records_in)
@@ -227,9 +228,11 @@ class ProxyRoute:
         shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
+        crossing.query = tuple(sorted({f"?{name}:pass" for name, _ in query}))
         if route.internal_method not in _READS:  # the internal API will act: on record first
-            await shim.forwarding(scope, caller, group, self.fields_in.get(group, ()))
-        if self.sends:  # from here the path value or the body is on its way inward
+            inward = self.fields_in.get(group, ()) + crossing.query
+            await shim.forwarding(scope, caller, group, inward)
+        if self.sends or query:  # from here the path value, body or query is on its way in
             crossing.records_in = 1
         code, media, raw = await upstream.call(
             route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing

@@ -276,10 +276,13 @@ class Crossing:
     """What the audit record of one proxy request says besides its outcome.
 
     ``records`` is what went out to the caller (the answer's records),
-    ``records_in`` what was forwarded to the internal API (1 once a path value
-    or a body was sent, whatever it answered).
+    ``records_in`` what was forwarded to the internal API (1 once a path value,
+    a body or a query parameter was sent, whatever it answered), ``query`` the
+    declared query parameters that went with it (``?expand:pass``: their values
+    cross unchanged, so the record names them like fields).
     """
 
     records: int = 0
     records_in: int = 0
     upstream_status: int | None = None
+    query: tuple[str, ...] = ()
