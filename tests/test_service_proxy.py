@@ -307,9 +307,9 @@ def test_integer_path_param_is_converted(monkeypatch: pytest.MonkeyPatch) -> Non
     endpoint.shim = type("S", (), {"spec": spec, "internal_fit": anything})()  # type: ignore[assignment]
     endpoint.route = route
     endpoint.params = [("n", ("n",), ("k",), "k", True)]
-    assert endpoint._internal_path({"n": "42"}, "support") == ("/i/42", [42])
+    assert endpoint._internal_path({"n": "42"}, "support", True) == ("/i/42", [42])
     assert seen == [{"n": 42}]
     with pytest.raises(proxy.HTTPProblem):
-        endpoint._internal_path({"n": "4x"}, "support")
+        endpoint._internal_path({"n": "4x"}, "support", True)
     assert proxy._wants_int(proxy._schema_at(openapi, "InboundPayload", ["n"]))
     assert not proxy._wants_int(proxy._schema_at(openapi, "InboundPayload", ["customerId"]))

@@ -338,17 +338,17 @@ class Shim:
             errors=problems,
         )
 
-    def translate_in(self, document: Any, group: str) -> dict[str, Any]:
+    def translate_in(self, document: Any, group: str, *, internal: bool) -> dict[str, Any]:
         """``to_internal`` for one payload; the translator's problems, or internal values
-        the internal schema refuses, as one 422."""
+        the internal schema refuses, as one 422 (naming the rule to ``internal`` callers)."""
         try:
-            internal = self.spec.to_internal(document, group)
+            translated = self.spec.to_internal(document, group)
         except TranslationError as exc:
             raise self.translation_problem(exc.problems) from None
-        problems = self.internal_fit.problems(internal)  # e.g. a token minted for "../admin"
+        problems = self.internal_fit.problems(translated)  # e.g. a token minted for "../admin"
         if problems:
-            raise unfit_problem(problems)
-        return internal
+            raise unfit_problem(problems, internal=internal)
+        return translated
 
     def translate_out(
         self, records: list[Any], group: str, indexed: bool = True

@@ -211,14 +211,14 @@ class ProxyRoute:
                 slug="upstream-not-configured",
             )
         try:
-            path, values = self._internal_path(request.path_params, group)
+            path, values = self._internal_path(request.path_params, group, caller.internal)
         except HTTPProblem as refused:
             if refused.status == 404:  # a forged or foreign token, "..": a refusal in disguise,
                 scope[PROBE] = True  # which tracking counts as probing (the answer stays 404)
             raise
         payload = None
         if route.has_body:
-            internal = shim.translate_in(body, group)
+            internal = shim.translate_in(body, group, internal=caller.internal)
             self._same_object(internal, values)
             payload = orjson.dumps(internal)
         query: list[tuple[str, str | int | float | bool | None]] = [
@@ -254,8 +254,12 @@ class ProxyRoute:
             )  # fmt: skip
         return self._outbound(group, code, media, raw, values, crossing)
 
-    def _internal_path(self, values: Mapping[str, Any], group: str) -> tuple[str, list[Any]]:
-        """The internal path and each parameter's internal value; a 404 for one that does not reverse."""
+    def _internal_path(
+        self, values: Mapping[str, Any], group: str, internal: bool
+    ) -> tuple[str, list[Any]]:
+        """The internal path and each parameter's internal value; a 404 for one that does not
+        reverse, a 422 for one the internal schema refuses (its rule named to ``internal``
+        callers only)."""
         path = self.route.internal_path
         if not self.params:
             return path, []
@@ -269,15 +273,15 @@ class ProxyRoute:
                     raise not_found
             put(payload, ext, value)
         try:
-            internal = self.shim.spec.to_internal(payload, group)
+            translated = self.shim.spec.to_internal(payload, group)
         except TranslationError:
             raise not_found from None
-        problems = self.shim.internal_fit.problems(internal)  # detokenized values must fit
+        problems = self.shim.internal_fit.problems(translated)  # detokenized values must fit
         if problems:
-            raise unfit_problem(problems)
+            raise unfit_problem(problems, internal=internal)
         found_values: list[Any] = []
         for _, _, path_in, internal_name, _ in self.params:
-            found = _get(internal, path_in)
+            found = _get(translated, path_in)
             if isinstance(found, bool) or not isinstance(found, (str, int)):
                 raise not_found
             text = str(found)

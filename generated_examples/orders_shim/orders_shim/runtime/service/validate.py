@@ -315,8 +315,15 @@ class InternalFit:
         return "/" + "/".join(out)
 
 
-def unfit_problem(problems: list[Problem]) -> HTTPProblem:
-    """The 422 for internal values (detokenized or mapped back) that the internal schema refuses."""
+def unfit_problem(problems: list[Problem], *, internal: bool) -> HTTPProblem:
+    """The 422 for internal values (detokenized or mapped back) that the internal schema refuses.
+
+    An internal caller is told the rule (``format: not a valid uuid``); an external one
+    only which field, since the internal schema's rules (formats, patterns, lengths)
+    are the internal data model, which the external OpenAPI view keeps inside too.
+    """
+    if not internal:
+        problems = [Problem(p.pointer, "does not fit the internal field") for p in problems]
     return HTTPProblem(
         422,
         "a value sent does not fit the internal schema once translated; nothing was forwarded",
