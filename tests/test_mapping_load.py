@@ -350,6 +350,22 @@ def test_unknown_top_level_key_has_no_location_suffix(tmp_path: Path) -> None:
     ]
 
 
+def test_a_misspelt_required_key_is_one_finding(tmp_path: Path) -> None:
+    """`owners:` for `owner:` was two findings, "owner: Field required" and the unknown key:
+    one typo, one finding, whose hint names the key meant."""
+    text, found = bad(tmp_path, "owner: test-team\n", "owners: test-team\n")
+    [(code, line, _, message, hint)] = found
+    assert (code, line, message) == (
+        Code.BAD_STRUCTURE, lines_of(text, "owners:"), "unknown key `owners`",
+    )  # fmt: skip
+    assert hint.startswith("did you mean `owner`? ")
+
+
+def test_a_missing_key_beside_an_unrelated_unknown_one_is_still_reported(tmp_path: Path) -> None:
+    _, found = bad(tmp_path, "owner: test-team\n", "colour: blue\n")
+    assert sorted(m for _, _, _, m, _ in found) == ["owner: Field required", "unknown key `colour`"]
+
+
 def test_unknown_keys_in_nested_sections_name_the_keys_there(tmp_path: Path) -> None:
     _, found = bad(tmp_path, "  region: {const: eu}\n", "  region: {cnst: eu}\n")
     [hint] = [h for _, _, _, m, h in found if m == "unknown key `cnst` in derived.region"]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from shimgen.diagnostics import Code, Finding, did_you_mean
+from shimgen.diagnostics import Code, Finding, closest, did_you_mean
 from shimgen.mapping.model import BARE_NULL, Mapping
 from shimgen.mapping.recover import Recovery, recover
 from shimgen.mapping.yamlpos import DataPath, Pos, Positions, YamlError, load_with_positions
@@ -130,7 +130,7 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
     findings: list[Finding] = []
     errors = _errors(exc)
     locs = {loc for _, loc in errors}
-    seen: set[DataPath] = set()
+    seen: set[DataPath] = set(_misspelt(errors))
     for err, loc in errors:
         # union branches repeat a location, and a branch that failed at the top
         # (`fields.x: should be a string`) hides the real error deeper down
@@ -161,6 +161,25 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             out.finding(code, message, loc, hint, value=err["type"] != "extra_forbidden")
         )
     return findings
+
+
+def _misspelt(errors: list[tuple[Any, DataPath]]) -> list[DataPath]:
+    """Missing keys that an unknown key beside them is a misspelling of (`owners:`).
+
+    One typo is one mistake: the unknown key's finding says "did you mean `owner`?",
+    so "owner: Field required" at the same place would only repeat it.
+    """
+    unknown: dict[DataPath, list[str]] = {}
+    for err, loc in errors:
+        if err["type"] == "extra_forbidden" and loc:
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+    return [
+        loc
+        for err, loc in errors
+        if err["type"] == "missing"
+        and loc
+        and any(closest(typo, [str(loc[-1])]) for typo in unknown.get(loc[:-1], []))
+    ]
 
 
 NULL_HINT = 'write the null treatment quoted: `"null"`; or name another treatment, e.g. `drop`'
