@@ -154,7 +154,9 @@ class Endpoints:
             if group in shim.guarded:  # the grant still holds once the body is in
                 await shim.recheck(scope, caller, group)
             shim.check_schema(shim.v_inbound, document, "the request body")
-            encoded = shim.encode(shim.translate_in(document, group, internal=caller.internal), indexed=False)
+            encoded = shim.encode(
+                shim.translate_in(document, group, internal=caller.internal), indexed=False
+            )
             status, crossed = 200, 1
         except HTTPProblem as problem:
             status = problem.status
