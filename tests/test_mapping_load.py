@@ -764,3 +764,16 @@ def test_aliases_may_repeat_a_node_but_not_expand_without_bound() -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     with pytest.raises(YamlError, match="more than 1,000,000 values"):
         load_with_positions("\n".join(lines))
+
+
+def test_a_name_outside_a_closed_list_is_named_with_the_likely_one(tmp_path: Path) -> None:
+    """`tracking: {volme: log}` read "tracking.volme.[key]: Input should be 'volume', ...",
+    pydantic's words and its mark for a dict key; now the key, and the name meant."""
+    _, found = bad(
+        tmp_path, "owner: test-team\n", "owner: test-team\ntracking: {volme: log, probing: dny}\n"
+    )
+    got = {m: h for _, _, _, m, h in found}
+    assert got["unknown key `volme` in tracking"].startswith("did you mean `volume`? one of: ")
+    assert got["tracking.probing: unknown value `dny`"] == (
+        "did you mean `deny`? one of: log, flag, throttle, deny"
+    )

@@ -7,6 +7,7 @@ so an author fixes a file in one pass instead of one error per run.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -147,8 +148,17 @@ def _shape_findings(out: LoadedMapping, exc: ValidationError) -> list[Finding]:
             code, hint = Code.BAD_TREATMENT, NULL_HINT
         else:
             code, hint = Code.BAD_STRUCTURE, _hint(err["type"], loc)
-        where = ".".join(str(p) for p in loc) or "the file"
+        is_key = loc[-1:] == ("[key]",)  # pydantic's mark for a dict key (not a YAML key)
+        where = ".".join(str(p) for p in (loc[:-1] if is_key else loc)) or "the file"
         message = f"{where}: {err['msg'].removeprefix('Value error, ')}"
+        if err["type"] == "literal_error":  # one of a closed list: name the likely one
+            allowed = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            if is_key:
+                section = ".".join(str(p) for p in loc[:-2]) or "the file"
+                message = f"unknown key `{err['input']}` in {section}"
+            else:
+                message = f"{where}: unknown value `{err['input']}`"
+            hint = f"{did_you_mean(str(err['input']), allowed)}one of: {', '.join(allowed)}"
         if loc == ("fields",) and err.get("input", 0) is None:  # `fields:` with nothing below
             message = "fields: has no entry below it"
             hint = "list the internal fields; `shimgen init` writes every one as `drop`"
