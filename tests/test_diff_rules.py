@@ -311,6 +311,9 @@ def test_tracking_effects(tmp_path: Path) -> None:
     assert [(c.kind, c.old, c.new) for c in only(changes, "tracking volume")] == [
         (L, "flag", "log")
     ]
+    # the reason says what the caller no longer suffers, in the weakened effect's words
+    assert "no longer stopped" in removed[0].reason
+    assert "no longer marked" in only(changes, "tracking volume")[0].reason
     explicit_log = variant(tmp_path, "log", append="\ntracking: {probing: log}\n")
     assert not [
         c for c in diff_files(none, explicit_log).changes if c.subject.startswith("tracking")

@@ -150,14 +150,46 @@ def test_durations(text: str | int, total: int) -> None:
 @pytest.mark.parametrize(
     ("edit", "kind", "reason"),
     [
-        (("max_duration: 4h", "max_duration: 8h"), Kind.LOOSENED, "max_duration 4h -> 8h"),
-        (("approvals: 2", "approvals: 1"), Kind.LOOSENED, "approvals 2 -> 1"),
-        (("max_holders: 1", "max_holders: 3"), Kind.LOOSENED, "max_holders 1 -> 3"),
-        (("      max_holders: 1\n", ""), Kind.LOOSENED, "max_holders 1 -> no cap"),
-        (("break_glass: 15m", "break_glass: 30m"), Kind.LOOSENED, "break_glass 15m -> 30m"),
-        (("      break_glass: 15m\n", ""), Kind.TIGHTENED, "break_glass 15m -> none"),
-        (("excludes: [billing]", "excludes: []"), Kind.LOOSENED, "no longer excludes billing"),
-        (("approvals: 2", "approvals: 3"), Kind.TIGHTENED, "approvals 2 -> 3"),
+        (
+            ("max_duration: 4h", "max_duration: 8h"),
+            Kind.LOOSENED,
+            "max_duration 4h → 8h: the longest a grant may last",
+        ),
+        (
+            ("approvals: 2", "approvals: 1"),
+            Kind.LOOSENED,
+            "approvals 2 → 1: how many approvers must agree before a grant starts",
+        ),
+        (
+            ("max_holders: 1", "max_holders: 3"),
+            Kind.LOOSENED,
+            "max_holders 1 → 3: how many callers may hold a grant at the same time",
+        ),
+        (
+            ("      max_holders: 1\n", ""),
+            Kind.LOOSENED,
+            "max_holders 1 → no cap: how many callers may hold a grant at the same time",
+        ),
+        (
+            ("break_glass: 15m", "break_glass: 30m"),
+            Kind.LOOSENED,
+            "break_glass 15m → 30m: how long an emergency grant taken without any approval may last",
+        ),
+        (
+            ("      break_glass: 15m\n", ""),
+            Kind.TIGHTENED,
+            "break_glass 15m → none: how long an emergency grant taken without any approval may last",
+        ),
+        (
+            ("excludes: [billing]", "excludes: []"),
+            Kind.LOOSENED,
+            "no longer excludes billing: while holding a grant, a caller may now also act in billing",
+        ),
+        (
+            ("approvals: 2", "approvals: 3"),
+            Kind.TIGHTENED,
+            "approvals 2 → 3: how many approvers must agree before a grant starts",
+        ),
         (
             ("approvers: [support]", "approvers: [support, billing]"),
             Kind.LOOSENED,

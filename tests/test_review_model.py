@@ -220,6 +220,17 @@ def test_the_review_says_what_every_tracking_effect_does() -> None:
     assert set(_NOTICED) == set(get_args(TrackingEffect))
 
 
+def test_the_review_says_what_opens_every_tracking_incident() -> None:
+    """A reviewer reads what `probing` or `first-use` watches without opening access.md."""
+    from typing import get_args
+
+    from shimgen.mapping.model import TrackingKind
+    from shimgen.review.tracking import _WATCHES
+
+    assert set(_WATCHES) == set(get_args(TrackingKind))
+    assert all(t.watches for t in build_report(example("hr")).tracking)
+
+
 def test_an_elevation_without_beyond_is_compared_with_no_group(tmp_path: Path) -> None:
     text = (ROOT / "mappings" / "hr.shim.yaml").read_text(encoding="utf-8")
     (tmp_path / "schemas").symlink_to(ROOT / "mappings" / "schemas")

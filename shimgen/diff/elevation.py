@@ -1,7 +1,7 @@
 """Compare how groups are held: an elevation removed or relaxed lets members in more easily.
 
 Each rule of an elevated group is one change of its own, so a reviewer sees
-"approvals 2 -> 1" as loosening even when nothing else moved. Longer grants,
+"approvals 2 → 1" as loosening even when nothing else moved. Longer grants,
 fewer approvals, more holders, a new or longer break-glass and a dropped
 exclusion loosen, and so does an approver group gained (more people may
 vouch, and a requester finds a friendly approver more easily); the opposite
@@ -22,6 +22,14 @@ from shimgen.mapping.model import format_duration
 __all__ = ["compare_elevations"]
 
 _NO_CAP = float("inf")
+
+
+_MEANS = {  # what each rule decides, for a reviewer who has not read docs/access.md
+    "max_duration": "the longest a grant may last",
+    "approvals": "how many approvers must agree before a grant starts",
+    "max_holders": "how many callers may hold a grant at the same time",
+    "break_glass": "how long an emergency grant taken without any approval may last",
+}
 
 
 def _names(items: tuple[str, ...]) -> str:
@@ -69,11 +77,15 @@ def _rules(
         if x != y:
             looser = (y > x) == looser_up
             kind = Kind.LOOSENED if looser else Kind.TIGHTENED
-            reason = f"elevation {what} {old} -> {new}"
+            reason = f"elevation {what} {old} → {new}: {_MEANS[what]}"
             yield Change(kind, subject, reason, old, new, line=line(what))
     dropped, added = set(a.excludes) - set(b.excludes), set(b.excludes) - set(a.excludes)
     if dropped:
-        why = f"elevation no longer excludes {_names(tuple(dropped))}"
+        names = _names(tuple(dropped))
+        why = (
+            f"elevation no longer excludes {names}:"
+            f" while holding a grant, a caller may now also act in {names}"
+        )
         yield Change(
             Kind.LOOSENED,
             subject,

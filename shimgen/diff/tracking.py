@@ -18,6 +18,11 @@ from shimgen.mapping.model import DEFAULT_TRACKING_EFFECT, TrackingEffect, Track
 __all__ = ["compare_tracking"]
 
 _STRENGTH = {effect: i for i, effect in enumerate(get_args(TrackingEffect))}
+_LOST = {  # what a weakened effect no longer does to a caller while its incident is open
+    "deny": "stopped (403 on every request)",
+    "throttle": "slowed down (a tenth of its rate limit)",
+    "flag": "marked (Shim-Flag on every response)",
+}
 
 
 def compare_tracking(old: Side, new: Side) -> Iterator[Change]:
@@ -31,9 +36,9 @@ def compare_tracking(old: Side, new: Side) -> Iterator[Change]:
             continue
         weaker = _STRENGTH[b] < _STRENGTH[a]
         why = (
-            f"a {kind} detection now only does {b} (was {a}): the caller goes on"
+            f"a {kind} incident now gets `{b}` (was `{a}`): the caller is no longer {_LOST[a]}"
             if weaker
-            else f"a {kind} detection now does {b} (was {a})"
+            else f"a {kind} incident now gets `{b}` (was `{a}`)"
         )
         written = ("tracking", kind) in new.loaded.positions.keys
         yield Change(

@@ -195,7 +195,12 @@ def build_report(result: CheckResult) -> Report:
         views=tuple(
             ViewInfo(v, plan.groups[v])
             if v is not None
-            else ViewInfo(NO_GROUP, "requests made in no group: the strictest treatment of all")
+            else ViewInfo(
+                NO_GROUP,
+                "not a caller's group: the service refuses a request that names no group;"
+                " this column shows the strictest treatment any group gets (what"
+                " shimgen translate gives without --group)",
+            )
             for v in views
         ),
         counts=_counts(plan),

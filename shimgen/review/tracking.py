@@ -22,12 +22,23 @@ _NOTICED: dict[str, str] = {  # docs/access.md, the table of effects
 }
 
 
+_WATCHES: dict[str, str] = {  # docs/access.md, "What is measured"
+    "volume": "far more records than usual in a group whose view carries pii or secret fields",
+    "enumeration": "many distinct ids (path parameters) on proxy routes",
+    "first-use": "a route or group the caller never used before",
+    "probing": "many refused requests (403, 422, ids or tokens that name nothing)",
+    "mass-assignment": "inbound writes of fields the caller may not send",
+    "off-hours": "requests in an hour of the week the caller never used before",
+}
+
+
 @dataclass(frozen=True)
 class TrackingRow:
     kind: str
     effect: str
     default: bool  # not written under tracking:, so DEFAULT_TRACKING_EFFECT
     noticed: str  # what the caller notices while the detection's incident is open
+    watches: str = ""  # what opens an incident of this kind, in a few words
 
 
 def tracking_rows(plan: ShimPlan) -> tuple[TrackingRow, ...]:
@@ -35,5 +46,9 @@ def tracking_rows(plan: ShimPlan) -> tuple[TrackingRow, ...]:
     rows = []
     for kind in get_args(TrackingKind):
         effect = plan.tracking.get(kind, DEFAULT_TRACKING_EFFECT)
-        rows.append(TrackingRow(kind, effect, kind not in plan.tracking, _NOTICED[effect]))
+        rows.append(
+            TrackingRow(
+                kind, effect, kind not in plan.tracking, _NOTICED[effect], _WATCHES.get(kind, "")
+            )
+        )
     return tuple(rows)
