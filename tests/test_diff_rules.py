@@ -334,3 +334,17 @@ def test_owner_and_description_are_neutral_and_version_is_reported(
     assert {c.subject for c in result.changes} == {"owner", "description"}
     assert {c.kind for c in result.changes} == {N}
     assert "version 1 → 2" in result.verdict() and result.exit_code == 0
+
+
+def test_a_map_written_in_another_order_is_no_change(tmp_path: Path) -> None:
+    """A mapping rewritten with sorted keys (a YAML tool's dump) reordered a `map` table,
+    and diff reported "the map's labels changed": a table's order means nothing."""
+    new = variant(
+        tmp_path,
+        "reordered",
+        (
+            "{map: {A: active, S: suspended, X: closed}}",
+            "{map: {X: closed, A: active, S: suspended}}",
+        ),
+    )
+    assert diff_files(variant(tmp_path, "old"), new).changes == []

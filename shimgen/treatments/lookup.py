@@ -41,7 +41,9 @@ class Map(TreatmentDef):
             raise TreatmentError("`map` needs a non-empty table", hint)
         if any(v is None or isinstance(v, (dict, list)) for v in arg.values()):
             raise TreatmentError("`map` values must be plain non-null values", hint)
-        return (("table", tuple(arg.items())),)
+        # sorted: a table's order means nothing, so two orders are one treatment (and a
+        # mapping rewritten with its keys in another order is no change to diff)
+        return (("table", tuple(sorted(arg.items(), key=_entry_order))),)
 
     def spec_schema(self) -> list[dict[str, Any]]:
         value = {"anyOf": [{"type": t} for t in ("string", "integer", "number", "boolean")]}
@@ -93,3 +95,8 @@ class Map(TreatmentDef):
                 why = "the map is no longer one-to-one"
             return -1, why
         return 0, "the map's labels changed; it tells as many values apart as before"
+
+
+def _entry_order(entry: tuple[Any, Any]) -> tuple[str, str]:
+    """A total order on table entries whose keys may mix types (YAML reads `1` and `"1"`)."""
+    return type(entry[0]).__name__, repr(entry[0])

@@ -29,10 +29,10 @@ GROUPS: tuple[str, ...] = (
 _SCALAR = frozenset({str, int, float, bool})
 
 MAP = {
-    "full_time": "employee-full-time",
-    "part_time": "employee-part-time",
     "contractor": "contractor",
+    "full_time": "employee-full-time",
     "intern": "intern",
+    "part_time": "employee-part-time",
 }
 BOUNDS = (0, 2, 5, 10)
 LABELS = _t.bucket_labels(BOUNDS)
@@ -93,7 +93,7 @@ def _out_directory(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:
@@ -279,7 +279,7 @@ def _out_hr_ops(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:
@@ -479,7 +479,7 @@ def _out_payroll(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:
@@ -620,7 +620,7 @@ def _out_it_provisioning(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:
@@ -800,7 +800,7 @@ def _out_payroll_corrections(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:
@@ -935,7 +935,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/job_title", "unexpected type or value")
         o["jobTitle"] = v
-    # employment_type -> employmentType: map(full_time→employee-full-time, part_time→employee-part-time, contractor→contractor, intern→intern)
+    # employment_type -> employmentType: map(contractor→contractor, full_time→employee-full-time, intern→intern, part_time→employee-part-time)
     v = r.get("employment_type")
     if v is not None:
         try:

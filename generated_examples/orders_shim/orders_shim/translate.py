@@ -23,21 +23,21 @@ GROUPS: tuple[str, ...] = ("customer-portal", "accounting")
 _SCALAR = frozenset({str, int, float, bool})
 
 MAP = {
+    "CANCELLED": "cancelled",
     "NEW": "open",
     "PAID": "paid",
-    "SHIPPED": "shipped",
-    "CANCELLED": "cancelled",
     "REFUNDED": "refunded",
+    "SHIPPED": "shipped",
 }
 ENUM = frozenset({"EUR", "GBP", "SEK", "USD"})
 ENUM_2 = frozenset({"card", "invoice", "sepa"})
 ALLOW = frozenset({"customerRef", "status"})
 REV = {
+    "cancelled": "CANCELLED",
     "open": "NEW",
     "paid": "PAID",
-    "shipped": "SHIPPED",
-    "cancelled": "CANCELLED",
     "refunded": "REFUNDED",
+    "shipped": "SHIPPED",
 }
 
 
@@ -79,7 +79,7 @@ def _out_customer_portal(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
-    # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = r.get("status")
     if v is not None:
         try:
@@ -226,7 +226,7 @@ def _in_customer_portal(d: Any, p: str, errs: list[Problem]) -> Any:
             errs.append(Problem(p + "/customerRef", str(exc)))
     elif "customerRef" in d:
         errs.append(Problem(p + "/customerRef", "may not be null"))
-    # status -> status: reverse map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: reverse map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = d.get("status")
     if v is not None:
         try:
@@ -276,7 +276,7 @@ def _out_accounting(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
-    # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = r.get("status")
     if v is not None:
         try:
@@ -434,7 +434,7 @@ def _in_accounting(d: Any, p: str, errs: list[Problem]) -> Any:
             errs.append(Problem(p + "/customerRef", str(exc)))
     elif "customerRef" in d:
         errs.append(Problem(p + "/customerRef", "may not be null"))
-    # status -> status: reverse map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: reverse map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = d.get("status")
     if v is not None:
         try:
@@ -484,7 +484,7 @@ def _out_nogroup(r: dict[str, Any], p: str) -> Any:
         if v.__class__ is not str:
             raise _s.bad(p + "/created_at", "unexpected type or value")
         o["issuedOn"] = v
-    # status -> status: map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = r.get("status")
     if v is not None:
         try:
@@ -631,7 +631,7 @@ def _in_nogroup(d: Any, p: str, errs: list[Problem]) -> Any:
             errs.append(Problem(p + "/customerRef", str(exc)))
     elif "customerRef" in d:
         errs.append(Problem(p + "/customerRef", "may not be null"))
-    # status -> status: reverse map(NEW→open, PAID→paid, SHIPPED→shipped, CANCELLED→cancelled, REFUNDED→refunded)
+    # status -> status: reverse map(CANCELLED→cancelled, NEW→open, PAID→paid, REFUNDED→refunded, SHIPPED→shipped)
     v = d.get("status")
     if v is not None:
         try:
