@@ -275,3 +275,39 @@ def test_an_elevation_lists_the_routes_it_opens(tmp_path: Path) -> None:
         "Proxy routes the grant opens that billing may not call: `PATCH /customers/{customerId}`"
         in md
     )
+
+
+def test_a_classification_the_mapping_lowers_is_shown_beside_the_schemas(tmp_path: Path) -> None:
+    """`classification: {phone: internal}` over the schema's pii took phone out of
+    "Personal and secret data" with nothing in the report to say so (reviewer walk);
+    the report now lists each entry that says other than the schema, marking lowered ones."""
+    shutil.copytree(ROOT / "mappings" / "schemas", tmp_path / "schemas")
+    text = (ROOT / "mappings" / "customer.shim.yaml").read_text(encoding="utf-8")
+    text = text.replace("classification:\n", "classification:\n  phone: internal\n", 1)
+    (tmp_path / "c.shim.yaml").write_text(text, encoding="utf-8")
+    result = check_mapping(tmp_path / "c.shim.yaml")
+    assert result.plan is not None, [f.format() for f in result.findings]
+    report = build_report(result)
+    [row] = report.reclassified
+    assert (row.internal, row.schema, row.mapping, row.lowered) == (
+        "phone",
+        "pii",
+        "internal",
+        True,
+    )
+    assert "phone" not in [f.internal for f in report.sensitive]
+    md = render_report(report, "md")
+    assert "| `phone` | pii | internal (**lowered**) |" in md
+    assert "<strong>(lowered)</strong>" in render_report(report, "html")
+
+
+def test_the_examples_reclassify_only_what_they_say() -> None:
+    """customer's entries repeat the schema (nothing listed); orders raises its notes."""
+    assert build_report(example("customer")).reclassified == ()
+    [row] = build_report(example("orders")).reclassified
+    assert (row.internal, row.schema, row.mapping, row.lowered) == (
+        "internal_notes",
+        "",
+        "pii",
+        False,
+    )

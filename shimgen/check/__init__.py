@@ -120,6 +120,7 @@ def build_plan(m: Mapping, report: Report) -> ShimPlan | None:
         routes=routes,
         elevated=elevations(m, report),
         tracking={str(kind): str(effect) for kind, effect in m.tracking.items()},
+        reclassified=tuple(r.classes.reclassified()),
     )
     coverage.coverage(internal.root, r.mapped, report)
     coverage.targets(plan, report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shimgen.check.plan import Reclassified
 from shimgen.diagnostics import Code
 from shimgen.mapping.levels import BUILTIN, LevelError, Levels, parse_levels, ruleset_levels
 from shimgen.mapping.load import LoadedMapping
@@ -33,6 +34,7 @@ class Classifier:
         self.error = error
         self.levels: Levels = BUILTIN
         self.class_paths: dict[Path_, str] = {}  # classification: entries, resolved
+        self.written: dict[Path_, str] = {}  # each resolved entry's key, as written
         self.internal_root: SchemaNode | None = None
 
     def load_levels(self) -> None:
@@ -73,6 +75,30 @@ class Classifier:
             found = path(key, internal.root, where, "internal", Code.BAD_CLASSIFICATION)
             if found is not None:
                 self.class_paths[found[0]] = level
+                self.written[found[0]] = key
+
+    def reclassified(self) -> list[Reclassified]:
+        """The ``classification:`` entries that say other than the schema at their path."""
+        out = []
+        for path, level in self.class_paths.items():
+            schema = self._schema_level(path)
+            if self.levels.counts_as(schema) != self.levels.counts_as(level):
+                out.append(Reclassified(self.written[path], schema, level))
+        return out
+
+    def _schema_level(self, path: Path_) -> str | None:
+        """The nearest ``x-classification`` on ``path``, the mapping's entries left out."""
+        found: str | None = None
+        node = self.internal_root
+        for i in range(len(path)):
+            if node is None:
+                break
+            try:
+                node = lookup(node, path[i : i + 1])
+            except PathError:
+                break
+            found = node.classification or found
+        return found
 
     def schema_levels(self, side: str, schema: LoadedSchema) -> None:
         """Every ``x-classification`` in a schema names a known level (each place reported once).

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from shimgen.mapping.levels import BUILTIN, SENSITIVE, Levels
+from shimgen.mapping.levels import BUILTIN, BUILTIN_LEVELS, SENSITIVE, Levels
 from shimgen.schema.model import ARRAY, LoadedSchema, Path_, SchemaNode, format_path
 from shimgen.treatments import Treatment
 
@@ -197,6 +197,32 @@ class Elevation:
 
 
 @dataclass(frozen=True)
+class Reclassified:
+    """A ``classification:`` entry of the mapping that says other than the schema there.
+
+    The mapping wins, so an entry can make a field the schema marks ``pii`` count as
+    ``internal``, and it then drops out of every list of personal data; the review
+    shows each such entry beside what the schema says.
+    """
+
+    field: str  # the internal path as written
+    schema: str | None  # the nearest x-classification on the path (None: unclassified)
+    mapping: str
+
+    def lowered(self, levels: Levels) -> bool:
+        """Whether the mapping makes the field count as less sensitive than the schema does."""
+        return _rank(levels.counts_as(self.mapping)) < _rank(levels.counts_as(self.schema))
+
+
+_RANK: Final = {level: rank for rank, level in enumerate(BUILTIN_LEVELS, start=1)}
+
+
+def _rank(level: str | None) -> int:
+    """How sensitive a built-in level is (public 1 to secret 4; unclassified 0)."""
+    return 0 if level is None else _RANK.get(level, 0)
+
+
+@dataclass(frozen=True)
 class ShimPlan:
     """The whole shim, built once by ``check`` from what it resolved; never changed after.
 
@@ -221,6 +247,7 @@ class ShimPlan:
     routes: tuple[Route, ...] = ()
     elevated: Mapping[str, Elevation] = field(default_factory=dict)  # elevated group -> its rules
     tracking: Mapping[str, str] = field(default_factory=dict)  # kind -> effect (mapping)
+    reclassified: tuple[Reclassified, ...] = ()  # classification: entries unlike the schema
 
     @property
     def views(self) -> list[View]:

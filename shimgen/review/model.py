@@ -140,6 +140,16 @@ class GlossaryRow:
 
 
 @dataclass(frozen=True)
+class ReclassRow:
+    """A field whose classification the mapping sets unlike its schema (``classification:``)."""
+
+    internal: str
+    schema: str  # as the schema says, ``confidential (pii)`` for a declared level; "" if none
+    mapping: str
+    lowered: bool  # the field now counts as less sensitive: it may leave the pii/secret lists
+
+
+@dataclass(frozen=True)
 class Report:
     name: str
     version: int
@@ -167,6 +177,7 @@ class Report:
     warnings: tuple[str, ...]
     elevated: tuple[ElevationRow, ...] = ()  # what each elevated group exposes, and how it is held
     tracking: tuple[TrackingRow, ...] = ()  # what each detection does (tracking:)
+    reclassified: tuple[ReclassRow, ...] = ()  # classification: entries unlike the schema
 
 
 def build_report(result: CheckResult) -> Report:
@@ -237,6 +248,15 @@ def build_report(result: CheckResult) -> Report:
         warnings=tuple(f.format() for f in result.findings if f.severity is Severity.WARNING),
         elevated=elevation_rows(plan, NO_GROUP),
         tracking=tracking_rows(plan),
+        reclassified=tuple(
+            ReclassRow(
+                r.field,
+                plan.levels.shown(r.schema),
+                plan.levels.shown(r.mapping),
+                r.lowered(plan.levels),
+            )
+            for r in plan.reclassified
+        ),
     )
 
 
@@ -266,7 +286,7 @@ def _copied_sensitive(rule: Rule) -> list[str]:
     report names them so a copy of a record that holds a secret is not shown as
     an unclassified field (a schema change can add one under an unchanged line).
     """
-    if rule.sensitive or rule.is_default or not rule.carries_sensitive:
+    if rule.is_default or not rule.carries_sensitive:  # a classified object too: what is inside
         return []
     if not any(t.definition.copies for t in (rule.treat, *rule.groups.values())):
         return []

@@ -98,3 +98,15 @@ def test_merging_entries_into_a_whole_pass_shows_a_field_the_schema_added(tmp_pa
     # the same merge without the schema change is still no change at all
     same = name_passed(tmp_path, "same", internal, external)
     assert [c for c in diff_files(old, same).changes if c.kind is not Kind.NEUTRAL] == []
+
+
+def test_review_lists_what_a_classified_copy_carries(tmp_path: Path) -> None:
+    """A copied object that is itself classified showed only its own class: `pii`, not
+    the secret a schema change put inside it (reviewer walk). It shows both now."""
+    internal, external = _with_secret_in_name()
+    internal["properties"]["name"]["x-classification"] = "pii"
+    mapping = name_passed(tmp_path, "new", internal, external)
+    report = build_report(check_mapping(mapping))
+    [row] = [r for r in report.sensitive if r.internal == "name"]
+    assert row.classification.startswith("pii; carries ")
+    assert "legal_alias (secret)" in row.classification
