@@ -348,3 +348,18 @@ def test_a_map_written_in_another_order_is_no_change(tmp_path: Path) -> None:
         ),
     )
     assert diff_files(variant(tmp_path, "old"), new).changes == []
+
+
+def test_a_treatment_change_names_the_fields_classification(tmp_path: Path) -> None:
+    """`fields.iban: mask → pass` did not say the field was secret: the reviewer weighs a
+    change by what the field is, and had to look it up (reviewer walk)."""
+    new = variant(
+        tmp_path,
+        "clear",
+        (
+            "phone:       {treat: {mask: {keep_last: 4}}}",
+            "phone:       {treat: pass, why: call back}",
+        ),
+    )
+    [change] = only(diff_files(variant(tmp_path, "old"), new), "fields.phone", Kind.LOOSENED)
+    assert change.reason.endswith("; the field is pii")

@@ -189,6 +189,8 @@ def _treatments(
         verdict = compare_treatments(old_rule.treatment(first), new_rule.treatment(first))
         assert verdict is not None
         reason = verdict.reason + (f" ({note})" if note else "")
+        if new_rule.sensitive:  # the reviewer weighs a change by what the field is
+            reason += f"; the field is {new_rule.levels.shown(new_rule.classification)}"
         if new_rule.treatment(first).name == "pass":
             reason += union_note(new_rule)
         yield Change(
