@@ -81,7 +81,7 @@ def test_sarif_output(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mask["level"] == "error"
     loc = mask["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "tests/fixtures/lint/loose.shim.yaml"
-    assert loc["region"] == {"startLine": 30, "startColumn": 12}
+    assert loc["region"] == {"startLine": 33, "startColumn": 12}
     assert by_rule["owner-present"]["level"] == "warning"
     assert run["invocations"][0]["executionSuccessful"] is True
 

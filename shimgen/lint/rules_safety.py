@@ -242,3 +242,21 @@ def functional_groups(ctx: Context) -> Iterator[Hit]:
 def _level(r: Rule) -> str:
     """``secret`` or ``restricted (secret)`` for a declared level."""
     return r.levels.shown(r.classification) or "secret"
+
+
+@rule(
+    "elevation-approvers-not-peers",
+    description="An elevated group is not approved by the standing group its holders act in every day (its `beyond`): colleagues who take turns would approve each other.",
+    hint="name an approver group its holders do not belong to (a lead or an owning team), or leave the beyond group out of approvers",
+    safety=False,
+    authoritative_only=True,
+)
+def approvers_not_peers(ctx: Context) -> Iterator[Hit]:
+    for group, e in ctx.plan.elevated.items():
+        if e.beyond is not None and e.beyond in e.approvers:
+            yield Hit(
+                f"`{group}` is approved by `{e.beyond}`, the group its holders act in every day "
+                f"(beyond): its eligible callers can approve each other's grants",
+                ("groups", group, "elevated", "approvers", e.approvers.index(e.beyond)),
+                value=True,
+            )
