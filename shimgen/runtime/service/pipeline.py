@@ -37,8 +37,8 @@ from ..audit.recorder import Recorder
 from ..core.errors import Problem, TranslationError
 from . import auth
 from .access import Access
-from .access_log import UNMATCHED
-from .audit_facts import connection, utc_now
+from .audit_events import crossing_event, forward_event
+from .audit_facts import connection
 from .elevation import beyond_groups
 from .encoding import encode
 from .incidents import TrackingConfig
@@ -398,36 +398,15 @@ class Shim:
 
         ``outcome`` is the status the caller is sent; ``upstream_status`` what the
         internal API answered (proxy routes; None when it was not called).
-        ``fields`` defaults to the direction's fields for the group. A proxy record
-        also says what went inward (a 204 to a forwarded write is no empty crossing).
+        ``fields`` defaults to the direction's fields for the group
+        (:func:`.audit_events.crossing_event` says what the record holds).
         """
-        spec = self.spec
-        event = {
-            "time": utc_now(),
-            "request_id": scope["shim.request_id"],
-            "caller": caller.identity if caller is not None else None,
-            "caller_request_id": scope.get("shim.caller_request_id"),
-            "group": group,
-            "route": scope.get("shim.route") or UNMATCHED,  # no route served it: unrouted()
-            "direction": direction,
-            "mapping": spec.name,
-            "mapping_version": spec.version,
-            "mapping_sha256": spec.sha256,
-            "records": records,
-            # a tuple, never mutated; none when no record crossed (a refusal)
-            "fields": (self.fields[direction].get(group or "", ()) if fields is None else fields)
-            if records
-            else (),
-            "outcome": outcome,
-            "upstream_status": upstream_status,
-            "latency_ms": round((time.perf_counter() - scope["shim.start"]) * 1000, 3),
-        }
-        if direction == "proxy":  # both ways: every proxy record says what went in
-            event["records_in"] = records_in
-            event["fields_in"] = fields_in if records_in else ()
-        grant = scope.get("shim.grant")
-        if grant is not None:  # acted under an elevation grant: the crossing names it
-            event["grant"] = grant
+        if fields is None:  # only outbound and inbound have views' fields (and only if any crossed)
+            fields = self.fields[direction].get(group or "", ()) if records else ()
+        event = crossing_event(
+            self.spec, scope, caller, group, direction, records, outcome, fields,
+            upstream_status=upstream_status, records_in=records_in, fields_in=fields_in,
+        )  # fmt: skip
         await self._record(scope, event)
         tracker = self.tracker
         if tracker is not None and caller is not None and "shim.untracked" not in scope:
@@ -447,20 +426,7 @@ class Shim:
         GET and HEAD) first writes this ``proxy-forward`` event, and forwards only once
         it is stored: the write-ahead half of the contract "no unrecorded crossing".
         """
-        spec = self.spec
-        event: dict[str, Any] = {
-            "time": utc_now(),
-            "event": "proxy-forward",
-            "request_id": scope["shim.request_id"],
-            "caller": caller.identity,
-            "group": group,
-            "grant": scope.get("shim.grant"),
-            "route": scope["shim.route"],
-            "fields_in": fields_in,
-            "mapping": spec.name,
-            "mapping_version": spec.version,
-            "mapping_sha256": spec.sha256,
-        }
+        event = forward_event(self.spec, scope, caller, group, fields_in)
         await self._record(scope, event)
 
     async def _record(self, scope: Scope, event: dict[str, Any]) -> None:
