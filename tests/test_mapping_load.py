@@ -777,3 +777,35 @@ def test_a_name_outside_a_closed_list_is_named_with_the_likely_one(tmp_path: Pat
     assert got["tracking.probing: unknown value `dny`"] == (
         "did you mean `deny`? one of: log, flag, throttle, deny"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        pytest.param(
+            "shim: x\nfields:\n  a: drop\n   b: drop\n",
+            "this line is indented further than the key above it; align it with its siblings",
+            id="one-space-too-far",
+        ),
+        pytest.param(
+            "shim: x\ndescription: a: b\n",
+            'the value holds `: `; quote it (`key: "a: b"`)',
+            id="colon-in-a-value",
+        ),
+        pytest.param(
+            "shim: x\n\towner: o\n", "indent with spaces: YAML does not allow tabs", id="tab"
+        ),
+        pytest.param(
+            'shim: x\nfields:\n  a: {why: "not closed}\n  c: drop\n',
+            "a quoted value is not closed: look for a missing quote on or above this line",
+            id="open-quote",
+        ),
+    ],
+)
+def test_a_yaml_error_hint_names_the_likely_mistake(tmp_path: Path, text: str, hint: str) -> None:
+    """PyYAML's words say its state ("mapping values are not allowed in this context");
+    the hint names the newcomer's mistake behind it (newuser9)."""
+    path = tmp_path / "m.shim.yaml"
+    path.write_text(text, encoding="utf-8")
+    [finding] = load_mapping(path).findings
+    assert finding.code is Code.YAML_SYNTAX and finding.hint == hint

@@ -79,6 +79,8 @@ def load_mapping(path: Path) -> LoadedMapping:
         out.unreadable = isinstance(exc, UnicodeDecodeError)
         pos = exc.pos if isinstance(exc, YamlError) else Pos(1, 1)
         message = exc.message if isinstance(exc, YamlError) else "not UTF-8 text"
+        lines = raw.decode("utf-8", "replace").splitlines()
+        line = lines[pos.line - 1] if 0 < pos.line <= len(lines) else ""
         out.findings.append(
             Finding(
                 Code.YAML_SYNTAX,
@@ -86,7 +88,7 @@ def load_mapping(path: Path) -> LoadedMapping:
                 path,
                 pos.line,
                 pos.col,
-                "check indentation and quoting around this line",
+                yaml_hint(message, line, pos.col),
             )
         )
         return out
@@ -119,6 +121,23 @@ def load_mapping(path: Path) -> LoadedMapping:
         out.findings.extend(_shape_findings(out, exc))
         out.recovered = recover(data, [loc for _, loc in _errors(exc)])
     return out
+
+
+def yaml_hint(message: str, line: str, col: int) -> str:
+    """What most likely causes a YAML parser's ``message`` at ``col`` of ``line``, and the fix.
+
+    The parser's words describe its state ("mapping values are not allowed in this
+    context"), not the mistake; a newcomer's usual mistakes behind each are named.
+    """
+    if "mapping values are not allowed" in message:
+        if ": " in line[: max(col - 1, 0)]:  # a second `: ` on the key's own line
+            return 'the value holds `: `; quote it (`key: "a: b"`)'
+        return "this line is indented further than the key above it; align it with its siblings"
+    if "tab" in message:
+        return "indent with spaces: YAML does not allow tabs"
+    if "end of stream" in message or "quoted scalar" in message:
+        return "a quoted value is not closed: look for a missing quote on or above this line"
+    return "check indentation and quoting around this line"
 
 
 def _errors(exc: ValidationError) -> list[tuple[Any, DataPath]]:
