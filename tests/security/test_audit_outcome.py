@@ -464,6 +464,35 @@ def test_verify_holds_a_forward_event_to_its_grant() -> None:
     assert (found.kind, found.seq) == ("grant misused", 2)
 
 
+def test_verify_holds_a_forward_event_to_its_grants_time_and_group() -> None:
+    """A `proxy-forward` event is the only record of a write whose crossing record then
+    failed, so verify must hold it to everything it holds a crossing to. It has no
+    `latency_ms`, and the ledger skipped the time check for any record without one: a
+    write under an expired (or store-revived) grant passed (red-team, tenth pass)."""
+    from shimgen.runtime.audit.grant_ledger import GrantLedger
+
+    activated = {"event": "grant-activated", "grant": "g-1", "caller": "key:alice",
+                 "group": "billing", "starts": "2026-12-01T10:00:00Z",
+                 "expires": "2026-12-01T11:00:00Z"}  # fmt: skip
+    cases = {
+        "grant misused": [
+            {"group": "billing", "time": "2026-12-01T15:30:00Z"},  # hours after its expiry
+            {"group": "billing", "time": "2026-12-01T09:00:00Z"},  # before its activation
+            {"group": "support", "time": "2026-12-01T10:30:00Z"},  # in another group
+        ],
+        None: [{"group": "billing", "time": "2026-12-01T10:30:00Z"}],
+    }
+    for kind, forwards in cases.items():
+        for forward in forwards:
+            ledger = GrantLedger()
+            sent = {"event": "proxy-forward", "grant": "g-1", "caller": "key:alice", **forward}
+            for seq, record in enumerate((activated, sent), start=1):
+                ledger.see(seq, {**record, "chain": "c", "seq": seq})
+            assert [(b.kind, b.seq) for b in ledger.breaks()] == ([(kind, 2)] if kind else []), (
+                forward
+            )
+
+
 def test_a_query_parameter_forwarded_is_named_among_what_went_in(shim: Shim) -> None:
     """Declared query values reach the internal API unchanged: the record names them like
     fields (``?expand:pass``), and an undeclared one, which is dropped, not at all."""
