@@ -505,3 +505,56 @@ def test_a_query_parameter_forwarded_is_named_among_what_went_in(shim: Shim) -> 
     [event] = [e for e in events(settings_) if e.get("request_id") == rid]
     assert event["records_in"] == 1
     assert event["fields_in"] == ["customerId:tokenize", "?expand:pass"]
+
+
+def _expand_route_write(internal_api: tuple[InternalAPI, str], tmp_path: Path) -> TestClient:
+    """The customer shim whose PATCH route also forwards a declared query parameter."""
+    import dataclasses
+
+    from shimgen.runtime.service.app import build_app
+    from tests.service_support import ROUTES, make_spec, write_callers
+
+    _, base_url = internal_api
+    routes = (ROUTES[0], dataclasses.replace(ROUTES[1], query=("expand",)), ROUTES[2])
+    settings_ = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit.jsonl'}",
+        instance="test",
+        upstream_url=base_url,
+        upstream_timeout=0.5,
+    )
+    return TestClient(build_app(make_spec(routes=routes), settings_), raise_server_exceptions=False)
+
+
+def test_a_query_too_long_to_forward_is_refused_before_anything_is_on_record_as_sent(
+    internal_api: tuple[InternalAPI, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A declared query value is decoded, then percent-encoded again for the internal
+    API: `%FF` (3 bytes) decodes to U+FFFD and is sent as `%EF%BF%BD` (9), so a 24 KB
+    query the shim accepts is one the client cannot build (httpx's 64 KiB URL limit).
+    That raised at the send, after the proxy-forward event and `records_in: 1` were
+    set: a 500 and an ERROR log at will, and a trail saying a value (and, on a write
+    route, a write) crossed inward when nothing was sent (red-team, tenth pass).
+    Now the request is built first: 414, nothing on record as sent."""
+    api, _ = internal_api
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    long_query = "?expand=" + "%FF" * 8000
+    with _expand_route_write(internal_api, tmp_path) as client:
+        seen = len(api.seen)
+        url = f"/customers/{token(NO_CONTENT)}{long_query}"
+        answers = [
+            client.get(url, headers=headers()),
+            client.patch(url, json={"status": "suspended"}, headers=headers()),
+        ]
+        assert len(api.seen) == seen  # nothing reached the internal API
+    path = Path(str(tmp_path / "audit.jsonl"))
+    written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for answer in answers:
+        assert answer.status_code == 414, answer.text
+        rid = answer.headers["x-request-id"]
+        [record] = [e for e in written if e.get("request_id") == rid]  # no proxy-forward
+        assert "event" not in record
+        assert (record["outcome"], record["records_in"], record["fields_in"]) == (414, 0, [])
+        assert record["upstream_status"] is None
