@@ -558,3 +558,39 @@ def test_a_query_too_long_to_forward_is_refused_before_anything_is_on_record_as_
         assert "event" not in record
         assert (record["outcome"], record["records_in"], record["fields_in"]) == (414, 0, [])
         assert record["upstream_status"] is None
+
+
+def test_a_write_with_no_parameter_is_recorded_as_crossing_inward(
+    internal_api: tuple[InternalAPI, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`DELETE /customers` -> `DELETE /internal/customers` is a valid route (no path
+    parameter, no body, no query): its write was recorded `records_in: 0`, the record of
+    a request refused before anything crossed, although the internal API was called and
+    may have acted (red-team, tenth pass). A forwarded write is one record inward."""
+    from shimgen.runtime.service.app import RouteSpec, build_app
+    from tests.service_support import ROUTES, make_spec, write_callers
+
+    _, base_url = internal_api
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    wipe = RouteSpec(
+        "DELETE", "/customers", "DELETE", "/internal/customers", (), frozenset({"support"}), (),
+        False,
+    )  # fmt: skip
+    settings_ = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit.jsonl'}",
+        instance="test",
+        upstream_url=base_url,
+        upstream_timeout=0.5,
+    )
+    app = build_app(make_spec(routes=(*ROUTES, wipe)), settings_)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.delete("/customers", headers=headers())
+    rid = answer.headers["x-request-id"]
+    mine = [e for e in events(settings_) if e.get("request_id") == rid]
+    assert [e.get("event") for e in mine] == ["proxy-forward", None]
+    crossing = mine[1]
+    assert crossing["upstream_status"] is not None  # the internal API was called
+    assert crossing["records_in"] == 1

@@ -235,10 +235,13 @@ class ProxyRoute:
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
         crossing.query = tuple(sorted({f"?{name}:pass" for name, _ in query}))
-        if route.internal_method not in _READS:  # the internal API will act: on record first
+        writes = route.internal_method not in _READS
+        if writes:  # the internal API will act: on record first
             inward = self.fields_in.get(group, ()) + crossing.query
             await shim.forwarding(scope, caller, group, inward)
-        if self.sends or query:  # from here the path value, body or query is on its way in
+        # From here the path value, body or query is on its way in; a write is a crossing
+        # inward even with none of them (DELETE /things): never recorded as "nothing went in".
+        if self.sends or query or writes:
             crossing.records_in = 1
         code, media, raw = await upstream.call(outgoing, limit, crossing)
         if code == 404:
