@@ -464,6 +464,35 @@ def test_verify_holds_a_forward_event_to_its_grant() -> None:
     assert (found.kind, found.seq) == ("grant misused", 2)
 
 
+def test_verify_holds_a_forward_event_to_its_grants_time_and_group() -> None:
+    """A `proxy-forward` event is the only record of a write whose crossing record then
+    failed, so verify must hold it to everything it holds a crossing to. It has no
+    `latency_ms`, and the ledger skipped the time check for any record without one: a
+    write under an expired (or store-revived) grant passed (red-team, tenth pass)."""
+    from shimgen.runtime.audit.grant_ledger import GrantLedger
+
+    activated = {"event": "grant-activated", "grant": "g-1", "caller": "key:alice",
+                 "group": "billing", "starts": "2026-12-01T10:00:00Z",
+                 "expires": "2026-12-01T11:00:00Z"}  # fmt: skip
+    cases = {
+        "grant misused": [
+            {"group": "billing", "time": "2026-12-01T15:30:00Z"},  # hours after its expiry
+            {"group": "billing", "time": "2026-12-01T09:00:00Z"},  # before its activation
+            {"group": "support", "time": "2026-12-01T10:30:00Z"},  # in another group
+        ],
+        None: [{"group": "billing", "time": "2026-12-01T10:30:00Z"}],
+    }
+    for kind, forwards in cases.items():
+        for forward in forwards:
+            ledger = GrantLedger()
+            sent = {"event": "proxy-forward", "grant": "g-1", "caller": "key:alice", **forward}
+            for seq, record in enumerate((activated, sent), start=1):
+                ledger.see(seq, {**record, "chain": "c", "seq": seq})
+            assert [(b.kind, b.seq) for b in ledger.breaks()] == ([(kind, 2)] if kind else []), (
+                forward
+            )
+
+
 def test_a_query_parameter_forwarded_is_named_among_what_went_in(shim: Shim) -> None:
     """Declared query values reach the internal API unchanged: the record names them like
     fields (``?expand:pass``), and an undeclared one, which is dropped, not at all."""
@@ -476,3 +505,92 @@ def test_a_query_parameter_forwarded_is_named_among_what_went_in(shim: Shim) -> 
     [event] = [e for e in events(settings_) if e.get("request_id") == rid]
     assert event["records_in"] == 1
     assert event["fields_in"] == ["customerId:tokenize", "?expand:pass"]
+
+
+def _expand_route_write(internal_api: tuple[InternalAPI, str], tmp_path: Path) -> TestClient:
+    """The customer shim whose PATCH route also forwards a declared query parameter."""
+    import dataclasses
+
+    from shimgen.runtime.service.app import build_app
+    from tests.service_support import ROUTES, make_spec, write_callers
+
+    _, base_url = internal_api
+    routes = (ROUTES[0], dataclasses.replace(ROUTES[1], query=("expand",)), ROUTES[2])
+    settings_ = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit.jsonl'}",
+        instance="test",
+        upstream_url=base_url,
+        upstream_timeout=0.5,
+    )
+    return TestClient(build_app(make_spec(routes=routes), settings_), raise_server_exceptions=False)
+
+
+def test_a_query_too_long_to_forward_is_refused_before_anything_is_on_record_as_sent(
+    internal_api: tuple[InternalAPI, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A declared query value is decoded, then percent-encoded again for the internal
+    API: `%FF` (3 bytes) decodes to U+FFFD and is sent as `%EF%BF%BD` (9), so a 24 KB
+    query the shim accepts is one the client cannot build (httpx's 64 KiB URL limit).
+    That raised at the send, after the proxy-forward event and `records_in: 1` were
+    set: a 500 and an ERROR log at will, and a trail saying a value (and, on a write
+    route, a write) crossed inward when nothing was sent (red-team, tenth pass).
+    Now the request is built first: 414, nothing on record as sent."""
+    api, _ = internal_api
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    long_query = "?expand=" + "%FF" * 8000
+    with _expand_route_write(internal_api, tmp_path) as client:
+        seen = len(api.seen)
+        url = f"/customers/{token(NO_CONTENT)}{long_query}"
+        answers = [
+            client.get(url, headers=headers()),
+            client.patch(url, json={"status": "suspended"}, headers=headers()),
+        ]
+        assert len(api.seen) == seen  # nothing reached the internal API
+    path = Path(str(tmp_path / "audit.jsonl"))
+    written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for answer in answers:
+        assert answer.status_code == 414, answer.text
+        rid = answer.headers["x-request-id"]
+        [record] = [e for e in written if e.get("request_id") == rid]  # no proxy-forward
+        assert "event" not in record
+        assert (record["outcome"], record["records_in"], record["fields_in"]) == (414, 0, [])
+        assert record["upstream_status"] is None
+
+
+def test_a_write_with_no_parameter_is_recorded_as_crossing_inward(
+    internal_api: tuple[InternalAPI, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`DELETE /customers` -> `DELETE /internal/customers` is a valid route (no path
+    parameter, no body, no query): its write was recorded `records_in: 0`, the record of
+    a request refused before anything crossed, although the internal API was called and
+    may have acted (red-team, tenth pass). A forwarded write is one record inward."""
+    from shimgen.runtime.service.app import RouteSpec, build_app
+    from tests.service_support import ROUTES, make_spec, write_callers
+
+    _, base_url = internal_api
+    monkeypatch.setenv("SHIM_KEYS_FILE", str(KEYS_FILE))
+    wipe = RouteSpec(
+        "DELETE", "/customers", "DELETE", "/internal/customers", (), frozenset({"support"}), (),
+        False,
+    )  # fmt: skip
+    settings_ = Settings(
+        callers_file=str(write_callers(tmp_path / "callers.yaml")),
+        audit_url=f"jsonl:///{tmp_path / 'audit.jsonl'}",
+        instance="test",
+        upstream_url=base_url,
+        upstream_timeout=0.5,
+    )
+    app = build_app(make_spec(routes=(*ROUTES, wipe)), settings_)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.delete("/customers", headers=headers())
+    rid = answer.headers["x-request-id"]
+    mine = [e for e in events(settings_) if e.get("request_id") == rid]
+    assert [e.get("event") for e in mine] == ["proxy-forward", None]
+    crossing = mine[1]
+    assert crossing["upstream_status"] is not None  # the internal API was called
+    assert crossing["records_in"] == 1

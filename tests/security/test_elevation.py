@@ -26,6 +26,7 @@ from shimgen.runtime.audit import trail
 from shimgen.runtime.audit.grant_ledger import SKEW
 from shimgen.runtime.service import grant_model, logs
 from shimgen.runtime.service import grants as grants_module
+from shimgen.runtime.service.app import ElevatedSpec
 from tests.security.elevation_support import (
     BILLING,
     act,
@@ -1045,6 +1046,32 @@ def test_an_old_grant_edited_in_the_store_shows_in_verify(
     verdict = trail.verify(c.records())
     assert not verdict.ok
     assert verdict.first_bad is not None and verdict.first_bad.kind == "grant misused", str(verdict)
+
+
+def test_a_grant_moved_to_another_group_in_the_store_shows_in_verify(tmp_path: Path) -> None:
+    """A grant row re-pointed at another elevated group lets its holder act there with
+    no request and no approval for that group, and every crossing names the grant the
+    chain activated, by the same holder, in its time: verify said OK (red-team, tenth
+    pass). The chain says which group the grant was for; a crossing in another one under
+    it is `grant misused`."""
+    import dataclasses
+
+    payroll_like = ElevatedSpec(
+        max_seconds=3600, approvals=1, approvers=frozenset({"billing"}), max_holders=1
+    )
+    rules = {"billing": dataclasses.replace(BILLING, excludes=frozenset()),
+             "support": payroll_like}  # fmt: skip
+    with cluster(tmp_path, workers=1, **rules) as c:
+        client = c.clients[0]
+        gid = active_grant(client, "alice")  # for billing
+        assert outbound(client, "alice").status_code == 200  # a legitimate crossing
+        assert outbound(client, "alice", "support").status_code == 403  # no grant for it
+        _edit_grant(tmp_path, gid, grp="support")
+        assert outbound(client, "alice", "support").status_code == 200  # the store is trusted
+    verdict = trail.verify(c.records())
+    assert not verdict.ok
+    assert verdict.first_bad is not None and verdict.first_bad.kind == "grant misused", str(verdict)
+    assert "another group" in str(verdict)
 
 
 def test_a_deleted_break_glass_row_does_not_hide_the_second_one(tmp_path: Path) -> None:

@@ -116,29 +116,51 @@ class Upstream:
             return False
         return True
 
-    async def call(
+    def prepare(
         self,
         method: str,
         path: str,
         query: list[tuple[str, str | int | float | bool | None]],
         body: bytes | None,
         request_id: str,
-        max_bytes: int,
-        crossing: Crossing | None = None,
-    ) -> tuple[int, str, bytes]:
-        """Status, media type and (bounded, decoded) body of the upstream's answer; 502/504 on failure.
+    ) -> httpx.Request:
+        """The request exactly as :meth:`call` will send it, or a 414 if it cannot be built.
 
-        ``crossing.upstream_status`` is set as soon as the status line arrives,
-        so the audit record has it even when the body is then refused.
+        Built before anything is on record as sent (the ``proxy-forward`` event,
+        ``records_in``): a query whose URL the client refuses to build (httpx's
+        :class:`~httpx.InvalidURL`, e.g. longer than 64 KiB once percent-encoded:
+        ``%FF`` decodes to U+FFFD and is sent as ``%EF%BF%BD``) was a 500 raised
+        at the send, after the trail said the request had crossed inward
+        (red-team, tenth pass).
         """
         headers = {"x-request-id": request_id}
         if body is not None:
             headers["content-type"] = _JSON
-        request = self.client.build_request(
-            method, path, params=query, content=body, headers=headers
-        )
+        try:
+            request = self.client.build_request(
+                method, path, params=query, content=body, headers=headers
+            )
+        except httpx.InvalidURL:
+            raise HTTPProblem(
+                414,
+                "the query cannot be forwarded: it is too long once encoded for the internal "
+                "API; send shorter query values",
+                slug="query-too-long",
+                title="Query too long",
+            ) from None
         for name in [n for n in request.headers if n not in DECLARED_HEADERS]:
             del request.headers[name]  # the allow-list is enforced here, whatever set it
+        return request
+
+    async def call(
+        self, request: httpx.Request, max_bytes: int, crossing: Crossing | None = None
+    ) -> tuple[int, str, bytes]:
+        """Status, media type and (bounded, decoded) body of the answer to ``request``
+        (from :meth:`prepare`); 502/504 on failure.
+
+        ``crossing.upstream_status`` is set as soon as the status line arrives,
+        so the audit record has it even when the body is then refused.
+        """
         try:
             with anyio.fail_after(self.timeout):
                 response = await self.client.send(request, stream=True)

@@ -8,16 +8,19 @@ says which crossings each grant allowed. ``audit verify`` reports:
 
 * a crossing under a grant no chained event activated (``unknown grant``);
 * a crossing under a grant by a caller other than the holder the chain names,
-  or outside the time the chain says the grant was active, from activation to
-  the first of its expiry and its revocation (``grant misused``; clocks of
-  replicas may differ by up to :data:`SKEW` seconds);
+  in another group than the one the chain says it was granted for, or outside
+  the time the chain says the grant was active, from activation to the first of
+  its expiry and its revocation (``grant misused``; clocks of replicas may
+  differ by up to :data:`SKEW` seconds). A ``proxy-forward`` event is held to
+  all three like the crossing it announces (it has no latency: its time is when
+  it was sent);
 * an approval by the person who requested the grant (``self-approved grant``);
 * two break-glass grants of one person and group within
   :data:`BREAK_GLASS_COOLDOWN` (``break-glass repeated``): deleting the first
   row from the store would otherwise reopen emergency access.
 
 People are compared by :func:`person`, the rule the service applies too.
-Memory is per grant (and per distinct caller of a grant), not per record.
+Memory is per grant (and per distinct caller and group of a grant), not per record.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ SKEW: Final = 1.0  # seconds the clocks of two replicas may differ by
 
 UNKNOWN_GRANT = ("unknown grant", "a crossing names a grant the trail never activated")
 WRONG_HOLDER = ("grant misused", "a crossing under a grant by a caller other than its holder")
+WRONG_GROUP = (
+    "grant misused",
+    "a crossing under a grant in another group than the one it was granted for",
+)
 OUT_OF_TIME = ("grant misused", "a crossing under a grant outside the time it was active")
 SELF_APPROVED = ("self-approved grant", "a grant approved by the person who requested it")
 GLASS_AGAIN = (
@@ -86,9 +93,11 @@ class _Grant:
     """What the chain says about one grant, and the extremes of the crossings made under it."""
 
     holder: str | None = None  # the credential that activated it
+    group: str | None = None  # the elevated group the chain says it was granted for
     starts: float | None = None
     ends: float | None = None  # the first of expiry and revocation
     callers: dict[str, Break] = field(default_factory=dict)  # first crossing per caller
+    groups: dict[str | None, Break] = field(default_factory=dict)  # first crossing per group
     first: tuple[float, Break] | None = None  # the crossing that ended earliest
     last: tuple[float, Break] | None = None  # the crossing that started latest
 
@@ -148,6 +157,10 @@ class GrantLedger:
             others = [b for caller, b in grant.callers.items() if caller != grant.holder]
             if others:
                 found.append(_named(min(others, key=_position), WRONG_HOLDER))
+            # a row of the store moved to another elevated group: the chain granted one
+            elsewhere = [b for group, b in grant.groups.items() if group != grant.group]
+            if elsewhere:
+                found.append(_named(min(elsewhere, key=_position), WRONG_GROUP))
             first, last = grant.first, grant.last
             if first is not None and grant.starts is not None and first[0] < grant.starts - SKEW:
                 found.append(_named(first[1], OUT_OF_TIME))
@@ -163,6 +176,8 @@ class GrantLedger:
     def _activated(self, grant: _Grant, record: Mapping[str, Any]) -> None:
         holder = record.get("caller")
         grant.holder = holder if isinstance(holder, str) else None
+        group = record.get("group")
+        grant.group = group if isinstance(group, str) else None
         grant.starts = _unix(record.get("starts"))
         expires = _unix(record.get("expires"))
         if expires is not None and (grant.ends is None or expires < grant.ends):
@@ -173,8 +188,13 @@ class GrantLedger:
         caller = record.get("caller")
         if isinstance(caller, str) and caller not in grant.callers:
             grant.callers[caller] = here
+        group = record.get("group")
+        group = group if isinstance(group, str) else None
+        if group not in grant.groups:
+            grant.groups[group] = here
         done = _unix(record.get("time"))
-        latency = record.get("latency_ms")
+        # A proxy-forward event has no latency: it is written the moment the write is sent.
+        latency = record.get("latency_ms", 0 if record.get("event") == "proxy-forward" else None)
         if done is None or not isinstance(latency, int | float):
             return
         began = done - latency / 1000

@@ -15,7 +15,9 @@ A route declared in the mapping (``GET /customers/{customerId}`` ->
    object (422 otherwise: ``PATCH /customers/A`` with body id B is refused);
 3. the upstream call (:mod:`.upstream`: one pooled client that keeps no
    state between requests and sends only declared headers); only the
-   declared query parameters and the translated body are sent;
+   declared query parameters and the translated body are sent. The request is
+   built before anything is on record as sent: a query the client cannot
+   build (too long once percent-encoded again) is a 414, nothing forwarded;
 4. the upstream answer: 404 -> 404; any other non-2xx, a connection error, a
    body that is not JSON, too large (before or after gzip/deflate decoding), not
    an object or list of objects, a list of more than ``SHIM_MAX_BATCH`` records
@@ -225,18 +227,23 @@ class ProxyRoute:
             (k, v) for k, v in request.query_params.multi_items() if k in self.query
         ]
         limit = shim.settings.max_body_bytes * 16
+        # built (or refused, 414) before anything is on record as sent inward
+        outgoing = upstream.prepare(
+            route.internal_method, path, query, payload, scope["shim.request_id"]
+        )
         shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
         crossing.query = tuple(sorted({f"?{name}:pass" for name, _ in query}))
-        if route.internal_method not in _READS:  # the internal API will act: on record first
+        writes = route.internal_method not in _READS
+        if writes:  # the internal API will act: on record first
             inward = self.fields_in.get(group, ()) + crossing.query
             await shim.forwarding(scope, caller, group, inward)
-        if self.sends or query:  # from here the path value, body or query is on its way in
+        # From here the path value, body or query is on its way in; a write is a crossing
+        # inward even with none of them (DELETE /things): never recorded as "nothing went in".
+        if self.sends or query or writes:
             crossing.records_in = 1
-        code, media, raw = await upstream.call(
-            route.internal_method, path, query, payload, scope["shim.request_id"], limit, crossing
-        )
+        code, media, raw = await upstream.call(outgoing, limit, crossing)
         if code == 404:
             raise HTTPProblem(404, "the internal API has no such resource")
         if not 200 <= code < 300:
