@@ -80,25 +80,12 @@ class Classifier:
     def reclassified(self) -> list[Reclassified]:
         """The ``classification:`` entries that say other than the schema at their path."""
         out = []
+        assert self.internal_root is not None  # resolve_paths ran: class_paths are resolved
         for path, level in self.class_paths.items():
-            schema = self._schema_level(path)
+            schema = self.of(self.internal_root, path, entries=False)
             if self.levels.counts_as(schema) != self.levels.counts_as(level):
                 out.append(Reclassified(self.written[path], schema, level))
         return out
-
-    def _schema_level(self, path: Path_) -> str | None:
-        """The nearest ``x-classification`` on ``path``, the mapping's entries left out."""
-        found: str | None = None
-        node = self.internal_root
-        for i in range(len(path)):
-            if node is None:
-                break
-            try:
-                node = lookup(node, path[i : i + 1])
-            except PathError:
-                break
-            found = node.classification or found
-        return found
 
     def schema_levels(self, side: str, schema: LoadedSchema) -> None:
         """Every ``x-classification`` in a schema names a known level (each place reported once).
@@ -133,20 +120,24 @@ class Classifier:
             todo.extend(n for n in (node.items, node.values) if n is not None)
             todo.extend(node.variants)
 
-    def of(self, root: SchemaNode, path: Path_, start: int = 0) -> str | None:
+    def of(
+        self, root: SchemaNode, path: Path_, start: int = 0, *, entries: bool = True
+    ) -> str | None:
         """The nearest classification on ``path``, as written (``confidential``), or None.
 
         ``root`` is the node at ``path[:start]`` (the loaded root when 0), so
         a walk that already stands inside the schema need not start over.
+        ``entries=False``: what the schema alone says, the mapping's entries left out.
         """
         found: str | None = None
         node = root
         if start:
-            found = self.of(self.internal_root or root, path[:start])
+            found = self.of(self.internal_root or root, path[:start], entries=entries)
+        mapped = self.class_paths if entries else {}
         for i in range(start + 1, len(path) + 1):
             try:
                 node = lookup(node, path[i - 1 : i])
             except PathError:
                 break
-            found = self.class_paths.get(path[:i]) or node.classification or found
+            found = mapped.get(path[:i]) or node.classification or found
         return found

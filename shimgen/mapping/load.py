@@ -280,8 +280,6 @@ def _item_of(node: Any) -> Any:
 def _hint(kind: str, loc: DataPath) -> str:
     if kind == "missing":
         return f"add `{loc[-1]}:`" if loc else "add the missing key"
-    if kind == "extra_forbidden":
-        return "remove it, or check its spelling against `shimgen schema`"
     if loc == ("groups",):
         return (
             "groups is a mapping from each group's name to what it is for: "

@@ -92,16 +92,15 @@ def recover(data: dict[str, Any], errors: Sequence[DataPath]) -> Recovery | None
     """The mapping ``data`` without the parts its shape ``errors`` are in; None if none can be."""
     data = copy.deepcopy(data)
     left_out: set[DataPath] = set()
-    broken_routes: set[int] = set()
     try:
         for loc in errors:
-            _set_aside(data, loc, left_out, broken_routes)
+            _set_aside(data, loc, left_out)
     except _Unrecoverable:
         return None
     routes = data.get("routes")
     kept: tuple[int, ...] = ()
     if isinstance(routes, list):
-        kept = tuple(i for i in range(len(routes)) if i not in broken_routes)
+        kept = tuple(i for i in range(len(routes)) if ("routes", i) not in left_out)
         data["routes"] = [routes[i] for i in kept]
     try:
         mapping = Mapping.model_validate(data)
@@ -110,9 +109,7 @@ def recover(data: dict[str, Any], errors: Sequence[DataPath]) -> Recovery | None
     return Recovery(mapping, frozenset(left_out), kept)
 
 
-def _set_aside(
-    data: dict[str, Any], loc: DataPath, left_out: set[DataPath], broken_routes: set[int]
-) -> None:
+def _set_aside(data: dict[str, Any], loc: DataPath, left_out: set[DataPath]) -> None:
     """Change ``data`` so that the shape error at ``loc`` is gone, or raise _Unrecoverable."""
     if not loc:
         raise _Unrecoverable
@@ -124,7 +121,6 @@ def _set_aside(
         data[top].pop(loc[1], None)
         left_out.add((top, loc[1]))
     elif top == "routes" and len(loc) > 1 and isinstance(loc[1], int):
-        broken_routes.add(loc[1])
         left_out.add(("routes", loc[1]))
     elif top == "groups" and len(loc) > 1 and loc[2:3] != ("[key]",):
         groups = data.get("groups")

@@ -25,4 +25,4 @@ runtime is what makes a shim stale. Raise it whenever a runtime file changes:
 a shim whose runtime files differ under the same version is reported as such.
 """
 
-__version__ = "0.6.35"
+__version__ = "0.6.36"

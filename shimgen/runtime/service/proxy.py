@@ -182,8 +182,7 @@ class ProxyRoute:
             await shim.audit(
                 scope, caller, group, "proxy", crossing.records, status,
                 upstream_status=crossing.upstream_status, fields=self.fields_out.get(group, ()),
-                records_in=crossing.records_in,
-                fields_in=self.fields_in.get(group, ()) + crossing.query,
+                records_in=crossing.records_in, fields_in=crossing.fields_in,
             )  # fmt: skip
         if crossing.records_in:
             shim.metrics.records("inbound", group, crossing.records_in)
@@ -234,11 +233,11 @@ class ProxyRoute:
         shim.still_admitted(scope, caller)  # no tracking deny opened meanwhile
         if group in shim.guarded:  # no coroutine for a standing group
             await shim.recheck(scope, caller, group)
-        crossing.query = tuple(sorted({f"?{name}:pass" for name, _ in query}))
+        sent_query = tuple(sorted({f"?{name}:pass" for name, _ in query}))
+        crossing.fields_in = self.fields_in.get(group, ()) + sent_query
         writes = route.internal_method not in _READS
         if writes:  # the internal API will act: on record first
-            inward = self.fields_in.get(group, ()) + crossing.query
-            await shim.forwarding(scope, caller, group, inward)
+            await shim.forwarding(scope, caller, group, crossing.fields_in)
         # From here the path value, body or query is on its way in; a write is a crossing
         # inward even with none of them (DELETE /things): never recorded as "nothing went in".
         if self.sends or query or writes:

@@ -299,12 +299,13 @@ class Crossing:
 
     ``records`` is what went out to the caller (the answer's records),
     ``records_in`` what was forwarded to the internal API (1 once a path value,
-    a body or a query parameter was sent, whatever it answered), ``query`` the
-    declared query parameters that went with it (``?expand:pass``: their values
-    cross unchanged, so the record names them like fields).
+    a body or a query parameter was sent, whatever it answered), ``fields_in``
+    what went with it: the route's inbound fields for the group and each declared
+    query parameter (``?expand:pass``: its value crosses unchanged, so the record
+    names it like a field).
     """
 
     records: int = 0
     records_in: int = 0
     upstream_status: int | None = None
-    query: tuple[str, ...] = ()
+    fields_in: tuple[str, ...] = ()

@@ -205,16 +205,14 @@ class Shim:
         has a caller, so neither has a record.
         """
         headers: dict[str, str] = scope.get("shim.headers", {})
-        key, authorization = headers.get("x-api-key"), headers.get("authorization")
-        if key is None and authorization is None:
+        if "x-api-key" not in headers and "authorization" not in headers:
             return
         try:
-            caller = self.authenticator.credentials(key, authorization)
-        except auth.AuthError:
-            self.refuse_failed_auth(scope)  # 429 for a guessing address; else the 404/405
-            return
-        scope["shim.caller"] = caller.identity
-        scope["shim.side"] = caller.side
+            caller = self.authenticate(scope, headers)
+        except HTTPProblem as refused:
+            if refused.status == 401:  # counted toward the address's failures; the 404/405
+                return
+            raise  # 429: the address has failed authentication too often
         await self.spend(scope, caller, None, None, "unrouted")
         scope[PROBE] = True  # nothing is served there: only a probe earns the answer
         await self.audit(scope, caller, None, "unrouted", 0, status)
